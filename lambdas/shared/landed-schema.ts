@@ -1,0 +1,89 @@
+/**
+ * The columns landed for one stream of one operator: the canonical fields the operator's treatment
+ * keeps, with its decimal overrides, a `<field>_source` column beside each enumeration, and the
+ * connector's metadata columns. Used for the Glue table and for the Parquet schema, so the two
+ * can never disagree.
+ */
+import { createHash } from 'node:crypto';
+import {
+  CANONICAL_STREAMS,
+  type CanonicalField,
+  type FieldType,
+  METADATA_FIELDS,
+  type PiiTreatment,
+  type StreamName,
+  sourceValueColumn,
+} from './canonical.ts';
+import type { OperatorConfig, StreamConfig } from './config/schema.ts';
+
+export interface LandedColumn {
+  readonly name: string;
+  readonly type: FieldType;
+  readonly nullable: boolean;
+  readonly description: string;
+  /** Canonical field the column carries (the enumeration it shadows for `_source` columns). */
+  readonly field?: string;
+  /** The PII treatment applied; pseudonymized columns hold a hex HMAC. */
+  readonly treatment?: PiiTreatment;
+  readonly money?: boolean;
+}
+
+/** The effective treatment of a field under an operator's mapping. */
+export function treatmentOf(field: CanonicalField, stream: StreamConfig | undefined): PiiTreatment {
+  const mapping = stream?.columns[field.name];
+  if (mapping && typeof mapping !== 'string' && mapping.pii) return mapping.pii;
+  return field.pii;
+}
+
+/** The landed type of a field: the canonical type, with the operator's precision/scale for money. */
+export function landedTypeOf(field: CanonicalField, stream: StreamConfig | undefined): FieldType {
+  const mapping = stream?.columns[field.name];
+  if (field.type.kind === 'decimal' && mapping && typeof mapping !== 'string') {
+    return {
+      kind: 'decimal',
+      precision: mapping.precision ?? field.type.precision,
+      scale: mapping.scale ?? field.type.scale,
+    };
+  }
+  return field.type;
+}
+
+/** Columns of the landed Parquet files and of the Glue table of a stream, in order. */
+export function landedColumns(config: OperatorConfig, name: StreamName): LandedColumn[] {
+  const stream = config.streams[name];
+  const columns: LandedColumn[] = [];
+  for (const field of CANONICAL_STREAMS[name].fields) {
+    const treatment = treatmentOf(field, stream);
+    if (treatment === 'drop') continue;
+    const type: FieldType = treatment === 'pseudonymize' ? { kind: 'string' } : landedTypeOf(field, stream);
+    columns.push({
+      name: field.name,
+      type,
+      nullable: field.nullable,
+      description: treatment === 'pseudonymize' ? `${field.description} (HMAC-SHA256 pseudonym)` : field.description,
+      field: field.name,
+      treatment,
+      ...(field.money ? { money: true } : {}),
+    });
+    if (field.values) {
+      columns.push({
+        name: sourceValueColumn(field.name),
+        type: { kind: 'string' },
+        nullable: true,
+        description: `Operator's original value of ${field.name}, kept so unmapped values stay visible.`,
+        field: field.name,
+        treatment: 'keep',
+      });
+    }
+  }
+  for (const meta of METADATA_FIELDS) {
+    columns.push({ name: meta.name, type: meta.type, nullable: meta.nullable, description: meta.description });
+  }
+  return columns;
+}
+
+/** Stable fingerprint of a landed schema (names, types, nullability), recorded in every manifest. */
+export function schemaFingerprint(columns: readonly LandedColumn[]): string {
+  const canonical = columns.map((c) => [c.name, c.type, c.nullable]);
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 16);
+}
