@@ -1,0 +1,60 @@
+/**
+ * Contracts between the stages of the data path:
+ * source reader → (SourceBatch) → mapper → (LandedBatch) → Parquet writer → S3.
+ */
+
+/** How a source column's text is to be interpreted; decided by the reader from the catalog type. */
+export type SourceKind =
+  | 'text' // any character type, uuid, enum
+  | 'json' // json/jsonb: kept as text
+  | 'integer' // smallint/int/bigint: text of a base-10 integer (never a JS float)
+  | 'decimal' // numeric/decimal: exact text, e.g. "-12345.6789"
+  | 'float' // real/double: text
+  | 'boolean' // text: "t"/"f" (PostgreSQL) or "1"/"0" (MySQL)
+  | 'date' // "YYYY-MM-DD"
+  | 'timestamp' // naive wall-clock "YYYY-MM-DD HH:MM:SS[.ffffff]" in the source's configured time zone
+  | 'timestamptz'; // instant rendered in UTC by the session: "YYYY-MM-DD HH:MM:SS[.ffffff]+00" (or without offset)
+
+export interface SourceColumn {
+  /** Source column name, as in the config mapping. */
+  readonly name: string;
+  readonly kind: SourceKind;
+  /** Catalog type as reported by the database, for error messages (e.g. "numeric(18,2)"). */
+  readonly sourceType: string;
+}
+
+/**
+ * A batch of source rows in the database's text form, row-major, aligned with `columns`.
+ * Text form keeps every value exact (decimals, 64-bit integers, microsecond timestamps).
+ */
+export interface SourceBatch {
+  readonly columns: readonly SourceColumn[];
+  readonly rows: readonly (readonly (string | null)[])[];
+}
+
+/**
+ * A value in a LandedBatch column, by landed type:
+ * string → string; int32 → number; int64 → bigint; boolean → boolean;
+ * decimal → bigint holding the unscaled value at the column's scale (12.34 at scale 4 → 123400n);
+ * timestamp → number of milliseconds since the Unix epoch (UTC); date → number of days since 1970-01-01.
+ */
+export type LandedValue = string | number | bigint | boolean | null;
+
+/** Column-major batch aligned with `landedColumns()` of the stream. */
+export interface LandedBatch {
+  readonly rowCount: number;
+  readonly columns: readonly (readonly LandedValue[])[];
+}
+
+/** Source database connection settings, as stored in the operator's Secrets Manager secret. */
+export interface SourceCredentials {
+  readonly engine: 'postgres' | 'mysql';
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly username: string;
+  readonly password: string;
+  readonly tls: 'verify-full' | 'require' | 'disable';
+  /** PEM bundle of the CA that signed the server certificate, when not a public CA. */
+  readonly caCertificate?: string;
+}
