@@ -14,7 +14,10 @@ export function editDistance(a: string, b: string): number {
   return prev[b.length] ?? 0;
 }
 
-/** The closest candidate when it is close enough to be a plausible typo. */
+/**
+ * The closest candidate when it is close enough to be a plausible typo (an edit distance of at
+ * most a third of the input, at least 2), or the only candidate the input abbreviates.
+ */
 export function didYouMean(input: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
@@ -26,5 +29,12 @@ export function didYouMean(input: string, candidates: readonly string[]): string
     }
   }
   const limit = Math.max(2, Math.floor(input.length / 3));
-  return bestDistance <= limit ? best : undefined;
+  if (bestDistance <= limit) return best;
+  // An abbreviation: "prod" for "production".
+  if (input.length >= 3) {
+    const lower = input.toLowerCase();
+    const prefixed = candidates.filter((c) => c.toLowerCase().startsWith(lower));
+    if (prefixed.length === 1) return prefixed[0];
+  }
+  return undefined;
 }

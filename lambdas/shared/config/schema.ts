@@ -1,8 +1,13 @@
 /**
  * The operator config schema: the single source of truth for `config/operators/<id>.yaml`.
  *
- * Every optional field has a documented default (`.default()` + `.describe()`); docs/config.md is
- * generated from this file (`npm run config:docs`) and a test keeps the two in sync.
+ * docs/config.md is generated from this file (`npm run config:docs`) and a test keeps the two in
+ * sync. Metadata used by the error messages and the generated reference:
+ * - `.describe()`: what the field is for (every field has one);
+ * - `examples`: a valid value, shown in error messages and in the reference;
+ * - `whenAbsent`: on an optional field without `.default()`, what happens when it is left out
+ *   (a test fails when an optional field has neither);
+ * - `expected`: overrides the generated "expected ..." text where the type alone says too little.
  */
 import { z } from 'zod';
 import { CANONICAL_STREAMS, STREAM_NAMES, type StreamName } from '../canonical.ts';
@@ -14,7 +19,8 @@ const identifier = (what: string, example: string) =>
   z
     .string()
     .regex(SAFE_IDENTIFIER, {
-      message: `must be a plain SQL identifier (letters, digits and underscores, starting with a letter or underscore, at most 63 characters): quotes, spaces, dots and semicolons are not allowed`,
+      message:
+        'must be a plain SQL identifier: letters, digits and underscores, starting with a letter or underscore, at most 63 characters (no quotes, spaces, dots or semicolons)',
     })
     .describe(what)
     .meta({ examples: [example] });
@@ -27,6 +33,10 @@ const CLOUDWATCH_RETENTION_DAYS = [
 const RATE = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/;
 const CRON_FIELD = /^[0-9A-Za-z*?,/\-#L]+$/;
 
+/**
+ * Checks an EventBridge Scheduler expression for incremental syncs (between every 5 minutes and
+ * once a day). Returns what is wrong with it, or undefined when it is valid.
+ */
 export function checkScheduleExpression(expr: string): string | undefined {
   const rate = RATE.exec(expr);
   if (rate) {
@@ -49,6 +59,7 @@ export function checkScheduleExpression(expr: string): string | undefined {
     if (fields[2] !== '?' && fields[4] !== '?') return 'one of day-of-month or day-of-week must be "?"';
     return undefined;
   }
+  if (/^rate\(/.test(expr)) return 'a rate is written rate(<number> <minutes|hours|days>), e.g. rate(15 minutes)';
   return 'expected rate(<n> <minutes|hours|days>) or cron(<6 fields>)';
 }
 
@@ -58,8 +69,12 @@ const schedule = z
     const problem = checkScheduleExpression(value);
     if (problem) ctx.addIssue({ code: 'custom', message: `invalid schedule "${value}": ${problem}` });
   })
-  .describe('EventBridge Scheduler expression for incremental syncs.')
-  .meta({ examples: ['rate(15 minutes)', 'cron(0/10 * * * ? *)'] });
+  .describe('EventBridge Scheduler expression for incremental syncs (at most every 5 minutes, at least once a day).')
+  .meta({
+    examples: ['rate(15 minutes)', 'cron(0/10 * * * ? *)'],
+    expected:
+      'rate(<n> minutes|hours|days) between 5 minutes and 1 day, or cron(<minutes> <hours> <day-of-month> <month> <day-of-week> <year>)',
+  });
 
 function isTimeZone(zone: string): boolean {
   try {
@@ -72,42 +87,52 @@ function isTimeZone(zone: string): boolean {
 
 const timeZone = z
   .string()
-  .refine(isTimeZone, { message: 'must be an IANA time zone name' })
-  .meta({ examples: ['Europe/Malta', 'UTC'] });
+  .refine(isTimeZone, { message: 'must be an IANA time zone name like Europe/Malta or UTC' })
+  .meta({ examples: ['Europe/Malta'], expected: 'an IANA time zone name like Europe/Malta or UTC' });
 
-const ec2Id = (prefix: string) =>
+const ec2Id = (prefix: string, what: string) =>
   z
     .string()
     .regex(new RegExp(`^${prefix}-[0-9a-f]{8}([0-9a-f]{9})?$`), {
-      message: `must be an ID like ${prefix}-0123456789abcdef0`,
+      message: `must be ${what} ID like ${prefix}-0123456789abcdef0`,
     })
     .meta({ examples: [`${prefix}-0123456789abcdef0`] });
 
 const existingNetwork = z
   .strictObject({
     mode: z.literal('existing').describe('Place the extractors in an existing VPC that can reach the database.'),
-    vpcId: ec2Id('vpc').describe('VPC of the extractor Lambdas.'),
+    vpcId: ec2Id('vpc', 'a VPC').describe('VPC of the extractor Lambdas.'),
     availabilityZones: z
       .array(
-        z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, { message: 'must be an availability zone like eu-west-1a' }),
+        z
+          .string()
+          .regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, { message: 'must be an availability zone like eu-west-1a' })
+          .meta({ examples: ['eu-west-1a'] }),
       )
       .min(1)
-      .describe('Availability zones of the subnets, in the same order (needed to synthesize offline).')
+      .describe('Availability zones of the subnets, one per subnet in the same order (needed to synthesize offline).')
       .meta({ examples: [['eu-west-1a', 'eu-west-1b']] }),
-    subnetIds: z.array(ec2Id('subnet')).min(1).describe('Private subnets with a route to the database.'),
-    securityGroupIds: z
-      .array(ec2Id('sg'))
+    subnetIds: z
+      .array(ec2Id('subnet', 'a subnet'))
       .min(1)
-      .describe('Security groups allowed by the database to connect on its port.'),
+      .describe('Private subnets with a route to the database.')
+      .meta({ examples: [['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210']] }),
+    securityGroupIds: z
+      .array(ec2Id('sg', 'a security group'))
+      .min(1)
+      .describe('Security groups allowed by the database to connect on its port.')
+      .meta({ examples: [['sg-0123456789abcdef0']] }),
   })
-  .superRefine((n, ctx) => {
-    if (n.availabilityZones.length !== n.subnetIds.length) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['availabilityZones'],
-        message: `list one availability zone per subnet (${n.subnetIds.length} subnets, ${n.availabilityZones.length} zones)`,
-      });
-    }
+  .meta({
+    examples: [
+      {
+        mode: 'existing',
+        vpcId: 'vpc-0123456789abcdef0',
+        availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+        subnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
+        securityGroupIds: ['sg-0123456789abcdef0'],
+      },
+    ],
   });
 
 const createdNetwork = z.strictObject({
@@ -117,24 +142,24 @@ const createdNetwork = z.strictObject({
   cidr: z
     .string()
     .regex(/^(10|172|192)\.\d{1,3}\.\d{1,3}\.\d{1,3}\/(1[6-9]|2[0-4])$/, {
-      message: 'must be a private IPv4 CIDR between /16 and /24',
+      message: 'must be a private IPv4 CIDR between /16 and /24, like 10.40.0.0/16',
     })
     .default('10.40.0.0/16')
-    .describe('CIDR of the created VPC.')
-    .meta({ examples: ['10.40.0.0/16'] }),
+    .describe('CIDR of the created VPC.'),
   maxAzs: z.number().int().min(1).max(3).default(2).describe('Availability zones used by the extractor subnets.'),
 });
 
 const network = z
-  .discriminatedUnion('mode', [existingNetwork, createdNetwork])
-  .describe('Where the extractor Lambdas run.');
+  .discriminatedUnion('mode', [createdNetwork, existingNetwork])
+  .describe('Where the extractor Lambdas run.')
+  .meta({ examples: [{ mode: 'created' }] });
 
 const databaseSource = (type: 'postgres' | 'mysql', defaultPort: number) =>
   z.strictObject({
-    type: z.literal(type),
+    type: z.literal(type).describe(type === 'postgres' ? 'A PostgreSQL database.' : 'A MySQL or MariaDB database.'),
     host: z
       .string()
-      .regex(/^[A-Za-z0-9.-]{1,253}$/, { message: 'must be a host name or IPv4 address' })
+      .regex(/^[A-Za-z0-9.-]{1,253}$/, { message: 'must be a host name or IPv4 address, without scheme or port' })
       .describe('Database host as reachable from the extractor network.')
       .meta({ examples: ['casino-db.internal.example.com'] }),
     port: z.number().int().min(1).max(65535).default(defaultPort).describe('Database port.'),
@@ -142,7 +167,9 @@ const databaseSource = (type: 'postgres' | 'mysql', defaultPort: number) =>
     schema:
       type === 'postgres'
         ? identifier('Schema holding the tables.', 'public').default('public')
-        : identifier('Schema (database) holding the tables; defaults to `database`.', 'casino').optional(),
+        : identifier('Schema (database) holding the tables.', 'casino')
+            .optional()
+            .meta({ whenAbsent: 'the value of `database`' }),
     tls: z
       .enum(['verify-full', 'require', 'disable'])
       .default('verify-full')
@@ -166,25 +193,72 @@ const filesSource = z.strictObject({
 
 const source = z
   .discriminatedUnion('type', [databaseSource('postgres', 5432), databaseSource('mysql', 3306), filesSource])
-  .describe('The one access point the operator gives: a database or a file drop.');
+  .describe('The one access point the operator gives: a database or a file drop.')
+  .meta({
+    examples: [
+      { type: 'postgres', host: 'casino-db.internal.example.com', database: 'casino', network: { mode: 'created' } },
+    ],
+  });
 
-const fieldMapping = z.union([
-  z.string().describe('Source column (or file header) holding this canonical field.'),
-  z.strictObject({
-    column: z.string().describe('Source column (or file header).'),
-    pii: z
-      .enum(['keep', 'pseudonymize', 'drop'])
-      .optional()
-      .describe('Override of the canonical PII treatment; `keep` on personal data needs `justification`.'),
-    justification: z.string().min(20).optional().describe('Why personal data is kept in clear (auditable).'),
-    values: z
-      .record(z.string(), z.string())
-      .optional()
-      .describe('Operator value → canonical value for enumeration fields. Unmapped values land as "unmapped".'),
-    precision: z.number().int().min(1).max(38).optional().describe('DECIMAL precision of a money field (default 38).'),
-    scale: z.number().int().min(0).max(38).optional().describe('DECIMAL scale of a money field (default 10).'),
-  }),
-]);
+const fieldMapping = z
+  .union([
+    z
+      .string()
+      .min(1)
+      .describe('Source column (or file header) holding this canonical field.')
+      .meta({ examples: ['txn_amount'] }),
+    z.strictObject({
+      column: z
+        .string()
+        .min(1)
+        .describe('Source column (or file header).')
+        .meta({ examples: ['txn_amount'] }),
+      pii: z
+        .enum(['keep', 'pseudonymize', 'drop'])
+        .optional()
+        .describe('Override of the canonical PII treatment; `keep` on personal data needs `justification`.')
+        .meta({ examples: ['pseudonymize'], whenAbsent: "the field's default treatment (see Canonical streams)" }),
+      justification: z
+        .string()
+        .min(20)
+        .optional()
+        .describe('Why personal data is kept in clear (auditable).')
+        .meta({
+          examples: ['Age verification reports require the full date of birth (MGA directive 3).'],
+          whenAbsent: 'none; required when `pii: keep` is set on personal data',
+        }),
+      values: z
+        .record(z.string(), z.string().meta({ examples: ['approved'] }))
+        .optional()
+        .describe('Operator value → canonical value, for enumeration fields.')
+        .meta({
+          examples: [{ APPROVED: 'approved', DECLINED: 'declined' }],
+          whenAbsent: 'source values are used as they are; one that is not a canonical value lands as `unmapped`',
+        }),
+      precision: z
+        .number()
+        .int()
+        .min(1)
+        .max(38)
+        .optional()
+        .describe('DECIMAL precision of a money field.')
+        .meta({ examples: [18], whenAbsent: 'the canonical precision, 38' }),
+      scale: z
+        .number()
+        .int()
+        .min(0)
+        .max(38)
+        .optional()
+        .describe('DECIMAL scale of a money field.')
+        .meta({ examples: [2], whenAbsent: 'the canonical scale, 10' }),
+    }),
+  ])
+  .describe('The source column of a canonical field: its name, or a mapping with `column` and options.')
+  .meta({
+    examples: ['txn_amount'],
+    expected:
+      'a source column name, or a mapping with `column` (and optionally pii, justification, values, precision, scale)',
+  });
 
 const fileFormat = z.strictObject({
   type: z.enum(['csv', 'jsonl', 'parquet']).default('csv').describe('File format.'),
@@ -209,78 +283,134 @@ const fileFormat = z.strictObject({
     .describe('How dates are written.'),
 });
 
-const streamConfig = z.strictObject({
-  table: identifier('Source table (database sources).', 'tx_payments').optional(),
-  schema: identifier('Source schema, when it differs from `source.schema`.', 'reporting').optional(),
-  cursor: z
-    .string()
-    .optional()
-    .describe('Source column used as incremental cursor; default: the column mapped to the canonical cursor field.'),
-  columns: z
-    .record(z.string(), fieldMapping)
-    .describe('Canonical field → source column. Only mapped columns are read; key and cursor are required.'),
-  freshnessSlaMinutes: z
-    .number()
-    .int()
-    .min(5)
-    .max(10080)
-    .optional()
-    .describe('Alarm when the stream is older than this; default `alerts.defaultFreshnessSlaMinutes`.'),
-  format: fileFormat.optional().describe('File format of dropped files for this stream (file drops).'),
-});
+const streamConfig = z
+  .strictObject({
+    table: identifier('Source table the stream is read from (database sources; required there).', 'tx_payments')
+      .optional()
+      .meta({ whenAbsent: 'none: required for database sources, not allowed for file drops' }),
+    schema: identifier('Source schema, when it differs from `source.schema`.', 'reporting')
+      .optional()
+      .meta({ whenAbsent: 'the value of `source.schema`' }),
+    cursor: z
+      .string()
+      .optional()
+      .describe('Source column used as incremental cursor (a timestamp that grows on every change).')
+      .meta({ examples: ['modified_ts'], whenAbsent: 'the column mapped to the canonical cursor field' }),
+    columns: z
+      .record(z.string(), fieldMapping)
+      .describe(
+        'Canonical field → source column. Only mapped columns are read; fields that are never NULL (key, cursor, player_id) must be mapped.',
+      )
+      .meta({ examples: [{ payment_id: 'txn_id', player_id: 'customer_id', updated_at: 'modified_ts' }] }),
+    freshnessSlaMinutes: z
+      .number()
+      .int()
+      .min(5)
+      .max(10080)
+      .optional()
+      .describe('Alarm when the newest landed data of the stream is older than this.')
+      .meta({ examples: [30], whenAbsent: '`alerts.defaultFreshnessSlaMinutes`' }),
+    format: fileFormat
+      .optional()
+      .describe('File format of dropped files for this stream (file drops only).')
+      .meta({ whenAbsent: 'CSV with the defaults below' }),
+  })
+  .meta({
+    examples: [
+      {
+        table: 'tx_payments',
+        columns: { payment_id: 'txn_id', player_id: 'customer_id', updated_at: 'modified_ts' },
+      },
+    ],
+  });
 
 export type StreamConfig = z.infer<typeof streamConfig>;
 export type FieldMapping = z.infer<typeof fieldMapping>;
 
+/** The smallest valid mapping of a stream: its table and the fields that are never NULL. */
+function minimalStream(name: StreamName): { table: string; columns: Record<string, string> } {
+  const required = CANONICAL_STREAMS[name].fields.filter((f) => !f.nullable).map((f) => f.name);
+  return { table: name, columns: Object.fromEntries(required.map((f) => [f, f])) };
+}
+
 const streams = z
   .strictObject(
     Object.fromEntries(
-      STREAM_NAMES.map((name) => [name, streamConfig.optional().describe(CANONICAL_STREAMS[name].description)]),
+      STREAM_NAMES.map((name) => [
+        name,
+        streamConfig
+          .optional()
+          .describe(CANONICAL_STREAMS[name].description)
+          .meta({ examples: [minimalStream(name)], whenAbsent: 'the stream is not landed' }),
+      ]),
     ) as Record<StreamName, z.ZodOptional<typeof streamConfig>>,
   )
-  .describe('The canonical streams this operator provides and how its data maps onto them.');
+  .describe('The canonical streams this operator provides and how its data maps onto them.')
+  .meta({
+    examples: [
+      {
+        payments: {
+          table: 'tx_payments',
+          columns: { payment_id: 'txn_id', player_id: 'customer_id', updated_at: 'modified_ts' },
+        },
+      },
+    ],
+  });
 
 const iamPrincipalArn = z
   .string()
   .regex(/^arn:aws(-[a-z]+)*:iam::\d{12}:(root|role\/[\w+=,.@/-]{1,512}|user\/[\w+=,.@/-]{1,512})$/, {
-    message: 'must be an IAM role, user or account root ARN',
+    message: 'must be an IAM role, user or account root ARN like arn:aws:iam::210987654321:role/casino-data-export',
   })
   .meta({ examples: ['arn:aws:iam::210987654321:role/casino-data-export'] });
 
-const fileDrop = z.strictObject({
-  principals: z
-    .array(iamPrincipalArn)
-    .default([])
-    .describe('Operator AWS principals allowed to write objects under inbound/ (and nothing else).'),
-  assumeRole: z
-    .boolean()
-    .default(false)
-    .describe('Also create a role in this account the operator assumes with a per-operator ExternalId.'),
-  timeZone: timeZone.default('UTC').describe('Zone of file timestamps written without an offset.'),
-  maxFileSizeMb: z.number().int().min(1).max(51200).default(5120).describe('Larger files are quarantined unread.'),
-  afterIngest: z
-    .enum(['archive', 'delete'])
-    .default('archive')
-    .describe('What happens to the original once it has landed or been quarantined.'),
-  sftp: z
-    .strictObject({
-      enabled: z
-        .boolean()
-        .default(false)
-        .describe('Create an AWS Transfer Family SFTP endpoint writing into inbound/.'),
-      userName: z
-        .string()
-        .regex(/^[a-zA-Z0-9_][a-zA-Z0-9_@.-]{2,99}$/)
-        .optional()
-        .describe('SFTP user of the operator.'),
-      sshPublicKeys: z
-        .array(z.string().regex(/^(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$/))
-        .default([])
-        .describe('Public SSH keys of the SFTP user (public keys only).'),
-    })
-    .optional()
-    .describe('Optional SFTP endpoint.'),
-});
+const fileDrop = z
+  .strictObject({
+    principals: z
+      .array(iamPrincipalArn)
+      .default([])
+      .describe('Operator AWS principals allowed to write objects under inbound/ (and nothing else).'),
+    assumeRole: z
+      .boolean()
+      .default(false)
+      .describe('Also create a role in this account the operator assumes with a per-operator ExternalId.'),
+    timeZone: timeZone.default('UTC').describe('Zone of file timestamps written without an offset.'),
+    maxFileSizeMb: z.number().int().min(1).max(51200).default(5120).describe('Larger files are quarantined unread.'),
+    afterIngest: z
+      .enum(['archive', 'delete'])
+      .default('archive')
+      .describe('What happens to the original once it has landed or been quarantined.'),
+    sftp: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe('Create an AWS Transfer Family SFTP endpoint writing into inbound/.'),
+        userName: z
+          .string()
+          .regex(/^[a-zA-Z0-9_][a-zA-Z0-9_@.-]{2,99}$/, {
+            message: 'must be 3-100 letters, digits, and _ @ . - characters, not starting with @ . or -',
+          })
+          .optional()
+          .describe('SFTP user of the operator.')
+          .meta({ examples: ['acme-upload'], whenAbsent: 'none; required when `enabled` is true' }),
+        sshPublicKeys: z
+          .array(
+            z
+              .string()
+              .regex(/^(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$/, {
+                message: 'must be an OpenSSH public key line (ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp*)',
+              })
+              .meta({ examples: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9wZXJhdG9yLWtleQ ops@acme'] }),
+          )
+          .default([])
+          .describe('Public SSH keys of the SFTP user (public keys only).'),
+      })
+      .optional()
+      .describe('SFTP endpoint for operators that cannot write to S3.')
+      .meta({ whenAbsent: 'no SFTP endpoint' }),
+  })
+  .meta({ examples: [{ principals: ['arn:aws:iam::210987654321:role/casino-data-export'] }] });
 
 const alerts = z.strictObject({
   emails: z
@@ -321,21 +451,18 @@ const retention = z.strictObject({
     .default(90)
     .describe('Days dropped originals are kept under archive/.'),
   quarantineDays: z.number().int().min(1).max(3650).default(180).describe('Days quarantined files are kept.'),
-  logDays: z
-    .union(
-      CLOUDWATCH_RETENTION_DAYS.map((d) => z.literal(d)) as unknown as [z.ZodLiteral<number>, z.ZodLiteral<number>],
-    )
-    .default(365)
-    .describe(`CloudWatch Logs retention in days (one of ${CLOUDWATCH_RETENTION_DAYS.join(', ')}).`),
+  logDays: z.literal(CLOUDWATCH_RETENTION_DAYS).default(365).describe('CloudWatch Logs retention in days.'),
   accessLogDays: z.number().int().min(1).max(3650).default(365).describe('Days S3 server access logs are kept.'),
 });
 
+/** The schema of one operator config file (one operator and stage). */
 export const operatorConfigSchema = z
   .strictObject({
     operatorId: z
       .string()
       .regex(/^[a-z][a-z0-9-]{1,30}[a-z0-9]$/, {
-        message: 'must be 3-32 characters of lower-case letters, digits and hyphens, starting with a letter',
+        message:
+          'must be 3-32 characters of lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen',
       })
       .describe('Stable operator identifier, used in resource names.')
       .meta({ examples: ['acme-casino'] }),
@@ -355,9 +482,7 @@ export const operatorConfigSchema = z
       .string()
       .regex(
         /^(af|ap|ca|eu|il|me|mx|sa|us|cn|us-gov)-(central|north|south|east|west|northeast|southeast|northwest|southwest)-\d$/,
-        {
-          message: 'must be an AWS region code',
-        },
+        { message: 'must be an AWS region code like eu-west-1' },
       )
       .describe('Target AWS region.')
       .meta({ examples: ['eu-west-1'] }),
@@ -377,7 +502,8 @@ export const operatorConfigSchema = z
           .int()
           .min(10000)
           .optional()
-          .describe('If set, windows are split adaptively from row estimates so none exceeds this many rows.'),
+          .describe('Split windows adaptively from row estimates so none exceeds this many rows.')
+          .meta({ examples: [5000000], whenAbsent: 'windows are exactly `windowHours` long' }),
         maxParallelWindows: z
           .number()
           .int()
@@ -386,7 +512,7 @@ export const operatorConfigSchema = z
           .default(2)
           .describe('Windows extracted at once; keep small to protect the operator database.'),
       })
-      .default({ days: 90, windowHours: 24, maxParallelWindows: 2 })
+      .prefault({})
       .describe('The one-time snapshot of recent history.'),
     incremental: z
       .strictObject({
@@ -406,23 +532,15 @@ export const operatorConfigSchema = z
           .default(60)
           .describe('Never read rows newer than now minus this lag (open transactions).'),
       })
-      .default({ schedule: 'rate(15 minutes)', lookbackMinutes: 60, safetyLagSeconds: 60 })
+      .prefault({})
       .describe('Incremental syncs after the snapshot.'),
     streams,
-    fileDrop: fileDrop.optional().describe('File-drop access (required when `source.type` is files).'),
-    alerts: alerts
-      .default({ emails: [], httpsEndpoints: [], defaultFreshnessSlaMinutes: 60 })
-      .describe('Where alarms go.'),
-    retention: retention
-      .default({
-        rawDays: 0,
-        noncurrentVersionDays: 30,
-        archiveDays: 90,
-        quarantineDays: 180,
-        logDays: 365,
-        accessLogDays: 365,
-      })
-      .describe('How long data and logs are kept.'),
+    fileDrop: fileDrop
+      .optional()
+      .describe('File-drop access: who may upload, and how files are handled.')
+      .meta({ whenAbsent: 'no file drop; required when `source.type` is files' }),
+    alerts: alerts.prefault({}).describe('Where alarms go.'),
+    retention: retention.prefault({}).describe('How long data and logs are kept.'),
     removalPolicy: z
       .enum(['retain', 'destroy'])
       .default('retain')

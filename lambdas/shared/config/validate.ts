@@ -6,11 +6,20 @@ import { CANONICAL_STREAMS, getField, STREAM_NAMES, type StreamName } from '../c
 import { didYouMean } from './did-you-mean.ts';
 import { type OperatorConfig, SAFE_IDENTIFIER, type StreamConfig } from './schema.ts';
 
+/** One problem found in a config, before the loader adds the file name and line number. */
 export interface SemanticIssue {
+  /** Keys from the top of the file to the offending value. */
   readonly path: readonly (string | number)[];
   readonly message: string;
+  /** What a valid value looks like, in words. */
   readonly expected?: string;
+  /**
+   * A valid YAML snippet. It is written at the level of the last key of `path` (or at
+   * `exampleAt`) and the loader nests it under the parent keys, so it can be pasted as is.
+   */
   readonly example?: string;
+  /** The keys under which `example` sits; defaults to the parent of `path`. */
+  readonly exampleAt?: readonly (string | number)[];
 }
 
 /** Key names that hold credentials; credentials live in the operator's Secrets Manager secret only. */
@@ -22,38 +31,65 @@ const SECRET_VALUE: readonly [RegExp, string][] = [
   [/^[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^/\s@]+@/i, 'a URL with an embedded password'],
 ];
 
+/** The fix for a credential found in a config file; part of every such error message. */
 export const CREDENTIALS_HINT =
   "Credentials never go into config files: store them in the operator's Secrets Manager secret with `npx connector credentials set <operator>` (reads JSON from stdin).";
+
+const SECRET_EXPECTED = 'no credentials in this file: remove the key or value';
+const secretExample = (operator: string) => `npx connector credentials set ${operator} < credentials.json`;
 
 /**
  * Finds keys or values that look like secrets anywhere in the raw parsed YAML, before schema
  * validation, so a secret is refused even where the schema would also reject the key.
  */
 export function findSecrets(value: unknown, path: (string | number)[] = []): SemanticIssue[] {
+  const root = path.length === 0 ? value : undefined;
+  const operatorId =
+    root !== null && typeof root === 'object' && typeof (root as { operatorId?: unknown }).operatorId === 'string'
+      ? (root as { operatorId: string }).operatorId
+      : '<operatorId>';
+  return secretsIn(value, path, operatorId);
+}
+
+function secretsIn(value: unknown, path: (string | number)[], operatorId: string): SemanticIssue[] {
   const issues: SemanticIssue[] = [];
+  const found = (at: (string | number)[], message: string) =>
+    issues.push({
+      path: at,
+      message: `${message}. ${CREDENTIALS_HINT}`,
+      expected: SECRET_EXPECTED,
+      example: secretExample(operatorId),
+      // A shell command, not YAML: shown as is, not nested under the keys of `path`.
+      exampleAt: [],
+    });
   if (Array.isArray(value)) {
     value.forEach((v, i) => {
-      issues.push(...findSecrets(v, [...path, i]));
+      issues.push(...secretsIn(v, [...path, i], operatorId));
     });
   } else if (value !== null && typeof value === 'object') {
+    // Keys of a `values` map are the operator's own enumeration values (e.g. a TOKEN bonus type).
+    const keysAreData = path[path.length - 1] === 'values';
     for (const [k, v] of Object.entries(value)) {
       const here = [...path, k];
-      if (SECRET_KEY.test(k) && !/^sshPublicKeys?$/.test(k)) {
-        issues.push({ path: here, message: `"${k}" looks like a credential. ${CREDENTIALS_HINT}` });
+      if (!keysAreData && SECRET_KEY.test(k) && !/^sshPublicKeys?$/.test(k)) {
+        found(here, `"${k}" looks like a credential`);
       } else {
-        issues.push(...findSecrets(v, here));
+        issues.push(...secretsIn(v, here, operatorId));
       }
     }
   } else if (typeof value === 'string') {
     for (const [pattern, what] of SECRET_VALUE) {
       if (pattern.test(value)) {
-        issues.push({ path, message: `this value contains ${what}. ${CREDENTIALS_HINT}` });
+        found(path, `this value contains ${what}`);
         break;
       }
     }
   }
   return issues;
 }
+
+const IDENTIFIER_EXPECTED =
+  'a plain SQL identifier: letters, digits and underscores, starting with a letter or underscore (no quotes, spaces, dots or semicolons)';
 
 function mappedColumn(mapping: StreamConfig['columns'][string]): string {
   return typeof mapping === 'string' ? mapping : mapping.column;
@@ -68,22 +104,32 @@ function checkStream(config: OperatorConfig, name: StreamName, stream: StreamCon
   if (isDatabase && !stream.table) {
     issues.push({
       path: [...base, 'table'],
-      message: `stream ${name} needs the source table it is read from`,
-      expected: 'a table name',
+      message: `stream ${name} needs the source table it is read from (source.type is ${config.source.type})`,
+      expected: 'the name of the source table, a plain SQL identifier',
       example: `table: ${name}`,
     });
   }
+  if (isDatabase && stream.format) {
+    issues.push({
+      path: [...base, 'format'],
+      message: `format only applies to file drops; stream ${name} is read from the ${config.source.type} table`,
+      expected: 'no format for a database stream',
+      example: `table: ${stream.table ?? name}`,
+    });
+  }
 
+  const typos = new Set<string>();
   for (const [fieldName, mapping] of Object.entries(stream.columns)) {
     const path = [...base, 'columns', fieldName];
     const field = getField(name, fieldName);
     if (!field) {
       const suggestion = didYouMean(fieldName, fieldNames);
+      if (suggestion) typos.add(suggestion);
       issues.push({
         path,
-        message: `"${fieldName}" is not a field of the canonical ${name} stream${suggestion ? `. Did you mean "${suggestion}"?` : ''}`,
-        expected: `one of ${fieldNames.join(', ')}`,
-        example: `${suggestion ?? canonical.primaryKey}: <source column>`,
+        message: `"${fieldName}" is not a field of the canonical ${name} stream${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+        expected: `a canonical ${name} field: ${fieldNames.join(', ')}`,
+        example: `${suggestion ?? canonical.primaryKey}: ${SAFE_IDENTIFIER.test(mappedColumn(mapping)) ? mappedColumn(mapping) : (suggestion ?? canonical.primaryKey)}`,
       });
       continue;
     }
@@ -91,17 +137,17 @@ function checkStream(config: OperatorConfig, name: StreamName, stream: StreamCon
     if (isDatabase && !SAFE_IDENTIFIER.test(column)) {
       issues.push({
         path: typeof mapping === 'string' ? path : [...path, 'column'],
-        message: `source column ${JSON.stringify(column)} is not a safe SQL identifier (letters, digits and underscores only; quotes, spaces, dots and semicolons are refused)`,
-        expected: 'a plain column name',
-        example: `${fieldName}: ${fieldName}`,
+        message: `source column ${JSON.stringify(column)} is not a safe SQL identifier`,
+        expected: IDENTIFIER_EXPECTED,
+        example: typeof mapping === 'string' ? `${fieldName}: ${fieldName}` : `column: ${fieldName}`,
       });
     }
     if (typeof mapping === 'string') continue;
     if (mapping.pii === 'keep' && field.personal && !mapping.justification) {
       issues.push({
         path: [...path, 'justification'],
-        message: `${name}.${fieldName} is personal data; keeping it in clear needs a justification an auditor can read`,
-        expected: 'a sentence of at least 20 characters',
+        message: `${name}.${fieldName} is personal data; keeping it in clear (pii: keep) needs a justification an auditor can read`,
+        expected: 'a sentence of at least 20 characters, or pii: pseudonymize',
         example: `justification: "Age verification reports require the full date of birth (MGA directive 3)."`,
       });
     }
@@ -117,6 +163,7 @@ function checkStream(config: OperatorConfig, name: StreamName, stream: StreamCon
       issues.push({
         path,
         message: `precision and scale only apply to money fields; ${name}.${fieldName} is a ${field.type.kind}`,
+        expected: `no precision or scale on ${fieldName}`,
         example: `${fieldName}: ${column}`,
       });
     }
@@ -127,18 +174,20 @@ function checkStream(config: OperatorConfig, name: StreamName, stream: StreamCon
         issues.push({
           path: [...path, 'scale'],
           message: `scale (${scale}) cannot exceed precision (${precision})`,
+          expected: `a scale from 0 to ${precision}`,
           example: 'precision: 18\nscale: 2',
         });
       }
     }
     if (mapping.values) {
       if (!field.values) {
+        const enumerations = canonical.fields.filter((f) => f.values).map((f) => f.name);
         issues.push({
           path: [...path, 'values'],
-          message: `${name}.${fieldName} is not an enumeration; value maps only apply to ${canonical.fields
-            .filter((f) => f.values)
-            .map((f) => f.name)
-            .join(', ')}`,
+          message: `${name}.${fieldName} is not an enumeration, so it takes no values map`,
+          expected: `values only on ${enumerations.length > 0 ? enumerations.join(', ') : 'enumeration fields'}`,
+          example: `${fieldName}: ${column}`,
+          exampleAt: base.concat('columns'),
         });
       } else {
         for (const [from, to] of Object.entries(mapping.values)) {
@@ -146,7 +195,7 @@ function checkStream(config: OperatorConfig, name: StreamName, stream: StreamCon
             const suggestion = didYouMean(to, field.values);
             issues.push({
               path: [...path, 'values', from],
-              message: `"${to}" is not a canonical value of ${name}.${fieldName}${suggestion ? `. Did you mean "${suggestion}"?` : ''}`,
+              message: `"${to}" is not a canonical value of ${name}.${fieldName}${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
               expected: `one of ${field.values.join(', ')}`,
               example: `${from}: ${suggestion ?? field.values[0]}`,
             });
@@ -156,29 +205,37 @@ function checkStream(config: OperatorConfig, name: StreamName, stream: StreamCon
     }
   }
 
-  for (const required of [canonical.primaryKey, ...(stream.cursor ? [] : [canonical.cursor])]) {
-    if (!(required in stream.columns)) {
-      issues.push({
-        path: [...base, 'columns', required],
-        message: `stream ${name} must map its ${required === canonical.primaryKey ? 'primary key' : 'cursor'} field "${required}"`,
-        expected: 'the source column holding it',
-        example: `${required}: ${required}`,
-      });
-    }
+  // Fields that are never NULL in landed data must come from somewhere.
+  for (const required of canonical.fields.filter((f) => !f.nullable)) {
+    // A misspelt required field is reported once, as the typo.
+    if (required.name in stream.columns || typos.has(required.name)) continue;
+    const role =
+      required.name === canonical.primaryKey
+        ? 'its primary key'
+        : required.name === canonical.cursor
+          ? 'its cursor field'
+          : 'the required field';
+    issues.push({
+      path: [...base, 'columns', required.name],
+      message: `stream ${name} must map ${role} "${required.name}" (never NULL in landed data)`,
+      expected: `the source column holding ${required.name}`,
+      example: `${required.name}: ${required.name}`,
+    });
   }
   if (stream.cursor !== undefined && isDatabase && !SAFE_IDENTIFIER.test(stream.cursor)) {
     issues.push({
       path: [...base, 'cursor'],
       message: `cursor column ${JSON.stringify(stream.cursor)} is not a safe SQL identifier`,
-      expected: 'a plain column name',
-      example: 'cursor: updated_at',
+      expected: IDENTIFIER_EXPECTED,
+      example: `cursor: ${canonical.cursor}`,
     });
   }
   if (!isDatabase && stream.table) {
     issues.push({
       path: [...base, 'table'],
-      message: 'file-drop streams have no table; files are read from inbound/<stream>/',
-      example: `format:\n  type: csv`,
+      message: `file-drop streams have no table; files for ${name} are read from inbound/${name}/`,
+      expected: 'no table (describe the files with format instead)',
+      example: 'format:\n  type: csv',
     });
   }
 }
@@ -190,7 +247,7 @@ export function validateSemantics(config: OperatorConfig): SemanticIssue[] {
   if (configured.length === 0) {
     issues.push({
       path: ['streams'],
-      message: 'the operator provides no stream',
+      message: 'the operator provides no stream, so there would be nothing to land',
       expected: `at least one of ${STREAM_NAMES.join(', ')}`,
       example:
         'streams:\n  payments:\n    table: payments\n    columns:\n      payment_id: id\n      player_id: player_id\n      updated_at: updated_at',
@@ -206,23 +263,36 @@ export function validateSemantics(config: OperatorConfig): SemanticIssue[] {
     if (!drop || (drop.principals.length === 0 && !drop.assumeRole && !drop.sftp?.enabled)) {
       issues.push({
         path: ['fileDrop'],
-        message: 'a file-drop operator needs a way to upload: principals, assumeRole or sftp',
+        message: 'a file-drop operator (source.type: files) needs a way to upload, and none is configured',
+        expected: 'fileDrop with principals, assumeRole: true or an enabled sftp endpoint',
         example: 'fileDrop:\n  principals:\n    - arn:aws:iam::210987654321:role/casino-data-export',
       });
     }
-  } else if (config.source.tls === 'disable' && config.stage === 'production') {
-    issues.push({
-      path: ['source', 'tls'],
-      message: 'production sources must use TLS',
-      expected: 'verify-full or require',
-      example: 'tls: verify-full',
-    });
+  } else {
+    if (config.source.tls === 'disable' && config.stage === 'production') {
+      issues.push({
+        path: ['source', 'tls'],
+        message: 'production sources must use TLS; tls: disable is only accepted for the sandbox stage',
+        expected: 'verify-full or require',
+        example: 'tls: verify-full',
+      });
+    }
+    const net = config.source.network;
+    if (net.mode === 'existing' && net.availabilityZones.length !== net.subnetIds.length) {
+      issues.push({
+        path: ['source', 'network', 'availabilityZones'],
+        message: `list one availability zone per subnet, in the same order (${net.subnetIds.length} subnet(s), ${net.availabilityZones.length} zone(s))`,
+        expected: `${net.subnetIds.length} availability zone(s)`,
+        example: `availabilityZones: [${net.subnetIds.map((_, i) => `eu-west-1${'abc'[i % 3]}`).join(', ')}]`,
+      });
+    }
   }
   const sftp = config.fileDrop?.sftp;
   if (sftp?.enabled && (!sftp.userName || sftp.sshPublicKeys.length === 0)) {
     issues.push({
       path: ['fileDrop', 'sftp'],
       message: 'an SFTP endpoint needs the operator user name and at least one public SSH key',
+      expected: 'userName and sshPublicKeys when enabled is true',
       example:
         'sftp:\n  enabled: true\n  userName: acme-upload\n  sshPublicKeys:\n    - ssh-ed25519 AAAAC3Nza... ops@acme',
     });
@@ -230,8 +300,7 @@ export function validateSemantics(config: OperatorConfig): SemanticIssue[] {
   if (config.removalPolicy === 'destroy' && config.stage !== 'sandbox') {
     issues.push({
       path: ['removalPolicy'],
-      message:
-        'removalPolicy: destroy would delete landed data on `cdk destroy`; it is only accepted for the sandbox stage',
+      message: `destroy would delete the landed data on \`cdk destroy\`; it is only accepted for the sandbox stage (this is ${config.stage})`,
       expected: 'retain',
       example: 'removalPolicy: retain',
     });
