@@ -1,0 +1,11 @@
+/** Mapping of source batches onto the landed columns of a canonical stream. */
+export { typeLabel } from './coerce.ts';
+export { CoercionError, MappingError } from './errors.ts';
+export {
+  createRowMapper,
+  cursorColumnOf,
+  type RowMapper,
+  type RowMapperOptions,
+  type UnmappedValues,
+} from './mapper.ts';
+export { parseDateTime, wallTimeToEpochMs, ZoneConverter, zoneConverter } from './time.ts';

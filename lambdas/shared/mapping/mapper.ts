@@ -1,0 +1,385 @@
+/**
+ * Maps source batches (database text, row-major) onto the landed columns of a canonical stream
+ * (typed, column-major): column mapping from the operator config, enumeration value maps, exact
+ * type coercion, PII pseudonymization and the connector's metadata columns.
+ *
+ * Built once per stream and window; `map` runs column by column with a converter precomputed per
+ * landed column, and allocates nothing per row beyond the output values themselves.
+ */
+import { CANONICAL_STREAMS, type CanonicalField, type StreamName, UNMAPPED_VALUE } from '../canonical.ts';
+import type { FieldMapping, OperatorConfig, StreamConfig } from '../config/schema.ts';
+import { type LandedColumn, landedColumns, treatmentOf } from '../landed-schema.ts';
+import { normalizeForPseudonym, type Pseudonymizer } from '../pii/pseudonymizer.ts';
+import type { LandedBatch, LandedValue, SourceBatch, SourceColumn } from '../types.ts';
+import { buildConverter, type Converter, isCompatible, typeLabel } from './coerce.ts';
+import { CoercionError, MappingError, quoteValue, ValueProblem } from './errors.ts';
+import { zoneConverter } from './time.ts';
+
+export interface RowMapperOptions {
+  readonly config: OperatorConfig;
+  readonly stream: StreamName;
+  /** Columns of the batches that will be mapped, in order (as read from the source). */
+  readonly sourceColumns: readonly SourceColumn[];
+  readonly pseudonymizer: Pseudonymizer;
+  /** Lands in `_run_id`. */
+  readonly runId: string;
+  /** Lands in `_extracted_at`. */
+  readonly extractedAt: Date;
+  /**
+   * Source column whose value lands in `_cursor`.
+   * @default `streams.<stream>.cursor`, else the column mapped to the canonical cursor field
+   */
+  readonly cursorColumn?: string;
+}
+
+/** Unmapped enumeration values seen by a mapper, per canonical field. */
+export interface UnmappedValues {
+  readonly count: number;
+  /** Up to {@link MAX_UNMAPPED_SAMPLES} distinct operator values that had no mapping. */
+  readonly samples: readonly string[];
+}
+
+/** Distinct unmapped values remembered per field (for logs and alarms; enumeration values are not personal). */
+export const MAX_UNMAPPED_SAMPLES = 10;
+
+export interface RowMapper {
+  /** The landed columns, aligned with `LandedBatch.columns`. */
+  readonly columns: readonly LandedColumn[];
+  /** Maps one batch. Throws {@link CoercionError} on the first value that cannot be converted exactly. */
+  map(batch: SourceBatch): LandedBatch;
+  /** Unmapped enumeration values per canonical field, counted over every batch mapped so far. */
+  unmappedCounts(): Record<string, number>;
+  /** Counts and samples of unmapped enumeration values per canonical field. */
+  unmapped(): Record<string, UnmappedValues>;
+}
+
+/** How one landed column is produced. */
+type ColumnPlan =
+  | { readonly constant: LandedValue }
+  | {
+      readonly sourceIndex: number;
+      /** Undefined: the text lands as it is. */
+      readonly convert: Converter | undefined;
+      readonly nullable: boolean;
+      readonly field: string;
+      readonly column: string;
+      readonly personal: boolean;
+    };
+
+const TEMPORAL_KINDS = new Set(['timestamp', 'timestamptz', 'date', 'text']);
+
+/** Thrown inside the column loops for a NULL in a required column; turned into a CoercionError. */
+const MISSING = Symbol('NULL in a required column');
+
+function mappedColumn(mapping: FieldMapping | undefined): string | undefined {
+  if (mapping === undefined) return undefined;
+  return typeof mapping === 'string' ? mapping : mapping.column;
+}
+
+function findColumn(columns: readonly SourceColumn[], name: string): number {
+  const exact = columns.findIndex((c) => c.name === name);
+  if (exact >= 0) return exact;
+  const lower = name.toLowerCase();
+  const matches = columns.flatMap((c, i) => (c.name.toLowerCase() === lower ? [i] : []));
+  return matches.length === 1 ? matches[0]! : -1;
+}
+
+/** The cursor source column of a stream: `cursor` if set, else the column mapped to the canonical cursor. */
+export function cursorColumnOf(stream: StreamName, streamConfig: StreamConfig): string | undefined {
+  return streamConfig.cursor ?? mappedColumn(streamConfig.columns[CANONICAL_STREAMS[stream].cursor]);
+}
+
+/** Builds the mapper of one stream; throws {@link MappingError} when the source cannot feed it. */
+export function createRowMapper(options: RowMapperOptions): RowMapper {
+  const { config, stream, sourceColumns, pseudonymizer } = options;
+  const operatorId = config.operatorId;
+  const streamConfig = config.streams[stream];
+  if (!streamConfig) {
+    throw new MappingError(operatorId, stream, `stream ${stream} is not configured (streams.${stream} is missing)`);
+  }
+  const canonical = CANONICAL_STREAMS[stream];
+  const zoneName =
+    config.source.type === 'files' ? (config.fileDrop?.timeZone ?? 'UTC') : (config.source.timeZone ?? 'UTC');
+  const zone = zoneConverter(zoneName);
+  const columns = landedColumns(config, stream);
+  const fieldsByName = new Map<string, CanonicalField>(canonical.fields.map((f) => [f.name, f]));
+  const unmappedStats = new Map<string, { count: number; samples: Set<string> }>();
+
+  const cursorColumn = options.cursorColumn ?? cursorColumnOf(stream, streamConfig);
+  if (cursorColumn === undefined) {
+    throw new MappingError(
+      operatorId,
+      stream,
+      `no cursor column: set streams.${stream}.cursor or map streams.${stream}.columns.${canonical.cursor}`,
+    );
+  }
+
+  // Where the cursor column comes from, for messages.
+  const cursorPath =
+    options.cursorColumn !== undefined || streamConfig.cursor !== undefined
+      ? `streams.${stream}.cursor`
+      : `streams.${stream}.columns.${canonical.cursor}`;
+
+  const sourceIndex = (field: string, column: string, configPath: string): number => {
+    const index = findColumn(sourceColumns, column);
+    if (index < 0) {
+      throw new MappingError(
+        operatorId,
+        stream,
+        `${field} is mapped to column ${column} (${configPath}), which the source does not have; it has ${sourceColumns
+          .map((c) => c.name)
+          .join(', ')}`,
+      );
+    }
+    return index;
+  };
+
+  const pkField = fieldsByName.get(canonical.primaryKey);
+  const pkTreatment = pkField ? treatmentOf(pkField, streamConfig) : 'keep';
+  const pkColumn = mappedColumn(streamConfig.columns[canonical.primaryKey]);
+  const pkIndex =
+    pkField && pkColumn !== undefined && pkTreatment === 'keep' && !pkField.personal
+      ? findColumn(sourceColumns, pkColumn)
+      : -1;
+
+  const plans: ColumnPlan[] = columns.map((landed): ColumnPlan => {
+    if (landed.name === '_run_id') return { constant: options.runId };
+    if (landed.name === '_extracted_at') return { constant: options.extractedAt.getTime() };
+    if (landed.name === '_cursor') {
+      const index = sourceIndex('_cursor', cursorColumn, cursorPath);
+      const source = sourceColumns[index]!;
+      if (!TEMPORAL_KINDS.has(source.kind)) {
+        throw new MappingError(
+          operatorId,
+          stream,
+          `cursor column ${source.name} is ${source.sourceType}; the cursor must be a timestamp or date column (set streams.${stream}.cursor)`,
+        );
+      }
+      return {
+        sourceIndex: index,
+        convert: buildConverter({
+          type: landed.type,
+          kind: source.kind,
+          nullable: false,
+          configPath: cursorPath,
+          zone,
+        }),
+        nullable: false,
+        field: '_cursor',
+        column: source.name,
+        personal: false,
+      };
+    }
+
+    const fieldName = landed.field ?? landed.name;
+    const field = fieldsByName.get(fieldName);
+    if (!field) throw new MappingError(operatorId, stream, `landed column ${landed.name} has no canonical field`);
+    const isSourceColumn = landed.name !== field.name;
+    const mapping = streamConfig.columns[field.name];
+    const configPath = `streams.${stream}.columns.${field.name}`;
+    let column = mappedColumn(mapping);
+    if (column === undefined && field.name === canonical.cursor && streamConfig.cursor !== undefined) {
+      // The canonical cursor field is not mapped but a cursor column is configured: it carries the same time.
+      column = cursorColumn;
+    }
+    if (column === undefined) {
+      if (!landed.nullable) {
+        throw new MappingError(
+          operatorId,
+          stream,
+          `${field.name} is required but not mapped; map it in ${configPath}: <source column>`,
+        );
+      }
+      return { constant: null };
+    }
+    const index = sourceIndex(field.name, column, configPath);
+    const source = sourceColumns[index]!;
+    const treatment = landed.treatment ?? 'keep';
+    const personal = field.personal || treatment === 'pseudonymize';
+    const base = { sourceIndex: index, nullable: landed.nullable, column: source.name, personal };
+
+    if (treatment === 'pseudonymize') {
+      // An enumeration's `_source` column is pseudonymized too, so a clear value never lands.
+      const name = field.name;
+      return {
+        ...base,
+        field: landed.name,
+        convert: (text) => pseudonymizer.pseudonymize(normalizeForPseudonym(name, text)),
+      };
+    }
+    if (isSourceColumn) return { ...base, field: landed.name, convert: undefined };
+    if (field.values) {
+      return { ...base, field: field.name, convert: enumerationConverter(field, mapping, unmappedStats) };
+    }
+    if (!isCompatible(source.kind, landed.type)) {
+      throw new MappingError(
+        operatorId,
+        stream,
+        `${field.name} is ${typeLabel(landed.type)} but is mapped to column ${source.name} of type ${source.sourceType}; map a compatible column in ${configPath}`,
+      );
+    }
+    return {
+      ...base,
+      field: field.name,
+      convert:
+        landed.type.kind === 'string'
+          ? undefined
+          : buildConverter({ type: landed.type, kind: source.kind, nullable: landed.nullable, configPath, zone }),
+    };
+  });
+
+  let checkedColumns: readonly SourceColumn[] | undefined;
+  const checkColumns = (batch: SourceBatch) => {
+    if (batch.columns === checkedColumns) return;
+    const same =
+      batch.columns.length === sourceColumns.length &&
+      batch.columns.every((c, i) => c.name === sourceColumns[i]?.name && c.kind === sourceColumns[i]?.kind);
+    if (!same) {
+      throw new MappingError(
+        operatorId,
+        stream,
+        `batch columns (${batch.columns.map((c) => c.name).join(', ')}) differ from the columns the mapper was built for (${sourceColumns
+          .map((c) => c.name)
+          .join(', ')})`,
+      );
+    }
+    checkedColumns = batch.columns;
+  };
+
+  const rowKey = (batch: SourceBatch, row: number): string | undefined => {
+    if (pkIndex < 0) return undefined;
+    const value = batch.rows[row]?.[pkIndex];
+    return value === null || value === undefined ? undefined : `${canonical.primaryKey} ${quoteValue(value)}`;
+  };
+
+  const fail = (
+    batch: SourceBatch,
+    plan: Extract<ColumnPlan, { sourceIndex: number }>,
+    row: number,
+    value: string | null,
+    problem: string,
+    hint: string,
+    cause?: unknown,
+  ): CoercionError => {
+    const key = rowKey(batch, row);
+    return new CoercionError(
+      {
+        operatorId,
+        stream,
+        field: plan.field,
+        column: plan.column,
+        value,
+        personal: plan.personal,
+        problem,
+        hint,
+        rowIndex: row,
+        ...(key ? { rowKey: key } : {}),
+      },
+      cause === undefined ? undefined : { cause },
+    );
+  };
+
+  return {
+    columns,
+
+    map(batch: SourceBatch): LandedBatch {
+      checkColumns(batch);
+      const rows = batch.rows;
+      const n = rows.length;
+      const width = sourceColumns.length;
+      for (let r = 0; r < n; r++) {
+        if (rows[r]!.length !== width) {
+          throw new MappingError(
+            operatorId,
+            stream,
+            `row #${r} of the batch has ${rows[r]!.length} values for ${width} columns`,
+          );
+        }
+      }
+      const out: LandedValue[][] = new Array(plans.length);
+      for (let c = 0; c < plans.length; c++) {
+        const plan = plans[c]!;
+        const values: LandedValue[] = new Array(n);
+        if ('constant' in plan) {
+          values.fill(plan.constant);
+        } else {
+          const { sourceIndex: idx, convert, nullable } = plan;
+          let r = 0;
+          try {
+            if (convert === undefined) {
+              for (; r < n; r++) {
+                const text = rows[r]![idx] as string | null;
+                if (text === null && !nullable) throw MISSING;
+                values[r] = text;
+              }
+            } else {
+              for (; r < n; r++) {
+                const text = rows[r]![idx] as string | null;
+                if (text === null) {
+                  if (!nullable) throw MISSING;
+                  values[r] = null;
+                } else {
+                  const v = convert(text);
+                  if (v === null && !nullable) throw MISSING;
+                  values[r] = v;
+                }
+              }
+            }
+          } catch (e) {
+            const text = (rows[r]![idx] as string | null) ?? null;
+            if (e === MISSING) {
+              throw fail(
+                batch,
+                plan,
+                r,
+                null,
+                `but ${plan.field} is required (${plan.field === canonical.primaryKey ? 'primary key' : plan.field === '_cursor' || plan.field === canonical.cursor ? 'cursor' : 'not nullable'})`,
+                `fix the source row, or map a column without NULLs in ${plan.field === '_cursor' ? cursorPath : `streams.${stream}.columns.${plan.field}`}`,
+              );
+            }
+            if (e instanceof ValueProblem) throw fail(batch, plan, r, text, e.problem, e.hint);
+            throw fail(batch, plan, r, text, 'could not be converted', 'fix the source', e);
+          }
+        }
+        out[c] = values;
+      }
+      return { rowCount: n, columns: out };
+    },
+
+    unmappedCounts(): Record<string, number> {
+      return Object.fromEntries([...unmappedStats].map(([f, s]) => [f, s.count]));
+    },
+
+    unmapped(): Record<string, UnmappedValues> {
+      return Object.fromEntries([...unmappedStats].map(([f, s]) => [f, { count: s.count, samples: [...s.samples] }]));
+    },
+  };
+}
+
+function enumerationConverter(
+  field: CanonicalField,
+  mapping: FieldMapping | undefined,
+  stats: Map<string, { count: number; samples: Set<string> }>,
+): Converter {
+  const canonicalValues = new Set(field.values ?? []);
+  // A Map, not the config object: an operator value such as "constructor" must not hit Object.prototype.
+  const map = new Map<string, string>(
+    mapping !== undefined && typeof mapping !== 'string' && mapping.values ? Object.entries(mapping.values) : [],
+  );
+  const stat = { count: 0, samples: new Set<string>() };
+  stats.set(field.name, stat);
+  const lookup = (value: string): string | undefined =>
+    map.get(value) ?? (canonicalValues.has(value) ? value : undefined);
+  return (text) => {
+    let value = lookup(text);
+    if (value === undefined) {
+      // CHAR(n) columns come padded with blanks.
+      const trimmed = text.trim();
+      if (trimmed !== text) value = lookup(trimmed);
+    }
+    if (value !== undefined) return value;
+    stat.count++;
+    if (stat.samples.size < MAX_UNMAPPED_SAMPLES) stat.samples.add(text.length > 100 ? text.slice(0, 100) : text);
+    return UNMAPPED_VALUE;
+  };
+}

@@ -1,0 +1,305 @@
+/**
+ * Fast, exact parsing of the database's text form of dates and timestamps, and conversion of naive
+ * wall-clock times in an IANA zone to UTC.
+ *
+ * This is on the hot path of the mapper (millions of values per window), so parsing works on char
+ * codes without regular expressions or allocation, and zone offsets are cached per wall-clock hour:
+ * `Intl.DateTimeFormat` is only consulted once per hour bucket (and per value only inside the rare
+ * hour that contains a DST transition).
+ */
+
+const MS_PER_SECOND = 1000;
+const MS_PER_MINUTE = 60_000;
+const MS_PER_HOUR = 3_600_000;
+const MS_PER_DAY = 86_400_000;
+
+/** Days from 1970-01-01 to a proleptic Gregorian civil date (month 1-12). */
+export function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/**
+ * Side results of the last {@link parseDateTime} call (kept in one module object so the hot path
+ * allocates nothing).
+ */
+export const parsed = {
+  /** Offset east of UTC in ms when the text carried one (`Z`, `+00`, `+05:30`, `-03:00`). */
+  offsetMs: 0,
+  hasOffset: false,
+  /** The text had a time of day (not just `YYYY-MM-DD`). */
+  hasTime: false,
+  /** Milliseconds into the day of the wall-clock time. */
+  timeOfDayMs: 0,
+  /** MySQL's zero date `0000-00-00[ 00:00:00]`. */
+  zero: false,
+};
+
+function digit(text: string, i: number): number {
+  const c = text.charCodeAt(i) - 48;
+  return c >= 0 && c <= 9 ? c : -1000_000;
+}
+
+function two(text: string, i: number): number {
+  return digit(text, i) * 10 + digit(text, i + 1);
+}
+
+/**
+ * Parses `YYYY-MM-DD[( |T)HH:MM[:SS[.f{1,9}]]][Z|±HH[[:]MM[[:]SS]]]` into wall-clock milliseconds
+ * (the wall time read as if it were UTC); fractions beyond milliseconds are truncated. Returns NaN
+ * when the text is not of that form or names an impossible date or time. The offset, if any, is in
+ * {@link parsed}; the caller decides what a missing offset means.
+ */
+export function parseDateTime(text: string): number {
+  parsed.hasOffset = false;
+  parsed.offsetMs = 0;
+  parsed.hasTime = false;
+  parsed.timeOfDayMs = 0;
+  parsed.zero = false;
+  const len = text.length;
+  if (len < 10 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45) return Number.NaN;
+  const year = two(text, 0) * 100 + two(text, 2);
+  const month = two(text, 5);
+  const day = two(text, 8);
+  if (year < 0 || month < 0 || day < 0) return Number.NaN;
+  if (year === 0 && month === 0 && day === 0) {
+    parsed.zero = true;
+    return Number.NaN;
+  }
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return Number.NaN;
+  const days = daysFromCivil(year, month, day);
+  if (len === 10) return days * MS_PER_DAY;
+
+  const sep = text.charCodeAt(10);
+  if ((sep !== 32 && sep !== 84 && sep !== 116) || len < 16 || text.charCodeAt(13) !== 58) return Number.NaN;
+  const hour = two(text, 11);
+  const minute = two(text, 14);
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59) return Number.NaN;
+  let i = 16;
+  let second = 0;
+  let millis = 0;
+  if (i < len && text.charCodeAt(i) === 58) {
+    if (i + 3 > len) return Number.NaN;
+    second = two(text, i + 1);
+    if (second < 0 || second > 59) return Number.NaN;
+    i += 3;
+    if (i < len && (text.charCodeAt(i) === 46 || text.charCodeAt(i) === 44)) {
+      i++;
+      const start = i;
+      while (i < len) {
+        const d = digit(text, i);
+        if (d < 0) break;
+        if (i - start < 3) millis = millis * 10 + d;
+        i++;
+      }
+      const n = i - start;
+      if (n === 0 || n > 9) return Number.NaN;
+      if (n === 1) millis *= 100;
+      else if (n === 2) millis *= 10;
+    }
+  }
+  const timeOfDay = hour * MS_PER_HOUR + minute * MS_PER_MINUTE + second * MS_PER_SECOND + millis;
+  parsed.hasTime = true;
+  parsed.timeOfDayMs = timeOfDay;
+
+  if (i < len) {
+    const c = text.charCodeAt(i);
+    if ((c === 90 || c === 122) && i + 1 === len) {
+      parsed.hasOffset = true;
+    } else if (c === 43 || c === 45) {
+      const sign = c === 45 ? -1 : 1;
+      i++;
+      const oh = two(text, i);
+      i += 2;
+      let om = 0;
+      let os = 0;
+      if (i < len) {
+        if (text.charCodeAt(i) === 58) i++;
+        om = two(text, i);
+        i += 2;
+        if (i < len) {
+          if (text.charCodeAt(i) === 58) i++;
+          os = two(text, i);
+          i += 2;
+        }
+      }
+      if (i !== len || oh < 0 || oh > 15 || om < 0 || om > 59 || os < 0 || os > 59) return Number.NaN;
+      parsed.hasOffset = true;
+      parsed.offsetMs = sign * (oh * MS_PER_HOUR + om * MS_PER_MINUTE + os * MS_PER_SECOND);
+    } else {
+      return Number.NaN;
+    }
+  }
+  return days * MS_PER_DAY + timeOfDay;
+}
+
+/**
+ * Parses a date text `YYYY-MM-DD` into days since 1970-01-01, or NaN (zero date: see {@link parsed}).
+ */
+export function parseDate(text: string): number {
+  if (text.length !== 10) {
+    parsed.zero = false;
+    return Number.NaN;
+  }
+  const ms = parseDateTime(text);
+  return ms / MS_PER_DAY;
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatterFor(zone: string): Intl.DateTimeFormat {
+  let f = formatters.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      era: 'short',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    formatters.set(zone, f);
+  }
+  return f;
+}
+
+/** The zone's offset east of UTC (ms) at a UTC instant, from Intl (slow: ~µs per call). */
+export function zoneOffsetAt(zone: string, utcMs: number): number {
+  const seconds = Math.floor(utcMs / MS_PER_SECOND) * MS_PER_SECOND;
+  let year = 0;
+  let month = 0;
+  let day = 0;
+  let hour = 0;
+  let minute = 0;
+  let second = 0;
+  let bc = false;
+  for (const part of formatterFor(zone).formatToParts(new Date(seconds))) {
+    switch (part.type) {
+      case 'year':
+        year = Number(part.value);
+        break;
+      case 'month':
+        month = Number(part.value);
+        break;
+      case 'day':
+        day = Number(part.value);
+        break;
+      case 'hour':
+        hour = Number(part.value);
+        break;
+      case 'minute':
+        minute = Number(part.value);
+        break;
+      case 'second':
+        second = Number(part.value);
+        break;
+      case 'era':
+        bc = part.value.startsWith('B');
+        break;
+    }
+  }
+  if (bc) year = 1 - year;
+  const wall =
+    daysFromCivil(year, month, day) * MS_PER_DAY + hour * MS_PER_HOUR + minute * MS_PER_MINUTE + second * 1000;
+  return wall - seconds;
+}
+
+const UTC_ZONES = new Set(['UTC', 'Etc/UTC', 'Etc/GMT', 'GMT', 'Etc/Universal', 'Etc/Zulu', 'Universal', 'Zulu']);
+const MAX_CACHED_HOURS = 200_000;
+
+/**
+ * Converts naive wall-clock times of one IANA zone to UTC instants.
+ *
+ * Ambiguous times (the repeated hour when clocks go back) resolve to the earlier instant;
+ * nonexistent times (skipped when clocks go forward) are shifted forward by the length of the gap,
+ * as PostgreSQL, java.time and Temporal's `compatible` disambiguation do.
+ */
+export class ZoneConverter {
+  private readonly utc: boolean;
+  /** Wall-clock hour bucket → offset (ms) valid for the whole hour, or NaN when the hour holds a transition. */
+  private readonly byHour = new Map<number, number>();
+  private lastHour = Number.NaN;
+  private lastOffset = 0;
+
+  constructor(readonly zone: string) {
+    this.utc = UTC_ZONES.has(zone);
+    if (!this.utc) formatterFor(zone); // throws RangeError on an unknown zone, up front
+  }
+
+  /** UTC epoch ms of a wall-clock time given as ms-since-epoch read as if it were UTC. */
+  toUtc(wallMs: number): number {
+    if (this.utc) return wallMs;
+    const hour = Math.floor(wallMs / MS_PER_HOUR);
+    if (hour === this.lastHour) return wallMs - this.lastOffset;
+    let offset = this.byHour.get(hour);
+    if (offset === undefined) {
+      const start = hour * MS_PER_HOUR;
+      const end = start + MS_PER_HOUR - 1;
+      const atStart = start - this.resolve(start);
+      const atEnd = end - this.resolve(end);
+      offset = atStart === atEnd ? atStart : Number.NaN;
+      if (this.byHour.size >= MAX_CACHED_HOURS) this.byHour.clear();
+      this.byHour.set(hour, offset);
+    }
+    if (Number.isNaN(offset)) return this.resolve(wallMs);
+    this.lastHour = hour;
+    this.lastOffset = offset;
+    return wallMs - offset;
+  }
+
+  /** Exact resolution of one wall-clock time, consulting Intl (used once per hour bucket). */
+  private resolve(wallMs: number): number {
+    const before = zoneOffsetAt(this.zone, wallMs - MS_PER_DAY);
+    const after = zoneOffsetAt(this.zone, wallMs + MS_PER_DAY);
+    if (before === after) {
+      const t = wallMs - before;
+      const actual = zoneOffsetAt(this.zone, t);
+      return actual === before ? t : wallMs - actual;
+    }
+    const early = wallMs - before;
+    const late = wallMs - after;
+    const earlyValid = zoneOffsetAt(this.zone, early) === before;
+    const lateValid = zoneOffsetAt(this.zone, late) === after;
+    if (earlyValid && lateValid) return Math.min(early, late);
+    if (earlyValid) return early;
+    if (lateValid) return late;
+    // In the gap: read the wall time with the offset in force before the transition, which lands
+    // it the length of the gap later on the clock.
+    return early;
+  }
+}
+
+const converters = new Map<string, ZoneConverter>();
+
+/** The shared converter of a zone (its cache is reused by every mapper of the process). */
+export function zoneConverter(zone: string): ZoneConverter {
+  let c = converters.get(zone);
+  if (!c) {
+    c = new ZoneConverter(zone);
+    converters.set(zone, c);
+  }
+  return c;
+}
+
+/**
+ * UTC epoch ms of a naive `YYYY-MM-DD HH:MM:SS[.ffffff]` text read in `zone`, or NaN when the text
+ * is not a valid timestamp. A text that carries its own offset is read with that offset.
+ */
+export function wallTimeToEpochMs(text: string, zone: string): number {
+  const wall = parseDateTime(text);
+  if (Number.isNaN(wall)) return wall;
+  if (parsed.hasOffset) return wall - parsed.offsetMs;
+  return zoneConverter(zone).toUtc(wall);
+}

@@ -1,0 +1,87 @@
+/**
+ * The operator's pseudonym key: 32 random bytes that exist in plaintext only in the memory of the
+ * Lambdas. At rest it is a KMS data key ciphertext in the sync-state table (pk `CONFIG`, sk
+ * `PSEUDONYM_KEY`); it is created on first use and unwrapped with KMS once per execution
+ * environment (cold start).
+ */
+import type { KeyService } from '../adapters/key-service.ts';
+import type { SyncStateStore } from '../state/store.ts';
+import { PSEUDONYM_KEY_BYTES } from './pseudonymizer.ts';
+
+export interface LoadPseudonymKeyOptions {
+  readonly keys: KeyService;
+  readonly store: SyncStateStore;
+  /** KMS key (id, ARN or alias) that wraps the data key: the operator stack's key. */
+  readonly keyId: string;
+  /**
+   * Reuse the key unwrapped earlier in this process (and share an unwrap in progress).
+   * @default true
+   */
+  readonly cache?: boolean;
+}
+
+/** The pseudonym key could not be loaded or created. Never contains key material. */
+export class PseudonymKeyError extends Error {
+  override readonly name = 'PseudonymKeyError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+const cache = new Map<string, Promise<Buffer>>();
+
+/**
+ * Returns the operator's pseudonym key, creating it on first use: `GenerateDataKey` (AES_256) and a
+ * conditional put of the ciphertext only. When another Lambda created it first, its key is read
+ * back and used, so every process ends up with the same key. Cached per table and KMS key for the
+ * life of the execution environment.
+ */
+export function loadPseudonymKey(options: LoadPseudonymKeyOptions): Promise<Buffer> {
+  if (options.cache === false) return resolveKey(options);
+  const cacheKey = `${options.store.tableName}\u0000${options.keyId}`;
+  let pending = cache.get(cacheKey);
+  if (!pending) {
+    pending = resolveKey(options);
+    cache.set(cacheKey, pending);
+    // A failure is not cached: the next invocation tries again.
+    pending.catch(() => cache.delete(cacheKey));
+  }
+  return pending;
+}
+
+/** Forgets cached keys (tests). */
+export function clearPseudonymKeyCache(): void {
+  cache.clear();
+}
+
+async function resolveKey({ keys, store, keyId }: LoadPseudonymKeyOptions): Promise<Buffer> {
+  const stored = await store.getPseudonymKeyCiphertext();
+  if (stored) return unwrap(keys, stored, keyId);
+
+  const generated = await keys.generateDataKey(keyId);
+  if (await store.putPseudonymKeyCiphertext(generated.ciphertext, keyId)) {
+    return checked(generated.plaintext);
+  }
+  // Another Lambda stored its key between our read and our write: use theirs, forget ours.
+  generated.plaintext.fill(0);
+  const winner = await store.getPseudonymKeyCiphertext();
+  if (!winner) {
+    throw new PseudonymKeyError(
+      `the pseudonym key item in ${store.tableName} was reported present but cannot be read back; retry`,
+    );
+  }
+  return unwrap(keys, winner, keyId);
+}
+
+async function unwrap(keys: KeyService, ciphertext: Buffer, keyId: string): Promise<Buffer> {
+  return checked(await keys.decrypt(ciphertext, keyId));
+}
+
+function checked(key: Buffer): Buffer {
+  if (key.length !== PSEUDONYM_KEY_BYTES) {
+    throw new PseudonymKeyError(
+      `the pseudonym key has ${key.length} bytes instead of ${PSEUDONYM_KEY_BYTES}; the stored item is not a KMS AES_256 data key`,
+    );
+  }
+  return key;
+}

@@ -1,0 +1,43 @@
+/**
+ * Item keys of the sync-state table (partition key `pk`, sort key `sk`, both strings; TTL attribute
+ * `expiresAt` in epoch seconds). One table per operator stack, so keys carry no operator id.
+ *
+ * | item                    | pk                   | sk                          |
+ * | ----------------------- | -------------------- | --------------------------- |
+ * | stream watermark        | `STREAM#<stream>`    | `WATERMARK`                 |
+ * | snapshot metadata       | `SNAPSHOT#<id>`      | `META`                      |
+ * | snapshot window         | `SNAPSHOT#<id>`      | `WINDOW#<stream>#<window>`  |
+ * | current snapshot        | `CONFIG`             | `SNAPSHOT`                  |
+ * | pseudonym key (wrapped) | `CONFIG`             | `PSEUDONYM_KEY`             |
+ * | run lock                | `LOCK`               | `<name>` (e.g. INCREMENTAL) |
+ */
+
+/** Attribute names of the table's key and TTL, as the CDK construct defines them. */
+export const TABLE_SCHEMA = { partitionKey: 'pk', sortKey: 'sk', timeToLive: 'expiresAt' } as const;
+
+export interface ItemKey {
+  readonly pk: string;
+  readonly sk: string;
+}
+
+export const CONFIG_PK = 'CONFIG';
+export const LOCK_PK = 'LOCK';
+/** Lock name of incremental runs: one at a time per operator. */
+export const INCREMENTAL_LOCK = 'INCREMENTAL';
+
+export const keys = {
+  watermark: (stream: string): ItemKey => ({ pk: `STREAM#${stream}`, sk: 'WATERMARK' }),
+  snapshotMeta: (snapshotId: string): ItemKey => ({ pk: `SNAPSHOT#${snapshotId}`, sk: 'META' }),
+  snapshotWindow: (snapshotId: string, stream: string, windowId: string): ItemKey => ({
+    pk: `SNAPSHOT#${snapshotId}`,
+    sk: `WINDOW#${stream}#${windowId}`,
+  }),
+  currentSnapshot: (): ItemKey => ({ pk: CONFIG_PK, sk: 'SNAPSHOT' }),
+  pseudonymKey: (): ItemKey => ({ pk: CONFIG_PK, sk: 'PSEUDONYM_KEY' }),
+  lock: (name: string): ItemKey => ({ pk: LOCK_PK, sk: name }),
+};
+
+/** Sort-key prefix of the window items of a snapshot (optionally of one stream). */
+export function windowPrefix(stream?: string): string {
+  return stream === undefined ? 'WINDOW#' : `WINDOW#${stream}#`;
+}
