@@ -1,0 +1,265 @@
+/**
+ * The operator's landing zone: its customer-managed KMS key and the S3 bucket everything lands in,
+ * with a separate bucket for the landing bucket's server access logs.
+ */
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import type { OperatorConfig } from '#shared/config/schema';
+import { PREFIX } from '#shared/layout';
+import { acknowledgeFindings } from '../nag.ts';
+import { type ConnectorStage, dataRemovalPolicy } from './removal-policy.ts';
+
+/** Retention settings of the landing zone (the operator config's `retention` block). */
+export type LandingZoneRetention = OperatorConfig['retention'];
+
+export interface LandingZoneProps {
+  /** Operator identifier; names the key alias and log-group prefix. */
+  readonly operatorId: string;
+  /** Stage of the stack; DESTROY is refused for anything but sandbox. */
+  readonly stage: ConnectorStage;
+  /** How long landed data, originals, quarantined files, old versions and access logs are kept. */
+  readonly retention: LandingZoneRetention;
+  /**
+   * What `cdk destroy` does to the key and both buckets. DESTROY (sandbox only) also empties the
+   * buckets and schedules the key for deletion after 7 days.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Send the landing bucket's object events to EventBridge (file drops are triggered from them).
+   * @default false
+   */
+  readonly eventBridgeEnabled?: boolean;
+}
+
+const S3_PUT_ACTIONS = ['s3:PutObject', 's3:AbortMultipartUpload'];
+
+/**
+ * KMS key (rotation on, alias `alias/connector/<operatorId>-<stage>`), landing bucket (SSE-KMS with
+ * that key and a bucket key, TLS 1.2+ only, all public access blocked, ACLs disabled, versioned,
+ * lifecycle from the retention settings, writes with any other key denied) and its access-log bucket.
+ */
+export class LandingZone extends Construct {
+  /** The operator's customer-managed key; encrypts everything in the stack. */
+  public readonly key: kms.Key;
+  /** `alias/connector/<operatorId>-<stage>`. */
+  public readonly keyAlias: kms.Alias;
+  /** The landing bucket (`inbound/`, `raw/`, `_manifests/`, `archive/`, `quarantine/`). */
+  public readonly bucket: s3.Bucket;
+  /** Receives the landing bucket's S3 server access logs under `landing/`. */
+  public readonly accessLogBucket: s3.Bucket;
+  /**
+   * CloudWatch Logs may encrypt with {@link key} only for log groups whose names start with this
+   * prefix (`/connector/<operatorId>-<stage>/`): name the stack's log groups under it.
+   */
+  public readonly logGroupNamePrefix: string;
+  /** The removal policy applied to the key and buckets. */
+  public readonly removalPolicy: RemovalPolicy;
+
+  constructor(scope: Construct, id: string, props: LandingZoneProps) {
+    super(scope, id);
+    // Server access logs must be delivered under a bucket policy: the legacy ACL grant cannot
+    // coexist with BucketOwnerEnforced. Pinned here so the construct does not depend on the app's flags.
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
+    const name = `${props.operatorId}-${props.stage}`;
+    this.removalPolicy = dataRemovalPolicy(`landing zone of ${props.operatorId}`, props.stage, props.removalPolicy);
+    const destroy = this.removalPolicy === RemovalPolicy.DESTROY;
+    const { retention } = props;
+    const stack = Stack.of(this);
+
+    this.key = new kms.Key(this, 'Key', {
+      description: `Connector ${name}: encrypts landed data, credentials, sync state, alarms and logs`,
+      enableKeyRotation: true,
+      removalPolicy: this.removalPolicy,
+      ...(destroy ? { pendingWindow: Duration.days(7) } : {}),
+    });
+    this.keyAlias = new kms.Alias(this, 'KeyAlias', {
+      aliasName: `alias/connector/${name}`,
+      targetKey: this.key,
+      removalPolicy: this.removalPolicy,
+    });
+
+    this.logGroupNamePrefix = `/connector/${name}/`;
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchLogsForConnectorLogGroups',
+        principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': stack.formatArn({
+              service: 'logs',
+              resource: 'log-group',
+              resourceName: `${this.logGroupNamePrefix}*`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    );
+
+    this.accessLogBucket = new s3.Bucket(this, 'AccessLogBucket', {
+      // S3 server access logging only delivers to targets encrypted with SSE-S3.
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: true,
+      lifecycleRules: [
+        {
+          id: 'expire-access-logs',
+          expiration: Duration.days(retention.accessLogDays),
+          noncurrentVersionExpiration: Duration.days(retention.noncurrentVersionDays),
+          abortIncompleteMultipartUploadAfter: Duration.days(7),
+        },
+      ],
+      removalPolicy: this.removalPolicy,
+      autoDeleteObjects: destroy,
+    });
+    acknowledgeFindings(
+      this.accessLogBucket,
+      ['PCI.DSS.321-S3DefaultEncryptionKMS', 'NIST.800.53.R5-S3DefaultEncryptionKMS'],
+      'S3 server access logging can only deliver to a target bucket encrypted with SSE-S3 (SSE-KMS targets are not supported); the logs hold request metadata, not landed data, and the bucket is TLS-only with all public access blocked.',
+    );
+
+    this.bucket = new s3.Bucket(this, 'Bucket', {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: this.key,
+      bucketKeyEnabled: true,
+      blockedEncryptionTypes: [s3.BlockedEncryptionType.SSE_C],
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: true,
+      serverAccessLogsBucket: this.accessLogBucket,
+      serverAccessLogsPrefix: 'landing/',
+      targetObjectKeyFormat: s3.TargetObjectKeyFormat.partitionedPrefix(s3.PartitionDateSource.EVENT_TIME),
+      lifecycleRules: landingLifecycleRules(retention),
+      removalPolicy: this.removalPolicy,
+      autoDeleteObjects: destroy,
+    });
+    this.denyWritesWithOtherEncryption();
+    if (props.eventBridgeEnabled) {
+      // Set on the bucket resource itself: the L2 option adds a notification custom resource (a
+      // Lambda with an AWS managed policy) that is only needed for imported buckets.
+      (this.bucket.node.defaultChild as s3.CfnBucket).notificationConfiguration = {
+        eventBridgeConfiguration: { eventBridgeEnabled: true },
+      };
+    }
+
+    const replicationReason =
+      'Cross-region replication would copy player data out of the region the operator chose (data residency under its gaming licence); the landing zone is protected by versioning, retained noncurrent versions and RETAIN on delete, and can be rebuilt from the operator source by a new snapshot.';
+    for (const bucket of [this.bucket, this.accessLogBucket]) {
+      acknowledgeFindings(
+        bucket,
+        ['PCI.DSS.321-S3BucketReplicationEnabled', 'NIST.800.53.R5-S3BucketReplicationEnabled'],
+        replicationReason,
+      );
+    }
+  }
+
+  /**
+   * Lets S3 writes land only with this key. A PUT without encryption headers gets the bucket's
+   * default encryption (this key), which is what writers should do; a PUT naming another
+   * algorithm (AES256, DSSE) or another key is denied, and so is one that names `aws:kms` without
+   * a key id, because S3 then encrypts with the account's AWS-managed aws/s3 key instead of the
+   * bucket default. A writer that sets the key id must pass this key's full ARN. SSE-C is blocked
+   * by the bucket setting and denied here as well.
+   */
+  private denyWritesWithOtherEncryption(): void {
+    const objects = this.bucket.arnForObjects('*');
+    const deny = (sid: string, conditions: Record<string, Record<string, string>>) =>
+      this.bucket.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid,
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:PutObject'],
+          resources: [objects],
+          conditions,
+        }),
+      );
+    deny('DenyEncryptionOtherThanKms', {
+      StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' },
+    });
+    deny('DenyKmsKeyOtherThanOperatorKey', {
+      StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption-aws-kms-key-id': this.key.keyArn },
+    });
+    deny('DenyKmsWithoutKeyId', {
+      Null: {
+        's3:x-amz-server-side-encryption': 'false',
+        's3:x-amz-server-side-encryption-aws-kms-key-id': 'true',
+      },
+    });
+    deny('DenyCustomerProvidedKeys', {
+      Null: { 's3:x-amz-server-side-encryption-customer-algorithm': 'false' },
+    });
+  }
+
+  /** Lets `grantee` write Parquet parts under `raw/` and manifests under `_manifests/` (multipart included). */
+  public grantWriteRaw(grantee: iam.IGrantable): iam.Grant {
+    return this.grantPutUnder(grantee, PREFIX.raw).combine(this.grantPutUnder(grantee, PREFIX.manifests));
+  }
+
+  /** Lets `grantee` read landed Parquet under `raw/` and manifests under `_manifests/`. */
+  public grantReadRaw(grantee: iam.IGrantable): iam.Grant {
+    return this.bucket
+      .grantRead(grantee, `${PREFIX.raw}*`)
+      .combine(this.bucket.grantRead(grantee, `${PREFIX.manifests}*`));
+  }
+
+  /** Lets `grantee` read files the operator dropped under `inbound/`. */
+  public grantReadInbound(grantee: iam.IGrantable): iam.Grant {
+    return this.bucket.grantRead(grantee, `${PREFIX.inbound}*`);
+  }
+
+  /** Lets `grantee` delete dropped originals under `inbound/` once they have landed or been quarantined. */
+  public grantDeleteInbound(grantee: iam.IGrantable): iam.Grant {
+    return this.bucket.grantDelete(grantee, `${PREFIX.inbound}*`);
+  }
+
+  /** Lets `grantee` write rejected files and their reasons under `quarantine/`. */
+  public grantWriteQuarantine(grantee: iam.IGrantable): iam.Grant {
+    return this.grantPutUnder(grantee, PREFIX.quarantine);
+  }
+
+  /** Lets `grantee` write ingested originals under `archive/`. */
+  public grantWriteArchive(grantee: iam.IGrantable): iam.Grant {
+    return this.grantPutUnder(grantee, PREFIX.archive);
+  }
+
+  /**
+   * PutObject on one prefix. kms:Decrypt is included because multipart uploads (used for large
+   * Parquet parts) read back the data key when completing.
+   */
+  private grantPutUnder(grantee: iam.IGrantable, prefix: string): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: S3_PUT_ACTIONS,
+      resourceArns: [this.bucket.arnForObjects(`${prefix}*`)],
+    }).combine(this.key.grant(grantee, 'kms:GenerateDataKey*', 'kms:Encrypt', 'kms:Decrypt'));
+  }
+}
+
+function landingLifecycleRules(retention: LandingZoneRetention): s3.LifecycleRule[] {
+  const rules: s3.LifecycleRule[] = [
+    { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
+    {
+      id: 'expire-noncurrent-versions',
+      noncurrentVersionExpiration: Duration.days(retention.noncurrentVersionDays),
+      expiredObjectDeleteMarker: true,
+    },
+    { id: 'expire-archive', prefix: PREFIX.archive, expiration: Duration.days(retention.archiveDays) },
+    { id: 'expire-quarantine', prefix: PREFIX.quarantine, expiration: Duration.days(retention.quarantineDays) },
+  ];
+  if (retention.rawDays > 0) {
+    rules.push({ id: 'expire-raw', prefix: PREFIX.raw, expiration: Duration.days(retention.rawDays) });
+  }
+  return rules;
+}

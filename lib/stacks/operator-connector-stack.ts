@@ -1,0 +1,144 @@
+/**
+ * One operator and stage: the landing zone and everything the connector needs around it.
+ */
+import { CfnOutput, Fn, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { OperatorConfig } from '#shared/config/schema';
+import { PREFIX } from '#shared/layout';
+import { AlarmTopic } from '../constructs/alarm-topic.ts';
+import { DataCatalog } from '../constructs/data-catalog.ts';
+import { LandingZone } from '../constructs/landing-zone.ts';
+import { Network } from '../constructs/network.ts';
+import { dataRemovalPolicy } from '../constructs/removal-policy.ts';
+import { SourceCredentials } from '../constructs/source-credentials.ts';
+import { SyncState } from '../constructs/sync-state.ts';
+
+/** Value of the `product` tag on every stack and resource. */
+export const PRODUCT_TAG = 'igaming-connector';
+
+/** `<operatorId>-<stage>`: the stack name, and the id of the stack in the app. */
+export function operatorStackName(config: Pick<OperatorConfig, 'operatorId' | 'stage'>): string {
+  return `${config.operatorId}-${config.stage}`;
+}
+
+export interface OperatorConnectorStackProps extends Omit<StackProps, 'env' | 'stackName'> {
+  /** The validated operator config; decides account, region, name and every resource. */
+  readonly config: OperatorConfig;
+}
+
+/**
+ * The stack of one operator and stage, named `<operatorId>-<stage>` and deployed to the config's
+ * account and region. Composes the landing zone (key + buckets), the source credentials and the
+ * extractor network (database sources), the sync state, the Glue catalog and the alarm topic.
+ */
+export class OperatorConnectorStack extends Stack {
+  /** The config the stack was built from. */
+  public readonly config: OperatorConfig;
+  /** KMS key, landing bucket and access-log bucket. */
+  public readonly landingZone: LandingZone;
+  /** Secret with the source database credentials; undefined for file-drop operators. */
+  public readonly sourceCredentials?: SourceCredentials;
+  /** VPC, subnets and security groups for the extractors; undefined for file-drop operators. */
+  public readonly network?: Network;
+  /** Sync-state table. */
+  public readonly syncState: SyncState;
+  /** Glue database and stream tables. */
+  public readonly dataCatalog: DataCatalog;
+  /** Topic every alarm notifies. */
+  public readonly alarmTopic: AlarmTopic;
+  /** Removal policy of data resources: RETAIN unless a sandbox opted in to DESTROY. */
+  public readonly dataRemovalPolicy: RemovalPolicy;
+
+  constructor(scope: Construct, id: string, props: OperatorConnectorStackProps) {
+    const { config, ...stackProps } = props;
+    const tags = { operator: config.operatorId, stage: config.stage, product: PRODUCT_TAG };
+    super(scope, id, {
+      ...stackProps,
+      stackName: operatorStackName(config),
+      env: { account: config.account, region: config.region },
+      description: stackProps.description ?? `Data connector of ${config.displayName} (${config.stage})`,
+      tags: { ...tags, ...stackProps.tags },
+    });
+    this.config = config;
+    for (const [key, value] of Object.entries(tags)) Tags.of(this).add(key, value);
+
+    this.dataRemovalPolicy = dataRemovalPolicy(
+      `stack ${operatorStackName(config)}`,
+      config.stage,
+      config.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    );
+    const common = { operatorId: config.operatorId, stage: config.stage, removalPolicy: this.dataRemovalPolicy };
+
+    this.landingZone = new LandingZone(this, 'LandingZone', {
+      ...common,
+      retention: config.retention,
+      eventBridgeEnabled: config.fileDrop !== undefined,
+    });
+    const key = this.landingZone.key;
+
+    const source = config.source;
+    if (source.type !== 'files') {
+      this.sourceCredentials = new SourceCredentials(this, 'SourceCredentials', {
+        ...common,
+        source,
+        encryptionKey: key,
+      });
+      this.network = new Network(this, 'Network', {
+        network: source.network,
+        databasePort: source.port,
+        encryptionKey: key,
+        flowLogGroupName: `${this.landingZone.logGroupNamePrefix}vpc-flow-logs`,
+        logRetentionDays: config.retention.logDays,
+        removalPolicy: this.dataRemovalPolicy,
+      });
+    }
+
+    this.syncState = new SyncState(this, 'SyncState', { ...common, encryptionKey: key });
+    this.dataCatalog = new DataCatalog(this, 'DataCatalog', { config, bucket: this.landingZone.bucket });
+    this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', {
+      operatorId: config.operatorId,
+      stage: config.stage,
+      encryptionKey: key,
+      emails: config.alerts.emails,
+      httpsEndpoints: config.alerts.httpsEndpoints,
+    });
+
+    new CfnOutput(this, 'LandingBucketName', {
+      description: 'Landing bucket of the operator',
+      value: this.landingZone.bucket.bucketName,
+    });
+    new CfnOutput(this, 'InboundPrefix', {
+      description: 'Prefix the operator drops files under (inbound/<stream>/...)',
+      value: PREFIX.inbound,
+    });
+    if (this.sourceCredentials) {
+      new CfnOutput(this, 'SourceSecretArn', {
+        description: 'Secret holding the source database credentials (set with `connector credentials set`)',
+        value: this.sourceCredentials.secret.secretArn,
+      });
+    }
+    new CfnOutput(this, 'KmsKeyArn', { description: 'Customer-managed key of the operator', value: key.keyArn });
+    new CfnOutput(this, 'GlueDatabaseName', {
+      description: 'Glue database to query in Athena',
+      value: this.dataCatalog.databaseName,
+    });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      description: 'SNS topic of the connector alarms',
+      value: this.alarmTopic.topic.topicArn,
+    });
+    if (this.network?.egressIp) {
+      new CfnOutput(this, 'EgressIp', {
+        description: 'Source address of every connection to the operator database: allow-list it',
+        value: this.network.egressIp.attrPublicIp,
+      });
+    }
+  }
+
+  /**
+   * The zones a created VPC spreads over, resolved by CloudFormation at deploy time
+   * (`Fn::GetAZs`) so that synthesis needs no availability-zone lookup in the target account.
+   */
+  override get availabilityZones(): string[] {
+    return [0, 1, 2].map((i) => Fn.select(i, Fn.getAzs()));
+  }
+}
