@@ -1,0 +1,242 @@
+/**
+ * Conversions between UTC instants and wall-clock times of an IANA time zone, for sources that
+ * store `timestamp without time zone` (PostgreSQL) or `DATETIME` (MySQL) in the operator's zone.
+ *
+ * DST policy (the same everywhere in the connector):
+ * - **Ambiguous wall times** (the repeated hour when clocks go back, e.g. 02:30 on the last
+ *   Sunday of October in Europe/Malta) map to the **earlier** instant (the first pass, still in
+ *   summer time). The second pass cannot be told apart in a naive column, so no row ever lands in
+ *   it; a window bound that falls inside the second pass is moved to the end of the overlap so
+ *   that windows stay consistent with that mapping (see {@link wallTimeBound}).
+ * - **Nonexistent wall times** (the hour skipped when clocks go forward, e.g. 02:30 on the last
+ *   Sunday of March in Europe/Malta) are shifted **forward by the length of the gap** (02:30 →
+ *   03:30 summer time). A correct local clock never produces them; such a row is read in the
+ *   window that contains its wall time and lands with the shifted instant.
+ *
+ * The offsets come from the runtime's time zone database through `Intl.DateTimeFormat` and are
+ * cached per zone and hour, so converting millions of values costs a few map look-ups each.
+ */
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+const MAX_CACHED_HOURS = 200_000;
+
+interface ZoneCache {
+  readonly format: Intl.DateTimeFormat;
+  /** UTC hour index → offset in ms (wall − UTC), when constant over that hour. */
+  readonly hours: Map<number, number>;
+}
+
+const zones = new Map<string, ZoneCache>();
+
+function zoneCache(zone: string): ZoneCache {
+  let cache = zones.get(zone);
+  if (!cache) {
+    let format: Intl.DateTimeFormat;
+    try {
+      format = new Intl.DateTimeFormat('en-US', {
+        timeZone: zone,
+        hourCycle: 'h23',
+        era: 'short',
+        year: 'numeric',
+        month: 'numeric',
+        day: 'numeric',
+        hour: 'numeric',
+        minute: 'numeric',
+        second: 'numeric',
+      });
+    } catch (cause) {
+      throw new RangeError(`unknown time zone "${zone}": expected an IANA zone name such as Europe/Malta`, { cause });
+    }
+    cache = { format, hours: new Map() };
+    zones.set(zone, cache);
+  }
+  return cache;
+}
+
+/** Offset (wall − UTC) in ms at an instant, straight from Intl (slow path). */
+function intlOffset(cache: ZoneCache, utcMs: number): number {
+  const seconds = Math.floor(utcMs / 1000) * 1000;
+  let year = 0;
+  let month = 1;
+  let day = 1;
+  let hour = 0;
+  let minute = 0;
+  let second = 0;
+  let bc = false;
+  for (const part of cache.format.formatToParts(seconds)) {
+    switch (part.type) {
+      case 'year':
+        year = Number(part.value);
+        break;
+      case 'month':
+        month = Number(part.value);
+        break;
+      case 'day':
+        day = Number(part.value);
+        break;
+      case 'hour':
+        hour = Number(part.value);
+        break;
+      case 'minute':
+        minute = Number(part.value);
+        break;
+      case 'second':
+        second = Number(part.value);
+        break;
+      case 'era':
+        bc = part.value.startsWith('B');
+        break;
+    }
+  }
+  const wall = new Date(0);
+  wall.setUTCFullYear(bc ? 1 - year : year, month - 1, day);
+  wall.setUTCHours(hour, minute, second, 0);
+  return wall.getTime() - seconds;
+}
+
+/** Offset (wall − UTC) in ms at an instant, cached per UTC hour when constant over the hour. */
+function offsetAt(cache: ZoneCache, utcMs: number): number {
+  const hour = Math.floor(utcMs / HOUR_MS);
+  const cached = cache.hours.get(hour);
+  if (cached !== undefined) return cached;
+  const start = intlOffset(cache, hour * HOUR_MS);
+  const end = intlOffset(cache, hour * HOUR_MS + HOUR_MS - 1000);
+  if (start !== end) return intlOffset(cache, utcMs); // a transition inside this hour: not cached
+  if (cache.hours.size >= MAX_CACHED_HOURS) cache.hours.clear();
+  cache.hours.set(hour, start);
+  return start;
+}
+
+const WALL_TIME =
+  /^(-?\d{4,6})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(?:\s*(Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?))?$/;
+
+/** Parses `YYYY-MM-DD[ HH:MM[:SS[.f…]]][offset]` into ms of the wall time read as UTC, and the explicit offset if any. */
+function parseWallTime(text: string): { wallMs: number; offsetMs: number | undefined } {
+  const m = WALL_TIME.exec(text.trim());
+  if (!m) {
+    throw new RangeError(`"${text}" is not a timestamp: expected YYYY-MM-DD HH:MM:SS[.ffffff]`);
+  }
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const hour = Number(m[4] ?? 0);
+  const minute = Number(m[5] ?? 0);
+  const second = Number(m[6] ?? 0);
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) {
+    throw new RangeError(`"${text}" is not a valid timestamp`);
+  }
+  // Truncate the fraction to milliseconds (a microsecond source keeps ms precision, as landed).
+  const ms = Number(((m[7] ?? '') + '000').slice(0, 3));
+  const d = new Date(0);
+  d.setUTCFullYear(Number(m[1]), month - 1, day);
+  d.setUTCHours(hour, minute, second, ms);
+  if (d.getUTCDate() !== day) throw new RangeError(`"${text}" is not a valid timestamp: no such day`);
+  let offsetMs: number | undefined;
+  const offset = m[8];
+  if (offset !== undefined) {
+    if (offset === 'Z') offsetMs = 0;
+    else {
+      const digits = offset.slice(1).replaceAll(':', '');
+      const sign = offset.startsWith('-') ? -1 : 1;
+      offsetMs =
+        sign *
+        (Number(digits.slice(0, 2)) * HOUR_MS +
+          Number(digits.slice(2, 4) || 0) * 60_000 +
+          Number(digits.slice(4, 6) || 0) * 1000);
+    }
+  }
+  return { wallMs: d.getTime(), offsetMs };
+}
+
+/**
+ * The UTC instant (ms since the epoch) of a wall-clock time in `zone`.
+ *
+ * Accepts `YYYY-MM-DD HH:MM:SS[.ffffff]` (a `T` separator and a bare date are accepted too); the
+ * fraction is truncated to milliseconds. Ambiguous times map to the earlier instant, nonexistent
+ * times are shifted forward by the gap (see the module documentation). A text that carries its own
+ * offset (`Z`, `+00`, `+01:00`) is converted with that offset and `zone` is ignored.
+ *
+ * @throws RangeError when the text is not a timestamp or the zone is unknown.
+ */
+export function localWallTimeToUtc(text: string, zone: string): number {
+  const { wallMs, offsetMs } = parseWallTime(text);
+  if (offsetMs !== undefined) return wallMs - offsetMs;
+  return wallMsToUtc(zoneCache(zone), wallMs);
+}
+
+function wallMsToUtc(cache: ZoneCache, wallMs: number): number {
+  const before = offsetAt(cache, wallMs - DAY_MS);
+  const after = offsetAt(cache, wallMs + DAY_MS);
+  if (before === after) return wallMs - before;
+  // A transition within a day: keep the candidate instants whose offset round-trips.
+  const early = wallMs - Math.max(before, after);
+  const late = wallMs - Math.min(before, after);
+  if (offsetAt(cache, early) + early === wallMs) return early; // also the earlier of two in an overlap
+  if (offsetAt(cache, late) + late === wallMs) return late;
+  // In the gap: read with the offset in force before the transition, i.e. shifted forward by the gap.
+  return wallMs - before;
+}
+
+/** Formats ms-of-wall-time-read-as-UTC as `YYYY-MM-DD HH:MM:SS.mmm`. */
+function formatWall(wallMs: number): string {
+  const d = new Date(wallMs);
+  const year = d.getUTCFullYear();
+  const y = year < 0 ? `-${String(-year).padStart(4, '0')}` : String(year).padStart(4, '0');
+  return (
+    `${y}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ` +
+    `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}.${String(d.getUTCMilliseconds()).padStart(3, '0')}`
+  );
+}
+
+function pad2(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+/**
+ * The wall-clock time in `zone` of a UTC instant, as `YYYY-MM-DD HH:MM:SS.mmm`.
+ *
+ * @throws RangeError when the zone is unknown.
+ */
+export function utcToLocalWallTime(utcMs: number, zone: string): string {
+  return formatWall(utcMs + offsetAt(zoneCache(zone), utcMs));
+}
+
+/**
+ * The wall-clock bound in `zone` to use in a query on a naive timestamp column for the UTC bound
+ * `utcMs`, so that a row with wall time `w` satisfies `bound(from) <= w < bound(to)` exactly when
+ * `from <= localWallTimeToUtc(w) < to` (gap times excepted, see the module documentation).
+ *
+ * It is the wall time of the instant, except during the second pass of a repeated hour: no wall
+ * time maps there (ambiguous times take the first pass), so the bound is the end of the overlap.
+ * Bounds never decrease as the instant increases, so consecutive windows partition the rows.
+ */
+export function wallTimeBound(utcMs: number, zone: string): string {
+  const cache = zoneCache(zone);
+  const offset = offsetAt(cache, utcMs);
+  const wallMs = utcMs + offset;
+  const back = wallMsToUtc(cache, wallMs);
+  if (back >= utcMs) return formatWall(wallMs);
+  // utcMs lies in the second pass of an overlap of length `back - utcMs`, which began at the
+  // transition T (offset before T is larger). Find T, then return the wall time at T + overlap.
+  const overlap = utcMs - back;
+  let lo = utcMs - overlap; // offset before the transition
+  let hi = utcMs; // offset after it
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (offsetAt(cache, mid) === offset) hi = mid;
+    else lo = mid;
+  }
+  return formatWall(hi + overlap + offset);
+}
+
+/**
+ * The date bound (`YYYY-MM-DD`) to use in a query on a date column for the UTC bound `utcMs`: a
+ * date belongs to the window whose range contains its midnight in `zone`, i.e. the first date
+ * whose midnight wall time is not before {@link wallTimeBound}.
+ */
+export function dateBound(utcMs: number, zone: string): string {
+  const wall = wallTimeBound(utcMs, zone);
+  const date = wall.slice(0, wall.indexOf(' '));
+  if (wall.endsWith(' 00:00:00.000')) return date;
+  return formatWall(parseWallTime(date).wallMs + DAY_MS).slice(0, -13);
+}
