@@ -1,0 +1,334 @@
+/**
+ * Writes one window of a stream as Parquet parts under `raw/<stream>/dt=<d>/<run>-<window>-<part>.parquet`.
+ *
+ * Rows are routed by the UTC date of their `_cursor` (the `dt` partition). Each date has its own
+ * row-group buffer and, while rows arrive, one open part streamed to the sink. A part is closed
+ * at the first row-group boundary after its size reaches `partBytes`, and the next part of that
+ * date takes the next number. Part numbers count per date from 0 (or from where a continuation
+ * left off) in arrival order, and every boundary depends only on the input, so a retried window
+ * with the same input writes the same keys. Nothing here decides whether a window is committed:
+ * that is the manifest, written by `commitWindow` after the parts.
+ *
+ * Memory is bounded by the open dates (at most `maxOpenPartitions`), each holding one Arrow batch
+ * buffer (`batchRows` rows or `batchBytes` bytes), the compressed row group being built
+ * (`rowGroupRows` rows or `rowGroupBytes` encoded bytes) and the sink's upload buffer; a window is
+ * never held whole.
+ */
+import { CANONICAL_STREAMS, METADATA_FIELDS, type StreamName } from '../canonical.ts';
+import type { LandedColumn } from '../landed-schema.ts';
+import { partitionDate, rawPartKey } from '../layout.ts';
+import type { ObjectSink, ObjectUpload } from '../sink/sink.ts';
+import type { LandedBatch } from '../types.ts';
+import { createParquetEncoder, type ParquetEncoder, type ParquetEncoderOptions } from './encoder.ts';
+import { ParquetEncodeError, type WriteContext } from './errors.ts';
+import { type ParquetFileOptions, ParquetFileStream } from './file-stream.ts';
+import { WindowStats, type WindowStatsSnapshot } from './stats.ts';
+
+/** The landed column every row is partitioned by. */
+export const CURSOR_COLUMN = METADATA_FIELDS[0]!.name;
+/** Content type of the Parquet objects. */
+export const PARQUET_CONTENT_TYPE = 'application/vnd.apache.parquet';
+/** Default size after which a part is closed and the next one started. */
+export const DEFAULT_PART_BYTES = 128 * 1024 * 1024;
+
+const DAY_MS = 86_400_000;
+
+/** One Parquet object written for a window. */
+export interface PartResult {
+  readonly key: string;
+  /** Partition date `YYYY-MM-DD` (UTC date of the rows' `_cursor`). */
+  readonly dt: string;
+  readonly part: number;
+  readonly rows: number;
+  readonly bytes: number;
+}
+
+/**
+ * Everything written for a window so far: JSON-serializable, returned by `close` and accepted as
+ * `resume` by the next continuation of the same window, and the input of `commitWindow`.
+ */
+export interface WindowProgress extends WindowStatsSnapshot {
+  /** Parts in (dt, part) order. */
+  readonly parts: readonly PartResult[];
+  /** Next part number per partition date. */
+  readonly nextPart: Readonly<Record<string, number>>;
+  /** Total Parquet bytes of the parts. */
+  readonly bytes: number;
+}
+
+export interface PartitionedPartWriterOptions extends ParquetFileOptions, Omit<ParquetEncoderOptions, 'context'> {
+  readonly sink: ObjectSink;
+  readonly stream: StreamName;
+  readonly runId: string;
+  readonly windowId: string;
+  /** `landedColumns()` of the stream; batches are aligned with it and it must contain `_cursor`. */
+  readonly columns: readonly LandedColumn[];
+  /**
+   * Parquet bytes after which a part is closed (at the next row-group boundary).
+   * @default 134217728 (128 MiB)
+   */
+  readonly partBytes?: number;
+  /**
+   * Partition dates with an open part at once; writing to another date closes the least
+   * recently written one (its later rows go to a new part). Input ordered by cursor, as the
+   * extractors read it, never reopens a date; unordered input spread over more dates than this
+   * gets more, smaller parts.
+   * @default 2
+   */
+  readonly maxOpenPartitions?: number;
+  /** Progress of earlier continuations of this window: part numbers and statistics carry on. */
+  readonly resume?: WindowProgress;
+  /** Operator named in error messages (stream and window are added). */
+  readonly operatorId?: string;
+}
+
+/**
+ * Columns written without a dictionary: the primary key (unique per row) and every non-string
+ * column. Plain timestamps, decimals and integers compressed with zstd are smaller than their
+ * dictionary indices and much cheaper to encode; strings (enumerations, currencies, player ids,
+ * game ids) repeat and keep their dictionary.
+ */
+export function defaultPlainColumns(stream: StreamName, columns: readonly LandedColumn[]): string[] {
+  const primaryKey = CANONICAL_STREAMS[stream].primaryKey;
+  return columns.filter((c) => c.name === primaryKey || c.type.kind !== 'string').map((c) => c.name);
+}
+
+interface OpenPartition {
+  readonly dt: string;
+  readonly encoder: ParquetEncoder;
+  file: ParquetFileStream | undefined;
+  upload: ObjectUpload | undefined;
+  key: string;
+  part: number;
+  rows: number;
+  lastUsed: number;
+}
+
+/**
+ * Streams LandedBatches of one window into partitioned, size-rolled Parquet parts.
+ *
+ * ```ts
+ * const writer = new PartitionedPartWriter({ sink, stream: 'game_rounds', runId, windowId, columns });
+ * for await (const batch of landedBatches) await writer.write(batch);
+ * const progress = await writer.close();
+ * await commitWindow(sink, { ...ids, from, to, columns, progress });
+ * ```
+ *
+ * After a failed `write` or `close` the writer is unusable; open uploads have been aborted.
+ */
+export class PartitionedPartWriter {
+  private readonly options: PartitionedPartWriterOptions;
+  private readonly fileOptions: ParquetFileOptions;
+  private readonly context: WriteContext;
+  private readonly cursorIndex: number;
+  private readonly stats: WindowStats;
+  private readonly partBytes: number;
+  private readonly maxOpen: number;
+  private readonly open = new Map<number, OpenPartition>();
+  private readonly parts: PartResult[];
+  private readonly nextPart: Map<string, number>;
+  private tick = 0;
+  private state: 'open' | 'closed' | 'failed' = 'open';
+
+  constructor(options: PartitionedPartWriterOptions) {
+    this.options = options;
+    this.context = {
+      ...(options.operatorId ? { operatorId: options.operatorId } : {}),
+      stream: options.stream,
+      windowId: `${options.runId}/${options.windowId}`,
+    };
+    this.cursorIndex = options.columns.findIndex((c) => c.name === CURSOR_COLUMN);
+    const cursor = options.columns[this.cursorIndex];
+    if (cursor?.type.kind !== 'timestamp' || cursor.nullable) {
+      throw new ParquetEncodeError(
+        this.context,
+        CURSOR_COLUMN,
+        0,
+        'the landed columns need a required timestamp _cursor',
+      );
+    }
+    // Fail on a bad run or window id now rather than when the first part opens.
+    rawPartKey(options.stream, '1970-01-01', options.runId, options.windowId, 0);
+    this.partBytes = options.partBytes ?? DEFAULT_PART_BYTES;
+    this.maxOpen = Math.max(1, options.maxOpenPartitions ?? 2);
+    this.stats = new WindowStats(options.columns, this.cursorIndex, options.resume);
+    this.fileOptions = {
+      ...options,
+      plainColumns: options.plainColumns ?? defaultPlainColumns(options.stream, options.columns),
+    };
+    this.parts = [...(options.resume?.parts ?? [])];
+    this.nextPart = new Map(Object.entries(options.resume?.nextPart ?? {}));
+  }
+
+  /** Rows accepted so far (including earlier continuations). */
+  get rowCount(): number {
+    return this.stats.rowCount;
+  }
+
+  /** Routes a batch's rows to their dates' parts. Resolves when its full Arrow batches are encoded. */
+  async write(batch: LandedBatch): Promise<void> {
+    this.assertOpen();
+    if (batch.rowCount === 0) return;
+    try {
+      const cursor = this.checkedCursor(batch);
+      this.stats.add(batch);
+      let start = 0;
+      while (start < batch.rowCount) {
+        const day = Math.floor(cursor[start]! / DAY_MS);
+        const dayStart = day * DAY_MS;
+        const dayEnd = dayStart + DAY_MS;
+        let end = start + 1;
+        while (end < batch.rowCount && cursor[end]! >= dayStart && cursor[end]! < dayEnd) end++;
+        const partition = await this.partition(day);
+        while (start < end) {
+          start = partition.encoder.append(batch, start, end);
+          if (partition.encoder.full) await this.flushBatch(partition);
+        }
+      }
+    } catch (err) {
+      await this.fail();
+      throw err;
+    }
+  }
+
+  /**
+   * Flushes and closes every open part. Returns the window's progress: its parts, statistics and
+   * next part numbers (pass it to `commitWindow`, or as `resume` to a continuation).
+   */
+  async close(): Promise<WindowProgress> {
+    this.assertOpen();
+    try {
+      const open = [...this.open.values()].sort((a, b) => (a.dt < b.dt ? -1 : 1));
+      for (const partition of open) await this.closePartition(partition);
+      this.state = 'closed';
+    } catch (err) {
+      await this.fail();
+      throw err;
+    }
+    const parts = [...this.parts].sort((a, b) => (a.dt === b.dt ? a.part - b.part : a.dt < b.dt ? -1 : 1));
+    return {
+      ...this.stats.snapshot(),
+      parts,
+      nextPart: Object.fromEntries([...this.nextPart.entries()].sort()),
+      bytes: parts.reduce((sum, p) => sum + p.bytes, 0),
+    };
+  }
+
+  /** Aborts open uploads; nothing more is written. Safe to call more than once. */
+  async abort(): Promise<void> {
+    if (this.state === 'open') await this.fail();
+  }
+
+  private assertOpen(): void {
+    if (this.state !== 'open') throw new Error(`the part writer of ${this.context.windowId} is ${this.state}`);
+  }
+
+  private checkedCursor(batch: LandedBatch): readonly number[] {
+    const cursor = batch.columns[this.cursorIndex];
+    if (!cursor || batch.columns.length !== this.options.columns.length) {
+      throw new ParquetEncodeError(
+        this.context,
+        '*',
+        0,
+        `the batch has ${batch.columns.length} columns but the landed schema has ${this.options.columns.length}`,
+      );
+    }
+    for (let i = 0; i < batch.rowCount; i++) {
+      const v = cursor[i];
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
+        throw new ParquetEncodeError(
+          this.context,
+          CURSOR_COLUMN,
+          i,
+          v === null ? 'is NULL but every row needs a cursor' : 'is not an integer number of epoch milliseconds',
+        );
+      }
+    }
+    return cursor as readonly number[];
+  }
+
+  private async partition(day: number): Promise<OpenPartition> {
+    let partition = this.open.get(day);
+    if (!partition) {
+      if (this.open.size >= this.maxOpen) {
+        let oldest: OpenPartition | undefined;
+        for (const p of this.open.values()) if (!oldest || p.lastUsed < oldest.lastUsed) oldest = p;
+        await this.closePartition(oldest!);
+      }
+      partition = {
+        dt: partitionDate(new Date(day * DAY_MS)),
+        encoder: createParquetEncoder(this.options.columns, {
+          ...(this.options.batchRows ? { batchRows: this.options.batchRows } : {}),
+          ...(this.options.batchBytes ? { batchBytes: this.options.batchBytes } : {}),
+          context: this.context,
+        }),
+        file: undefined,
+        upload: undefined,
+        key: '',
+        part: -1,
+        rows: 0,
+        lastUsed: 0,
+      };
+      this.open.set(day, partition);
+    }
+    partition.lastUsed = ++this.tick;
+    return partition;
+  }
+
+  /** Hands the buffered rows of a date to its open part (opening one if needed), then rolls the part if it is full. */
+  private async flushBatch(partition: OpenPartition): Promise<void> {
+    if (partition.encoder.bufferedRows === 0) return;
+    if (!partition.file) this.startPart(partition);
+    const rows = partition.encoder.bufferedRows;
+    await partition.file!.write(partition.encoder.recordBatch());
+    partition.encoder.reset();
+    partition.rows += rows;
+    if (partition.file!.bytesWritten >= this.partBytes) await this.finishPart(partition);
+  }
+
+  private startPart(partition: OpenPartition): void {
+    const part = this.nextPart.get(partition.dt) ?? 0;
+    this.nextPart.set(partition.dt, part + 1);
+    const key = rawPartKey(this.options.stream, partition.dt, this.options.runId, this.options.windowId, part);
+    const upload = this.options.sink.openUpload(key, PARQUET_CONTENT_TYPE);
+    partition.upload = upload;
+    partition.file = new ParquetFileStream((chunk) => upload.write(chunk), this.fileOptions);
+    partition.key = key;
+    partition.part = part;
+    partition.rows = 0;
+  }
+
+  private async finishPart(partition: OpenPartition): Promise<void> {
+    const { file, upload } = partition;
+    if (!file || !upload) return;
+    await file.close();
+    await upload.end();
+    this.parts.push({
+      key: partition.key,
+      dt: partition.dt,
+      part: partition.part,
+      rows: partition.rows,
+      bytes: file.bytesWritten,
+    });
+    partition.file = undefined;
+    partition.upload = undefined;
+  }
+
+  private async closePartition(partition: OpenPartition): Promise<void> {
+    await this.flushBatch(partition);
+    await this.finishPart(partition);
+    for (const [day, p] of this.open) if (p === partition) this.open.delete(day);
+  }
+
+  private async fail(): Promise<void> {
+    this.state = 'failed';
+    const open = [...this.open.values()];
+    this.open.clear();
+    await Promise.all(
+      open.map(async (p) => {
+        p.file?.abort(new Error('window write failed'));
+        await p.upload?.abort().catch(() => {});
+      }),
+    );
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * What a window landed, accumulated batch by batch for its manifest and for reconciliation: row
+ * count, cursor range, exact money sums and NULL counts per column.
+ */
+import type { LandedColumn } from '../landed-schema.ts';
+import type { LandedBatch } from '../types.ts';
+import { formatUnscaled, parseUnscaled } from './decimal-text.ts';
+
+/** JSON form of the statistics (also carried across continuations of a window). */
+export interface WindowStatsSnapshot {
+  readonly rowCount: number;
+  /** Smallest `_cursor` as an ISO-8601 UTC instant with milliseconds; null when no rows. */
+  readonly minCursor: string | null;
+  readonly maxCursor: string | null;
+  /** Exact sum per money column as decimal text at the column's scale (`"-1234.5600"`). */
+  readonly moneySums: Readonly<Record<string, string>>;
+  /** NULL values per column (columns without NULLs included, with 0). */
+  readonly nullCounts: Readonly<Record<string, number>>;
+}
+
+interface MoneyColumn {
+  readonly index: number;
+  readonly name: string;
+  readonly scale: number;
+  sum: bigint;
+}
+
+/** Accumulates {@link WindowStatsSnapshot} over landed batches aligned with `columns`. */
+export class WindowStats {
+  rowCount = 0;
+  /** Epoch milliseconds; +Infinity until a row is seen. */
+  minCursor = Number.POSITIVE_INFINITY;
+  maxCursor = Number.NEGATIVE_INFINITY;
+  private readonly money: MoneyColumn[] = [];
+  private readonly nulls: number[];
+
+  constructor(
+    private readonly columns: readonly LandedColumn[],
+    private readonly cursorIndex: number,
+    from?: WindowStatsSnapshot,
+  ) {
+    columns.forEach((column, index) => {
+      if (column.money && column.type.kind === 'decimal') {
+        const previous = from?.moneySums[column.name];
+        const sum = previous === undefined ? 0n : parseUnscaled(previous, column.type.scale);
+        this.money.push({ index, name: column.name, scale: column.type.scale, sum });
+      }
+    });
+    this.nulls = columns.map((c) => from?.nullCounts[c.name] ?? 0);
+    if (from) {
+      this.rowCount = from.rowCount;
+      if (from.minCursor !== null) this.minCursor = Date.parse(from.minCursor);
+      if (from.maxCursor !== null) this.maxCursor = Date.parse(from.maxCursor);
+    }
+  }
+
+  /** Adds a batch whose cursor values have already been checked to be numbers. */
+  add(batch: LandedBatch): void {
+    const n = batch.rowCount;
+    this.rowCount += n;
+    const cursor = batch.columns[this.cursorIndex]! as readonly number[];
+    let min = this.minCursor;
+    let max = this.maxCursor;
+    for (let i = 0; i < n; i++) {
+      const v = cursor[i]!;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    this.minCursor = min;
+    this.maxCursor = max;
+    for (const m of this.money) {
+      const values = batch.columns[m.index]!;
+      let sum = m.sum;
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (typeof v === 'bigint') sum += v;
+      }
+      m.sum = sum;
+    }
+    for (let c = 0; c < this.columns.length; c++) {
+      if (!this.columns[c]!.nullable) continue;
+      const values = batch.columns[c]!;
+      let nulls = 0;
+      for (let i = 0; i < n; i++) if (values[i] === null) nulls++;
+      this.nulls[c]! += nulls;
+    }
+  }
+
+  snapshot(): WindowStatsSnapshot {
+    const empty = this.rowCount === 0;
+    return {
+      rowCount: this.rowCount,
+      minCursor: empty ? null : new Date(this.minCursor).toISOString(),
+      maxCursor: empty ? null : new Date(this.maxCursor).toISOString(),
+      moneySums: Object.fromEntries(this.money.map((m) => [m.name, formatUnscaled(m.sum, m.scale)])),
+      nullCounts: Object.fromEntries(this.columns.map((c, i) => [c.name, this.nulls[i]!])),
+    };
+  }
+}

@@ -1,0 +1,335 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StreamName } from '#shared/canonical';
+import { type LandedColumn, schemaFingerprint } from '#shared/landed-schema';
+import { manifestKey, rawPartKey } from '#shared/layout';
+import { PartitionedPartWriter, type WindowProgress } from '#shared/parquet/part-writer';
+import { SinkError, WindowCommitError } from '#shared/sink/errors';
+import { S3Sink } from '#shared/sink/s3';
+import { commitWindow, readManifest } from '#shared/sink/window';
+import type { LandedBatch } from '#shared/types';
+import { type DuckDbHandle, openDuckDb, parquetSource } from '../../helpers/duckdb.ts';
+import { type S3rverHandle, s3rverClientConfig, startS3rver } from '../../helpers/s3rver.ts';
+import { ALL_TYPES_COLUMNS, gameRoundColumns, syntheticBatch, toBatch } from '../parquet/fixtures.ts';
+
+const DAY = 86_400_000;
+const FROM = new Date('2024-05-01T00:00:00.000Z');
+const TO = new Date('2024-05-04T00:00:00.000Z');
+const KMS_KEY = 'arn:aws:kms:eu-west-1:111111111111:key/0b7c1e4e-8a0b-4f6a-9a53-2f1a1d6f0e11';
+const STREAM: StreamName = 'game_rounds';
+
+let s3: S3rverHandle;
+let duck: DuckDbHandle;
+let workDir: string;
+let columns: readonly LandedColumn[];
+
+beforeAll(async () => {
+  [s3, duck, workDir] = await Promise.all([startS3rver(), openDuckDb(), mkdtemp(join(tmpdir(), 'window-'))]);
+  columns = gameRoundColumns();
+});
+
+afterAll(async () => {
+  duck?.close();
+  await s3?.stop();
+  await rm(workDir, { recursive: true, force: true });
+});
+
+/** Rows over three UTC days inside [FROM, TO). */
+function input(total: number, size = 250): LandedBatch[] {
+  const out: LandedBatch[] = [];
+  for (let first = 0; first < total; first += size) {
+    out.push(
+      syntheticBatch(
+        columns,
+        first,
+        Math.min(size, total - first),
+        (i) => FROM.getTime() + Math.floor((i * 3 * DAY) / total),
+      ),
+    );
+  }
+  return out;
+}
+
+interface Attempt {
+  readonly sink: S3Sink;
+  readonly runId?: string;
+  readonly windowId?: string;
+  readonly partBytes?: number;
+  readonly columns?: readonly LandedColumn[];
+}
+
+async function writeParts(attempt: Attempt, batches: readonly LandedBatch[]): Promise<WindowProgress> {
+  const writer = new PartitionedPartWriter({
+    sink: attempt.sink,
+    stream: STREAM,
+    columns: attempt.columns ?? columns,
+    runId: attempt.runId ?? 'snap-1',
+    windowId: attempt.windowId ?? 'w-0001',
+    operatorId: 'acme-casino',
+    batchRows: 100,
+    rowGroupRows: 100,
+    partBytes: attempt.partBytes ?? 12_000,
+  });
+  for (const batch of batches) await writer.write(batch);
+  return writer.close();
+}
+
+async function commit(attempt: Attempt, progress: WindowProgress) {
+  return commitWindow(attempt.sink, {
+    operatorId: 'acme-casino',
+    stream: STREAM,
+    runId: attempt.runId ?? 'snap-1',
+    windowId: attempt.windowId ?? 'w-0001',
+    from: FROM,
+    to: TO,
+    columns: attempt.columns ?? columns,
+    progress,
+    now: new Date('2024-05-04T00:10:00.000Z'),
+  });
+}
+
+/** Reads every `raw/` object of the bucket with DuckDB. */
+async function readRaw(bucket: string): Promise<{ rows: number; ids: number; keys: string[] }> {
+  const keys = await s3.listKeys(bucket, 'raw/');
+  if (keys.length === 0) return { rows: 0, ids: 0, keys };
+  const paths = await s3.download(bucket, keys, await mkdtemp(join(workDir, 'dl-')));
+  const [read] = await duck.query(
+    `SELECT count(*)::INTEGER AS n, count(DISTINCT round_id)::INTEGER AS ids FROM ${parquetSource(paths, 'union_by_name = true')}`,
+  );
+  return { rows: read!.n as number, ids: read!.ids as number, keys };
+}
+
+/** An S3 client for s3rver whose Nth request of a command fails like a dropped connection. */
+function failingClient(command: string, nth: number): { client: S3Client; calls: () => number } {
+  const client = new S3Client(s3rverClientConfig(s3.endpoint));
+  let calls = 0;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === command && ++calls === nth) {
+        throw Object.assign(new Error('socket hang up'), { name: 'NetworkingError', code: 'ECONNRESET' });
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'injectNetworkFailure' },
+  );
+  return { client, calls: () => calls };
+}
+
+describe('commitWindow', () => {
+  it('writes the manifest after the parts, with counts, cursor range, fingerprint and exact money sums', async () => {
+    const bucket = await s3.createBucket();
+    const sent: { command: string; input: Record<string, unknown> }[] = [];
+    const client = new S3Client(s3rverClientConfig(s3.endpoint));
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        sent.push({ command: String(context.commandName), input: args.input as Record<string, unknown> });
+        return next(args);
+      },
+      { step: 'initialize', name: 'recordRequests' },
+    );
+    const sink = new S3Sink({ client, bucket, kmsKeyArn: KMS_KEY });
+    const progress = await writeParts({ sink }, input(1200));
+    const { manifest, manifestKey: key, deletedKeys } = await commit({ sink }, progress);
+
+    expect(key).toBe(manifestKey(STREAM, 'snap-1', 'w-0001'));
+    expect(deletedKeys).toEqual([]);
+    expect(await readManifest(sink, STREAM, 'snap-1', 'w-0001')).toEqual(manifest);
+    expect(manifest).toMatchObject({
+      version: 1,
+      operatorId: 'acme-casino',
+      stream: STREAM,
+      runId: 'snap-1',
+      windowId: 'w-0001',
+      from: '2024-05-01T00:00:00.000Z',
+      to: '2024-05-04T00:00:00.000Z',
+      rowCount: 1200,
+      minCursor: '2024-05-01T00:00:00.000Z',
+      schemaFingerprint: schemaFingerprint(columns),
+      createdAt: '2024-05-04T00:10:00.000Z',
+    });
+    expect(manifest.parts.map((p) => p.key).sort()).toEqual(await s3.listKeys(bucket, 'raw/'));
+    expect(manifest.parts.reduce((n, p) => n + p.rows, 0)).toBe(1200);
+    expect(manifest.bytes).toBe(manifest.parts.reduce((n, p) => n + p.bytes, 0));
+
+    // Independent check of the money sums, NULL counts and cursor range: DuckDB over the parts.
+    const paths = await s3.download(
+      bucket,
+      manifest.parts.map((p) => p.key),
+      await mkdtemp(join(workDir, 'dl-')),
+    );
+    const [sums] = await duck.query(
+      `SELECT sum(stake)::VARCHAR AS stake, sum(payout)::VARCHAR AS payout, sum(bonus_stake)::VARCHAR AS bonus_stake,
+              (count(*) - count(stake))::INTEGER AS stake_nulls,
+              strftime(max(_cursor), '%Y-%m-%dT%H:%M:%S.%gZ') AS max_cursor
+       FROM ${parquetSource(paths)}`,
+    );
+    expect(manifest.moneySums).toEqual({ stake: sums!.stake, payout: sums!.payout, bonus_stake: sums!.bonus_stake });
+    expect(manifest.moneySums.stake).toMatch(/^-?\d+\.\d{2}$/);
+    expect(manifest.nullCounts.stake).toBe(sums!.stake_nulls);
+    expect(manifest.nullCounts.round_id).toBe(0);
+    expect(manifest.maxCursor).toBe(sums!.max_cursor);
+
+    // Every object was written with the operator's KMS key and an S3 Bucket Key.
+    const writes = sent.filter((s) => ['PutObjectCommand', 'CreateMultipartUploadCommand'].includes(s.command));
+    expect(writes.length).toBe(manifest.parts.length + 1);
+    for (const write of writes) {
+      expect(write.input).toMatchObject({
+        ServerSideEncryption: 'aws:kms',
+        SSEKMSKeyId: KMS_KEY,
+        BucketKeyEnabled: true,
+      });
+    }
+    // The manifest is the last write.
+    expect(writes.at(-1)!.input.Key).toBe(key);
+    client.destroy();
+  });
+
+  it('sums DECIMAL(38,10) money exactly beyond 64 bits', async () => {
+    const bucket = await s3.createBucket();
+    const sink = new S3Sink({ client: s3.client, bucket });
+    const big = 10n ** 37n; // 1e27 at scale 10
+    const rows = [
+      { id: 'a', dec38: big, dec18: 1n, _cursor: FROM.getTime() },
+      { id: 'b', dec38: big, dec18: -3n, _cursor: FROM.getTime() + 1 },
+      { id: 'c', dec38: -1n, dec18: null, _cursor: FROM.getTime() + 2 },
+    ];
+    const attempt = { sink, columns: ALL_TYPES_COLUMNS };
+    const progress = await writeParts(attempt, [toBatch(ALL_TYPES_COLUMNS, rows)]);
+    const { manifest } = await commit(attempt, progress);
+    expect(manifest.moneySums).toEqual({ dec38: '1999999999999999999999999999.9999999999', dec18: '-0.02' });
+    expect(manifest.nullCounts).toMatchObject({ dec18: 1, dec9: 3, id: 0 });
+  });
+
+  it('commits an empty window: no parts, a manifest with rowCount 0', async () => {
+    const bucket = await s3.createBucket();
+    const sink = new S3Sink({ client: s3.client, bucket });
+    const progress = await writeParts({ sink }, []);
+    const { manifest } = await commit({ sink }, progress);
+    expect(manifest).toMatchObject({ rowCount: 0, bytes: 0, parts: [], minCursor: null, maxCursor: null });
+    expect(manifest.moneySums).toEqual({ stake: '0.00', payout: '0.00', bonus_stake: '0.00' });
+    expect(await s3.listKeys(bucket)).toEqual([manifestKey(STREAM, 'snap-1', 'w-0001')]);
+  });
+
+  it('deletes what an earlier attempt wrote beyond this one, and nothing of other windows', async () => {
+    const bucket = await s3.createBucket();
+    const sink = new S3Sink({ client: s3.client, bucket });
+
+    // An earlier attempt wrote smaller parts (more of them), on a date this attempt does not reach,
+    // and was committed; a neighbouring window whose id extends this one's must survive.
+    const earlier = await writeParts({ sink, partBytes: 4_000 }, input(900));
+    await commit({ sink }, earlier);
+    const neighbour = await writeParts({ sink, windowId: 'w-0001-2' }, input(300));
+    await commit({ sink, windowId: 'w-0001-2' }, neighbour);
+    const latest = input(900)
+      .map((b) => ({ ...b }))
+      .slice(0, 2); // 500 rows: first ~1.7 days only
+    const extraDate = rawPartKey(STREAM, '2024-05-03', 'snap-1', 'w-0001', 0);
+    expect(earlier.parts.map((p) => p.key)).toContain(extraDate);
+
+    const retry = await writeParts({ sink }, latest);
+    expect(retry.parts.length).toBeLessThan(earlier.parts.length);
+    const { manifest, deletedKeys } = await commit({ sink }, retry);
+
+    const kept = new Set(manifest.parts.map((p) => p.key));
+    expect(deletedKeys).toEqual(
+      earlier.parts
+        .map((p) => p.key)
+        .filter((k) => !kept.has(k))
+        .sort(),
+    );
+    expect(deletedKeys).toContain(extraDate);
+    const neighbourKeys = neighbour.parts.map((p) => p.key);
+    expect((await s3.listKeys(bucket, 'raw/')).sort()).toEqual([...kept, ...neighbourKeys].sort());
+    const raw = await readRaw(bucket);
+    expect(raw.rows).toBe(500 + 300);
+  });
+
+  it('publishes no manifest when S3 fails mid-window, and a retry converges to exactly one copy', async () => {
+    const bucket = await s3.createBucket();
+    const { client, calls } = failingClient('PutObjectCommand', 4);
+    const flaky = new S3Sink({ client, bucket }).withContext({
+      operatorId: 'acme-casino',
+      stream: STREAM,
+      windowId: 'snap-1/w-0001',
+    });
+    const rows = input(1500);
+
+    const err = await writeParts({ sink: flaky }, rows)
+      .then((progress) => commit({ sink: flaky }, progress))
+      .catch((e: unknown) => e);
+    expect(calls()).toBe(4);
+    expect(err).toBeInstanceOf(SinkError);
+    expect((err as SinkError).name).toBe('SinkError');
+    expect((err as Error).message).toMatch(
+      /^acme-casino\/game_rounds window snap-1\/w-0001: S3 upload of raw\/game_rounds\/dt=2024-05-0\d\/snap-1-w-0001-\d{5}\.parquet failed: NetworkingError: socket hang up;/,
+    );
+    expect(await readManifest(flaky, STREAM, 'snap-1', 'w-0001')).toBeUndefined();
+    const partial = await s3.listKeys(bucket, 'raw/');
+    expect(partial.length).toBe(3); // the parts stored before the failure
+
+    // Retry: fewer, larger parts this time, so the first attempt's keys are partly strays.
+    const sink = new S3Sink({ client: s3.client, bucket });
+    const progress = await writeParts({ sink, partBytes: 30_000 }, rows);
+    const { manifest } = await commit({ sink }, progress);
+    const raw = await readRaw(bucket);
+    expect(raw).toEqual({ rows: 1500, ids: 1500, keys: manifest.parts.map((p) => p.key).sort() });
+    client.destroy();
+  });
+
+  it('aborts a multipart upload whose part fails and leaves no object behind', async () => {
+    const bucket = await s3.createBucket();
+    const textColumns = ALL_TYPES_COLUMNS.filter((c) => ['id', 'text', '_cursor'].includes(c.name));
+    // ~9 MiB of incompressible text in one part: two 5 MiB multipart pieces.
+    const rows = Array.from({ length: 9 }, (_, i) => ({
+      id: `r${i}`,
+      text: randomBytes(786_432).toString('base64'),
+      _cursor: FROM.getTime() + i,
+    }));
+    const batch = toBatch(textColumns, rows);
+    const { client } = failingClient('UploadPartCommand', 2);
+    const attempt = { columns: textColumns, partBytes: 64 * 1024 * 1024 };
+    const flaky = new S3Sink({ client, bucket, partSize: 5 * 1024 * 1024 });
+
+    await expect(writeParts({ ...attempt, sink: flaky }, [batch])).rejects.toThrow(SinkError);
+    expect(await s3.listKeys(bucket)).toEqual([]);
+
+    const sink = new S3Sink({ client: s3.client, bucket, partSize: 5 * 1024 * 1024 });
+    const progress = await writeParts({ ...attempt, sink }, [batch]);
+    const { manifest } = await commit({ ...attempt, sink }, progress);
+    expect(manifest.parts).toHaveLength(1);
+    expect(manifest.parts[0]!.bytes).toBeGreaterThan(5 * 1024 * 1024);
+    const paths = await s3.download(bucket, [manifest.parts[0]!.key], await mkdtemp(join(workDir, 'dl-')));
+    const read = await duck.query(`SELECT id, md5(text) AS h FROM ${parquetSource(paths)} ORDER BY id`);
+    expect(read).toEqual(rows.map((r) => ({ id: r.id, h: expect.stringMatching(/^[0-9a-f]{32}$/) })));
+    const [same] = await duck.query(
+      `SELECT bool_and(text = '${rows[0]!.text}') AS ok FROM ${parquetSource(paths)} WHERE id = 'r0'`,
+    );
+    expect(same!.ok).toBe(true);
+    client.destroy();
+  });
+
+  it('refuses rows outside the window bounds', async () => {
+    const bucket = await s3.createBucket();
+    const sink = new S3Sink({ client: s3.client, bucket });
+    const progress = await writeParts({ sink }, input(100));
+    const err = await commitWindow(sink, {
+      operatorId: 'acme-casino',
+      stream: STREAM,
+      runId: 'snap-1',
+      windowId: 'w-0001',
+      from: FROM,
+      to: new Date('2024-05-02T00:00:00.000Z'),
+      columns,
+      progress,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WindowCommitError);
+    expect((err as Error).message).toMatch(
+      /^acme-casino\/game_rounds window snap-1\/w-0001: rows with _cursor from 2024-05-01T00:00:00.000Z to 2024-05-03T.* lie outside the window/,
+    );
+    expect(await readManifest(sink, STREAM, 'snap-1', 'w-0001')).toBeUndefined();
+  });
+});
