@@ -5,8 +5,10 @@
  * new rows, updates and a late-committed row. Used by the sandbox stage, the demo, the tests and
  * the benchmark.
  */
+import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { parse } from 'yaml';
 import { Prng } from './prng.ts';
 
 export type Engine = 'postgres' | 'mysql';
@@ -758,4 +760,45 @@ export async function advanceSyntheticOperator(opts: AdvanceOptions): Promise<Ad
   } finally {
     await db.close();
   }
+}
+
+export interface SyntheticConfigOptions {
+  readonly engine: Engine;
+  /** Connection URL of the database the extractor reads (only host, port and database are used). */
+  readonly url: string;
+  readonly schema: string;
+  /** @default 'synthetic-casino' */
+  readonly operatorId?: string;
+  /** @default Europe/Malta */
+  readonly timeZone?: string;
+}
+
+/**
+ * The operator config matching the synthetic database: the mapping of
+ * config/operators/acme-casino.yaml (whose native names the generator uses), pointed at the
+ * given database, sandbox stage, TLS off (a local server).
+ */
+export function syntheticOperatorConfig(opts: SyntheticConfigOptions): Record<string, unknown> {
+  const base = parse(readFileSync(new URL('../config/operators/acme-casino.yaml', import.meta.url), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  const url = new URL(opts.url);
+  const source = base.source as Record<string, unknown>;
+  return {
+    ...base,
+    operatorId: opts.operatorId ?? 'synthetic-casino',
+    displayName: 'Synthetic Casino',
+    stage: 'sandbox',
+    source: {
+      type: opts.engine,
+      host: url.hostname,
+      port: Number(url.port || (opts.engine === 'postgres' ? 5432 : 3306)),
+      database: opts.engine === 'postgres' ? decodeURIComponent(url.pathname.slice(1)) || 'postgres' : opts.schema,
+      ...(opts.engine === 'postgres' ? { schema: opts.schema } : {}),
+      tls: 'disable',
+      timeZone: opts.timeZone ?? 'Europe/Malta',
+      network: source.network,
+    },
+  };
 }

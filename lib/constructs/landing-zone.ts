@@ -207,6 +207,37 @@ export class LandingZone extends Construct {
     return this.grantPutUnder(grantee, PREFIX.raw).combine(this.grantPutUnder(grantee, PREFIX.manifests));
   }
 
+  /**
+   * Everything an extractor needs to land a window: write parts and manifests, read an earlier
+   * manifest of the window, and list and delete the window's stray parts under `raw/` (the commit
+   * removes what an earlier attempt left behind). Listing is limited to the `raw/` prefix.
+   */
+  public grantLandRaw(grantee: iam.IGrantable): iam.Grant {
+    return this.grantWriteRaw(grantee)
+      .combine(
+        iam.Grant.addToPrincipal({
+          grantee,
+          actions: ['s3:GetObject'],
+          resourceArns: [this.bucket.arnForObjects(`${PREFIX.manifests}*`)],
+        }),
+      )
+      .combine(
+        iam.Grant.addToPrincipal({
+          grantee,
+          actions: ['s3:DeleteObject'],
+          resourceArns: [this.bucket.arnForObjects(`${PREFIX.raw}*`)],
+        }),
+      )
+      .combine(
+        iam.Grant.addToPrincipal({
+          grantee,
+          actions: ['s3:ListBucket'],
+          resourceArns: [this.bucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': [`${PREFIX.raw}*`] } },
+        }),
+      );
+  }
+
   /** Lets `grantee` read landed Parquet under `raw/` and manifests under `_manifests/`. */
   public grantReadRaw(grantee: iam.IGrantable): iam.Grant {
     return this.bucket

@@ -7,6 +7,8 @@ import type { OperatorConfig } from '#shared/config/schema';
 import { PREFIX } from '#shared/layout';
 import { AlarmTopic } from '../constructs/alarm-topic.ts';
 import { DataCatalog } from '../constructs/data-catalog.ts';
+import { Extractors } from '../constructs/extractors.ts';
+import { LambdaBundle } from '../constructs/lambda-bundle.ts';
 import { LandingZone } from '../constructs/landing-zone.ts';
 import { Network } from '../constructs/network.ts';
 import { dataRemovalPolicy } from '../constructs/removal-policy.ts';
@@ -46,6 +48,10 @@ export class OperatorConnectorStack extends Stack {
   public readonly dataCatalog: DataCatalog;
   /** Topic every alarm notifies. */
   public readonly alarmTopic: AlarmTopic;
+  /** The code asset every function of the stack runs. */
+  public readonly bundle: LambdaBundle;
+  /** extract-window and incremental-sync; undefined for file-drop operators. */
+  public readonly extractors?: Extractors;
   /** Removal policy of data resources: RETAIN unless a sandbox opted in to DESTROY. */
   public readonly dataRemovalPolicy: RemovalPolicy;
 
@@ -95,6 +101,18 @@ export class OperatorConnectorStack extends Stack {
 
     this.syncState = new SyncState(this, 'SyncState', { ...common, encryptionKey: key });
     this.dataCatalog = new DataCatalog(this, 'DataCatalog', { config, bucket: this.landingZone.bucket });
+    this.bundle = new LambdaBundle(this, 'Code', { config });
+    if (this.sourceCredentials && this.network) {
+      this.extractors = new Extractors(this, 'Extractors', {
+        config,
+        bundle: this.bundle,
+        landingZone: this.landingZone,
+        syncState: this.syncState,
+        sourceCredentials: this.sourceCredentials,
+        network: this.network,
+        removalPolicy: this.dataRemovalPolicy,
+      });
+    }
     this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', {
       operatorId: config.operatorId,
       stage: config.stage,

@@ -18,9 +18,12 @@ export function cdkContext(): Record<string, unknown> {
   return (JSON.parse(readFileSync('cdk.json', 'utf8')) as { context: Record<string, unknown> }).context;
 }
 
-/** An app with the feature flags of cdk.json. */
+/**
+ * An app with the feature flags of cdk.json. Lambda code bundling is skipped (templates are the
+ * same; the bundle itself is built and loaded by its own test).
+ */
 export function testApp(props: AppProps = {}): App {
-  return new App({ ...props, context: { ...cdkContext(), ...props.context } });
+  return new App({ ...props, context: { ...cdkContext(), 'aws:cdk:bundling-stacks': [], ...props.context } });
 }
 
 /**

@@ -1,0 +1,80 @@
+/**
+ * The extractor side of the benchmark, in its own process so its peak resident memory is its own:
+ * one extract-window of the whole benchmark range into Parquet on S3 (s3rver), with PII
+ * pseudonymization on. Prints one JSON line with its figures.
+ *
+ * Environment: BENCH_SOURCE_URL, BENCH_SCHEMA, BENCH_FROM, BENCH_TO, BENCH_S3_ENDPOINT, BENCH_BUCKET.
+ */
+import { randomBytes } from 'node:crypto';
+import { S3Client } from '@aws-sdk/client-s3';
+import { parseSourceUrl } from '#shared/adapters/index';
+import { operatorConfigSchema } from '#shared/config/schema';
+import { extractRange } from '#shared/extract/extract-range';
+import { createPseudonymizer } from '#shared/pii/pseudonymizer';
+import { S3Sink } from '#shared/sink/s3';
+import { applicationNameFor, openSource } from '#shared/sources/index';
+import { syntheticOperatorConfig } from '../synthetic/operator.ts';
+
+function env(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+const url = env('BENCH_SOURCE_URL');
+const schema = env('BENCH_SCHEMA');
+const raw = syntheticOperatorConfig({ engine: 'postgres', url, schema, operatorId: 'bench-casino' });
+const streams = raw.streams as Record<string, unknown>;
+const config = operatorConfigSchema.parse({ ...raw, streams: { game_rounds: streams.game_rounds } });
+
+const client = new S3Client({
+  endpoint: env('BENCH_S3_ENDPOINT'),
+  region: 'eu-west-1',
+  credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  forcePathStyle: true,
+  requestChecksumCalculation: 'WHEN_REQUIRED',
+  responseChecksumValidation: 'WHEN_REQUIRED',
+});
+const sink = new S3Sink({
+  client,
+  bucket: env('BENCH_BUCKET'),
+  kmsKeyArn: 'arn:aws:kms:eu-west-1:111111111111:key/bench',
+});
+const key = randomBytes(32);
+const source = await openSource(parseSourceUrl(url), {
+  applicationName: applicationNameFor('bench-casino', 'game_rounds'),
+  statementTimeoutSeconds: 900,
+  timeZone: 'Europe/Malta',
+});
+
+const started = performance.now();
+const outcome = await extractRange(
+  {
+    config,
+    source,
+    sink,
+    pseudonymizer: createPseudonymizer(key),
+    pseudonymKey: key,
+    remainingMs: () => Number.MAX_SAFE_INTEGER,
+  },
+  {
+    stream: 'game_rounds',
+    runId: 'bench',
+    windowId: 'all',
+    from: new Date(env('BENCH_FROM')),
+    to: new Date(env('BENCH_TO')),
+  },
+);
+const seconds = (performance.now() - started) / 1000;
+await source.close();
+if (outcome.status !== 'complete') throw new Error('the benchmark window did not complete in one invocation');
+console.log(
+  JSON.stringify({
+    rows: outcome.totalRows,
+    seconds,
+    parquetBytes: outcome.totalBytes,
+    parts: outcome.manifestKey ? undefined : 0,
+    reconciled: outcome.reconciliation.ok,
+    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+  }),
+);

@@ -1,0 +1,184 @@
+/**
+ * Extraction benchmark: `npm run bench -- [--rows N] [--scale] [--url postgres://…]`
+ *
+ * Seeds a realistic game-rounds table (1,000,000 rows by default) in PostgreSQL (embedded unless
+ * --url is given) and, on the same data, measures
+ *   (a) the source's own export speed: `COPY (<the extractor's SELECT>) TO STDOUT (FORMAT csv)`,
+ *       drained and discarded by a client;
+ *   (b) the connector: one extract-window of the same range into Parquet on S3 (s3rver), with PII
+ *       pseudonymization on, in a separate process whose peak RSS is reported.
+ * Prints a table and, as its very last line, one JSON object (the last size measured).
+ * `--scale` repeats at 1M, 2M, 4M and 8M rows to show memory staying flat.
+ */
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../local/embedded-postgres.ts';
+import { startS3rver } from '../test/helpers/s3rver.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const SCHEMA = 'bench';
+
+interface Args {
+  rows: number[];
+  url?: string;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  let rows = [1_000_000];
+  let url: string | undefined = process.env.CONNECTOR_BENCH_PG_URL;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--rows') rows = [Number(argv[++i])];
+    else if (arg === '--scale') rows = [1_000_000, 2_000_000, 4_000_000, 8_000_000];
+    else if (arg === '--url') url = argv[++i];
+    else if (arg === '--help') {
+      console.log('usage: npm run bench -- [--rows N] [--scale] [--url postgres://user@host:port/db]');
+      process.exit(0);
+    } else throw new Error(`unknown argument ${arg} (try --help)`);
+  }
+  if (rows.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--rows needs a positive integer');
+  return { rows, ...(url ? { url } : {}) };
+}
+
+/** The benchmark table: the synthetic operator's game_rounds (native names), ~7 s apart. */
+async function seed(client: pg.Client, rows: number): Promise<{ from: Date; to: Date }> {
+  await client.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
+  await client.query(`CREATE SCHEMA ${SCHEMA}`);
+  await client.query(`CREATE TABLE ${SCHEMA}.game_rounds (
+    round_id varchar(24) PRIMARY KEY, customer_id varchar(16) NOT NULL, game_code varchar(32), studio varchar(32),
+    bet_amount numeric(18,2), win_amount numeric(18,2), bonus_bet_amount numeric(18,2), currency_code char(3),
+    round_state varchar(8), started_ts timestamp(6), settled_ts timestamp(6), modified_ts timestamp(6) NOT NULL)`);
+  await client.query('SELECT setseed(0.42)');
+  await client.query(
+    `INSERT INTO ${SCHEMA}.game_rounds
+     SELECT 'R' || lpad(i::text, 10, '0'),
+            'C' || lpad((1 + (i * 7919) % 50000)::text, 7, '0'),
+            (ARRAY['starburst','book-of-dead','sweet-bonanza','lightning-roulette','blackjack-classic','gates-of-olympus'])[1 + i % 6],
+            (ARRAY['NetEnt','Play''n GO','Pragmatic Play','Evolution','Evolution','Pragmatic Play'])[1 + i % 6],
+            round((0.1 + random() * 50)::numeric, 2),
+            CASE WHEN random() < 0.42 THEN round((random() * 120)::numeric, 2) ELSE 0 END,
+            CASE WHEN i % 10 = 0 THEN 0.50 ELSE 0 END,
+            (ARRAY['EUR','SEK','GBP','CAD'])[1 + i % 4],
+            CASE WHEN i % 200 = 0 THEN 'OPEN' WHEN i % 97 = 0 THEN 'VOID' ELSE 'CLOSED' END,
+            ts, CASE WHEN i % 200 = 0 THEN NULL ELSE ts + interval '4 seconds' END,
+            ts + interval '4 seconds'
+     FROM generate_series(1, $1::int) AS i,
+          LATERAL (SELECT timestamp '2026-08-20 00:00:00' + (i * (90 * 86400.0 / $1)) * interval '1 second' AS ts) t`,
+    [rows],
+  );
+  await client.query(`CREATE INDEX ON ${SCHEMA}.game_rounds (modified_ts, round_id)`);
+  await client.query(`ANALYZE ${SCHEMA}.game_rounds`);
+  // The window covers every row: [first cursor, last cursor + 1 s), in UTC (the table is Malta time).
+  const bounds = await client.query(
+    `SELECT (min(modified_ts) AT TIME ZONE 'Europe/Malta') AS lo, (max(modified_ts) AT TIME ZONE 'Europe/Malta') AS hi FROM ${SCHEMA}.game_rounds`,
+  );
+  const row = bounds.rows[0] as { lo: Date; hi: Date };
+  return { from: new Date(row.lo.getTime() - 1000), to: new Date(row.hi.getTime() + 1000) };
+}
+
+/** (a): COPY of the extractor's SELECT (same columns, range and order), drained by the client. */
+async function measureCopy(client: pg.Client, from: Date, to: Date): Promise<{ rows: number; seconds: number }> {
+  const cols = [
+    'customer_id',
+    'round_id',
+    'game_code',
+    'studio',
+    'bet_amount',
+    'win_amount',
+    'bonus_bet_amount',
+    'currency_code',
+    'round_state',
+    'started_ts',
+    'settled_ts',
+    'modified_ts',
+  ];
+  const wall = (d: Date) => `(timestamptz '${d.toISOString()}' AT TIME ZONE 'Europe/Malta')`;
+  const sql = `COPY (SELECT ${cols.join(', ')} FROM ${SCHEMA}.game_rounds
+    WHERE modified_ts >= ${wall(from)} AND modified_ts < ${wall(to)} ORDER BY modified_ts, round_id) TO STDOUT (FORMAT csv)`;
+  const started = performance.now();
+  // pg drains COPY OUT data and discards it when nothing consumes the stream.
+  const result = await client.query(sql);
+  return { rows: result.rowCount ?? 0, seconds: (performance.now() - started) / 1000 };
+}
+
+interface ChildResult {
+  rows: number;
+  seconds: number;
+  parquetBytes: number;
+  reconciled: boolean;
+  peakRssMb: number;
+}
+
+function runExtractor(env: Record<string, string>): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'extract-child.ts')], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += String(d);
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0) reject(new Error(`extractor exited with ${code}: ${last}`));
+      else resolve(JSON.parse(last) as ChildResult);
+    });
+  });
+}
+
+const args = parseArgs(process.argv.slice(2));
+const embedded = args.url ? undefined : await startEmbeddedPostgres();
+const url = args.url ?? embedded?.url ?? '';
+const s3 = await startS3rver();
+const client = new pg.Client({ connectionString: url, application_name: 'igaming-connector/bench' });
+await client.connect();
+const results: Record<string, number>[] = [];
+try {
+  for (const rows of args.rows) {
+    process.stderr.write(`seeding ${rows.toLocaleString('en-US')} game rounds...\n`);
+    const { from, to } = await seed(client, rows);
+    process.stderr.write('COPY ... TO STDOUT (FORMAT csv)...\n');
+    const copy = await measureCopy(client, from, to);
+    if (copy.rows !== rows) throw new Error(`COPY returned ${copy.rows} rows, expected ${rows}`);
+    process.stderr.write('extract-window into Parquet on S3...\n');
+    const bucket = await s3.createBucket();
+    const ext = await runExtractor({
+      BENCH_SOURCE_URL: url,
+      BENCH_SCHEMA: SCHEMA,
+      BENCH_FROM: from.toISOString(),
+      BENCH_TO: to.toISOString(),
+      BENCH_S3_ENDPOINT: s3.endpoint,
+      BENCH_BUCKET: bucket,
+    });
+    if (ext.rows !== rows || !ext.reconciled) throw new Error(`the extractor landed ${ext.rows} of ${rows} rows`);
+    const copyRowsPerSec = Math.round(copy.rows / copy.seconds);
+    const connectorRowsPerSec = Math.round(ext.rows / ext.seconds);
+    results.push({
+      rows,
+      copyRowsPerSec,
+      connectorRowsPerSec,
+      ratio: Math.round((connectorRowsPerSec / copyRowsPerSec) * 1000) / 1000,
+      peakRssMb: ext.peakRssMb,
+      parquetBytes: ext.parquetBytes,
+    });
+  }
+} finally {
+  await client.end();
+  await s3.stop();
+  await embedded?.stop();
+}
+
+const header = ['rows', 'COPY rows/s', 'connector rows/s', 'ratio', 'peak RSS MB', 'Parquet bytes'];
+console.log(`\n${header.map((h) => h.padStart(17)).join('')}`);
+for (const r of results) {
+  console.log(
+    [r.rows, r.copyRowsPerSec, r.connectorRowsPerSec, r.ratio, r.peakRssMb, r.parquetBytes]
+      .map((v) => String(v?.toLocaleString('en-US')).padStart(17))
+      .join(''),
+  );
+}
+console.log(JSON.stringify(results[results.length - 1]));

@@ -1,0 +1,144 @@
+/**
+ * Streams a generated CSV (2 GiB by default) through the file-drop reader and validator and
+ * prints throughput and peak memory. The file is never held in memory: it is produced chunk by
+ * chunk from a few pre-built blocks of rows.
+ *
+ *   npx tsx bench/file-drop.ts [size in MiB, default 2048] [--gzip] [--map]
+ *
+ * `--gzip` compresses the stream on the fly (the reader then gunzips it); `--map` also runs the
+ * rows through the mapper, as the ingest function does.
+ */
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import { operatorConfigSchema } from '#shared/config/schema';
+import { readInboundFile } from '#shared/files/index';
+import { createRowMapper } from '#shared/mapping/mapper';
+import { createPseudonymizer } from '#shared/pii/pseudonymizer';
+
+const MIB = 1024 * 1024;
+const args = process.argv.slice(2);
+const sizeMib = Number(args.find((a) => /^\d+$/.test(a)) ?? 2048);
+const useGzip = args.includes('--gzip');
+const map = args.includes('--map');
+
+const config = operatorConfigSchema.parse({
+  operatorId: 'bench-files',
+  displayName: 'Bench Files Ltd',
+  stage: 'sandbox',
+  account: '333333333333',
+  region: 'eu-west-1',
+  source: { type: 'files' },
+  fileDrop: { timeZone: 'Europe/Malta', maxFileSizeMb: 51200 },
+  streams: {
+    wallet_transactions: {
+      columns: {
+        transaction_id: 'txn_id',
+        player_id: 'customer_id',
+        type: { column: 'txn_type', values: { BET: 'bet', WIN: 'win', DEP: 'deposit' } },
+        amount: { column: 'amount', precision: 18, scale: 2 },
+        balance_after: { column: 'balance', precision: 18, scale: 2 },
+        currency: 'currency',
+        round_id: 'round_id',
+        created_at: 'booked_at',
+      },
+      format: { type: 'csv' },
+    },
+  },
+});
+
+const HEADER = 'txn_id,customer_id,txn_type,amount,balance,currency,round_id,booked_at\n';
+const TYPES = ['BET', 'WIN', 'DEP'];
+
+/** About 1 MiB of rows; `seed` varies the values between blocks. */
+function block(seed: number): Buffer {
+  const rows: string[] = [];
+  let size = 0;
+  for (let i = 0; size < MIB; i++) {
+    const n = seed * 100_000 + i;
+    const second = n % 86_400;
+    const hh = String(Math.floor(second / 3600)).padStart(2, '0');
+    const mm = String(Math.floor((second % 3600) / 60)).padStart(2, '0');
+    const ss = String(second % 60).padStart(2, '0');
+    const row = `tx-${n},cust-${n % 50_000},${TYPES[n % 3]},${(n % 100_000) / 100},${(n % 7_000_000) / 100},EUR,rnd-${n},2024-0${1 + (n % 9)}-1${n % 10} ${hh}:${mm}:${ss}.${String(n % 1000).padStart(3, '0')}\n`;
+    rows.push(row);
+    size += row.length;
+  }
+  return Buffer.from(rows.join(''));
+}
+
+const blocks = Array.from({ length: 16 }, (_, i) => block(i));
+const totalBytes = sizeMib * MIB;
+
+function* generate(): Generator<Buffer> {
+  yield Buffer.from(HEADER);
+  let sent = 0;
+  for (let i = 0; sent < totalBytes; i++) {
+    const b = blocks[i % blocks.length]!;
+    sent += b.length;
+    yield b;
+  }
+}
+
+let peakRss = 0;
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+}, 100);
+
+const source = Readable.from(generate(), { objectMode: false });
+const body = useGzip ? source.pipe(createGzip({ level: 1 })) : source;
+const started = performance.now();
+const file = readInboundFile({ config, key: 'inbound/wallet_transactions/bench.csv', body });
+const mapper = map
+  ? createRowMapper({
+      config,
+      stream: file.stream,
+      sourceColumns: file.columns,
+      pseudonymizer: createPseudonymizer(randomBytes(32)),
+      runId: 'bench',
+      extractedAt: new Date(),
+    })
+  : undefined;
+
+let rows = 0;
+let lastReport = started;
+for await (const batch of file) {
+  rows += batch.rows.length;
+  if (mapper) mapper.map(batch);
+  const now = performance.now();
+  if (now - lastReport > 10_000) {
+    lastReport = now;
+    const mb = file.stats.bytes / MIB;
+    console.log(
+      `  ${mb.toFixed(0)} MiB, ${rows} rows, ${(mb / ((now - started) / 1000)).toFixed(1)} MiB/s, rss ${(process.memoryUsage.rss() / MIB).toFixed(0)} MiB`,
+    );
+  }
+}
+const result = file.result();
+clearInterval(sampler);
+const seconds = (performance.now() - started) / 1000;
+peakRss = Math.max(peakRss, process.resourceUsage().maxRSS * 1024);
+const mib = result.bytes / MIB;
+console.log(
+  JSON.stringify(
+    {
+      sizeMiB: Number(mib.toFixed(1)),
+      storedMiB: Number((result.storedBytes / MIB).toFixed(1)),
+      gzip: result.gzip,
+      mapped: map,
+      rows: result.rowsRead,
+      ok: result.ok,
+      errors: result.errorCount,
+      seconds: Number(seconds.toFixed(1)),
+      mibPerSecond: Number((mib / seconds).toFixed(1)),
+      rowsPerSecond: Math.round(result.rowsRead / seconds),
+      peakRssMiB: Number((peakRss / MIB).toFixed(0)),
+    },
+    null,
+    2,
+  ),
+);
+if (!result.ok) {
+  console.error(JSON.stringify(result.reason?.errors.slice(0, 3), null, 2));
+  process.exitCode = 1;
+}

@@ -1,0 +1,105 @@
+/**
+ * extract-window: extracts one [from, to) window of one stream for a snapshot, returning a
+ * continuation when the Lambda time budget runs out, and records the window's progress.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
+import { isStreamName } from '#shared/canonical';
+import { extractRange, ReconciliationError } from '#shared/extract/extract-range';
+import type { ExtractResult, ExtractWindowInput } from '#shared/pipeline/contracts';
+import { createExtractorRuntime, invocationTools, openOperatorSource, remainingTime } from '#shared/runtime/extractor';
+import { DIMENSIONS, METRICS, wrapHandler } from '#shared/runtime/observability';
+
+const rt = createExtractorRuntime();
+const { logger, metrics } = rt.obs;
+
+/** The input does not describe a window of this operator. */
+export class InvalidWindowError extends Error {
+  override readonly name = 'InvalidWindowError';
+}
+
+function validate(event: ExtractWindowInput): { from: Date; to: Date } {
+  const from = new Date(event.from);
+  const to = new Date(event.to);
+  if (!isStreamName(event.stream) || !rt.config.streams[event.stream]) {
+    throw new InvalidWindowError(`${rt.config.operatorId}: stream ${JSON.stringify(event.stream)} is not configured`);
+  }
+  if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()) || from >= to) {
+    throw new InvalidWindowError(
+      `${rt.config.operatorId}/${event.stream} window ${event.windowId}: invalid range ${event.from} – ${event.to}`,
+    );
+  }
+  return { from, to };
+}
+
+export async function extractWindow(event: ExtractWindowInput, context?: Context): Promise<ExtractResult> {
+  const { from, to } = validate(event);
+  const { stream, snapshotId, runId, windowId } = event;
+  logger.appendKeys({ stream, runId, windowId, snapshotId });
+  metrics.addDimension(DIMENSIONS.stream, stream);
+  const started = Date.now();
+  const tools = await invocationTools(rt, stream, `${runId}/${windowId}`);
+  await rt.store.markWindowRunning(snapshotId, stream, windowId);
+  const source = await openOperatorSource(rt, stream);
+  try {
+    const outcome = await extractRange(
+      {
+        config: rt.config,
+        source,
+        sink: tools.sink,
+        pseudonymizer: tools.pseudonymizer,
+        pseudonymKey: tools.pseudonymKey,
+        remainingMs: remainingTime(context),
+        reserveMs: rt.reserveMs,
+      },
+      { stream, runId, windowId, from, to, continuation: event.continuation ?? null },
+    );
+    metrics.addMetric(METRICS.rowsExtracted, MetricUnit.Count, outcome.rows);
+    metrics.addMetric(METRICS.bytesWritten, MetricUnit.Bytes, outcome.bytes);
+    metrics.addMetric(METRICS.windowDurationMs, MetricUnit.Milliseconds, Date.now() - started);
+    if (outcome.status === 'continue') {
+      await rt.store.saveWindowContinuation(snapshotId, stream, windowId, {
+        continuation: outcome.continuation,
+        rows: outcome.continuation.progress.rowCount,
+        bytes: outcome.continuation.progress.bytes,
+      });
+      logger.info('window continues in the next invocation', { rows: outcome.rows });
+      return { status: 'continue', continuation: outcome.continuation, rows: outcome.rows };
+    }
+    metrics.addMetric(METRICS.reconciliationMismatch, MetricUnit.Count, 0);
+    metrics.addMetric(METRICS.windowsCompleted, MetricUnit.Count, 1);
+    const unmapped = Object.values(outcome.unmapped).reduce((a, b) => a + b, 0);
+    metrics.addMetric(METRICS.unmappedValues, MetricUnit.Count, unmapped);
+    if (unmapped > 0)
+      logger.warn('enumeration values without a mapping landed as "unmapped"', { unmapped: outcome.unmapped });
+    await rt.store.markWindowDone(snapshotId, stream, windowId, {
+      rows: outcome.totalRows,
+      bytes: outcome.totalBytes,
+      manifestKey: outcome.manifestKey,
+    });
+    logger.info('window landed', { rows: outcome.totalRows, manifestKey: outcome.manifestKey });
+    return {
+      status: 'complete',
+      rows: outcome.totalRows,
+      bytes: outcome.totalBytes,
+      manifestKey: outcome.manifestKey,
+      reconciliation: outcome.reconciliation,
+    };
+  } catch (error) {
+    if (error instanceof ReconciliationError) {
+      metrics.addMetric(METRICS.reconciliationMismatch, MetricUnit.Count, 1);
+    }
+    metrics.addMetric(METRICS.extractFailures, MetricUnit.Count, 1);
+    await rt.store
+      .markWindowFailed(snapshotId, stream, windowId, {
+        error: `${(error as Error).name}: ${(error as Error).message}`,
+      })
+      .catch((e) => logger.error('could not record the window failure', { error: e }));
+    logger.error('window failed', { error });
+    throw error;
+  } finally {
+    await source.close();
+  }
+}
+
+export const handler = wrapHandler(rt.obs, extractWindow);

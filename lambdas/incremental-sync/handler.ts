@@ -1,0 +1,124 @@
+/**
+ * incremental-sync: lands one stream's changes since its watermark (minus the lookback, which
+ * catches rows committed late with an earlier cursor) up to now minus the safety lag, then
+ * advances the watermark with a write that can never move it backwards.
+ *
+ * Only one incremental run per operator at a time: the state machine holds the operator's run
+ * lock and passes its owner (the handler renews it); a direct invocation takes the lock itself
+ * and reports `skipped` when another run holds it.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
+import { isStreamName } from '#shared/canonical';
+import { extractRange, ReconciliationError } from '#shared/extract/extract-range';
+import type { IncrementalSyncInput, IncrementalSyncResult } from '#shared/pipeline/contracts';
+import { createExtractorRuntime, invocationTools, openOperatorSource, remainingTime } from '#shared/runtime/extractor';
+import { DIMENSIONS, METRICS, wrapHandler } from '#shared/runtime/observability';
+import { INCREMENTAL_LOCK } from '#shared/state/keys';
+
+const rt = createExtractorRuntime();
+const { logger, metrics } = rt.obs;
+
+/** Lock lifetime; a crashed run's lock expires after it. Longer than one Lambda invocation. */
+const LOCK_TTL_SECONDS = 20 * 60;
+const WINDOW_ID = 'incr';
+
+/** The stream cannot be synced incrementally yet, or the run lost its lock. Not retryable. */
+export class IncrementalSyncError extends Error {
+  override readonly name = 'IncrementalSyncError';
+}
+
+export async function incrementalSync(event: IncrementalSyncInput, context?: Context): Promise<IncrementalSyncResult> {
+  const { stream, runId } = event;
+  const where = `${rt.config.operatorId}/${stream} run ${runId}`;
+  if (!isStreamName(stream) || !rt.config.streams[stream]) {
+    throw new IncrementalSyncError(`${rt.config.operatorId}: stream ${JSON.stringify(stream)} is not configured`);
+  }
+  logger.appendKeys({ stream, runId, windowId: WINDOW_ID });
+  metrics.addDimension(DIMENSIONS.stream, stream);
+  const started = Date.now();
+
+  const owner = event.lockOwner ?? `${runId}/${stream}`;
+  if (event.lockOwner) {
+    if (!(await rt.store.renewLock(INCREMENTAL_LOCK, owner, LOCK_TTL_SECONDS))) {
+      throw new IncrementalSyncError(`${where}: the run no longer holds the operator's incremental lock`);
+    }
+  } else if (!(await rt.store.acquireLock(INCREMENTAL_LOCK, owner, LOCK_TTL_SECONDS))) {
+    logger.info('another incremental run holds the lock; skipping');
+    return { status: 'skipped', stream, reason: 'another incremental run of this operator holds the lock' };
+  }
+
+  try {
+    let range = event.range ?? null;
+    if (!range) {
+      const watermark = await rt.store.getWatermark(stream);
+      if (!watermark) {
+        throw new IncrementalSyncError(`${where}: no watermark yet; the stream's snapshot has not completed`);
+      }
+      const { lookbackMinutes, safetyLagSeconds } = rt.config.incremental;
+      const from = new Date(watermark.getTime() - lookbackMinutes * 60_000);
+      const to = new Date(Math.max(Date.now() - safetyLagSeconds * 1000, watermark.getTime()));
+      range = { from: from.toISOString(), to: to.toISOString() };
+    }
+    const from = new Date(range.from);
+    const to = new Date(range.to);
+
+    const tools = await invocationTools(rt, stream, `${runId}/${WINDOW_ID}`);
+    const source = await openOperatorSource(rt, stream);
+    let outcome: Awaited<ReturnType<typeof extractRange>>;
+    try {
+      outcome = await extractRange(
+        {
+          config: rt.config,
+          source,
+          sink: tools.sink,
+          pseudonymizer: tools.pseudonymizer,
+          pseudonymKey: tools.pseudonymKey,
+          remainingMs: remainingTime(context),
+          reserveMs: rt.reserveMs,
+        },
+        { stream, runId, windowId: WINDOW_ID, from, to, continuation: event.continuation ?? null },
+      );
+    } finally {
+      await source.close();
+    }
+    metrics.addMetric(METRICS.rowsExtracted, MetricUnit.Count, outcome.rows);
+    metrics.addMetric(METRICS.bytesWritten, MetricUnit.Bytes, outcome.bytes);
+    metrics.addMetric(METRICS.windowDurationMs, MetricUnit.Milliseconds, Date.now() - started);
+    if (outcome.status === 'continue') {
+      return { status: 'continue', stream, range, continuation: outcome.continuation, rows: outcome.rows };
+    }
+    const advanced = await rt.store.advanceWatermark(stream, to, runId, { rowCount: outcome.totalRows });
+    const watermark = advanced.current ?? to;
+    metrics.addMetric(METRICS.reconciliationMismatch, MetricUnit.Count, 0);
+    metrics.addMetric(
+      METRICS.freshnessLagSeconds,
+      MetricUnit.Seconds,
+      Math.max(0, (Date.now() - watermark.getTime()) / 1000),
+    );
+    const unmapped = Object.values(outcome.unmapped).reduce((a, b) => a + b, 0);
+    metrics.addMetric(METRICS.unmappedValues, MetricUnit.Count, unmapped);
+    if (unmapped > 0)
+      logger.warn('enumeration values without a mapping landed as "unmapped"', { unmapped: outcome.unmapped });
+    logger.info('incremental run landed', { rows: outcome.totalRows, watermark: watermark.toISOString() });
+    return {
+      status: 'complete',
+      stream,
+      range,
+      rows: outcome.totalRows,
+      bytes: outcome.totalBytes,
+      manifestKey: outcome.manifestKey,
+      reconciliation: outcome.reconciliation,
+      watermark: watermark.toISOString(),
+    };
+  } catch (error) {
+    if (error instanceof ReconciliationError) metrics.addMetric(METRICS.reconciliationMismatch, MetricUnit.Count, 1);
+    metrics.addMetric(METRICS.extractFailures, MetricUnit.Count, 1);
+    logger.error('incremental run failed', { error });
+    throw error;
+  } finally {
+    if (!event.lockOwner) await rt.store.releaseLock(INCREMENTAL_LOCK, owner).catch(() => undefined);
+  }
+}
+
+export const handler = wrapHandler(rt.obs, incrementalSync);

@@ -1,0 +1,87 @@
+/**
+ * Inputs and outputs of the Lambda tasks the Step Functions pipelines chain together. Kept small:
+ * every value passes through state-machine payloads (256 KiB limit).
+ */
+import type { StreamName } from '../canonical.ts';
+import type { WindowProgress } from '../parquet/part-writer.ts';
+
+/** One unit of snapshot work: a [from, to) range of one stream. */
+export interface WindowTask {
+  readonly snapshotId: string;
+  /** Run id used in object keys (`raw/<stream>/dt=…/<runId>-<windowId>-<part>.parquet`). */
+  readonly runId: string;
+  readonly stream: StreamName;
+  readonly windowId: string;
+  /** Inclusive lower bound, ISO-8601 UTC. */
+  readonly from: string;
+  /** Exclusive upper bound, ISO-8601 UTC. */
+  readonly to: string;
+}
+
+/** Where a window or an incremental run stopped when the Lambda time budget ran out. */
+export interface Continuation {
+  /**
+   * Last (cursor, key) written, in the source's exact text form, sealed (see
+   * extract/position.ts): a key can be a player id, and payloads show in execution history.
+   */
+  readonly after: string;
+  /** Parts and statistics written so far. */
+  readonly progress: WindowProgress;
+  /** Source rows and money sums of the segments read so far (for reconciliation). */
+  readonly source: { readonly count: string; readonly sums: Readonly<Record<string, string>> };
+  /** Invocations so far. */
+  readonly invocations: number;
+}
+
+/** extract-window input: a window, plus the continuation returned by the previous invocation. */
+export interface ExtractWindowInput extends WindowTask {
+  readonly continuation?: Continuation | null;
+}
+
+/** Reconciliation of what landed against the source over the same range. */
+export interface Reconciliation {
+  readonly ok: boolean;
+  readonly sourceRows: string;
+  readonly landedRows: string;
+  /** Money column → { source, landed } exact decimal text. */
+  readonly sums: Readonly<Record<string, { readonly source: string; readonly landed: string }>>;
+}
+
+/** extract-window / incremental-sync output. */
+export type ExtractResult =
+  | {
+      readonly status: 'continue';
+      readonly continuation: Continuation;
+      readonly rows: number;
+    }
+  | {
+      readonly status: 'complete';
+      readonly rows: number;
+      readonly bytes: number;
+      readonly manifestKey: string;
+      readonly reconciliation: Reconciliation;
+    };
+
+/** incremental-sync input: one stream of one incremental run. */
+export interface IncrementalSyncInput {
+  readonly runId: string;
+  readonly stream: StreamName;
+  /**
+   * Owner of the operator's incremental run lock, when the state machine holds it. Without it
+   * the handler takes the lock itself for the duration of the call.
+   */
+  readonly lockOwner?: string;
+  readonly continuation?: Continuation | null;
+  /** Range fixed by the first invocation of this run (continuations keep it). */
+  readonly range?: { readonly from: string; readonly to: string } | null;
+}
+
+/** incremental-sync output. */
+export type IncrementalSyncResult =
+  | (ExtractResult & {
+      readonly stream: StreamName;
+      readonly range: { readonly from: string; readonly to: string };
+      /** Watermark after the run (ISO-8601); set when complete. */
+      readonly watermark?: string;
+    })
+  | { readonly status: 'skipped'; readonly stream: StreamName; readonly reason: string };

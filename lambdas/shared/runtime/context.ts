@@ -1,0 +1,104 @@
+/**
+ * What every handler needs at cold start: the environment the stack sets, the operator config
+ * bundled beside the code, and AWS clients that honour `AWS_ENDPOINT_URL_<SERVICE>` (local
+ * engines on a laptop).
+ *
+ * | variable                 | meaning                                                              |
+ * | ------------------------ | -------------------------------------------------------------------- |
+ * | `CONNECTOR_OPERATOR_ID`  | operator id                                                          |
+ * | `CONNECTOR_STAGE`        | sandbox or production                                                |
+ * | `CONNECTOR_BUCKET`       | landing bucket                                                       |
+ * | `CONNECTOR_KMS_KEY_ARN`  | operator key (SSE-KMS of landed objects, pseudonym key wrapping)     |
+ * | `CONNECTOR_STATE_TABLE`  | sync-state table                                                     |
+ * | `CONNECTOR_SECRET_ID`    | source credentials secret (database sources)                         |
+ * | `CONNECTOR_CONFIG_PATH`  | operator config JSON; default: `operator-config.json` in the bundle  |
+ * | `CONNECTOR_ADAPTERS`     | `aws` (default) or `local` (see adapters/index.ts)                   |
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type OperatorConfig, operatorConfigSchema } from '../config/schema.ts';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** A required environment variable is missing; the message names it. */
+export class RuntimeConfigError extends Error {
+  override readonly name = 'RuntimeConfigError';
+}
+
+export interface RuntimeEnv {
+  readonly operatorId: string;
+  readonly stage: string;
+  readonly bucket: string;
+  readonly kmsKeyArn: string;
+  readonly stateTable: string;
+  readonly secretId?: string;
+}
+
+function required(env: Env, name: string): string {
+  const value = env[name]?.trim();
+  if (!value)
+    throw new RuntimeConfigError(`environment variable ${name} is not set (the stack sets it on every function)`);
+  return value;
+}
+
+export function readRuntimeEnv(env: Env = process.env): RuntimeEnv {
+  const secretId = env.CONNECTOR_SECRET_ID?.trim();
+  return {
+    operatorId: required(env, 'CONNECTOR_OPERATOR_ID'),
+    stage: required(env, 'CONNECTOR_STAGE'),
+    bucket: required(env, 'CONNECTOR_BUCKET'),
+    kmsKeyArn: required(env, 'CONNECTOR_KMS_KEY_ARN'),
+    stateTable: required(env, 'CONNECTOR_STATE_TABLE'),
+    ...(secretId ? { secretId } : {}),
+  };
+}
+
+/** Name of the config file the bundle carries beside the handlers. */
+export const BUNDLED_CONFIG_FILE = 'operator-config.json';
+
+/** Loads and re-validates the operator config (defaults applied, as at synth). */
+export function loadRuntimeConfig(env: Env = process.env): OperatorConfig {
+  const path = env.CONNECTOR_CONFIG_PATH?.trim() || join(dirname(fileURLToPath(import.meta.url)), BUNDLED_CONFIG_FILE);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new RuntimeConfigError(`cannot read the operator config at ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  const parsed = operatorConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new RuntimeConfigError(`the operator config at ${path} is invalid: ${parsed.error.issues[0]?.message ?? ''}`);
+  }
+  return parsed.data;
+}
+
+export interface AwsClients {
+  readonly s3: S3Client;
+  readonly dynamo: DynamoDBClient;
+  readonly doc: DynamoDBDocumentClient;
+}
+
+/**
+ * AWS clients for the data path. Endpoints come from `AWS_ENDPOINT_URL_S3` /
+ * `AWS_ENDPOINT_URL_DYNAMODB` when set (the SDK reads them); a local S3 endpoint gets path-style
+ * addressing. Checksums are only sent when an operation requires them, which both S3 and
+ * s3rver accept.
+ */
+export function createAwsClients(env: Env = process.env): AwsClients {
+  const localS3 = Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL);
+  const s3 = new S3Client({
+    forcePathStyle: localS3,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const dynamo = new DynamoDBClient({});
+  const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  return { s3, dynamo, doc };
+}
+
+/** Metric namespace of every connector metric (alarms watch it). */
+export const METRIC_NAMESPACE = 'IGamingConnector';

@@ -1,0 +1,98 @@
+/**
+ * Cold-start wiring shared by the extractor handlers: environment, config, AWS clients, adapters,
+ * the pseudonym key, and opening the operator's database with its secret.
+ */
+import type { Context } from 'aws-lambda';
+import { type Adapters, createAdapters } from '../adapters/index.ts';
+import type { StreamName } from '../canonical.ts';
+import type { OperatorConfig } from '../config/schema.ts';
+import { loadPseudonymKey } from '../pii/key.ts';
+import { createPseudonymizer, type Pseudonymizer } from '../pii/pseudonymizer.ts';
+import { S3Sink } from '../sink/s3.ts';
+import { applicationNameFor, openSource, type SourceConnection } from '../sources/index.ts';
+import { SyncStateStore } from '../state/store.ts';
+import { type AwsClients, createAwsClients, loadRuntimeConfig, type RuntimeEnv, readRuntimeEnv } from './context.ts';
+import { createObservability, type Observability } from './observability.ts';
+
+export interface ExtractorRuntime {
+  readonly env: RuntimeEnv;
+  readonly config: OperatorConfig;
+  readonly clients: AwsClients;
+  readonly adapters: Adapters;
+  readonly store: SyncStateStore;
+  readonly obs: Observability;
+  /** Milliseconds kept back from the Lambda budget to close, reconcile and commit. */
+  readonly reserveMs: number;
+}
+
+/** Builds the runtime once per execution environment (module scope). */
+export function createExtractorRuntime(processEnv: NodeJS.ProcessEnv = process.env): ExtractorRuntime {
+  const env = readRuntimeEnv(processEnv);
+  const config = loadRuntimeConfig(processEnv);
+  const clients = createAwsClients(processEnv);
+  const reserve = Number(processEnv.CONNECTOR_TIME_RESERVE_MS ?? '90000');
+  return {
+    env,
+    config,
+    clients,
+    adapters: createAdapters(processEnv, { operatorId: env.operatorId }),
+    store: new SyncStateStore(clients.doc, env.stateTable),
+    obs: createObservability(`${env.operatorId}-${env.stage}`),
+    reserveMs: Number.isFinite(reserve) && reserve >= 0 ? reserve : 90_000,
+  };
+}
+
+export interface InvocationTools {
+  readonly sink: S3Sink;
+  readonly pseudonymKey: Buffer;
+  readonly pseudonymizer: Pseudonymizer;
+}
+
+let pseudonymizer: { key: Buffer; value: Pseudonymizer } | undefined;
+
+/** The sink and the pseudonym key of an invocation (the key is unwrapped once per environment). */
+export async function invocationTools(
+  rt: ExtractorRuntime,
+  stream: StreamName,
+  windowId: string,
+): Promise<InvocationTools> {
+  const pseudonymKey = await loadPseudonymKey({ keys: rt.adapters.keys, store: rt.store, keyId: rt.env.kmsKeyArn });
+  if (pseudonymizer?.key !== pseudonymKey)
+    pseudonymizer = { key: pseudonymKey, value: createPseudonymizer(pseudonymKey) };
+  const sink = new S3Sink({
+    client: rt.clients.s3,
+    bucket: rt.env.bucket,
+    kmsKeyArn: rt.env.kmsKeyArn,
+    context: { operatorId: rt.config.operatorId, stream, windowId },
+  });
+  return { sink, pseudonymKey, pseudonymizer: pseudonymizer.value };
+}
+
+/** Opens the operator database with the credentials from its secret (cached by the adapter). */
+export async function openOperatorSource(rt: ExtractorRuntime, stream: StreamName): Promise<SourceConnection> {
+  const source = rt.config.source;
+  if (source.type === 'files') throw new Error(`${rt.config.operatorId}: file-drop operators have no source database`);
+  if (!rt.env.secretId)
+    throw new Error('environment variable CONNECTOR_SECRET_ID is not set (database sources need it)');
+  const creds = await rt.adapters.secrets.getCredentials(rt.env.secretId);
+  return openSource(creds, {
+    applicationName: applicationNameFor(rt.config.operatorId, stream),
+    statementTimeoutSeconds: source.statementTimeoutSeconds,
+    timeZone: source.timeZone,
+    operatorId: rt.config.operatorId,
+    stream,
+    logger: {
+      debug: (message, extra) => rt.obs.logger.debug(message, extra ?? {}),
+      info: (message, extra) => rt.obs.logger.info(message, extra ?? {}),
+      warn: (message, extra) => rt.obs.logger.warn(message, extra ?? {}),
+    },
+  });
+}
+
+/** Milliseconds left in the invocation (unbounded outside Lambda). */
+export function remainingTime(context: Context | undefined): () => number {
+  return () =>
+    typeof context?.getRemainingTimeInMillis === 'function'
+      ? context.getRemainingTimeInMillis()
+      : Number.MAX_SAFE_INTEGER;
+}

@@ -1,0 +1,60 @@
+/**
+ * Powertools Logger, Metrics and Tracer with the connector's defaults, and the middy wrapper every
+ * handler uses. Metric names are constants here so alarms and dashboards refer to the same ones.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { METRIC_NAMESPACE } from './context.ts';
+
+/** Service name of every connector function (the `service` log key and metric dimension). */
+export const SERVICE_NAME = 'connector';
+
+/** Metric names emitted by the handlers. */
+export const METRICS = {
+  rowsExtracted: 'RowsExtracted',
+  bytesWritten: 'BytesWritten',
+  windowDurationMs: 'WindowDurationMs',
+  windowsCompleted: 'WindowsCompleted',
+  freshnessLagSeconds: 'FreshnessLagSeconds',
+  reconciliationMismatch: 'ReconciliationMismatch',
+  unmappedValues: 'UnmappedValues',
+  extractFailures: 'ExtractFailures',
+} as const;
+
+/** Dimension names: `Operator` is `<operatorId>-<stage>`; `Stream` is the canonical stream. */
+export const DIMENSIONS = { operator: 'Operator', stream: 'Stream' } as const;
+
+export interface Observability {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly tracer: Tracer;
+}
+
+/** One set per handler module, created at module scope. */
+export function createObservability(operator: string): Observability {
+  const logger = new Logger({ serviceName: SERVICE_NAME, persistentKeys: { operator } });
+  const metrics = new Metrics({
+    namespace: METRIC_NAMESPACE,
+    serviceName: SERVICE_NAME,
+    defaultDimensions: { [DIMENSIONS.operator]: operator },
+  });
+  const tracer = new Tracer({ serviceName: SERVICE_NAME });
+  return { logger, metrics, tracer };
+}
+
+/** Wraps a handler with tracing, metrics flushing and the Lambda context in every log line. */
+export function wrapHandler<E, R>(
+  obs: Observability,
+  handler: (event: E, context: Context) => Promise<R>,
+): middy.MiddyfiedHandler<E, R, Error, Context> {
+  return middy(handler)
+    .use(captureLambdaHandler(obs.tracer, { captureResponse: false }))
+    .use(logMetrics(obs.metrics))
+    .use(injectLambdaContext(obs.logger, { resetKeys: true }));
+}

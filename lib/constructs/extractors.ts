@@ -1,0 +1,101 @@
+/**
+ * The two database extractor functions of an operator: extract-window (snapshot windows) and
+ * incremental-sync, placed in the extractor network, with permissions scoped to this operator's
+ * secret, key, table and bucket prefixes.
+ */
+import { type CfnResource, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import type { OperatorConfig } from '#shared/config/schema';
+import { ConnectorFunction } from './connector-function.ts';
+import type { LambdaBundle } from './lambda-bundle.ts';
+import type { LandingZone } from './landing-zone.ts';
+import type { Network } from './network.ts';
+import type { SourceCredentials } from './source-credentials.ts';
+import type { SyncState } from './sync-state.ts';
+
+export interface ExtractorsProps {
+  readonly config: OperatorConfig;
+  /** The stack's shared code asset. */
+  readonly bundle: LambdaBundle;
+  readonly landingZone: LandingZone;
+  readonly syncState: SyncState;
+  readonly sourceCredentials: SourceCredentials;
+  readonly network: Network;
+  /**
+   * What `cdk destroy` does to the functions' log groups.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/** Environment every connector function of the stack gets (never a secret value). */
+export function connectorEnvironment(
+  config: OperatorConfig,
+  landingZone: LandingZone,
+  syncState: SyncState,
+  sourceCredentials?: SourceCredentials,
+): Record<string, string> {
+  return {
+    CONNECTOR_OPERATOR_ID: config.operatorId,
+    CONNECTOR_STAGE: config.stage,
+    CONNECTOR_BUCKET: landingZone.bucket.bucketName,
+    CONNECTOR_KMS_KEY_ARN: landingZone.key.keyArn,
+    CONNECTOR_STATE_TABLE: syncState.table.tableName,
+    ...(sourceCredentials ? { CONNECTOR_SECRET_ID: sourceCredentials.secret.secretArn } : {}),
+    POWERTOOLS_LOG_LEVEL: 'INFO',
+  };
+}
+
+/** extract-window and incremental-sync. */
+export class Extractors extends Construct {
+  public readonly extractWindow: ConnectorFunction;
+  public readonly incrementalSync: ConnectorFunction;
+
+  constructor(scope: Construct, id: string, props: ExtractorsProps) {
+    super(scope, id);
+    const { config, landingZone, syncState, sourceCredentials, network } = props;
+    const common = {
+      bundle: props.bundle,
+      encryptionKey: landingZone.key,
+      logRetentionDays: config.retention.logDays,
+      environment: connectorEnvironment(config, landingZone, syncState, sourceCredentials),
+      vpc: { vpc: network.vpc, subnets: network.subnetSelection, securityGroups: network.securityGroups },
+      ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
+    };
+    this.extractWindow = new ConnectorFunction(this, 'ExtractWindow', {
+      ...common,
+      handler: 'extract-window',
+      // The state machine's Map runs at most this many windows; never more sessions than that.
+      reservedConcurrency: config.snapshot.maxParallelWindows,
+      description: `${config.operatorId}-${config.stage}: extracts one snapshot window into Parquet`,
+      logGroupName: `${landingZone.logGroupNamePrefix}extract-window`,
+    });
+    this.incrementalSync = new ConnectorFunction(this, 'IncrementalSync', {
+      ...common,
+      handler: 'incremental-sync',
+      // One branch per stream in an incremental run.
+      reservedConcurrency: Math.max(1, Object.keys(config.streams).length),
+      description: `${config.operatorId}-${config.stage}: lands one stream's changes since its watermark`,
+      logGroupName: `${landingZone.logGroupNamePrefix}incremental-sync`,
+    });
+    for (const fn of [this.extractWindow, this.incrementalSync]) {
+      landingZone.grantLandRaw(fn.grantee);
+      syncState.grantReadWrite(fn.grantee);
+      sourceCredentials.grantRead(fn.grantee);
+      acknowledgeLandingWildcards(fn, landingZone);
+    }
+  }
+}
+
+/** The wildcard findings every function that lands data has, with the reasons. */
+export function acknowledgeLandingWildcards(fn: ConnectorFunction, landingZone: LandingZone): void {
+  const bucket = Stack.of(landingZone).getLogicalId(landingZone.bucket.node.defaultChild as CfnResource);
+  fn.acknowledgeWildcards(
+    [`Resource::<${bucket}.Arn>/raw/*`, `Resource::<${bucket}.Arn>/_manifests/*`],
+    'Parquet parts and manifests have keys chosen per run, window and part (raw/<stream>/dt=<date>/<run>-<window>-<part>.parquet); the grant is limited to the two prefixes of this operator bucket the extractor writes, and listing is limited to raw/ by an s3:prefix condition.',
+  );
+  fn.acknowledgeWildcards(
+    ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'],
+    "These are the KMS action groups S3 and DynamoDB use with a customer-managed key (GenerateDataKey / GenerateDataKeyWithoutPlaintext, ReEncryptFrom / ReEncryptTo); they are granted on this operator's one key ARN only.",
+  );
+}
