@@ -54,7 +54,7 @@ async function seed(client: pg.Client, rows: number): Promise<{ from: Date; to: 
   await client.query(
     `INSERT INTO ${SCHEMA}.game_rounds
      SELECT 'R' || lpad(i::text, 10, '0'),
-            'C' || lpad((1 + (i * 7919) % 50000)::text, 7, '0'),
+            'C' || lpad((1 + (i::bigint * 7919) % 50000)::text, 7, '0'),
             (ARRAY['starburst','book-of-dead','sweet-bonanza','lightning-roulette','blackjack-classic','gates-of-olympus'])[1 + i % 6],
             (ARRAY['NetEnt','Play''n GO','Pragmatic Play','Evolution','Evolution','Pragmatic Play'])[1 + i % 6],
             round((0.1 + random() * 50)::numeric, 2),

@@ -11,6 +11,7 @@ import { Extractors } from '../constructs/extractors.ts';
 import { LambdaBundle } from '../constructs/lambda-bundle.ts';
 import { LandingZone } from '../constructs/landing-zone.ts';
 import { Network } from '../constructs/network.ts';
+import { Pipeline } from '../constructs/pipeline.ts';
 import { dataRemovalPolicy } from '../constructs/removal-policy.ts';
 import { SourceCredentials } from '../constructs/source-credentials.ts';
 import { SyncState } from '../constructs/sync-state.ts';
@@ -52,6 +53,8 @@ export class OperatorConnectorStack extends Stack {
   public readonly bundle: LambdaBundle;
   /** extract-window and incremental-sync; undefined for file-drop operators. */
   public readonly extractors?: Extractors;
+  /** Snapshot and incremental state machines and the schedule; undefined for file-drop operators. */
+  public readonly pipeline?: Pipeline;
   /** Removal policy of data resources: RETAIN unless a sandbox opted in to DESTROY. */
   public readonly dataRemovalPolicy: RemovalPolicy;
 
@@ -110,6 +113,16 @@ export class OperatorConnectorStack extends Stack {
         syncState: this.syncState,
         sourceCredentials: this.sourceCredentials,
         network: this.network,
+        removalPolicy: this.dataRemovalPolicy,
+      });
+      this.pipeline = new Pipeline(this, 'Pipeline', {
+        config,
+        bundle: this.bundle,
+        landingZone: this.landingZone,
+        syncState: this.syncState,
+        sourceCredentials: this.sourceCredentials,
+        network: this.network,
+        extractors: this.extractors,
         removalPolicy: this.dataRemovalPolicy,
       });
     }

@@ -1,0 +1,41 @@
+/**
+ * finalize-snapshot: the last step of a snapshot execution. Completes the snapshot when every
+ * window is done (each stream's incremental watermark starts at the cutoff), reports that windows
+ * remain for a following execution, or records the failed windows and marks the snapshot failed.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import {
+  type FinalizeSnapshotInput,
+  type FinalizeSnapshotResult,
+  finalizeSnapshot,
+  PIPELINE_METRICS,
+} from '#shared/pipeline/plan';
+import { createAwsClients, loadRuntimeConfig, readRuntimeEnv } from '#shared/runtime/context';
+import { createObservability, wrapHandler } from '#shared/runtime/observability';
+import { SyncStateStore } from '#shared/state/store';
+
+const env = readRuntimeEnv();
+const config = loadRuntimeConfig();
+const store = new SyncStateStore(createAwsClients().doc, env.stateTable);
+const obs = createObservability(`${env.operatorId}-${env.stage}`);
+const { logger, metrics } = obs;
+
+export async function finalizeSnapshotHandler(event: FinalizeSnapshotInput): Promise<FinalizeSnapshotResult> {
+  logger.appendKeys({ snapshotId: event.snapshotId });
+  const result = await finalizeSnapshot({ config, store }, event);
+  if (result.status === 'completed') {
+    metrics.addMetric(PIPELINE_METRICS.snapshotsCompleted, MetricUnit.Count, 1);
+    metrics.addMetric(PIPELINE_METRICS.snapshotRows, MetricUnit.Count, result.rows);
+    logger.info(result.summary);
+  } else if (result.status === 'failed') {
+    metrics.addMetric(PIPELINE_METRICS.snapshotsFailed, MetricUnit.Count, 1);
+    metrics.addMetric(PIPELINE_METRICS.snapshotWindowsFailed, MetricUnit.Count, result.failed);
+    logger.error('snapshot failed', { summary: result.summary });
+  } else {
+    metrics.addMetric(PIPELINE_METRICS.snapshotExecutionsContinued, MetricUnit.Count, 1);
+    logger.info(result.summary);
+  }
+  return result;
+}
+
+export const handler = wrapHandler(obs, finalizeSnapshotHandler);

@@ -1,0 +1,715 @@
+/**
+ * Planning and bookkeeping of the snapshot and incremental pipelines, shared by the plan-snapshot,
+ * finalize-snapshot and run-lock handlers. Pure planning functions (window grids, ids, request
+ * resolution) plus small functions that apply them to the sync-state table; every function takes
+ * its config, store and source as arguments.
+ *
+ * **Windows.** A stream's snapshot range [from, cutoff) is cut on a grid of `windowHours` counted
+ * from the Unix epoch (UTC), so boundaries fall on the same UTC hours whatever the range, and a
+ * window's id (`YYYYMMDDHH-YYYYMMDDHH`, its UTC bounds) is the same for the same range. With
+ * `snapshot.targetRowsPerWindow`, a stream whose estimated density would put more rows than that
+ * into one window gets a finer grid (a divisor of 24 hours, or a multiple of 24, at least 1 hour).
+ *
+ * **Payload.** The plan output travels through the state machine (256 KiB per state): windows are
+ * `{ s, w, f, t }` (stream, id, from, to), and one execution takes at most
+ * {@link MAX_WINDOWS_PER_EXECUTION} of them; the rest run in a new execution of the same snapshot.
+ */
+import { createHash } from 'node:crypto';
+import { isStreamName, type StreamName } from '../canonical.ts';
+import type { OperatorConfig } from '../config/schema.ts';
+import { sourcePlan } from '../extract/source-plan.ts';
+import { manifestKey } from '../layout.ts';
+import type { CursorBounds, SourceConnection } from '../sources/source.ts';
+import { localWallTimeToUtc } from '../sources/time-zone.ts';
+import { INCREMENTAL_LOCK } from '../state/keys.ts';
+import type { SnapshotMeta, SyncStateStore, WindowProgress } from '../state/store.ts';
+
+export const HOUR_MS = 3_600_000;
+
+/**
+ * Most windows one snapshot execution runs. An inline Map iteration costs about 11 execution
+ * history events (plus 9 per continuation), and an execution holds at most 25,000 events; 1,000
+ * windows also keep the plan output near 100 KiB. A larger snapshot continues in new executions.
+ */
+export const MAX_WINDOWS_PER_EXECUTION = 1000;
+
+/**
+ * Lifetime of the incremental run lock. incremental-sync renews it on every invocation, so it only
+ * expires when a run died without releasing it; longer than one Lambda invocation (15 minutes).
+ */
+export const INCREMENTAL_LOCK_TTL_SECONDS = 20 * 60;
+
+/** Metrics of the pipeline steps (namespace and `Operator` dimension as every connector metric). */
+export const PIPELINE_METRICS = {
+  snapshotsCompleted: 'SnapshotsCompleted',
+  snapshotsFailed: 'SnapshotsFailed',
+  snapshotWindowsFailed: 'SnapshotWindowsFailed',
+  snapshotRows: 'SnapshotRows',
+  snapshotWindowsPlanned: 'SnapshotWindowsPlanned',
+  snapshotExecutionsContinued: 'SnapshotExecutionsContinued',
+  incrementalRunsStarted: 'IncrementalRunsStarted',
+  incrementalRunsSkipped: 'IncrementalRunsSkipped',
+  incrementalStreamsFailed: 'IncrementalStreamsFailed',
+} as const;
+
+/** The request cannot be planned as given (bad input of the execution). Not retryable. */
+export class PlanRequestError extends Error {
+  override readonly name = 'PlanRequestError';
+}
+
+// ------------------------------------------------------------------------------------- windows
+
+/** One window of a stream: [from, to), both on whole UTC hours. */
+export interface WindowSpan {
+  readonly windowId: string;
+  readonly from: Date;
+  readonly to: Date;
+}
+
+const compactHour = (d: Date): string => d.toISOString().slice(0, 13).replace(/[-T]/g, '');
+
+/** ISO-8601 UTC without milliseconds (windows are whole hours). */
+export const isoSeconds = (d: Date): string => `${d.toISOString().slice(0, 19)}Z`;
+
+export function floorHour(ms: number): number {
+  return Math.floor(ms / HOUR_MS) * HOUR_MS;
+}
+
+export function ceilHour(ms: number): number {
+  return Math.ceil(ms / HOUR_MS) * HOUR_MS;
+}
+
+/** `YYYYMMDDHH-YYYYMMDDHH`: the window's UTC bounds, a valid S3 key segment. */
+export function windowIdOf(from: Date, to: Date): string {
+  return `${compactHour(from)}-${compactHour(to)}`;
+}
+
+/**
+ * Cuts [from, to) on a grid of `hours` counted from the Unix epoch; the first and last windows are
+ * clipped to the range. `from` and `to` must be whole UTC hours.
+ */
+export function gridWindows(from: Date, to: Date, hours: number): WindowSpan[] {
+  const start = from.getTime();
+  const end = to.getTime();
+  if (start % HOUR_MS !== 0 || end % HOUR_MS !== 0) {
+    throw new RangeError(`window range ${from.toISOString()} – ${to.toISOString()} must start and end on whole hours`);
+  }
+  if (!Number.isInteger(hours) || hours < 1)
+    throw new RangeError(`window size must be a whole number of hours, got ${hours}`);
+  const step = hours * HOUR_MS;
+  const windows: WindowSpan[] = [];
+  for (let lo = start; lo < end; ) {
+    const hi = Math.min(end, Math.floor(lo / step) * step + step);
+    const f = new Date(lo);
+    const t = new Date(hi);
+    windows.push({ windowId: windowIdOf(f, t), from: f, to: t });
+    lo = hi;
+  }
+  return windows;
+}
+
+/** What the source says about a stream's table, for adaptive windows. */
+export interface RowEstimate {
+  /** Planner estimate of the table's rows; null when unknown. */
+  readonly rows: number | null;
+  /** Smallest and largest cursor of the table, when known. */
+  readonly minCursor?: Date | null;
+  readonly maxCursor?: Date | null;
+}
+
+/** Window sizes that keep boundaries on calendar-friendly hours. */
+const ALIGNED_HOURS = [1, 2, 3, 4, 6, 8, 12, 24];
+
+/**
+ * The window size (hours) of a stream: `windowHours`, or less when the estimated rows per window
+ * would exceed `targetRowsPerWindow`. Rows are assumed to spread evenly between the table's
+ * smallest and largest cursor (the planner cannot see skew; a window that is still too large
+ * loops on its continuation in the state machine, it only takes longer).
+ */
+export function adaptiveWindowHours(
+  range: { readonly from: Date; readonly to: Date },
+  windowHours: number,
+  targetRowsPerWindow: number | undefined,
+  estimate: RowEstimate | undefined,
+): number {
+  if (!targetRowsPerWindow || !estimate?.rows || estimate.rows <= 0) return windowHours;
+  const lo = range.from.getTime();
+  const hi = range.to.getTime();
+  const min = estimate.minCursor?.getTime();
+  const max = estimate.maxCursor?.getTime();
+  // Hours the table's rows spread over: its cursor span when known, else the range itself.
+  let spanHours = Math.max(1, (hi - lo) / HOUR_MS);
+  if (min !== undefined && max !== undefined && Number.isFinite(min) && Number.isFinite(max) && max >= min) {
+    // No row falls into the range: nothing to split.
+    if (Math.min(hi, max + HOUR_MS) <= Math.max(lo, min)) return windowHours;
+    spanHours = Math.max(1, (max - min) / HOUR_MS);
+  }
+  const rowsPerHour = estimate.rows / spanHours;
+  const ideal = Math.floor(targetRowsPerWindow / rowsPerHour);
+  if (ideal >= windowHours) return windowHours;
+  const candidates = [...ALIGNED_HOURS.filter((h) => h < windowHours), ...multiplesOf24(windowHours)];
+  let best = 1;
+  for (const h of candidates) if (h <= ideal && h > best) best = h;
+  return best;
+}
+
+function multiplesOf24(below: number): number[] {
+  const out: number[] = [];
+  for (let h = 48; h < below; h += 24) out.push(h);
+  return out;
+}
+
+/** The windows of one stream over [from, to): fixed `windowHours`, or adaptive (see above). */
+export function planStreamWindows(input: {
+  readonly from: Date;
+  readonly to: Date;
+  readonly windowHours: number;
+  readonly targetRowsPerWindow?: number | undefined;
+  readonly estimate?: RowEstimate | undefined;
+}): WindowSpan[] {
+  const hours = adaptiveWindowHours(input, input.windowHours, input.targetRowsPerWindow, input.estimate);
+  return gridWindows(input.from, input.to, hours);
+}
+
+// ------------------------------------------------------------------------------------- ids
+
+function shortHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 8);
+}
+
+const compactInstant = (d: Date): string => d.toISOString().slice(0, 19).replace(/[-:]/g, '') + 'Z';
+
+/** Refuses an id that is not a valid S3 key segment (the layout's rule). */
+export function checkRunId(id: string, what: string): string {
+  try {
+    manifestKey('players', id, 'check');
+  } catch {
+    throw new PlanRequestError(
+      `${what} ${JSON.stringify(id)} is not valid: letters, digits, '_', '.', '=' and '-' only, starting with a letter or digit`,
+    );
+  }
+  return id;
+}
+
+/**
+ * The id of a snapshot started by an execution: `snap-` (or `replay-`), the execution's start time
+ * and a hash of its name. The same execution always gets the same id, so a retried plan step
+ * finds the snapshot it already started.
+ */
+export function snapshotIdFor(kind: 'full' | 'replay', startTime: Date, executionName: string): string {
+  return `${kind === 'full' ? 'snap' : 'replay'}-${compactInstant(startTime)}-${shortHash(executionName)}`;
+}
+
+/** Run id of an incremental execution (`incr-<start>-<hash>`), used in object keys. */
+export function incrementalRunIdFor(startTime: Date, executionName: string): string {
+  return `incr-${compactInstant(startTime)}-${shortHash(executionName)}`;
+}
+
+// ------------------------------------------------------------------------------------- requests
+
+/** Execution input of the snapshot state machine. */
+export interface SnapshotRequest {
+  /** Resume this snapshot: only its windows that are not done run. */
+  readonly snapshotId?: string;
+  /** Replay from this instant (ISO-8601); rounded down to the hour. */
+  readonly from?: string;
+  /** Replay up to this instant (ISO-8601, exclusive); rounded up to the hour, at most the cutoff. */
+  readonly to?: string;
+  /** Replay only these streams. */
+  readonly streams?: readonly string[];
+}
+
+/** The streams an operator lands from its database (every configured stream with a table). */
+export function databaseStreams(config: OperatorConfig): StreamName[] {
+  return (Object.keys(config.streams) as StreamName[]).filter((s) => isStreamName(s) && config.streams[s]?.table);
+}
+
+/**
+ * End of a snapshot started at `start`: the last whole UTC hour before `start` minus the safety
+ * lag (rows newer than that may belong to open transactions; incremental syncs pick them up).
+ */
+export function snapshotCutoff(config: OperatorConfig, start: Date): Date {
+  return new Date(floorHour(start.getTime() - config.incremental.safetyLagSeconds * 1000));
+}
+
+export type ResolvedRequest =
+  | { readonly mode: 'resume'; readonly snapshotId: string }
+  | {
+      readonly mode: 'full' | 'replay';
+      readonly snapshotId: string;
+      readonly from: Date;
+      readonly to: Date;
+      readonly streams: readonly StreamName[];
+    };
+
+function instant(value: unknown, what: string, where: string): Date {
+  const d = typeof value === 'string' ? new Date(value) : new Date(Number.NaN);
+  if (Number.isNaN(d.getTime())) {
+    throw new PlanRequestError(
+      `${where}: ${what} must be an ISO-8601 instant like 2025-01-31T00:00:00Z, got ${JSON.stringify(value)}`,
+    );
+  }
+  return d;
+}
+
+/**
+ * What an execution input asks for: `{}` a new full snapshot over the last `snapshot.days`;
+ * `{ snapshotId }` a resume; `{ from?, to?, streams? }` a replay of that range under a new id.
+ */
+export function resolveSnapshotRequest(
+  config: OperatorConfig,
+  request: SnapshotRequest | null | undefined,
+  execution: { readonly name: string; readonly startTime: Date },
+): ResolvedRequest {
+  const where = `operator ${config.operatorId}`;
+  const req = request ?? {};
+  const configured = databaseStreams(config);
+  if (req.snapshotId !== undefined) {
+    if (req.from !== undefined || req.to !== undefined || req.streams !== undefined) {
+      throw new PlanRequestError(`${where}: give either snapshotId (resume) or from/to/streams (replay), not both`);
+    }
+    return { mode: 'resume', snapshotId: checkRunId(String(req.snapshotId), 'snapshotId') };
+  }
+  const cutoff = snapshotCutoff(config, execution.startTime);
+  const defaultFrom = new Date(cutoff.getTime() - config.snapshot.days * 24 * HOUR_MS);
+  const replay = req.from !== undefined || req.to !== undefined || req.streams !== undefined;
+  let streams: StreamName[] = configured;
+  if (req.streams !== undefined) {
+    const asked = Array.isArray(req.streams) ? req.streams : [];
+    const unknown = asked.filter((s) => !configured.includes(s as StreamName));
+    if (asked.length === 0 || unknown.length > 0) {
+      throw new PlanRequestError(
+        `${where}: streams must list configured streams (${configured.join(', ')}); not configured: ${unknown.join(', ') || 'none given'}`,
+      );
+    }
+    streams = configured.filter((s) => asked.includes(s));
+  }
+  const from = req.from !== undefined ? new Date(floorHour(instant(req.from, 'from', where).getTime())) : defaultFrom;
+  const askedTo = req.to !== undefined ? new Date(ceilHour(instant(req.to, 'to', where).getTime())) : cutoff;
+  const to = new Date(Math.min(askedTo.getTime(), cutoff.getTime()));
+  if (from >= to) {
+    throw new PlanRequestError(
+      `${where}: the range ${from.toISOString()} – ${to.toISOString()} is empty (from must be before to, and before the cutoff ${cutoff.toISOString()})`,
+    );
+  }
+  return {
+    mode: replay ? 'replay' : 'full',
+    snapshotId: snapshotIdFor(replay ? 'replay' : 'full', execution.startTime, execution.name),
+    from,
+    to,
+    streams,
+  };
+}
+
+// ------------------------------------------------------------------------------------- estimates
+
+/** UTC instant of a cursor bound in the reader's text form; null when it cannot be read as a time. */
+export function cursorInstant(text: string | null, kind: CursorBounds['kind'], timeZone: string): Date | null {
+  if (text === null) return null;
+  if (kind !== 'timestamp' && kind !== 'timestamptz' && kind !== 'date') return null;
+  try {
+    const ms = localWallTimeToUtc(text, kind === 'timestamptz' ? 'UTC' : timeZone);
+    return Number.isFinite(ms) ? new Date(ms) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Row estimates of the streams' tables: the planner's row count and the cursor's smallest and
+ * largest value (an index lookup when the cursor is indexed, as the extractors need anyway).
+ */
+export async function estimateStreams(
+  source: SourceConnection,
+  config: OperatorConfig,
+  streams: readonly StreamName[],
+): Promise<Partial<Record<StreamName, RowEstimate>>> {
+  const zone = config.source.type === 'files' ? 'UTC' : config.source.timeZone;
+  const out: Partial<Record<StreamName, RowEstimate>> = {};
+  for (const stream of streams) {
+    const plan = sourcePlan(config, stream);
+    const rows = await source.estimateRows(plan.schema, plan.table);
+    const bounds = await source.cursorBounds({
+      schema: plan.schema,
+      table: plan.table,
+      cursorColumn: plan.cursorColumn,
+      keyColumn: plan.keyColumn,
+    });
+    out[stream] = {
+      rows,
+      minCursor: cursorInstant(bounds.min, bounds.kind, zone),
+      maxCursor: cursorInstant(bounds.max, bounds.kind, zone),
+    };
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------- plan-snapshot
+
+/** A planned window in the plan output: stream, window id, from, to (ISO-8601). */
+export interface PlannedWindow {
+  readonly s: StreamName;
+  readonly w: string;
+  readonly f: string;
+  readonly t: string;
+}
+
+/** plan-snapshot input, as the snapshot state machine sends it. */
+export interface PlanSnapshotInput {
+  /** `$$.Execution.Name` */
+  readonly executionName: string;
+  /** `$$.Execution.StartTime` */
+  readonly startTime: string;
+  /** The execution input. */
+  readonly request?: SnapshotRequest | null;
+}
+
+/** plan-snapshot output: the windows this execution runs, and counts. */
+export interface PlanSnapshotResult {
+  readonly snapshotId: string;
+  /** Run id of the windows' object keys: the snapshot id, so a resumed window overwrites its own parts. */
+  readonly runId: string;
+  readonly mode: 'full' | 'replay' | 'resume';
+  /** ISO-8601; every stream's incremental watermark starts here once the snapshot completes. */
+  readonly cutoff: string;
+  /** Windows not done yet, at most {@link MAX_WINDOWS_PER_EXECUTION}. */
+  readonly windows: readonly PlannedWindow[];
+  /** Windows of the snapshot. */
+  readonly total: number;
+  /** Windows already done. */
+  readonly done: number;
+  /** Windows not done, beyond those in `windows` (run by a following execution). */
+  readonly remaining: number;
+}
+
+export interface PlanDeps {
+  readonly config: OperatorConfig;
+  readonly store: SyncStateStore;
+  /** Row estimates for adaptive windows; only called when `snapshot.targetRowsPerWindow` is set. */
+  readonly estimate?: (streams: readonly StreamName[]) => Promise<Partial<Record<StreamName, RowEstimate>>>;
+  /** @default MAX_WINDOWS_PER_EXECUTION */
+  readonly maxWindows?: number;
+}
+
+function toPlanned(w: Pick<WindowProgress, 'stream' | 'windowId' | 'from' | 'to'>): PlannedWindow {
+  return { s: w.stream as StreamName, w: w.windowId, f: isoSeconds(w.from), t: isoSeconds(w.to) };
+}
+
+async function planFromStore(
+  deps: PlanDeps,
+  meta: SnapshotMeta,
+  mode: PlanSnapshotResult['mode'],
+): Promise<PlanSnapshotResult> {
+  const windows = await deps.store.listWindows(meta.snapshotId);
+  const pending = windows.filter((w) => w.status !== 'done');
+  const max = deps.maxWindows ?? MAX_WINDOWS_PER_EXECUTION;
+  const now = pending.slice(0, max);
+  return {
+    snapshotId: meta.snapshotId,
+    runId: meta.snapshotId,
+    mode,
+    cutoff: meta.cutoff.toISOString(),
+    windows: now.map(toPlanned),
+    total: windows.length,
+    done: windows.length - pending.length,
+    remaining: pending.length - now.length,
+  };
+}
+
+/**
+ * Plans the windows of a snapshot execution. A new snapshot (full or replay) is recorded in the
+ * sync state with every window pending; a resume reads the recorded windows. Either way only
+ * windows not done are returned, so rerunning a snapshot redoes only what is missing.
+ */
+export async function planSnapshot(deps: PlanDeps, input: PlanSnapshotInput): Promise<PlanSnapshotResult> {
+  const { config, store } = deps;
+  const startTime = instant(input.startTime, 'startTime', `operator ${config.operatorId}`);
+  const resolved = resolveSnapshotRequest(config, input.request, { name: String(input.executionName), startTime });
+  if (resolved.mode === 'resume') {
+    const meta = await store.getSnapshot(resolved.snapshotId);
+    if (!meta) {
+      throw new PlanRequestError(
+        `operator ${config.operatorId}: snapshot ${resolved.snapshotId} does not exist; start a new snapshot with {} or a replay with {"from": …, "to": …}`,
+      );
+    }
+    return planFromStore(deps, meta, 'resume');
+  }
+  // A retried plan step of the same execution finds the snapshot it already recorded.
+  const existing = await store.getSnapshot(resolved.snapshotId);
+  if (existing) return planFromStore(deps, existing, resolved.mode);
+
+  const estimates =
+    config.snapshot.targetRowsPerWindow && deps.estimate ? await deps.estimate(resolved.streams) : undefined;
+  const windows = resolved.streams.flatMap((stream) =>
+    planStreamWindows({
+      from: resolved.from,
+      to: resolved.to,
+      windowHours: config.snapshot.windowHours,
+      targetRowsPerWindow: config.snapshot.targetRowsPerWindow,
+      estimate: estimates?.[stream],
+    }).map((w) => ({ stream, ...w })),
+  );
+  const { snapshot } = await store.startSnapshot({
+    snapshotId: resolved.snapshotId,
+    cutoff: resolved.to,
+    streams: resolved.streams,
+    windows,
+  });
+  return planFromStore(deps, snapshot, resolved.mode);
+}
+
+// ------------------------------------------------------------------------------------- finalize-snapshot
+
+/** A window the Map could not finish: stream, window id, error name (from the iteration's Catch). */
+export interface WindowFailure {
+  readonly s: string;
+  readonly w: string;
+  readonly e: string;
+}
+
+/** An error as a Step Functions Catch records it. */
+export interface StepError {
+  readonly Error?: string;
+  readonly Cause?: string;
+}
+
+/** finalize-snapshot input. */
+export interface FinalizeSnapshotInput {
+  readonly snapshotId: string;
+  /** Windows left for a following execution (from the plan). */
+  readonly remaining?: number;
+  /** The Map's iteration results: `{}` for a window done, a {@link WindowFailure} otherwise. */
+  readonly failures?: readonly (WindowFailure | Record<string, never>)[] | null;
+  /** Set when a step of the execution failed outside the windows (the Map itself). */
+  readonly error?: StepError | null;
+}
+
+/** finalize-snapshot output. */
+export interface FinalizeSnapshotResult {
+  /** `continue`: windows remain for another execution; `failed`: see `summary`. */
+  readonly status: 'completed' | 'continue' | 'failed';
+  readonly snapshotId: string;
+  /** Windows not done. */
+  readonly failed: number;
+  /** Names the failed windows (stream/window, error), or what completed. */
+  readonly summary: string;
+  readonly windows: number;
+  readonly rows: number;
+  /** With `continue`: the name of the execution that continues the snapshot (unique per round). */
+  readonly nextExecutionName?: string;
+}
+
+const MAX_NAMED = 5;
+
+function causeText(cause: string | undefined, max = 300): string {
+  if (!cause) return '';
+  let text = cause;
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
+    if (typeof parsed.errorMessage === 'string') text = parsed.errorMessage;
+  } catch {
+    // Not the Lambda runtime's JSON cause: keep the text.
+  }
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/**
+ * Ends a snapshot execution. When every window is done the snapshot completes: each stream's
+ * incremental watermark moves to the cutoff (never backwards). When windows failed they are
+ * recorded as failed (a window the extractor could not mark itself, e.g. on a Lambda timeout)
+ * and the snapshot is marked failed with a summary naming them; rerunning it with its
+ * `snapshotId` redoes only those.
+ */
+export async function finalizeSnapshot(
+  deps: { readonly config: OperatorConfig; readonly store: SyncStateStore },
+  input: FinalizeSnapshotInput,
+): Promise<FinalizeSnapshotResult> {
+  const { config, store } = deps;
+  const snapshotId = checkRunId(String(input.snapshotId), 'snapshotId');
+  const operator = `operator ${config.operatorId}`;
+  const rerun = `rerun the snapshot state machine with {"snapshotId": "${snapshotId}"} to redo only the windows not done`;
+
+  if (input.error) {
+    const summary = `${operator}: snapshot ${snapshotId} failed: ${input.error.Error ?? 'error'}: ${causeText(input.error.Cause)}; ${rerun}`;
+    await store.failSnapshot(snapshotId, summary);
+    return { status: 'failed', snapshotId, failed: 0, summary, windows: 0, rows: 0 };
+  }
+
+  const failures = (input.failures ?? []).filter((f): f is WindowFailure => typeof (f as WindowFailure).w === 'string');
+  let windows = await store.listWindows(snapshotId);
+  if (failures.length > 0) {
+    const byKey = new Map(windows.map((w) => [`${w.stream}/${w.windowId}`, w]));
+    for (const f of failures) {
+      const stored = byKey.get(`${f.s}/${f.w}`);
+      // The extractor records its own errors with their message; only fill in those it could not.
+      if (stored && stored.status !== 'failed' && stored.status !== 'done') {
+        await store.markWindowFailed(snapshotId, f.s, f.w, { error: `${f.e}: the window's invocation failed` });
+      }
+    }
+    windows = await store.listWindows(snapshotId);
+  }
+  const notDone = windows.filter((w) => w.status !== 'done');
+  const rows = windows.reduce((sum, w) => sum + (w.status === 'done' ? w.rows : 0), 0);
+
+  const errorOf = new Map(failures.map((f) => [`${f.s}/${f.w}`, f.e]));
+  const failed = notDone.filter((w) => errorOf.has(`${w.stream}/${w.windowId}`));
+  if (failed.length > 0) {
+    const named = failed
+      .slice(0, MAX_NAMED)
+      .map((w) => {
+        const name = errorOf.get(`${w.stream}/${w.windowId}`) ?? 'failed';
+        const detail = w.error ? ` – ${causeText(w.error, 200)}` : '';
+        return `stream ${w.stream} window ${w.windowId} (${name}${detail})`;
+      })
+      .join('; ');
+    const more = failed.length > MAX_NAMED ? `; and ${failed.length - MAX_NAMED} more` : '';
+    const summary = `${failed.length} window(s) failed: ${named}${more}; ${rerun}`;
+    await store.failSnapshot(snapshotId, `${operator}: ${summary}`);
+    return { status: 'failed', snapshotId, failed: failed.length, summary, windows: windows.length, rows };
+  }
+
+  if ((input.remaining ?? 0) > 0) {
+    const done = windows.length - notDone.length;
+    return {
+      status: 'continue',
+      snapshotId,
+      failed: 0,
+      summary: `${input.remaining} window(s) remain; a new execution continues snapshot ${snapshotId}`,
+      windows: windows.length,
+      rows,
+      // Execution names: at most 80 characters; the done count makes each round's name unique.
+      nextExecutionName: `${snapshotId.slice(0, 60)}-${done}`,
+    };
+  }
+
+  if (notDone.length > 0) {
+    // Nothing failed in this execution, yet windows are not done: another execution works on
+    // them, or they were never run. Completing now would move watermarks past missing data.
+    const named = notDone
+      .slice(0, MAX_NAMED)
+      .map((w) => `stream ${w.stream} window ${w.windowId} (${w.status})`)
+      .join('; ');
+    const summary = `${notDone.length} window(s) are not done: ${named}${notDone.length > MAX_NAMED ? '; …' : ''}; ${rerun}`;
+    await store.failSnapshot(snapshotId, `${operator}: ${summary}`);
+    return { status: 'failed', snapshotId, failed: notDone.length, summary, windows: windows.length, rows };
+  }
+
+  const { watermarks } = await store.completeSnapshot(snapshotId);
+  const meta = await store.getSnapshot(snapshotId);
+  const cutoff = meta?.cutoff.toISOString() ?? '';
+  const held = Object.entries(watermarks)
+    .filter(([, r]) => !r.advanced && r.current && r.current.toISOString() !== cutoff)
+    .map(([s]) => s);
+  const summary =
+    `snapshot ${snapshotId} completed: ${windows.length} window(s), ${rows} row(s); incremental watermarks start at ${cutoff}` +
+    (held.length > 0 ? ` (already later for ${held.join(', ')})` : '');
+  return { status: 'completed', snapshotId, failed: 0, summary, windows: windows.length, rows };
+}
+
+// ------------------------------------------------------------------------------------- run lock
+
+/** run-lock `begin` input. */
+export interface BeginIncrementalInput {
+  /** `$$.Execution.Name`: the lock owner. */
+  readonly executionName: string;
+  /** `$$.Execution.StartTime` */
+  readonly startTime: string;
+}
+
+/** run-lock `begin` output. */
+export type BeginIncrementalResult =
+  | {
+      readonly status: 'acquired';
+      readonly runId: string;
+      /** Lock owner to pass to incremental-sync as `lockOwner`. */
+      readonly owner: string;
+      readonly streams: readonly StreamName[];
+    }
+  | { readonly status: 'waiting'; readonly reason: string }
+  | { readonly status: 'locked'; readonly holder: string; readonly reason: string };
+
+/**
+ * Starts an incremental run: nothing to do before a snapshot has completed (`waiting`); otherwise
+ * takes the operator's run lock for the execution (`locked` when another run holds it). Taking a
+ * lock the same owner already holds succeeds, so a retried step is harmless.
+ */
+export async function beginIncrementalRun(
+  deps: { readonly config: OperatorConfig; readonly store: SyncStateStore },
+  input: BeginIncrementalInput,
+): Promise<BeginIncrementalResult> {
+  const { config, store } = deps;
+  const owner = String(input.executionName);
+  const startTime = instant(input.startTime, 'startTime', `operator ${config.operatorId}`);
+  if (!(await store.hasCompletedSnapshot())) {
+    return {
+      status: 'waiting',
+      reason: `operator ${config.operatorId}: no snapshot has completed yet; incremental syncs start after the first one`,
+    };
+  }
+  if (!(await store.acquireLock(INCREMENTAL_LOCK, owner, INCREMENTAL_LOCK_TTL_SECONDS))) {
+    const holder = (await store.getLock(INCREMENTAL_LOCK))?.owner ?? 'unknown';
+    return {
+      status: 'locked',
+      holder,
+      reason: `operator ${config.operatorId}: incremental run ${holder} is still running`,
+    };
+  }
+  return { status: 'acquired', runId: incrementalRunIdFor(startTime, owner), owner, streams: databaseStreams(config) };
+}
+
+/** One stream's outcome in the incremental Map. */
+export interface StreamOutcome {
+  readonly stream: string;
+  readonly status: 'complete' | 'skipped' | 'failed' | string;
+  readonly error?: string;
+  readonly cause?: string;
+}
+
+/** run-lock `end` input. */
+export interface EndIncrementalInput {
+  readonly owner: string;
+  readonly runId?: string | null;
+  readonly results?: readonly StreamOutcome[] | null;
+  /** Set when the run failed outside the streams. */
+  readonly error?: StepError | null;
+}
+
+/** run-lock `end` output. */
+export interface EndIncrementalResult {
+  /** Whether this call released the lock (false when the run no longer held it). */
+  readonly released: boolean;
+  /** Streams that failed (or 1 when the run failed outside the streams). */
+  readonly failed: number;
+  /** Names the failed streams and their errors, or the streams that landed. */
+  readonly summary: string;
+}
+
+/** Ends an incremental run: releases the lock and summarizes the streams' outcomes. */
+export async function endIncrementalRun(
+  deps: { readonly config: OperatorConfig; readonly store: SyncStateStore },
+  input: EndIncrementalInput,
+): Promise<EndIncrementalResult> {
+  const released = await deps.store.releaseLock(INCREMENTAL_LOCK, String(input.owner));
+  if (input.error) {
+    return {
+      released,
+      failed: 1,
+      summary: `${input.error.Error ?? 'error'}: ${causeText(input.error.Cause)}`,
+    };
+  }
+  const results = input.results ?? [];
+  const failed = results.filter((r) => r.status === 'failed');
+  if (failed.length > 0) {
+    const summary = failed
+      .map((r) => `stream ${r.stream} (${r.error ?? 'error'}${r.cause ? ` – ${causeText(r.cause, 200)}` : ''})`)
+      .join('; ');
+    return { released, failed: failed.length, summary };
+  }
+  const landed = results.filter((r) => r.status === 'complete').map((r) => r.stream);
+  const skipped = results.filter((r) => r.status === 'skipped').map((r) => r.stream);
+  return {
+    released,
+    failed: 0,
+    summary: `landed ${landed.join(', ') || 'no stream'}${skipped.length > 0 ? `; skipped ${skipped.join(', ')}` : ''}`,
+  };
+}
