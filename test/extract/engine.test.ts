@@ -760,12 +760,50 @@ for (const engine of ENGINES) {
           'o-08': { window: 'oct-3', cursor: utc('2026-10-25T02:30:00Z'), settled: null },
           's-01': { window: 'march', cursor: utc('2026-03-29T00:30:00Z'), settled: null },
           's-02': { window: 'march', cursor: utc('2026-03-29T00:59:59.999Z'), settled: null },
-          // The skipped hour is read with winter time: shifted forward by the gap.
+          // The skipped hour is the instant of the change (the first instant of summer time).
           's-03': { window: 'march', cursor: utc('2026-03-29T01:00:00Z'), settled: null },
-          's-04': { window: 'march', cursor: utc('2026-03-29T01:30:00Z'), settled: utc('2026-03-29T01:45:00Z') },
+          's-04': { window: 'march', cursor: utc('2026-03-29T01:00:00Z'), settled: utc('2026-03-29T01:00:00Z') },
           's-05': { window: 'march', cursor: utc('2026-03-29T01:00:00Z'), settled: null },
           's-06': { window: 'march', cursor: utc('2026-03-29T01:30:00Z'), settled: null },
         });
+      });
+
+      it('puts a row of the skipped hour in the window that holds its landed instant', async () => {
+        // Clocks go forward at 01:00Z on 29 March 2026: 02:00–02:59 Malta time do not exist, and a
+        // row stamped with one (s-03 02:00, s-04 02:30) lands at 01:00Z. A bound inside the hour
+        // after the change (01:15Z, wall 03:15) must keep those rows in the earlier window, and a
+        // bound at the change itself (01:00Z) must hand them to the later one: either way they are
+        // read by the window whose range holds 01:00Z, so its commit accepts them.
+        const splits: [string, string[], string[]][] = [
+          ['2026-03-29T01:15:00Z', ['s-01', 's-02', 's-03', 's-04', 's-05'], ['s-06']],
+          ['2026-03-29T01:00:00Z', ['s-01', 's-02'], ['s-03', 's-04', 's-05', 's-06']],
+        ];
+        for (const [split, early, late] of splits) {
+          const runId = `gap-${split.slice(11, 13)}${split.slice(14, 16)}`;
+          const windows: WindowRun[] = [
+            ['gap-1', '2026-03-28T23:00:00Z', split],
+            ['gap-2', split, '2026-03-29T03:00:00Z'],
+          ].map(([windowId, from, to]) => ({
+            stream: 'game_rounds',
+            runId,
+            windowId: windowId!,
+            from: Date.parse(from!),
+            to: Date.parse(to!),
+          }));
+          const windowOf = new Map<string, string>();
+          for (const run of windows) {
+            const { outcome } = await runWindow(run);
+            for (const row of await expectExactlyOnce(run, outcome)) {
+              const id = String(row.round_id);
+              expect(windowOf.has(id), `${id} landed twice`).toBe(false);
+              windowOf.set(id, run.windowId);
+              if (id === 's-03' || id === 's-04') expect(row._cursor).toBe(Date.parse('2026-03-29T01:00:00Z'));
+            }
+          }
+          expect(Object.fromEntries(windowOf), `split at ${split}`).toEqual(
+            Object.fromEntries([...early.map((id) => [id, 'gap-1']), ...late.map((id) => [id, 'gap-2'])]),
+          );
+        }
       });
     },
   );

@@ -62,7 +62,7 @@ const WALL = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?$/;
 /**
  * The UTC instant of a naive wall-clock text in `zone`, truncated to milliseconds, following the
  * connector's documented policy: an ambiguous time (repeated hour) is the earlier instant; a
- * nonexistent time (skipped hour) is read with the offset in force before the gap.
+ * nonexistent time (skipped hour) is the instant of the change, the first with the new offset.
  */
 export function wallToUtcMs(text: string, zone = MALTA): number {
   const m = WALL.exec(text);
@@ -73,7 +73,12 @@ export function wallToUtcMs(text: string, zone = MALTA): number {
   const after = offsetAt(wall + DAY, zone);
   const candidates = [...new Set([before, after])].sort((a, b) => b - a).map((offset) => wall - offset);
   const valid = candidates.find((t) => offsetAt(t, zone) + t === wall);
-  return valid ?? wall - before;
+  if (valid !== undefined) return valid;
+  // Skipped: the clocks jumped from `before` to `after` at a whole second in (wall - after, wall - before].
+  let jump = Math.floor((wall - before) / 1000) * 1000;
+  while (offsetAt(jump - MINUTE, zone) === after) jump -= MINUTE;
+  while (offsetAt(jump - 1000, zone) === after) jump -= 1000;
+  return jump;
 }
 
 /** The naive wall-clock text (`YYYY-MM-DD HH:MM:SS.mmm`) of an instant in `zone`. */

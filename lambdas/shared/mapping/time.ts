@@ -219,17 +219,30 @@ export function zoneOffsetAt(zone: string, utcMs: number): number {
 const UTC_ZONES = new Set(['UTC', 'Etc/UTC', 'Etc/GMT', 'GMT', 'Etc/Universal', 'Etc/Zulu', 'Universal', 'Zulu']);
 const MAX_CACHED_HOURS = 200_000;
 
+const MAX_CACHED_GAPS = 1_000;
+
+/** A span of nonexistent wall-clock times, `[wallFrom, wallTo)`, and the instant of its change. */
+interface Gap {
+  readonly wallFrom: number;
+  readonly wallTo: number;
+  readonly jump: number;
+}
+
 /**
  * Converts naive wall-clock times of one IANA zone to UTC instants.
  *
  * Ambiguous times (the repeated hour when clocks go back) resolve to the earlier instant;
- * nonexistent times (skipped when clocks go forward) are shifted forward by the length of the gap,
- * as PostgreSQL, java.time and Temporal's `compatible` disambiguation do.
+ * nonexistent times (skipped when clocks go forward) resolve to the instant of the change, the
+ * first instant of the new offset. Both rules keep the conversion non-decreasing, which is what
+ * lets the readers' window bounds (`sources/time-zone.ts`, the same policy) split rows exactly as
+ * their landed instants do.
  */
 export class ZoneConverter {
   private readonly utc: boolean;
   /** Wall-clock hour bucket → offset (ms) valid for the whole hour, or NaN when the hour holds a transition. */
   private readonly byHour = new Map<number, number>();
+  /** Gaps met so far (a handful per decade of data). */
+  private readonly gaps: Gap[] = [];
   private lastHour = Number.NaN;
   private lastOffset = 0;
 
@@ -261,6 +274,9 @@ export class ZoneConverter {
 
   /** Exact resolution of one wall-clock time, consulting Intl (used once per hour bucket). */
   private resolve(wallMs: number): number {
+    for (const gap of this.gaps) {
+      if (wallMs >= gap.wallFrom && wallMs < gap.wallTo) return gap.jump;
+    }
     const before = zoneOffsetAt(this.zone, wallMs - MS_PER_DAY);
     const after = zoneOffsetAt(this.zone, wallMs + MS_PER_DAY);
     if (before === after) {
@@ -275,9 +291,21 @@ export class ZoneConverter {
     if (earlyValid && lateValid) return Math.min(early, late);
     if (earlyValid) return early;
     if (lateValid) return late;
-    // In the gap: read the wall time with the offset in force before the transition, which lands
-    // it the length of the gap later on the clock.
-    return early;
+    // In the gap (after > before): the clocks jumped at the first instant of `after` in
+    // (late, early]. Every wall time of [jump + before, jump + after) is skipped and lands there.
+    let lo = late;
+    let hi = early;
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (zoneOffsetAt(this.zone, mid) === after) hi = mid;
+      else lo = mid;
+    }
+    if (zoneOffsetAt(this.zone, lo) === before) {
+      // A single change from `before` to `after`: remember its whole gap.
+      if (this.gaps.length >= MAX_CACHED_GAPS) this.gaps.length = 0;
+      this.gaps.push({ wallFrom: hi + before, wallTo: hi + after, jump: hi });
+    }
+    return hi;
   }
 }
 

@@ -2,16 +2,19 @@
  * Conversions between UTC instants and wall-clock times of an IANA time zone, for sources that
  * store `timestamp without time zone` (PostgreSQL) or `DATETIME` (MySQL) in the operator's zone.
  *
- * DST policy (the same everywhere in the connector):
+ * DST policy (the same everywhere in the connector, see also `mapping/time.ts`):
  * - **Ambiguous wall times** (the repeated hour when clocks go back, e.g. 02:30 on the last
  *   Sunday of October in Europe/Malta) map to the **earlier** instant (the first pass, still in
  *   summer time). The second pass cannot be told apart in a naive column, so no row ever lands in
  *   it; a window bound that falls inside the second pass is moved to the end of the overlap so
  *   that windows stay consistent with that mapping (see {@link wallTimeBound}).
  * - **Nonexistent wall times** (the hour skipped when clocks go forward, e.g. 02:30 on the last
- *   Sunday of March in Europe/Malta) are shifted **forward by the length of the gap** (02:30 →
- *   03:30 summer time). A correct local clock never produces them; such a row is read in the
- *   window that contains its wall time and lands with the shifted instant.
+ *   Sunday of March in Europe/Malta) are taken as **the instant of the change** (01:00:00.000Z
+ *   there: the first instant of summer time). A correct local clock never produces them.
+ *
+ * With these two rules the conversion of wall times to instants never decreases, so for every UTC
+ * bound there is one wall-clock bound that splits the rows exactly as their landed instants do:
+ * each row lands in the window whose range holds its instant, whatever the window bounds.
  *
  * The offsets come from the runtime's time zone database through `Intl.DateTimeFormat` and are
  * cached per zone and hour, so converting millions of values costs a few map look-ups each.
@@ -153,7 +156,7 @@ function parseWallTime(text: string): { wallMs: number; offsetMs: number | undef
  *
  * Accepts `YYYY-MM-DD HH:MM:SS[.ffffff]` (a `T` separator and a bare date are accepted too); the
  * fraction is truncated to milliseconds. Ambiguous times map to the earlier instant, nonexistent
- * times are shifted forward by the gap (see the module documentation). A text that carries its own
+ * ones to the instant of the change (see the module documentation). A text that carries its own
  * offset (`Z`, `+00`, `+01:00`) is converted with that offset and `zone` is ignored.
  *
  * @throws RangeError when the text is not a timestamp or the zone is unknown.
@@ -173,8 +176,23 @@ function wallMsToUtc(cache: ZoneCache, wallMs: number): number {
   const late = wallMs - Math.min(before, after);
   if (offsetAt(cache, early) + early === wallMs) return early; // also the earlier of two in an overlap
   if (offsetAt(cache, late) + late === wallMs) return late;
-  // In the gap: read with the offset in force before the transition, i.e. shifted forward by the gap.
-  return wallMs - before;
+  // In the gap (after > before): the change happened in (wallMs - after, wallMs - before].
+  return firstInstantWithOffset(cache, wallMs - after, wallMs - before, after);
+}
+
+/**
+ * The first ms in `(lo, hi]` whose offset is `offset`, given that `lo` has another offset, `hi`
+ * has this one and the offset changes once in between: the instant of that change.
+ */
+function firstInstantWithOffset(cache: ZoneCache, lo: number, hi: number, offset: number): number {
+  let l = lo;
+  let h = hi;
+  while (h - l > 1) {
+    const mid = Math.floor((l + h) / 2);
+    if (offsetAt(cache, mid) === offset) h = mid;
+    else l = mid;
+  }
+  return h;
 }
 
 /** Formats ms-of-wall-time-read-as-UTC as `YYYY-MM-DD HH:MM:SS.mmm`. */
@@ -204,29 +222,28 @@ export function utcToLocalWallTime(utcMs: number, zone: string): string {
 /**
  * The wall-clock bound in `zone` to use in a query on a naive timestamp column for the UTC bound
  * `utcMs`, so that a row with wall time `w` satisfies `bound(from) <= w < bound(to)` exactly when
- * `from <= localWallTimeToUtc(w) < to` (gap times excepted, see the module documentation).
+ * `from <= localWallTimeToUtc(w) < to`, for every `w`, nonexistent and ambiguous ones included: it
+ * is the first wall time whose instant is not before `utcMs`.
  *
- * It is the wall time of the instant, except during the second pass of a repeated hour: no wall
- * time maps there (ambiguous times take the first pass), so the bound is the end of the overlap.
- * Bounds never decrease as the instant increases, so consecutive windows partition the rows.
+ * That is the wall time of the instant, except at two places. At the instant of a forward change
+ * it is the first skipped wall time (the skipped times land on that instant). During the second
+ * pass of a repeated hour no wall time maps there (ambiguous times take the first pass), so it is
+ * the end of the overlap. Bounds never decrease as the instant increases, so consecutive windows
+ * partition the rows.
  */
 export function wallTimeBound(utcMs: number, zone: string): string {
   const cache = zoneCache(zone);
   const offset = offsetAt(cache, utcMs);
+  const previous = offsetAt(cache, utcMs - 1);
+  if (previous < offset) return formatWall(utcMs + previous);
   const wallMs = utcMs + offset;
   const back = wallMsToUtc(cache, wallMs);
   if (back >= utcMs) return formatWall(wallMs);
-  // utcMs lies in the second pass of an overlap of length `back - utcMs`, which began at the
+  // utcMs lies in the second pass of an overlap of length `utcMs - back`, which began at the
   // transition T (offset before T is larger). Find T, then return the wall time at T + overlap.
   const overlap = utcMs - back;
-  let lo = utcMs - overlap; // offset before the transition
-  let hi = utcMs; // offset after it
-  while (hi - lo > 1) {
-    const mid = Math.floor((lo + hi) / 2);
-    if (offsetAt(cache, mid) === offset) hi = mid;
-    else lo = mid;
-  }
-  return formatWall(hi + overlap + offset);
+  const transition = firstInstantWithOffset(cache, utcMs - overlap, utcMs, offset);
+  return formatWall(transition + overlap + offset);
 }
 
 /**

@@ -91,10 +91,13 @@ describe('ZoneConverter', () => {
     const conv = (text: string) => new Date(malta.toUtc(parseDateTime(text))).toISOString();
     expect(conv('2024-01-15 12:00:00')).toBe('2024-01-15T11:00:00.000Z');
     expect(conv('2024-07-15 12:00:00.123456')).toBe('2024-07-15T10:00:00.123Z');
-    // Spring forward 02:00 → 03:00: 02:30 does not exist and is shifted forward to 03:30 CEST.
+    // Spring forward 02:00 → 03:00: 02:00–02:59 do not exist and are the instant of the change.
     expect(conv('2024-03-31 01:59:59')).toBe('2024-03-31T00:59:59.000Z');
-    expect(conv('2024-03-31 02:30:00')).toBe('2024-03-31T01:30:00.000Z');
+    expect(conv('2024-03-31 02:00:00')).toBe('2024-03-31T01:00:00.000Z');
+    expect(conv('2024-03-31 02:30:00')).toBe('2024-03-31T01:00:00.000Z');
+    expect(conv('2024-03-31 02:59:59.999')).toBe('2024-03-31T01:00:00.000Z');
     expect(conv('2024-03-31 03:00:00')).toBe('2024-03-31T01:00:00.000Z');
+    expect(conv('2024-03-31 03:00:00.001')).toBe('2024-03-31T01:00:00.001Z');
     // Fall back 03:00 → 02:00: 02:30 happens twice; the earlier instant (CEST) is taken.
     expect(conv('2024-10-27 02:30:00')).toBe('2024-10-27T00:30:00.000Z');
     expect(conv('2024-10-27 03:00:00')).toBe('2024-10-27T02:00:00.000Z');
@@ -110,7 +113,7 @@ describe('ZoneConverter', () => {
 
   // Every quarter hour of a period, checked against Intl's own rendering of the result: a wall time
   // that exists must render back to itself and no earlier instant may render to it; one that does
-  // not exist must be shifted forward by the length of the gap.
+  // not exist must land on the instant of the change (the first instant of the new offset).
   it.each([
     ['Europe/Malta', '2024-01-01', 366],
     ['America/New_York', '2024-01-01', 366],
@@ -144,8 +147,9 @@ describe('ZoneConverter', () => {
         const after = offsetAt(t + 2 * 86_400_000);
         expect(render(wall - before), `${zone} ${text} exists`).not.toBe(text);
         expect(render(wall - after), `${zone} ${text} exists`).not.toBe(text);
-        // Shifted forward by the length of the gap.
-        expect(Date.parse(`${shown.replace(' ', 'T')}Z`) - wall, `${zone} ${text} → ${shown}`).toBe(after - before);
+        // The instant of the change: the offset before it up to the previous ms, the one after from it.
+        expect([offsetAt(t - 1), offsetAt(t)], `${zone} ${text} → ${shown}`).toEqual([before, after]);
+        expect(render(t - 1) < text && text < shown, `${zone} ${text} → ${shown}`).toBe(true);
       }
     }
     if (zone !== 'Asia/Kathmandu' && zone !== 'Europe/Amsterdam') expect(gaps).toBeGreaterThan(0);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseDateTime, ZoneConverter } from '../../../lambdas/shared/mapping/time.ts';
 import {
   dateBound,
   localWallTimeToUtc,
@@ -9,6 +10,7 @@ import {
 const utc = (iso: string) => Date.parse(iso);
 const MALTA = 'Europe/Malta';
 const NEW_YORK = 'America/New_York';
+const LORD_HOWE = 'Australia/Lord_Howe';
 
 describe('localWallTimeToUtc', () => {
   it('converts ordinary winter and summer times with the offset in force', () => {
@@ -32,12 +34,14 @@ describe('localWallTimeToUtc', () => {
     expect(localWallTimeToUtc('2024-07-15T12:00:00Z', NEW_YORK)).toBe(utc('2024-07-15T12:00:00Z'));
   });
 
-  it('Europe/Malta spring forward (last Sunday of March): the skipped hour shifts forward by the gap', () => {
+  it('Europe/Malta spring forward (last Sunday of March): the skipped hour is the instant of the change', () => {
     // 2024-03-31 02:00 CET → 03:00 CEST at 01:00Z
     expect(localWallTimeToUtc('2024-03-31 01:59:59.999', MALTA)).toBe(utc('2024-03-31T00:59:59.999Z'));
     expect(localWallTimeToUtc('2024-03-31 02:00:00', MALTA)).toBe(utc('2024-03-31T01:00:00Z'));
-    expect(localWallTimeToUtc('2024-03-31 02:30:00', MALTA)).toBe(utc('2024-03-31T01:30:00Z')); // = 03:30 CEST
+    expect(localWallTimeToUtc('2024-03-31 02:30:00', MALTA)).toBe(utc('2024-03-31T01:00:00Z'));
+    expect(localWallTimeToUtc('2024-03-31 02:59:59.999999', MALTA)).toBe(utc('2024-03-31T01:00:00Z'));
     expect(localWallTimeToUtc('2024-03-31 03:00:00', MALTA)).toBe(utc('2024-03-31T01:00:00Z'));
+    expect(localWallTimeToUtc('2024-03-31 03:00:00.001', MALTA)).toBe(utc('2024-03-31T01:00:00.001Z'));
     expect(localWallTimeToUtc('2024-03-31 03:30:00', MALTA)).toBe(utc('2024-03-31T01:30:00Z'));
   });
 
@@ -53,12 +57,22 @@ describe('localWallTimeToUtc', () => {
   it('America/New_York spring forward and fall back', () => {
     // 2024-03-10 02:00 EST → 03:00 EDT at 07:00Z
     expect(localWallTimeToUtc('2024-03-10 01:59:59', NEW_YORK)).toBe(utc('2024-03-10T06:59:59Z'));
-    expect(localWallTimeToUtc('2024-03-10 02:15:00', NEW_YORK)).toBe(utc('2024-03-10T07:15:00Z')); // = 03:15 EDT
+    expect(localWallTimeToUtc('2024-03-10 02:15:00', NEW_YORK)).toBe(utc('2024-03-10T07:00:00Z'));
     expect(localWallTimeToUtc('2024-03-10 03:00:00', NEW_YORK)).toBe(utc('2024-03-10T07:00:00Z'));
     // 2024-11-03 02:00 EDT → 01:00 EST at 06:00Z
     expect(localWallTimeToUtc('2024-11-03 00:59:59', NEW_YORK)).toBe(utc('2024-11-03T04:59:59Z'));
     expect(localWallTimeToUtc('2024-11-03 01:30:00', NEW_YORK)).toBe(utc('2024-11-03T05:30:00Z'));
     expect(localWallTimeToUtc('2024-11-03 02:00:00', NEW_YORK)).toBe(utc('2024-11-03T07:00:00Z'));
+  });
+
+  it('Australia/Lord_Howe: half-hour changes', () => {
+    // 2024-10-06 02:00 +10:30 → 02:30 +11:00 at 2024-10-05T15:30Z
+    expect(localWallTimeToUtc('2024-10-06 01:59:59', LORD_HOWE)).toBe(utc('2024-10-05T15:29:59Z'));
+    expect(localWallTimeToUtc('2024-10-06 02:10:00', LORD_HOWE)).toBe(utc('2024-10-05T15:30:00Z'));
+    expect(localWallTimeToUtc('2024-10-06 02:30:00', LORD_HOWE)).toBe(utc('2024-10-05T15:30:00Z'));
+    // 2024-04-07 02:00 +11:00 → 01:30 +10:30 at 2024-04-06T15:00Z
+    expect(localWallTimeToUtc('2024-04-07 01:45:00', LORD_HOWE)).toBe(utc('2024-04-06T14:45:00Z'));
+    expect(localWallTimeToUtc('2024-04-07 02:00:00', LORD_HOWE)).toBe(utc('2024-04-06T15:30:00Z'));
   });
 
   it('refuses text that is not a timestamp and unknown zones', () => {
@@ -91,45 +105,79 @@ describe('utcToLocalWallTime', () => {
 });
 
 describe('wallTimeBound', () => {
-  it('is the wall time of the instant outside the repeated hour', () => {
+  it('is the wall time of the instant away from the changes', () => {
     expect(wallTimeBound(utc('2024-10-27T00:30:00Z'), MALTA)).toBe('2024-10-27 02:30:00.000');
-    expect(wallTimeBound(utc('2024-03-31T01:00:00Z'), MALTA)).toBe('2024-03-31 03:00:00.000');
+    expect(wallTimeBound(utc('2024-03-31T00:59:59.999Z'), MALTA)).toBe('2024-03-31 01:59:59.999');
+    expect(wallTimeBound(utc('2024-03-31T01:00:00.001Z'), MALTA)).toBe('2024-03-31 03:00:00.001');
     expect(wallTimeBound(utc('2024-10-27T02:00:00Z'), MALTA)).toBe('2024-10-27 03:00:00.000');
+  });
+
+  it('is the first skipped wall time at the instant of a forward change', () => {
+    expect(wallTimeBound(utc('2024-03-31T01:00:00Z'), MALTA)).toBe('2024-03-31 02:00:00.000');
+    expect(wallTimeBound(utc('2024-03-10T07:00:00Z'), NEW_YORK)).toBe('2024-03-10 02:00:00.000');
+    expect(wallTimeBound(utc('2024-10-05T15:30:00Z'), LORD_HOWE)).toBe('2024-10-06 02:00:00.000');
+    // Just after the change the skipped wall times (landed at the change) are all behind the bound.
+    expect(wallTimeBound(utc('2026-03-29T01:15:00Z'), MALTA)).toBe('2026-03-29 03:15:00.000');
   });
 
   it('moves a bound in the second pass of the repeated hour to the end of the overlap', () => {
     expect(wallTimeBound(utc('2024-10-27T01:00:00Z'), MALTA)).toBe('2024-10-27 03:00:00.000');
     expect(wallTimeBound(utc('2024-10-27T01:45:00Z'), MALTA)).toBe('2024-10-27 03:00:00.000');
     expect(wallTimeBound(utc('2024-11-03T06:20:00Z'), NEW_YORK)).toBe('2024-11-03 02:00:00.000');
+    expect(wallTimeBound(utc('2024-04-06T15:10:00Z'), LORD_HOWE)).toBe('2024-04-07 02:00:00.000');
   });
 
-  it('never decreases and agrees with localWallTimeToUtc for every wall time around both transitions', () => {
-    for (const [zone, day] of [
-      [MALTA, '2024-10-27'],
-      [MALTA, '2024-03-31'],
-      [NEW_YORK, '2024-11-03'],
-      [NEW_YORK, '2024-03-10'],
-    ] as const) {
-      const start = utc(`${day}T00:00:00Z`) - 6 * 3_600_000;
-      let previous = '';
-      const bounds: { at: number; wall: string }[] = [];
-      for (let t = start; t <= start + 18 * 3_600_000; t += 5 * 60_000) {
-        const wall = wallTimeBound(t, zone);
-        expect(wall >= previous).toBe(true);
-        previous = wall;
-        bounds.push({ at: t, wall });
+  // The invariant the windows rely on, for the readers' bound and the mapper's conversion together:
+  // a row with wall time w is read by the window ending at b (w < bound(b)) exactly when it lands
+  // before b (toUtc(w) < b); so every row lands in the window that read it, whatever the bounds.
+  it.each([
+    [MALTA, '2026-03-29', 'skipped'],
+    [MALTA, '2026-10-25', 'repeated'],
+    [NEW_YORK, '2026-03-08', 'skipped'],
+    [NEW_YORK, '2026-11-01', 'repeated'],
+    [LORD_HOWE, '2026-04-05', 'repeated'],
+    [LORD_HOWE, '2026-10-04', 'skipped'],
+  ])('splits every wall time as its instant for %s around %s (%s wall times)', (zone, day, kind) => {
+    const mapper = new ZoneConverter(zone);
+    const step = 10 * 60_000;
+    const start = utc(`${day}T00:00:00Z`) - 18 * 3_600_000;
+    const end = utc(`${day}T00:00:00Z`) + 30 * 3_600_000;
+    // Wall times (every 10 minutes and the millisecond before each), with their instants.
+    const walls: { text: string; at: number }[] = [];
+    for (let wall = start; wall <= end; wall += step) {
+      for (const w of [wall - 1, wall]) {
+        const text = new Date(w).toISOString().slice(0, 23).replace('T', ' ');
+        const at = mapper.toUtc(parseDateTime(text));
+        expect(localWallTimeToUtc(text, zone), text).toBe(at);
+        walls.push({ text, at });
       }
-      // A valid wall time w is in [bound(a), bound(b)) exactly when its instant is in [a, b).
-      for (let i = 0; i + 1 < bounds.length; i++) {
-        const a = bounds[i]!;
-        const b = bounds[i + 1]!;
-        for (const w of [a.wall, b.wall]) {
-          const instant = localWallTimeToUtc(w, zone);
-          if (utcToLocalWallTime(instant, zone) !== w) continue; // a skipped (nonexistent) wall time
-          expect(w >= a.wall && w < b.wall).toBe(instant >= a.at && instant < b.at);
+    }
+    // The change lies in the range: 30 or 60 minutes of wall times are skipped, or repeated.
+    const skipped = walls.filter((w) => utcToLocalWallTime(w.at, zone) !== w.text).length;
+    const repeated = walls.filter((w) =>
+      [30, 60].some((minutes) => utcToLocalWallTime(w.at + minutes * 60_000, zone) === w.text),
+    ).length;
+    const changed = zone === LORD_HOWE ? 6 : 12;
+    expect({ skipped, repeated }).toEqual(
+      kind === 'skipped' ? { skipped: changed, repeated: 0 } : { skipped: 0, repeated: changed },
+    );
+    const failures: string[] = [];
+    let previous = '';
+    for (let at = start; at <= end; at += step) {
+      for (const b of [at - 1, at, at + 1]) {
+        const bound = wallTimeBound(b, zone);
+        if (bound < previous) failures.push(`bound(${new Date(b).toISOString()}) = ${bound} < ${previous}`);
+        previous = bound;
+        for (const w of walls) {
+          if (w.text < bound !== w.at < b) {
+            failures.push(
+              `${w.text} → ${new Date(w.at).toISOString()}, bound(${new Date(b).toISOString()}) = ${bound}`,
+            );
+          }
         }
       }
     }
+    expect(failures.slice(0, 10)).toEqual([]);
   });
 });
 
