@@ -3,7 +3,7 @@
  * one extract-window of the whole benchmark range into Parquet on S3 (s3rver), with PII
  * pseudonymization on. Prints one JSON line with its figures.
  *
- * Environment: BENCH_SOURCE_URL, BENCH_SCHEMA, BENCH_FROM, BENCH_TO, BENCH_S3_ENDPOINT, BENCH_BUCKET.
+ * Environment: BENCH_SOURCE_URL, BENCH_CONFIG (the operator config as JSON), BENCH_FROM, BENCH_TO, BENCH_S3_ENDPOINT, BENCH_BUCKET.
  */
 import { randomBytes } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -13,7 +13,6 @@ import { extractRange } from '#shared/extract/extract-range';
 import { createPseudonymizer } from '#shared/pii/pseudonymizer';
 import { S3Sink } from '#shared/sink/s3';
 import { applicationNameFor, openSource } from '#shared/sources/index';
-import { syntheticOperatorConfig } from '../synthetic/operator.ts';
 
 function env(name: string): string {
   const value = process.env[name];
@@ -22,10 +21,7 @@ function env(name: string): string {
 }
 
 const url = env('BENCH_SOURCE_URL');
-const schema = env('BENCH_SCHEMA');
-const raw = syntheticOperatorConfig({ engine: 'postgres', url, schema, operatorId: 'bench-casino' });
-const streams = raw.streams as Record<string, unknown>;
-const config = operatorConfigSchema.parse({ ...raw, streams: { game_rounds: streams.game_rounds } });
+const config = operatorConfigSchema.parse(JSON.parse(env('BENCH_CONFIG')));
 
 const client = new S3Client({
   endpoint: env('BENCH_S3_ENDPOINT'),
@@ -47,7 +43,20 @@ const source = await openSource(parseSourceUrl(url), {
   timeZone: 'Europe/Malta',
 });
 
+// Time spent in the reconciliation count, reported apart from the read.
+let countSeconds = 0;
+const countAndSums = source.countAndSums.bind(source);
+source.countAndSums = async (spec) => {
+  const t0 = performance.now();
+  try {
+    return await countAndSums(spec);
+  } finally {
+    countSeconds += (performance.now() - t0) / 1000;
+  }
+};
+
 const started = performance.now();
+const cpuStarted = process.cpuUsage();
 const outcome = await extractRange(
   {
     config,
@@ -66,12 +75,15 @@ const outcome = await extractRange(
   },
 );
 const seconds = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage(cpuStarted);
 await source.close();
 if (outcome.status !== 'complete') throw new Error('the benchmark window did not complete in one invocation');
 console.log(
   JSON.stringify({
     rows: outcome.totalRows,
     seconds,
+    countSeconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
     parquetBytes: outcome.totalBytes,
     parts: outcome.manifestKey ? undefined : 0,
     reconciled: outcome.reconciliation.ok,

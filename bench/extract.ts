@@ -11,14 +11,61 @@
  * `--scale` repeats at 1M, 2M, 4M and 8M rows to show memory staying flat.
  */
 import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.ts';
+import { syntheticOperatorConfig } from '../synthetic/operator.ts';
 import { startS3rver } from '../test/helpers/s3rver.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SCHEMA = 'bench';
+/** V8 old-space limit of the extractor process, as a Lambda of this memory size would set it. */
+const CHILD_NODE_OPTIONS = ['--max-old-space-size=1536'];
+
+// ESM output still runs CommonJS dependencies (pg) and code that reads __dirname (parquet-wasm
+// loads its .wasm file from beside itself): the same banner as the Lambda bundle.
+const BANNER = [
+  "import { createRequire as __connectorCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __connectorFileURLToPath } from 'node:url';",
+  "import { dirname as __connectorDirname } from 'node:path';",
+  'const require = __connectorCreateRequire(import.meta.url);',
+  'const __filename = __connectorFileURLToPath(import.meta.url);',
+  'const __dirname = __connectorDirname(__filename);',
+].join('\n');
+
+/**
+ * Bundles the extractor side with esbuild, as the Lambda runs it (no TypeScript loader at run
+ * time), into a temporary directory with parquet-wasm's WebAssembly module beside it.
+ */
+function bundleExtractor(): { entry: string; dir: string } {
+  const require = createRequire(import.meta.url);
+  const esbuild = require('esbuild') as typeof import('esbuild');
+  const dir = mkdtempSync(join(tmpdir(), 'connector-bench-'));
+  esbuild.buildSync({
+    absWorkingDir: resolve(HERE, '..'),
+    entryPoints: { 'extract-child': join(HERE, 'extract-child.ts') },
+    outdir: dir,
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node22',
+    outExtension: { '.js': '.mjs' },
+    banner: { js: BANNER },
+    minify: true,
+    keepNames: true,
+    external: ['pg-native', 'cardinal', '@aws-sdk/signature-v4-crt', 'aws-crt'],
+    logLevel: 'error',
+  });
+  copyFileSync(
+    join(dirname(require.resolve('parquet-wasm/node')), 'parquet_wasm_bg.wasm'),
+    join(dir, 'parquet_wasm_bg.wasm'),
+  );
+  return { entry: join(dir, 'extract-child.mjs'), dir };
+}
 
 interface Args {
   rows: number[];
@@ -78,6 +125,13 @@ async function seed(client: pg.Client, rows: number): Promise<{ from: Date; to: 
   return { from: new Date(row.lo.getTime() - 1000), to: new Date(row.hi.getTime() + 1000) };
 }
 
+/** The synthetic operator's config, reduced to its game_rounds stream, on the benchmark schema. */
+function benchConfig(url: string): Record<string, unknown> {
+  const raw = syntheticOperatorConfig({ engine: 'postgres', url, schema: SCHEMA, operatorId: 'bench-casino' });
+  const streams = raw.streams as Record<string, unknown>;
+  return { ...raw, streams: { game_rounds: streams.game_rounds } };
+}
+
 /** (a): COPY of the extractor's SELECT (same columns, range and order), drained by the client. */
 async function measureCopy(client: pg.Client, from: Date, to: Date): Promise<{ rows: number; seconds: number }> {
   const cols = [
@@ -106,14 +160,16 @@ async function measureCopy(client: pg.Client, from: Date, to: Date): Promise<{ r
 interface ChildResult {
   rows: number;
   seconds: number;
+  countSeconds: number;
+  cpuSeconds: number;
   parquetBytes: number;
   reconciled: boolean;
   peakRssMb: number;
 }
 
-function runExtractor(env: Record<string, string>): Promise<ChildResult> {
+function runExtractor(entry: string, env: Record<string, string>): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'extract-child.ts')], {
+    const child = spawn(process.execPath, [...CHILD_NODE_OPTIONS, entry], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -131,6 +187,7 @@ function runExtractor(env: Record<string, string>): Promise<ChildResult> {
 }
 
 const args = parseArgs(process.argv.slice(2));
+const bundle = bundleExtractor();
 const embedded = args.url ? undefined : await startEmbeddedPostgres();
 const url = args.url ?? embedded?.url ?? '';
 const s3 = await startS3rver();
@@ -146,14 +203,17 @@ try {
     if (copy.rows !== rows) throw new Error(`COPY returned ${copy.rows} rows, expected ${rows}`);
     process.stderr.write('extract-window into Parquet on S3...\n');
     const bucket = await s3.createBucket();
-    const ext = await runExtractor({
+    const ext = await runExtractor(bundle.entry, {
       BENCH_SOURCE_URL: url,
-      BENCH_SCHEMA: SCHEMA,
+      BENCH_CONFIG: JSON.stringify(benchConfig(url)),
       BENCH_FROM: from.toISOString(),
       BENCH_TO: to.toISOString(),
       BENCH_S3_ENDPOINT: s3.endpoint,
       BENCH_BUCKET: bucket,
     });
+    process.stderr.write(
+      `connector ${ext.seconds.toFixed(2)} s, ${ext.cpuSeconds.toFixed(2)} s CPU (reconciliation count ${ext.countSeconds.toFixed(2)} s), COPY ${copy.seconds.toFixed(2)} s\n`,
+    );
     if (ext.rows !== rows || !ext.reconciled) throw new Error(`the extractor landed ${ext.rows} of ${rows} rows`);
     const copyRowsPerSec = Math.round(copy.rows / copy.seconds);
     const connectorRowsPerSec = Math.round(ext.rows / ext.seconds);
@@ -170,6 +230,7 @@ try {
   await client.end();
   await s3.stop();
   await embedded?.stop();
+  rmSync(bundle.dir, { recursive: true, force: true });
 }
 
 const header = ['rows', 'COPY rows/s', 'connector rows/s', 'ratio', 'peak RSS MB', 'Parquet bytes'];

@@ -11,7 +11,7 @@
  *
  * Memory is bounded by the open dates (at most `maxOpenPartitions`), each holding one Arrow batch
  * buffer (`batchRows` rows or `batchBytes` bytes), the compressed row group being built
- * (`rowGroupRows` rows or `rowGroupBytes` encoded bytes) and the sink's upload buffer; a window is
+ * (`rowGroupRows` rows or `rowGroupBytes` encoded bytes) and the sink's upload buffers (of the open parts and of up to four closed parts still completing); a window is
  * never held whole.
  */
 import { CANONICAL_STREAMS, METADATA_FIELDS, type StreamName } from '../canonical.ts';
@@ -32,6 +32,12 @@ export const PARQUET_CONTENT_TYPE = 'application/vnd.apache.parquet';
 export const DEFAULT_PART_BYTES = 128 * 1024 * 1024;
 
 const DAY_MS = 86_400_000;
+/**
+ * Closed parts whose upload may still be completing while the next rows are encoded. Ending an
+ * upload sends its last (at most one multipart part) bytes and completes it: a round trip that
+ * would otherwise stall reading at every part, and on many small partitions dominate the window.
+ */
+const MAX_FINISHING_UPLOADS = 4;
 
 /** One Parquet object written for a window. */
 export interface PartResult {
@@ -127,6 +133,8 @@ export class PartitionedPartWriter {
   private readonly open = new Map<number, OpenPartition>();
   private readonly parts: PartResult[];
   private readonly nextPart: Map<string, number>;
+  private readonly finishing = new Set<Promise<void>>();
+  private uploadFailure: unknown;
   private tick = 0;
   private state: 'open' | 'closed' | 'failed' = 'open';
 
@@ -200,6 +208,8 @@ export class PartitionedPartWriter {
     try {
       const open = [...this.open.values()].sort((a, b) => (a.dt < b.dt ? -1 : 1));
       for (const partition of open) await this.closePartition(partition);
+      await Promise.all(this.finishing);
+      this.throwUploadFailure();
       this.state = 'closed';
     } catch (err) {
       await this.fail();
@@ -298,11 +308,28 @@ export class PartitionedPartWriter {
     partition.rows = 0;
   }
 
+  private throwUploadFailure(): void {
+    if (this.uploadFailure !== undefined) throw this.uploadFailure;
+  }
+
   private async finishPart(partition: OpenPartition): Promise<void> {
     const { file, upload } = partition;
     if (!file || !upload) return;
     await file.close();
-    await upload.end();
+    // The upload completes in the background; close() waits for every one of them.
+    this.throwUploadFailure();
+    const finishing: Promise<void> = upload.end().then(
+      () => {
+        this.finishing.delete(finishing);
+      },
+      (err: unknown) => {
+        this.finishing.delete(finishing);
+        this.uploadFailure ??= err;
+      },
+    );
+    this.finishing.add(finishing);
+    while (this.finishing.size >= MAX_FINISHING_UPLOADS) await Promise.race(this.finishing);
+    this.throwUploadFailure();
     this.parts.push({
       key: partition.key,
       dt: partition.dt,
@@ -324,6 +351,7 @@ export class PartitionedPartWriter {
     this.state = 'failed';
     const open = [...this.open.values()];
     this.open.clear();
+    await Promise.all(this.finishing);
     await Promise.all(
       open.map(async (p) => {
         p.file?.abort(new Error('window write failed'));

@@ -14,8 +14,10 @@ export interface Pseudonymizer {
 
 export interface PseudonymizerOptions {
   /**
-   * Pseudonyms remembered (ids repeat a lot: one player has thousands of rounds).
-   * @default 100000
+   * Pseudonyms remembered (ids repeat a lot: one player has thousands of rounds). Half of it is
+   * the working set served without a miss: a window's distinct players up to that number cost
+   * one HMAC each. About 150 bytes per entry.
+   * @default 262144
    */
   readonly cacheSize?: number;
 }
@@ -34,7 +36,7 @@ export function createPseudonymizer(key: Buffer, options: PseudonymizerOptions =
   }
   // A private copy: the caller may zero its buffer, and nobody else can change ours.
   const secret = Buffer.from(key);
-  const half = Math.max(1, Math.floor((options.cacheSize ?? 100_000) / 2));
+  const half = Math.max(1, Math.floor((options.cacheSize ?? 262_144) / 2));
   let young = new Map<string, string>();
   let old = new Map<string, string>();
 

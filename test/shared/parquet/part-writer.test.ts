@@ -260,4 +260,26 @@ describe('PartitionedPartWriter', () => {
     await expect(writer.close()).rejects.toThrow(/is failed/);
     expect(await s3.listKeys(bucket)).toEqual([]);
   });
+
+  it('fails the window when the upload of a part closed earlier fails to complete', async () => {
+    // A bucket that does not exist: each part's upload fails only when it completes.
+    const sink = new S3Sink({ client: s3.client, bucket: 'no-such-bucket-part-writer' });
+    const writer = new PartitionedPartWriter({
+      sink,
+      stream: 'game_rounds',
+      columns,
+      runId: 'snap-1',
+      windowId: 'w-0005',
+      maxOpenPartitions: 1,
+    });
+    // Six dates: five parts are closed (their uploads finishing in the background) before close().
+    const write = async () => {
+      for (const batch of batches(60, 10, (i) => MAY_1 + Math.floor(i / 10) * DAY)) await writer.write(batch);
+      return writer.close();
+    };
+    const err = await write().catch((e: unknown) => e);
+    expect((err as Error).name).toBe('SinkError');
+    expect((err as Error).message).toMatch(/raw\/game_rounds\/dt=2024-05-0\d\/snap-1-w-0005-00000\.parquet/);
+    expect(await writer.close().catch((e: unknown) => e)).toBeInstanceOf(Error);
+  });
 });

@@ -1,11 +1,17 @@
 /**
- * Mapping throughput: `npx tsx test/shared/mapping/throughput.ts [rows]` maps a 12-column
+ * Mapping throughput: `npx tsx bench/mapping-throughput.ts [rows]` maps a 12-column
  * game_rounds batch (decimals, naive Malta timestamps, a status map, pseudonymized player ids)
  * and prints rows per second.
  */
 import { createRowMapper } from '#shared/mapping/mapper';
 import { createPseudonymizer } from '#shared/pii/pseudonymizer';
-import { GAME_ROUNDS_COLUMNS, GAME_ROUNDS_STREAM, gameRoundRows, operatorConfig, TEST_KEY } from './fixtures.ts';
+import {
+  GAME_ROUNDS_COLUMNS,
+  GAME_ROUNDS_STREAM,
+  gameRoundRows,
+  operatorConfig,
+  TEST_KEY,
+} from '../test/shared/mapping/fixtures.ts';
 
 const n = Number(process.argv[2] ?? 500_000);
 const config = operatorConfig({ game_rounds: GAME_ROUNDS_STREAM });

@@ -3,13 +3,13 @@
  * on 1,000,000 game-round-like rows (10 columns). Also times a server-side cursor (pg-cursor),
  * the alternative the reader does not use.
  *
- *   npx tsx test/shared/sources/bench-pg-reader.ts [rows]
+ *   npx tsx bench/pg-reader.ts [rows]
  */
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
-import { openSource } from '../../../lambdas/shared/sources/index.ts';
-import { createPostgresScratch, PG_URL } from '../../helpers/databases.ts';
+import { openSource } from '../lambdas/shared/sources/index.ts';
+import { createPostgresScratch, PG_URL } from '../test/helpers/databases.ts';
 
 const ROWS = Number(process.argv[2] ?? 1_000_000);
 const COLUMNS = [
