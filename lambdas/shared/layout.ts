@@ -48,3 +48,37 @@ export function manifestKey(stream: StreamName, runId: string, windowId: string)
 export function inboundStreamPrefix(stream: string): string {
   return `${PREFIX.inbound}${stream}/`;
 }
+
+/** Folder of `quarantine/` for files whose key names no configured stream (or no valid stream at all). */
+export const UNKNOWN_STREAM_FOLDER = '_unknown';
+
+/** Suffix of the reason document written beside a quarantined file. */
+export const QUARANTINE_REASON_SUFFIX = '.reason.json';
+
+/** A relative object path (`a/b.csv`): no leading slash, no empty, `.` or `..` segments. */
+function objectPath(name: string, what: string): string {
+  const segments = name.split('/');
+  if (name.length === 0 || segments.some((s) => s === '' || s === '.' || s === '..')) {
+    throw new Error(`invalid ${what} for an S3 key: ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
+/**
+ * `quarantine/<folder>/<name>`: where a rejected dropped file is moved. `folder` is the stream, or
+ * {@link UNKNOWN_STREAM_FOLDER}; `name` is the file's path under its inbound folder.
+ */
+export function quarantineKey(folder: string, name: string): string {
+  const dir = folder === UNKNOWN_STREAM_FOLDER ? folder : segment(folder, 'quarantine folder');
+  return `${PREFIX.quarantine}${dir}/${objectPath(name, 'file name')}`;
+}
+
+/** `quarantine/<folder>/<name>.reason.json`: the reason document beside a quarantined file. */
+export function quarantineReasonKey(folder: string, name: string): string {
+  return `${quarantineKey(folder, name)}${QUARANTINE_REASON_SUFFIX}`;
+}
+
+/** `archive/<stream>/<name>`: where a dropped file is kept once it has landed (`fileDrop.afterIngest: archive`). */
+export function archiveKey(stream: StreamName, name: string): string {
+  return `${PREFIX.archive}${stream}/${objectPath(name, 'file name')}`;
+}

@@ -24,6 +24,7 @@ export const HANDLER_ENTRIES = {
   'plan-snapshot': 'lambdas/plan-snapshot/handler.ts',
   'finalize-snapshot': 'lambdas/finalize-snapshot/handler.ts',
   'run-lock': 'lambdas/run-lock/handler.ts',
+  'ingest-file': 'lambdas/ingest-file/handler.ts',
 } as const;
 
 export type HandlerName = keyof typeof HANDLER_ENTRIES;

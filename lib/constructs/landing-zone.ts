@@ -2,7 +2,7 @@
  * The operator's landing zone: its customer-managed KMS key and the S3 bucket everything lands in,
  * with a separate bucket for the landing bucket's server access logs.
  */
-import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -263,6 +263,56 @@ export class LandingZone extends Construct {
   /** Lets `grantee` write ingested originals under `archive/`. */
   public grantWriteArchive(grantee: iam.IGrantable): iam.Grant {
     return this.grantPutUnder(grantee, PREFIX.archive);
+  }
+
+  /**
+   * Lets `grantee` (an operator principal in another account, or an upload role of this stack) drop
+   * files: `s3:PutObject` under `inbound/` and nothing else (no listing, no reading), and the key
+   * only through S3 in this region. A principal of another account is granted in the bucket and
+   * key policies (it also needs an identity policy in its own account); a role of this account in
+   * its identity policy. The deny statements of the bucket policy apply to everyone: TLS only, and
+   * only this key.
+   *
+   * kms:Decrypt is included because multipart uploads (the AWS CLI uses them above 8 MB) read the
+   * data key back. A role of this account may use the key only for this bucket (with S3 Bucket
+   * Keys the encryption context is the bucket ARN, without them the object ARN under `inbound/`).
+   * The key policy cannot name the bucket (the bucket refers to the key: a circular dependency),
+   * so for another account's principal the key is limited to S3 calls made by that account.
+   */
+  public grantDropInbound(grantee: iam.IGrantable): iam.Grant {
+    const stack = Stack.of(this);
+    const principal = grantee.grantPrincipal;
+    const account =
+      principal instanceof iam.ArnPrincipal && !Token.isUnresolved(principal.arn)
+        ? principal.arn.split(':')[4]
+        : principal.principalAccount;
+    const crossAccount = account !== undefined && !Token.isUnresolved(account) && account !== stack.account;
+    const scope: Record<string, Record<string, unknown>> = crossAccount
+      ? { StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com`, 'kms:CallerAccount': account } }
+      : {
+          StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com` },
+          StringLike: {
+            'kms:EncryptionContext:aws:s3:arn': [
+              this.bucket.bucketArn,
+              this.bucket.arnForObjects(`${PREFIX.inbound}*`),
+            ],
+          },
+        };
+    return iam.Grant.addToPrincipalOrResource({
+      grantee,
+      actions: ['s3:PutObject'],
+      resourceArns: [this.bucket.arnForObjects(`${PREFIX.inbound}*`)],
+      resource: this.bucket,
+    }).combine(
+      iam.Grant.addToPrincipalOrResource({
+        grantee,
+        actions: ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt'],
+        resourceArns: [this.key.keyArn],
+        resourceSelfArns: ['*'],
+        resource: this.key,
+        conditions: scope,
+      }),
+    );
   }
 
   /**

@@ -8,8 +8,10 @@ import { PREFIX } from '#shared/layout';
 import { AlarmTopic } from '../constructs/alarm-topic.ts';
 import { DataCatalog } from '../constructs/data-catalog.ts';
 import { Extractors } from '../constructs/extractors.ts';
+import { FileDrop } from '../constructs/file-drop.ts';
 import { LambdaBundle } from '../constructs/lambda-bundle.ts';
 import { LandingZone } from '../constructs/landing-zone.ts';
+import { Monitoring } from '../constructs/monitoring.ts';
 import { Network } from '../constructs/network.ts';
 import { Pipeline } from '../constructs/pipeline.ts';
 import { dataRemovalPolicy } from '../constructs/removal-policy.ts';
@@ -55,8 +57,12 @@ export class OperatorConnectorStack extends Stack {
   public readonly extractors?: Extractors;
   /** Snapshot and incremental state machines and the schedule; undefined for file-drop operators. */
   public readonly pipeline?: Pipeline;
+  /** Upload access, event queue and ingest function; undefined without `fileDrop` config. */
+  public readonly fileDrop?: FileDrop;
   /** Removal policy of data resources: RETAIN unless a sandbox opted in to DESTROY. */
   public readonly dataRemovalPolicy: RemovalPolicy;
+  /** Alarms, the paging health alarm, the notification topic and the dashboard. */
+  public readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: OperatorConnectorStackProps) {
     const { config, ...stackProps } = props;
@@ -126,12 +132,49 @@ export class OperatorConnectorStack extends Stack {
         removalPolicy: this.dataRemovalPolicy,
       });
     }
+    if (config.fileDrop) {
+      this.fileDrop = new FileDrop(this, 'FileDrop', {
+        config,
+        bundle: this.bundle,
+        landingZone: this.landingZone,
+        syncState: this.syncState,
+        removalPolicy: this.dataRemovalPolicy,
+      });
+    }
     this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', {
       operatorId: config.operatorId,
       stage: config.stage,
       encryptionKey: key,
       emails: config.alerts.emails,
       httpsEndpoints: config.alerts.httpsEndpoints,
+    });
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      config,
+      encryptionKey: key,
+      alarmTopic: this.alarmTopic.topic,
+      notificationDeadLetterQueue: this.alarmTopic.deadLetterQueue,
+      ...(this.pipeline && this.extractors
+        ? {
+            pipeline: {
+              snapshotStateMachine: this.pipeline.snapshotStateMachine,
+              incrementalStateMachine: this.pipeline.incrementalStateMachine,
+              scheduleDeadLetterQueue: this.pipeline.scheduleDeadLetterQueue,
+              extractWindow: this.extractors.extractWindow.function,
+              incrementalSync: this.extractors.incrementalSync.function,
+              planSnapshot: this.pipeline.planSnapshot.function,
+              finalizeSnapshot: this.pipeline.finalizeSnapshot.function,
+              runLock: this.pipeline.runLock.function,
+            },
+          }
+        : {}),
+      ...(this.fileDrop
+        ? {
+            fileDrop: {
+              ingest: this.fileDrop.ingestFunction.function,
+              deadLetterQueue: this.fileDrop.deadLetterQueue,
+            },
+          }
+        : {}),
     });
 
     new CfnOutput(this, 'LandingBucketName', {

@@ -247,7 +247,11 @@ describe('OperatorConnectorStack', () => {
       });
       expect(propsOf(royal.template, royal.stack.landingZone.bucket).NotificationConfiguration).toBeUndefined();
       lucky.template.resourceCountIs('Custom::S3BucketNotifications', 0);
-      lucky.template.resourceCountIs('AWS::Lambda::Function', 0);
+      // The only function is the connector's ingest Lambda (no S3 notification handler).
+      const handlers = Object.values(lucky.template.findResources('AWS::Lambda::Function')).map(
+        (r) => (r as { Properties: { Handler: string } }).Properties.Handler,
+      );
+      expect(handlers).toEqual(['ingest-file.handler']);
     });
   });
 

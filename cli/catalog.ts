@@ -1,0 +1,228 @@
+/**
+ * What a source database holds, read through the connector's own session (`SourceConnection.query`):
+ * schemas, tables, columns with their types, primary keys, indexes and row estimates. Used by
+ * `discover` (to propose a mapping) and `check` (to verify one).
+ */
+import type { SourceConnection } from '#shared/sources/index';
+import type { SourceKind } from '#shared/types';
+
+export interface CatalogColumn {
+  readonly name: string;
+  /** Type as the database shows it, e.g. `numeric(18,2)`, `datetime(6)`. */
+  readonly type: string;
+  /** How the connector reads it (the readers' classification). */
+  readonly kind: SourceKind;
+  readonly nullable: boolean;
+  /** DECIMAL precision and scale, when the type is a decimal with both. */
+  readonly precision?: number;
+  readonly scale?: number;
+}
+
+export interface CatalogIndex {
+  readonly name: string;
+  readonly columns: readonly string[];
+}
+
+export interface CatalogTable {
+  readonly schema: string;
+  readonly name: string;
+  readonly columns: readonly CatalogColumn[];
+  readonly primaryKey: readonly string[];
+  readonly indexes: readonly CatalogIndex[];
+  /** Planner estimate; null when unknown (never analyzed). */
+  readonly rowEstimate: number | null;
+}
+
+/** The readers' kind of a PostgreSQL base type (as `sources/postgres.ts`). */
+export function pgKind(baseType: string): SourceKind {
+  switch (baseType) {
+    case 'int2':
+    case 'int4':
+    case 'int8':
+      return 'integer';
+    case 'numeric':
+    case 'money':
+      return 'decimal';
+    case 'float4':
+    case 'float8':
+      return 'float';
+    case 'bool':
+      return 'boolean';
+    case 'date':
+      return 'date';
+    case 'timestamp':
+      return 'timestamp';
+    case 'timestamptz':
+      return 'timestamptz';
+    case 'json':
+    case 'jsonb':
+      return 'json';
+    default:
+      return 'text';
+  }
+}
+
+/** The readers' kind of a MySQL type (as `sources/mysql.ts`). */
+export function mysqlKind(dataType: string, columnType: string): SourceKind {
+  const type = dataType.toLowerCase();
+  const full = columnType.toLowerCase();
+  if (type === 'json') return 'json';
+  if (type === 'tinyint' && full.startsWith('tinyint(1)')) return 'boolean';
+  if (['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint', 'year'].includes(type)) return 'integer';
+  if (type === 'decimal' || type === 'numeric') return 'decimal';
+  if (type === 'float' || type === 'double' || type === 'real') return 'float';
+  if (type === 'date') return 'date';
+  if (type === 'datetime') return 'timestamp';
+  if (type === 'timestamp') return 'timestamptz';
+  if (type === 'bit') return full === 'bit(1)' ? 'boolean' : 'integer';
+  return 'text';
+}
+
+/** Whether a kind can be a time cursor (windows and watermarks are instants). */
+export function isTimeKind(kind: SourceKind): boolean {
+  return kind === 'timestamp' || kind === 'timestamptz' || kind === 'date';
+}
+
+const PG_SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg\\_%'";
+const MYSQL_SYSTEM = "('mysql', 'information_schema', 'performance_schema', 'sys')";
+
+/** The non-system schemas (PostgreSQL) or databases (MySQL) that hold tables. */
+export async function listSchemas(conn: SourceConnection): Promise<string[]> {
+  const rows =
+    conn.engine === 'postgres'
+      ? await conn.query(
+          `SELECT DISTINCT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p') AND ${PG_SYSTEM} ORDER BY 1`,
+        )
+      : await conn.query(
+          `SELECT DISTINCT TABLE_SCHEMA FROM information_schema.TABLES
+            WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ${MYSQL_SYSTEM} ORDER BY 1`,
+        );
+  return rows.map((r) => r[0] ?? '').filter((s) => s !== '');
+}
+
+const num = (v: string | null | undefined): number | undefined =>
+  v === null || v === undefined || v === '' ? undefined : Number(v);
+
+/** Every table of a schema with its columns, primary key, indexes and row estimate. */
+export async function readSchema(conn: SourceConnection, schema: string): Promise<CatalogTable[]> {
+  type Mutable = {
+    schema: string;
+    name: string;
+    columns: CatalogColumn[];
+    primaryKey: string[];
+    indexes: Map<string, string[]>;
+    rowEstimate: number | null;
+  };
+  const tables = new Map<string, Mutable>();
+  const table = (name: string): Mutable => {
+    let t = tables.get(name);
+    if (!t) {
+      t = { schema, name, columns: [], primaryKey: [], indexes: new Map(), rowEstimate: null };
+      tables.set(name, t);
+    }
+    return t;
+  };
+  if (conn.engine === 'postgres') {
+    const columns = await conn.query(
+      `SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), bt.typname, NOT a.attnotnull,
+              CASE WHEN bt.typname = 'numeric' AND a.atttypmod > 0 THEN ((a.atttypmod - 4) >> 16) & 65535 END,
+              CASE WHEN bt.typname = 'numeric' AND a.atttypmod > 0 THEN (a.atttypmod - 4) & 65535 END,
+              GREATEST(c.reltuples, 0)::bigint, c.reltuples < 0
+         FROM pg_catalog.pg_attribute a
+         JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+         JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY c.relname, a.attnum`,
+      [schema],
+    );
+    for (const [tableName, name, type, base, nullable, precision, scale, tuples, unknown] of columns) {
+      const t = table(tableName ?? '');
+      const p = num(precision);
+      const s = num(scale);
+      t.columns.push({
+        name: name ?? '',
+        type: type ?? '',
+        kind: pgKind(base ?? ''),
+        nullable: nullable === 't' || nullable === 'true',
+        ...(p !== undefined && s !== undefined ? { precision: p, scale: s } : {}),
+      });
+      t.rowEstimate = unknown === 't' || unknown === 'true' ? null : (num(tuples) ?? null);
+    }
+    const indexes = await conn.query(
+      `SELECT t.relname, i.relname, x.indisprimary, a.attname, k.ord
+         FROM pg_catalog.pg_index x
+         JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
+         JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
+         JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+         CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, ord)
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+        WHERE n.nspname = $1 AND x.indpred IS NULL
+        ORDER BY t.relname, i.relname, k.ord`,
+      [schema],
+    );
+    for (const [tableName, indexName, primary, column] of indexes) {
+      const t = tables.get(tableName ?? '');
+      if (!t) continue;
+      const cols = t.indexes.get(indexName ?? '') ?? [];
+      cols.push(column ?? '');
+      t.indexes.set(indexName ?? '', cols);
+      if (primary === 't' || primary === 'true') t.primaryKey.push(column ?? '');
+    }
+  } else {
+    const columns = await conn.query(
+      `SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.DATA_TYPE, c.IS_NULLABLE, c.NUMERIC_PRECISION, c.NUMERIC_SCALE, t.TABLE_ROWS
+         FROM information_schema.COLUMNS c
+         JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
+        WHERE c.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE'
+        ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION`,
+      [schema],
+    );
+    for (const [tableName, name, columnType, dataType, nullable, precision, scale, rows] of columns) {
+      const t = table(tableName ?? '');
+      const kind = mysqlKind(dataType ?? '', columnType ?? '');
+      const p = num(precision);
+      const s = num(scale);
+      t.columns.push({
+        name: name ?? '',
+        type: columnType ?? '',
+        kind,
+        nullable: nullable === 'YES',
+        ...(kind === 'decimal' && p !== undefined && s !== undefined ? { precision: p, scale: s } : {}),
+      });
+      t.rowEstimate = num(rows) ?? null;
+    }
+    const indexes = await conn.query(
+      `SELECT TABLE_NAME, INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS
+        WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`,
+      [schema],
+    );
+    for (const [tableName, indexName, column] of indexes) {
+      const t = tables.get(tableName ?? '');
+      if (!t) continue;
+      const cols = t.indexes.get(indexName ?? '') ?? [];
+      cols.push(column ?? '');
+      t.indexes.set(indexName ?? '', cols);
+      if (indexName === 'PRIMARY') t.primaryKey.push(column ?? '');
+    }
+  }
+  return [...tables.values()].map((t) => ({
+    ...t,
+    indexes: [...t.indexes].map(([name, columns]) => ({ name, columns })),
+  }));
+}
+
+/** Whether some index of the table starts with `column` (and, when given, continues with `next`). */
+export function hasLeadingIndex(table: CatalogTable, column: string, next?: string): boolean {
+  const eq = (a: string | undefined, b: string) => a !== undefined && a.toLowerCase() === b.toLowerCase();
+  return table.indexes.some((i) => eq(i.columns[0], column) && (next === undefined || eq(i.columns[1], next)));
+}
+
+/** A column of a table by name (case-insensitive on MySQL, exact on PostgreSQL). */
+export function findColumn(table: CatalogTable, name: string, engine: 'postgres' | 'mysql'): CatalogColumn | undefined {
+  return engine === 'postgres'
+    ? table.columns.find((c) => c.name === name)
+    : table.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
+}

@@ -1,0 +1,471 @@
+/**
+ * `connector check <operator>`: connects as the connector would and verifies, before the first
+ * snapshot, everything the extractors depend on: reachability, TLS, a read-only user, every mapped
+ * table and column with a compatible type, the cursor index, the clock, and the expected snapshot
+ * duration.
+ */
+import { getField, type StreamName } from '#shared/canonical';
+import type { DatabaseSourceConfig, OperatorConfig } from '#shared/config/schema';
+import type { SourcePlan } from '#shared/extract/source-plan';
+import { landedTypeOf, treatmentOf } from '#shared/landed-schema';
+import { isCompatible, typeLabel } from '#shared/mapping/coerce';
+import { cursorInstant } from '#shared/pipeline/plan';
+import type { SourceConnection } from '#shared/sources/index';
+import { type CatalogTable, findColumn, hasLeadingIndex, isTimeKind, readSchema } from '../catalog.ts';
+import {
+  CliError,
+  type CliIo,
+  type Command,
+  EXIT,
+  type ExitCode,
+  formatCount,
+  formatDuration,
+  OPERATOR_HELP,
+  OPERATOR_OPTIONS,
+  parse,
+  printJson,
+} from '../io.ts';
+import { findOperator } from '../operator.ts';
+import { connect, operatorCredentials } from '../source.ts';
+import { type Dialect, qualified, quoteIdent, recommendedIndex } from '../sql.ts';
+import { databasePlans } from './grant-sql.ts';
+
+/**
+ * Rows per second one extract-window Lambda lands, for the duration estimate. No benchmark result
+ * is recorded in the repository (bench/RESULTS.md), so this is the documented default.
+ */
+export const EXTRACT_ROWS_PER_SECOND = 100_000;
+const THROUGHPUT_SOURCE = 'default figure, no benchmark result recorded in bench/RESULTS.md';
+
+/** Clock skew beyond which a warning is shown. */
+const SKEW_WARN_SECONDS = 5;
+
+const HELP = `Usage: connector check <operator> [--url URL] [--json]
+
+Connects to the operator's database as the connector does and checks:
+  reachable        the server answers and accepts the credentials
+  tls              the session is encrypted (pg_stat_ssl / Ssl_cipher) when the config asks for TLS
+  read-only        the user cannot write: no INSERT, UPDATE, DELETE, TRUNCATE or CREATE, not a superuser
+  tables           every mapped table and column exists, is readable and has a compatible type
+  cursor index     an index starts with each stream's cursor column (else the CREATE INDEX to ask for)
+  clock            the server clock is within the incremental safety lag of this machine's
+  estimate         rows in the snapshot and its expected duration at snapshot.maxParallelWindows
+
+Credentials: --url, else CONNECTOR_SOURCE_URL, else the operator's secret
+connector/<operator>-<stage>/source in Secrets Manager (AWS credentials from the environment).
+
+Options:
+  --url URL        postgres://user:password@host:port/db or mysql://… (?sslmode=require for TLS)
+  --json           print {"ok", "checks": [{name, status, message, stream?, suggestion?}], "estimate"}
+  -h, --help       show this help
+
+${OPERATOR_HELP}
+
+Exit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 usage error,
+3 cannot connect, 4 the secret cannot be read.`;
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+/** One finding. */
+export interface CheckResult {
+  readonly name: string;
+  readonly status: CheckStatus;
+  readonly message: string;
+  readonly stream?: string;
+  /** SQL or config to fix it. */
+  readonly suggestion?: string;
+}
+
+/** The snapshot estimate. */
+export interface SnapshotEstimate {
+  readonly rows: number;
+  readonly unknownStreams: readonly string[];
+  readonly rowsPerSecond: number;
+  readonly throughputSource: string;
+  readonly parallelWindows: number;
+  readonly seconds: number;
+}
+
+export interface CheckReport {
+  readonly ok: boolean;
+  readonly checks: readonly CheckResult[];
+  readonly estimate?: SnapshotEstimate;
+}
+
+async function checkTls(conn: SourceConnection, source: DatabaseSourceConfig): Promise<CheckResult> {
+  let cipher: string | null = null;
+  if (conn.engine === 'postgres') {
+    const [row] = await conn.query(
+      'SELECT ssl, version, cipher FROM pg_catalog.pg_stat_ssl WHERE pid = pg_catalog.pg_backend_pid()',
+    );
+    if (row && (row[0] === 't' || row[0] === 'true')) cipher = `${row[1]} ${row[2]}`;
+  } else {
+    const [row] = await conn.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'");
+    if (row?.[1]) cipher = row[1];
+  }
+  if (cipher) return { name: 'tls', status: 'ok', message: `session encrypted (${cipher})` };
+  if (source.tls === 'disable') {
+    return {
+      name: 'tls',
+      status: 'warn',
+      message: 'session not encrypted (source.tls: disable); use TLS outside a lab',
+    };
+  }
+  return {
+    name: 'tls',
+    status: 'fail',
+    message: `session not encrypted although source.tls is ${source.tls}`,
+    suggestion: 'enable TLS on the server, or connect with ?sslmode=require / verify-full',
+  };
+}
+
+/** MySQL privileges that let a user change data or schema. */
+const MYSQL_WRITE =
+  /\b(ALL|ALL PRIVILEGES|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|INDEX|TRIGGER|REFERENCES|SUPER|FILE|EXECUTE|CREATE ROUTINE|ALTER ROUTINE|CREATE VIEW|EVENT|LOCK TABLES)\b/;
+
+/** Whether a MySQL grant scope (`*.*`, `` `db`.* ``, `` `db`.`t` ``) covers a table of `schema`. */
+export function mysqlScopeCovers(scope: string, schema: string): boolean {
+  const db = scope.split('.')[0]?.replace(/`/g, '') ?? '';
+  if (db === '*') return true;
+  // A database name in a grant is a LIKE pattern: % and _ are wildcards, \_ and \% literal.
+  let pattern = '';
+  for (let i = 0; i < db.length; i++) {
+    const ch = db[i]!;
+    if (ch === '\\' && i + 1 < db.length) pattern += db[++i]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    else if (ch === '%') pattern += '.*';
+    else if (ch === '_') pattern += '.';
+    else pattern += ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${pattern}$`, 'i').test(schema);
+}
+
+async function checkReadOnly(conn: SourceConnection, plans: readonly { plan: SourcePlan }[]): Promise<CheckResult> {
+  const problems: string[] = [];
+  if (conn.engine === 'postgres') {
+    const [role] = await conn.query(
+      `SELECT rolsuper, rolcreaterole, rolcreatedb, has_database_privilege(current_database(), 'CREATE'), current_user
+         FROM pg_catalog.pg_roles WHERE rolname = current_user`,
+    );
+    const t = (v: string | null | undefined) => v === 't' || v === 'true';
+    if (t(role?.[0])) {
+      return {
+        name: 'read-only',
+        status: 'fail',
+        message: 'the user is not read-only: it is a superuser and can write everything',
+        suggestion: 'use a dedicated user with SELECT on the mapped columns only: see `connector grant-sql`',
+      };
+    }
+    if (t(role?.[1])) problems.push('can create roles');
+    if (t(role?.[2])) problems.push('can create databases');
+    if (t(role?.[3])) problems.push('can create schemas in the database');
+    for (const schema of new Set(plans.map((p) => p.plan.schema))) {
+      const [row] = await conn.query(
+        'SELECT has_schema_privilege(n.oid, $2) FROM pg_catalog.pg_namespace n WHERE n.nspname = $1',
+        [schema, 'CREATE'],
+      );
+      if (t(row?.[0])) problems.push(`can create tables in schema ${schema}`);
+    }
+    for (const { plan } of plans) {
+      const [row] = await conn.query(
+        `SELECT has_table_privilege(c.oid, 'INSERT'), has_table_privilege(c.oid, 'UPDATE'),
+                has_table_privilege(c.oid, 'DELETE'), has_table_privilege(c.oid, 'TRUNCATE')
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = $1 AND c.relname = $2`,
+        [plan.schema, plan.table],
+      );
+      const verbs = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'].filter((_, i) => t(row?.[i]));
+      if (verbs.length > 0) problems.push(`can ${verbs.join(', ')} ${plan.schema}.${plan.table}`);
+    }
+  } else {
+    const grants = (await conn.query('SHOW GRANTS FOR CURRENT_USER()')).map((r) => r[0] ?? '');
+    for (const grant of grants) {
+      const m = /^GRANT (.+?) ON (\S+) TO /i.exec(grant);
+      if (!m) continue;
+      // Column lists like SELECT (a, b) are not privileges.
+      const privileges = (m[1] ?? '').replace(/\([^)]*\)/g, '');
+      const write = MYSQL_WRITE.exec(privileges);
+      const scope = m[2] ?? '';
+      if (write && plans.some((p) => mysqlScopeCovers(scope, p.plan.schema))) {
+        problems.push(`has ${write[1]} on ${scope}`);
+      }
+    }
+  }
+  if (problems.length === 0) return { name: 'read-only', status: 'ok', message: 'the user cannot write' };
+  return {
+    name: 'read-only',
+    status: 'fail',
+    message: `the user is not read-only: it ${problems.join('; ')}`,
+    suggestion: 'use a dedicated user with SELECT on the mapped columns only: see `connector grant-sql`',
+  };
+}
+
+function checkStreamColumns(
+  config: OperatorConfig,
+  stream: StreamName,
+  plan: SourcePlan,
+  table: CatalogTable | undefined,
+  engine: Dialect,
+): CheckResult[] {
+  const where = `${plan.schema}.${plan.table}`;
+  if (!table) {
+    return [
+      {
+        name: 'tables',
+        stream,
+        status: 'fail',
+        message: `table ${where} does not exist (or is not visible to this user)`,
+        suggestion: `check streams.${stream}.table and schema in the config, and the grants`,
+      },
+    ];
+  }
+  const out: CheckResult[] = [];
+  const streamConfig = config.streams[stream]!;
+  for (const [fieldName, mapping] of Object.entries(streamConfig.columns)) {
+    const field = getField(stream, fieldName);
+    if (!field || treatmentOf(field, streamConfig) === 'drop') continue;
+    const columnName = typeof mapping === 'string' ? mapping : mapping.column;
+    const column = findColumn(table, columnName, engine);
+    if (!column) {
+      const near = table.columns.find((c) => c.name.toLowerCase().includes(columnName.toLowerCase().slice(0, 4)));
+      out.push({
+        name: 'tables',
+        stream,
+        status: 'fail',
+        message: `column ${columnName} (field ${fieldName}) does not exist in ${where}${near ? `; did you mean ${near.name}?` : ''}`,
+        suggestion: `fix streams.${stream}.columns.${fieldName} in the config`,
+      });
+      continue;
+    }
+    const type =
+      treatmentOf(field, streamConfig) === 'pseudonymize'
+        ? { kind: 'string' as const }
+        : landedTypeOf(field, streamConfig);
+    if (!field.values && !isCompatible(column.kind, type)) {
+      out.push({
+        name: 'tables',
+        stream,
+        status: 'fail',
+        message: `column ${columnName} is ${column.type}, which cannot hold field ${fieldName} (${typeLabel(type)})`,
+        suggestion: `map streams.${stream}.columns.${fieldName} to a compatible column`,
+      });
+    }
+  }
+  const cursor = findColumn(table, plan.cursorColumn, engine);
+  if (cursor && !isTimeKind(cursor.kind)) {
+    out.push({
+      name: 'tables',
+      stream,
+      status: 'fail',
+      message: `cursor ${plan.cursorColumn} is ${cursor.type}; the cursor must be a timestamp or date`,
+      suggestion: `set streams.${stream}.cursor to a timestamp column that grows on every change`,
+    });
+  }
+  if (out.length === 0) {
+    out.push({
+      name: 'tables',
+      stream,
+      status: 'ok',
+      message: `${where}: ${plan.columns.length} mapped column(s) present with compatible types`,
+    });
+  }
+  return out;
+}
+
+async function checkReadable(
+  conn: SourceConnection,
+  stream: string,
+  plan: SourcePlan,
+): Promise<CheckResult | undefined> {
+  const d = conn.engine;
+  try {
+    await conn.query(
+      `SELECT ${plan.columns.map((c) => quoteIdent(d, c)).join(', ')} FROM ${qualified(d, plan.schema, plan.table)} WHERE 1 = 0`,
+    );
+    return undefined;
+  } catch (e) {
+    return {
+      name: 'tables',
+      stream,
+      status: 'fail',
+      message: `the user cannot read the mapped columns of ${plan.schema}.${plan.table}: ${(e as Error).message}`,
+      suggestion: 'run the GRANT SELECT statements from `connector grant-sql`',
+    };
+  }
+}
+
+/** Runs every check over an open session. */
+export async function runChecks(
+  conn: SourceConnection,
+  config: OperatorConfig,
+  progress: (line: string) => void = () => {},
+  now: () => Date = () => new Date(),
+): Promise<CheckReport> {
+  if (config.source.type === 'files') {
+    throw new CliError(
+      `check: operator ${config.operatorId} drops files; there is no database to check`,
+      EXIT.problems,
+    );
+  }
+  const source = config.source;
+  const checks: CheckResult[] = [{ name: 'reachable', status: 'ok', message: `connected to ${source.type} server` }];
+  progress('checking TLS…');
+  checks.push(await checkTls(conn, source));
+  const plans = databasePlans(config);
+  progress('checking privileges…');
+  checks.push(await checkReadOnly(conn, plans));
+
+  const tables = new Map<string, CatalogTable>();
+  for (const schema of new Set(plans.map((p) => p.plan.schema))) {
+    progress(`reading the catalog of ${schema}…`);
+    for (const t of await readSchema(conn, schema)) tables.set(`${schema}.${t.name}`.toLowerCase(), t);
+  }
+  let rows = 0;
+  const unknownStreams: string[] = [];
+  for (const { stream, plan } of plans) {
+    const s = stream as StreamName;
+    const table = tables.get(`${plan.schema}.${plan.table}`.toLowerCase());
+    const columnChecks = checkStreamColumns(config, s, plan, table, conn.engine);
+    if (table && columnChecks.every((c) => c.status === 'ok')) {
+      const unreadable = await checkReadable(conn, stream, plan);
+      checks.push(unreadable ?? columnChecks[0]!);
+    } else {
+      checks.push(...columnChecks);
+    }
+    if (!table) continue;
+    const indexed = hasLeadingIndex(table, plan.cursorColumn);
+    checks.push(
+      indexed
+        ? {
+            name: 'cursor index',
+            stream,
+            status: 'ok',
+            message: `an index on ${plan.table} starts with ${plan.cursorColumn}`,
+          }
+        : {
+            name: 'cursor index',
+            stream,
+            status: 'fail',
+            message: `no index on ${plan.schema}.${plan.table} starts with the cursor ${plan.cursorColumn}: every window would scan the table`,
+            suggestion: recommendedIndex(conn.engine, plan.schema, plan.table, plan.cursorColumn, plan.keyColumn),
+          },
+    );
+    progress(`estimating rows of ${plan.table}…`);
+    const estimate = await conn.estimateRows(plan.schema, plan.table).catch(() => null);
+    if (estimate === null) {
+      unknownStreams.push(stream);
+      continue;
+    }
+    let share = 1;
+    if (indexed && findColumn(table, plan.cursorColumn, conn.engine)) {
+      // Rows are assumed to spread evenly between the smallest and largest cursor.
+      const bounds = await conn
+        .cursorBounds({
+          schema: plan.schema,
+          table: plan.table,
+          cursorColumn: plan.cursorColumn,
+          keyColumn: plan.keyColumn,
+        })
+        .catch(() => undefined);
+      const min = bounds ? cursorInstant(bounds.min, bounds.kind, source.timeZone) : null;
+      const max = bounds ? cursorInstant(bounds.max, bounds.kind, source.timeZone) : null;
+      if (min && max && max > min) {
+        const from = now().getTime() - config.snapshot.days * 86_400_000;
+        share = Math.min(
+          1,
+          Math.max(0, (max.getTime() - Math.max(from, min.getTime())) / (max.getTime() - min.getTime())),
+        );
+      }
+    }
+    rows += Math.round(estimate * share);
+  }
+
+  progress('reading the server clock…');
+  const before = now().getTime();
+  const server = (await conn.serverTime()).getTime();
+  const after = now().getTime();
+  const skew = (server - (before + after) / 2) / 1000;
+  const lag = config.incremental.safetyLagSeconds;
+  const skewText = `server clock is ${Math.abs(skew).toFixed(1)} s ${skew >= 0 ? 'ahead of' : 'behind'} this machine`;
+  checks.push(
+    Math.abs(skew) > Math.max(lag, SKEW_WARN_SECONDS)
+      ? {
+          name: 'clock',
+          status: 'fail',
+          message: `${skewText}, more than incremental.safetyLagSeconds (${lag} s): rows could be missed`,
+          suggestion: 'synchronize the server clock (NTP), or raise incremental.safetyLagSeconds',
+        }
+      : Math.abs(skew) > SKEW_WARN_SECONDS
+        ? { name: 'clock', status: 'warn', message: skewText }
+        : { name: 'clock', status: 'ok', message: skewText },
+  );
+
+  const parallel = config.snapshot.maxParallelWindows;
+  const estimate: SnapshotEstimate = {
+    rows,
+    unknownStreams,
+    rowsPerSecond: EXTRACT_ROWS_PER_SECOND,
+    throughputSource: THROUGHPUT_SOURCE,
+    parallelWindows: parallel,
+    seconds: rows / (EXTRACT_ROWS_PER_SECOND * parallel),
+  };
+  checks.push({
+    name: 'estimate',
+    status: unknownStreams.length > 0 ? 'warn' : 'ok',
+    message: `~${formatCount(rows)} rows in the ${config.snapshot.days}-day snapshot, about ${formatDuration(estimate.seconds)} at ${parallel} parallel window(s) × ${formatCount(EXTRACT_ROWS_PER_SECOND)} rows/s (${THROUGHPUT_SOURCE})${unknownStreams.length > 0 ? `; no row estimate for ${unknownStreams.join(', ')} (run ANALYZE on their tables)` : ''}`,
+  });
+  return { ok: checks.every((c) => c.status !== 'fail'), checks, estimate };
+}
+
+const MARK: Record<CheckStatus, string> = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' };
+
+/** The report as text lines. */
+export function formatReport(report: CheckReport): string {
+  const lines = report.checks.map((c) => {
+    const head = `${MARK[c.status]}  ${c.name}${c.stream ? ` [${c.stream}]` : ''}: ${c.message}`;
+    return c.suggestion ? `${head}\n        fix: ${c.suggestion}` : head;
+  });
+  const failed = report.checks.filter((c) => c.status === 'fail').length;
+  lines.push('', report.ok ? 'All checks passed.' : `${failed} check(s) failed.`);
+  return `${lines.join('\n')}\n`;
+}
+
+export const checkCommand: Command = {
+  name: 'check',
+  summary: "verify the operator's database: access, TLS, read-only, mapping, indexes, clock",
+  help: HELP,
+  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
+    const { values, positionals } = parse('check', args, {
+      ...OPERATOR_OPTIONS,
+      url: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (values.help) {
+      io.out(`${HELP}\n`);
+      return EXIT.ok;
+    }
+    const { config } = findOperator('check', { ...values, operator: positionals[0] }, io);
+    if (config.source.type === 'files') {
+      throw new CliError(
+        `check: operator ${config.operatorId} drops files; there is no database to check`,
+        EXIT.problems,
+      );
+    }
+    const { credentials, from } = await operatorCredentials(config, values.url, io);
+    io.err(
+      `connecting to ${credentials.engine} at ${credentials.host}:${credentials.port}/${credentials.database} (credentials from ${from})…\n`,
+    );
+    const conn = await connect(credentials, {
+      operatorId: config.operatorId,
+      timeZone: config.source.timeZone,
+      statementTimeoutSeconds: config.source.statementTimeoutSeconds,
+    });
+    try {
+      const report = await runChecks(conn, config, (line) => io.err(`${line}\n`));
+      if (values.json) printJson(io, report);
+      else io.out(formatReport(report));
+      return report.ok ? EXIT.ok : EXIT.problems;
+    } finally {
+      await conn.close();
+    }
+  },
+};

@@ -1,0 +1,150 @@
+/**
+ * `connector credentials set <operator>`: stores the source database credentials in the operator's
+ * secret. The JSON is read from stdin only (never from arguments, which end up in shell history
+ * and process lists) and is never printed, not even in errors.
+ */
+import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CREDENTIALS_EXAMPLE, parseCredentials } from '#shared/adapters/secret-source';
+import type { SourceCredentials } from '#shared/types';
+import { awsError } from '../aws.ts';
+import {
+  CliError,
+  type CliIo,
+  type Command,
+  EXIT,
+  type ExitCode,
+  OPERATOR_HELP,
+  OPERATOR_OPTIONS,
+  parse,
+  printJson,
+  UsageError,
+} from '../io.ts';
+import { findOperator, stackNames } from '../operator.ts';
+import { connect } from '../source.ts';
+
+const HELP = `Usage: connector credentials set <operator> [--no-check] < credentials.json
+
+Reads the source database credentials as JSON from stdin, validates their shape, tests the
+connection (unless --no-check) and stores them in the operator's secret
+connector/<operator>-<stage>/source (Secrets Manager PutSecretValue, in the config's region).
+The credentials are never printed. Pass them on stdin only, e.g.
+
+  npx connector credentials set acme-casino < creds.json
+  read -rs PW; printf '{"engine":"postgres","host":"db.example.com","port":5432,"database":"casino","username":"connector_ro","password":"%s"}' "$PW" \\
+    | npx connector credentials set acme-casino
+
+Shape: ${CREDENTIALS_EXAMPLE}
+(tls: verify-full, require or disable; caCertificate: optional PEM bundle)
+
+Options:
+  --no-check      store without testing the connection (e.g. the database is only reachable from the VPC)
+  --json          print {"secret", "versionId", "checked"} on success
+  -h, --help      show this help
+
+${OPERATOR_HELP}
+
+Exit codes: 0 stored, 1 the credentials are invalid, 2 usage error, 3 the connection test failed
+(nothing stored), 4 Secrets Manager refused the update.`;
+
+export const credentialsCommand: Command = {
+  name: 'credentials',
+  summary: "store the source database credentials in the operator's secret (from stdin)",
+  help: HELP,
+  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
+    const { values, positionals } = parse('credentials', args, {
+      ...OPERATOR_OPTIONS,
+      'no-check': { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
+    if (values.help) {
+      io.out(`${HELP}\n`);
+      return EXIT.ok;
+    }
+    const [action, operator, ...extra] = positionals;
+    if (action !== 'set')
+      throw new UsageError(
+        'credentials: the only action is `set`: `connector credentials set <operator> < creds.json`',
+      );
+    if (extra.length > 0) {
+      throw new UsageError(
+        'credentials set: unexpected arguments; credentials are read from stdin only, never from the command line',
+      );
+    }
+    const { config } = findOperator('credentials set', { ...values, operator }, io);
+    if (config.source.type === 'files') {
+      throw new CliError(
+        `credentials set: operator ${config.operatorId} drops files; it has no database credentials`,
+        EXIT.problems,
+      );
+    }
+    const secretId = stackNames(config).secret;
+    const text = (await io.readStdin()).trim();
+    if (text === '') {
+      throw new UsageError(`credentials set: no credentials on stdin; pipe a JSON object like ${CREDENTIALS_EXAMPLE}`);
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      // The parser's message quotes the input, which holds the password.
+      throw new CliError(
+        `credentials set: stdin is not valid JSON; expected an object like ${CREDENTIALS_EXAMPLE}`,
+        EXIT.problems,
+      );
+    }
+    let creds: SourceCredentials;
+    try {
+      creds = parseCredentials(value, secretId, 'stdin');
+    } catch (e) {
+      throw new CliError(`credentials set: ${(e as Error).message}`, EXIT.problems);
+    }
+    if (creds.engine !== config.source.type) {
+      throw new CliError(
+        `credentials set: engine is ${creds.engine} but operator ${config.operatorId} has a ${config.source.type} source`,
+        EXIT.problems,
+      );
+    }
+    if (creds.host !== config.source.host) {
+      io.err(`warning: host ${creds.host} differs from source.host (${config.source.host}) in the config\n`);
+    }
+    if (!values['no-check']) {
+      io.err(`testing the connection to ${creds.host}:${creds.port}/${creds.database} as ${creds.username}…\n`);
+      try {
+        const conn = await connect(creds, { operatorId: config.operatorId, timeZone: config.source.timeZone });
+        try {
+          await conn.serverTime();
+        } finally {
+          await conn.close();
+        }
+      } catch (e) {
+        const message = (e as Error).message.split(creds.password).join('***');
+        throw new CliError(
+          `${message}\nNothing was stored. Use --no-check to store credentials that cannot be tested from here.`,
+          EXIT.cannotConnect,
+        );
+      }
+    }
+    io.err(`storing the credentials in secret ${secretId} (${config.region})…\n`);
+    const client = new SecretsManagerClient({ region: config.region });
+    let versionId: string | undefined;
+    try {
+      const out = await client.send(
+        new PutSecretValueCommand({ SecretId: secretId, SecretString: JSON.stringify(creds) }),
+      );
+      versionId = out.VersionId;
+    } catch (e) {
+      throw awsError(`storing the credentials in secret ${secretId}`, e, [creds.password]);
+    } finally {
+      client.destroy();
+    }
+    if (values.json) {
+      printJson(io, { secret: secretId, versionId: versionId ?? null, checked: !values['no-check'] });
+    } else {
+      io.out(
+        `Stored credentials of ${creds.username} for ${creds.engine} ${creds.host}:${creds.port}/${creds.database} in ${secretId}${versionId ? ` (version ${versionId})` : ''}.\n` +
+          `Next: npx connector check ${config.operatorId}${config.stage === 'production' ? ' --stage production' : ''}\n`,
+      );
+    }
+    return EXIT.ok;
+  },
+};

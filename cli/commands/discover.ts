@@ -1,0 +1,226 @@
+/**
+ * `connector discover --url <source>`: what the operator's database holds, and a proposed stream
+ * mapping as YAML the platform team edits into the operator's config.
+ */
+import { stringify } from 'yaml';
+import { CANONICAL_STREAMS, getField } from '#shared/canonical';
+import type { SourceConnection } from '#shared/sources/index';
+import { type CatalogTable, listSchemas, readSchema } from '../catalog.ts';
+import {
+  type CliIo,
+  COMMON_OPTIONS,
+  type Command,
+  EXIT,
+  type ExitCode,
+  formatCount,
+  parse,
+  printJson,
+  UsageError,
+} from '../io.ts';
+import { type ProposedStream, proposeStreams, proposeValue } from '../proposal.ts';
+import { connect, credentialsFromUrl } from '../source.ts';
+import { qualified, quoteIdent } from '../sql.ts';
+
+const HELP = `Usage: connector discover --url <source> [--schema S]… [--json]
+
+Lists the schemas, tables, columns, types and row estimates of a database, and proposes how its
+tables map onto the canonical streams, as YAML to review and paste under \`streams:\` in the
+operator's config. Names are matched with common synonyms (customer → player, txn → payment,
+modified → updated_at, amt → amount, bet → stake, win → payout); the key is the primary key; the
+cursor a timestamp column, preferably indexed; enumeration values are proposed from the distinct
+values of the mapped columns (SELECT DISTINCT … LIMIT 21 on each).
+
+Options:
+  --url URL        postgres://user:password@host:5432/db or mysql://user:password@host:3306/db
+                   (default: CONNECTOR_SOURCE_URL; ?sslmode=require|verify-full for TLS)
+  --schema S       only this schema (PostgreSQL) or database (MySQL); repeatable
+                   (default: every non-system schema; on MySQL the URL's database)
+  --no-values      do not read distinct values of enumeration columns
+  --json           print the catalog and the proposal as JSON
+  -h, --help       show this help
+
+Exit codes: 0 a mapping was proposed, 1 no table matched a stream, 2 usage error, 3 cannot connect.`;
+
+/** Most distinct values an enumeration column may have for a value map to be proposed. */
+const MAX_ENUM_VALUES = 20;
+
+/** The proposal as the `streams:` section of an operator config. */
+export interface DiscoveryResult {
+  readonly tables: readonly CatalogTable[];
+  readonly proposals: readonly ProposedStream[];
+  /** `streams:` mapping, ready for YAML. */
+  readonly streams: Record<string, unknown>;
+  /** The schema every proposed table is in, when there is one; otherwise each stream names its schema. */
+  readonly schema?: string;
+  readonly notes: readonly string[];
+}
+
+async function distinctValues(
+  conn: SourceConnection,
+  table: CatalogTable,
+  column: string,
+): Promise<string[] | undefined> {
+  const rows = await conn.query(
+    `SELECT DISTINCT ${quoteIdent(conn.engine, column)} FROM ${qualified(conn.engine, table.schema, table.name)} WHERE ${quoteIdent(conn.engine, column)} IS NOT NULL ORDER BY 1 LIMIT ${MAX_ENUM_VALUES + 1}`,
+  );
+  if (rows.length > MAX_ENUM_VALUES) return undefined;
+  return rows.map((r) => r[0] ?? '');
+}
+
+/** Reads the catalog of `schemas` (default: all) and proposes a mapping. */
+export async function discover(
+  conn: SourceConnection,
+  options: { schemas?: readonly string[]; values?: boolean; progress?: (line: string) => void } = {},
+): Promise<DiscoveryResult> {
+  const progress = options.progress ?? (() => {});
+  const schemas = options.schemas && options.schemas.length > 0 ? options.schemas : await listSchemas(conn);
+  const tables: CatalogTable[] = [];
+  for (const schema of schemas) {
+    progress(`reading schema ${schema}…`);
+    tables.push(...(await readSchema(conn, schema)));
+  }
+  const proposals = proposeStreams(tables);
+  const proposedSchemas = [...new Set(proposals.map((p) => p.table.schema))];
+  const oneSchema = proposedSchemas.length === 1 ? proposedSchemas[0] : undefined;
+  const notes: string[] = [];
+  const streams: Record<string, unknown> = {};
+  const naive: string[] = [];
+  for (const p of proposals) {
+    const columns: Record<string, unknown> = {};
+    for (const { field: name, column } of p.fields) {
+      const field = getField(p.stream, name)!;
+      const col = p.table.columns.find((c) => c.name === column)!;
+      if (field.values) {
+        const values = options.values === false ? undefined : await sampleValues(conn, p, column, progress);
+        if (values === undefined) {
+          columns[name] = column;
+          if (options.values !== false) {
+            notes.push(`${p.stream}.${name}: ${column} has more than ${MAX_ENUM_VALUES} values; map them by hand`);
+          }
+        } else {
+          const map = Object.fromEntries(values.map((v) => [v, proposeValue(field, v)]));
+          for (const [v, c] of Object.entries(map)) {
+            if (c === 'unmapped')
+              notes.push(`${p.stream}.${name}: value ${JSON.stringify(v)} matched no canonical value`);
+          }
+          columns[name] = Object.keys(map).length > 0 ? { column, values: map } : column;
+        }
+      } else if (field.money && col.precision !== undefined && col.scale !== undefined) {
+        columns[name] = { column, precision: Math.min(col.precision, 38), scale: Math.min(col.scale, 38) };
+      } else {
+        columns[name] = column;
+      }
+    }
+    const canonical = CANONICAL_STREAMS[p.stream];
+    const cursor = p.fields.find((f) => f.field === canonical.cursor)?.column;
+    const cursorColumn = p.table.columns.find((c) => c.name === cursor);
+    if (cursorColumn?.kind === 'timestamp') naive.push(`${p.stream} (${cursor})`);
+    for (const n of p.notes) notes.push(`${p.stream}: ${n}`);
+    streams[p.stream] = {
+      table: p.table.name,
+      ...(oneSchema === undefined ? { schema: p.table.schema } : {}),
+      columns,
+    };
+  }
+  if (naive.length > 0) {
+    notes.unshift(
+      `cursors without time zone: ${naive.join(', ')}; set source.timeZone to the zone the database stores them in`,
+    );
+  }
+  const unmatched = Object.keys(CANONICAL_STREAMS).filter((s) => !(s in streams));
+  if (unmatched.length > 0) notes.push(`no table matched: ${unmatched.join(', ')}`);
+  return { tables, proposals, streams, ...(oneSchema !== undefined ? { schema: oneSchema } : {}), notes };
+}
+
+async function sampleValues(
+  conn: SourceConnection,
+  p: ProposedStream,
+  column: string,
+  progress: (line: string) => void,
+): Promise<string[] | undefined> {
+  progress(`reading distinct values of ${p.table.schema}.${p.table.name}.${column}…`);
+  return distinctValues(conn, p.table, column);
+}
+
+/** The catalog as YAML comments, then the proposal. */
+export function discoveryYaml(result: DiscoveryResult, from: string): string {
+  const lines: string[] = [
+    `# Proposed by \`connector discover\` from ${from}. Review every line before using it:`,
+    '# names were matched by similarity, and values by their spelling.',
+    '#',
+  ];
+  const bySchema = new Map<string, CatalogTable[]>();
+  for (const t of result.tables) bySchema.set(t.schema, [...(bySchema.get(t.schema) ?? []), t]);
+  for (const [schema, tables] of bySchema) {
+    lines.push(`# schema ${schema}: ${tables.length} table(s)`);
+    for (const t of tables) {
+      const rows = t.rowEstimate === null ? 'rows unknown' : `~${formatCount(t.rowEstimate)} rows`;
+      const used = result.proposals.find((p) => p.table === t);
+      lines.push(`#   ${t.name} (${rows})${used ? ` → ${used.stream}` : ''}`);
+      for (const c of t.columns) {
+        const tags = [
+          t.primaryKey.includes(c.name) ? 'primary key' : '',
+          t.indexes.some((i) => i.columns[0] === c.name && !t.primaryKey.includes(c.name)) ? 'indexed' : '',
+          c.nullable ? '' : 'not null',
+        ].filter((s) => s !== '');
+        lines.push(`#     ${c.name} ${c.type}${tags.length ? ` (${tags.join(', ')})` : ''}`);
+      }
+    }
+  }
+  if (result.notes.length > 0) {
+    lines.push('#', '# To review:', ...result.notes.map((n) => `#   - ${n}`));
+  }
+  lines.push('#');
+  if (result.schema !== undefined)
+    lines.push(`# Every table is in ${result.schema}: set source.schema: ${result.schema}`);
+  return `${lines.join('\n')}\n${stringify({ streams: result.streams }, { lineWidth: 0 })}`;
+}
+
+export const discoverCommand: Command = {
+  name: 'discover',
+  summary: 'list tables and columns of a database and propose a stream mapping',
+  help: HELP,
+  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
+    const { values } = parse('discover', args, {
+      ...COMMON_OPTIONS,
+      url: { type: 'string' },
+      schema: { type: 'string', multiple: true },
+      'no-values': { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
+    if (values.help) {
+      io.out(`${HELP}\n`);
+      return EXIT.ok;
+    }
+    const url = values.url ?? io.env.CONNECTOR_SOURCE_URL;
+    if (!url)
+      throw new UsageError(
+        'discover: give the database with --url postgres://… or mysql://… (or CONNECTOR_SOURCE_URL)',
+      );
+    const { credentials } = credentialsFromUrl(url, values.url ? '--url' : 'CONNECTOR_SOURCE_URL');
+    const from = `${credentials.engine}://${credentials.host}:${credentials.port}/${credentials.database}`;
+    io.err(`connecting to ${from}…\n`);
+    const conn = await connect(credentials);
+    try {
+      const schemas = values.schema ?? (credentials.engine === 'mysql' ? [credentials.database] : undefined);
+      const result = await discover(conn, {
+        ...(schemas ? { schemas } : {}),
+        values: !values['no-values'],
+        progress: (line) => io.err(`${line}\n`),
+      });
+      if (values.json) {
+        printJson(io, {
+          tables: result.tables,
+          streams: result.streams,
+          schema: result.schema ?? null,
+          notes: result.notes,
+        });
+      } else {
+        io.out(discoveryYaml(result, from));
+      }
+      return result.proposals.length > 0 ? EXIT.ok : EXIT.problems;
+    } finally {
+      await conn.close();
+    }
+  },
+};

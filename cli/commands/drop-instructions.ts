@@ -1,0 +1,145 @@
+/**
+ * `connector drop-instructions <operator>`: what a file-drop operator needs to upload: bucket,
+ * prefixes, who may write, the expected columns and format per stream, and copy-paste commands.
+ * Deployed names (bucket, role) are stack outputs: the command prints how to read them with the
+ * AWS CLI.
+ */
+import type { FileFormat, OperatorConfig } from '#shared/config/schema';
+import { inboundStreamPrefix } from '#shared/layout';
+import {
+  CliError,
+  type CliIo,
+  type Command,
+  EXIT,
+  type ExitCode,
+  OPERATOR_HELP,
+  OPERATOR_OPTIONS,
+  parse,
+  printJson,
+} from '../io.ts';
+import { findOperator, stackNames } from '../operator.ts';
+
+const HELP = `Usage: connector drop-instructions <operator> [--json]
+
+Prints the instructions to send to a file-drop operator: the landing bucket and inbound/<stream>/
+prefixes, the principals allowed to write, the expected columns and file format of every stream,
+and copy-paste upload commands. The bucket (and the upload role with its ExternalId, when
+fileDrop.assumeRole is set) are outputs of the operator's stack; the command prints the
+\`aws cloudformation describe-stacks\` call that reads them.
+
+Options:
+  --json        print the instructions as JSON
+  -h, --help    show this help
+
+${OPERATOR_HELP}
+
+Exit codes: 0 printed, 1 the operator has no file drop configured, 2 usage error.`;
+
+const EXTENSION: Record<FileFormat['type'], string> = { csv: 'csv', jsonl: 'jsonl', parquet: 'parquet' };
+
+function formatText(format: FileFormat | undefined): string {
+  if (!format) return 'CSV, comma-separated, UTF-8, header row, ISO-8601 timestamps';
+  if (format.type !== 'csv') {
+    return format.type === 'jsonl'
+      ? `JSON Lines (one object per line), timestamps ${format.timestampFormat}`
+      : 'Parquet';
+  }
+  return `CSV, delimiter ${JSON.stringify(format.delimiter)}, quote ${JSON.stringify(format.quote)}, ${format.encoding}, decimal separator ${JSON.stringify(format.decimalSeparator)}, timestamps ${format.timestampFormat}, dates ${format.dateFormat}, header row`;
+}
+
+/** The instructions of one operator. */
+export function dropInstructions(config: OperatorConfig) {
+  const fileDrop = config.fileDrop;
+  if (!fileDrop) {
+    throw new CliError(
+      `drop-instructions: operator ${config.operatorId} has no fileDrop section in its config; it is read from its ${config.source.type} database`,
+      EXIT.problems,
+    );
+  }
+  const names = stackNames(config);
+  const describe = (key: string) =>
+    `aws cloudformation describe-stacks --stack-name ${names.stack} --region ${config.region} --query "Stacks[0].Outputs[?OutputKey=='${key}'].OutputValue" --output text`;
+  const streams = Object.entries(config.streams).map(([stream, sc]) => {
+    const ext = EXTENSION[sc?.format?.type ?? 'csv'];
+    return {
+      stream,
+      prefix: inboundStreamPrefix(stream),
+      format: formatText(sc?.format),
+      columns: Object.values(sc?.columns ?? {}).map((m) => (typeof m === 'string' ? m : m.column)),
+      example: `aws s3 cp ./${stream}-2025-01-31.${ext} "s3://$BUCKET/${inboundStreamPrefix(stream)}${stream}-2025-01-31.${ext}"`,
+    };
+  });
+  return {
+    operatorId: config.operatorId,
+    stage: config.stage,
+    stack: names.stack,
+    account: config.account,
+    region: config.region,
+    bucket: '<LandingBucketName stack output>',
+    fetchBucket: describe('LandingBucketName'),
+    fetchAllOutputs: `aws cloudformation describe-stacks --stack-name ${names.stack} --region ${config.region} --query "Stacks[0].Outputs" --output table`,
+    principals: fileDrop.principals,
+    assumeRole: fileDrop.assumeRole,
+    maxFileSizeMb: fileDrop.maxFileSizeMb,
+    timeZone: fileDrop.timeZone,
+    sftp: fileDrop.sftp?.enabled ? { userName: fileDrop.sftp.userName ?? null } : null,
+    streams,
+  };
+}
+
+export const dropInstructionsCommand: Command = {
+  name: 'drop-instructions',
+  summary: 'bucket, prefixes, role and upload commands for a file-drop operator',
+  help: HELP,
+  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
+    const { values, positionals } = parse('drop-instructions', args, {
+      ...OPERATOR_OPTIONS,
+      json: { type: 'boolean' },
+    });
+    if (values.help) {
+      io.out(`${HELP}\n`);
+      return EXIT.ok;
+    }
+    const { config } = findOperator('drop-instructions', { ...values, operator: positionals[0] }, io);
+    const d = dropInstructions(config);
+    if (values.json) {
+      printJson(io, d);
+      return EXIT.ok;
+    }
+    const lines = [
+      `File drop for ${config.displayName} (${d.operatorId}, ${d.stage})`,
+      '',
+      `Stack ${d.stack} in account ${d.account}, region ${d.region}. Read the bucket name (and the other outputs) with:`,
+      `  ${d.fetchBucket}`,
+      `  ${d.fetchAllOutputs}`,
+      '',
+      `Bucket:  ${d.bucket}`,
+      `Prefix:  inbound/<stream>/ (one folder per stream, sub-folders allowed; files up to ${d.maxFileSizeMb} MB, optionally .gz)`,
+      `Writers: ${d.principals.length > 0 ? d.principals.join(', ') : '(none configured: add fileDrop.principals)'} may put objects under inbound/ only.`,
+    ];
+    if (d.assumeRole) {
+      lines.push(
+        'Role:    assume the upload role with its ExternalId (both are outputs of the stack, see the table above):',
+        `  aws sts assume-role --role-arn <upload role ARN output> --external-id <ExternalId output> --role-session-name ${d.operatorId}-upload`,
+      );
+    }
+    if (d.sftp)
+      lines.push(
+        `SFTP:    user ${d.sftp.userName ?? '<fileDrop.sftp.userName>'} on the Transfer Family endpoint of the stack (see outputs).`,
+      );
+    lines.push(`Timestamps without an offset are read in ${d.timeZone}.`, '', 'Streams:');
+    for (const s of d.streams) {
+      lines.push(`  ${s.stream} → ${s.prefix}`, `    format:  ${s.format}`, `    columns: ${s.columns.join(', ')}`);
+    }
+    lines.push(
+      '',
+      'Upload (copy-paste; the bucket encrypts every object with the operator key, no extra flags needed):',
+      `  BUCKET=$(${d.fetchBucket})`,
+      ...d.streams.map((s) => `  ${s.example}`),
+      '',
+      'Files that do not match are moved to quarantine/<stream>/ with a machine-readable reason; nothing is lost.',
+    );
+    io.out(`${lines.join('\n')}\n`);
+    return EXIT.ok;
+  },
+};

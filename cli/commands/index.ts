@@ -1,0 +1,22 @@
+/** Every command of the CLI, in the order `connector --help` lists them. */
+import type { Command } from '../io.ts';
+import { checkCommand } from './check.ts';
+import { credentialsCommand } from './credentials.ts';
+import { discoverCommand } from './discover.ts';
+import { dropInstructionsCommand } from './drop-instructions.ts';
+import { grantSqlCommand } from './grant-sql.ts';
+import { replayCommand, snapshotCommand } from './run.ts';
+import { statusCommand } from './status.ts';
+import { validateCommand } from './validate.ts';
+
+export const commands: readonly Command[] = [
+  validateCommand,
+  grantSqlCommand,
+  discoverCommand,
+  checkCommand,
+  credentialsCommand,
+  dropInstructionsCommand,
+  statusCommand,
+  snapshotCommand,
+  replayCommand,
+];

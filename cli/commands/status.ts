@@ -1,0 +1,267 @@
+/**
+ * `connector status <operator>`: snapshot progress per stream, watermarks, last successful runs,
+ * freshness lag against each stream's SLA, the run lock and recent failures, from the operator's
+ * sync-state table.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { STREAM_NAMES } from '#shared/canonical';
+import type { OperatorConfig } from '#shared/config/schema';
+import { INCREMENTAL_LOCK } from '#shared/state/keys';
+import { type SnapshotMeta, SyncStateError, SyncStateStore, type WindowProgress } from '#shared/state/store';
+import { awsError } from '../aws.ts';
+import {
+  type CliIo,
+  type Command,
+  EXIT,
+  type ExitCode,
+  formatCount,
+  formatDuration,
+  OPERATOR_HELP,
+  OPERATOR_OPTIONS,
+  parse,
+  printJson,
+  UsageError,
+} from '../io.ts';
+import { findOperator, stackNames } from '../operator.ts';
+
+const HELP = `Usage: connector status <operator> [--table NAME] [--json]
+
+Shows, from the operator's sync-state table (DynamoDB): the current snapshot and its progress per
+stream (windows done/total, rows), each stream's watermark, last successful run and freshness lag
+against its SLA, whether an incremental run holds the lock, and recent failures.
+
+Options:
+  --table NAME   sync-state table (default: CONNECTOR_SYNC_STATE_TABLE). The table is a resource of
+                 the stack; find it with
+                   aws cloudformation describe-stack-resources --stack-name <operator>-<stage> \\
+                     --query "StackResources[?ResourceType=='AWS::DynamoDB::Table'].PhysicalResourceId" --output text
+  --json         print the status as JSON
+  -h, --help     show this help
+
+AWS_ENDPOINT_URL_DYNAMODB (or AWS_ENDPOINT_URL) points the client at another endpoint, e.g. dynalite.
+
+${OPERATOR_HELP}
+
+Exit codes: 0 healthy, 1 problems found (failed snapshot or windows, a stream over its freshness SLA),
+2 usage error, 4 the table cannot be read.`;
+
+/** Progress of one stream in the current snapshot. */
+export interface StreamSnapshotProgress {
+  readonly done: number;
+  readonly total: number;
+  readonly failed: number;
+  readonly running: number;
+  readonly rows: number;
+}
+
+/** The status of one stream. */
+export interface StreamStatus {
+  readonly stream: string;
+  readonly snapshot?: StreamSnapshotProgress;
+  readonly watermark: string | null;
+  readonly lastSuccessAt: string | null;
+  readonly lastRunId: string | null;
+  readonly lastRowCount: number | null;
+  /** Seconds between the watermark and now. */
+  readonly freshnessLagSeconds: number | null;
+  readonly freshnessSlaMinutes: number;
+  readonly late: boolean;
+}
+
+export interface OperatorStatus {
+  readonly operatorId: string;
+  readonly stage: string;
+  readonly table: string;
+  readonly at: string;
+  readonly snapshot:
+    | (Omit<SnapshotMeta, 'cutoff' | 'startedAt' | 'completedAt' | 'failedAt'> & {
+        cutoff: string;
+        startedAt: string;
+        completedAt?: string;
+        failedAt?: string;
+      })
+    | null;
+  readonly lastCompletedSnapshotId: string | null;
+  readonly incrementalLock: { owner: string; acquiredAt: string; expiresAt: string } | null;
+  readonly streams: readonly StreamStatus[];
+  readonly failures: readonly { stream: string; windowId: string; attempts: number; error: string; at: string }[];
+  readonly ok: boolean;
+}
+
+const iso = (d: Date | undefined): string | null => (d ? d.toISOString() : null);
+
+/** Reads the status of an operator from its sync-state store. */
+export async function readStatus(
+  store: SyncStateStore,
+  config: OperatorConfig,
+  now = new Date(),
+): Promise<OperatorStatus> {
+  const streams = STREAM_NAMES.filter((s) => config.streams[s]);
+  const states = await store.getStreamStates(streams);
+  const pointer = await store.getCurrentSnapshot();
+  const meta = pointer ? await store.getSnapshot(pointer.currentSnapshotId) : undefined;
+  const windows: WindowProgress[] = meta ? await store.listWindows(meta.snapshotId) : [];
+  const lock = await store.getLock(INCREMENTAL_LOCK);
+  const lockActive = lock && lock.expiresAt * 1000 > now.getTime() ? lock : undefined;
+  const out: StreamStatus[] = streams.map((stream, i) => {
+    const state = states[i]!;
+    const own = windows.filter((w) => w.stream === stream);
+    const sla = config.streams[stream]?.freshnessSlaMinutes ?? config.alerts.defaultFreshnessSlaMinutes;
+    const lag = state.watermark ? (now.getTime() - state.watermark.getTime()) / 1000 : null;
+    return {
+      stream,
+      ...(meta
+        ? {
+            snapshot: {
+              done: own.filter((w) => w.status === 'done').length,
+              total: own.length,
+              failed: own.filter((w) => w.status === 'failed').length,
+              running: own.filter((w) => w.status === 'running').length,
+              rows: own.reduce((n, w) => n + w.rows, 0),
+            },
+          }
+        : {}),
+      watermark: iso(state.watermark),
+      lastSuccessAt: iso(state.lastSuccessAt),
+      lastRunId: state.lastRunId ?? null,
+      lastRowCount: state.lastRowCount ?? null,
+      freshnessLagSeconds: lag === null ? null : Math.round(lag),
+      freshnessSlaMinutes: sla,
+      late: lag !== null && lag > sla * 60,
+    };
+  });
+  const failures = windows
+    .filter((w) => w.status === 'failed')
+    .sort((a, b) => b.updatedAt.getTime() - a.updatedAt.getTime())
+    .slice(0, 10)
+    .map((w) => ({
+      stream: w.stream,
+      windowId: w.windowId,
+      attempts: w.attempts,
+      error: w.error ?? '',
+      at: w.updatedAt.toISOString(),
+    }));
+  const snapshot = meta
+    ? {
+        snapshotId: meta.snapshotId,
+        status: meta.status,
+        streams: meta.streams,
+        windowCount: meta.windowCount,
+        ...(meta.error ? { error: meta.error } : {}),
+        cutoff: meta.cutoff.toISOString(),
+        startedAt: meta.startedAt.toISOString(),
+        ...(meta.completedAt ? { completedAt: meta.completedAt.toISOString() } : {}),
+        ...(meta.failedAt ? { failedAt: meta.failedAt.toISOString() } : {}),
+      }
+    : null;
+  return {
+    operatorId: config.operatorId,
+    stage: config.stage,
+    table: store.tableName,
+    at: now.toISOString(),
+    snapshot,
+    lastCompletedSnapshotId: pointer?.lastCompletedSnapshotId ?? null,
+    incrementalLock: lockActive
+      ? {
+          owner: lockActive.owner,
+          acquiredAt: lockActive.acquiredAt.toISOString(),
+          expiresAt: new Date(lockActive.expiresAt * 1000).toISOString(),
+        }
+      : null,
+    streams: out,
+    failures,
+    ok: meta?.status !== 'failed' && failures.length === 0 && out.every((s) => !s.late),
+  };
+}
+
+/** The status as text. */
+export function formatStatus(s: OperatorStatus): string {
+  const lines = [`${s.operatorId} (${s.stage}), sync state ${s.table}, at ${s.at}`, ''];
+  if (s.snapshot) {
+    const done = s.streams.reduce((n, x) => n + (x.snapshot?.done ?? 0), 0);
+    lines.push(
+      `Snapshot ${s.snapshot.snapshotId}: ${s.snapshot.status}, ${done}/${s.snapshot.windowCount} windows done, cutoff ${s.snapshot.cutoff}, started ${s.snapshot.startedAt}${s.snapshot.completedAt ? `, completed ${s.snapshot.completedAt}` : ''}`,
+    );
+    if (s.snapshot.error) lines.push(`  error: ${s.snapshot.error}`);
+  } else {
+    lines.push('No snapshot yet: start one with `connector snapshot`.');
+  }
+  if (s.lastCompletedSnapshotId && s.lastCompletedSnapshotId !== s.snapshot?.snapshotId) {
+    lines.push(`Last completed snapshot: ${s.lastCompletedSnapshotId}`);
+  }
+  lines.push(
+    s.incrementalLock
+      ? `Incremental run in progress (lock held by ${s.incrementalLock.owner} since ${s.incrementalLock.acquiredAt})`
+      : 'No incremental run in progress.',
+    '',
+  );
+  const header = ['stream', 'snapshot', 'rows', 'watermark', 'lag', 'SLA', 'last success', 'last rows'];
+  const rows = s.streams.map((x) => [
+    x.stream,
+    x.snapshot?.total
+      ? `${x.snapshot.done}/${x.snapshot.total}${x.snapshot.failed ? ` (${x.snapshot.failed} failed)` : ''}`
+      : '-',
+    x.snapshot?.total ? formatCount(x.snapshot.rows) : '-',
+    x.watermark ?? '-',
+    x.freshnessLagSeconds === null ? '-' : `${formatDuration(x.freshnessLagSeconds)}${x.late ? ' LATE' : ''}`,
+    `${x.freshnessSlaMinutes}m`,
+    x.lastSuccessAt ?? '-',
+    x.lastRowCount === null ? '-' : formatCount(x.lastRowCount),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  lines.push(fmt(header), ...rows.map(fmt));
+  if (s.failures.length > 0) {
+    lines.push('', 'Recent failures:');
+    for (const f of s.failures) lines.push(`  ${f.at} ${f.stream}/${f.windowId} (attempt ${f.attempts}): ${f.error}`);
+    lines.push(
+      `  Resume the snapshot (only windows not done run again): connector snapshot ${s.operatorId} --resume ${s.snapshot?.snapshotId ?? '<id>'}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'snapshot progress, watermarks, freshness and failures from the sync state',
+  help: HELP,
+  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
+    const { values, positionals } = parse('status', args, {
+      ...OPERATOR_OPTIONS,
+      table: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (values.help) {
+      io.out(`${HELP}\n`);
+      return EXIT.ok;
+    }
+    const { config } = findOperator('status', { ...values, operator: positionals[0] }, io);
+    const table = values.table ?? io.env.CONNECTOR_SYNC_STATE_TABLE;
+    if (!table) {
+      throw new UsageError(
+        `status: give the sync-state table with --table (or CONNECTOR_SYNC_STATE_TABLE); find it with\n  aws cloudformation describe-stack-resources --stack-name ${stackNames(config).stack} --region ${config.region} --query "StackResources[?ResourceType=='AWS::DynamoDB::Table'].PhysicalResourceId" --output text`,
+      );
+    }
+    const endpoint = io.env.AWS_ENDPOINT_URL_DYNAMODB ?? io.env.AWS_ENDPOINT_URL;
+    const client = new DynamoDBClient({ region: config.region, ...(endpoint ? { endpoint } : {}) });
+    try {
+      const store = new SyncStateStore(DynamoDBDocumentClient.from(client), table);
+      let status: OperatorStatus;
+      try {
+        status = await readStatus(store, config);
+      } catch (e) {
+        throw awsError(`reading sync-state table ${table}`, e instanceof SyncStateError ? (e.cause ?? e) : e);
+      }
+      if (values.json) printJson(io, status);
+      else io.out(formatStatus(status));
+      return status.ok ? EXIT.ok : EXIT.problems;
+    } finally {
+      client.destroy();
+    }
+  },
+};

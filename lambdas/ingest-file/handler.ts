@@ -1,0 +1,74 @@
+/**
+ * ingest-file: lands the files an operator drops under `inbound/<stream>/`. Triggered by the
+ * landing bucket's Object Created events through EventBridge and an SQS queue; each message is one
+ * object, processed by `ingestObject` (landed as Parquet, or quarantined with its reason).
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { createIngestBatchHandler, FileLedger, INGEST_METRICS, type IngestOutcome } from '#shared/ingest/index';
+import { loadPseudonymKey } from '#shared/pii/key';
+import { createPseudonymizer, type Pseudonymizer } from '#shared/pii/pseudonymizer';
+import { createExtractorRuntime } from '#shared/runtime/extractor';
+import { DIMENSIONS, wrapHandler } from '#shared/runtime/observability';
+
+const rt = createExtractorRuntime();
+const { logger, metrics } = rt.obs;
+const ledger = new FileLedger({ doc: rt.clients.doc, tableName: rt.env.stateTable });
+
+let pseudonymizer: { key: Buffer; value: Pseudonymizer } | undefined;
+async function operatorPseudonymizer(): Promise<Pseudonymizer> {
+  const key = await loadPseudonymKey({ keys: rt.adapters.keys, store: rt.store, keyId: rt.env.kmsKeyArn });
+  if (pseudonymizer?.key !== key) pseudonymizer = { key, value: createPseudonymizer(key) };
+  return pseudonymizer.value;
+}
+
+/** Per-file metrics: rows and lag per stream (a batch may hold several streams). */
+function record(outcome: IngestOutcome, eventTime: Date): void {
+  if (outcome.status === 'landed') {
+    files.ingested++;
+    const single = metrics.singleMetric();
+    single.addDimension(DIMENSIONS.stream, outcome.stream);
+    single.addMetric(INGEST_METRICS.rowsIngested, MetricUnit.Count, outcome.rows);
+    single.addMetric(
+      INGEST_METRICS.ingestLagSeconds,
+      MetricUnit.Seconds,
+      Math.max(0, (Date.now() - eventTime.getTime()) / 1000),
+    );
+  } else if (outcome.status === 'quarantined') {
+    files.quarantined++;
+  } else {
+    logger.info('event needed no ingestion', { key: outcome.key, status: outcome.status });
+  }
+}
+
+let files = { ingested: 0, quarantined: 0 };
+
+const processBatch = createIngestBatchHandler(
+  {
+    config: rt.config,
+    s3: rt.clients.s3,
+    bucket: rt.env.bucket,
+    kmsKeyArn: rt.env.kmsKeyArn,
+    ledger,
+    pseudonymizer: operatorPseudonymizer,
+    logger: {
+      info: (message, extra) => logger.info(message, extra ?? {}),
+      warn: (message, extra) => logger.warn(message, extra ?? {}),
+    },
+  },
+  record,
+);
+
+/** Processes a batch of object events; failed records are returned for SQS to redeliver. */
+export async function ingestFiles(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  files = { ingested: 0, quarantined: 0 };
+  try {
+    return await processBatch(event, context);
+  } finally {
+    // Published on every invocation, zeros included, so alarms on them never lack data.
+    metrics.addMetric(INGEST_METRICS.filesIngested, MetricUnit.Count, files.ingested);
+    metrics.addMetric(INGEST_METRICS.filesQuarantined, MetricUnit.Count, files.quarantined);
+  }
+}
+
+export const handler = wrapHandler(rt.obs, ingestFiles);

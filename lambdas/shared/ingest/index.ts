@@ -1,0 +1,36 @@
+/**
+ * File-drop ingestion: from an S3 Object Created event to landed Parquet or a quarantined file.
+ * See `ingest.ts` for the flow and its guarantees.
+ */
+export { createIngestBatchHandler, type OutcomeListener } from './batch.ts';
+export {
+  type InboundObjectEvent,
+  InvalidIngestEventError,
+  objectCreatedEventBody,
+  parseObjectCreatedEvent,
+} from './event.ts';
+export {
+  FILE_WINDOW_ID,
+  ForeignBucketError,
+  fileRunId,
+  INGEST_METRICS,
+  type IngestDeps,
+  type IngestLogger,
+  type IngestOutcome,
+  ingestObject,
+} from './ingest.ts';
+export {
+  FileBusyError,
+  FileLedger,
+  type FileLedgerEntry,
+  type FileLedgerOptions,
+  type FileLedgerStatus,
+  fileVersionOf,
+} from './ledger.ts';
+export {
+  copyObjectVersion,
+  deleteObjectVersion,
+  getObjectVersion,
+  isMissingObject,
+  type ObjectRef,
+} from './objects.ts';

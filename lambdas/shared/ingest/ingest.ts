@@ -1,0 +1,386 @@
+/**
+ * Ingesting one dropped object: the whole file-drop path after the event, as a plain module that
+ * takes its clients and config (the `ingest-file` handler only adds the queue and metrics).
+ *
+ * **One pass.** The object is streamed from S3 through `readInboundFile` (validation), the row
+ * mapper (types, enumeration values, PII) and the Parquet part writer: the same writer, mapper and
+ * pseudonymizer as the database path. Parts are written under the file's own run while it is
+ * read; nobody sees them until the manifest names them. If the file had no problem at all, the
+ * manifest is written (the file has landed) and the original is moved to `archive/<stream>/` or
+ * deleted (`fileDrop.afterIngest`). If it had any problem, the parts written are deleted and the
+ * original is moved to `quarantine/<stream>/<name>` with `<name>.reason.json` beside it. The
+ * original is removed only after it has landed or been quarantined, so nothing is lost.
+ *
+ * **Idempotent per object version.** The run id is derived from key and version
+ * (`file-<sha256(key, version)>`), so a retried or duplicated event writes the same part keys and
+ * manifest. Each version is claimed in the sync-state table first ({@link FileLedger}); a version
+ * already finished is a duplicate and is skipped, and a version whose manifest already exists is
+ * not read again (only the original is moved). A re-upload of the same key is a new version, and
+ * lands again as its own run: the connector does not compare contents (duplicate rows are removed
+ * by primary key and cursor in the current views, as for incremental syncs).
+ *
+ * **Errors.** Everything wrong with the file itself ends in quarantine. Anything else (S3,
+ * DynamoDB, KMS, network, a Lambda timeout) is rethrown after the claim is released, so the queue
+ * retries the message and finally moves it to the dead-letter queue.
+ */
+import { createHash } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { STREAM_NAMES, type StreamName } from '../canonical.ts';
+import type { OperatorConfig } from '../config/schema.ts';
+import { parseInboundKey } from '../files/key.ts';
+import { checkInboundObject, type FileLimits, readInboundFile } from '../files/reader.ts';
+import { buildReason, FileRejectedError, type QuarantineReason } from '../files/reason.ts';
+import { landedColumns } from '../landed-schema.ts';
+import {
+  archiveKey,
+  manifestKey,
+  PREFIX,
+  quarantineKey,
+  quarantineReasonKey,
+  UNKNOWN_STREAM_FOLDER,
+} from '../layout.ts';
+import { CoercionError } from '../mapping/errors.ts';
+import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
+import { PartitionedPartWriter } from '../parquet/part-writer.ts';
+import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
+import { S3Sink } from '../sink/s3.ts';
+import type { ObjectSink, ObjectUpload } from '../sink/sink.ts';
+import { commitWindow, readManifest } from '../sink/window.ts';
+import type { InboundObjectEvent } from './event.ts';
+import { type FileLedger, type FileLedgerStatus, fileVersionOf } from './ledger.ts';
+import { copyObjectVersion, deleteObjectVersion, getObjectVersion, type ObjectRef } from './objects.ts';
+
+/** Window id of every file run (a file is one window of its own run). */
+export const FILE_WINDOW_ID = 'file';
+
+/** Metric names of the ingest function. */
+export const INGEST_METRICS = {
+  filesIngested: 'FilesIngested',
+  filesQuarantined: 'FilesQuarantined',
+  rowsIngested: 'RowsIngested',
+  ingestLagSeconds: 'IngestLagSeconds',
+} as const;
+
+/** The event is for another bucket than the operator's landing bucket. Not retryable. */
+export class ForeignBucketError extends Error {
+  override readonly name = 'ForeignBucketError';
+  readonly retryable = false;
+}
+
+/** Log sink of the ingest module (the Powertools logger fits). */
+export interface IngestLogger {
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+}
+
+/** What {@link ingestObject} needs. */
+export interface IngestDeps {
+  readonly config: OperatorConfig;
+  readonly s3: S3Client;
+  /** The landing bucket. */
+  readonly bucket: string;
+  /**
+   * Operator key every write is encrypted with.
+   * @default no encryption headers (the bucket default applies; local engines)
+   */
+  readonly kmsKeyArn?: string;
+  readonly ledger: FileLedger;
+  /** The operator's pseudonymizer; only asked for when a file is read. */
+  readonly pseudonymizer: () => Promise<Pseudonymizer>;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+  /** Size and parsing limits. @default from `fileDrop.maxFileSizeMb` and the reader's defaults */
+  readonly limits?: FileLimits;
+  /** Parquet part size limit. @default the writer's (128 MiB) */
+  readonly partBytes?: number;
+  /** Where Parquet inputs are spooled. @default os.tmpdir() */
+  readonly tmpDir?: string;
+  readonly logger?: IngestLogger;
+}
+
+/** What became of one event. */
+export type IngestOutcome =
+  | {
+      readonly status: 'landed';
+      readonly key: string;
+      readonly stream: StreamName;
+      readonly runId: string;
+      readonly manifestKey: string;
+      readonly rows: number;
+      readonly bytes: number;
+      /** Where the original was moved, or null when it was deleted. */
+      readonly originalMovedTo: string | null;
+      /** True when the manifest already existed (an earlier attempt landed it; only the original was moved). */
+      readonly resumed: boolean;
+    }
+  | {
+      readonly status: 'quarantined';
+      readonly key: string;
+      readonly runId: string;
+      readonly quarantineKey: string;
+      readonly reasonKey: string;
+      readonly reason: QuarantineReason;
+    }
+  | { readonly status: 'duplicate'; readonly key: string; readonly runId: string; readonly previous: FileLedgerStatus }
+  | { readonly status: 'ignored'; readonly key: string; readonly why: string }
+  | { readonly status: 'missing'; readonly key: string; readonly runId: string };
+
+/** `file-<24 hex>`: the run id of an object version (deterministic). */
+export function fileRunId(key: string, version: string): string {
+  const hash = createHash('sha256').update(key).update('\u0000').update(version).digest('hex');
+  return `file-${hash.slice(0, 24)}`;
+}
+
+const SAFE_CHAR = /[\p{L}\p{M}\p{Nd} ._\-=+,()@~]/u;
+
+/** A key made safe to be a path under `quarantine/`: unsafe characters become `_`, odd segments go. */
+function safeName(path: string): string {
+  const segments = path
+    .split('/')
+    .map((s) => [...s].map((ch) => (SAFE_CHAR.test(ch) ? ch : '_')).join(''))
+    .filter((s) => s !== '' && s !== '.' && s !== '..' && !s.includes('..'));
+  return segments.length > 0 ? segments.join('/') : 'unnamed';
+}
+
+/** Where a rejected object goes: its configured stream's folder, else `_unknown` with the whole path. */
+function quarantinePlace(config: OperatorConfig, key: string): { folder: string; name: string } {
+  const parsed = parseInboundKey(key, config);
+  if (parsed.ok) return { folder: parsed.stream, name: parsed.name };
+  const rest = key.startsWith(PREFIX.inbound) ? key.slice(PREFIX.inbound.length) : key;
+  const [first, ...others] = rest.split('/');
+  const stream = STREAM_NAMES.find((s) => s === first && config.streams[s] !== undefined);
+  if (stream && others.length > 0) return { folder: stream, name: safeName(others.join('/')) };
+  return { folder: UNKNOWN_STREAM_FOLDER, name: safeName(rest) };
+}
+
+/** An {@link ObjectSink} that remembers the keys of completed uploads (to delete them on rejection). */
+class RecordingSink implements ObjectSink {
+  readonly written = new Set<string>();
+  constructor(private readonly inner: ObjectSink) {}
+
+  openUpload(key: string, contentType: string): ObjectUpload {
+    const upload = this.inner.openUpload(key, contentType);
+    return {
+      write: (chunk) => upload.write(chunk),
+      end: async () => {
+        await upload.end();
+        this.written.add(key);
+      },
+      abort: () => upload.abort(),
+    };
+  }
+  putObject(key: string, body: string | Uint8Array, contentType: string): Promise<void> {
+    return this.inner.putObject(key, body, contentType);
+  }
+  getObject(key: string): Promise<Uint8Array | undefined> {
+    return this.inner.getObject(key);
+  }
+  listKeys(prefix: string): Promise<string[]> {
+    return this.inner.listKeys(prefix);
+  }
+  deleteKeys(keys: readonly string[]): Promise<void> {
+    return this.inner.deleteKeys(keys);
+  }
+}
+
+/** A value the reader accepted but the mapper refused: a file problem, reported as INVALID_VALUE. */
+function mappingRejection(config: OperatorConfig, event: InboundObjectEvent, stream: StreamName, e: CoercionError) {
+  const reason = buildReason(
+    { operatorId: config.operatorId, file: event.key, stream, size: event.size ?? null, receivedAt: event.time },
+    'INVALID_VALUE',
+    e.message,
+    [{ line: null, row: null, column: e.column, code: 'INVALID_VALUE', message: e.message, example: null }],
+  );
+  return new FileRejectedError(reason, { cause: e });
+}
+
+/**
+ * Ingests one dropped object version (see the module documentation). Resolves with what became of
+ * it; rejects only for errors that are not the file's fault (the message is then retried).
+ */
+export async function ingestObject(deps: IngestDeps, event: InboundObjectEvent): Promise<IngestOutcome> {
+  const { config, s3, ledger } = deps;
+  const now = deps.now ?? (() => new Date());
+  const log = deps.logger;
+  const { key } = event;
+  if (event.bucket !== deps.bucket) {
+    throw new ForeignBucketError(
+      `${config.operatorId}: the event is for bucket ${event.bucket}, not the landing bucket ${deps.bucket}; check the event rule`,
+    );
+  }
+  const parsed = parseInboundKey(key, config);
+  if (!parsed.ok && parsed.folderMarker) return { status: 'ignored', key, why: 'folder marker (key ends with "/")' };
+  if (!key.startsWith(PREFIX.inbound)) return { status: 'ignored', key, why: 'not under inbound/' };
+
+  const version = fileVersionOf(event.versionId, event.etag);
+  const runId = fileRunId(key, version);
+  const ref: ObjectRef = { bucket: deps.bucket, key, versionId: event.versionId };
+  const previous = await ledger.claim(key, version, runId, now());
+  if (previous) {
+    log?.info('duplicate event: this object version was already processed', { key, version, status: previous.status });
+    return { status: 'duplicate', key, runId, previous: previous.status as FileLedgerStatus };
+  }
+
+  const baseSink = new S3Sink({
+    client: s3,
+    bucket: deps.bucket,
+    ...(deps.kmsKeyArn ? { kmsKeyArn: deps.kmsKeyArn } : {}),
+    context: { operatorId: config.operatorId, ...(parsed.ok ? { stream: parsed.stream } : {}), windowId: runId },
+  });
+  const sink = new RecordingSink(baseSink);
+  let writer: PartitionedPartWriter | undefined;
+
+  const finish = async (status: FileLedgerStatus, detail: Record<string, string | number>) =>
+    ledger.finish(key, version, runId, status, now(), detail);
+
+  const quarantine = async (reason: QuarantineReason): Promise<IngestOutcome> => {
+    await writer?.abort();
+    if (sink.written.size > 0) await baseSink.deleteKeys([...sink.written]);
+    const place = quarantinePlace(config, key);
+    const target = quarantineKey(place.folder, place.name);
+    const reasonKey = quarantineReasonKey(place.folder, place.name);
+    if (!(await copyObjectVersion(s3, ref, target, event.size, deps.kmsKeyArn))) {
+      log?.warn('the rejected object no longer exists; nothing to quarantine', { key, version });
+      await finish('missing', {});
+      return { status: 'missing', key, runId };
+    }
+    await baseSink.putObject(reasonKey, `${JSON.stringify(reason, null, 2)}\n`, 'application/json');
+    await deleteObjectVersion(s3, ref);
+    await finish('quarantined', { quarantineKey: target, code: reason.code });
+    log?.warn('file quarantined', { key, quarantineKey: target, code: reason.code, errorCount: reason.errorCount });
+    return { status: 'quarantined', key, runId, quarantineKey: target, reasonKey, reason };
+  };
+
+  const moveOriginal = async (stream: StreamName, name: string): Promise<string | null> => {
+    if (config.fileDrop?.afterIngest === 'delete') {
+      await deleteObjectVersion(s3, ref);
+      return null;
+    }
+    const target = archiveKey(stream, name);
+    // A source already gone was moved by an earlier attempt that died before recording it.
+    await copyObjectVersion(s3, ref, target, event.size, deps.kmsKeyArn);
+    await deleteObjectVersion(s3, ref);
+    return target;
+  };
+
+  try {
+    const checked = checkInboundObject({
+      config,
+      key,
+      receivedAt: event.time,
+      ...(event.size === undefined ? {} : { size: event.size }),
+      ...(deps.limits ? { limits: deps.limits } : {}),
+    });
+    const { stream, name } = checked;
+
+    const committed = await readManifest(baseSink, stream, runId, FILE_WINDOW_ID);
+    if (committed) {
+      const movedTo = await moveOriginal(stream, name);
+      await finish('landed', { manifestKey: manifestKey(stream, runId, FILE_WINDOW_ID), rows: committed.rowCount });
+      log?.info('file had landed already; original moved', { key, runId });
+      return {
+        status: 'landed',
+        key,
+        stream,
+        runId,
+        manifestKey: manifestKey(stream, runId, FILE_WINDOW_ID),
+        rows: committed.rowCount,
+        bytes: committed.bytes,
+        originalMovedTo: movedTo,
+        resumed: true,
+      };
+    }
+
+    const object = await getObjectVersion(s3, ref);
+    const etag = object?.ETag?.replaceAll('"', '');
+    if (!object?.Body || (!event.versionId && event.etag && etag && etag !== event.etag)) {
+      (object?.Body as { destroy?: () => void } | undefined)?.destroy?.();
+      log?.warn('the object version of the event no longer exists; nothing to ingest', { key, version });
+      await finish('missing', {});
+      return { status: 'missing', key, runId };
+    }
+
+    const file = readInboundFile({
+      config,
+      key,
+      body: object.Body as AsyncIterable<Uint8Array>,
+      receivedAt: event.time,
+      ...(event.size === undefined ? {} : { size: event.size }),
+      ...(deps.limits ? { limits: deps.limits } : {}),
+      ...(deps.tmpDir ? { tmpDir: deps.tmpDir } : {}),
+    });
+    const columns = landedColumns(config, stream);
+    const pseudonymizer = await deps.pseudonymizer();
+    writer = new PartitionedPartWriter({
+      sink,
+      stream,
+      runId,
+      windowId: FILE_WINDOW_ID,
+      columns,
+      operatorId: config.operatorId,
+      ...(deps.partBytes ? { partBytes: deps.partBytes } : {}),
+    });
+    let mapper: RowMapper | undefined;
+    const extractedAt = now();
+    for await (const batch of file) {
+      // Once a row is bad the file cannot land: keep reading only to list and count its problems.
+      if (file.hasErrors || batch.rows.length === 0) continue;
+      mapper ??= createRowMapper({
+        config,
+        stream,
+        sourceColumns: file.columns,
+        pseudonymizer,
+        runId,
+        extractedAt,
+      });
+      try {
+        await writer.write(mapper.map(batch));
+      } catch (e) {
+        if (e instanceof CoercionError) throw mappingRejection(config, event, stream, e);
+        throw e;
+      }
+    }
+    const result = file.result();
+    if (!result.ok) return await quarantine(result.reason!);
+
+    const progress = await writer.close();
+    const fallback = event.time;
+    const committedWindow = await commitWindow(baseSink, {
+      operatorId: config.operatorId,
+      stream,
+      runId,
+      windowId: FILE_WINDOW_ID,
+      from: progress.minCursor ? new Date(progress.minCursor) : fallback,
+      to: progress.maxCursor ? new Date(progress.maxCursor) : fallback,
+      columns,
+      progress,
+      now: now(),
+    });
+    const movedTo = await moveOriginal(stream, name);
+    await finish('landed', { manifestKey: committedWindow.manifestKey, rows: progress.rowCount });
+    log?.info('file landed', { key, runId, rows: progress.rowCount, manifestKey: committedWindow.manifestKey });
+    return {
+      status: 'landed',
+      key,
+      stream,
+      runId,
+      manifestKey: committedWindow.manifestKey,
+      rows: progress.rowCount,
+      bytes: progress.bytes,
+      originalMovedTo: movedTo,
+      resumed: false,
+    };
+  } catch (error) {
+    if (error instanceof FileRejectedError) {
+      try {
+        return await quarantine(error.reason);
+      } catch (e) {
+        await ledger.release(key, version);
+        throw e;
+      }
+    }
+    await writer?.abort().catch(() => undefined);
+    await ledger.release(key, version);
+    throw error;
+  }
+}

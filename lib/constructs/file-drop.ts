@@ -1,0 +1,358 @@
+/**
+ * The operator file drop: who may upload into `inbound/` (the operator's AWS principals, an
+ * optional role they assume with an ExternalId, an optional SFTP endpoint), and the ingestion path
+ * from the bucket's Object Created events through EventBridge and an SQS queue (with a
+ * dead-letter queue) to the ingest-file function.
+ */
+import { createHash } from 'node:crypto';
+import { CfnOutput, type CfnResource, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as transfer from 'aws-cdk-lib/aws-transfer';
+import { Construct } from 'constructs';
+import type { OperatorConfig } from '#shared/config/schema';
+import { PREFIX } from '#shared/layout';
+import { acknowledgeFindings } from '../nag.ts';
+import { ConnectorFunction } from './connector-function.ts';
+import { acknowledgeLandingWildcards, connectorEnvironment } from './extractors.ts';
+import type { LambdaBundle } from './lambda-bundle.ts';
+import type { LandingZone } from './landing-zone.ts';
+import { EncryptedLogGroup } from './log-group.ts';
+import type { SyncState } from './sync-state.ts';
+
+/** SFTP security policy: only modern key exchanges, ciphers and MACs (no CBC, no SHA-1). */
+export const SFTP_SECURITY_POLICY = 'TransferSecurityPolicy-2024-01';
+
+export interface FileDropProps {
+  /** The validated config; `fileDrop` must be set. */
+  readonly config: OperatorConfig;
+  /** The stack's shared code asset. */
+  readonly bundle: LambdaBundle;
+  readonly landingZone: LandingZone;
+  readonly syncState: SyncState;
+  /**
+   * Messages (files) per invocation. Files are processed one after the other, so each may need
+   * most of the function's time: keep it small.
+   * @default 1
+   */
+  readonly batchSize?: number;
+  /**
+   * Files ingested at once (reserved concurrency of the function and maximum concurrency of the
+   * event source, which must agree so SQS never polls messages the function cannot take).
+   * @default 5
+   */
+  readonly maxConcurrency?: number;
+  /**
+   * Timeout of the ingest function; the queue's visibility timeout is six times it.
+   * @default Duration.minutes(15)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Deliveries of a message before it moves to the dead-letter queue.
+   * @default 5
+   */
+  readonly maxReceiveCount?: number;
+  /**
+   * What `cdk destroy` does to the log groups.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/** A grant target whose identity statements go into one customer-managed policy (no inline policies). */
+class PolicyGrantee implements iam.IGrantable {
+  public readonly grantPrincipal: iam.IPrincipal;
+
+  constructor(role: iam.Role, policy: iam.ManagedPolicy) {
+    this.grantPrincipal = {
+      assumeRoleAction: role.assumeRoleAction,
+      grantPrincipal: role,
+      policyFragment: role.policyFragment,
+      principalAccount: role.principalAccount,
+      addToPrincipalPolicy: (statement) => {
+        policy.addStatements(statement);
+        return { statementAdded: true, policyDependable: policy };
+      },
+    };
+  }
+}
+
+/**
+ * The ExternalId of the upload role: derived from account, region, stack and operator (and this
+ * construct's path), so it is stable across deployments and unique per operator stack.
+ */
+export function uploadExternalId(scope: Construct, operatorId: string): string {
+  const stack = Stack.of(scope);
+  const seed = [stack.account, stack.region, stack.stackName, operatorId, scope.node.addr].join('/');
+  return `connector-${operatorId}-${createHash('sha256').update(seed).digest('hex').slice(0, 24)}`;
+}
+
+/** Access, trigger, queue and ingest function of an operator's file drop. */
+export class FileDrop extends Construct {
+  /** The ingest-file function. */
+  public readonly ingestFunction: ConnectorFunction;
+  /** Object Created events of `inbound/` waiting to be ingested. */
+  public readonly queue: sqs.Queue;
+  /** Events that failed `maxReceiveCount` times (and events EventBridge could not deliver). */
+  public readonly deadLetterQueue: sqs.Queue;
+  /** EventBridge rule: Object Created in the landing bucket under `inbound/`. */
+  public readonly rule: events.Rule;
+  /** Role the operator assumes to upload (`fileDrop.assumeRole`). */
+  public readonly uploadRole?: iam.Role;
+  /** ExternalId the operator must pass when assuming {@link uploadRole}. */
+  public readonly externalId?: string;
+  /** SFTP server (`fileDrop.sftp.enabled`). */
+  public readonly sftpServer?: transfer.CfnServer;
+  /** The operator's SFTP user. */
+  public readonly sftpUser?: transfer.CfnUser;
+  /** Role the SFTP user writes to S3 with. */
+  public readonly sftpRole?: iam.Role;
+
+  constructor(scope: Construct, id: string, props: FileDropProps) {
+    super(scope, id);
+    const { config, landingZone, syncState } = props;
+    const drop = config.fileDrop;
+    if (!drop) {
+      throw new Error(
+        `${config.operatorId}: FileDrop needs the fileDrop section of the operator config (e.g. fileDrop: { principals: [arn:aws:iam::210987654321:role/casino-data-export] })`,
+      );
+    }
+    if (drop.assumeRole && drop.principals.length === 0) {
+      throw new Error(
+        `${config.operatorId}: fileDrop.assumeRole needs fileDrop.principals: the upload role trusts only those principals (with its ExternalId); add the operator's role ARN, e.g. principals: [arn:aws:iam::210987654321:role/casino-data-export]`,
+      );
+    }
+    const stack = Stack.of(this);
+    const name = `${config.operatorId}-${config.stage}`;
+    const key = landingZone.key;
+    const bucket = landingZone.bucket;
+    const bucketId = stack.getLogicalId(bucket.node.defaultChild as CfnResource);
+    const inboundWildcard = `Resource::<${bucketId}.Arn>/inbound/*`;
+    const timeout = props.timeout ?? Duration.minutes(15);
+    const maxConcurrency = props.maxConcurrency ?? 5;
+
+    // --- who may upload
+    for (const arn of drop.principals) landingZone.grantDropInbound(new iam.ArnPrincipal(arn));
+
+    if (drop.assumeRole) {
+      this.externalId = uploadExternalId(this, config.operatorId);
+      this.uploadRole = new iam.Role(this, 'UploadRole', {
+        assumedBy: new iam.CompositePrincipal(...drop.principals.map((arn) => new iam.ArnPrincipal(arn))),
+        externalIds: [this.externalId],
+        maxSessionDuration: Duration.hours(1),
+        description: `${name}: the operator uploads files under inbound/ (PutObject only)`,
+      });
+      const policy = new iam.ManagedPolicy(this, 'UploadPolicy', {
+        roles: [this.uploadRole],
+        description: `${name}: drop files under inbound/ of the landing bucket`,
+      });
+      landingZone.grantDropInbound(new PolicyGrantee(this.uploadRole, policy));
+      acknowledgeFindings(
+        policy,
+        [`AwsSolutions-IAM5[${inboundWildcard}]`],
+        'The operator names its own files; the role may only put objects under inbound/ of this one bucket (no read, list or delete), encrypted with this operator key through S3.',
+      );
+      new CfnOutput(stack, 'FileDropUploadRoleArn', {
+        description: 'Role the operator assumes to upload files (with the ExternalId)',
+        value: this.uploadRole.roleArn,
+      });
+      new CfnOutput(stack, 'FileDropExternalId', {
+        description: 'ExternalId to pass when assuming the upload role (aws sts assume-role --external-id)',
+        value: this.externalId,
+      });
+    }
+
+    if (drop.sftp?.enabled) {
+      const sftp = this.createSftp(props, name, inboundWildcard);
+      this.sftpServer = sftp.server;
+      this.sftpUser = sftp.user;
+      this.sftpRole = sftp.role;
+    }
+
+    // --- trigger: EventBridge → SQS (→ DLQ) → Lambda
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: key,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.queue = new sqs.Queue(this, 'Queue', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: key,
+      enforceSSL: true,
+      visibilityTimeout: Duration.seconds(timeout.toSeconds() * 6),
+      retentionPeriod: Duration.days(14),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
+    });
+    this.rule = new events.Rule(this, 'ObjectCreated', {
+      description: `${name}: files dropped under inbound/ of the landing bucket`,
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: {
+          bucket: { name: [bucket.bucketName] },
+          object: { key: [{ prefix: PREFIX.inbound }] },
+        },
+      },
+    });
+    this.rule.addTarget(
+      new targets.SqsQueue(this.queue, {
+        deadLetterQueue: this.deadLetterQueue,
+        retryAttempts: 185,
+        maxEventAge: Duration.hours(24),
+      }),
+    );
+
+    this.ingestFunction = new ConnectorFunction(this, 'Ingest', {
+      bundle: props.bundle,
+      handler: 'ingest-file',
+      description: `${name}: validates dropped files and lands them as Parquet, or quarantines them`,
+      encryptionKey: key,
+      logGroupName: `${landingZone.logGroupNamePrefix}ingest-file`,
+      logRetentionDays: config.retention.logDays,
+      reservedConcurrency: maxConcurrency,
+      timeout,
+      environment: connectorEnvironment(config, landingZone, syncState),
+      ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
+    });
+    const fn = this.ingestFunction;
+    // The function's role is immutable (its permissions live in one managed policy): grant there.
+    this.queue.grantConsumeMessages(fn.grantee);
+    fn.function.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: props.batchSize ?? 1,
+        reportBatchItemFailures: true,
+        maxConcurrency,
+      }),
+    );
+    const mapping = fn.function.node.children.find((c) => c instanceof lambda.EventSourceMapping);
+    if (mapping) {
+      acknowledgeFindings(
+        mapping,
+        ['Serverless-LambdaEventSourceMappingDestination'],
+        "On-failure destinations of event source mappings exist for stream and Kafka sources only; for this SQS source a message that keeps failing moves to the queue's dead-letter queue after maxReceiveCount deliveries.",
+      );
+    }
+    acknowledgeFindings(
+      this.deadLetterQueue,
+      ['Serverless-SQSRedrivePolicy'],
+      'This queue is the dead-letter queue (of the ingest queue and of the event rule); a dead-letter queue of its own would only move the same messages once more. Messages are kept 14 days for inspection and redrive.',
+    );
+    landingZone.grantReadInbound(fn.grantee);
+    landingZone.grantDeleteInbound(fn.grantee);
+    landingZone.grantWriteQuarantine(fn.grantee);
+    landingZone.grantWriteArchive(fn.grantee);
+    landingZone.grantLandRaw(fn.grantee);
+    syncState.grantReadWrite(fn.grantee);
+    acknowledgeLandingWildcards(fn, landingZone);
+    fn.acknowledgeWildcards(
+      [
+        inboundWildcard,
+        `Resource::<${bucketId}.Arn>/quarantine/*`,
+        `Resource::<${bucketId}.Arn>/archive/*`,
+        'Action::s3:GetObject*',
+        'Action::s3:GetBucket*',
+        'Action::s3:List*',
+        'Action::s3:DeleteObject*',
+      ],
+      'Dropped files have names the operator chooses: the function reads and deletes (exact versions of) originals under inbound/ and writes them under quarantine/ or archive/ of this one bucket; GetObject*/DeleteObject* are needed for the version-specific calls (GetObjectVersion, DeleteObjectVersion).',
+    );
+    acknowledgeFindings(
+      fn.function,
+      ['NIST.800.53.R5-LambdaInsideVPC', 'PCI.DSS.321-LambdaInsideVPC'],
+      'The ingest function only calls AWS services (S3, DynamoDB, KMS) over TLS with IAM authorization; it connects to no network resource, and a file-drop operator has no VPC in this stack.',
+    );
+  }
+
+  private createSftp(
+    props: FileDropProps,
+    name: string,
+    inboundWildcard: string,
+  ): { server: transfer.CfnServer; user: transfer.CfnUser; role: iam.Role } {
+    const { config, landingZone } = props;
+    const sftp = props.config.fileDrop?.sftp;
+    if (!sftp?.userName || sftp.sshPublicKeys.length === 0) {
+      throw new Error(
+        `${config.operatorId}: fileDrop.sftp needs userName and at least one of sshPublicKeys when enabled (e.g. userName: acme-upload, sshPublicKeys: [ssh-ed25519 AAAA... ops@acme])`,
+      );
+    }
+    const logs = new EncryptedLogGroup(this, 'SftpLogs', {
+      logGroupName: `${landingZone.logGroupNamePrefix}sftp`,
+      encryptionKey: landingZone.key,
+      retentionDays: config.retention.logDays,
+      ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
+    });
+    const loggingRole = new iam.Role(this, 'SftpLoggingRole', {
+      assumedBy: new iam.ServicePrincipal('transfer.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+      description: `${name}: SFTP server logging`,
+    });
+    const loggingPolicy = new iam.ManagedPolicy(this, 'SftpLoggingPolicy', {
+      roles: [loggingRole],
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'],
+          resources: [logs.logGroup.logGroupArn, `${logs.logGroup.logGroupArn}:log-stream:*`],
+        }),
+      ],
+    });
+    acknowledgeFindings(
+      loggingPolicy,
+      [
+        `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(logs.logGroup.node.defaultChild as CfnResource)}.Arn>:log-stream:*]`,
+      ],
+      'The SFTP server names a log stream per session; the role may only write streams of this one log group.',
+    );
+
+    const server = new transfer.CfnServer(this, 'SftpServer', {
+      protocols: ['SFTP'],
+      domain: 'S3',
+      endpointType: 'PUBLIC',
+      identityProviderType: 'SERVICE_MANAGED',
+      securityPolicyName: SFTP_SECURITY_POLICY,
+      loggingRole: loggingRole.roleArn,
+      structuredLogDestinations: [logs.logGroup.logGroupArn],
+    });
+    const role = new iam.Role(this, 'SftpUserRole', {
+      assumedBy: new iam.ServicePrincipal('transfer.amazonaws.com', {
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
+          ArnLike: { 'aws:SourceArn': server.attrArn },
+        },
+      }),
+      description: `${name}: the operator's SFTP user writes under inbound/ (PutObject only)`,
+    });
+    const userPolicy = new iam.ManagedPolicy(this, 'SftpUserPolicy', {
+      roles: [role],
+      description: `${name}: SFTP uploads under inbound/`,
+    });
+    landingZone.grantDropInbound(new PolicyGrantee(role, userPolicy));
+    acknowledgeFindings(
+      userPolicy,
+      [`AwsSolutions-IAM5[${inboundWildcard}]`],
+      'The operator names its own files; the SFTP user may only put objects under inbound/ of this one bucket (its logical home directory), encrypted with this operator key through S3.',
+    );
+    const user = new transfer.CfnUser(this, 'SftpUser', {
+      serverId: server.attrServerId,
+      userName: sftp.userName,
+      role: role.roleArn,
+      homeDirectoryType: 'LOGICAL',
+      homeDirectoryMappings: [
+        { entry: '/', target: `/${landingZone.bucket.bucketName}/${PREFIX.inbound.slice(0, -1)}` },
+      ],
+      sshPublicKeys: sftp.sshPublicKeys,
+    });
+    const stack = Stack.of(this);
+    new CfnOutput(stack, 'FileDropSftpEndpoint', {
+      description: 'SFTP endpoint (sftp -i <key> <user>@<endpoint>; files go under inbound/)',
+      value: `${server.attrServerId}.server.transfer.${stack.region}.amazonaws.com`,
+    });
+    new CfnOutput(stack, 'FileDropSftpUser', { description: 'SFTP user of the operator', value: sftp.userName });
+    return { server, user, role };
+  }
+}

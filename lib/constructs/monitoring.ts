@@ -1,0 +1,833 @@
+/**
+ * On-call monitoring of one operator and stage: CloudWatch alarms on what the connector emits, one
+ * composite "<operator>-<stage> unhealthy" alarm that is the only thing that pages, and a dashboard.
+ *
+ * **Paging.** Every individual alarm notifies the non-paging {@link Monitoring.notificationTopic}
+ * (KMS-encrypted with the operator key; e-mail subscribers only when `notificationEmails` is given,
+ * otherwise a team's chat or ticketing integration subscribes to it). The composite health alarm ORs all of
+ * them and notifies the operator's alarm topic (the paging tools): while it is in ALARM, further
+ * failing components change nothing, so one incident is one page; it notifies OK when everything
+ * has recovered, which resolves the page.
+ *
+ * **Snapshot stalled.** Step Functions has no "executions running" metric, so "a snapshot is
+ * running" is read from the extract-window function, which only the snapshot state machine
+ * invokes: a composite alarm is in ALARM when extract-window was invoked during the stall period
+ * AND no window completed (WindowsCompleted, summed over the streams) during the same period. The
+ * two building-block alarms have no actions of their own: "no window completed" is in ALARM
+ * whenever no snapshot runs, which is the normal state.
+ *
+ * **Sync delayed.** FreshnessLagSeconds is emitted by every completed incremental run of a stream;
+ * missing data is breaching, so a stopped schedule, a run that never reports and an operator whose
+ * first snapshot has not completed all alarm after two periods without a report. The period is at
+ * least the schedule interval (else quiet periods between runs would breach) and about half the
+ * stream's SLA (so two silent periods are about one SLA), at most 8 hours (3 periods fit in the
+ * one day an alarm may look back).
+ */
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import type { StreamName } from '#shared/canonical';
+import type { OperatorConfig } from '#shared/config/schema';
+import { PIPELINE_METRICS } from '#shared/pipeline/plan';
+import { METRIC_NAMESPACE } from '#shared/runtime/context';
+import { DIMENSIONS, METRICS, SERVICE_NAME } from '#shared/runtime/observability';
+import { acknowledgeFindings } from '../nag.ts';
+
+/** Where the runbook lives; every alarm description links a section of it. */
+export const RUNBOOK = 'docs/runbook.md';
+
+/** Runbook section (heading anchor) of each alarm kind. */
+export const RUNBOOK_ANCHORS = {
+  unhealthy: 'operator-unhealthy',
+  snapshotFailed: 'snapshot-failed',
+  incrementalFailed: 'incremental-failed',
+  syncDelayed: 'sync-delayed',
+  snapshotStalled: 'snapshot-stalled',
+  reconciliationMismatch: 'reconciliation-mismatch',
+  functionErrors: 'function-errors',
+  functionThrottles: 'function-throttles',
+  scheduleDeadLetters: 'schedule-dead-letters',
+  fileDropDeadLetters: 'file-drop-dead-letters',
+  filesQuarantined: 'files-quarantined',
+} as const;
+
+/**
+ * Metric names the ingest-file function emits (namespace {@link METRIC_NAMESPACE}):
+ * `FilesIngested` and `FilesQuarantined` once per invocation with the operator dimensions (zeros
+ * included), `RowsIngested` and `IngestLagSeconds` per landed file with `Stream` too. Kept equal to
+ * `INGEST_METRICS` of the ingest code (a test checks), without loading that code at synthesis.
+ */
+export const FILE_DROP_METRICS = {
+  filesIngested: 'FilesIngested',
+  filesQuarantined: 'FilesQuarantined',
+  rowsIngested: 'RowsIngested',
+  ingestLagSeconds: 'IngestLagSeconds',
+} as const;
+
+/**
+ * `critical`: data is not landing, is late or may be wrong. `warning`: a component symptom that
+ * usually precedes a critical alarm (function errors and throttles, quarantined files). Both are
+ * part of the health alarm; the severity orders triage and is shown in the alarm name.
+ */
+export type AlarmSeverity = 'critical' | 'warning';
+
+/** One alarm of the operator and what the runbook says about it. */
+export interface OperatorAlarm {
+  readonly alarm: cloudwatch.Alarm | cloudwatch.CompositeAlarm;
+  readonly severity: AlarmSeverity;
+  /** The component it watches (`snapshot state machine`, `stream payments`, `function extract-window`). */
+  readonly component: string;
+  /** Runbook section. */
+  readonly anchor: (typeof RUNBOOK_ANCHORS)[keyof typeof RUNBOOK_ANCHORS];
+}
+
+/** Tunables; every one has a default that suits the example operators. */
+export interface MonitoringOptions {
+  /**
+   * Period of the failure alarms (state machines, functions, queues, reconciliation, files).
+   * @default Duration.minutes(5)
+   */
+  readonly period?: Duration;
+  /**
+   * How long a running snapshot may go without completing a window before it counts as stalled.
+   * Longer than the slowest expected window (a window may loop through several 15-minute
+   * invocations). Whole minutes, at most one day.
+   * @default Duration.hours(2)
+   */
+  readonly snapshotStallTime?: Duration;
+  /**
+   * Period of the sync-delayed alarms; overrides the one derived from the schedule and the SLA.
+   * Whole minutes, at least the schedule interval, at most 8 hours.
+   * @default - max(schedule interval, SLA / 2), at most 8 hours
+   */
+  readonly freshnessPeriod?: Duration;
+}
+
+/** What a file drop offers to monitor. */
+export interface MonitoredFileDrop {
+  /** The function that validates and lands dropped files. */
+  readonly ingest: lambda.IFunction;
+  /** Object-created events the ingest function failed on after its retries. */
+  readonly deadLetterQueue: sqs.IQueue;
+}
+
+export interface MonitoringProps extends MonitoringOptions {
+  /** The validated operator config: names, streams, SLAs and the schedule. */
+  readonly config: OperatorConfig;
+  /** The operator's customer-managed key; encrypts the notification topic. */
+  readonly encryptionKey: kms.IKey;
+  /**
+   * The paging topic (the operator's alarm topic): the action of the health alarm only. Its key
+   * policy must let CloudWatch use the key (see AlarmTopic).
+   */
+  readonly alarmTopic: sns.ITopic;
+  /**
+   * E-mail addresses subscribed to the non-paging notification topic.
+   * @default - none
+   */
+  readonly notificationEmails?: readonly string[];
+  /**
+   * Where notifications SNS cannot deliver go (required with {@link notificationEmails}).
+   * @default - none
+   */
+  readonly notificationDeadLetterQueue?: sqs.IQueue;
+  /**
+   * The snapshot and incremental pipelines, their functions and the schedule's dead-letter queue.
+   * @default - none (file-drop operators)
+   */
+  readonly pipeline?: {
+    readonly snapshotStateMachine: sfn.IStateMachine;
+    readonly incrementalStateMachine: sfn.IStateMachine;
+    readonly scheduleDeadLetterQueue: sqs.IQueue;
+    /** extract-window: invoked only by the snapshot state machine ("a snapshot is running"). */
+    readonly extractWindow: lambda.IFunction;
+    readonly incrementalSync: lambda.IFunction;
+    readonly planSnapshot: lambda.IFunction;
+    readonly finalizeSnapshot: lambda.IFunction;
+    readonly runLock: lambda.IFunction;
+  };
+  /**
+   * The file drop: its ingest function, dead-letter queue and metrics.
+   * @default - none
+   */
+  readonly fileDrop?: MonitoredFileDrop;
+}
+
+/** Whole minutes of an EventBridge Scheduler expression's interval; a cron it cannot read counts as daily. */
+export function scheduleIntervalMinutes(expression: string): number {
+  const rate = /^rate\((\d+) (minute|hour|day)s?\)$/.exec(expression);
+  if (rate) return Number(rate[1]) * (rate[2] === 'minute' ? 1 : rate[2] === 'hour' ? 60 : 1440);
+  const fields = /^cron\((.*)\)$/.exec(expression)?.[1]?.trim().split(/\s+/);
+  if (fields?.length !== 6) return 1440;
+  const [minute = '', hour = ''] = fields;
+  const step = (field: string) => /^(?:\*|\d+)\/(\d+)$/.exec(field)?.[1];
+  if (hour === '*') {
+    const every = step(minute);
+    if (every) return Number(every);
+    if (/^\d+$/.test(minute)) return 60;
+    return 1440;
+  }
+  const hours = step(hour);
+  if (hours && /^\d+$/.test(minute)) return Number(hours) * 60;
+  return 1440;
+}
+
+/** Period and evaluation of a sync-delayed alarm (see the module comment). */
+export interface FreshnessShape {
+  readonly periodMinutes: number;
+  readonly evaluationPeriods: number;
+  readonly datapointsToAlarm: number;
+}
+
+const MAX_FRESHNESS_PERIOD_MINUTES = 480;
+
+/** The shape of a stream's sync-delayed alarm from the schedule interval and the stream's SLA. */
+export function freshnessShape(intervalMinutes: number, slaMinutes: number, override?: Duration): FreshnessShape {
+  if (intervalMinutes > MAX_FRESHNESS_PERIOD_MINUTES) {
+    // Three periods of a (nearly) daily schedule do not fit in a day: one period of the interval.
+    return { periodMinutes: Math.min(intervalMinutes, 1440), evaluationPeriods: 1, datapointsToAlarm: 1 };
+  }
+  const periodMinutes =
+    override?.toMinutes() ??
+    Math.min(MAX_FRESHNESS_PERIOD_MINUTES, Math.max(intervalMinutes, Math.ceil(slaMinutes / 2), 5));
+  return { periodMinutes, evaluationPeriods: 3, datapointsToAlarm: 2 };
+}
+
+/** The stream's freshness SLA in minutes (its own, or the operator default). */
+export function freshnessSlaMinutes(config: OperatorConfig, stream: StreamName): number {
+  return config.streams[stream]?.freshnessSlaMinutes ?? config.alerts.defaultFreshnessSlaMinutes;
+}
+
+/**
+ * The alarms, the health alarm, the notification topic and the dashboard of one operator and stage.
+ */
+export class Monitoring extends Construct {
+  /** Non-paging topic every individual alarm notifies (ALARM and OK). */
+  public readonly notificationTopic: sns.Topic;
+  /** Every individual alarm, in creation order. */
+  public readonly alarms: readonly OperatorAlarm[];
+  /** `<operator>-<stage> unhealthy`: ORs every alarm and pages; undefined when nothing is monitored. */
+  public readonly healthAlarm?: cloudwatch.CompositeAlarm;
+  /** The operator's dashboard (`<operator>-<stage>-connector`). */
+  public readonly dashboard: cloudwatch.Dashboard;
+
+  private readonly name: string;
+  private readonly config: OperatorConfig;
+  private readonly period: Duration;
+  private readonly list: OperatorAlarm[] = [];
+  private readonly notify: actions.SnsAction;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    const { config } = props;
+    this.config = config;
+    this.name = `${config.operatorId}-${config.stage}`;
+    this.period = props.period ?? Duration.minutes(5);
+    const stall = props.snapshotStallTime ?? Duration.hours(2);
+    validateMinutes(this.name, 'period', this.period, 1, 1440);
+    validateMinutes(this.name, 'snapshotStallTime', stall, 5, 1440);
+    if (props.freshnessPeriod) validateMinutes(this.name, 'freshnessPeriod', props.freshnessPeriod, 5, 480);
+    if (props.notificationEmails?.length && !props.notificationDeadLetterQueue) {
+      throw new Error(
+        `Monitoring of ${this.name}: notificationEmails need a notificationDeadLetterQueue (e.g. the alarm topic's deadLetterQueue) so undeliverable notifications are kept`,
+      );
+    }
+
+    this.notificationTopic = new sns.Topic(this, 'NotificationTopic', {
+      displayName: `Connector notifications ${config.operatorId} (${config.stage})`,
+      masterKey: props.encryptionKey,
+      enforceSSL: true,
+    });
+    this.notificationTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.notificationTopic.topicArn],
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+    );
+    for (const email of props.notificationEmails ?? []) {
+      this.notificationTopic.addSubscription(
+        new subscriptions.EmailSubscription(email, {
+          ...(props.notificationDeadLetterQueue ? { deadLetterQueue: props.notificationDeadLetterQueue } : {}),
+        }),
+      );
+    }
+    this.notify = new actions.SnsAction(this.notificationTopic);
+
+    const streams = Object.keys(config.streams) as StreamName[];
+    if (props.pipeline) this.pipelineAlarms(props.pipeline, streams, stall, props.freshnessPeriod);
+    if (props.fileDrop) this.fileDropAlarms(props.fileDrop);
+    this.alarms = this.list;
+
+    if (this.list.length > 0) {
+      this.healthAlarm = new cloudwatch.CompositeAlarm(this, 'Health', {
+        compositeAlarmName: `${this.name} unhealthy`,
+        alarmRule: cloudwatch.AlarmRule.anyOf(...this.list.map((a) => a.alarm)),
+        alarmDescription: describe({
+          operator: this.name,
+          component: 'connector',
+          meaning:
+            'At least one alarm of the connector is in ALARM: data is failing to land, is late, or may be wrong. This is the one alarm that pages.',
+          checks: [
+            `aws cloudwatch describe-alarms --alarm-name-prefix "${this.name} " --state-value ALARM`,
+            `dashboard ${this.name}-connector`,
+          ],
+          anchor: RUNBOOK_ANCHORS.unhealthy,
+        }),
+      });
+      const page = new actions.SnsAction(props.alarmTopic);
+      this.healthAlarm.addAlarmAction(page);
+      this.healthAlarm.addOkAction(page);
+    }
+
+    this.dashboard = this.buildDashboard(props, streams);
+  }
+
+  /** The alarms of one severity. */
+  public alarmsOf(severity: AlarmSeverity): readonly OperatorAlarm[] {
+    return this.list.filter((a) => a.severity === severity);
+  }
+
+  // ------------------------------------------------------------------------------------ metrics
+
+  /** A connector metric with the dimensions the handlers emit (`service`, `Operator`, and `Stream` when given). */
+  public connectorMetric(
+    metricName: string,
+    statistic: string,
+    period: Duration,
+    stream?: StreamName,
+  ): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: METRIC_NAMESPACE,
+      metricName,
+      statistic,
+      period,
+      dimensionsMap: {
+        service: SERVICE_NAME,
+        [DIMENSIONS.operator]: this.name,
+        ...(stream ? { [DIMENSIONS.stream]: stream } : {}),
+      },
+    });
+  }
+
+  /** `FILL(m, 0) + …` over the streams: the per-stream metric summed, with streams that reported nothing as 0. */
+  private sumOverStreams(
+    metricName: string,
+    streams: readonly StreamName[],
+    period: Duration,
+    label: string,
+  ): cloudwatch.MathExpression {
+    const usingMetrics: Record<string, cloudwatch.IMetric> = {};
+    // Ids unique per metric name: a graph may show several of these sums.
+    const prefix = metricName.charAt(0).toLowerCase() + metricName.slice(1);
+    streams.forEach((stream, i) => {
+      usingMetrics[`${prefix}${i}`] = this.connectorMetric(metricName, 'Sum', period, stream);
+    });
+    return new cloudwatch.MathExpression({
+      expression: Object.keys(usingMetrics)
+        .map((id) => `FILL(${id}, 0)`)
+        .join(' + '),
+      usingMetrics,
+      period,
+      label,
+    });
+  }
+
+  // ------------------------------------------------------------------------------------- alarms
+
+  private add(
+    id: string,
+    severity: AlarmSeverity,
+    component: string,
+    anchor: OperatorAlarm['anchor'],
+    title: string,
+    meaning: string,
+    checks: readonly [string, string],
+    metric: cloudwatch.IMetric,
+    shape: {
+      readonly threshold: number;
+      readonly comparisonOperator: cloudwatch.ComparisonOperator;
+      readonly evaluationPeriods?: number;
+      readonly datapointsToAlarm?: number;
+      readonly treatMissingData: cloudwatch.TreatMissingData;
+    },
+  ): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      alarmName: `${this.name} ${severity} ${title}`,
+      alarmDescription: describe({ operator: this.name, component, meaning, checks, anchor }),
+      metric,
+      threshold: shape.threshold,
+      comparisonOperator: shape.comparisonOperator,
+      evaluationPeriods: shape.evaluationPeriods ?? 1,
+      datapointsToAlarm: shape.datapointsToAlarm ?? shape.evaluationPeriods ?? 1,
+      treatMissingData: shape.treatMissingData,
+    });
+    alarm.addAlarmAction(this.notify);
+    alarm.addOkAction(this.notify);
+    this.list.push({ alarm, severity, component, anchor });
+    return alarm;
+  }
+
+  /** `≥ 1 in one period, missing data not breaching`: the shape of every "something failed" alarm. */
+  private get anyInOnePeriod() {
+    return {
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    };
+  }
+
+  private stateMachineFailed(
+    id: string,
+    machine: sfn.IStateMachine,
+    which: 'snapshot' | 'incremental',
+  ): cloudwatch.Alarm {
+    const options = { period: this.period, statistic: 'Sum' };
+    const failures = new cloudwatch.MathExpression({
+      expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
+      usingMetrics: {
+        failed: machine.metricFailed(options),
+        timedOut: machine.metricTimedOut(options),
+        aborted: machine.metricAborted(options),
+      },
+      period: this.period,
+      label: `${which} executions failed, timed out or aborted`,
+    });
+    const snapshot = which === 'snapshot';
+    return this.add(
+      id,
+      'critical',
+      `${which} state machine`,
+      snapshot ? RUNBOOK_ANCHORS.snapshotFailed : RUNBOOK_ANCHORS.incrementalFailed,
+      `${which} failed`,
+      snapshot
+        ? 'An execution of the snapshot state machine failed, timed out or was aborted: some windows did not land and the incremental watermarks did not start.'
+        : 'An execution of the incremental state machine failed, timed out or was aborted: one or more streams did not land their changes in this run.',
+      [
+        `aws stepfunctions list-executions --state-machine-arn <${this.name}-${which}> --status-filter FAILED --max-items 5`,
+        `the execution's cause (names the failed ${snapshot ? 'windows' : 'streams'}) and the ${snapshot ? 'extract-window' : 'incremental-sync'} logs`,
+      ],
+      failures,
+      this.anyInOnePeriod,
+    );
+  }
+
+  private functionAlarms(fn: lambda.IFunction, handler: string): void {
+    const options = { period: this.period, statistic: 'Sum' };
+    const persistent = {
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    };
+    const id = handler.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase());
+    this.add(
+      `${id}Errors`,
+      'warning',
+      `function ${handler}`,
+      RUNBOOK_ANCHORS.functionErrors,
+      `${handler} errors`,
+      `Invocations of ${handler} failed in 2 of the last 3 periods (retries did not hide a persistent error).`,
+      [
+        `CloudWatch Logs Insights on /connector/${this.name}/${handler}: filter level = "ERROR"`,
+        'the state machine executions that invoked it (their failed windows or streams)',
+      ],
+      fn.metricErrors(options),
+      persistent,
+    );
+    this.add(
+      `${id}Throttles`,
+      'warning',
+      `function ${handler}`,
+      RUNBOOK_ANCHORS.functionThrottles,
+      `${handler} throttles`,
+      `Invocations of ${handler} were throttled in 2 of the last 3 periods: more concurrent work than its reserved concurrency.`,
+      [
+        `aws lambda get-function-concurrency --function-name <${handler} function>`,
+        'whether two snapshot executions or overlapping incremental runs are running',
+      ],
+      fn.metricThrottles(options),
+      persistent,
+    );
+  }
+
+  private queueNotEmpty(
+    id: string,
+    queue: sqs.IQueue,
+    component: string,
+    anchor: OperatorAlarm['anchor'],
+    title: string,
+    meaning: string,
+    checks: readonly [string, string],
+  ): void {
+    this.add(
+      id,
+      'critical',
+      component,
+      anchor,
+      title,
+      meaning,
+      checks,
+      queue.metricApproximateNumberOfMessagesVisible({ period: this.period, statistic: 'Maximum' }),
+      this.anyInOnePeriod,
+    );
+  }
+
+  private pipelineAlarms(
+    pipeline: NonNullable<MonitoringProps['pipeline']>,
+    streams: readonly StreamName[],
+    stall: Duration,
+    freshnessPeriod: Duration | undefined,
+  ): void {
+    this.stateMachineFailed('SnapshotFailed', pipeline.snapshotStateMachine, 'snapshot');
+    this.stateMachineFailed('IncrementalFailed', pipeline.incrementalStateMachine, 'incremental');
+
+    const interval = scheduleIntervalMinutes(this.config.incremental.schedule);
+    if (freshnessPeriod && freshnessPeriod.toMinutes() < interval) {
+      throw new Error(
+        `Monitoring of ${this.name}: freshnessPeriod (${freshnessPeriod.toHumanString()}) is shorter than the incremental schedule interval (${interval} minutes), so quiet periods between runs would breach; use at least Duration.minutes(${interval})`,
+      );
+    }
+    for (const stream of streams) {
+      const sla = freshnessSlaMinutes(this.config, stream);
+      const shape = freshnessShape(interval, sla, freshnessPeriod);
+      this.add(
+        `SyncDelayed${pascal(stream)}`,
+        'critical',
+        `stream ${stream}`,
+        RUNBOOK_ANCHORS.syncDelayed,
+        `${stream} sync delayed`,
+        `The newest landed ${stream} data is older than its SLA of ${sla} minutes, or no incremental run of ${stream} reported for ${shape.datapointsToAlarm} periods of ${shape.periodMinutes} minutes (stopped schedule, failing or skipped runs, snapshot not completed).`,
+        [
+          `aws scheduler get-schedule --name <${this.name} incremental schedule> (State ENABLED?) and the schedule dead-letter queue`,
+          `the last executions of ${this.name}-incremental (skipped: waiting-for-snapshot or locked?)`,
+        ],
+        this.connectorMetric(METRICS.freshnessLagSeconds, 'Maximum', Duration.minutes(shape.periodMinutes), stream),
+        {
+          threshold: sla * 60,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: shape.evaluationPeriods,
+          datapointsToAlarm: shape.datapointsToAlarm,
+          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        },
+      );
+    }
+
+    // Snapshot stalled: running (extract-window invoked) AND no window completed, over the stall time.
+    const stallMinutes = stall.toMinutes();
+    const noWindowCompleted = new cloudwatch.Alarm(this, 'NoWindowCompleted', {
+      alarmName: `${this.name} no snapshot window completed in ${stallMinutes} minutes`,
+      alarmDescription: `${this.name}: building block of "${this.name} critical snapshot stalled"; in ALARM whenever no snapshot runs, so it has no actions.`,
+      metric: this.sumOverStreams(METRICS.windowsCompleted, streams, stall, 'snapshot windows completed (all streams)'),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+    const snapshotRunning = new cloudwatch.Alarm(this, 'SnapshotRunning', {
+      alarmName: `${this.name} snapshot running (extract-window invoked in ${stallMinutes} minutes)`,
+      alarmDescription: `${this.name}: building block of "${this.name} critical snapshot stalled"; in ALARM while a snapshot runs, so it has no actions.`,
+      metric: pipeline.extractWindow.metricInvocations({ period: stall, statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    for (const block of [noWindowCompleted, snapshotRunning]) {
+      acknowledgeFindings(
+        block,
+        ['NIST.800.53.R5-CloudWatchAlarmAction'],
+        'Building block of the "snapshot stalled" composite alarm, which notifies; on its own this alarm describes a normal state (no snapshot running, or a snapshot running), so it has no actions.',
+      );
+    }
+    const stalled = new cloudwatch.CompositeAlarm(this, 'SnapshotStalled', {
+      compositeAlarmName: `${this.name} critical snapshot stalled`,
+      alarmRule: cloudwatch.AlarmRule.allOf(noWindowCompleted, snapshotRunning),
+      alarmDescription: describe({
+        operator: this.name,
+        component: 'snapshot state machine',
+        meaning: `A snapshot is running (extract-window was invoked) but no window completed in ${stallMinutes} minutes: a window is stuck in continuations, or the operator database is far slower than planned.`,
+        checks: [
+          `the running execution of ${this.name}-snapshot (which windows loop in "Continue window")`,
+          `Logs Insights on /connector/${this.name}/extract-window: rows per invocation of the looping window`,
+        ],
+        anchor: RUNBOOK_ANCHORS.snapshotStalled,
+      }),
+    });
+    stalled.addAlarmAction(this.notify);
+    stalled.addOkAction(this.notify);
+    this.list.push({
+      alarm: stalled,
+      severity: 'critical',
+      component: 'snapshot state machine',
+      anchor: RUNBOOK_ANCHORS.snapshotStalled,
+    });
+
+    this.add(
+      'ReconciliationMismatch',
+      'critical',
+      'reconciliation',
+      RUNBOOK_ANCHORS.reconciliationMismatch,
+      'reconciliation mismatch',
+      'A window or incremental run landed a different row count or money sum than the source holds for its range; nothing of it was committed.',
+      [
+        `Logs Insights on /connector/${this.name}/extract-window and incremental-sync: filter error.name = "ReconciliationError"`,
+        'the failed window or stream in the execution (its range), then the source count for that range',
+      ],
+      this.sumOverStreams(METRICS.reconciliationMismatch, streams, this.period, 'reconciliation mismatches'),
+      this.anyInOnePeriod,
+    );
+
+    const functions: [lambda.IFunction, string][] = [
+      [pipeline.planSnapshot, 'plan-snapshot'],
+      [pipeline.extractWindow, 'extract-window'],
+      [pipeline.finalizeSnapshot, 'finalize-snapshot'],
+      [pipeline.runLock, 'run-lock'],
+      [pipeline.incrementalSync, 'incremental-sync'],
+    ];
+    for (const [fn, handler] of functions) this.functionAlarms(fn, handler);
+
+    this.queueNotEmpty(
+      'ScheduleDeadLetters',
+      pipeline.scheduleDeadLetterQueue,
+      'incremental schedule',
+      RUNBOOK_ANCHORS.scheduleDeadLetters,
+      'schedule dead letters',
+      'EventBridge Scheduler could not start an incremental execution after its retries; the start request is in the dead-letter queue.',
+      [
+        'aws sqs receive-message on the schedule dead-letter queue (message attributes name the error)',
+        `the schedule role may still start ${this.name}-incremental (aws iam simulate-principal-policy)`,
+      ],
+    );
+  }
+
+  private fileDropAlarms(fileDrop: MonitoredFileDrop): void {
+    this.queueNotEmpty(
+      'FileDropDeadLetters',
+      fileDrop.deadLetterQueue,
+      'file drop',
+      RUNBOOK_ANCHORS.fileDropDeadLetters,
+      'file drop dead letters',
+      'The ingest function failed on dropped files after its retries: those files have neither landed nor been quarantined.',
+      [
+        'aws sqs receive-message on the file-drop dead-letter queue (the S3 keys of the files)',
+        `Logs Insights on /connector/${this.name}/ingest-file: filter level = "ERROR"`,
+      ],
+    );
+    this.add(
+      'FilesQuarantined',
+      'warning',
+      'file drop',
+      RUNBOOK_ANCHORS.filesQuarantined,
+      'files quarantined',
+      'Dropped files failed validation and were moved to quarantine/ with a machine-readable reason; their rows did not land.',
+      [
+        `aws s3 ls s3://<landing bucket>/quarantine/ --recursive (newest first) and the reason file beside each`,
+        'whether the operator changed its export format (columns, delimiter, time format)',
+      ],
+      this.connectorMetric(FILE_DROP_METRICS.filesQuarantined, 'Sum', this.period),
+      this.anyInOnePeriod,
+    );
+    this.functionAlarms(fileDrop.ingest, 'ingest-file');
+  }
+
+  // ---------------------------------------------------------------------------------- dashboard
+
+  private buildDashboard(props: MonitoringProps, streams: readonly StreamName[]): cloudwatch.Dashboard {
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `${this.name}-connector`,
+      defaultInterval: Duration.days(1),
+    });
+    const fiveMinutes = Duration.minutes(5);
+    const hour = Duration.hours(1);
+    dashboard.addWidgets(
+      new cloudwatch.TextWidget({
+        markdown: `# ${this.config.displayName} (${this.config.stage})\nOne section per alarm in the runbook (\`${RUNBOOK}\`). Health alarm: **${this.name} unhealthy**.`,
+        width: 24,
+        height: 2,
+      }),
+    );
+    if (this.list.length > 0) {
+      dashboard.addWidgets(
+        new cloudwatch.AlarmStatusWidget({
+          title: 'Alarms',
+          alarms: [...(this.healthAlarm ? [this.healthAlarm] : []), ...this.list.map((a) => a.alarm)],
+          width: 24,
+          height: 4,
+        }),
+      );
+    }
+
+    if (props.pipeline) {
+      const interval = scheduleIntervalMinutes(this.config.incremental.schedule);
+      dashboard.addWidgets(
+        ...streams.map(
+          (stream) =>
+            new cloudwatch.GraphWidget({
+              title: `Freshness lag: ${stream}`,
+              left: [
+                this.connectorMetric(METRICS.freshnessLagSeconds, 'Maximum', Duration.minutes(interval), stream).with({
+                  label: `${stream} lag`,
+                }),
+              ],
+              leftAnnotations: [
+                { value: freshnessSlaMinutes(this.config, stream) * 60, label: 'SLA (seconds)', color: '#d62728' },
+              ],
+              leftYAxis: { min: 0, label: 'seconds' },
+              width: 6,
+              height: 5,
+            }),
+        ),
+      );
+      const { snapshotStateMachine: snapshot, incrementalStateMachine: incremental } = props.pipeline;
+      const sum = { period: fiveMinutes, statistic: 'Sum' };
+      dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Rows landed per stream',
+          left: streams.map((s) =>
+            this.connectorMetric(METRICS.rowsExtracted, 'Sum', fiveMinutes, s).with({ label: s }),
+          ),
+          stacked: true,
+          width: 12,
+          height: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'Failures',
+          left: [
+            snapshot.metricFailed({ ...sum, label: 'snapshot failed' }),
+            snapshot.metricTimedOut({ ...sum, label: 'snapshot timed out' }),
+            snapshot.metricAborted({ ...sum, label: 'snapshot aborted' }),
+            incremental.metricFailed({ ...sum, label: 'incremental failed' }),
+            incremental.metricTimedOut({ ...sum, label: 'incremental timed out' }),
+            incremental.metricAborted({ ...sum, label: 'incremental aborted' }),
+            this.sumOverStreams(METRICS.extractFailures, streams, fiveMinutes, 'extract failures (all streams)'),
+            this.sumOverStreams(
+              METRICS.reconciliationMismatch,
+              streams,
+              fiveMinutes,
+              'reconciliation mismatches (all streams)',
+            ),
+          ],
+          width: 12,
+          height: 6,
+        }),
+      );
+      dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Window and run duration (max, ms)',
+          left: streams.map((s) =>
+            this.connectorMetric(METRICS.windowDurationMs, 'Maximum', fiveMinutes, s).with({ label: s }),
+          ),
+          width: 12,
+          height: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'Snapshot progress',
+          left: [
+            this.connectorMetric(PIPELINE_METRICS.snapshotWindowsPlanned, 'Sum', hour),
+            this.sumOverStreams(METRICS.windowsCompleted, streams, hour, 'windows completed (all streams)'),
+            this.connectorMetric(PIPELINE_METRICS.snapshotWindowsFailed, 'Sum', hour),
+          ],
+          right: [
+            this.connectorMetric(PIPELINE_METRICS.snapshotsCompleted, 'Sum', hour),
+            this.connectorMetric(PIPELINE_METRICS.snapshotsFailed, 'Sum', hour),
+          ],
+          width: 12,
+          height: 6,
+        }),
+      );
+      dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Incremental runs',
+          left: [
+            incremental.metricStarted({ ...sum, label: 'executions started' }),
+            this.connectorMetric(PIPELINE_METRICS.incrementalRunsSkipped, 'Sum', fiveMinutes),
+            this.connectorMetric(PIPELINE_METRICS.incrementalStreamsFailed, 'Sum', fiveMinutes),
+          ],
+          width: 12,
+          height: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'Schedule dead letters',
+          left: [
+            props.pipeline.scheduleDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes }),
+          ],
+          width: 12,
+          height: 6,
+        }),
+      );
+    }
+
+    if (props.fileDrop) {
+      dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'File drops landed / quarantined',
+          left: [
+            this.connectorMetric(FILE_DROP_METRICS.filesIngested, 'Sum', fiveMinutes).with({ label: 'files landed' }),
+            this.connectorMetric(FILE_DROP_METRICS.filesQuarantined, 'Sum', fiveMinutes).with({
+              label: 'files quarantined',
+            }),
+          ],
+          right: streams.map((s) =>
+            this.connectorMetric(FILE_DROP_METRICS.rowsIngested, 'Sum', fiveMinutes, s).with({ label: `${s} rows` }),
+          ),
+          width: 12,
+          height: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'File-drop dead letters',
+          left: [props.fileDrop.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes })],
+          width: 12,
+          height: 6,
+        }),
+      );
+    }
+    return dashboard;
+  }
+}
+
+function pascal(stream: string): string {
+  return stream.replace(/(^|_)(\w)/g, (_, __, c: string) => c.toUpperCase());
+}
+
+function validateMinutes(name: string, what: string, value: Duration, min: number, max: number): void {
+  const minutes = value.toMinutes({ integral: false });
+  if (!Number.isInteger(minutes) || minutes < min || minutes > max) {
+    throw new Error(
+      `Monitoring of ${name}: ${what} must be whole minutes between ${min} and ${max}, got ${value.toHumanString()}; e.g. Duration.minutes(${Math.max(min, 5)})`,
+    );
+  }
+}
+
+/**
+ * An alarm description: operator and component, what it means, the first two things to check and
+ * the runbook section. CloudWatch keeps at most 1,024 characters.
+ */
+function describe(parts: {
+  readonly operator: string;
+  readonly component: string;
+  readonly meaning: string;
+  readonly checks: readonly string[];
+  readonly anchor: string;
+}): string {
+  const text = `[${parts.operator}] ${parts.component}: ${parts.meaning} First check: ${parts.checks
+    .map((c, i) => `(${i + 1}) ${c}`)
+    .join('; ')}. Runbook: ${RUNBOOK}#${parts.anchor}`;
+  if (text.length > 1024) throw new Error(`alarm description of ${parts.operator} ${parts.component} is too long`);
+  return text;
+}

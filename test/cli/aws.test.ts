@@ -1,0 +1,267 @@
+/**
+ * The commands that call AWS: credentials set (Secrets Manager, mocked: no local engine), snapshot
+ * and replay (Step Functions, mocked), status (DynamoDB: dynalite).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { stringify } from 'yaml';
+import { SyncStateStore } from '#shared/state/store';
+import { syntheticOperatorConfig } from '../../synthetic/operator.ts';
+import { credentialsFor, engineAvailable, PG_URL } from '../helpers/databases.ts';
+import { type DynaliteHandle, startDynalite } from '../helpers/dynalite.ts';
+import { runCli } from './run.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'cli-aws-'));
+const configFile = join(dir, 'operator.yaml');
+const config = syntheticOperatorConfig({ engine: 'postgres', url: PG_URL, schema: 'casino', operatorId: 'cli-aws' });
+writeFileSync(configFile, stringify({ ...config, account: '123456789012', region: 'eu-west-1' }));
+
+const sm = mockClient(SecretsManagerClient);
+const sfn = mockClient(SFNClient);
+afterEach(() => {
+  sm.reset();
+  sfn.reset();
+  vi.restoreAllMocks();
+  vi.unstubAllEnvs();
+});
+afterAll(() => {
+  sm.restore();
+  sfn.restore();
+});
+
+const PASSWORD = 'Zq9-distinctive-P4ssw0rd-xyz';
+
+/** Everything written to the process streams and the console during `fn`. */
+async function captureProcessOutput<T>(fn: () => Promise<T>): Promise<{ result: T; text: string }> {
+  let text = '';
+  const grab = (chunk: unknown) => {
+    text += String(chunk);
+    return true;
+  };
+  vi.spyOn(process.stdout, 'write').mockImplementation(grab);
+  vi.spyOn(process.stderr, 'write').mockImplementation(grab);
+  for (const m of ['log', 'info', 'warn', 'error', 'debug'] as const) {
+    vi.spyOn(console, m).mockImplementation((...args: unknown[]) => {
+      text += args.map(String).join(' ');
+    });
+  }
+  try {
+    return { result: await fn(), text };
+  } finally {
+    vi.restoreAllMocks();
+  }
+}
+
+describe('credentials set', async () => {
+  const pgAvailable = await engineAvailable('postgres');
+  const creds = { ...credentialsFor('postgres'), password: PASSWORD };
+
+  it.skipIf(!pgAvailable)('tests the connection, stores the secret, and never shows the password', async () => {
+    sm.on(PutSecretValueCommand).resolves({ VersionId: 'v-1', Name: 'connector/cli-aws-sandbox/source' });
+    const { result: r, text } = await captureProcessOutput(() =>
+      runCli(['credentials', 'set', 'cli-aws', '--config', configFile], { stdin: JSON.stringify(creds) }),
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('in connector/cli-aws-sandbox/source (version v-1)');
+    const calls = sm.commandCalls(PutSecretValueCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.args[0].input.SecretId).toBe('connector/cli-aws-sandbox/source');
+    expect(JSON.parse(calls[0]!.args[0].input.SecretString!)).toMatchObject({ password: PASSWORD, engine: 'postgres' });
+    for (const where of [r.out, r.err, text]) expect(where).not.toContain(PASSWORD);
+  });
+
+  it('refuses invalid credentials, a failed connection or a refused update without echoing them', async () => {
+    sm.on(PutSecretValueCommand).rejects(
+      Object.assign(new Error(`Secrets Manager can't find the specified secret ${PASSWORD}`), {
+        name: 'ResourceNotFoundException',
+      }),
+    );
+    const runs = await captureProcessOutput(async () => [
+      await runCli(['credentials', 'set', 'cli-aws', '--config', configFile], {
+        stdin: JSON.stringify({ ...creds, port: 'not-a-port' }),
+      }),
+      await runCli(['credentials', 'set', 'cli-aws', '--config', configFile], { stdin: `{"password":"${PASSWORD}"` }),
+      await runCli(['credentials', 'set', 'cli-aws', '--config', configFile], {
+        stdin: JSON.stringify({ ...creds, port: 1 }),
+      }),
+      await runCli(['credentials', 'set', 'cli-aws', '--config', configFile, '--no-check'], {
+        stdin: JSON.stringify(creds),
+      }),
+      await runCli(['credentials', 'set', 'cli-aws', PASSWORD, '--config', configFile]),
+    ]);
+    const [shape, json, unreachable, refused, inArgs] = runs.result;
+    expect(shape!.code).toBe(1);
+    expect(shape!.err).toContain('port is invalid (expected an integer from 1 to 65535)');
+    expect(json!.code).toBe(1);
+    expect(json!.err).toContain('stdin is not valid JSON');
+    expect(unreachable!.code).toBe(3);
+    expect(unreachable!.err).toContain('Nothing was stored');
+    expect(refused!.code).toBe(4);
+    expect(refused!.err).toContain('deploy the stack first');
+    expect(inArgs!.code).toBe(2);
+    expect(inArgs!.err).toContain('read from stdin only');
+    expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(1);
+    for (const r of runs.result) {
+      expect(r.out + r.err).not.toContain(PASSWORD);
+    }
+    expect(runs.text).not.toContain(PASSWORD);
+  });
+});
+
+describe('snapshot and replay', () => {
+  const arn = 'arn:aws:states:eu-west-1:123456789012:stateMachine:cli-aws-sandbox-snapshot';
+
+  it('starts the snapshot state machine with {}, {snapshotId} or a replay range', async () => {
+    sfn.on(StartExecutionCommand).resolves({
+      executionArn: `${arn.replace(':stateMachine:', ':execution:')}:run-1`,
+      startDate: new Date('2025-02-01T10:00:00Z'),
+    });
+    const snap = await runCli(['snapshot', 'cli-aws', '--config', configFile]);
+    expect(snap.code).toBe(0);
+    expect(snap.out).toContain(
+      'Started arn:aws:states:eu-west-1:123456789012:execution:cli-aws-sandbox-snapshot:run-1',
+    );
+    const resume = await runCli([
+      'snapshot',
+      'cli-aws',
+      '--config',
+      configFile,
+      '--resume',
+      'snap-20250131T0600Z-1a2b3c4d',
+    ]);
+    expect(resume.code).toBe(0);
+    const replay = await runCli([
+      'replay',
+      'cli-aws',
+      '--config',
+      configFile,
+      '--stream',
+      'payments',
+      '--from',
+      '2025-01-10',
+      '--to',
+      '2025-01-12T06:00:00Z',
+      '--json',
+    ]);
+    expect(replay.code).toBe(0);
+    expect(JSON.parse(replay.out).input).toEqual({
+      from: '2025-01-10T00:00:00.000Z',
+      to: '2025-01-12T06:00:00.000Z',
+      streams: ['payments'],
+    });
+    const inputs = sfn.commandCalls(StartExecutionCommand).map((c) => c.args[0].input);
+    expect(inputs.map((i) => i.stateMachineArn)).toEqual([arn, arn, arn]);
+    expect(inputs.map((i) => JSON.parse(i.input!))).toEqual([
+      {},
+      { snapshotId: 'snap-20250131T0600Z-1a2b3c4d' },
+      { from: '2025-01-10T00:00:00.000Z', to: '2025-01-12T06:00:00.000Z', streams: ['payments'] },
+    ]);
+  });
+
+  it('refuses a bad replay and explains a missing state machine', async () => {
+    const unknown = await runCli([
+      'replay',
+      'cli-aws',
+      '--config',
+      configFile,
+      '--stream',
+      'nope',
+      '--from',
+      '2025-01-01',
+      '--to',
+      '2025-01-02',
+    ]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain('configured: players, sessions');
+    const backwards = await runCli([
+      'replay',
+      'cli-aws',
+      '--config',
+      configFile,
+      '--stream',
+      'payments',
+      '--from',
+      '2025-01-02',
+      '--to',
+      '2025-01-01',
+    ]);
+    expect(backwards.code).toBe(2);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+    sfn
+      .on(StartExecutionCommand)
+      .rejects(Object.assign(new Error('State Machine Does Not Exist'), { name: 'StateMachineDoesNotExist' }));
+    const missing = await runCli(['snapshot', 'cli-aws', '--config', configFile]);
+    expect(missing.code).toBe(4);
+    expect(missing.err).toContain('deploy the stack first');
+  });
+});
+
+describe('status', () => {
+  let dynamo: DynaliteHandle;
+  let table: string;
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+    table = await dynamo.createSyncStateTable();
+  });
+  afterAll(async () => {
+    await dynamo?.stop();
+  });
+
+  it('shows snapshot progress, watermarks, freshness and failures from the sync-state table', async () => {
+    const env = { AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint };
+    // The SDK takes its credentials from the process environment.
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'local');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'local');
+    const empty = await runCli(['status', 'cli-aws', '--config', configFile, '--table', table], { env });
+    expect(empty.err).toBe('');
+    expect(empty.code).toBe(0);
+    expect(empty.out).toContain('No snapshot yet');
+
+    const store = new SyncStateStore(dynamo.doc, table);
+    const h = (n: number) => new Date(Date.UTC(2025, 0, 1, n));
+    await store.startSnapshot({
+      snapshotId: 'snap-1',
+      cutoff: h(48),
+      streams: ['players', 'payments'],
+      windows: [
+        { stream: 'players', windowId: 'w1', from: h(0), to: h(24) },
+        { stream: 'players', windowId: 'w2', from: h(24), to: h(48) },
+        { stream: 'payments', windowId: 'w1', from: h(0), to: h(24) },
+      ],
+    });
+    await store.markWindowRunning('snap-1', 'players', 'w1');
+    await store.markWindowDone('snap-1', 'players', 'w1', { rows: 1200, bytes: 10, manifestKey: 'm' });
+    await store.markWindowRunning('snap-1', 'payments', 'w1');
+    await store.markWindowFailed('snap-1', 'payments', 'w1', { error: 'SourceTimeoutError: statement timeout' });
+    await store.advanceWatermark('players', new Date(Date.now() - 10 * 60_000), 'incr-1', { rowCount: 42 });
+
+    const r = await runCli(['status', 'cli-aws', '--config', configFile, '--table', table], { env });
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('Snapshot snap-1: running, 1/3 windows done');
+    expect(r.out).toMatch(/^players +1\/2 +1,200 +\S+ +10m 0\ds +120m/m);
+    expect(r.out).toMatch(/^payments +0\/1 \(1 failed\)/m);
+    expect(r.out).toContain('payments/w1 (attempt 1): SourceTimeoutError: statement timeout');
+    expect(r.out).toContain('connector snapshot cli-aws --resume snap-1');
+
+    const json = JSON.parse(
+      (await runCli(['status', 'cli-aws', '--config', configFile, '--table', table, '--json'], { env })).out,
+    );
+    const players = json.streams.find((s: { stream: string }) => s.stream === 'players');
+    expect(players).toMatchObject({
+      snapshot: { done: 1, total: 2, rows: 1200 },
+      lastRunId: 'incr-1',
+      lastRowCount: 42,
+      late: false,
+    });
+    expect(json.failures).toHaveLength(1);
+
+    const noTable = await runCli(['status', 'cli-aws', '--config', configFile], { env });
+    expect(noTable.code).toBe(2);
+    expect(noTable.err).toContain('aws cloudformation describe-stack-resources --stack-name cli-aws-sandbox');
+  });
+});

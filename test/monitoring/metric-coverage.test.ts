@@ -1,0 +1,176 @@
+/**
+ * No alarm watches a metric nobody emits: the real extract-window and incremental-sync handlers run
+ * against a small synthetic operator (PostgreSQL, s3rver, dynalite), their EMF output is captured
+ * from stdout, and every connector metric (name + exact dimension set and values) that an alarm of
+ * the same operator's synthesized stack reads must be among what they printed. Metrics of the
+ * AWS/States, AWS/Lambda and AWS/SQS namespaces are AWS's own and are not checked here.
+ *
+ * CloudWatch matches a metric only by its exact dimension set, so an alarm on
+ * `{Operator, Stream}` would never see datapoints published as `{service, Operator, Stream}`.
+ */
+import type { Context } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { StreamName } from '#shared/canonical';
+import { operatorConfigSchema } from '#shared/config/schema';
+import type { ExtractWindowInput } from '#shared/pipeline/contracts';
+import { METRIC_NAMESPACE } from '#shared/runtime/context';
+import { SyncStateStore } from '#shared/state/store';
+import { createSyntheticOperator, syntheticOperatorConfig } from '../../synthetic/operator.ts';
+import {
+  type Emf,
+  emfDocuments,
+  type LocalAws,
+  lambdaContext,
+  setHandlerEnv,
+  startLocalAws,
+} from '../extract/fixtures.ts';
+import { engineAvailable, engineUrl, uniqueName } from '../helpers/databases.ts';
+import { synthesize } from '../lib/helpers.ts';
+import { alarmsOf, metricsOfAlarm } from './alarm-metrics.ts';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const OPERATOR = 'coverage-casino';
+const AWS_NAMESPACES = new Set(['AWS/States', 'AWS/Lambda', 'AWS/SQS']);
+
+/** `namespace|metric|dim=value,…` with dimensions sorted: how CloudWatch identifies a metric. */
+function metricKey(namespace: string, name: string, dimensions: Readonly<Record<string, unknown>>): string {
+  const dims = Object.entries(dimensions)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .sort()
+    .join(',');
+  return `${namespace}|${name}|${dims}`;
+}
+
+/** Every metric an EMF document publishes: each metric under each of its dimension sets. */
+function emittedKeys(docs: readonly Emf[]): Set<string> {
+  const keys = new Set<string>();
+  for (const doc of docs) {
+    for (const directive of doc._aws.CloudWatchMetrics) {
+      for (const set of directive.Dimensions) {
+        const dims = Object.fromEntries(set.map((d) => [d, doc[d]]));
+        for (const metric of directive.Metrics) keys.add(metricKey(directive.Namespace, metric.Name, dims));
+      }
+    }
+  }
+  return keys;
+}
+
+const available = await engineAvailable('postgres');
+
+describe.skipIf(!available)('alarm metric coverage', () => {
+  const url = engineUrl('postgres');
+  const schema = uniqueName('coverage');
+  const H0 = Math.floor((Date.now() - 3 * HOUR) / MINUTE) * MINUTE;
+  const emitted: Emf[] = [];
+  const context: Context = lambdaContext(() => 900_000);
+  let aws: LocalAws;
+  let config: Record<string, unknown>;
+
+  async function captured<T>(fn: () => Promise<T>): Promise<T> {
+    const writes: string[] = [];
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      writes.push(String(chunk));
+      return true;
+    });
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      return await fn();
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+      emitted.push(...emfDocuments(writes));
+    }
+  }
+
+  beforeAll(async () => {
+    aws = await startLocalAws();
+    await createSyntheticOperator({
+      engine: 'postgres',
+      url,
+      schema,
+      players: 8,
+      days: 1,
+      now: new Date(H0),
+      seed: 11,
+    });
+    config = syntheticOperatorConfig({ engine: 'postgres', url, schema, operatorId: OPERATOR });
+    await setHandlerEnv({ aws, config, sourceUrl: url, reserveMs: 60_000 });
+    const extract = await import('../../lambdas/extract-window/handler.ts');
+    const incremental = await import('../../lambdas/incremental-sync/handler.ts');
+    const store = new SyncStateStore(aws.dynamo.doc, aws.table);
+
+    const streams = Object.keys(config.streams as object) as StreamName[];
+    const windows: ExtractWindowInput[] = streams.map((stream) => ({
+      snapshotId: 'snap-coverage',
+      runId: 'snap-coverage',
+      stream,
+      windowId: 'w1',
+      from: new Date(H0 - DAY).toISOString(),
+      to: new Date(H0).toISOString(),
+    }));
+    await store.startSnapshot({
+      snapshotId: 'snap-coverage',
+      cutoff: new Date(H0),
+      streams,
+      windows: windows.map((w) => ({ ...w, from: new Date(w.from), to: new Date(w.to) })),
+    });
+    for (const w of windows) await captured(() => extract.handler(w, context));
+    await store.completeSnapshot('snap-coverage');
+    for (const stream of streams) {
+      await captured(() => incremental.handler({ runId: 'incr-coverage', stream }, context));
+    }
+  });
+
+  afterAll(async () => {
+    const pg = await import('pg');
+    const client = new pg.default.Client({ connectionString: url });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => client.end());
+    await aws?.stop();
+  });
+
+  it('every connector metric an alarm reads is emitted by the handlers with the same dimensions', () => {
+    const { template } = synthesize(operatorConfigSchema.parse(config));
+    const watched = new Set<string>();
+    for (const alarm of Object.values(alarmsOf(template))) {
+      for (const m of metricsOfAlarm(alarm.Properties)) {
+        if (AWS_NAMESPACES.has(m.namespace)) continue;
+        expect(m.namespace).toBe(METRIC_NAMESPACE);
+        watched.add(metricKey(m.namespace, m.name, m.dimensions));
+      }
+    }
+    const streams = Object.keys(config.streams as object);
+    expect(streams.length).toBeGreaterThan(1);
+    // The connector metrics the alarms read: freshness, completed windows, reconciliation, per stream.
+    for (const stream of streams) {
+      for (const name of ['FreshnessLagSeconds', 'WindowsCompleted', 'ReconciliationMismatch']) {
+        expect(watched).toContain(
+          metricKey(METRIC_NAMESPACE, name, { service: 'connector', Operator: `${OPERATOR}-sandbox`, Stream: stream }),
+        );
+      }
+    }
+
+    const emittedSet = emittedKeys(emitted);
+    expect(emitted.length).toBeGreaterThanOrEqual(2 * streams.length);
+    const missing = [...watched].filter((key) => !emittedSet.has(key));
+    expect(missing).toEqual([]);
+  });
+
+  it('would notice an alarm on a dimension set the handlers do not emit', () => {
+    const emittedSet = emittedKeys(emitted);
+    const stream = Object.keys(config.streams as object)[0]!;
+    const withService = metricKey(METRIC_NAMESPACE, 'FreshnessLagSeconds', {
+      service: 'connector',
+      Operator: `${OPERATOR}-sandbox`,
+      Stream: stream,
+    });
+    const withoutService = metricKey(METRIC_NAMESPACE, 'FreshnessLagSeconds', {
+      Operator: `${OPERATOR}-sandbox`,
+      Stream: stream,
+    });
+    expect(emittedSet).toContain(withService);
+    expect(emittedSet).not.toContain(withoutService);
+  });
+});
