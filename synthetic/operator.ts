@@ -412,16 +412,17 @@ class Activity {
       ]),
     );
     const bonusStake = rng.chance(0.1) ? Math.floor(stake / 2) : 0;
-    const win = rng.chance(0.42)
+    // About 31% of rounds win, paying 3.1x the stake on average: a return to player near 96%.
+    const win = rng.chance(0.31)
       ? Math.round(
           stake *
             rng.weighted([
-              [0.5, 20],
-              [1, 20],
-              [2, 30],
-              [5, 20],
-              [20, 8],
-              [250, 2],
+              [0.5, 30],
+              [1, 25],
+              [2, 25],
+              [5, 12],
+              [10, 6],
+              [50, 2],
             ]),
         )
       : 0;

