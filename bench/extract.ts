@@ -24,7 +24,7 @@ import { startS3rver } from '../test/helpers/s3rver.ts';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SCHEMA = 'bench';
 /** V8 old-space limit of the extractor process, as a Lambda of this memory size would set it. */
-const CHILD_NODE_OPTIONS = ['--max-old-space-size=1536'];
+const CHILD_NODE_OPTIONS = ['--max-old-space-size=160'];
 
 // ESM output still runs CommonJS dependencies (pg) and code that reads __dirname (parquet-wasm
 // loads its .wasm file from beside itself): the same banner as the Lambda bundle.
