@@ -6,7 +6,7 @@
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { SecretError } from '#shared/adapters/secret-source';
 import { AwsSecretSource } from '#shared/adapters/secrets-aws';
-import { parseSourceUrl } from '#shared/adapters/secrets-local';
+import { LocalSecretSource, parseSourceUrl } from '#shared/adapters/secrets-local';
 import type { OperatorConfig } from '#shared/config/schema';
 import {
   applicationNameFor,
@@ -18,6 +18,7 @@ import {
 } from '#shared/sources/index';
 import type { SourceCredentials } from '#shared/types';
 import { CliError, type CliIo, EXIT } from './io.ts';
+import { localSecretsFile } from './local-secrets.ts';
 import { stackNames } from './operator.ts';
 
 /** Where the credentials came from, for messages (never the values). */
@@ -37,7 +38,8 @@ export function credentialsFromUrl(url: string, what: string): ResolvedCredentia
 
 /**
  * The operator's source credentials: `--url`, else `CONNECTOR_SOURCE_URL`, else the operator's
- * secret in Secrets Manager (in the config's region).
+ * secret: in Secrets Manager (in the config's region), or with `CONNECTOR_ADAPTERS=local` in the
+ * local secrets file `CONNECTOR_LOCAL_SECRETS_FILE` (as `connector credentials set` writes it).
  */
 export async function operatorCredentials(
   config: OperatorConfig,
@@ -47,6 +49,19 @@ export async function operatorCredentials(
   if (url) return credentialsFromUrl(url, '--url');
   if (io.env.CONNECTOR_SOURCE_URL) return credentialsFromUrl(io.env.CONNECTOR_SOURCE_URL, 'CONNECTOR_SOURCE_URL');
   const secretId = stackNames(config).secret;
+  const localFile = localSecretsFile('check', io);
+  if (localFile) {
+    try {
+      const credentials = await new LocalSecretSource({ secretsFile: localFile }).getCredentials(secretId);
+      return { credentials, from: `secret ${secretId} in ${localFile}` };
+    } catch (e) {
+      throw new CliError(
+        `${(e as Error).message}; store them with \`CONNECTOR_ADAPTERS=local connector credentials set ${config.operatorId}\`, or pass --url postgres://user:password@host:port/database`,
+        EXIT.aws,
+        { cause: e instanceof SecretError ? undefined : e },
+      );
+    }
+  }
   const source = new AwsSecretSource({
     provider: new SecretsProvider({ clientConfig: { region: config.region } }),
     maxAgeSeconds: 0,

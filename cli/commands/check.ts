@@ -52,7 +52,8 @@ Connects to the operator's database as the connector does and checks:
   estimate         rows in the snapshot and its expected duration at snapshot.maxParallelWindows
 
 Credentials: --url, else CONNECTOR_SOURCE_URL, else the operator's secret
-connector/<operator>-<stage>/source in Secrets Manager (AWS credentials from the environment).
+connector/<operator>-<stage>/source in Secrets Manager (AWS credentials from the environment),
+or with CONNECTOR_ADAPTERS=local in the JSON file CONNECTOR_LOCAL_SECRETS_FILE.
 
 Options:
   --url URL        postgres://user:password@host:port/db or mysql://… (?sslmode=require for TLS)

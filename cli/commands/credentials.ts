@@ -19,6 +19,7 @@ import {
   printJson,
   UsageError,
 } from '../io.ts';
+import { localSecretsFile, writeLocalSecret } from '../local-secrets.ts';
 import { findOperator, stackNames } from '../operator.ts';
 import { connect } from '../source.ts';
 
@@ -27,7 +28,9 @@ const HELP = `Usage: connector credentials set <operator> [--no-check] < credent
 Reads the source database credentials as JSON from stdin, validates their shape, tests the
 connection (unless --no-check) and stores them in the operator's secret
 connector/<operator>-<stage>/source (Secrets Manager PutSecretValue, in the config's region).
-The credentials are never printed. Pass them on stdin only, e.g.
+With CONNECTOR_ADAPTERS=local the secret goes instead into the JSON file
+CONNECTOR_LOCAL_SECRETS_FILE (secret id → credentials, created 0600 if missing), which the local
+adapters and \`connector check\` read. The credentials are never printed. Pass them on stdin only, e.g.
 
   npx connector credentials set acme-casino < creds.json
   read -rs PW; printf '{"engine":"postgres","host":"db.example.com","port":5432,"database":"casino","username":"connector_ro","password":"%s"}' "$PW" \\
@@ -45,6 +48,27 @@ ${OPERATOR_HELP}
 
 Exit codes: 0 stored, 1 the credentials are invalid, 2 usage error, 3 the connection test failed
 (nothing stored), 4 Secrets Manager refused the update.`;
+
+/** Storing the secret is the only step that differs between the AWS and the local adapters. */
+async function storeInSecretsManager(
+  config: { readonly region: string },
+  secretId: string,
+  creds: SourceCredentials,
+  io: CliIo,
+): Promise<string | undefined> {
+  io.err(`storing the credentials in secret ${secretId} (${config.region})…\n`);
+  const client = new SecretsManagerClient({ region: config.region });
+  try {
+    const out = await client.send(
+      new PutSecretValueCommand({ SecretId: secretId, SecretString: JSON.stringify(creds) }),
+    );
+    return out.VersionId;
+  } catch (e) {
+    throw awsError(`storing the credentials in secret ${secretId}`, e, [creds.password]);
+  } finally {
+    client.destroy();
+  }
+}
 
 export const credentialsCommand: Command = {
   name: 'credentials',
@@ -70,6 +94,7 @@ export const credentialsCommand: Command = {
         'credentials set: unexpected arguments; credentials are read from stdin only, never from the command line',
       );
     }
+    const localFile = localSecretsFile('credentials set', io);
     const { config } = findOperator('credentials set', { ...values, operator }, io);
     if (config.source.type === 'files') {
       throw new CliError(
@@ -124,25 +149,24 @@ export const credentialsCommand: Command = {
         );
       }
     }
-    io.err(`storing the credentials in secret ${secretId} (${config.region})…\n`);
-    const client = new SecretsManagerClient({ region: config.region });
     let versionId: string | undefined;
-    try {
-      const out = await client.send(
-        new PutSecretValueCommand({ SecretId: secretId, SecretString: JSON.stringify(creds) }),
-      );
-      versionId = out.VersionId;
-    } catch (e) {
-      throw awsError(`storing the credentials in secret ${secretId}`, e, [creds.password]);
-    } finally {
-      client.destroy();
+    if (localFile) {
+      io.err(`storing the credentials in secret ${secretId} in the local secrets file ${localFile}…\n`);
+      writeLocalSecret(localFile, secretId, creds);
+    } else {
+      versionId = await storeInSecretsManager(config, secretId, creds, io);
     }
     if (values.json) {
-      printJson(io, { secret: secretId, versionId: versionId ?? null, checked: !values['no-check'] });
+      printJson(io, {
+        secret: secretId,
+        versionId: versionId ?? null,
+        checked: !values['no-check'],
+        ...(localFile ? { file: localFile } : {}),
+      });
     } else {
       io.out(
-        `Stored credentials of ${creds.username} for ${creds.engine} ${creds.host}:${creds.port}/${creds.database} in ${secretId}${versionId ? ` (version ${versionId})` : ''}.\n` +
-          `Next: npx connector check ${config.operatorId}${config.stage === 'production' ? ' --stage production' : ''}\n`,
+        `Stored credentials of ${creds.username} for ${creds.engine} ${creds.host}:${creds.port}/${creds.database} in ${secretId}${versionId ? ` (version ${versionId})` : ''}${localFile ? ` (local file ${localFile})` : ''}.\n` +
+          `Next: npx connector check ${config.operatorId}${values.config ? ` --config ${values.config}` : config.stage === 'production' ? ' --stage production' : ''}\n`,
       );
     }
     return EXIT.ok;
