@@ -32,10 +32,10 @@ stream (windows done/total, rows), each stream's watermark, last successful run 
 against its SLA, whether an incremental run holds the lock, and recent failures.
 
 Options:
-  --table NAME   sync-state table (default: CONNECTOR_SYNC_STATE_TABLE). The table is a resource of
-                 the stack; find it with
-                   aws cloudformation describe-stack-resources --stack-name <operator>-<stage> \\
-                     --query "StackResources[?ResourceType=='AWS::DynamoDB::Table'].PhysicalResourceId" --output text
+  --table NAME   sync-state table (default: CONNECTOR_SYNC_STATE_TABLE): the stack output
+                 SyncStateTableName, e.g.
+                   aws cloudformation describe-stacks --stack-name <operator>-<stage> \\
+                     --query "Stacks[0].Outputs[?OutputKey=='SyncStateTableName'].OutputValue" --output text
   --json         print the status as JSON
   -h, --help     show this help
 
@@ -244,7 +244,7 @@ export const statusCommand: Command = {
     const table = values.table ?? io.env.CONNECTOR_SYNC_STATE_TABLE;
     if (!table) {
       throw new UsageError(
-        `status: give the sync-state table with --table (or CONNECTOR_SYNC_STATE_TABLE); find it with\n  aws cloudformation describe-stack-resources --stack-name ${stackNames(config).stack} --region ${config.region} --query "StackResources[?ResourceType=='AWS::DynamoDB::Table'].PhysicalResourceId" --output text`,
+        `status: give the sync-state table with --table (or CONNECTOR_SYNC_STATE_TABLE); find it with\n  aws cloudformation describe-stacks --stack-name ${stackNames(config).stack} --region ${config.region} --query "Stacks[0].Outputs[?OutputKey=='SyncStateTableName'].OutputValue" --output text`,
       );
     }
     const endpoint = io.env.AWS_ENDPOINT_URL_DYNAMODB ?? io.env.AWS_ENDPOINT_URL;

@@ -200,6 +200,24 @@ export class OperatorConnectorStack extends Stack {
       description: 'SNS topic of the connector alarms',
       value: this.alarmTopic.topic.topicArn,
     });
+    new CfnOutput(this, 'NotificationTopicArn', {
+      description: 'SNS topic of individual (non-paging) alarm notifications: subscribe the team channel',
+      value: this.monitoring.notificationTopic.topicArn,
+    });
+    new CfnOutput(this, 'SyncStateTableName', {
+      description: 'DynamoDB table of watermarks, snapshot progress and run locks (connector status --table)',
+      value: this.syncState.table.tableName,
+    });
+    if (this.pipeline) {
+      new CfnOutput(this, 'SnapshotStateMachineArn', {
+        description: 'Start a snapshot, resume ({"snapshotId"}) or replay ({"from","to","streams"})',
+        value: this.pipeline.snapshotStateMachine.stateMachineArn,
+      });
+      new CfnOutput(this, 'IncrementalStateMachineArn', {
+        description: 'Incremental syncs, started by the schedule',
+        value: this.pipeline.incrementalStateMachine.stateMachineArn,
+      });
+    }
     if (this.network?.egressIp) {
       new CfnOutput(this, 'EgressIp', {
         description: 'Source address of every connection to the operator database: allow-list it',

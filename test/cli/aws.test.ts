@@ -262,6 +262,6 @@ describe('status', () => {
 
     const noTable = await runCli(['status', 'cli-aws', '--config', configFile], { env });
     expect(noTable.code).toBe(2);
-    expect(noTable.err).toContain('aws cloudformation describe-stack-resources --stack-name cli-aws-sandbox');
+    expect(noTable.err).toContain('aws cloudformation describe-stacks --stack-name cli-aws-sandbox');
   });
 });

@@ -43,6 +43,9 @@ export function createObservability(operator: string): Observability {
     namespace: METRIC_NAMESPACE,
     serviceName: SERVICE_NAME,
     defaultDimensions: { [DIMENSIONS.operator]: operator },
+    // Metrics' own warnings (e.g. an invocation with nothing to publish) go through the Logger,
+    // at its level, instead of straight to the console.
+    logger,
   });
   const tracer = new Tracer({ serviceName: SERVICE_NAME });
   return { logger, metrics, tracer };
