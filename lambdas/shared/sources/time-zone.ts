@@ -16,16 +16,19 @@
  * bound there is one wall-clock bound that splits the rows exactly as their landed instants do:
  * each row lands in the window whose range holds its instant, whatever the window bounds.
  *
- * The offsets come from the runtime's time zone database through `Intl.DateTimeFormat` and are
- * cached per zone and hour, so converting millions of values costs a few map look-ups each.
+ * Wall time → instant is `mapping/time.ts`'s `ZoneConverter` (the one the mapper lands values
+ * with); offsets come from its `zoneOffsetAt` (the runtime's time zone database through Intl),
+ * cached here per zone and UTC hour for the instant → wall time direction.
  */
+
+import { zoneConverter, zoneOffsetAt } from '../mapping/time.ts';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 const MAX_CACHED_HOURS = 200_000;
 
 interface ZoneCache {
-  readonly format: Intl.DateTimeFormat;
+  readonly zone: string;
   /** UTC hour index → offset in ms (wall − UTC), when constant over that hour. */
   readonly hours: Map<number, number>;
 }
@@ -35,67 +38,15 @@ const zones = new Map<string, ZoneCache>();
 function zoneCache(zone: string): ZoneCache {
   let cache = zones.get(zone);
   if (!cache) {
-    let format: Intl.DateTimeFormat;
     try {
-      format = new Intl.DateTimeFormat('en-US', {
-        timeZone: zone,
-        hourCycle: 'h23',
-        era: 'short',
-        year: 'numeric',
-        month: 'numeric',
-        day: 'numeric',
-        hour: 'numeric',
-        minute: 'numeric',
-        second: 'numeric',
-      });
+      zoneConverter(zone);
     } catch (cause) {
       throw new RangeError(`unknown time zone "${zone}": expected an IANA zone name such as Europe/Malta`, { cause });
     }
-    cache = { format, hours: new Map() };
+    cache = { zone, hours: new Map() };
     zones.set(zone, cache);
   }
   return cache;
-}
-
-/** Offset (wall − UTC) in ms at an instant, straight from Intl (slow path). */
-function intlOffset(cache: ZoneCache, utcMs: number): number {
-  const seconds = Math.floor(utcMs / 1000) * 1000;
-  let year = 0;
-  let month = 1;
-  let day = 1;
-  let hour = 0;
-  let minute = 0;
-  let second = 0;
-  let bc = false;
-  for (const part of cache.format.formatToParts(seconds)) {
-    switch (part.type) {
-      case 'year':
-        year = Number(part.value);
-        break;
-      case 'month':
-        month = Number(part.value);
-        break;
-      case 'day':
-        day = Number(part.value);
-        break;
-      case 'hour':
-        hour = Number(part.value);
-        break;
-      case 'minute':
-        minute = Number(part.value);
-        break;
-      case 'second':
-        second = Number(part.value);
-        break;
-      case 'era':
-        bc = part.value.startsWith('B');
-        break;
-    }
-  }
-  const wall = new Date(0);
-  wall.setUTCFullYear(bc ? 1 - year : year, month - 1, day);
-  wall.setUTCHours(hour, minute, second, 0);
-  return wall.getTime() - seconds;
 }
 
 /** Offset (wall − UTC) in ms at an instant, cached per UTC hour when constant over the hour. */
@@ -103,9 +54,9 @@ function offsetAt(cache: ZoneCache, utcMs: number): number {
   const hour = Math.floor(utcMs / HOUR_MS);
   const cached = cache.hours.get(hour);
   if (cached !== undefined) return cached;
-  const start = intlOffset(cache, hour * HOUR_MS);
-  const end = intlOffset(cache, hour * HOUR_MS + HOUR_MS - 1000);
-  if (start !== end) return intlOffset(cache, utcMs); // a transition inside this hour: not cached
+  const start = zoneOffsetAt(cache.zone, hour * HOUR_MS);
+  const end = zoneOffsetAt(cache.zone, hour * HOUR_MS + HOUR_MS - 1000);
+  if (start !== end) return zoneOffsetAt(cache.zone, utcMs); // a transition inside this hour: not cached
   if (cache.hours.size >= MAX_CACHED_HOURS) cache.hours.clear();
   cache.hours.set(hour, start);
   return start;
@@ -167,17 +118,12 @@ export function localWallTimeToUtc(text: string, zone: string): number {
   return wallMsToUtc(zoneCache(zone), wallMs);
 }
 
+/**
+ * Wall time (ms read as UTC) → instant, by the mapper's own converter, so that the readers' bounds
+ * and the landed instants follow one implementation of the DST policy.
+ */
 function wallMsToUtc(cache: ZoneCache, wallMs: number): number {
-  const before = offsetAt(cache, wallMs - DAY_MS);
-  const after = offsetAt(cache, wallMs + DAY_MS);
-  if (before === after) return wallMs - before;
-  // A transition within a day: keep the candidate instants whose offset round-trips.
-  const early = wallMs - Math.max(before, after);
-  const late = wallMs - Math.min(before, after);
-  if (offsetAt(cache, early) + early === wallMs) return early; // also the earlier of two in an overlap
-  if (offsetAt(cache, late) + late === wallMs) return late;
-  // In the gap (after > before): the change happened in (wallMs - after, wallMs - before].
-  return firstInstantWithOffset(cache, wallMs - after, wallMs - before, after);
+  return zoneConverter(cache.zone).toUtc(wallMs);
 }
 
 /**
