@@ -3,7 +3,7 @@
  * schemas, tables, columns with their types, primary keys, indexes and row estimates. Used by
  * `discover` (to propose a mapping) and `check` (to verify one).
  */
-import type { SourceConnection } from '#shared/sources/index';
+import { mysqlKind, postgresKind, type SourceConnection } from '#shared/sources/index';
 import type { SourceKind } from '#shared/types';
 
 export interface CatalogColumn {
@@ -31,51 +31,6 @@ export interface CatalogTable {
   readonly indexes: readonly CatalogIndex[];
   /** Planner estimate; null when unknown (never analyzed). */
   readonly rowEstimate: number | null;
-}
-
-/** The readers' kind of a PostgreSQL base type (as `sources/postgres.ts`). */
-export function pgKind(baseType: string): SourceKind {
-  switch (baseType) {
-    case 'int2':
-    case 'int4':
-    case 'int8':
-      return 'integer';
-    case 'numeric':
-    case 'money':
-      return 'decimal';
-    case 'float4':
-    case 'float8':
-      return 'float';
-    case 'bool':
-      return 'boolean';
-    case 'date':
-      return 'date';
-    case 'timestamp':
-      return 'timestamp';
-    case 'timestamptz':
-      return 'timestamptz';
-    case 'json':
-    case 'jsonb':
-      return 'json';
-    default:
-      return 'text';
-  }
-}
-
-/** The readers' kind of a MySQL type (as `sources/mysql.ts`). */
-export function mysqlKind(dataType: string, columnType: string): SourceKind {
-  const type = dataType.toLowerCase();
-  const full = columnType.toLowerCase();
-  if (type === 'json') return 'json';
-  if (type === 'tinyint' && full.startsWith('tinyint(1)')) return 'boolean';
-  if (['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint', 'year'].includes(type)) return 'integer';
-  if (type === 'decimal' || type === 'numeric') return 'decimal';
-  if (type === 'float' || type === 'double' || type === 'real') return 'float';
-  if (type === 'date') return 'date';
-  if (type === 'datetime') return 'timestamp';
-  if (type === 'timestamp') return 'timestamptz';
-  if (type === 'bit') return full === 'bit(1)' ? 'boolean' : 'integer';
-  return 'text';
 }
 
 /** Whether a kind can be a time cursor (windows and watermarks are instants). */
@@ -145,7 +100,7 @@ export async function readSchema(conn: SourceConnection, schema: string): Promis
       t.columns.push({
         name: name ?? '',
         type: type ?? '',
-        kind: pgKind(base ?? ''),
+        kind: postgresKind(base ?? ''),
         nullable: nullable === 't' || nullable === 'true',
         ...(p !== undefined && s !== undefined ? { precision: p, scale: s } : {}),
       });

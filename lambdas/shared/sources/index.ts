@@ -8,6 +8,8 @@ import { openPostgres } from './postgres.ts';
 import type { SourceConnection, SourceOptions } from './source.ts';
 
 export * from './errors.ts';
+export { mysqlKind } from './mysql.ts';
+export { postgresKind } from './postgres.ts';
 export * from './source.ts';
 export { dateBound, localWallTimeToUtc, utcToLocalWallTime, wallTimeBound } from './time-zone.ts';
 

@@ -69,23 +69,28 @@ const BINARY_TYPES = new Set([
   'geometrycollection',
 ]);
 
-function describeColumn(name: string, dataType: string, columnType: string, json: boolean): MyColumn {
+/** How the readers interpret a MySQL/MariaDB column (`DATA_TYPE`, `COLUMN_TYPE`). */
+export function mysqlKind(dataType: string, columnType: string): SourceKind {
   const type = dataType.toLowerCase();
   const full = columnType.toLowerCase();
-  let kind: SourceKind = 'text';
+  if (type === 'json') return 'json';
+  if (type === 'tinyint' && full.startsWith('tinyint(1)')) return 'boolean';
+  if (['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint', 'year'].includes(type)) return 'integer';
+  if (type === 'decimal' || type === 'numeric') return 'decimal';
+  if (type === 'float' || type === 'double' || type === 'real') return 'float';
+  if (type === 'date') return 'date';
+  if (type === 'datetime') return 'timestamp';
+  if (type === 'timestamp') return 'timestamptz';
+  if (type === 'bit') return full === 'bit(1)' ? 'boolean' : 'integer';
+  return 'text';
+}
+
+function describeColumn(name: string, dataType: string, columnType: string, json: boolean): MyColumn {
+  const type = dataType.toLowerCase();
+  const kind: SourceKind = json ? 'json' : mysqlKind(dataType, columnType);
   let expr = q(name);
-  if (json || type === 'json') kind = 'json';
-  else if (type === 'tinyint' && full.startsWith('tinyint(1)')) kind = 'boolean';
-  else if (['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint', 'year'].includes(type)) kind = 'integer';
-  else if (type === 'decimal' || type === 'numeric') kind = 'decimal';
-  else if (type === 'float' || type === 'double' || type === 'real') kind = 'float';
-  else if (type === 'date') kind = 'date';
-  else if (type === 'datetime') kind = 'timestamp';
-  else if (type === 'timestamp') kind = 'timestamptz';
-  else if (type === 'bit') {
-    kind = full === 'bit(1)' ? 'boolean' : 'integer';
-    expr = `(${q(name)} + 0)`;
-  } else if (BINARY_TYPES.has(type)) expr = `HEX(${q(name)})`;
+  if (type === 'bit') expr = `(${q(name)} + 0)`;
+  else if (BINARY_TYPES.has(type)) expr = `HEX(${q(name)})`;
   return { name, kind, sourceType: columnType, expr };
 }
 

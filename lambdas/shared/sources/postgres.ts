@@ -55,7 +55,8 @@ interface PgColumn {
 /** Double-quotes an identifier already checked against SAFE_IDENTIFIER. */
 const q = (identifier: string) => `"${identifier}"`;
 
-function kindOf(baseType: string): SourceKind {
+/** How the readers interpret a PostgreSQL base type (`pg_type.typname`). */
+export function postgresKind(baseType: string): SourceKind {
   switch (baseType) {
     case 'int2':
     case 'int4':
@@ -224,7 +225,7 @@ class PostgresSource implements SourceConnection {
       }
       return {
         name: c.name,
-        kind: kindOf(c.baseType),
+        kind: postgresKind(c.baseType),
         sourceType: c.sourceType,
         castType: c.castType,
         expr: c.baseType === 'money' ? `${q(c.name)}::numeric` : q(c.name),
