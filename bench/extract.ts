@@ -11,59 +11,25 @@
  * `--scale` repeats at 1M, 2M, 4M and 8M rows to show memory staying flat.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { bundleForNode } from '../lib/constructs/lambda-bundle.ts';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.ts';
+import { startS3rver } from '../local/engines.ts';
 import { syntheticOperatorConfig } from '../synthetic/operator.ts';
-import { startS3rver } from '../test/helpers/s3rver.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SCHEMA = 'bench';
 /** V8 old-space limit of the extractor process, as a Lambda of this memory size would set it. */
 const CHILD_NODE_OPTIONS = ['--max-old-space-size=160'];
 
-// ESM output still runs CommonJS dependencies (pg) and code that reads __dirname (parquet-wasm
-// loads its .wasm file from beside itself): the same banner as the Lambda bundle.
-const BANNER = [
-  "import { createRequire as __connectorCreateRequire } from 'node:module';",
-  "import { fileURLToPath as __connectorFileURLToPath } from 'node:url';",
-  "import { dirname as __connectorDirname } from 'node:path';",
-  'const require = __connectorCreateRequire(import.meta.url);',
-  'const __filename = __connectorFileURLToPath(import.meta.url);',
-  'const __dirname = __connectorDirname(__filename);',
-].join('\n');
-
-/**
- * Bundles the extractor side with esbuild, as the Lambda runs it (no TypeScript loader at run
- * time), into a temporary directory with parquet-wasm's WebAssembly module beside it.
- */
+/** Bundles the extractor side as the Lambda asset is built (no TypeScript loader at run time). */
 function bundleExtractor(): { entry: string; dir: string } {
-  const require = createRequire(import.meta.url);
-  const esbuild = require('esbuild') as typeof import('esbuild');
   const dir = mkdtempSync(join(tmpdir(), 'connector-bench-'));
-  esbuild.buildSync({
-    absWorkingDir: resolve(HERE, '..'),
-    entryPoints: { 'extract-child': join(HERE, 'extract-child.ts') },
-    outdir: dir,
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node22',
-    outExtension: { '.js': '.mjs' },
-    banner: { js: BANNER },
-    minify: true,
-    keepNames: true,
-    external: ['pg-native', 'cardinal', '@aws-sdk/signature-v4-crt', 'aws-crt'],
-    logLevel: 'error',
-  });
-  copyFileSync(
-    join(dirname(require.resolve('parquet-wasm/node')), 'parquet_wasm_bg.wasm'),
-    join(dir, 'parquet_wasm_bg.wasm'),
-  );
+  bundleForNode(dir, { 'extract-child': join(HERE, 'extract-child.ts') });
   return { entry: join(dir, 'extract-child.mjs'), dir };
 }
 

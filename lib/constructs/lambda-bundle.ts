@@ -40,14 +40,18 @@ const BANNER = [
   'const __dirname = __connectorDirname(__filename);',
 ].join('\n');
 
-/** Builds the bundle into `outDir`. Exported for the local harness, which runs the same code. */
-export function buildLambdaBundle(outDir: string, config: OperatorConfig): void {
+/**
+ * Bundles entry points the way the Lambda asset is built (ESM for Node 22, minified, source maps,
+ * the CommonJS/`__dirname` banner) into `outDir`, with parquet-wasm's WebAssembly module beside
+ * the code. Used by the asset, and by the benchmark so it measures the code Lambda runs.
+ */
+export function bundleForNode(outDir: string, entryPoints: Record<string, string>): void {
   const require = createRequire(import.meta.url);
   const esbuild = require('esbuild') as typeof import('esbuild');
   mkdirSync(outDir, { recursive: true });
   esbuild.buildSync({
     absWorkingDir: PROJECT_ROOT,
-    entryPoints: Object.fromEntries(Object.entries(HANDLER_ENTRIES).map(([name, entry]) => [name, entry])),
+    entryPoints,
     outdir: outDir,
     bundle: true,
     splitting: true,
@@ -68,6 +72,11 @@ export function buildLambdaBundle(outDir: string, config: OperatorConfig): void 
   });
   const wasm = join(dirname(require.resolve('parquet-wasm/node')), 'parquet_wasm_bg.wasm');
   copyFileSync(wasm, join(outDir, 'parquet_wasm_bg.wasm'));
+}
+
+/** Builds the bundle into `outDir`. Exported for the local harness, which runs the same code. */
+export function buildLambdaBundle(outDir: string, config: OperatorConfig): void {
+  bundleForNode(outDir, { ...HANDLER_ENTRIES });
   writeFileSync(join(outDir, BUNDLED_CONFIG_FILE), `${JSON.stringify(config)}\n`);
 }
 
