@@ -5,9 +5,9 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { isStreamName } from '#shared/canonical';
-import { extractRange, ReconciliationError } from '#shared/extract/extract-range';
+import { ReconciliationError } from '#shared/extract/extract-range';
 import type { ExtractResult, ExtractWindowInput } from '#shared/pipeline/contracts';
-import { createExtractorRuntime, invocationTools, openOperatorSource, remainingTime } from '#shared/runtime/extractor';
+import { createExtractorRuntime, extractForInvocation } from '#shared/runtime/extractor';
 import { DIMENSIONS, METRICS, wrapHandler } from '#shared/runtime/observability';
 
 const rt = createExtractorRuntime();
@@ -38,22 +38,16 @@ export async function extractWindow(event: ExtractWindowInput, context?: Context
   logger.appendKeys({ stream, runId, windowId, snapshotId });
   metrics.addDimension(DIMENSIONS.stream, stream);
   const started = Date.now();
-  const tools = await invocationTools(rt, stream, `${runId}/${windowId}`);
   await rt.store.markWindowRunning(snapshotId, stream, windowId);
-  const source = await openOperatorSource(rt, stream);
   try {
-    const outcome = await extractRange(
-      {
-        config: rt.config,
-        source,
-        sink: tools.sink,
-        pseudonymizer: tools.pseudonymizer,
-        pseudonymKey: tools.pseudonymKey,
-        remainingMs: remainingTime(context),
-        reserveMs: rt.reserveMs,
-      },
-      { stream, runId, windowId, from, to, continuation: event.continuation ?? null },
-    );
+    const outcome = await extractForInvocation(rt, context, {
+      stream,
+      runId,
+      windowId,
+      from,
+      to,
+      continuation: event.continuation ?? null,
+    });
     metrics.addMetric(METRICS.rowsExtracted, MetricUnit.Count, outcome.rows);
     metrics.addMetric(METRICS.bytesWritten, MetricUnit.Bytes, outcome.bytes);
     metrics.addMetric(METRICS.windowDurationMs, MetricUnit.Milliseconds, Date.now() - started);
@@ -97,8 +91,6 @@ export async function extractWindow(event: ExtractWindowInput, context?: Context
       .catch((e) => logger.error('could not record the window failure', { error: e }));
     logger.error('window failed', { error });
     throw error;
-  } finally {
-    await source.close();
   }
 }
 

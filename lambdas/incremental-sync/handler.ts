@@ -10,9 +10,9 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { isStreamName } from '#shared/canonical';
-import { extractRange, ReconciliationError } from '#shared/extract/extract-range';
+import { ReconciliationError } from '#shared/extract/extract-range';
 import type { IncrementalSyncInput, IncrementalSyncResult } from '#shared/pipeline/contracts';
-import { createExtractorRuntime, invocationTools, openOperatorSource, remainingTime } from '#shared/runtime/extractor';
+import { createExtractorRuntime, extractForInvocation } from '#shared/runtime/extractor';
 import { DIMENSIONS, METRICS, wrapHandler } from '#shared/runtime/observability';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
 
@@ -63,25 +63,14 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     const from = new Date(range.from);
     const to = new Date(range.to);
 
-    const tools = await invocationTools(rt, stream, `${runId}/${WINDOW_ID}`);
-    const source = await openOperatorSource(rt, stream);
-    let outcome: Awaited<ReturnType<typeof extractRange>>;
-    try {
-      outcome = await extractRange(
-        {
-          config: rt.config,
-          source,
-          sink: tools.sink,
-          pseudonymizer: tools.pseudonymizer,
-          pseudonymKey: tools.pseudonymKey,
-          remainingMs: remainingTime(context),
-          reserveMs: rt.reserveMs,
-        },
-        { stream, runId, windowId: WINDOW_ID, from, to, continuation: event.continuation ?? null },
-      );
-    } finally {
-      await source.close();
-    }
+    const outcome = await extractForInvocation(rt, context, {
+      stream,
+      runId,
+      windowId: WINDOW_ID,
+      from,
+      to,
+      continuation: event.continuation ?? null,
+    });
     metrics.addMetric(METRICS.rowsExtracted, MetricUnit.Count, outcome.rows);
     metrics.addMetric(METRICS.bytesWritten, MetricUnit.Bytes, outcome.bytes);
     metrics.addMetric(METRICS.windowDurationMs, MetricUnit.Milliseconds, Date.now() - started);

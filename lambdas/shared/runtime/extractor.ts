@@ -6,6 +6,7 @@ import type { Context } from 'aws-lambda';
 import { type Adapters, createAdapters } from '../adapters/index.ts';
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
+import { type ExtractRangeOutcome, type ExtractRangeRequest, extractRange } from '../extract/extract-range.ts';
 import { loadPseudonymKey } from '../pii/key.ts';
 import { createPseudonymizer, type Pseudonymizer } from '../pii/pseudonymizer.ts';
 import { S3Sink } from '../sink/s3.ts';
@@ -95,4 +96,33 @@ export function remainingTime(context: Context | undefined): () => number {
     typeof context?.getRemainingTimeInMillis === 'function'
       ? context.getRemainingTimeInMillis()
       : Number.MAX_SAFE_INTEGER;
+}
+
+/**
+ * Opens the operator database, runs {@link extractRange} for one request with the invocation's
+ * sink, pseudonym key and time budget, and closes the session whatever happens.
+ */
+export async function extractForInvocation(
+  rt: ExtractorRuntime,
+  context: Context | undefined,
+  request: ExtractRangeRequest,
+): Promise<ExtractRangeOutcome> {
+  const tools = await invocationTools(rt, request.stream, `${request.runId}/${request.windowId}`);
+  const source = await openOperatorSource(rt, request.stream);
+  try {
+    return await extractRange(
+      {
+        config: rt.config,
+        source,
+        sink: tools.sink,
+        pseudonymizer: tools.pseudonymizer,
+        pseudonymKey: tools.pseudonymKey,
+        remainingMs: remainingTime(context),
+        reserveMs: rt.reserveMs,
+      },
+      request,
+    );
+  } finally {
+    await source.close();
+  }
 }
