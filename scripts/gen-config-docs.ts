@@ -10,8 +10,8 @@ import { stringify } from 'yaml';
 import {
   CANONICAL_STREAMS,
   glueType,
+  LANDED_PARTITION_COLUMNS,
   METADATA_FIELDS,
-  PARTITION_COLUMN,
   STREAM_NAMES,
   sourceValueColumn,
   UNMAPPED_VALUE,
@@ -200,7 +200,9 @@ function canonicalSection(): string {
     ...METADATA_FIELDS.map(
       (f) => `| ${code(f.name)} | ${glueType(f.type)} | ${f.nullable ? 'yes' : 'no'} | ${cell(f.description)} |`,
     ),
-    `| ${code(PARTITION_COLUMN)} | partition (string) | no | UTC date (YYYY-MM-DD) of the row's cursor; the table's Hive-style partition. |`,
+    ...LANDED_PARTITION_COLUMNS.map(
+      (c) => `| ${code(c.name)} | partition (string) | no | ${cell(c.description)} Only in the landed tables. |`,
+    ),
     '',
   );
   return out.join('\n');

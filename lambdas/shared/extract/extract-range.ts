@@ -14,8 +14,10 @@
  * invocations are compared with what landed before the manifest is written; a mismatch fails the
  * window and nothing is published.
  *
- * **Atomicity.** Nothing is visible before the manifest (`commitWindow`); a failure leaves parts
- * without a manifest, which the next attempt of the same window overwrites or deletes.
+ * **Atomicity.** Nothing is visible before `commitWindow` writes the window's committed list. Each
+ * attempt at a window (its first invocation and its continuations) writes under its own attempt
+ * prefix; a failed attempt is never visible, and is removed by the next commit of the window or by
+ * the landing sweep.
  */
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
@@ -26,7 +28,7 @@ import { PartitionedPartWriter } from '../parquet/part-writer.ts';
 import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
 import type { Continuation, Reconciliation } from '../pipeline/contracts.ts';
 import type { ObjectSink } from '../sink/sink.ts';
-import { commitWindow } from '../sink/window.ts';
+import { commitWindow, newAttemptId } from '../sink/window.ts';
 import type { CountAndSums, KeysetPosition, SourceConnection } from '../sources/source.ts';
 import type { SourceBatch } from '../types.ts';
 import { openPosition, sealPosition } from './position.ts';
@@ -87,6 +89,8 @@ export type ExtractRangeOutcome =
       /** Parquet bytes of the whole range. */
       readonly totalBytes: number;
       readonly manifestKey: string;
+      /** Objects of other attempts at the window removed by the commit. */
+      readonly strayObjectsDeleted: number;
       readonly reconciliation: Reconciliation;
       /** Unmapped enumeration values seen by this invocation, per canonical field. */
       readonly unmapped: Record<string, number>;
@@ -162,6 +166,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     stream: req.stream,
     runId: req.runId,
     windowId: req.windowId,
+    attempt: previous?.progress.attempt ?? newAttemptId(now()),
     columns,
     operatorId: config.operatorId,
     ...(previous ? { resume: previous.progress } : {}),
@@ -278,6 +283,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     bytes: progress.bytes - (previous?.progress.bytes ?? 0),
     totalBytes: progress.bytes,
     manifestKey: committed.manifestKey,
+    strayObjectsDeleted: committed.deletedKeys.length,
     reconciliation,
     unmapped: mapper?.unmappedCounts() ?? {},
   };
