@@ -16,11 +16,17 @@
  *
  * **Atomicity.** Nothing is visible before the manifest (`commitWindow`); a failure leaves parts
  * without a manifest, which the next attempt of the same window overwrites or deletes.
+ *
+ * **Versions.** Every row read in an invocation lands with `_source_seq` = when that invocation's
+ * source transaction took its snapshot, by the database's clock (mapping/version.ts); the
+ * invocations of one window read disjoint (cursor, key) ranges, so they never hold two versions of
+ * one row.
  */
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
 import { type LandedColumn, landedColumns } from '../landed-schema.ts';
 import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
+import { databaseSourceSeq } from '../mapping/version.ts';
 import { parseUnscaled } from '../parquet/decimal-text.ts';
 import { PartitionedPartWriter } from '../parquet/part-writer.ts';
 import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
@@ -173,7 +179,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
   let stoppedAt: KeysetPosition | undefined;
   let segment: { count: bigint; sums: Record<string, string> };
   try {
-    segment = await source.snapshot(async () => {
+    segment = await source.snapshot(async (view) => {
       let last: KeysetPosition | undefined;
       for await (const batch of source.readRange({
         ...range,
@@ -189,6 +195,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
           pseudonymizer: deps.pseudonymizer,
           runId: req.runId,
           extractedAt: now(),
+          sourceSeq: databaseSourceSeq(view.readAtMicros),
           cursorColumn: plan.cursorColumn,
         });
         await writer.write(mapper.map(batch));
