@@ -214,19 +214,30 @@ function zeroDate(target: Pick<ConverterTarget, 'nullable' | 'configPath'>): nul
   );
 }
 
-function timestampConverter(target: ConverterTarget): Converter {
-  const zone = target.zone;
-  const naiveIsUtc = target.kind === 'timestamptz';
+/**
+ * Parses a timestamp, timestamptz or date text into wall-clock ms (its offset and sub-millisecond
+ * digits in {@link parsed}); null for MySQL's zero date where NULL may land. Throws ValueProblem.
+ */
+function instantParser(target: Omit<ConverterTarget, 'type'>): (text: string) => number | null {
   const expected = target.kind === 'date' ? 'YYYY-MM-DD' : TIMESTAMP_FORMAT;
   return (text) => {
     const wall = parseDateTime(text);
-    if (Number.isNaN(wall)) {
-      if (parsed.zero) return zeroDate(target);
-      throw new ValueProblem(
-        `is not a valid timestamp (expected ${expected})`,
-        `check that ${target.configPath} maps a timestamp column, or fix the source`,
-      );
-    }
+    if (!Number.isNaN(wall)) return wall;
+    if (parsed.zero) return zeroDate(target);
+    throw new ValueProblem(
+      `is not a valid timestamp (expected ${expected})`,
+      `check that ${target.configPath} maps a timestamp column, or fix the source`,
+    );
+  };
+}
+
+function timestampConverter(target: ConverterTarget): Converter {
+  const zone = target.zone;
+  const naiveIsUtc = target.kind === 'timestamptz';
+  const parse = instantParser(target);
+  return (text) => {
+    const wall = parse(text);
+    if (wall === null) return null;
     if (parsed.hasOffset) return wall - parsed.offsetMs;
     return naiveIsUtc ? wall : zone.toUtc(wall);
   };
@@ -242,18 +253,13 @@ function timestampConverter(target: ConverterTarget): Converter {
 export function instantMicrosConverter(target: Omit<ConverterTarget, 'type'>): Converter {
   const zone = target.zone;
   const naiveIsUtc = target.kind === 'timestamptz';
-  const expected = target.kind === 'date' ? 'YYYY-MM-DD' : TIMESTAMP_FORMAT;
+  const parse = instantParser(target);
   return (text) => {
-    const wall = parseDateTime(text);
-    if (Number.isNaN(wall)) {
-      if (parsed.zero) return zeroDate(target);
-      throw new ValueProblem(
-        `is not a valid timestamp (expected ${expected})`,
-        `check that ${target.configPath} maps a timestamp column, or fix the source`,
-      );
-    }
-    if (parsed.hasOffset) return epochMicros(wall - parsed.offsetMs, parsed.subMilliMicros);
-    return naiveIsUtc ? epochMicros(wall, parsed.subMilliMicros) : zone.toUtcMicros(wall, parsed.subMilliMicros);
+    const wall = parse(text);
+    if (wall === null) return null;
+    const sub = parsed.subMilliMicros;
+    if (parsed.hasOffset) return epochMicros(wall - parsed.offsetMs, sub);
+    return naiveIsUtc ? epochMicros(wall, sub) : zone.toUtcMicros(wall, sub);
   };
 }
 
