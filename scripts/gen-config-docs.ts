@@ -11,6 +11,7 @@ import {
   CANONICAL_STREAMS,
   glueType,
   LANDED_PARTITION_COLUMNS,
+  LATEST_VERSION_FIRST,
   METADATA_FIELDS,
   STREAM_NAMES,
   sourceValueColumn,
@@ -203,6 +204,11 @@ function canonicalSection(): string {
     ...LANDED_PARTITION_COLUMNS.map(
       (c) => `| ${code(c.name)} | partition (string) | no | ${cell(c.description)} Only in the landed tables. |`,
     ),
+    '',
+    'A key can land more than once (the lookback re-reads, a replay or a new upload lands again). Its current',
+    'version is the row that comes first in `ORDER BY ' +
+      LATEST_VERSION_FIRST +
+      '`; see "Versions" in docs/architecture.md.',
     '',
   );
   return out.join('\n');
