@@ -10,9 +10,9 @@ import { stringify } from 'yaml';
 import {
   CANONICAL_STREAMS,
   glueType,
+  LANDED_PARTITION_COLUMNS,
   LATEST_VERSION_FIRST,
   METADATA_FIELDS,
-  PARTITION_COLUMN,
   STREAM_NAMES,
   sourceValueColumn,
   UNMAPPED_VALUE,
@@ -201,7 +201,9 @@ function canonicalSection(): string {
     ...METADATA_FIELDS.map(
       (f) => `| ${code(f.name)} | ${glueType(f.type)} | ${f.nullable ? 'yes' : 'no'} | ${cell(f.description)} |`,
     ),
-    `| ${code(PARTITION_COLUMN)} | partition (string) | no | UTC date (YYYY-MM-DD) of the row's cursor; the table's Hive-style partition. |`,
+    ...LANDED_PARTITION_COLUMNS.map(
+      (c) => `| ${code(c.name)} | partition (string) | no | ${cell(c.description)} Only in the landed tables. |`,
+    ),
     '',
     'A key can land more than once (the lookback re-reads, a replay or a new upload lands again). Its current',
     'version is the row that comes first in `ORDER BY ' +

@@ -9,7 +9,7 @@ import { createIngestBatchHandler, FileLedger, INGEST_METRICS, type IngestOutcom
 import { loadPseudonymKey } from '#shared/pii/key';
 import { createPseudonymizer, type Pseudonymizer } from '#shared/pii/pseudonymizer';
 import { createExtractorRuntime } from '#shared/runtime/extractor';
-import { DIMENSIONS, wrapHandler } from '#shared/runtime/observability';
+import { DIMENSIONS, METRICS, wrapHandler } from '#shared/runtime/observability';
 
 const rt = createExtractorRuntime();
 const { logger, metrics } = rt.obs;
@@ -29,6 +29,7 @@ function record(outcome: IngestOutcome, eventTime: Date): void {
     const single = metrics.singleMetric();
     single.addDimension(DIMENSIONS.stream, outcome.stream);
     single.addMetric(INGEST_METRICS.rowsIngested, MetricUnit.Count, outcome.rows);
+    single.addMetric(METRICS.strayObjectsDeleted, MetricUnit.Count, outcome.strayObjectsDeleted);
     single.addMetric(
       INGEST_METRICS.ingestLagSeconds,
       MetricUnit.Seconds,

@@ -294,8 +294,14 @@ export const METADATA_FIELDS: readonly CanonicalField[] = [
  */
 export const LATEST_VERSION_FIRST = '_cursor_us DESC, _source_seq DESC';
 
-/** The Hive-style partition column of every stream table (UTC date of the cursor). */
-export const PARTITION_COLUMN = 'dt';
+/**
+ * Partition columns of every stream's landed table (`<stream>_landed`): one partition per committed
+ * window, projected from the query's own values (Athena `injected` partition projection).
+ */
+export const LANDED_PARTITION_COLUMNS = [
+  { name: 'run_id', description: 'Run of the committed window (snapshot, incremental or file run id).' },
+  { name: 'window_id', description: 'Committed window of the run.' },
+] as const;
 
 export function isStreamName(name: string): name is StreamName {
   return (STREAM_NAMES as readonly string[]).includes(name);
