@@ -1,9 +1,19 @@
 /** Personal data minimization: pseudonyms under the operator's KMS-wrapped key. */
 export { clearPseudonymKeyCache, type LoadPseudonymKeyOptions, loadPseudonymKey, PseudonymKeyError } from './key.ts';
 export {
+  describeKeyComparison,
+  EXACT_KEY_COMPARISON,
+  type KeyComparison,
+  keyForm,
+  sameKeyComparison,
+  simpleCaseFold,
+  trimTrailingSpaces,
+} from './key-form.ts';
+export {
   createPseudonymizer,
   normalizeForPseudonym,
   PSEUDONYM_KEY_BYTES,
   type Pseudonymizer,
   type PseudonymizerOptions,
+  pseudonymInput,
 } from './pseudonymizer.ts';
