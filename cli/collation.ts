@@ -15,8 +15,8 @@ export interface ColumnComparison {
   /** Trailing spaces do not count. */
   readonly padSpace: boolean;
   /**
-   * Equalities of the collation the key form does not reproduce (accents, expansions, …), in words;
-   * empty when the key form and the collation agree.
+   * What else the collation equates that the key form does not fold (accents, expansions, …), as
+   * phrases that complete "the collation also equates …"; empty when there is nothing else.
    */
   readonly beyond: readonly string[];
   /** False when the collation is not one the rules below recognize; the flags are then a guess. */
@@ -44,10 +44,10 @@ export function mysqlColumnComparison(collation: string, padAttribute?: string |
   const beyond: string[] = [];
   if (ci) {
     const accentInsensitive = tokens.includes('ai') || !tokens.includes('as');
-    if (accentInsensitive) beyond.push('letters that differ by accents (é = e)');
+    if (accentInsensitive) beyond.push('accented and unaccented letters (é = e)');
     if (tokens.includes('general')) {
-      beyond.push('ß = s');
-      beyond.push('all characters outside the Basic Multilingual Plane (emoji) equal');
+      beyond.push('ß and s');
+      beyond.push('all characters outside the Basic Multilingual Plane (emoji) with each other');
     } else {
       beyond.push('expansions (ß = ss, æ = ae)');
     }

@@ -383,7 +383,7 @@ async function checkKeyComparison(
         name: 'key comparison',
         stream,
         status: 'fail',
-        message: `${subject}: the database compares it ${describeKeyComparison(columnRule)}, but source.keyComparison says ${describeKeyComparison(configured)}: ${consequence(columnRule, configured)}`,
+        message: `${subject}: source.keyComparison says ${describeKeyComparison(configured)}, so ${consequence(columnRule, configured)}`,
         suggestion: `set ${setting} before the first snapshot (it changes the pseudonyms of keys that differ by case or trailing spaces)`,
       });
       continue;
@@ -393,29 +393,21 @@ async function checkKeyComparison(
     const how = pseudonymized
       ? `pseudonymized in its key form (${describeKeyComparison(configured)})`
       : 'kept in clear, so the lake compares its exact bytes';
-    const exactlyLikeLake = c.known && c.beyond.length === 0 && sameKeyComparison(columnRule, lake);
-    if (exactlyLikeLake) {
-      out.push({
-        name: 'key comparison',
-        stream,
-        status: 'ok',
-        message: `${subject}: ${how}, as the database compares it`,
-      });
+    if (c.known && c.beyond.length === 0 && sameKeyComparison(columnRule, lake)) {
+      out.push({ name: 'key comparison', stream, status: 'ok', message: `${subject}: ${how}, as the database does` });
       continue;
     }
-    const differs = [
-      ...(c.known ? [] : ['the connector does not recognize this collation']),
-      ...(!sameKeyComparison(columnRule, lake)
-        ? [`the database compares it ${describeKeyComparison(columnRule)}`]
-        : []),
-      ...(c.beyond.length > 0 ? [`the collation also treats as equal ${c.beyond.join('; ')}`] : []),
-    ].join('; ');
+    const differs = c.known
+      ? c.beyond.length > 0
+        ? `; the collation also equates ${c.beyond.join(', ')}`
+        : ''
+      : '; the connector does not recognize this collation';
     if (sampleSize <= 0) {
       out.push({
         name: 'key comparison',
         stream,
         status: 'warn',
-        message: `${subject}: ${how}; ${differs}; not sampled (--key-sample 0)`,
+        message: `${subject}: ${how}${differs}; not sampled (--key-sample 0)`,
       });
       continue;
     }
@@ -428,7 +420,7 @@ async function checkKeyComparison(
         name: 'key comparison',
         stream,
         status: 'warn',
-        message: `${subject}: ${how}; ${differs}; the sample could not be read: ${(e as Error).message}`,
+        message: `${subject}: ${how}${differs}; the sample could not be read: ${(e as Error).message}`,
       });
       continue;
     }
@@ -438,15 +430,15 @@ async function checkKeyComparison(
         name: 'key comparison',
         stream,
         status: 'fail',
-        message: `${subject}: ${how}; ${sampled}, ${plural(grouping.mergedByKeyForm, 'key form is', 'key forms are')} shared by values the database keeps apart: distinct keys would share one pseudonym`,
-        suggestion: `set ${setting}`,
+        message: `${subject}: ${how}${differs}; ${sampled}, ${plural(grouping.mergedByKeyForm, 'key form is', 'key forms are')} shared by values the database keeps apart: distinct keys would share one pseudonym`,
+        suggestion: `set ${setting}, or make the ids distinct beyond case and trailing spaces at the source`,
       });
     } else if (grouping.splitBySourceRule > 0) {
       out.push({
         name: 'key comparison',
         stream,
         status: 'warn',
-        message: `${subject}: ${how}; ${differs}; ${sampled}, the database treats ${plural(grouping.splitBySourceRule, 'group')} of different values as equal that the lake keeps apart: rows referring to them do not join in the lake as in the database`,
+        message: `${subject}: ${how}${differs}; ${sampled}, the database treats ${plural(grouping.splitBySourceRule, 'group')} of different values as equal that the lake keeps apart: rows referring to them do not join in the lake as in the database`,
         suggestion: pseudonymized
           ? 'make the ids consistent at the source; the key form folds only case and trailing spaces (see docs/architecture.md, Keys join as in the source)'
           : `pseudonymize it (streams.${stream}.columns.${field.name}: { column: ${column.name}, pii: pseudonymize }) to join on its key form, or make the ids consistent at the source`,
@@ -456,7 +448,7 @@ async function checkKeyComparison(
         name: 'key comparison',
         stream,
         status: 'ok',
-        message: `${subject}: ${how}; ${differs}, but ${sampled} the database groups them as the lake does`,
+        message: `${subject}: ${how}${differs}; ${sampled}, the database groups them as the lake does`,
       });
     }
   }

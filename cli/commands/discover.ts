@@ -4,7 +4,7 @@
  */
 import { stringify } from 'yaml';
 import { CANONICAL_STREAMS, getField, isKeyField } from '#shared/canonical';
-import { describeKeyComparison, type KeyComparison, sameKeyComparison } from '#shared/pii/key-form';
+import { describeKeyComparison, type KeyComparison } from '#shared/pii/key-form';
 import type { SourceConnection } from '#shared/sources/index';
 import { type CatalogTable, listSchemas, readSchema } from '../catalog.ts';
 import { type ColumnComparison, describeColumnComparison, keyComparisonOf } from '../collation.ts';
@@ -124,24 +124,25 @@ export function proposeKeyComparison(proposals: readonly ProposedStream[]): {
       `player id columns compare differently (${keyed.map((c) => `${c.where} ${describeColumnComparison(c.comparison)}`).join('; ')}): the lake follows one rule, proposed from ${chosen.where}; \`connector check\` flags the others`,
     );
   }
+  // One note per collation that equates more than the key form folds, naming its key columns.
+  const beyond = new Map<string, { comparison: ColumnComparison; where: string[] }>();
   for (const c of columns) {
     if (!c.comparison.known) {
       notes.push(
         `${c.where}: collation ${c.comparison.collation} is not recognized; check source.keyComparison by hand`,
       );
-    } else if (
-      c.comparison.beyond.length > 0 &&
-      (c.pseudonymized ||
-        !sameKeyComparison(keyComparisonOf(c.comparison), comparison) ||
-        c.comparison.caseInsensitive ||
-        c.comparison.padSpace)
-    ) {
-      notes.push(
-        `${c.where}: collation ${c.comparison.collation} also treats as equal ${c.comparison.beyond.join('; ')}, which the key form does not fold; \`connector check\` samples the values to tell whether that matters`,
-      );
+    } else if (c.comparison.beyond.length > 0) {
+      const entry = beyond.get(c.comparison.collation) ?? { comparison: c.comparison, where: [] };
+      entry.where.push(c.where);
+      beyond.set(c.comparison.collation, entry);
     }
   }
-  return { comparison, from: describeColumnComparison(chosen.comparison), notes };
+  for (const [collation, { comparison: c, where }] of beyond) {
+    notes.push(
+      `collation ${collation} (${where.join(', ')}) also equates ${c.beyond.join(', ')}, which the key form does not fold: \`connector check\` samples the key values to tell whether that matters`,
+    );
+  }
+  return { comparison, from: `${chosen.where}, collation ${chosen.comparison.collation}`, notes };
 }
 
 /** Reads the catalog of `schemas` (default: all) and proposes a mapping. */
