@@ -71,6 +71,7 @@ export function describeKeyJoins(engine: Engine, available: boolean): void {
       let duck: DuckDbHandle;
       let db: SourceDb;
       let pseudonymKey: Buffer;
+      let store: SyncStateStore;
       let extract: ExtractWindowModule;
       const context: Context = lambdaContext(() => 900_000);
 
@@ -136,7 +137,7 @@ export function describeKeyJoins(engine: Engine, available: boolean): void {
         };
         const { keyFile } = await setHandlerEnv({ aws, config, sourceUrl: engineUrl(engine), reserveMs: 60_000 });
         extract = await import('../../lambdas/extract-window/handler.ts');
-        const store = new SyncStateStore(aws.dynamo.doc, aws.table);
+        store = new SyncStateStore(aws.dynamo.doc, aws.table);
         pseudonymKey = await loadPseudonymKey({
           keys: new LocalKeyService({ keyFile, operatorId }),
           store,

@@ -1,5 +1,14 @@
 /** Personal data minimization: pseudonyms under the operator's KMS-wrapped key. */
-export { clearPseudonymKeyCache, type LoadPseudonymKeyOptions, loadPseudonymKey, PseudonymKeyError } from './key.ts';
+export {
+  clearKeyFormCache,
+  clearPseudonymKeyCache,
+  ensureKeyForm,
+  KEY_FORM_CASE_FOLDING,
+  KeyFormChangedError,
+  type LoadPseudonymKeyOptions,
+  loadPseudonymKey,
+  PseudonymKeyError,
+} from './key.ts';
 export {
   describeKeyComparison,
   EXACT_KEY_COMPARISON,

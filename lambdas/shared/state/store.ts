@@ -148,6 +148,15 @@ export interface LockState {
   readonly acquiredAt: Date;
 }
 
+/** The key form an operator's pseudonyms are computed with, as recorded on first use. */
+export interface RecordedKeyForm {
+  readonly caseInsensitive: boolean;
+  readonly padSpace: boolean;
+  /** The case folding table, e.g. `unicode-15.0.0-simple`. */
+  readonly caseFolding: string;
+  readonly recordedAt: Date;
+}
+
 export interface SyncStateStoreOptions {
   /** Clock, for tests of lock expiry. @default () => new Date() */
   readonly now?: () => Date;
@@ -739,6 +748,45 @@ export class SyncStateStore {
                 algorithm: 'HMAC-SHA256',
                 createdAt: this.now().toISOString(),
               },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            }),
+          ),
+        true,
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  // ---------------------------------------------------------------- key form
+
+  /** The key form the operator's key pseudonyms were recorded with, or undefined before the first. */
+  async getKeyForm(): Promise<RecordedKeyForm | undefined> {
+    const item = await this.get('getKeyForm', keys.keyForm());
+    if (!item) return undefined;
+    return {
+      caseInsensitive: item.caseInsensitive === true,
+      padSpace: item.padSpace === true,
+      caseFolding: String(item.caseFolding ?? ''),
+      recordedAt: new Date(String(item.recordedAt)),
+    };
+  }
+
+  /**
+   * Records the key form pseudonyms are computed with unless one is recorded; returns false when
+   * another writer was first (the caller then reads and compares theirs). Never expires.
+   */
+  async putKeyForm(form: Omit<RecordedKeyForm, 'recordedAt'>): Promise<boolean> {
+    try {
+      await this.call(
+        'putKeyForm',
+        () =>
+          this.doc.send(
+            new PutCommand({
+              TableName: this.tableName,
+              Item: { ...keys.keyForm(), ...form, recordedAt: this.now().toISOString() },
               ConditionExpression: 'attribute_not_exists(pk)',
             }),
           ),
