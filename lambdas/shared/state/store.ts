@@ -734,30 +734,13 @@ export class SyncStateStore {
    * (the caller then reads and uses theirs). Only ciphertext is ever stored, and it never expires.
    */
   async putPseudonymKeyCiphertext(ciphertext: Buffer, keyId: string): Promise<boolean> {
-    try {
-      await this.call(
-        'putPseudonymKeyCiphertext',
-        () =>
-          this.doc.send(
-            new PutCommand({
-              TableName: this.tableName,
-              Item: {
-                ...keys.pseudonymKey(),
-                ciphertext: new Uint8Array(ciphertext),
-                keyId,
-                algorithm: 'HMAC-SHA256',
-                createdAt: this.now().toISOString(),
-              },
-              ConditionExpression: 'attribute_not_exists(pk)',
-            }),
-          ),
-        true,
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.putIfAbsent('putPseudonymKeyCiphertext', {
+      ...keys.pseudonymKey(),
+      ciphertext: new Uint8Array(ciphertext),
+      keyId,
+      algorithm: 'HMAC-SHA256',
+      createdAt: this.now().toISOString(),
+    });
   }
 
   // ---------------------------------------------------------------- key form
@@ -779,16 +762,19 @@ export class SyncStateStore {
    * another writer was first (the caller then reads and compares theirs). Never expires.
    */
   async putKeyForm(form: Omit<RecordedKeyForm, 'recordedAt'>): Promise<boolean> {
+    return this.putIfAbsent('putKeyForm', { ...keys.keyForm(), ...form, recordedAt: this.now().toISOString() });
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /** Puts an item unless one with its key exists; false when one does. */
+  private async putIfAbsent(operation: string, item: Item): Promise<boolean> {
     try {
       await this.call(
-        'putKeyForm',
+        operation,
         () =>
           this.doc.send(
-            new PutCommand({
-              TableName: this.tableName,
-              Item: { ...keys.keyForm(), ...form, recordedAt: this.now().toISOString() },
-              ConditionExpression: 'attribute_not_exists(pk)',
-            }),
+            new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
           ),
         true,
       );
@@ -798,8 +784,6 @@ export class SyncStateStore {
       throw error;
     }
   }
-
-  // ---------------------------------------------------------------- helpers
 
   private async get(operation: string, key: ItemKey): Promise<Item | undefined> {
     const out = await this.call(operation, () =>
