@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { openSourceDb, type SourceDb } from '../extract/fixtures.ts';
-import { type Engine, engineAvailable, engineUrl, uniqueName } from '../helpers/databases.ts';
+import { createScratchSchema } from '../extract/fixtures.ts';
+import { type Engine, engineAvailable, engineUrl } from '../helpers/databases.ts';
 import { runCli } from './run.ts';
 
 const available: Record<Engine, boolean> = {
@@ -30,12 +30,12 @@ const KELVIN = '\u212a';
 
 for (const engine of ['mysql', 'postgres'] as const) {
   describe.skipIf(!available[engine])(`key comparison on ${engine}`, () => {
-    const schema = uniqueName(`keycmp_${engine}`);
     const dir = mkdtempSync(join(tmpdir(), 'cli-keys-'));
     const configFile = join(dir, 'operator.yaml');
     const url = new URL(engineUrl(engine));
-    const sourceUrl = engine === 'mysql' ? `${engineUrl(engine).replace(/\/[^/]*$/, '')}/${schema}` : engineUrl(engine);
-    let db: SourceDb;
+    let db: Awaited<ReturnType<typeof createScratchSchema>>;
+    let schema: string;
+    let sourceUrl: string;
 
     const writeConfig = (keyComparison?: { caseInsensitive: boolean; padSpace: boolean }) =>
       writeFileSync(
@@ -77,10 +77,10 @@ for (const engine of ['mysql', 'postgres'] as const) {
       findings.find((f) => f.stream === stream && f.message.startsWith(`${field} (`));
 
     beforeAll(async () => {
-      db = await openSourceDb(engine, schema);
+      db = await createScratchSchema(engine, `keycmp_${engine}`, { mysqlCollation: 'utf8mb4_general_ci' });
+      schema = db.schema;
+      sourceUrl = engine === 'mysql' ? `${engineUrl(engine).replace(/\/[^/]*$/, '')}/${schema}` : engineUrl(engine);
       const time = engine === 'postgres' ? 'timestamp(3)' : 'datetime(3)';
-      if (engine === 'postgres') await db.exec(`CREATE SCHEMA ${db.q(schema)}`);
-      else await db.exec(`CREATE DATABASE ${db.q(schema)} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
       await db.exec(
         `CREATE TABLE ${db.table('customers')} (customer_id varchar(40) PRIMARY KEY, modified_ts ${time} NOT NULL)`,
       );
@@ -104,11 +104,7 @@ for (const engine of ['mysql', 'postgres'] as const) {
     });
 
     afterAll(async () => {
-      await db
-        ?.exec(
-          engine === 'postgres' ? `DROP SCHEMA IF EXISTS "${schema}" CASCADE` : `DROP DATABASE IF EXISTS \`${schema}\``,
-        )
-        .finally(() => db.close());
+      await db?.drop();
     });
 
     if (engine === 'mysql') {

@@ -17,21 +17,21 @@ import { LocalKeyService } from '#shared/adapters/kms-local';
 import { loadPseudonymKey } from '#shared/pii/key';
 import type { ExtractResult, ExtractWindowInput } from '#shared/pipeline/contracts';
 import { SyncStateStore } from '#shared/state/store';
-import { type Engine, engineUrl, uniqueName } from '../helpers/databases.ts';
+import { type Engine, engineUrl } from '../helpers/databases.ts';
 import { type DuckDbHandle, openDuckDb, parquetSource } from '../helpers/duckdb.ts';
 import {
+  createScratchSchema,
   getManifest,
   HOUR,
   KMS_KEY_ARN,
   type LocalAws,
   lambdaContext,
-  openSourceDb,
-  type SourceDb,
   setHandlerEnv,
   startLocalAws,
 } from './fixtures.ts';
 
 type ExtractWindowModule = typeof import('../../lambdas/extract-window/handler.ts');
+type ScratchDb = Awaited<ReturnType<typeof createScratchSchema>>;
 
 /** Players: key and a clear attribute (country) that tells which player a payment joined. */
 const PLAYERS: readonly (readonly [string, string])[] = [
@@ -64,12 +64,11 @@ export function describeKeyJoins(engine: Engine, available: boolean): void {
   describe.skipIf(!available)(
     `keys join as in the source on ${engine === 'postgres' ? 'PostgreSQL' : 'MariaDB'}`,
     () => {
-      const schema = uniqueName(`keys_${engine}`);
       const operatorId = 'key-join-casino';
       const H0 = Math.floor((Date.now() - 3 * HOUR) / HOUR) * HOUR;
       let aws: LocalAws;
       let duck: DuckDbHandle;
-      let db: SourceDb;
+      let db: ScratchDb;
       let pseudonymKey: Buffer;
       let store: SyncStateStore;
       let extract: ExtractWindowModule;
@@ -79,20 +78,15 @@ export function describeKeyJoins(engine: Engine, available: boolean): void {
 
       beforeAll(async () => {
         [aws, duck] = await Promise.all([startLocalAws(), openDuckDb()]);
-        db = await openSourceDb(engine, schema);
-        const key = engine === 'postgres' ? 'varchar(40)' : 'varchar(40)';
+        // MariaDB's default collation: case-insensitive and PAD SPACE.
+        db = await createScratchSchema(engine, `keys_${engine}`, { mysqlCollation: 'utf8mb4_general_ci' });
+        const schema = db.schema;
         const time = engine === 'postgres' ? 'timestamp(3)' : 'datetime(3)';
-        if (engine === 'postgres') {
-          await db.exec(`CREATE SCHEMA ${db.q(schema)}`);
-        } else {
-          // MariaDB's default collation: case-insensitive and PAD SPACE.
-          await db.exec(`CREATE DATABASE ${db.q(schema)} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
-        }
         await db.exec(
-          `CREATE TABLE ${db.table('customers')} (customer_id ${key} PRIMARY KEY, country_code char(2), modified_ts ${time} NOT NULL)`,
+          `CREATE TABLE ${db.table('customers')} (customer_id varchar(40) PRIMARY KEY, country_code char(2), modified_ts ${time} NOT NULL)`,
         );
         await db.exec(
-          `CREATE TABLE ${db.table('cashier')} (txn_id ${key} PRIMARY KEY, customer_id ${key} NOT NULL, modified_ts ${time} NOT NULL)`,
+          `CREATE TABLE ${db.table('cashier')} (txn_id varchar(40) PRIMARY KEY, customer_id varchar(40) NOT NULL, modified_ts ${time} NOT NULL)`,
         );
         await db.insert(
           'customers',
@@ -158,15 +152,7 @@ export function describeKeyJoins(engine: Engine, available: boolean): void {
       });
 
       afterAll(async () => {
-        if (db) {
-          await db
-            .exec(
-              engine === 'postgres'
-                ? `DROP SCHEMA IF EXISTS "${schema}" CASCADE`
-                : `DROP DATABASE IF EXISTS \`${schema}\``,
-            )
-            .finally(() => db.close());
-        }
+        await db?.drop();
         duck?.close();
         await aws?.stop();
       });
