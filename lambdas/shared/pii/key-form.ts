@@ -41,8 +41,12 @@ function foldingTable(): Map<number, number> {
   return folding;
 }
 
+const ASCII = /^[\x00-\x7f]*$/;
+
 /** Unicode simple case folding of every code point (lone surrogates are kept as they are). */
 export function simpleCaseFold(value: string): string {
+  // In ASCII, simple case folding is A-Z → a-z, which is what toLowerCase does there (most ids).
+  if (ASCII.test(value)) return value.toLowerCase();
   const table = foldingTable();
   let out: string[] | undefined;
   let i = 0;

@@ -154,17 +154,15 @@ async function checkKeyForm({
       );
     }
   }
-  const folds = (c: { caseInsensitive: boolean }) => c.caseInsensitive;
+  // The folding table matters only when keys are folded.
+  const sameFolding = !wanted.caseInsensitive || current.caseFolding === wanted.caseFolding;
   const same =
-    current.caseInsensitive === wanted.caseInsensitive &&
-    current.padSpace === wanted.padSpace &&
-    (!folds(wanted) || current.caseFolding === wanted.caseFolding);
+    current.caseInsensitive === wanted.caseInsensitive && current.padSpace === wanted.padSpace && sameFolding;
   if (same) return;
   const at = Number.isNaN(current.recordedAt.getTime()) ? '' : ` on ${current.recordedAt.toISOString()}`;
-  const folding =
-    folds(wanted) && current.caseFolding !== wanted.caseFolding
-      ? ` with case folding ${current.caseFolding}, this version folds with ${wanted.caseFolding}`
-      : '';
+  const folding = sameFolding
+    ? ''
+    : ` with case folding ${current.caseFolding}, this version folds with ${wanted.caseFolding}`;
   throw new KeyFormChangedError(
     `${operatorId}: source.keyComparison is { caseInsensitive: ${wanted.caseInsensitive}, padSpace: ${wanted.padSpace} } (${describeKeyComparison(wanted)}), but the pseudonyms already landed for this operator were computed with { caseInsensitive: ${current.caseInsensitive}, padSpace: ${current.padSpace} } (recorded${at}${folding}); keys that differ by case or trailing spaces would get a second pseudonym and stop joining with the landed rows. Restore source.keyComparison to { caseInsensitive: ${current.caseInsensitive}, padSpace: ${current.padSpace} } and deploy, or change the key form deliberately as docs/runbook.md describes (Changing how keys compare)`,
   );

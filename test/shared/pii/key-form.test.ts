@@ -70,6 +70,14 @@ describe('simpleCaseFold', () => {
     expect(simpleCaseFold('\uab70')).toBe('\u13a0');
   });
 
+  it('folds ASCII as the table does', () => {
+    let ascii = '';
+    for (let cp = 0; cp < 0x80; cp++) ascii += String.fromCodePoint(cp);
+    const perCodePoint = [...ascii].map((ch) => simpleCaseFold(`${ch}\u00e9`).slice(0, -1)).join('');
+    expect(simpleCaseFold(ascii)).toBe(perCodePoint);
+    expect(simpleCaseFold('ABC-xyz_09 ')).toBe('abc-xyz_09 ');
+  });
+
   it('leaves text without cased letters as it is, lone surrogates included', () => {
     for (const v of ['', '123-456', 'already-lower', '😀', '\ud800x', 'x\udc00']) expect(simpleCaseFold(v)).toBe(v);
     expect(simpleCaseFold('A\ud800B')).toBe('a\ud800b');
