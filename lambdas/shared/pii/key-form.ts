@@ -41,11 +41,11 @@ function foldingTable(): Map<number, number> {
   return folding;
 }
 
-const ASCII = /^[\x00-\x7f]*$/;
+const ASCII = /^[ -~]*$/;
 
 /** Unicode simple case folding of every code point (lone surrogates are kept as they are). */
 export function simpleCaseFold(value: string): string {
-  // In ASCII, simple case folding is A-Z → a-z, which is what toLowerCase does there (most ids).
+  // In printable ASCII (most ids), simple case folding is A-Z → a-z, which is what toLowerCase does.
   if (ASCII.test(value)) return value.toLowerCase();
   const table = foldingTable();
   let out: string[] | undefined;
