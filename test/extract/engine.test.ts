@@ -243,6 +243,8 @@ function edgeConfig(engine: Engine, schema: string, operatorId: string): Operato
       tls: 'disable',
       timeZone: MALTA,
       statementTimeoutSeconds: 30,
+      // The scratch databases are utf8mb4_bin on MySQL: case-sensitive, PAD SPACE.
+      keyComparison: { caseInsensitive: false, padSpace: engine === 'mysql' },
       network: { mode: 'created' },
     },
     streams: {

@@ -219,15 +219,22 @@ export async function openSourceDb(engine: Engine, schema: string): Promise<Sour
   return db;
 }
 
-/** A uniquely named PostgreSQL schema or MySQL database (utf8mb4, binary collation), dropped by `drop`. */
+/**
+ * A uniquely named PostgreSQL schema or MySQL database (utf8mb4, by default with the binary
+ * collation), dropped by `drop`.
+ */
 export async function createScratchSchema(
   engine: Engine,
   prefix: string,
+  options: { readonly mysqlCollation?: string } = {},
 ): Promise<SourceDb & { drop(): Promise<void> }> {
   const schema = uniqueName(prefix);
   const db = await openSourceDb(engine, schema);
   if (engine === 'postgres') await db.exec(`CREATE SCHEMA "${schema}"`);
-  else await db.exec(`CREATE DATABASE \`${schema}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  else
+    await db.exec(
+      `CREATE DATABASE \`${schema}\` CHARACTER SET utf8mb4 COLLATE ${options.mysqlCollation ?? 'utf8mb4_bin'}`,
+    );
   return {
     ...db,
     async drop() {
