@@ -69,6 +69,8 @@ export interface WindowManifest {
   /** Exact sum per money column, decimal text at the column's scale. */
   readonly moneySums: Readonly<Record<string, string>>;
   readonly nullCounts: Readonly<Record<string, number>>;
+  /** Smallest and largest value of each timestamp column other than `_cursor` (absent when all NULL). */
+  readonly timeRanges: Readonly<Record<string, { readonly min: string; readonly max: string }>>;
   readonly createdAt: string;
 }
 
@@ -160,6 +162,7 @@ export async function commitWindow(sink: ObjectSink, input: CommitWindowInput): 
     schemaFingerprint: schemaFingerprint(input.columns),
     moneySums: progress.moneySums,
     nullCounts: progress.nullCounts,
+    timeRanges: progress.timeRanges ?? {},
     createdAt: (input.now ?? new Date()).toISOString(),
   };
   await sink.putObject(key, `${JSON.stringify(manifest, null, 2)}\n`, 'application/json');
