@@ -46,6 +46,7 @@ import {
   pseudonym,
   type SourceDb,
   syntheticExpectation,
+  wallText,
   wallToUtcMs,
 } from '../extract/fixtures.ts';
 import { type Engine, engineUrl, uniqueName } from '../helpers/databases.ts';
@@ -568,6 +569,80 @@ export function describePipeline(engine: Engine, available: boolean): void {
         for (const stream of ALL_STREAMS) {
           expect((await pipeline.store.getWatermark(stream))?.getTime()).toBe(lastRanges.get(stream)!.to);
         }
+      });
+
+      it('fails a snapshot on a bad source value naming the window, fails the same way when resumed unfixed, and completes once the source is fixed', async () => {
+        expect(lastRanges).toBeDefined();
+        const from = start + DAY;
+        const to = start + 2 * DAY;
+        // A payment whose amount has more decimals than the mapping's DECIMAL(18,2) can hold.
+        const payments = db.table('cashier_transactions');
+        await db.exec(
+          engine === 'postgres'
+            ? `ALTER TABLE ${payments} ALTER COLUMN amount TYPE numeric(20,6)`
+            : `ALTER TABLE ${payments} MODIFY amount decimal(20,6)`,
+        );
+        const badAt = from + 5 * HOUR + 17 * MINUTE;
+        const badKey = '990000000001';
+        const [player] = await db.rows(`SELECT customer_id FROM ${db.table('customers')} ORDER BY customer_id LIMIT 1`);
+        await db.insert(
+          'cashier_transactions',
+          [
+            'txn_id',
+            'customer_id',
+            'txn_type',
+            'payment_method',
+            'amount',
+            'currency_code',
+            'txn_status',
+            'modified_ts',
+          ],
+          [[badKey, player!.customer_id!, 'DEP', 'card', '12.345679', 'EUR', 'APPROVED', wallText(badAt)]],
+        );
+        const request = { from: iso(from), to: iso(to), streams: ['payments'] };
+        const failing = extractRecorder(() => null);
+        const failed = await pipeline.runSnapshot(request, {
+          executionName: 'e2e-bad-value',
+          wrap: { extractWindow: failing.wrap },
+        });
+        expect(failed.status).toBe('FAILED');
+        expect(failed.error).toBe('SnapshotFailed');
+        const replayId = failed.snapshotId!;
+        const bad = (await pipeline.store.listWindows(replayId)).find((w) => w.status !== 'done')!;
+        expect(bad.from.getTime()).toBeLessThanOrEqual(badAt);
+        expect(bad.to.getTime()).toBeGreaterThan(badAt);
+        const named = `1 window(s) failed: stream payments window ${bad.windowId} (CoercionError – CoercionError:`;
+        expect(failed.cause).toContain(named);
+        expect(failed.cause).toContain('amount');
+        expect(failed.cause).toContain(`{"snapshotId": "${replayId}"}`);
+        expect(await pipeline.store.getSnapshot(replayId)).toMatchObject({ status: 'failed' });
+
+        // Resumed without fixing the source: the same window fails with the same error, reported as such.
+        const unfixed = extractRecorder(() => null);
+        const again = await pipeline.runSnapshot({ snapshotId: replayId }, { wrap: { extractWindow: unfixed.wrap } });
+        expect(again.error).toBe('SnapshotFailed');
+        expect(again.status).toBe('FAILED');
+        expect(again.cause).toContain(named);
+        expect(again.finalize).toMatchObject({ status: 'failed', snapshotId: replayId, failed: 1 });
+        expect(unfixed.calls.map((c) => `${c.stream}/${c.windowId}`)).toEqual([`payments/${bad.windowId}`]);
+        const entered = again.executions[0]!.events.filter((e) => e.type === 'StateEntered').map((e) => e.state.name);
+        expect(entered).toContain(SNAPSHOT_STATES.failed);
+        expect(entered).not.toContain(SNAPSHOT_STATES.stepFailed);
+        expect(await pipeline.store.getSnapshot(replayId)).toMatchObject({ status: 'failed' });
+        expect((await pipeline.store.getSnapshot(replayId))?.error).toContain(named);
+
+        // The DBA fixes the value: the resume redoes that window only and the snapshot completes.
+        await db.exec(`UPDATE ${payments} SET amount = ${db.p(1)} WHERE txn_id = ${db.p(2)}`, ['12.35', badKey]);
+        const fixed = extractRecorder(() => null);
+        const completed = await pipeline.runSnapshot({ snapshotId: replayId }, { wrap: { extractWindow: fixed.wrap } });
+        expect(completed.error).toBeUndefined();
+        expect(completed.finalize).toMatchObject({ status: 'completed', snapshotId: replayId, failed: 0 });
+        expect(fixed.calls.map((c) => `${c.stream}/${c.windowId}`)).toEqual([`payments/${bad.windowId}`]);
+        expect(await pipeline.store.getSnapshot(replayId)).toMatchObject({ status: 'completed' });
+        const landed = await readAllLanded('payments', replayId);
+        expect(landed.find((r) => r.payment_id === badKey)).toMatchObject({ amount: '12.35' });
+        const expected = await expectedLanded('payments', replayId, { from, to });
+        expect(comparable(landed, 'payment_id')).toEqual(comparable(expected, 'payment_id'));
       });
     },
   );

@@ -432,6 +432,8 @@ export async function planSnapshot(deps: PlanDeps, input: PlanSnapshotInput): Pr
         `operator ${config.operatorId}: snapshot ${resolved.snapshotId} does not exist; start a new snapshot with {} or a replay with {"from": …, "to": …}`,
       );
     }
+    // Running again: `connector status` must not show a failure while the resume works on it.
+    if (meta.status === 'failed') await store.resumeSnapshot(meta.snapshotId);
     return planFromStore(deps, meta, 'resume');
   }
   // A retried plan step of the same execution finds the snapshot it already recorded.

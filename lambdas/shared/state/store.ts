@@ -578,40 +578,58 @@ export class SyncStateStore {
     return { watermarks };
   }
 
-  /** Marks a snapshot failed; its windows keep their progress so a replay can resume. */
+  /**
+   * Marks a snapshot failed with its error; its windows keep their progress so a rerun with its
+   * snapshot id redoes only those not done. A snapshot that failed before (a resume that failed
+   * again, or a retried finalize) records the new error. A completed snapshot is left as it is, and
+   * the current-snapshot pointer only changes while it still points at this snapshot: both are
+   * conditions that may fail without being errors.
+   */
   async failSnapshot(snapshotId: string, error: string): Promise<void> {
     const now = this.now().toISOString();
-    await this.call('failSnapshot', () =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.snapshotMeta(snapshotId),
-          UpdateExpression: 'SET #status = :failed, failedAt = :now, #error = :error',
-          ConditionExpression: 'attribute_exists(pk) AND #status <> :completed',
-          ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
-          ExpressionAttributeValues: {
-            ':failed': 'failed',
-            ':completed': 'completed',
-            ':now': now,
-            ':error': truncate(error),
-          },
-        }),
-      ),
-    ).catch((e) => {
-      if (!isConditionFailure(e)) throw e;
+    await this.conditionally('failSnapshot', {
+      TableName: this.tableName,
+      Key: keys.snapshotMeta(snapshotId),
+      UpdateExpression: 'SET #status = :failed, failedAt = :now, #error = :error',
+      ConditionExpression: 'attribute_exists(pk) AND #status <> :completed',
+      ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+      ExpressionAttributeValues: {
+        ':failed': 'failed',
+        ':completed': 'completed',
+        ':now': now,
+        ':error': truncate(error),
+      },
     });
-    await this.call('failSnapshot', () =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.currentSnapshot(),
-          UpdateExpression: 'SET currentStatus = :failed, updatedAt = :now',
-          ConditionExpression: 'currentSnapshotId = :id AND currentStatus = :running',
-          ExpressionAttributeValues: { ':failed': 'failed', ':running': 'running', ':id': snapshotId, ':now': now },
-        }),
-      ),
-    ).catch((e) => {
-      if (!isConditionFailure(e)) throw e;
+    await this.conditionally('failSnapshot', {
+      TableName: this.tableName,
+      Key: keys.currentSnapshot(),
+      UpdateExpression: 'SET currentStatus = :failed, updatedAt = :now',
+      ConditionExpression: 'currentSnapshotId = :id AND currentStatus <> :completed',
+      ExpressionAttributeValues: { ':failed': 'failed', ':completed': 'completed', ':id': snapshotId, ':now': now },
+    });
+  }
+
+  /**
+   * Marks a failed snapshot running again when an execution resumes it (its last error is cleared;
+   * the failed windows keep theirs until they are redone). A completed snapshot is left as it is;
+   * the pointer only changes while it points at this snapshot.
+   */
+  async resumeSnapshot(snapshotId: string): Promise<void> {
+    const now = this.now().toISOString();
+    await this.conditionally('resumeSnapshot', {
+      TableName: this.tableName,
+      Key: keys.snapshotMeta(snapshotId),
+      UpdateExpression: 'SET #status = :running, resumedAt = :now REMOVE #error, failedAt',
+      ConditionExpression: 'attribute_exists(pk) AND #status <> :completed',
+      ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+      ExpressionAttributeValues: { ':running': 'running', ':completed': 'completed', ':now': now },
+    });
+    await this.conditionally('resumeSnapshot', {
+      TableName: this.tableName,
+      Key: keys.currentSnapshot(),
+      UpdateExpression: 'SET currentStatus = :running, updatedAt = :now',
+      ConditionExpression: 'currentSnapshotId = :id AND currentStatus <> :completed',
+      ExpressionAttributeValues: { ':running': 'running', ':completed': 'completed', ':id': snapshotId, ':now': now },
     });
   }
 
@@ -779,6 +797,20 @@ export class SyncStateStore {
           throw new SyncStateError(operation, this.tableName, new Error(`${pending.length} items stayed unprocessed`));
         }
       }
+    }
+  }
+
+  /** An update whose condition may fail: returns whether it was applied. Other errors become {@link SyncStateError}. */
+  private async conditionally(
+    operation: string,
+    input: ConstructorParameters<typeof UpdateCommand>[0],
+  ): Promise<boolean> {
+    try {
+      await this.call(operation, () => this.doc.send(new UpdateCommand(input)), true);
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
     }
   }
 

@@ -228,6 +228,7 @@ describe('planSnapshot', () => {
     expect(retried).toMatchObject({ total: 637, done: 2 });
     expect(retried.windows).toHaveLength(635);
 
+    await store.failSnapshot(first.snapshotId, `1 window(s) failed: stream ${c.s} window ${c.w}`);
     const resumed = await planSnapshot(
       { config, store },
       {
@@ -238,6 +239,9 @@ describe('planSnapshot', () => {
     expect(resumed).toMatchObject({ mode: 'resume', snapshotId: first.snapshotId, cutoff: first.cutoff, done: 2 });
     expect(resumed.windows.map((w) => `${w.s}/${w.w}`)).not.toContain(`${a.s}/${a.w}`);
     expect(resumed.windows.map((w) => `${w.s}/${w.w}`)).toContain(`${c.s}/${c.w}`);
+    // The failed snapshot runs again until its finalize says otherwise.
+    expect(await store.getSnapshot(first.snapshotId)).toMatchObject({ status: 'running' });
+    expect(await store.getCurrentSnapshot()).toMatchObject({ currentStatus: 'running' });
   });
 
   it('plans a replay of a range as a new snapshot of the chosen streams', async () => {
