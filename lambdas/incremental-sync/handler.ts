@@ -45,7 +45,12 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     }
   } else if (!(await rt.store.acquireLock(INCREMENTAL_LOCK, owner, LOCK_TTL_SECONDS))) {
     logger.info('another incremental run holds the lock; skipping');
-    return { status: 'skipped', stream, reason: 'another incremental run of this operator holds the lock' };
+    return {
+      status: 'skipped',
+      stream,
+      reason: 'another incremental run of this operator holds the lock',
+      nullCursorRows: null,
+    };
   }
 
   try {
@@ -70,6 +75,7 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
       from,
       to,
       continuation: event.continuation ?? null,
+      incremental: true,
     });
     metrics.addMetric(METRICS.rowsExtracted, MetricUnit.Count, outcome.rows);
     metrics.addMetric(METRICS.bytesWritten, MetricUnit.Bytes, outcome.bytes);
@@ -89,6 +95,14 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     metrics.addMetric(METRICS.unmappedValues, MetricUnit.Count, unmapped);
     if (unmapped > 0)
       logger.warn('enumeration values without a mapping landed as "unmapped"', { unmapped: outcome.unmapped });
+    const nullCursorRows = outcome.nullCursorRows ?? 0;
+    metrics.addMetric(METRICS.nullCursorRows, MetricUnit.Count, nullCursorRows);
+    await rt.store.recordNullCursorRows(stream, { rows: nullCursorRows, runId });
+    if (nullCursorRows > 0) {
+      logger.warn('rows with a NULL cursor are not landed; see the runbook section "NULL-cursor rows"', {
+        nullCursorRows,
+      });
+    }
     logger.info('incremental run landed', { rows: outcome.totalRows, watermark: watermark.toISOString() });
     return {
       status: 'complete',
@@ -99,6 +113,7 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
       manifestKey: outcome.manifestKey,
       reconciliation: outcome.reconciliation,
       watermark: watermark.toISOString(),
+      nullCursorRows,
     };
   } catch (error) {
     if (error instanceof ReconciliationError) metrics.addMetric(METRICS.reconciliationMismatch, MetricUnit.Count, 1);

@@ -29,6 +29,7 @@ import type { ObjectSink } from '../sink/sink.ts';
 import { commitWindow } from '../sink/window.ts';
 import type { CountAndSums, KeysetPosition, SourceConnection } from '../sources/source.ts';
 import type { SourceBatch } from '../types.ts';
+import { checkCursorLookback } from './cursor-check.ts';
 import { openPosition, sealPosition } from './position.ts';
 import { sourcePlan } from './source-plan.ts';
 
@@ -72,6 +73,12 @@ export interface ExtractRangeRequest {
   readonly from: Date;
   readonly to: Date;
   readonly continuation?: Continuation | null;
+  /**
+   * An incremental run: its first invocation counts the table's rows with a NULL cursor (which no
+   * range ever holds) and refuses a naive cursor the lookback does not cover, before reading.
+   * @default false
+   */
+  readonly incremental?: boolean;
 }
 
 export type ExtractRangeOutcome =
@@ -90,6 +97,8 @@ export type ExtractRangeOutcome =
       readonly reconciliation: Reconciliation;
       /** Unmapped enumeration values seen by this invocation, per canonical field. */
       readonly unmapped: Record<string, number>;
+      /** Incremental runs: rows of the table whose cursor is NULL, counted by the first invocation. */
+      readonly nullCursorRows?: number;
     };
 
 function lastPosition(batch: SourceBatch, cursorColumn: string, keyColumn: string): KeysetPosition {
@@ -171,9 +180,15 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
   let mapper: RowMapper | undefined;
   let rows = 0;
   let stoppedAt: KeysetPosition | undefined;
+  let nullCursorRows = previous?.nullCursorRows;
   let segment: { count: bigint; sums: Record<string, string> };
   try {
     segment = await source.snapshot(async () => {
+      if (req.incremental && !previous) {
+        const counted = await source.countNullCursor(range);
+        checkCursorLookback(config, { stream: req.stream, where: `run ${req.runId}` }, counted);
+        nullCursorRows = Number(counted.rows);
+      }
       let last: KeysetPosition | undefined;
       for await (const batch of source.readRange({
         ...range,
@@ -231,6 +246,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
         progress,
         source: { count: sourceCount, sums: sourceSums },
         invocations: (previous?.invocations ?? 0) + 1,
+        ...(nullCursorRows !== undefined ? { nullCursorRows } : {}),
       },
     };
   }
@@ -280,5 +296,6 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     manifestKey: committed.manifestKey,
     reconciliation,
     unmapped: mapper?.unmappedCounts() ?? {},
+    ...(nullCursorRows !== undefined ? { nullCursorRows } : {}),
   };
 }

@@ -25,6 +25,8 @@ export const METRICS = {
   reconciliationMismatch: 'ReconciliationMismatch',
   unmappedValues: 'UnmappedValues',
   extractFailures: 'ExtractFailures',
+  /** Rows of a stream's table whose cursor is NULL (never landed): per snapshot and per incremental run. */
+  nullCursorRows: 'NullCursorRows',
 } as const;
 
 /** Dimension names: `Operator` is `<operatorId>-<stage>`; `Stream` is the canonical stream. */

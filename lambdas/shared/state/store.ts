@@ -80,6 +80,12 @@ export interface StreamState {
   readonly lastSuccessAt?: Date;
   readonly lastRunId?: string;
   readonly lastRowCount?: number;
+  /** Rows of the stream's table whose cursor is NULL (never landed), at the last count. */
+  readonly nullCursorRows?: number;
+  /** When they were last counted (a snapshot's plan or an incremental run). */
+  readonly nullCursorCountedAt?: Date;
+  /** The snapshot or incremental run that counted them. */
+  readonly nullCursorRunId?: string;
 }
 
 export interface AdvanceResult {
@@ -111,6 +117,8 @@ export interface SnapshotMeta {
   readonly completedAt?: Date;
   readonly failedAt?: Date;
   readonly error?: string;
+  /** Rows with a NULL cursor per stream, counted when the snapshot was planned (they land in no window). */
+  readonly nullCursorRows?: Readonly<Record<string, number>>;
 }
 
 export interface WindowProgress {
@@ -260,6 +268,23 @@ export class SyncStateStore {
     }
   }
 
+  /**
+   * Records how many rows of a stream's table have a NULL cursor, as counted by a snapshot's plan or
+   * an incremental run. An older count never replaces a newer one.
+   */
+  async recordNullCursorRows(stream: string, count: { readonly rows: number; readonly runId: string }): Promise<void> {
+    const at = this.now().toISOString();
+    await this.conditionally('recordNullCursorRows', {
+      TableName: this.tableName,
+      Key: keys.watermark(stream),
+      UpdateExpression:
+        'SET nullCursorRows = :rows, nullCursorCountedAt = :at, nullCursorRunId = :run, #stream = :stream, updatedAt = :at',
+      ConditionExpression: 'attribute_not_exists(nullCursorCountedAt) OR nullCursorCountedAt <= :at',
+      ExpressionAttributeNames: { '#stream': 'stream' },
+      ExpressionAttributeValues: { ':rows': count.rows, ':at': at, ':run': count.runId, ':stream': stream },
+    });
+  }
+
   /** Records a successful run of a stream without touching its watermark (e.g. a run that found no rows). */
   async recordRun(stream: string, run: { readonly runId: string; readonly rowCount: number }): Promise<void> {
     const now = this.now().toISOString();
@@ -289,6 +314,8 @@ export class SyncStateStore {
     readonly cutoff: Date;
     readonly streams: readonly string[];
     readonly windows: readonly SnapshotWindowInput[];
+    /** Rows with a NULL cursor per stream, counted before the snapshot starts. */
+    readonly nullCursorRows?: Readonly<Record<string, number>>;
   }): Promise<{ created: boolean; snapshot: SnapshotMeta }> {
     const existing = await this.getSnapshot(input.snapshotId);
     if (existing) return { created: false, snapshot: existing };
@@ -316,6 +343,7 @@ export class SyncStateStore {
       streams: [...input.streams],
       windowCount: input.windows.length,
       startedAt: now,
+      ...(input.nullCursorRows ? { nullCursorRows: { ...input.nullCursorRows } } : {}),
     };
     try {
       await this.call(
@@ -832,6 +860,9 @@ function toStreamState(stream: string, item: Item | undefined): StreamState {
   const lastSuccessAt = date(item.lastSuccessAt);
   const lastRunId = str(item.lastRunId);
   const lastRowCount = num(item.lastRowCount);
+  const nullCursorRows = num(item.nullCursorRows);
+  const nullCursorCountedAt = date(item.nullCursorCountedAt);
+  const nullCursorRunId = str(item.nullCursorRunId);
   return {
     stream,
     ...(watermarkMs !== undefined ? { watermark: new Date(watermarkMs) } : {}),
@@ -839,6 +870,9 @@ function toStreamState(stream: string, item: Item | undefined): StreamState {
     ...(lastSuccessAt ? { lastSuccessAt } : {}),
     ...(lastRunId !== undefined ? { lastRunId } : {}),
     ...(lastRowCount !== undefined ? { lastRowCount } : {}),
+    ...(nullCursorRows !== undefined ? { nullCursorRows } : {}),
+    ...(nullCursorCountedAt ? { nullCursorCountedAt } : {}),
+    ...(nullCursorRunId !== undefined ? { nullCursorRunId } : {}),
   };
 }
 
@@ -846,6 +880,7 @@ function toSnapshotMeta(item: Item): SnapshotMeta {
   const completedAt = date(item.completedAt);
   const failedAt = date(item.failedAt);
   const error = str(item.error);
+  const nullCursorRows = item.nullCursorRows as Record<string, number> | undefined;
   return {
     snapshotId: String(item.snapshotId),
     status: item.status as SnapshotStatus,
@@ -856,6 +891,7 @@ function toSnapshotMeta(item: Item): SnapshotMeta {
     ...(completedAt ? { completedAt } : {}),
     ...(failedAt ? { failedAt } : {}),
     ...(error !== undefined ? { error } : {}),
+    ...(nullCursorRows && typeof nullCursorRows === 'object' ? { nullCursorRows: { ...nullCursorRows } } : {}),
   };
 }
 

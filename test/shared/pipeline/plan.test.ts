@@ -418,18 +418,23 @@ describe('incremental run lock', () => {
         owner: 'run-a',
         runId: 'r',
         results: [
-          { stream: 'players', status: 'complete' },
+          { stream: 'players', status: 'complete', nullCursorRows: 3 },
           {
             stream: 'payments',
             status: 'failed',
             error: 'SourceQueryError',
             cause: '{"errorMessage":"no table","errorType":"SourceQueryError"}',
           },
-          { stream: 'bonuses', status: 'skipped' },
+          { stream: 'bonuses', status: 'skipped', nullCursorRows: null },
         ],
       },
     );
-    expect(end).toEqual({ released: true, failed: 1, summary: 'stream payments (SourceQueryError – no table)' });
+    expect(end).toEqual({
+      released: true,
+      failed: 1,
+      summary: 'stream payments (SourceQueryError – no table); not landed: rows with a NULL cursor (players 3)',
+      nullCursorRows: { players: 3 },
+    });
     expect(await store.getLock(INCREMENTAL_LOCK)).toBeUndefined();
     expect(await begin('run-b')).toMatchObject({ status: 'acquired' });
     // Releasing a lock another run holds does nothing.
