@@ -83,6 +83,10 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     if (outcome.status === 'continue') {
       return { status: 'continue', stream, range, continuation: outcome.continuation, rows: outcome.rows };
     }
+    // Recorded before the watermark moves: the watermark is the run's success, and a retry after a
+    // failed write here reads the same range again.
+    const nullCursorRows = outcome.nullCursorRows ?? 0;
+    await rt.store.recordNullCursorRows(stream, { rows: nullCursorRows, runId });
     const advanced = await rt.store.advanceWatermark(stream, to, runId, { rowCount: outcome.totalRows });
     const watermark = advanced.current ?? to;
     metrics.addMetric(METRICS.reconciliationMismatch, MetricUnit.Count, 0);
@@ -95,9 +99,7 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     metrics.addMetric(METRICS.unmappedValues, MetricUnit.Count, unmapped);
     if (unmapped > 0)
       logger.warn('enumeration values without a mapping landed as "unmapped"', { unmapped: outcome.unmapped });
-    const nullCursorRows = outcome.nullCursorRows ?? 0;
     metrics.addMetric(METRICS.nullCursorRows, MetricUnit.Count, nullCursorRows);
-    await rt.store.recordNullCursorRows(stream, { rows: nullCursorRows, runId });
     if (nullCursorRows > 0) {
       logger.warn('rows with a NULL cursor are not landed; see the runbook section "NULL-cursor rows"', {
         nullCursorRows,

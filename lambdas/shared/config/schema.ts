@@ -548,7 +548,7 @@ export const operatorConfigSchema = z
       })
       .prefault({})
       .describe(
-        "Incremental syncs after the snapshot: every run reads each stream's rows with a cursor in [watermark − lookbackMinutes, now − safetyLagSeconds) and moves the watermark to the end of that range. A row is lost only if it commits later than both allow for; a lookback of 0 with a safety lag of 0 guarantees it, and is refused.",
+        "Incremental syncs after the snapshot: every run reads each stream's rows with a cursor in [watermark − lookbackMinutes, now − safetyLagSeconds) and moves the watermark to the end of that range. A row that commits more than about lookbackMinutes + safetyLagSeconds after its cursor time can be missed; with both at 0 every row committed after a run read past its cursor is lost, so that is refused.",
       ),
     streams,
     fileDrop: fileDrop
