@@ -31,6 +31,7 @@ import {
 import { minimalConfigExample } from '../lambdas/shared/config/load.ts';
 import { operatorConfigSchema } from '../lambdas/shared/config/schema.ts';
 import { CREDENTIALS_HINT } from '../lambdas/shared/config/validate.ts';
+import { cell, code } from './markdown.ts';
 
 /** Where the generated reference lives, relative to the repository root. */
 export const CONFIG_DOCS_PATH = 'docs/config.md';
@@ -41,17 +42,6 @@ const PLACEHOLDERS: Record<string, string> = {
   'streams.<stream>.columns': '<field>',
   'streams.<stream>.columns.<field>.values': '<source value>',
 };
-
-/** Escapes text for a Markdown table cell; `<` and `>` outside code spans would read as HTML. */
-function cell(text: string): string {
-  return text
-    .split(/(`[^`]*`)/)
-    .map((part) => (part.startsWith('`') ? part : part.replace(/</g, '&lt;').replace(/>/g, '&gt;')))
-    .join('')
-    .replace(/\|/g, '\\|')
-    .replace(/\n/g, ' ');
-}
-const code = (text: string): string => `\`${text.replace(/`/g, "'")}\``;
 
 /** A value as inline YAML (flow style), e.g. `rate(15 minutes)`, `[a, b]`, `{ a: 1 }`. */
 function inlineYaml(value: unknown): string {
