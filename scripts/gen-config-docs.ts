@@ -156,7 +156,7 @@ function canonicalSection(): string {
   const out: string[] = [
     '## Canonical streams',
     '',
-    'Each stream is one table in the landing zone and in Glue. Map your tables and columns onto these fields under `streams.<stream>.columns`; unmapped fields land as NULL and columns you do not map are never read.',
+    'Each stream lands as one table in Athena, `<stream>`, holding its current state (see the [data dictionary](data-dictionary.md)). Map your tables and columns onto these fields under `streams.<stream>.columns`; unmapped fields land as NULL and columns you do not map are never read.',
     '',
     `- **Type** is the Athena/Glue type of the landed column. Money is a decimal: set \`precision\`/\`scale\` in the mapping to match your source. A pseudonymized field lands as a string (hex HMAC) whatever its type.`,
     '- **PII** is the default treatment: `keep` lands the value as is, `pseudonymize` lands an HMAC-SHA256 of it with the operator key (joins still work), `drop` does not land it. Override it with `pii:` in the mapping; keeping *personal* data in clear requires a `justification`.',
@@ -202,8 +202,8 @@ function canonicalSection(): string {
       (c) => `| ${code(c.name)} | partition (string) | no | ${cell(c.description)} Only in the landed tables. |`,
     ),
     '',
-    'A key can land more than once (the lookback re-reads, a replay or a new upload lands again). Its current',
-    'version is the row that comes first in `ORDER BY ' +
+    'A key can land more than once (the lookback re-reads, a replay or a new upload lands again). The table',
+    '`<stream>` holds one row per key, its current version: the one that comes first in `ORDER BY ' +
       LATEST_VERSION_FIRST +
       '`; see "Versions" in docs/architecture.md.',
     '',

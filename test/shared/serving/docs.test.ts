@@ -1,11 +1,15 @@
 /**
- * docs/data-dictionary.md: generated from the canonical model, the serving table definitions and the
- * example operator's config; its tables match the synthesized Iceberg tables, and every example
- * query in it parses with the Trino grammar and returns, on the local engine over a known data set
- * landed and published through the product's path, what the test computes from that data set by
- * itself.
+ * What the documentation tells users about the tables they query.
+ *
+ * - docs/data-dictionary.md: generated from the canonical model, the serving table definitions and
+ *   the example operator's config; its tables match the synthesized Iceberg tables, and every example
+ *   query in it parses with the Trino grammar and returns, on the local engine over a known data set
+ *   landed and published through the product's path, what the test computes from that data set by
+ *   itself.
+ * - The runbook's Athena queries run against the stack's tables, and no doc or help text points users
+ *   at a "current" view the stack does not create.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TrinoSQL } from 'dt-sql-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +113,40 @@ describe('docs/data-dictionary.md', () => {
       'freshness',
     ]);
     for (const sql of queries(text).values()) expect(trino.validate(sql)).toEqual([]);
+  });
+});
+
+/** Docs and help texts that tell users where the data is. */
+const USER_TEXTS = [
+  'README.md',
+  ...readdirSync(join(REPO, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+  ...readdirSync(join(REPO, 'docs/operators')).map((f) => `docs/operators/${f}`),
+  ...readdirSync(join(REPO, 'cli/commands')).map((f) => `cli/commands/${f}`),
+];
+
+/** The Athena queries of the runbook: SQL blocks that name the Glue database or say they are for Athena. */
+function runbookAthenaQueries(): string[] {
+  const runbook = readFileSync(join(REPO, 'docs/runbook.md'), 'utf8');
+  return [...runbook.matchAll(/```sql\n([\s\S]*?)```/g)]
+    .map((m) => m[1]!)
+    .filter((sql) => sql.includes('<GLUE_DB>') || /^-- Athena/m.test(sql));
+}
+
+describe('docs and help texts', () => {
+  it('point users at the tables the stack creates, never at "current" views', () => {
+    expect(USER_TEXTS.length).toBeGreaterThan(8);
+    for (const file of USER_TEXTS) {
+      const text = readFileSync(join(REPO, file), 'utf8');
+      expect(text, file).not.toMatch(/current["”]?\s+views?\b|\w_current\b|"current"/i);
+    }
+  });
+
+  it('give Athena queries in the runbook that parse with the Trino grammar', () => {
+    const found = runbookAthenaQueries();
+    expect(found.length).toBeGreaterThanOrEqual(3);
+    for (const sql of found) expect(trino.validate(sql.replace(/;\s*$/, '')), sql).toEqual([]);
   });
 });
 
@@ -588,6 +626,13 @@ describe('the example queries of the data dictionary, on a known data set', () =
     expect(Number(EXPECTED['active-players']!()[0]!.active_players)).toBeGreaterThanOrEqual(3);
     expect(EXPECTED['deposits-by-country']!().map((r) => r.country)).toContain('unknown');
     expect(EXPECTED['unmapped-values']!().length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("runs every Athena query of the runbook against the stack's tables", async () => {
+    for (const query of runbookAthenaQueries()) {
+      const sql = query.replaceAll('<GLUE_DB>', lake.database).replaceAll('<snapshotId>', 'snap-1');
+      await expect(lake.athena.execute(sql), sql).resolves.toBeDefined();
+    }
   });
 
   for (const [id, sql] of queries(docs)) {
