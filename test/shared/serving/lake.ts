@@ -75,6 +75,33 @@ export function unscaled(text: string, scale: number): bigint {
   return m[1] === '-' ? -digits : digits;
 }
 
+/** What committed windows' manifests say of a stream's partition column (as the publish planner reads them). */
+export async function partitionRange(
+  sink: S3Sink,
+  config: OperatorConfig,
+  stream: StreamName,
+  runIds: readonly string[],
+  windowIds: readonly string[],
+): Promise<PartitionRange> {
+  const column = servingLayout(config, stream).partition.column;
+  let min: string | undefined;
+  let max: string | undefined;
+  let hasNulls = false;
+  for (const runId of runIds) {
+    for (const windowId of windowIds) {
+      const committed = await readCommittedWindow(sink, stream, runId, windowId);
+      if (!committed) continue;
+      const range = committed.manifest.timeRanges[column];
+      if (range) {
+        if (min === undefined || range.min < min) min = range.min;
+        if (max === undefined || range.max > max) max = range.max;
+      }
+      if ((committed.manifest.nullCounts[column] ?? 0) > 0) hasNulls = true;
+    }
+  }
+  return { range: min && max ? { min, max } : null, hasNulls };
+}
+
 export class ServingLake {
   private constructor(
     readonly config: OperatorConfig,
@@ -148,34 +175,9 @@ export class ServingLake {
       stream,
       database: this.database,
       source: { runIds, windowIds },
-      partition: await this.partitionOf(stream, runIds, windowIds),
+      partition: await partitionRange(this.sink, this.config, stream, runIds, windowIds),
     });
     return (await this.athena.execute(sql)).updatedRows ?? -1;
-  }
-
-  /** What the windows' manifests say of the stream's partition column (as the publish planner reads them). */
-  private async partitionOf(
-    stream: StreamName,
-    runIds: readonly string[],
-    windowIds: readonly string[],
-  ): Promise<PartitionRange> {
-    const column = servingLayout(this.config, stream).partition.column;
-    let min: string | undefined;
-    let max: string | undefined;
-    let hasNulls = false;
-    for (const runId of runIds) {
-      for (const windowId of windowIds) {
-        const committed = await readCommittedWindow(this.sink, stream, runId, windowId);
-        if (!committed) continue;
-        const range = committed.manifest.timeRanges[column];
-        if (range) {
-          if (min === undefined || range.min < min) min = range.min;
-          if (max === undefined || range.max > max) max = range.max;
-        }
-        if ((committed.manifest.nullCounts[column] ?? 0) > 0) hasNulls = true;
-      }
-    }
-    return { range: min && max ? { min, max } : null, hasNulls };
   }
 
   async close(): Promise<void> {
