@@ -399,8 +399,9 @@ describe('OperatorConnectorStack', () => {
         const { config } = s.stack;
         const configured = STREAM_NAMES.filter((name) => config.streams[name]);
         const tables = resourcesOf(s.template, 'AWS::Glue::Table').map(([, r]) => r.Properties);
+        // Beside each landed table, the stream's serving table (its own tests: test/shared/serving).
         expect(tables.map((t) => t.TableInput.Name).toSorted()).toEqual(
-          configured.map((name) => `${name}_landed`).toSorted(),
+          configured.flatMap((name) => [name, `${name}_landed`]).toSorted(),
         );
         const bucket = { Ref: logicalId(s.stack.landingZone.bucket) };
         for (const stream of configured) {
@@ -431,13 +432,15 @@ describe('OperatorConnectorStack', () => {
           expect(sd.Columns.map((c: Json) => [c.Name, c.Type])).toEqual(
             landedColumns(config, stream).map((c) => [c.name, glueType(c.type)]),
           );
-          // The version order's columns, as Athena reads them.
-          expect(sd.Columns.slice(-2).map((c: Json) => [c.Name, c.Type])).toEqual([
+          // The version order's columns and the tombstone flag, as Athena reads them.
+          expect(sd.Columns.slice(-3).map((c: Json) => [c.Name, c.Type])).toEqual([
             ['_cursor_us', 'bigint'],
             ['_source_seq', 'bigint'],
+            ['_deleted', 'boolean'],
           ]);
         }
-        const locations = JSON.stringify(tables.map((t) => t.TableInput.StorageDescriptor.Location));
+        const landed = tables.filter((t) => t.TableInput.Name.endsWith('_landed'));
+        const locations = JSON.stringify(landed.map((t) => t.TableInput.StorageDescriptor.Location));
         expect(locations).not.toContain('/raw/');
       }
     });
