@@ -404,7 +404,7 @@ describe('OperatorConnectorStack', () => {
           .map(([, r]) => r.Properties)
           .filter((t) => !t.OpenTableFormatInput);
         expect(tables.map((t) => t.TableInput.Name).toSorted()).toEqual(
-          configured.map((name) => `${name}_landed`).toSorted(),
+          configured.flatMap((name) => [name, `${name}_landed`]).toSorted(),
         );
         const bucket = { Ref: logicalId(s.stack.landingZone.bucket) };
         for (const stream of configured) {
@@ -442,7 +442,8 @@ describe('OperatorConnectorStack', () => {
             ['_deleted', 'boolean'],
           ]);
         }
-        const locations = JSON.stringify(tables.map((t) => t.TableInput.StorageDescriptor.Location));
+        const landed = tables.filter((t) => t.TableInput.Name.endsWith('_landed'));
+        const locations = JSON.stringify(landed.map((t) => t.TableInput.StorageDescriptor.Location));
         expect(locations).not.toContain('/raw/');
       }
     });
