@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import { CfnOutput, type CfnResource, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -76,6 +76,63 @@ class PolicyGrantee implements iam.IGrantable {
       addToPrincipalPolicy: (statement) => {
         policy.addStatements(statement);
         return { statementAdded: true, policyDependable: policy };
+      },
+    };
+  }
+}
+
+/** What {@link ScopedQueueTarget} delivers to, and from which rule. */
+interface ScopedQueueTargetProps {
+  readonly queue: sqs.IQueue;
+  readonly deadLetterQueue: sqs.IQueue;
+  /** The key both queues are encrypted with. */
+  readonly key: kms.IKey;
+  /** ARN of the one rule allowed to send (written without a reference to the rule). */
+  readonly ruleArn: string;
+  readonly retryAttempts: number;
+  readonly maxEventAge: Duration;
+}
+
+/**
+ * An EventBridge target for KMS-encrypted queues whose queue and key policies admit
+ * events.amazonaws.com only for this account and this one rule (`aws:SourceAccount` and
+ * `aws:SourceArn`). The stock SQS target leaves the key statement without a source condition.
+ */
+class ScopedQueueTarget implements events.IRuleTarget {
+  constructor(private readonly props: ScopedQueueTargetProps) {}
+
+  bind(rule: events.IRule): events.RuleTargetConfig {
+    const { queue, deadLetterQueue, key, ruleArn } = this.props;
+    const account = Stack.of(rule).account;
+    const eventsService = new iam.ServicePrincipal('events.amazonaws.com');
+    const source = { StringEquals: { 'aws:SourceAccount': account }, ArnEquals: { 'aws:SourceArn': ruleArn } };
+    for (const target of [queue, deadLetterQueue]) {
+      target.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'AllowFileDropRule',
+          principals: [eventsService],
+          actions: ['sqs:SendMessage'],
+          resources: [target.queueArn],
+          conditions: source,
+        }),
+      );
+    }
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowFileDropRuleToEncryptQueueMessages',
+        principals: [eventsService],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+        conditions: source,
+      }),
+    );
+    return {
+      arn: queue.queueArn,
+      targetResource: queue,
+      deadLetterConfig: { arn: deadLetterQueue.queueArn },
+      retryPolicy: {
+        maximumRetryAttempts: this.props.retryAttempts,
+        maximumEventAgeInSeconds: this.props.maxEventAge.toSeconds(),
       },
     };
   }
@@ -188,7 +245,11 @@ export class FileDrop extends Construct {
       retentionPeriod: Duration.days(14),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
     });
+    // Named, so its ARN can be written into the key policy without a reference (the key cannot
+    // depend on the rule: rule → queue → key).
+    const ruleName = `${name}-file-drop`;
     this.rule = new events.Rule(this, 'ObjectCreated', {
+      ruleName,
       description: `${name}: files dropped under inbound/ of the landing bucket`,
       eventPattern: {
         source: ['aws.s3'],
@@ -200,8 +261,11 @@ export class FileDrop extends Construct {
       },
     });
     this.rule.addTarget(
-      new targets.SqsQueue(this.queue, {
+      new ScopedQueueTarget({
+        queue: this.queue,
         deadLetterQueue: this.deadLetterQueue,
+        key,
+        ruleArn: stack.formatArn({ service: 'events', resource: 'rule', resourceName: ruleName }),
         retryAttempts: 185,
         maxEventAge: Duration.hours(24),
       }),

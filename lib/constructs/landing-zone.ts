@@ -103,7 +103,6 @@ export class LandingZone extends Construct {
     );
 
     this.accessLogBucket = new s3.Bucket(this, 'AccessLogBucket', {
-      // S3 server access logging only delivers to targets encrypted with SSE-S3.
       encryption: s3.BucketEncryption.S3_MANAGED,
       enforceSSL: true,
       minimumTLSVersion: 1.2,
@@ -124,7 +123,7 @@ export class LandingZone extends Construct {
     acknowledgeFindings(
       this.accessLogBucket,
       ['PCI.DSS.321-S3DefaultEncryptionKMS', 'NIST.800.53.R5-S3DefaultEncryptionKMS'],
-      'S3 server access logging can only deliver to a target bucket encrypted with SSE-S3 (SSE-KMS targets are not supported); the logs hold request metadata, not landed data, and the bucket is TLS-only with all public access blocked.',
+      "Server access logs hold request metadata (requester, operation, object key, status), never landed data, and are encrypted at rest with SSE-S3. Encrypting them with the operator key would need a key-policy statement for the S3 logging service that can only be scoped to the account, not to this bucket (the bucket refers to the key, so the key cannot refer to the bucket), widening who may use the key that protects player data for logs that hold none. The bucket is TLS-only, blocks all public access, and only this account's log delivery writes to it.",
     );
 
     this.bucket = new s3.Bucket(this, 'Bucket', {

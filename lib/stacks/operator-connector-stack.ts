@@ -73,9 +73,15 @@ export class OperatorConnectorStack extends Stack {
       env: { account: config.account, region: config.region },
       description: stackProps.description ?? `Data connector of ${config.displayName} (${config.stage})`,
       tags: { ...tags, ...stackProps.tags },
+      // A production stack holds the landing zone's key and data: deleting it takes a deliberate step.
+      terminationProtection: stackProps.terminationProtection ?? config.stage === 'production',
     });
     this.config = config;
-    for (const [key, value] of Object.entries(tags)) Tags.of(this).add(key, value);
+    for (const [key, value] of Object.entries(tags)) {
+      // CloudFormation propagates the stack's tags to the dashboard; cfn-lint's resource schema does
+      // not know the dashboard's own Tags property yet, and a template must lint clean.
+      Tags.of(this).add(key, value, { excludeResourceTypes: ['AWS::CloudWatch::Dashboard'] });
+    }
 
     this.dataRemovalPolicy = dataRemovalPolicy(
       `stack ${operatorStackName(config)}`,

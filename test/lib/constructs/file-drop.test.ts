@@ -115,11 +115,29 @@ describe('FileDrop', () => {
         .filter((s) => s.Effect === 'Deny' && s.Condition?.Bool?.['aws:SecureTransport'] === 'false');
       expect(tlsDenies, q.node.path).toHaveLength(1);
     }
-    const queuePolicies = statements(template, 'AWS::SQS::QueuePolicy');
-    // EventBridge may send (and use the key for it) from this account only.
-    expect(queuePolicies).toContainEqual(
-      expect.objectContaining({ Principal: { Service: 'events.amazonaws.com' }, Action: expect.anything() }),
-    );
+  });
+
+  it('lets EventBridge send to the queues and use the key only for this account and this one rule', () => {
+    const { template } = lucky;
+    const ruleArn = 'arn:aws:events:eu-west-1:333333333333:rule/lucky-files-sandbox-file-drop';
+    template.hasResourceProperties('AWS::Events::Rule', { Name: 'lucky-files-sandbox-file-drop' });
+    const source = { StringEquals: { 'aws:SourceAccount': '333333333333' }, ArnEquals: { 'aws:SourceArn': ruleArn } };
+    const fromEvents = (type: string, doc?: string) =>
+      statements(template, type, doc).filter((s) => JSON.stringify(s.Principal ?? {}).includes('events.amazonaws.com'));
+    const queueStatements = fromEvents('AWS::SQS::QueuePolicy');
+    const keyStatements = fromEvents('AWS::KMS::Key', 'KeyPolicy');
+    expect(queueStatements).toHaveLength(2); // the queue and the dead-letter queue
+    for (const s of queueStatements) {
+      expect(s).toMatchObject({ Effect: 'Allow', Action: 'sqs:SendMessage', Condition: source });
+    }
+    expect(keyStatements).toEqual([
+      expect.objectContaining({
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: '*',
+        Condition: source,
+      }),
+    ]);
   });
 
   it('runs ingest-file from the queue with partial batch failures, one file at a time', () => {
