@@ -17,7 +17,7 @@
  */
 import mysql from 'mysql2';
 import type { SourceBatch, SourceCredentials, SourceKind } from '../types.ts';
-import { type SourceErrorContext, SourceQueryError, toSourceError } from './errors.ts';
+import { describeDriverError, type SourceErrorContext, SourceQueryError, toSourceError } from './errors.ts';
 import {
   type CountAndSums,
   type CountSpec,
@@ -139,7 +139,7 @@ export async function openMysql(creds: SourceCredentials, opts: SourceOptions): 
                   : {
                       rejectUnauthorized: true,
                       verifyIdentity: true,
-                      ...(creds.caCertificate ? { ca: creds.caCertificate } : {}),
+                      ...(creds.ca ? { ca: [...creds.ca] } : {}),
                     },
             }),
       });
@@ -197,7 +197,7 @@ class MysqlSource implements SourceConnection {
   onConnectionLost(err: unknown): void {
     this.lost = err;
     this.abortStream?.(err);
-    this.opts.logger?.warn('source connection lost', { error: String((err as Error)?.message ?? err) });
+    this.opts.logger?.warn('source connection lost', { error: describeDriverError(err) });
   }
 
   private ctx(schema?: string, table?: string): SourceErrorContext {
