@@ -257,7 +257,10 @@ describe('schedules and ranges', () => {
     ['every 5 minutes', 'expected rate(<n> <minutes|hours|days>) or cron(<6 fields>)'],
     ['rate(1 minute)', 'at most every 5 minutes'],
     ['rate(2 days)', 'at least once a day'],
-    ['cron(0 12 * * * *)', 'one of day-of-month or day-of-week must be "?"'],
+    ['cron(0 12 * * * *)', 'exactly one of day-of-month and day-of-week must be "?"'],
+    ['cron(99 * * * ? *)', 'minutes: 99 is out of range (0-59)'],
+    ['cron(0 25 * * ? *)', 'hours: 25 is out of range (0-23)'],
+    ['cron(* * * * ? *)', 'runs 1 minute apart at times; incremental syncs run at most every 5 minutes'],
   ])('refuses the schedule %s', (schedule, reason) => {
     const text = `${PG}incremental:\n  schedule: ${schedule}\n`;
     expectIssue(text, {
@@ -468,14 +471,26 @@ describe('rules across fields', () => {
     expect(parseOperatorConfig(edit(text, 'stage: production', 'stage: sandbox'), FILE).issues).toEqual([]);
   });
 
-  it('refuses tls disable in production', () => {
-    const text = edit(PG, '  database: casino', '  database: casino\n  tls: disable');
+  it.each(['disable', 'require'])(
+    'refuses tls %s in production: production verifies the server certificate',
+    (mode) => {
+      const text = edit(PG, '  database: casino', `  database: casino\n  tls: ${mode}`);
+      expectIssue(text, {
+        path: 'source.tls',
+        line: lineOf(text, 'tls:'),
+        message: [`production sources must verify the server certificate and host name; tls: ${mode}`],
+        expected: 'verify-full (with source.caBundle naming the CA',
+        example: ['source:\n  tls: verify-full\n  caBundle: aws-rds'],
+      });
+    },
+  );
+
+  it('refuses a CA bundle that is not a named bundle or CA certificates', () => {
+    const text = edit(PG, '  database: casino', '  database: casino\n  caBundle: rds');
     expectIssue(text, {
-      path: 'source.tls',
-      line: lineOf(text, 'tls:'),
-      message: ['production sources must use TLS'],
-      expected: 'verify-full or require',
-      example: ['source:\n  tls: verify-full'],
+      path: 'source.caBundle',
+      line: lineOf(text, 'caBundle:'),
+      message: ['expected "system" or "aws-rds", or a PEM bundle'],
     });
   });
 

@@ -79,6 +79,7 @@ streams:
       database: 'casino',
       schema: 'public',
       tls: 'verify-full',
+      caBundle: 'system',
       timeZone: 'UTC',
       statementTimeoutSeconds: 300,
       network: { mode: 'created', cidr: '10.40.0.0/16', maxAzs: 2 },

@@ -11,6 +11,8 @@
  */
 import { z } from 'zod';
 import { CANONICAL_STREAMS, STREAM_NAMES, type StreamName } from '../canonical.ts';
+import { checkScheduleExpression } from './schedule.ts';
+import { checkCaBundle } from './tls.ts';
 
 /** A SQL identifier that can be quoted safely in PostgreSQL and MySQL without escaping. */
 export const SAFE_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -28,40 +30,6 @@ const identifier = (what: string, example: string) =>
 const CLOUDWATCH_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ] as const;
-
-/** EventBridge Scheduler expressions: `rate(N unit)` or a six-field `cron(...)`. */
-const RATE = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/;
-const CRON_FIELD = /^[0-9A-Za-z*?,/\-#L]+$/;
-
-/**
- * Checks an EventBridge Scheduler expression for incremental syncs (between every 5 minutes and
- * once a day). Returns what is wrong with it, or undefined when it is valid.
- */
-export function checkScheduleExpression(expr: string): string | undefined {
-  const rate = RATE.exec(expr);
-  if (rate) {
-    const n = Number(rate[1]);
-    const unit = rate[2] ?? '';
-    if (n < 1) return 'a rate must be at least 1';
-    if (n === 1 && unit.endsWith('s')) return `use the singular unit for 1: rate(1 ${unit.slice(0, -1)})`;
-    if (n > 1 && !unit.endsWith('s')) return `use the plural unit for ${n}: rate(${n} ${unit}s)`;
-    const minutes = unit.startsWith('minute') ? n : unit.startsWith('hour') ? n * 60 : n * 1440;
-    if (minutes < 5) return 'incremental syncs run at most every 5 minutes, to protect the source database';
-    if (minutes > 1440) return 'incremental syncs must run at least once a day so freshness alarms make sense';
-    return undefined;
-  }
-  const cron = /^cron\((.*)\)$/.exec(expr);
-  if (cron) {
-    const fields = (cron[1] ?? '').trim().split(/\s+/);
-    if (fields.length !== 6)
-      return `a cron expression has 6 fields (minutes hours day-of-month month day-of-week year), got ${fields.length}`;
-    if (!fields.every((f) => CRON_FIELD.test(f))) return 'a cron field contains an unexpected character';
-    if (fields[2] !== '?' && fields[4] !== '?') return 'one of day-of-month or day-of-week must be "?"';
-    return undefined;
-  }
-  if (/^rate\(/.test(expr)) return 'a rate is written rate(<number> <minutes|hours|days>), e.g. rate(15 minutes)';
-  return 'expected rate(<n> <minutes|hours|days>) or cron(<6 fields>)';
-}
 
 const schedule = z
   .string()
@@ -173,7 +141,23 @@ const databaseSource = (type: 'postgres' | 'mysql', defaultPort: number) =>
     tls: z
       .enum(['verify-full', 'require', 'disable'])
       .default('verify-full')
-      .describe('TLS mode: verify-full checks the server certificate and host name; disable is refused in production.'),
+      .describe(
+        'Minimum TLS mode of every session: verify-full encrypts and checks the server certificate and host name against `caBundle`; require encrypts without checking; disable does not encrypt. Production accepts verify-full only.',
+      ),
+    caBundle: z
+      .string()
+      .superRefine((value, ctx) => {
+        const problem = checkCaBundle(value);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .default('system')
+      .describe(
+        "CAs trusted to sign the server certificate with tls: verify-full: `system` (the public CAs Node.js ships), `aws-rds` (the Amazon RDS and Aurora global bundle shipped with the connector), or the PEM bundle of the operator's own CA (certificates only; they are public).",
+      )
+      .meta({
+        examples: ['aws-rds'],
+        expected: '"system", "aws-rds", or a PEM bundle of CA certificates (-----BEGIN CERTIFICATE----- …)',
+      }),
     timeZone: timeZone
       .default('UTC')
       .describe('Zone in which the source stores timestamps without time zone; they are converted to UTC.'),

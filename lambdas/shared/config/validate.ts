@@ -269,12 +269,13 @@ export function validateSemantics(config: OperatorConfig): SemanticIssue[] {
       });
     }
   } else {
-    if (config.source.tls === 'disable' && config.stage === 'production') {
+    if (config.source.tls !== 'verify-full' && config.stage === 'production') {
       issues.push({
         path: ['source', 'tls'],
-        message: 'production sources must use TLS; tls: disable is only accepted for the sandbox stage',
-        expected: 'verify-full or require',
-        example: 'tls: verify-full',
+        message: `production sources must verify the server certificate and host name; tls: ${config.source.tls} is only accepted for the sandbox stage`,
+        expected:
+          'verify-full (with source.caBundle naming the CA that signed the server certificate: system, aws-rds or a PEM bundle)',
+        example: 'tls: verify-full\ncaBundle: aws-rds',
       });
     }
     const net = config.source.network;

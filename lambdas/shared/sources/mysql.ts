@@ -15,6 +15,7 @@
  * utf8mb4, the `program_name` connection attribute and a `/* application name *\/` comment in
  * front of every statement so the DBA can see who runs it in the process list.
  */
+import { checkServerIdentity, type TLSSocket } from 'node:tls';
 import mysql from 'mysql2';
 import type { SourceBatch, SourceCredentials, SourceKind } from '../types.ts';
 import { describeDriverError, type SourceErrorContext, SourceQueryError, toSourceError } from './errors.ts';
@@ -149,6 +150,25 @@ export async function openMysql(creds: SourceCredentials, opts: SourceOptions): 
     });
   } catch (err) {
     throw toSourceError(err, context, secrets, `connecting to MySQL at ${creds.host}:${creds.port}/${creds.database}`);
+  }
+  if (creds.tls === 'verify-full') {
+    // mysql2 checks the host name only for DNS names; for an IP address Node.js compares the
+    // certificate with "localhost". Checked here for every host, against the configured name.
+    const stream = (connection as unknown as { stream?: Partial<TLSSocket> }).stream;
+    const certificate = stream?.getPeerCertificate?.();
+    const mismatch =
+      certificate && Object.keys(certificate).length > 0
+        ? checkServerIdentity(creds.host, certificate)
+        : Object.assign(new Error('no server certificate'), { code: 'HANDSHAKE_NO_SSL_SUPPORT' });
+    if (mismatch) {
+      connection.destroy();
+      throw toSourceError(
+        mismatch,
+        context,
+        secrets,
+        `connecting to MySQL at ${creds.host}:${creds.port}/${creds.database}`,
+      );
+    }
   }
   try {
     await source.attach(connection, timeoutSeconds);

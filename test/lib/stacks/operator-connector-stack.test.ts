@@ -53,6 +53,12 @@ describe('OperatorConnectorStack', () => {
     expect(lucky.stack.stackName).toBe('lucky-files-sandbox');
   });
 
+  it('turns termination protection on for production stacks only', () => {
+    expect(royal.stack.terminationProtection).toBe(true);
+    expect(acme.stack.terminationProtection).toBe(false);
+    expect(lucky.stack.terminationProtection).toBe(false);
+  });
+
   it('tags the stack and its resources with operator, stage and product', () => {
     expect(royal.stack.tags.tagValues()).toEqual({
       operator: 'royal-spins',
@@ -90,16 +96,9 @@ describe('OperatorConnectorStack', () => {
           Principal: { Service: 'logs.eu-central-1.amazonaws.com' },
           Condition: {
             ArnLike: {
-              'kms:EncryptionContext:aws:logs:arn': {
-                'Fn::Join': [
-                  '',
-                  [
-                    'arn:',
-                    { Ref: 'AWS::Partition' },
-                    ':logs:eu-central-1:222222222222:log-group:/connector/royal-spins-production/*',
-                  ],
-                ],
-              },
+              // The partition is a literal: the region is known at synth (enablePartitionLiterals).
+              'kms:EncryptionContext:aws:logs:arn':
+                'arn:aws:logs:eu-central-1:222222222222:log-group:/connector/royal-spins-production/*',
             },
           },
         }),
@@ -256,7 +255,7 @@ describe('OperatorConnectorStack', () => {
   });
 
   describe('source credentials', () => {
-    it('are a secret encrypted with the operator key, holding connection settings and a generated placeholder', () => {
+    it('are a secret encrypted with the operator key, holding only a user name and a generated placeholder password', () => {
       const secret = royal.stack.sourceCredentials?.secret;
       expect(secret).toBeDefined();
       if (!secret) return;
@@ -264,14 +263,26 @@ describe('OperatorConnectorStack', () => {
       expect(props.KmsKeyId).toEqual(keyArnOf(royal));
       expect(props.Name).toBe('connector/royal-spins-production/source');
       expect(props.GenerateSecretString.GenerateStringKey).toBe('password');
-      expect(JSON.parse(props.GenerateSecretString.SecretStringTemplate)).toEqual({
-        engine: 'mysql',
-        host: 'reporting-replica.royalspins.internal',
-        port: 3306,
-        database: 'rs_backoffice',
-        username: 'CHANGE_ME',
-        tls: 'verify-full',
-      });
+      expect(JSON.parse(props.GenerateSecretString.SecretStringTemplate)).toEqual({ username: 'CHANGE_ME' });
+    });
+
+    it('keep their generation properties when the connection settings in the config change', () => {
+      // CloudFormation generates a new secret value (wiping the stored password) whenever
+      // GenerateSecretString changes: connection settings must not be part of it.
+      const generation = (s: SynthesizedStack) =>
+        propsOf(s.template, s.stack.sourceCredentials!.secret).GenerateSecretString;
+      const edited = synthesize(
+        exampleConfig('royal-spins', [
+          [['source', 'host'], 'new-replica.royalspins.internal'],
+          [['source', 'port'], 3307],
+          [['source', 'database'], 'rs_reporting'],
+          [['source', 'caBundle'], 'aws-rds'],
+        ]),
+      );
+      expect(generation(edited)).toEqual(generation(royal));
+      const sandbox = (tls: string) => generation(synthesize(exampleConfig('acme-casino', [[['source', 'tls'], tls]])));
+      expect(sandbox('require')).toEqual(sandbox('verify-full'));
+      expect(sandbox('disable')).toEqual(generation(acme));
     });
 
     it('never put a secret value in the template', () => {
