@@ -569,6 +569,85 @@ describe('rules across fields', () => {
     });
   });
 
+  it('refuses a region of another partition', () => {
+    const text = edit(PG, 'region: eu-west-1', 'region: cn-north-1');
+    expectIssue(text, {
+      path: 'region',
+      line: lineOf(text, 'region:'),
+      message: ['region cn-north-1 is in the aws-cn partition; the connector deploys to the aws partition only'],
+      expected: 'a region of the aws partition',
+      example: ['region: eu-west-1'],
+    });
+  });
+
+  it('refuses a principal of another partition than the region', () => {
+    const text = edit(FILES, 'arn:aws:iam::210987654321', 'arn:aws-cn:iam::210987654321');
+    expectIssue(text, {
+      path: 'fileDrop.principals[0]',
+      line: lineOf(text, 'arn:aws-cn'),
+      message: ['is in the aws-cn partition, but region eu-west-1 is in aws'],
+      expected: 'an ARN starting with arn:aws:',
+      example: ['- arn:aws:iam::210987654321:role/casino-data-export'],
+    });
+  });
+
+  it("refuses a file-drop principal of the stack's own account", () => {
+    const text = edit(FILES, 'arn:aws:iam::210987654321', 'arn:aws:iam::123456789012');
+    expectIssue(text, {
+      path: 'fileDrop.principals[0]',
+      line: lineOf(text, 'arn:aws:iam::123456789012'),
+      message: ["is in the stack's own account 123456789012", 'circular dependency'],
+      expected: 'assumeRole: true',
+    });
+  });
+
+  it('refuses an SSH key longer than Transfer Family stores', () => {
+    const key = `ssh-rsa ${'A'.repeat(2100)} ops@test`;
+    const text =
+      `${FILES}  payments:\n    columns:\n      payment_id: id\n      player_id: customer_id\n      updated_at: modified_ts\n`.replace(
+        '    - arn:aws:iam::210987654321:role/casino-data-export\n',
+        `    - arn:aws:iam::210987654321:role/casino-data-export\n  sftp:\n    enabled: true\n    userName: test-upload\n    allowedCidrs: [203.0.113.0/24]\n    sshPublicKeys:\n      - ${key}\n`,
+      );
+    expectIssue(text, {
+      path: 'fileDrop.sftp.sshPublicKeys[0]',
+      message: ['at most 2048 characters'],
+    });
+  });
+
+  it('requires the allow-list of an SFTP endpoint, and refuses the whole internet in production', () => {
+    const sftp = (cidrs: string) =>
+      edit(
+        FILES,
+        '    - arn:aws:iam::210987654321:role/casino-data-export\n',
+        `    - arn:aws:iam::210987654321:role/casino-data-export\n  sftp:\n    enabled: true\n    userName: test-upload\n    sshPublicKeys: [ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9wZXJhdG9yLWtleQ ops@test]\n${cidrs}`,
+      );
+    expectIssue(sftp(''), {
+      path: 'fileDrop.sftp.allowedCidrs',
+      message: ["admits only the operator's source addresses"],
+      example: ['    allowedCidrs:\n      - 203.0.113.0/24'],
+    });
+    const open = edit(sftp('    allowedCidrs: [0.0.0.0/0]\n'), 'stage: sandbox', 'stage: production');
+    expectIssue(open, {
+      path: 'fileDrop.sftp.allowedCidrs[0]',
+      message: ['0.0.0.0/0 admits the whole internet'],
+    });
+    expectIssue(sftp('    allowedCidrs: [203.0.113.300/24]\n'), {
+      path: 'fileDrop.sftp.allowedCidrs[0]',
+      message: ['"203.0.113.300/24" is not valid'],
+      expected: /IPv4 CIDR/,
+    });
+  });
+
+  it('caps maxFileSizeMb at what fits the largest Lambda ephemeral storage', () => {
+    const text = edit(FILES, 'fileDrop:\n', 'fileDrop:\n  maxFileSizeMb: 51200\n');
+    expectIssue(text, {
+      path: 'fileDrop.maxFileSizeMb',
+      line: lineOf(text, 'maxFileSizeMb'),
+      message: [/too large/],
+      expected: '9728',
+    });
+  });
+
   it('requires a way to upload for a file drop', () => {
     const text = edit(FILES, 'fileDrop:\n  principals:\n    - arn:aws:iam::210987654321:role/casino-data-export\n', '');
     expectIssue(text, {

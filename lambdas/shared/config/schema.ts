@@ -341,6 +341,20 @@ const streams = z
     ],
   });
 
+/** Lambda's largest ephemeral storage (/tmp), in MB. */
+export const LAMBDA_MAX_EPHEMERAL_MB = 10_240;
+/** Ephemeral storage of the ingest function beyond the largest file, in MB. */
+export const EPHEMERAL_HEADROOM_MB = 512;
+/** Largest `fileDrop.maxFileSizeMb`: a spooled file and the headroom fit Lambda's largest /tmp. */
+export const MAX_FILE_SIZE_MB = LAMBDA_MAX_EPHEMERAL_MB - EPHEMERAL_HEADROOM_MB;
+
+/** Whether `value` is an IPv4 CIDR (a.b.c.d/n with octets 0-255 and n 0-32). */
+export function isIpv4Cidr(value: string): boolean {
+  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value);
+  if (!match) return false;
+  return match.slice(1, 5).every((o) => Number(o) <= 255) && Number(match[5]) <= 32;
+}
+
 const iamPrincipalArn = z
   .string()
   .regex(/^arn:aws(-[a-z]+)*:iam::\d{12}:(root|role\/[\w+=,.@/-]{1,512}|user\/[\w+=,.@/-]{1,512})$/, {
@@ -359,7 +373,15 @@ const fileDrop = z
       .default(false)
       .describe('Also create a role in this account the operator assumes with a per-operator ExternalId.'),
     timeZone: timeZone.default('UTC').describe('Zone of file timestamps written without an offset.'),
-    maxFileSizeMb: z.number().int().min(1).max(51200).default(5120).describe('Larger files are quarantined unread.'),
+    maxFileSizeMb: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_FILE_SIZE_MB)
+      .default(5120)
+      .describe(
+        `Larger files (or their content after decompression) are quarantined unread. Parquet files are spooled to the ingest function's ephemeral storage, which is sized from this (plus ${EPHEMERAL_HEADROOM_MB} MB), so it is at most Lambda's ${LAMBDA_MAX_EPHEMERAL_MB} MB minus that headroom.`,
+      ),
     afterIngest: z
       .enum(['archive', 'delete'])
       .default('archive')
@@ -385,10 +407,37 @@ const fileDrop = z
               .regex(/^(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$/, {
                 message: 'must be an OpenSSH public key line (ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp*)',
               })
+              .max(2048, {
+                message:
+                  'must be at most 2048 characters, the longest key AWS Transfer Family stores: use an ssh-ed25519 key, or drop the comment',
+              })
               .meta({ examples: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9wZXJhdG9yLWtleQ ops@acme'] }),
           )
           .default([])
           .describe('Public SSH keys of the SFTP user (public keys only).'),
+        allowedCidrs: z
+          .array(
+            z
+              .string()
+              .superRefine((value, ctx) => {
+                if (!isIpv4Cidr(value))
+                  ctx.addIssue({ code: 'custom', message: 'must be an IPv4 CIDR like 203.0.113.0/24' });
+              })
+              .meta({ examples: ['203.0.113.0/24'], expected: 'an IPv4 CIDR like 203.0.113.0/24' }),
+          )
+          .default([])
+          .describe(
+            "Source addresses the operator uploads from; the endpoint's security group admits SSH from these only (required when enabled).",
+          ),
+        vpcCidr: z
+          .string()
+          .regex(/^(10|172|192)\.\d{1,3}\.\d{1,3}\.\d{1,3}\/(1[6-9]|2[0-6])$/, {
+            message: 'must be a private IPv4 CIDR between /16 and /26, like 10.60.0.0/24',
+          })
+          .default('10.60.0.0/24')
+          .describe(
+            'CIDR of the small VPC the SFTP endpoint is placed in (public subnets with one Elastic IP each, no other resources).',
+          ),
       })
       .optional()
       .describe('SFTP endpoint for operators that cannot write to S3.')
