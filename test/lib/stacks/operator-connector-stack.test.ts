@@ -528,8 +528,7 @@ describe('OperatorConnectorStack', () => {
       const lz = grantedStack.landingZone;
       lz.grantWriteRaw(role);
       lz.grantReadRaw(role);
-      lz.grantReadInbound(role);
-      lz.grantDeleteInbound(role);
+      lz.grantIngestInbound(role);
       lz.grantWriteQuarantine(role);
       lz.grantWriteArchive(role);
       grantedStack.sourceCredentials?.grantRead(role);
