@@ -17,6 +17,7 @@ import { Pipeline } from '../constructs/pipeline.ts';
 import { dataRemovalPolicy } from '../constructs/removal-policy.ts';
 import { SourceCredentials } from '../constructs/source-credentials.ts';
 import { SyncState } from '../constructs/sync-state.ts';
+import { failSynthOnWarnings } from '../nag.ts';
 
 /** Value of the `product` tag on every stack and resource. */
 export const PRODUCT_TAG = 'igaming-connector';
@@ -77,6 +78,7 @@ export class OperatorConnectorStack extends Stack {
       terminationProtection: stackProps.terminationProtection ?? config.stage === 'production',
     });
     this.config = config;
+    failSynthOnWarnings(this);
     for (const [key, value] of Object.entries(tags)) {
       // CloudFormation propagates the stack's tags to the dashboard; cfn-lint's resource schema does
       // not know the dashboard's own Tags property yet, and a template must lint clean.

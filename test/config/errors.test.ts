@@ -591,16 +591,6 @@ describe('rules across fields', () => {
     });
   });
 
-  it("refuses a file-drop principal of the stack's own account", () => {
-    const text = edit(FILES, 'arn:aws:iam::210987654321', 'arn:aws:iam::123456789012');
-    expectIssue(text, {
-      path: 'fileDrop.principals[0]',
-      line: lineOf(text, 'arn:aws:iam::123456789012'),
-      message: ["is in the stack's own account 123456789012", 'circular dependency'],
-      expected: 'assumeRole: true',
-    });
-  });
-
   it('refuses an SSH key longer than Transfer Family stores', () => {
     const key = `ssh-rsa ${'A'.repeat(2100)} ops@test`;
     const text =

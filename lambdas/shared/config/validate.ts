@@ -333,23 +333,11 @@ export function validateSemantics(config: OperatorConfig): SemanticIssue[] {
       });
     }
   }
-  for (const [i, arn] of (config.fileDrop?.principals ?? []).entries()) {
-    if (arn.split(':')[4] === config.account) {
-      issues.push({
-        path: ['fileDrop', 'principals', i],
-        message: `${arn} is in the stack's own account ${config.account}: principals of this account are granted through their own IAM policies, and a grant in the key policy would tie the key to the bucket (a circular dependency CloudFormation refuses)`,
-        expected: "a principal of the operator's account, or assumeRole: true for an upload role in this account",
-        example: 'fileDrop:\n  principals:\n    - arn:aws:iam::210987654321:role/casino-data-export',
-        exampleAt: [],
-      });
-    }
-  }
   const sftp = config.fileDrop?.sftp;
   if (sftp?.enabled && sftp.allowedCidrs.length === 0) {
     issues.push({
       path: ['fileDrop', 'sftp', 'allowedCidrs'],
-      message:
-        "an SFTP endpoint admits only the operator's source addresses: list the CIDRs the operator uploads from",
+      message: "an SFTP endpoint admits only the operator's source addresses: list the CIDRs the operator uploads from",
       expected: 'one or more IPv4 CIDRs',
       example: 'allowedCidrs:\n  - 203.0.113.0/24',
     });

@@ -251,10 +251,7 @@ describe('FileDrop', () => {
     ]);
     expect(granted).toEqual([
       [['s3:PutObject'], null],
-      [
-        ['kms:Decrypt', 'kms:GenerateDataKey'],
-        expect.objectContaining({ StringLike: expect.anything() }),
-      ],
+      [['kms:Decrypt', 'kms:GenerateDataKey'], expect.objectContaining({ StringLike: expect.anything() })],
     ]);
   });
 

@@ -1,10 +1,11 @@
-import { type CfnElement, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, type CfnElement, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { glueType, STREAM_NAMES } from '#shared/canonical';
 import { landedColumns } from '#shared/landed-schema';
+import { applyCompliancePacks } from '../../../lib/nag.ts';
 import { OperatorConnectorStack, PRODUCT_TAG } from '../../../lib/stacks/operator-connector-stack.ts';
 import { exampleConfig, type SynthesizedStack, synthesize, testApp } from '../helpers.ts';
 
@@ -51,6 +52,58 @@ describe('OperatorConnectorStack', () => {
     expect(royal.stack.account).toBe('222222222222');
     expect(royal.stack.region).toBe('eu-central-1');
     expect(lucky.stack.stackName).toBe('lucky-files-sandbox');
+  });
+
+  it('fails synthesis on any warning, and on CloudFormation validation findings', () => {
+    const warned = new OperatorConnectorStack(testApp(), 'lucky-files-sandbox', {
+      config: exampleConfig('lucky-files'),
+    });
+    Annotations.of(warned.landingZone.bucket).addWarningV2('test:warning', 'something to fix');
+    expect(() => Template.fromStack(warned)).toThrow(
+      /warning at lucky-files-sandbox\/LandingZone\/Bucket: something to fix/,
+    );
+    // An SSH key longer than Transfer Family stores (config validation refuses it): CloudFormation's
+    // validation of the template fails synthesis.
+    const config = exampleConfig('lucky-files');
+    const app = testApp();
+    applyCompliancePacks(app); // as bin/app.ts does
+    new OperatorConnectorStack(app, 'lucky-files-sandbox', {
+      config: {
+        ...config,
+        fileDrop: {
+          ...config.fileDrop!,
+          sftp: {
+            enabled: true,
+            userName: 'lucky-upload',
+            sshPublicKeys: [`ssh-rsa ${'A'.repeat(2100)}`],
+            allowedCidrs: ['203.0.113.0/24'],
+            vpcCidr: '10.60.0.0/24',
+          },
+        },
+      },
+    });
+    expect(() => app.synth()).toThrow(/SshPublicKeys.0: length 2108 exceeds maximum 2048 \(CloudFormation Validate\)/);
+  });
+
+  it("grants a file-drop principal of the stack's own account without a dependency cycle or warning", () => {
+    const config = exampleConfig('lucky-files');
+    const app = testApp();
+    applyCompliancePacks(app);
+    const own = 'arn:aws:iam::333333333333:role/own-account';
+    const stack = new OperatorConnectorStack(app, 'lucky-files-sandbox', {
+      config: { ...config, fileDrop: { ...config.fileDrop!, principals: [own] } },
+    });
+    const artifact = app.synth().getStackArtifact(stack.artifactId);
+    expect(artifact.messages).toEqual([]);
+    const keyStatements = Object.values(artifact.template.Resources as Record<string, Json>)
+      .filter((r) => r.Type === 'AWS::KMS::Key')
+      .flatMap((r) => r.Properties.KeyPolicy.Statement as Json[])
+      .filter((st) => JSON.stringify(st.Principal) === JSON.stringify({ AWS: own }));
+    expect(keyStatements).toHaveLength(1);
+    expect(keyStatements[0]!.Condition.StringLike['kms:EncryptionContext:aws:s3:arn']).toEqual([
+      `arn:aws:s3:::${stack.landingZone.bucketName}`,
+      `arn:aws:s3:::${stack.landingZone.bucketName}/inbound/*`,
+    ]);
   });
 
   it('turns termination protection on for production stacks only', () => {
