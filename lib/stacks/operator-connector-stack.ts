@@ -6,6 +6,7 @@ import type { Construct } from 'constructs';
 import type { OperatorConfig } from '#shared/config/schema';
 import { PREFIX } from '#shared/layout';
 import { AlarmTopic } from '../constructs/alarm-topic.ts';
+import { hardenCustomResourceProviders } from '../constructs/custom-resource-providers.ts';
 import { DataCatalog } from '../constructs/data-catalog.ts';
 import { Extractors } from '../constructs/extractors.ts';
 import { FileDrop } from '../constructs/file-drop.ts';
@@ -183,6 +184,13 @@ export class OperatorConnectorStack extends Stack {
             },
           }
         : {}),
+    });
+
+    hardenCustomResourceProviders(this, {
+      encryptionKey: key,
+      logGroupNamePrefix: this.landingZone.logGroupNamePrefix,
+      logRetentionDays: config.retention.logDays,
+      removalPolicy: this.dataRemovalPolicy,
     });
 
     new CfnOutput(this, 'LandingBucketName', {

@@ -106,6 +106,30 @@ describe('OperatorConnectorStack', () => {
     ]);
   });
 
+  it("holds every function, CDK's custom-resource functions included, to the same rules", () => {
+    // acme: sandbox with removalPolicy destroy (emptying buckets) and a created VPC (closing its
+    // default security group): CDK adds a function for each.
+    acme.template.resourceCountIs('Custom::S3AutoDeleteObjects', 2);
+    acme.template.resourceCountIs('Custom::VpcRestrictDefaultSG', 1);
+    for (const s of [acme, royal, lucky]) {
+      const resources = s.template.toJSON().Resources as Record<string, Json>;
+      const functions = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
+      expect(functions.length).toBeGreaterThan(0);
+      for (const [id, fn] of functions) {
+        expect(fn.Properties.ReservedConcurrentExecutions, id).toBeGreaterThan(0);
+        expect(fn.Properties.Architectures, id).toEqual(['arm64']);
+        const group = resources[fn.Properties.LoggingConfig?.LogGroup?.Ref];
+        expect(group?.Type, id).toBe('AWS::Logs::LogGroup');
+        expect(group?.Properties.KmsKeyId, id).toEqual(keyArnOf(s));
+        expect(group?.Properties.RetentionInDays, id).toBeGreaterThan(0);
+      }
+      for (const [id, role] of Object.entries(resources).filter(([, r]) => r.Type === 'AWS::IAM::Role')) {
+        expect(role.Properties.Policies, id).toBeUndefined();
+        expect(role.Properties.ManagedPolicyArns ?? [], id).toEqual([]);
+      }
+    }
+  });
+
   it('turns termination protection on for production stacks only', () => {
     expect(royal.stack.terminationProtection).toBe(true);
     expect(acme.stack.terminationProtection).toBe(false);
