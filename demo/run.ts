@@ -28,15 +28,15 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { LocalKeyService } from '#shared/adapters/kms-local';
-import { CANONICAL_STREAMS, glueType, type StreamName } from '#shared/canonical';
+import { CANONICAL_STREAMS, glueType, LATEST_VERSION_FIRST, type StreamName } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
 import { sourcePlan } from '#shared/extract/source-plan';
 import { landedColumns } from '#shared/landed-schema';
-import { rawStreamPrefix } from '#shared/layout';
 import { loadPseudonymKey } from '#shared/pii/key';
 import { databaseStreams } from '#shared/pipeline/plan';
 import { localWallTimeToUtc } from '#shared/sources/time-zone';
 import { type LocalEngines, redactUrl, type SourceEngine, startLocalEngines } from '../local/engines.ts';
+import { landedTableFiles } from '../local/lake.ts';
 import { createLocalPipeline, type IncrementalRun, type LocalPipeline } from '../local/pipeline-runner.ts';
 import {
   type AdvanceResult,
@@ -323,25 +323,52 @@ async function openDuck(): Promise<Duck> {
 }
 
 /**
- * One view per stream over every landed Parquet file of the stream, with exactly the columns and
- * types of its Glue table (and the `dt` partition), and a `<stream>_current` view: the latest
- * version (greatest `_cursor`) of each key, as Athena users query it.
+ * One view per stream over exactly what its catalogued landed table (`<stream>_landed`) shows — the
+ * parts of committed windows, downloaded to `root` — with the columns and types of the Glue table
+ * and its `run_id` / `window_id` partitions, and a `<stream>_current` view: the latest version of
+ * each key by the version order (greatest `_cursor_us`, then `_source_seq`).
  */
-async function createViews(duck: Duck, config: OperatorConfig, root: string, streams: readonly StreamInfo[]) {
+async function createViews(
+  duck: Duck,
+  config: OperatorConfig,
+  pipeline: LocalPipeline,
+  engines: LocalEngines,
+  root: string,
+  streams: readonly StreamInfo[],
+) {
+  let objects = 0;
   for (const s of streams) {
     const columns = landedColumns(config, s.stream);
-    const files = join(root, rawStreamPrefix(s.stream), '**', '*.parquet');
-    const hasFiles = (await duck.rows(`SELECT count(*) AS n FROM glob(${literal(files)})`))[0]?.n !== '0';
-    const select = columns.map((c) => `CAST(${ident(c.name)} AS ${duckType(glueType(c.type))}) AS ${ident(c.name)}`);
-    const body = hasFiles
-      ? `SELECT ${select.join(', ')}, CAST(dt AS VARCHAR) AS dt FROM read_parquet(${literal(files)}, hive_partitioning = true)`
-      : `SELECT ${columns.map((c) => `CAST(NULL AS ${duckType(glueType(c.type))}) AS ${ident(c.name)}`).join(', ')}, CAST(NULL AS VARCHAR) AS dt WHERE false`;
+    const files = await landedTableFiles(engines.s3.client, pipeline.synthesized, s.stream);
+    const paths = await engines.s3.download(
+      pipeline.bucket,
+      files.map((f) => f.key),
+      root,
+    );
+    objects += paths.length;
+    const select = columns.map((c) => `CAST(d.${ident(c.name)} AS ${duckType(glueType(c.type))}) AS ${ident(c.name)}`);
+    const partitions = `${ident(`${s.stream}__partitions`)}`;
+    await duck.run(`CREATE TABLE ${partitions} (path VARCHAR, run_id VARCHAR, window_id VARCHAR)`);
+    for (let i = 0; i < files.length; i += 500) {
+      const values = files
+        .slice(i, i + 500)
+        .map(
+          (f, j) =>
+            `(${literal(paths[i + j]!)}, ${literal(f.partition.run_id ?? '')}, ${literal(f.partition.window_id ?? '')})`,
+        );
+      await duck.run(`INSERT INTO ${partitions} VALUES ${values.join(', ')}`);
+    }
+    const body =
+      paths.length > 0
+        ? `SELECT ${select.join(', ')}, p.run_id, p.window_id FROM read_parquet([${paths.map(literal).join(', ')}], filename = true) d JOIN ${partitions} p ON p.path = d.filename`
+        : `SELECT ${columns.map((c) => `CAST(NULL AS ${duckType(glueType(c.type))}) AS ${ident(c.name)}`).join(', ')}, CAST(NULL AS VARCHAR) AS run_id, CAST(NULL AS VARCHAR) AS window_id WHERE false`;
     await duck.run(`CREATE VIEW ${ident(s.stream)} AS ${body}`);
     await duck.run(
       `CREATE VIEW ${ident(`${s.stream}_current`)} AS SELECT * FROM ${ident(s.stream)} ` +
-        `QUALIFY row_number() OVER (PARTITION BY ${ident(s.key)} ORDER BY _cursor DESC, _extracted_at DESC) = 1`,
+        `QUALIFY row_number() OVER (PARTITION BY ${ident(s.key)} ORDER BY ${LATEST_VERSION_FIRST}) = 1`,
     );
   }
+  return objects;
 }
 
 // ------------------------------------------------------------------------------------- reconciliation
@@ -674,9 +701,7 @@ async function runDemo(args: Args, engines: LocalEngines, startedAt: number): Pr
     const dir = await mkdtemp(join(tmpdir(), 'connector-demo-landed-'));
     const duck = await openDuck();
     try {
-      const keys = await engines.s3.listKeys(pipeline.bucket, 'raw/');
-      await engines.s3.download(pipeline.bucket, keys, dir);
-      await createViews(duck, config, dir, streams);
+      const objects = await createViews(duck, config, pipeline, engines, dir, streams);
       const pseudonymKey = await loadPseudonymKey({
         keys: new LocalKeyService({
           keyFile: pipeline.environment.CONNECTOR_LOCAL_KMS_KEY_FILE!,
@@ -691,7 +716,7 @@ async function runDemo(args: Args, engines: LocalEngines, startedAt: number): Pr
       const checks = await reconcile(duck, pipeline, streams, observations, landedKeyOf);
       progress(
         'verify',
-        `${keys.length} Parquet objects, ${checks.filter((c) => c.reconciled).length}/${checks.length} streams reconcile`,
+        `${objects} committed Parquet objects, ${checks.filter((c) => c.reconciled).length}/${checks.length} streams reconcile`,
       );
 
       // The late-committed payments: cursors before the watermark of the run that followed them.
@@ -767,8 +792,9 @@ async function runDemo(args: Args, engines: LocalEngines, startedAt: number): Pr
       say('  current: source rows now with a cursor in [snapshot start, last watermark).');
       say('  reconciled: the landed versions are exactly the source versions (none missing, none extra), and the');
       say(
-        '    current view (greatest _cursor per key) equals the source’s current rows key by key, with equal money sums.',
+        '    current view (latest version per key: greatest _cursor_us, then _source_seq) equals the source’s current rows',
       );
+      say('    key by key, with equal money sums.');
       say();
 
       await businessQuestions(duck);

@@ -6,8 +6,9 @@ import {
   getStream,
   glueType,
   isStreamName,
+  LANDED_PARTITION_COLUMNS,
+  LATEST_VERSION_FIRST,
   METADATA_FIELDS,
-  PARTITION_COLUMN,
   STREAM_NAMES,
   sourceValueColumn,
   UNMAPPED_VALUE,
@@ -42,7 +43,7 @@ describe('canonical streams', () => {
     expect(new Set(names).size).toBe(names.length);
     const generated = [
       ...METADATA_FIELDS.map((f) => f.name),
-      PARTITION_COLUMN,
+      ...LANDED_PARTITION_COLUMNS.map((c) => c.name),
       ...CANONICAL_STREAMS[name].fields.filter((f) => f.values).map((f) => sourceValueColumn(f.name)),
     ];
     expect(names.filter((n) => generated.includes(n))).toEqual([]);
@@ -94,8 +95,23 @@ describe('canonical streams', () => {
   });
 
   it('gives metadata columns that are never NULL', () => {
-    expect(METADATA_FIELDS.map((f) => f.name)).toEqual(['_cursor', '_run_id', '_extracted_at']);
+    expect(METADATA_FIELDS.map((f) => f.name)).toEqual([
+      '_cursor',
+      '_run_id',
+      '_extracted_at',
+      '_cursor_us',
+      '_source_seq',
+    ]);
     for (const field of METADATA_FIELDS) expect(field.nullable).toBe(false);
+  });
+
+  it('lands the version as two BIGINT columns (Parquet INT64, Glue bigint) that order versions latest first', () => {
+    for (const name of ['_cursor_us', '_source_seq']) {
+      const field = METADATA_FIELDS.find((f) => f.name === name)!;
+      expect(field.type).toEqual({ kind: 'int64' });
+      expect(glueType(field.type)).toBe('bigint');
+    }
+    expect(LATEST_VERSION_FIRST).toBe('_cursor_us DESC, _source_seq DESC');
   });
 });
 

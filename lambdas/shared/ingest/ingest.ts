@@ -16,8 +16,9 @@
  * manifest. Each version is claimed in the sync-state table first ({@link FileLedger}); a version
  * already finished is a duplicate and is skipped, and a version whose manifest already exists is
  * not read again (only the original is moved). A re-upload of the same key is a new version, and
- * lands again as its own run: the connector does not compare contents (duplicate rows are removed
- * by primary key and cursor in the current views, as for incremental syncs).
+ * lands again as its own run: the connector does not compare contents. Its rows carry a later
+ * `_source_seq` (receive second × 10⁹ + row number, mapping/version.ts), so by the version order
+ * a re-upload wins over an earlier upload of the same key and cursor.
  *
  * **Errors.** Everything wrong with the file itself ends in quarantine. Anything else (S3,
  * DynamoDB, KMS, network, a Lambda timeout) is rethrown after the claim is released, so the queue
@@ -31,21 +32,15 @@ import { parseInboundKey } from '../files/key.ts';
 import { checkInboundObject, type FileLimits, readInboundFile } from '../files/reader.ts';
 import { buildReason, FileRejectedError, type QuarantineReason } from '../files/reason.ts';
 import { landedColumns } from '../landed-schema.ts';
-import {
-  archiveKey,
-  manifestKey,
-  PREFIX,
-  quarantineKey,
-  quarantineReasonKey,
-  UNKNOWN_STREAM_FOLDER,
-} from '../layout.ts';
+import { archiveKey, PREFIX, quarantineKey, quarantineReasonKey, UNKNOWN_STREAM_FOLDER } from '../layout.ts';
 import { CoercionError } from '../mapping/errors.ts';
 import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
+import { fileSourceSeq, MAX_FILE_ROWS } from '../mapping/version.ts';
 import { PartitionedPartWriter } from '../parquet/part-writer.ts';
 import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
 import { S3Sink } from '../sink/s3.ts';
-import type { ObjectSink, ObjectUpload } from '../sink/sink.ts';
-import { commitWindow, readManifest } from '../sink/window.ts';
+import type { ListedObject, ObjectSink, ObjectUpload } from '../sink/sink.ts';
+import { commitWindow, newAttemptId, readCommittedWindow } from '../sink/window.ts';
 import type { InboundObjectEvent } from './event.ts';
 import { type FileLedger, type FileLedgerStatus, fileVersionOf } from './ledger.ts';
 import { copyObjectVersion, deleteObjectVersion, getObjectVersion, type ObjectRef } from './objects.ts';
@@ -110,8 +105,10 @@ export type IngestOutcome =
       readonly bytes: number;
       /** Where the original was moved, or null when it was deleted. */
       readonly originalMovedTo: string | null;
-      /** True when the manifest already existed (an earlier attempt landed it; only the original was moved). */
+      /** True when the file had committed already (an earlier attempt landed it; only the original was moved). */
       readonly resumed: boolean;
+      /** Objects of earlier attempts at the file removed by the commit. */
+      readonly strayObjectsDeleted: number;
     }
   | {
       readonly status: 'quarantined';
@@ -169,14 +166,28 @@ class RecordingSink implements ObjectSink {
       abort: () => upload.abort(),
     };
   }
-  putObject(key: string, body: string | Uint8Array, contentType: string): Promise<void> {
-    return this.inner.putObject(key, body, contentType);
+  location(key: string): string {
+    return this.inner.location(key);
+  }
+  putObject(
+    key: string,
+    body: string | Uint8Array,
+    contentType: string,
+    metadata?: Readonly<Record<string, string>>,
+  ): Promise<void> {
+    return this.inner.putObject(key, body, contentType, metadata);
   }
   getObject(key: string): Promise<Uint8Array | undefined> {
     return this.inner.getObject(key);
   }
+  getObjectWithMetadata(key: string) {
+    return this.inner.getObjectWithMetadata(key);
+  }
   listKeys(prefix: string): Promise<string[]> {
     return this.inner.listKeys(prefix);
+  }
+  listObjects(prefix: string): Promise<ListedObject[]> {
+    return this.inner.listObjects(prefix);
   }
   deleteKeys(keys: readonly string[]): Promise<void> {
     return this.inner.deleteKeys(keys);
@@ -192,6 +203,18 @@ function mappingRejection(config: OperatorConfig, event: InboundObjectEvent, str
     [{ line: null, row: null, column: e.column, code: 'INVALID_VALUE', message: e.message, example: null }],
   );
   return new FileRejectedError(reason, { cause: e });
+}
+
+/** The file has more rows than `_source_seq` can number within its receive second. */
+function tooManyRows(config: OperatorConfig, event: InboundObjectEvent, stream: StreamName, maxRows: number) {
+  const message = `the file holds more than ${maxRows} rows, the most one delivery may hold; split it into smaller files`;
+  const reason = buildReason(
+    { operatorId: config.operatorId, file: event.key, stream, size: event.size ?? null, receivedAt: event.time },
+    'TOO_MANY_ROWS',
+    message,
+    [{ line: null, row: maxRows + 1, column: null, code: 'TOO_MANY_ROWS', message, example: null }],
+  );
+  return new FileRejectedError(reason);
 }
 
 /**
@@ -273,21 +296,22 @@ export async function ingestObject(deps: IngestDeps, event: InboundObjectEvent):
     });
     const { stream, name } = checked;
 
-    const committed = await readManifest(baseSink, stream, runId, FILE_WINDOW_ID);
+    const committed = await readCommittedWindow(baseSink, stream, runId, FILE_WINDOW_ID);
     if (committed) {
       const movedTo = await moveOriginal(stream, name);
-      await finish('landed', { manifestKey: manifestKey(stream, runId, FILE_WINDOW_ID), rows: committed.rowCount });
+      await finish('landed', { manifestKey: committed.manifestKey, rows: committed.manifest.rowCount });
       log?.info('file had landed already; original moved', { key, runId });
       return {
         status: 'landed',
         key,
         stream,
         runId,
-        manifestKey: manifestKey(stream, runId, FILE_WINDOW_ID),
-        rows: committed.rowCount,
-        bytes: committed.bytes,
+        manifestKey: committed.manifestKey,
+        rows: committed.manifest.rowCount,
+        bytes: committed.manifest.bytes,
         originalMovedTo: movedTo,
         resumed: true,
+        strayObjectsDeleted: 0,
       };
     }
 
@@ -316,15 +340,21 @@ export async function ingestObject(deps: IngestDeps, event: InboundObjectEvent):
       stream,
       runId,
       windowId: FILE_WINDOW_ID,
+      attempt: newAttemptId(now()),
       columns,
       operatorId: config.operatorId,
       ...(deps.partBytes ? { partBytes: deps.partBytes } : {}),
     });
     let mapper: RowMapper | undefined;
     const extractedAt = now();
+    const sourceSeq = fileSourceSeq(event.time);
+    const maxRows = Math.min(deps.limits?.maxRows ?? MAX_FILE_ROWS, MAX_FILE_ROWS);
+    let rows = 0;
     for await (const batch of file) {
       // Once a row is bad the file cannot land: keep reading only to list and count its problems.
       if (file.hasErrors || batch.rows.length === 0) continue;
+      rows += batch.rows.length;
+      if (rows > maxRows) throw tooManyRows(config, event, stream, maxRows);
       mapper ??= createRowMapper({
         config,
         stream,
@@ -332,6 +362,7 @@ export async function ingestObject(deps: IngestDeps, event: InboundObjectEvent):
         pseudonymizer,
         runId,
         extractedAt,
+        sourceSeq,
       });
       try {
         await writer.write(mapper.map(batch));
@@ -369,6 +400,7 @@ export async function ingestObject(deps: IngestDeps, event: InboundObjectEvent):
       bytes: progress.bytes,
       originalMovedTo: movedTo,
       resumed: false,
+      strayObjectsDeleted: committedWindow.deletedKeys.length,
     };
   } catch (error) {
     if (error instanceof FileRejectedError) {
