@@ -193,9 +193,9 @@ describe('FileDrop', () => {
     for (const wide of ['s3:List*', 's3:GetBucket*', 's3:GetObject*', 's3:DeleteObject*']) {
       expect(actions).not.toContain(wide);
     }
-    // Listing only under raw/ (a window's stray parts), by condition.
+    // Listing only under raw/ and _manifests/ (the commit of a window), by condition.
     const lists = policy.filter((s) => list(s.Action).includes('s3:ListBucket'));
-    expect(lists.map((s) => s.Condition)).toEqual([{ StringLike: { 's3:prefix': ['raw/*'] } }]);
+    expect(lists.map((s) => s.Condition)).toEqual([{ StringLike: { 's3:prefix': ['raw/*', '_manifests/*'] } }]);
   });
 
   it("sizes the ingest function's ephemeral storage from maxFileSizeMb (Parquet drops are spooled to /tmp)", () => {
