@@ -10,6 +10,8 @@
  *    entries, game rounds, bonuses and responsible-gaming events, ending two hours ago.
  * 3. Synthesizes the operator's CDK stack and executes its snapshot state machine with the real
  *    Lambda handlers in-process.
+ *    A few players have a NULL cursor, which no run can land: the connector counts and reports
+ *    them, and the demo checks the count against the source's.
  * 4. Moves the back office forward twice (new rows, updates, a late-committed payment) and
  *    executes the incremental state machine after each step.
  * 5. Reads every landed Parquet file back with DuckDB through the table definitions the Glue
@@ -40,6 +42,7 @@ import { landedTableFiles } from '../local/lake.ts';
 import { createLocalPipeline, type IncrementalRun, type LocalPipeline } from '../local/pipeline-runner.ts';
 import {
   type AdvanceResult,
+  addNullCursorPlayers,
   advanceSyntheticOperator,
   createSyntheticOperator,
   syntheticOperatorConfig,
@@ -54,6 +57,8 @@ const DEFAULT_PLAYERS = 500;
 const DEMO_SCHEMA = 'igaming_connector_demo';
 /** The synthetic history ends this long before the demo starts; time then moves forward to now. */
 const HISTORY_ENDS_BEFORE_NOW = 2 * HOUR;
+/** Players the back office holds without a cursor value (a missing default): reported, never landed. */
+const NULL_CURSOR_PLAYERS = 3;
 
 // ------------------------------------------------------------------------------------- output
 
@@ -249,6 +254,16 @@ interface SourceVersion {
 /** Every stream's rows by key, as the source holds them at one moment. */
 type SourceState = Map<StreamName, Map<string, SourceVersion>>;
 
+/** Rows whose cursor is NULL, per stream, counted by the demo itself. */
+async function sourceNullCursors(db: SourceDb, streams: readonly StreamInfo[]): Promise<Map<StreamName, number>> {
+  const counts = new Map<StreamName, number>();
+  for (const s of streams) {
+    const rows = await db.select(s.schema, s.table, [s.cursorColumn]);
+    counts.set(s.stream, rows.filter(([cursor]) => cursor === null || cursor === undefined).length);
+  }
+  return counts;
+}
+
 async function readSource(db: SourceDb, streams: readonly StreamInfo[], timeZone: string): Promise<SourceState> {
   const state: SourceState = new Map();
   for (const s of streams) {
@@ -396,6 +411,10 @@ interface StreamCheck {
   readonly watermark?: Date;
   readonly freshnessSeconds?: number;
   readonly slaMinutes: number;
+  /** Rows with a NULL cursor as the connector last counted them (null: never counted). */
+  readonly nullCursorRows: number | null;
+  /** The same, counted by the demo in the source. */
+  readonly sourceNullCursorRows: number;
 }
 
 async function reconcile(
@@ -404,6 +423,7 @@ async function reconcile(
   streams: readonly StreamInfo[],
   observations: readonly Observation[],
   landedKeyOf: (s: StreamInfo, key: string) => string,
+  nullCursors: ReadonlyMap<StreamName, number>,
 ): Promise<StreamCheck[]> {
   const checks: StreamCheck[] = [];
   const last = observations.at(-1)!;
@@ -479,6 +499,8 @@ async function reconcile(
           }
         : {}),
       slaMinutes: config.streams[s.stream]?.freshnessSlaMinutes ?? config.alerts.defaultFreshnessSlaMinutes,
+      nullCursorRows: state.nullCursorRows ?? null,
+      sourceNullCursorRows: nullCursors.get(s.stream) ?? 0,
     });
   }
   return checks;
@@ -601,6 +623,11 @@ async function runDemo(args: Args, engines: LocalEngines, startedAt: number): Pr
   });
   const generatedRows = Object.values(counts).reduce((a, b) => a + b, 0);
   progress('source', `${n(generatedRows)} rows in ${seconds(Date.now() - t)}`);
+  const nullCursorKeys = await addNullCursorPlayers({ engine, url, schema }, NULL_CURSOR_PLAYERS);
+  progress(
+    'source',
+    `${nullCursorKeys.length} players without a cursor value (modified_ts NULL): never landed, reported`,
+  );
 
   const rawConfig = syntheticOperatorConfig({ engine, url, schema });
   progress('synth', 'synthesizing the operator stack (state machines, functions) in-process');
@@ -713,7 +740,21 @@ async function runDemo(args: Args, engines: LocalEngines, startedAt: number): Pr
       });
       const landedKeyOf = (s: StreamInfo, key: string) =>
         s.keyPseudonymized ? createHmac('sha256', pseudonymKey).update(key, 'utf8').digest('hex') : key;
-      const checks = await reconcile(duck, pipeline, streams, observations, landedKeyOf);
+      const checks = await reconcile(
+        duck,
+        pipeline,
+        streams,
+        observations,
+        landedKeyOf,
+        await sourceNullCursors(db, streams),
+      );
+      for (const c of checks) {
+        if (c.nullCursorRows !== c.sourceNullCursorRows) {
+          problems.push(
+            `stream ${c.stream}: the connector reported ${c.nullCursorRows ?? 'no count of'} rows with a NULL cursor, the source has ${c.sourceNullCursorRows}`,
+          );
+        }
+      }
       progress(
         'verify',
         `${objects} committed Parquet objects, ${checks.filter((c) => c.reconciled).length}/${checks.length} streams reconcile`,
@@ -754,7 +795,7 @@ async function runDemo(args: Args, engines: LocalEngines, startedAt: number): Pr
       say();
       say('Per stream:');
       for (const line of table(
-        ['stream', 'source rows', 'landed rows', 'current', 'reconciled', 'watermark', 'freshness'],
+        ['stream', 'source rows', 'landed rows', 'current', 'reconciled', 'watermark', 'freshness', 'null cursor'],
         checks.map((c) => [
           c.stream,
           n(c.sourceRows),
@@ -774,6 +815,7 @@ async function runDemo(args: Args, engines: LocalEngines, startedAt: number): Pr
           c.freshnessSeconds === undefined
             ? 'unknown'
             : `${c.freshnessSeconds} s behind (SLA ${c.slaMinutes} min)${c.freshnessSeconds > c.slaMinutes * 60 ? ' LATE' : ''}`,
+          c.nullCursorRows === null ? 'not counted' : n(c.nullCursorRows),
         ]),
         1,
       ))
@@ -790,6 +832,9 @@ async function runDemo(args: Args, engines: LocalEngines, startedAt: number): Pr
         '  landed rows: distinct (key, _cursor) over all landed Parquet of the stream (the lookback lands some twice).',
       );
       say('  current: source rows now with a cursor in [snapshot start, last watermark).');
+      say('  null cursor: rows whose cursor is NULL, which no window or run can hold, so they never land; the');
+      say('    connector counts them in every run (metric NullCursorRows, alarm, `connector status`), and the demo');
+      say('    checks its last count against the source.');
       say('  reconciled: the landed versions are exactly the source versions (none missing, none extra), and the');
       say(
         '    current view (latest version per key: greatest _cursor_us, then _source_seq) equals the source’s current rows',
@@ -863,6 +908,7 @@ async function main(): Promise<number> {
         reconciled: c.reconciled,
         currentRows: c.currentRows,
         ...(c.freshnessSeconds === undefined ? {} : { freshnessSeconds: c.freshnessSeconds }),
+        nullCursorRows: c.nullCursorRows,
       },
     ]),
   );
