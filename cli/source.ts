@@ -8,6 +8,7 @@ import { SecretError } from '#shared/adapters/secret-source';
 import { AwsSecretSource } from '#shared/adapters/secrets-aws';
 import { LocalSecretSource, parseSourceUrl } from '#shared/adapters/secrets-local';
 import type { OperatorConfig } from '#shared/config/schema';
+import { connectionSettings } from '#shared/sources/connect';
 import {
   applicationNameFor,
   openSource,
@@ -16,7 +17,7 @@ import {
   SourceConnectionError,
   SourceError,
 } from '#shared/sources/index';
-import type { SourceCredentials } from '#shared/types';
+import type { SecretCredentials, SourceCredentials } from '#shared/types';
 import { CliError, type CliIo, EXIT } from './io.ts';
 import { localSecretsFile } from './local-secrets.ts';
 import { stackNames } from './operator.ts';
@@ -37,9 +38,11 @@ export function credentialsFromUrl(url: string, what: string): ResolvedCredentia
 }
 
 /**
- * The operator's source credentials: `--url`, else `CONNECTOR_SOURCE_URL`, else the operator's
- * secret: in Secrets Manager (in the config's region), or with `CONNECTOR_ADAPTERS=local` in the
- * local secrets file `CONNECTOR_LOCAL_SECRETS_FILE` (as `connector credentials set` writes it).
+ * The operator's source connection: `--url`, else `CONNECTOR_SOURCE_URL` (a database that replaces
+ * the operator's, credentials included), else the config's connection settings and TLS policy with
+ * the user name and password of the operator's secret: in Secrets Manager (in the config's
+ * region), or with `CONNECTOR_ADAPTERS=local` in the local secrets file
+ * `CONNECTOR_LOCAL_SECRETS_FILE` (as `connector credentials set` writes it).
  */
 export async function operatorCredentials(
   config: OperatorConfig,
@@ -50,10 +53,12 @@ export async function operatorCredentials(
   if (io.env.CONNECTOR_SOURCE_URL) return credentialsFromUrl(io.env.CONNECTOR_SOURCE_URL, 'CONNECTOR_SOURCE_URL');
   const secretId = stackNames(config).secret;
   const localFile = localSecretsFile('check', io);
+  let secret: SecretCredentials;
+  let from: string;
   if (localFile) {
     try {
-      const credentials = await new LocalSecretSource({ secretsFile: localFile }).getCredentials(secretId);
-      return { credentials, from: `secret ${secretId} in ${localFile}` };
+      secret = await new LocalSecretSource({ secretsFile: localFile }).getCredentials(secretId);
+      from = `secret ${secretId} in ${localFile}`;
     } catch (e) {
       throw new CliError(
         `${(e as Error).message}; store them with \`CONNECTOR_ADAPTERS=local connector credentials set ${config.operatorId}\`, or pass --url postgres://user:password@host:port/database`,
@@ -61,19 +66,35 @@ export async function operatorCredentials(
         { cause: e instanceof SecretError ? undefined : e },
       );
     }
-  }
-  const source = new AwsSecretSource({
-    provider: new SecretsProvider({ clientConfig: { region: config.region } }),
-    maxAgeSeconds: 0,
-  });
-  try {
-    return { credentials: await source.getCredentials(secretId, { refresh: true }), from: `secret ${secretId}` };
-  } catch (e) {
-    const hint =
-      'set the credentials with `connector credentials set`, or pass --url postgres://user:password@host:port/database for a local check';
-    throw new CliError(`${(e as Error).message}; ${hint}`, EXIT.aws, {
-      cause: e instanceof SecretError ? undefined : e,
+  } else {
+    const source = new AwsSecretSource({
+      provider: new SecretsProvider({ clientConfig: { region: config.region } }),
+      maxAgeSeconds: 0,
     });
+    try {
+      secret = await source.getCredentials(secretId, { refresh: true });
+      from = `secret ${secretId}`;
+    } catch (e) {
+      const hint =
+        'set the credentials with `connector credentials set`, or pass --url postgres://user:password@host:port/database for a local check';
+      throw new CliError(`${(e as Error).message}; ${hint}`, EXIT.aws, {
+        cause: e instanceof SecretError ? undefined : e,
+      });
+    }
+  }
+  return { credentials: settingsFor(config, secret, secretId), from };
+}
+
+/** The config's connection settings with a secret's user name and password (TLS policy applied). */
+export function settingsFor(config: OperatorConfig, secret: SecretCredentials, secretId: string): SourceCredentials {
+  const source = config.source;
+  if (source.type === 'files') {
+    throw new CliError(`operator ${config.operatorId} drops files; it has no source database`, EXIT.problems);
+  }
+  try {
+    return connectionSettings(source, config.stage, secret, { operatorId: config.operatorId, secretId });
+  } catch (e) {
+    throw new CliError((e as Error).message, EXIT.problems);
   }
 }
 

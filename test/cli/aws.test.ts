@@ -20,6 +20,17 @@ const dir = mkdtempSync(join(tmpdir(), 'cli-aws-'));
 const configFile = join(dir, 'operator.yaml');
 const config = syntheticOperatorConfig({ engine: 'postgres', url: PG_URL, schema: 'casino', operatorId: 'cli-aws' });
 writeFileSync(configFile, stringify({ ...config, account: '123456789012', region: 'eu-west-1' }));
+/** The same operator with a port nothing listens on. */
+const unreachableConfigFile = join(dir, 'unreachable.yaml');
+writeFileSync(
+  unreachableConfigFile,
+  stringify({
+    ...config,
+    account: '123456789012',
+    region: 'eu-west-1',
+    source: { ...(config.source as Record<string, unknown>), port: 1 },
+  }),
+);
 
 const sm = mockClient(SecretsManagerClient);
 const sfn = mockClient(SFNClient);
@@ -59,7 +70,8 @@ async function captureProcessOutput<T>(fn: () => Promise<T>): Promise<{ result: 
 
 describe('credentials set', async () => {
   const pgAvailable = await engineAvailable('postgres');
-  const creds = { ...credentialsFor('postgres'), password: PASSWORD };
+  const { username } = credentialsFor('postgres');
+  const creds = { username, password: PASSWORD };
 
   it.skipIf(!pgAvailable)('tests the connection, stores the secret, and never shows the password', async () => {
     sm.on(PutSecretValueCommand).resolves({ VersionId: 'v-1', Name: 'connector/cli-aws-sandbox/source' });
@@ -71,8 +83,39 @@ describe('credentials set', async () => {
     const calls = sm.commandCalls(PutSecretValueCommand);
     expect(calls).toHaveLength(1);
     expect(calls[0]!.args[0].input.SecretId).toBe('connector/cli-aws-sandbox/source');
-    expect(JSON.parse(calls[0]!.args[0].input.SecretString!)).toMatchObject({ password: PASSWORD, engine: 'postgres' });
+    // Only the user name and password: where to connect is the config's business.
+    expect(JSON.parse(calls[0]!.args[0].input.SecretString!)).toEqual({ username, password: PASSWORD });
     for (const where of [r.out, r.err, text]) expect(where).not.toContain(PASSWORD);
+  });
+
+  it.skipIf(!pgAvailable)('stores only the user name and password of an RDS-style secret, with a warning', async () => {
+    sm.on(PutSecretValueCommand).resolves({ VersionId: 'v-2' });
+    const r = await runCli(['credentials', 'set', 'cli-aws', '--config', configFile], {
+      stdin: JSON.stringify({ ...creds, engine: 'postgres', host: 'elsewhere.example.com', port: 5433 }),
+    });
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('warning: ignoring engine, host, port on stdin');
+    const calls = sm.commandCalls(PutSecretValueCommand);
+    expect(JSON.parse(calls[0]!.args[0].input.SecretString!)).toEqual({ username, password: PASSWORD });
+  });
+
+  it('refuses a tls mode weaker than the config asks for', async () => {
+    const strict = join(dir, 'strict.yaml');
+    writeFileSync(
+      strict,
+      stringify({
+        ...config,
+        account: '123456789012',
+        region: 'eu-west-1',
+        source: { ...(config.source as Record<string, unknown>), tls: 'require' },
+      }),
+    );
+    const r = await runCli(['credentials', 'set', 'cli-aws', '--config', strict, '--no-check'], {
+      stdin: JSON.stringify({ ...creds, tls: 'disable' }),
+    });
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('asks for tls: disable, weaker than source.tls: require in the operator config');
+    expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(0);
   });
 
   it('refuses invalid credentials, a failed connection or a refused update without echoing them', async () => {
@@ -83,11 +126,11 @@ describe('credentials set', async () => {
     );
     const runs = await captureProcessOutput(async () => [
       await runCli(['credentials', 'set', 'cli-aws', '--config', configFile], {
-        stdin: JSON.stringify({ ...creds, port: 'not-a-port' }),
+        stdin: JSON.stringify({ ...creds, username: '' }),
       }),
       await runCli(['credentials', 'set', 'cli-aws', '--config', configFile], { stdin: `{"password":"${PASSWORD}"` }),
-      await runCli(['credentials', 'set', 'cli-aws', '--config', configFile], {
-        stdin: JSON.stringify({ ...creds, port: 1 }),
+      await runCli(['credentials', 'set', 'cli-aws', '--config', unreachableConfigFile], {
+        stdin: JSON.stringify(creds),
       }),
       await runCli(['credentials', 'set', 'cli-aws', '--config', configFile, '--no-check'], {
         stdin: JSON.stringify(creds),
@@ -96,7 +139,7 @@ describe('credentials set', async () => {
     ]);
     const [shape, json, unreachable, refused, inArgs] = runs.result;
     expect(shape!.code).toBe(1);
-    expect(shape!.err).toContain('port is invalid (expected an integer from 1 to 65535)');
+    expect(shape!.err).toContain('username is invalid (expected a user name)');
     expect(json!.code).toBe(1);
     expect(json!.err).toContain('stdin is not valid JSON');
     expect(unreachable!.code).toBe(3);
