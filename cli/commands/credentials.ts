@@ -5,6 +5,7 @@
  */
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CREDENTIALS_EXAMPLE, parseCredentials } from '#shared/adapters/secret-source';
+import { scrubSecrets } from '#shared/scrub';
 import type { SourceCredentials } from '#shared/types';
 import { awsError } from '../aws.ts';
 import {
@@ -21,7 +22,7 @@ import {
 } from '../io.ts';
 import { localSecretsFile, writeLocalSecret } from '../local-secrets.ts';
 import { findOperator, stackNames } from '../operator.ts';
-import { connect } from '../source.ts';
+import { connect, connectTimeout, TIMEOUT_HELP } from '../source.ts';
 
 const HELP = `Usage: connector credentials set <operator> [--no-check] < credentials.json
 
@@ -42,6 +43,7 @@ Shape: ${CREDENTIALS_EXAMPLE}
 Options:
   --no-check      store without testing the connection (e.g. the database is only reachable from the VPC)
   --json          print {"secret", "versionId", "checked"} on success
+${TIMEOUT_HELP}
   -h, --help      show this help
 
 ${OPERATOR_HELP}
@@ -79,6 +81,7 @@ export const credentialsCommand: Command = {
       ...OPERATOR_OPTIONS,
       'no-check': { type: 'boolean' },
       json: { type: 'boolean' },
+      timeout: { type: 'string' },
     });
     if (values.help) {
       io.out(`${HELP}\n`);
@@ -129,20 +132,30 @@ export const credentialsCommand: Command = {
         EXIT.problems,
       );
     }
+    if (creds.database !== config.source.database) {
+      throw new CliError(
+        `credentials set: "database" is ${creds.database} but source.database of operator ${config.operatorId} is ${config.source.database}: the connector opens that database with these credentials${config.source.type === 'mysql' ? ' (on MySQL/MariaDB, the database holding the tables)' : ''}; set "database": "${config.source.database}"`,
+        EXIT.problems,
+      );
+    }
     if (creds.host !== config.source.host) {
       io.err(`warning: host ${creds.host} differs from source.host (${config.source.host}) in the config\n`);
     }
     if (!values['no-check']) {
       io.err(`testing the connection to ${creds.host}:${creds.port}/${creds.database} as ${creds.username}…\n`);
       try {
-        const conn = await connect(creds, { operatorId: config.operatorId, timeZone: config.source.timeZone });
+        const conn = await connect(creds, {
+          operatorId: config.operatorId,
+          timeZone: config.source.timeZone,
+          connectTimeoutSeconds: connectTimeout('credentials set', values.timeout, undefined),
+        });
         try {
           await conn.serverTime();
         } finally {
           await conn.close();
         }
       } catch (e) {
-        const message = (e as Error).message.split(creds.password).join('***');
+        const message = scrubSecrets((e as Error).message, [creds.password]);
         throw new CliError(
           `${message}\nNothing was stored. Use --no-check to store credentials that cannot be tested from here.`,
           EXIT.cannotConnect,

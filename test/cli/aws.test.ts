@@ -5,7 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -56,6 +56,28 @@ async function captureProcessOutput<T>(fn: () => Promise<T>): Promise<{ result: 
     vi.restoreAllMocks();
   }
 }
+
+describe('check without AWS credentials', () => {
+  it('says that AWS credentials are missing, not database credentials', async () => {
+    sm.on(GetSecretValueCommand).rejects(
+      Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }),
+    );
+    const r = await runCli(['check', 'cli-aws', '--config', configFile]);
+    expect(r.code).toBe(4);
+    expect(r.err).toContain('check: no AWS credentials found: they are needed to read the database credentials');
+    expect(r.err).toContain('connector/cli-aws-sandbox/source (Secrets Manager, account 123456789012, eu-west-1)');
+    expect(r.err).toContain('aws sso login');
+    sm.reset();
+    sm.on(GetSecretValueCommand).rejects(
+      Object.assign(new Error("Secrets Manager can't find the specified secret."), {
+        name: 'ResourceNotFoundException',
+      }),
+    );
+    const missing = await runCli(['check', 'cli-aws', '--config', configFile]);
+    expect(missing.code).toBe(4);
+    expect(missing.err).toContain('the secret does not exist: deploy the stack (npx cdk deploy cli-aws-sandbox)');
+  });
+});
 
 describe('credentials set', async () => {
   const pgAvailable = await engineAvailable('postgres');

@@ -167,7 +167,10 @@ const databaseSource = (type: 'postgres' | 'mysql', defaultPort: number) =>
     schema:
       type === 'postgres'
         ? identifier('Schema holding the tables.', 'public').default('public')
-        : identifier('Schema (database) holding the tables.', 'casino')
+        : identifier(
+            'On MySQL/MariaDB a schema is a database: set `database` to the database holding the tables; `schema`, if given, must equal it.',
+            'casino',
+          )
             .optional()
             .meta({ whenAbsent: 'the value of `database`' }),
     tls: z

@@ -11,6 +11,7 @@
  * Messages name the operator, stream and table when known, and never contain the password or a
  * connection string.
  */
+import { scrubSecrets } from '../scrub.ts';
 
 /** Where an error happened, for messages. */
 export interface SourceErrorContext {
@@ -212,9 +213,7 @@ export function toSourceError(
   const e = (typeof err === 'object' && err !== null ? err : {}) as DriverErrorFields;
   let message = typeof e.message === 'string' && e.message !== '' ? e.message : String(err);
   if (message === '[object Object]' || message === '') message = 'unknown error';
-  for (const secret of secrets) {
-    if (secret.length >= 3) message = message.split(secret).join('***');
-  }
+  message = scrubSecrets(message, secrets);
   const code = typeof e.code === 'string' ? e.code : typeof e.errno === 'number' ? String(e.errno) : undefined;
   const hint = hintFor(Class, code);
   return new Class(`${doing ? `${doing}: ` : ''}${message}${code ? ` (${code})` : ''}${hint ? `. ${hint}` : ''}`, {
