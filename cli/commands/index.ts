@@ -6,6 +6,7 @@ import { discoverCommand } from './discover.ts';
 import { dropInstructionsCommand } from './drop-instructions.ts';
 import { grantSqlCommand } from './grant-sql.ts';
 import { replayCommand, snapshotCommand } from './run.ts';
+import { runLocalCommand } from './run-local.ts';
 import { statusCommand } from './status.ts';
 import { validateCommand } from './validate.ts';
 
@@ -19,4 +20,5 @@ export const commands: readonly Command[] = [
   statusCommand,
   snapshotCommand,
   replayCommand,
+  runLocalCommand,
 ];
