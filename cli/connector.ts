@@ -123,6 +123,7 @@ export function processIo(): CliIo {
     },
     env: process.env,
     cwd: process.cwd(),
+    interactive: process.stdout.isTTY === true,
   };
 }
 

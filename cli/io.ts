@@ -32,6 +32,13 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Directory relative paths are resolved against. */
   readonly cwd: string;
+  /** Whether stdout is a terminal (`status --watch` then redraws the screen). */
+  readonly interactive?: boolean;
+  /**
+   * Waits between refreshes of `--watch`; resolves false to stop (Ctrl-C).
+   * @default a timer that SIGINT ends
+   */
+  readonly sleep?: (ms: number) => Promise<boolean>;
 }
 
 /** A failure that ends the command with `exitCode`; `message` says what to do. */

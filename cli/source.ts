@@ -98,7 +98,7 @@ export async function operatorCredentials(
       throw new CliError(
         `${command}: ${aws === 'CredentialsProviderError' ? 'no AWS credentials found' : `the AWS credentials were refused (${aws})`}: ` +
           `they are needed to read the database credentials from secret ${secretId} (Secrets Manager, account ${config.account}, ${config.region}).\n` +
-          '  what to do: log in to the operator account (aws sso login, or set AWS_PROFILE), or check with a URL instead: ' +
+          '  what to do: log in to the operator account (aws sso login, or set AWS_PROFILE), or give the database with a URL instead: ' +
           '--url postgres://user:password@host:port/database (or mysql://…), or use the local secrets file (CONNECTOR_ADAPTERS=local CONNECTOR_LOCAL_SECRETS_FILE=…)',
         EXIT.aws,
       );

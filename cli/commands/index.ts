@@ -3,6 +3,7 @@ import type { Command } from '../io.ts';
 import { checkCommand } from './check.ts';
 import { credentialsCommand } from './credentials.ts';
 import { discoverCommand } from './discover.ts';
+import { doctorCommand } from './doctor.ts';
 import { dropInstructionsCommand } from './drop-instructions.ts';
 import { grantSqlCommand } from './grant-sql.ts';
 import { replayCommand, snapshotCommand } from './run.ts';
@@ -11,6 +12,7 @@ import { statusCommand } from './status.ts';
 import { validateCommand } from './validate.ts';
 
 export const commands: readonly Command[] = [
+  doctorCommand,
   validateCommand,
   grantSqlCommand,
   discoverCommand,
