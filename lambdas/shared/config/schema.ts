@@ -435,6 +435,17 @@ const alerts = z.strictObject({
     .max(10080)
     .default(60)
     .describe('Freshness SLA of streams that do not set their own.'),
+  runbookUrl: z
+    .url({ protocol: /^https$/, message: 'must be an https:// URL of the published runbook, without #section' })
+    .refine((u) => !u.includes('#'), { message: 'must not contain #: alarm descriptions add the section' })
+    .optional()
+    .describe(
+      "Where on-call opens the runbook (docs/runbook.md published on the team's wiki or repository host); every alarm description links `<runbookUrl>#<section>`.",
+    )
+    .meta({
+      examples: ['https://git.example.com/data/igaming-connector/blob/main/docs/runbook.md'],
+      whenAbsent: 'alarm descriptions name docs/runbook.md of the connector repository',
+    }),
 });
 
 const retention = z.strictObject({
