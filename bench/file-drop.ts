@@ -14,6 +14,7 @@ import { createGzip } from 'node:zlib';
 import { operatorConfigSchema } from '#shared/config/schema';
 import { readInboundFile } from '#shared/files/index';
 import { createRowMapper } from '#shared/mapping/mapper';
+import { fileSourceSeq } from '#shared/mapping/version';
 import { createPseudonymizer } from '#shared/pii/pseudonymizer';
 
 const MIB = 1024 * 1024;
@@ -97,6 +98,7 @@ const mapper = map
       pseudonymizer: createPseudonymizer(randomBytes(32)),
       runId: 'bench',
       extractedAt: new Date(),
+      sourceSeq: fileSourceSeq(new Date()),
     })
   : undefined;
 

@@ -4,6 +4,7 @@
  * and prints rows per second.
  */
 import { createRowMapper } from '#shared/mapping/mapper';
+import { databaseSourceSeq } from '#shared/mapping/version';
 import { createPseudonymizer } from '#shared/pii/pseudonymizer';
 import {
   GAME_ROUNDS_COLUMNS,
@@ -26,6 +27,7 @@ for (let run = 1; run <= 3; run++) {
     pseudonymizer: createPseudonymizer(TEST_KEY),
     runId: 'bench',
     extractedAt: new Date(),
+    sourceSeq: databaseSourceSeq(BigInt(Date.now()) * 1000n),
   });
   const t0 = performance.now();
   const landed = mapper.map(batch);

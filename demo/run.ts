@@ -28,7 +28,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { LocalKeyService } from '#shared/adapters/kms-local';
-import { CANONICAL_STREAMS, glueType, type StreamName } from '#shared/canonical';
+import { CANONICAL_STREAMS, glueType, LATEST_VERSION_FIRST, type StreamName } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
 import { sourcePlan } from '#shared/extract/source-plan';
 import { landedColumns } from '#shared/landed-schema';
@@ -321,7 +321,7 @@ async function openDuck(): Promise<Duck> {
 /**
  * One view per stream over every landed Parquet file of the stream, with exactly the columns and
  * types of its Glue table (and the `dt` partition), and a `<stream>_current` view: the latest
- * version (greatest `_cursor`) of each key, as Athena users query it.
+ * version of each key by the version order (greatest `_cursor_us`, then `_source_seq`).
  */
 async function createViews(duck: Duck, config: OperatorConfig, root: string, streams: readonly StreamInfo[]) {
   for (const s of streams) {
@@ -335,7 +335,7 @@ async function createViews(duck: Duck, config: OperatorConfig, root: string, str
     await duck.run(`CREATE VIEW ${ident(s.stream)} AS ${body}`);
     await duck.run(
       `CREATE VIEW ${ident(`${s.stream}_current`)} AS SELECT * FROM ${ident(s.stream)} ` +
-        `QUALIFY row_number() OVER (PARTITION BY ${ident(s.key)} ORDER BY _cursor DESC, _extracted_at DESC) = 1`,
+        `QUALIFY row_number() OVER (PARTITION BY ${ident(s.key)} ORDER BY ${LATEST_VERSION_FIRST}) = 1`,
     );
   }
 }
@@ -773,8 +773,9 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
       say('  current: source rows now with a cursor in [snapshot start, last watermark).');
       say('  reconciled: the landed versions are exactly the source versions (none missing, none extra), and the');
       say(
-        '    current view (greatest _cursor per key) equals the source’s current rows key by key, with equal money sums.',
+        '    current view (latest version per key: greatest _cursor_us, then _source_seq) equals the source’s current rows',
       );
+      say('    key by key, with equal money sums.');
       say();
 
       await businessQuestions(duck);

@@ -10,6 +10,7 @@ import { stringify } from 'yaml';
 import {
   CANONICAL_STREAMS,
   glueType,
+  LATEST_VERSION_FIRST,
   METADATA_FIELDS,
   PARTITION_COLUMN,
   STREAM_NAMES,
@@ -201,6 +202,11 @@ function canonicalSection(): string {
       (f) => `| ${code(f.name)} | ${glueType(f.type)} | ${f.nullable ? 'yes' : 'no'} | ${cell(f.description)} |`,
     ),
     `| ${code(PARTITION_COLUMN)} | partition (string) | no | UTC date (YYYY-MM-DD) of the row's cursor; the table's Hive-style partition. |`,
+    '',
+    'A key can land more than once (the lookback re-reads, a replay or a new upload lands again). Its current',
+    'version is the row that comes first in `ORDER BY ' +
+      LATEST_VERSION_FIRST +
+      '`; see "Versions" in docs/architecture.md.',
     '',
   );
   return out.join('\n');

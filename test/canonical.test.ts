@@ -6,6 +6,7 @@ import {
   getStream,
   glueType,
   isStreamName,
+  LATEST_VERSION_FIRST,
   METADATA_FIELDS,
   PARTITION_COLUMN,
   STREAM_NAMES,
@@ -94,8 +95,23 @@ describe('canonical streams', () => {
   });
 
   it('gives metadata columns that are never NULL', () => {
-    expect(METADATA_FIELDS.map((f) => f.name)).toEqual(['_cursor', '_run_id', '_extracted_at']);
+    expect(METADATA_FIELDS.map((f) => f.name)).toEqual([
+      '_cursor',
+      '_run_id',
+      '_extracted_at',
+      '_cursor_us',
+      '_source_seq',
+    ]);
     for (const field of METADATA_FIELDS) expect(field.nullable).toBe(false);
+  });
+
+  it('lands the version as two BIGINT columns (Parquet INT64, Glue bigint) that order versions latest first', () => {
+    for (const name of ['_cursor_us', '_source_seq']) {
+      const field = METADATA_FIELDS.find((f) => f.name === name)!;
+      expect(field.type).toEqual({ kind: 'int64' });
+      expect(glueType(field.type)).toBe('bigint');
+    }
+    expect(LATEST_VERSION_FIRST).toBe('_cursor_us DESC, _source_seq DESC');
   });
 });
 

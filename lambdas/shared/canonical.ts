@@ -70,6 +70,7 @@ export const DEFAULT_MONEY_TYPE: FieldType = { kind: 'decimal', precision: 38, s
 const STRING: FieldType = { kind: 'string' };
 const TIMESTAMP: FieldType = { kind: 'timestamp' };
 const INT32: FieldType = { kind: 'int32' };
+const INT64: FieldType = { kind: 'int64' };
 
 interface FieldOptions {
   nullable?: boolean;
@@ -259,14 +260,39 @@ export const CANONICAL_STREAMS: Readonly<Record<StreamName, CanonicalStream>> = 
   },
 };
 
-/** Columns the connector adds to every landed row. */
+/**
+ * Columns the connector adds to every landed row. `_cursor_us` and `_source_seq` are the row's
+ * version: the current version of a key is the one with the greatest (`_cursor_us`,
+ * `_source_seq`), see {@link LATEST_VERSION_FIRST}.
+ */
 export const METADATA_FIELDS: readonly CanonicalField[] = [
-  field('_cursor', TIMESTAMP, 'Source cursor value of the row version (UTC); the latest per key is current.', {
+  field('_cursor', TIMESTAMP, 'Source cursor value of the row version (UTC, milliseconds; the `dt` partition).', {
     nullable: false,
   }),
   field('_run_id', STRING, 'Run that landed the row (snapshot or incremental run identifier).', { nullable: false }),
-  field('_extracted_at', TIMESTAMP, 'When the connector read the row.', { nullable: false }),
+  field('_extracted_at', TIMESTAMP, 'When the connector read the row (by the Lambda clock; not a version order).', {
+    nullable: false,
+  }),
+  field(
+    '_cursor_us',
+    INT64,
+    'Source cursor value at full precision: microseconds since 1970-01-01 UTC. First part of the version order.',
+    { nullable: false },
+  ),
+  field(
+    '_source_seq',
+    INT64,
+    'Tie-break between versions with the same `_cursor_us`, in source order: when the source transaction took its ' +
+      'snapshot, in microseconds since the epoch (database reads), or the receive second * 1e9 + row number (file drops).',
+    { nullable: false },
+  ),
 ];
+
+/**
+ * The version order as an SQL `ORDER BY` list, latest version first: the current version of a key
+ * is the first row of its partition (`row_number() OVER (PARTITION BY <key> ORDER BY …) = 1`).
+ */
+export const LATEST_VERSION_FIRST = '_cursor_us DESC, _source_seq DESC';
 
 /** The Hive-style partition column of every stream table (UTC date of the cursor). */
 export const PARTITION_COLUMN = 'dt';

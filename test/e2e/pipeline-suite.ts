@@ -41,6 +41,7 @@ import {
   expectedRows,
   HOUR,
   type LandedRow,
+  latestPerKey,
   MINUTE,
   openSourceDb,
   pseudonym,
@@ -81,17 +82,6 @@ type SourceState = Record<StreamName, Map<string, number>>;
 const iso = (ms: number) => new Date(ms).toISOString();
 const versionId = (key: string, cursor: number) => `${key}@${cursor}`;
 const withoutRunId = (rows: readonly LandedRow[]) => rows.map(({ _run_id: _, ...rest }) => rest);
-
-/** The latest version (greatest `_cursor`) of every key. */
-function latestPerKey(rows: readonly LandedRow[], key: string): LandedRow[] {
-  const latest = new Map<string, LandedRow>();
-  for (const row of rows) {
-    const k = String(row[key]);
-    const seen = latest.get(k);
-    if (!seen || Number(row._cursor) > Number(seen._cursor)) latest.set(k, row);
-  }
-  return [...latest.values()];
-}
 
 /** Defines the pipeline tests of one engine. */
 export function describePipeline(engine: Engine, available: boolean): void {

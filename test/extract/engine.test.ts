@@ -175,6 +175,9 @@ function edgeRounds(): (string | null)[][] {
   dst('s-04', '2026-03-29 02:30:00', '2026-03-29 02:45:00');
   dst('s-05', '2026-03-29 03:00:00');
   dst('s-06', '2026-03-29 03:30:00');
+  // Microseconds at both ends of the skipped hour.
+  dst('s-07', '2026-03-29 02:59:59.999999');
+  dst('s-08', '2026-03-29 03:00:00.000001');
   return rows;
 }
 
@@ -295,7 +298,11 @@ function edgeConfig(engine: Engine, schema: string, operatorId: string): Operato
 }
 
 function expectation(stream: StreamName, key: Buffer, runId: string): StreamExpectation {
-  const meta = { _cursor: col.time('modified_ts'), _run_id: col.constant(runId) };
+  const meta = {
+    _cursor: col.time('modified_ts'),
+    _cursor_us: col.micros('modified_ts'),
+    _run_id: col.constant(runId),
+  };
   const none = col.constant(null);
   switch (stream) {
     case 'payments':
@@ -547,11 +554,29 @@ for (const engine of ENGINES) {
         expect(b.invocations).toBe(Math.ceil((SAME_ROWS + AROUND_ROWS) / 1000));
         const landed = await expectExactlyOnce(at, b.outcome);
         expect(landed.filter((r) => r._cursor === SAME_AT)).toHaveLength(SAME_ROWS);
+        // Each invocation read in a transaction of its own: one read time (_source_seq) per invocation.
+        expect(new Set(landed.map((r) => r._source_seq)).size).toBe(b.invocations);
         expect(b.outcome.manifestKey).toBe('_manifests/payments/same-ts/at-cursor.json');
         const manifest = await getManifest(landing, b.outcome.manifestKey);
         expect(manifest?.parts).toHaveLength(b.invocations);
         expect(manifest?.moneySums.amount).toBe(sumOf(landed, 'amount', 2));
         expect(unscaled(b.outcome.reconciliation.sums.amount!.source, 2)).toBe(unscaled(sumOf(landed, 'amount', 2), 2));
+      });
+
+      it('starts a window over when its continuation was written with other landed columns', async () => {
+        for (const variant of ['older', 'other'] as const) {
+          const run = sameWindow(`reschema-${variant}`, { stopEvery: 2 });
+          const first = await invoke(run, null);
+          if (first.status !== 'continue') throw new Error('expected a continuation');
+          // As a connector before an upgrade wrote it: without a fingerprint, or with another one.
+          const { schemaFingerprint: _, ...older } = JSON.parse(JSON.stringify(first.continuation)) as Continuation;
+          const stale: Continuation = variant === 'older' ? older : { ...older, schemaFingerprint: '0123456789abcdef' };
+          const { outcome, invocations } = await runWindow(run, stale);
+          // Read again from the start of the window (as many invocations as a fresh run), landed once.
+          expect(invocations).toBe(Math.ceil((SAME_ROWS + AROUND_ROWS) / 1000));
+          expect(outcome.totalRows).toBe(SAME_ROWS + AROUND_ROWS);
+          await expectExactlyOnce(run, outcome);
+        }
       });
 
       it('fails with a retryable SourceConnectionError when the session is killed mid-window; the retry lands one copy', async () => {
@@ -735,7 +760,7 @@ for (const engine of ENGINES) {
           batchRows: 2,
           stopEvery: 1,
         }));
-        const cursors = new Map<string, { window: string; cursor: number; settled: number | null }>();
+        const cursors = new Map<string, { window: string; cursor: number; us: string; settled: number | null }>();
         for (const run of windows) {
           const { outcome } = await runWindow(run);
           for (const row of await expectExactlyOnce(run, outcome)) {
@@ -743,28 +768,114 @@ for (const engine of ENGINES) {
             cursors.set(String(row.round_id), {
               window: run.windowId,
               cursor: Number(row._cursor),
+              us: String(row._cursor_us),
               settled: row.settled_at === null ? null : Number(row.settled_at),
             });
           }
         }
         const utc = (iso: string) => Date.parse(iso);
+        // Microseconds: the landed millisecond × 1000 plus the source's digits beyond it.
+        const us = (iso: string, beyondMs = 0) => String(BigInt(Date.parse(iso)) * 1000n + BigInt(beyondMs));
         expect(Object.fromEntries(cursors)).toEqual({
-          'o-01': { window: 'oct-1', cursor: utc('2026-10-24T23:00:00Z'), settled: null },
-          'o-02': { window: 'oct-1', cursor: utc('2026-10-24T23:30:00Z'), settled: utc('2026-10-25T00:15:00Z') },
-          'o-03': { window: 'oct-1', cursor: utc('2026-10-24T23:59:59.999Z'), settled: null },
+          'o-01': {
+            window: 'oct-1',
+            cursor: utc('2026-10-24T23:00:00Z'),
+            us: us('2026-10-24T23:00:00Z'),
+            settled: null,
+          },
+          'o-02': {
+            window: 'oct-1',
+            cursor: utc('2026-10-24T23:30:00Z'),
+            us: us('2026-10-24T23:30:00Z'),
+            settled: utc('2026-10-25T00:15:00Z'),
+          },
+          'o-03': {
+            window: 'oct-1',
+            cursor: utc('2026-10-24T23:59:59.999Z'),
+            us: us('2026-10-24T23:59:59.999Z', 999),
+            settled: null,
+          },
           // The repeated hour is read as its first pass (summer time).
-          'o-04': { window: 'oct-1', cursor: utc('2026-10-25T00:00:00Z'), settled: null },
-          'o-05': { window: 'oct-2', cursor: utc('2026-10-25T00:30:00.500Z'), settled: null },
-          'o-06': { window: 'oct-2', cursor: utc('2026-10-25T00:59:59.999Z'), settled: null },
-          'o-07': { window: 'oct-3', cursor: utc('2026-10-25T02:00:00Z'), settled: null },
-          'o-08': { window: 'oct-3', cursor: utc('2026-10-25T02:30:00Z'), settled: null },
-          's-01': { window: 'march', cursor: utc('2026-03-29T00:30:00Z'), settled: null },
-          's-02': { window: 'march', cursor: utc('2026-03-29T00:59:59.999Z'), settled: null },
+          'o-04': {
+            window: 'oct-1',
+            cursor: utc('2026-10-25T00:00:00Z'),
+            us: us('2026-10-25T00:00:00Z'),
+            settled: null,
+          },
+          'o-05': {
+            window: 'oct-2',
+            cursor: utc('2026-10-25T00:30:00.500Z'),
+            us: us('2026-10-25T00:30:00.500Z'),
+            settled: null,
+          },
+          'o-06': {
+            window: 'oct-2',
+            cursor: utc('2026-10-25T00:59:59.999Z'),
+            us: us('2026-10-25T00:59:59.999Z', 999),
+            settled: null,
+          },
+          'o-07': {
+            window: 'oct-3',
+            cursor: utc('2026-10-25T02:00:00Z'),
+            us: us('2026-10-25T02:00:00Z'),
+            settled: null,
+          },
+          'o-08': {
+            window: 'oct-3',
+            cursor: utc('2026-10-25T02:30:00Z'),
+            us: us('2026-10-25T02:30:00Z'),
+            settled: null,
+          },
+          's-01': {
+            window: 'march',
+            cursor: utc('2026-03-29T00:30:00Z'),
+            us: us('2026-03-29T00:30:00Z'),
+            settled: null,
+          },
+          's-02': {
+            window: 'march',
+            cursor: utc('2026-03-29T00:59:59.999Z'),
+            us: us('2026-03-29T00:59:59.999Z'),
+            settled: null,
+          },
           // The skipped hour is the instant of the change (the first instant of summer time).
-          's-03': { window: 'march', cursor: utc('2026-03-29T01:00:00Z'), settled: null },
-          's-04': { window: 'march', cursor: utc('2026-03-29T01:00:00Z'), settled: utc('2026-03-29T01:00:00Z') },
-          's-05': { window: 'march', cursor: utc('2026-03-29T01:00:00Z'), settled: null },
-          's-06': { window: 'march', cursor: utc('2026-03-29T01:30:00Z'), settled: null },
+          's-03': {
+            window: 'march',
+            cursor: utc('2026-03-29T01:00:00Z'),
+            us: us('2026-03-29T01:00:00Z'),
+            settled: null,
+          },
+          's-04': {
+            window: 'march',
+            cursor: utc('2026-03-29T01:00:00Z'),
+            us: us('2026-03-29T01:00:00Z'),
+            settled: utc('2026-03-29T01:00:00Z'),
+          },
+          's-05': {
+            window: 'march',
+            cursor: utc('2026-03-29T01:00:00Z'),
+            us: us('2026-03-29T01:00:00Z'),
+            settled: null,
+          },
+          's-06': {
+            window: 'march',
+            cursor: utc('2026-03-29T01:30:00Z'),
+            us: us('2026-03-29T01:30:00Z'),
+            settled: null,
+          },
+          // Skipped to its last microsecond: still the instant of the change, to the microsecond.
+          's-07': {
+            window: 'march',
+            cursor: utc('2026-03-29T01:00:00Z'),
+            us: us('2026-03-29T01:00:00Z'),
+            settled: null,
+          },
+          's-08': {
+            window: 'march',
+            cursor: utc('2026-03-29T01:00:00Z'),
+            us: us('2026-03-29T01:00:00Z', 1),
+            settled: null,
+          },
         });
       });
 
@@ -775,8 +886,8 @@ for (const engine of ENGINES) {
         // bound at the change itself (01:00Z) must hand them to the later one: either way they are
         // read by the window whose range holds 01:00Z, so its commit accepts them.
         const splits: [string, string[], string[]][] = [
-          ['2026-03-29T01:15:00Z', ['s-01', 's-02', 's-03', 's-04', 's-05'], ['s-06']],
-          ['2026-03-29T01:00:00Z', ['s-01', 's-02'], ['s-03', 's-04', 's-05', 's-06']],
+          ['2026-03-29T01:15:00Z', ['s-01', 's-02', 's-03', 's-04', 's-05', 's-07', 's-08'], ['s-06']],
+          ['2026-03-29T01:00:00Z', ['s-01', 's-02'], ['s-03', 's-04', 's-05', 's-06', 's-07', 's-08']],
         ];
         for (const [split, early, late] of splits) {
           const runId = `gap-${split.slice(11, 13)}${split.slice(14, 16)}`;

@@ -81,6 +81,23 @@ export function wallToUtcMs(text: string, zone = MALTA): number {
   return jump;
 }
 
+/**
+ * The UTC instant of a naive wall-clock text in `zone` in microseconds (`_cursor_us`), following
+ * the same policy as {@link wallToUtcMs}: fractions beyond microseconds are dropped, and every
+ * skipped wall time (sub-millisecond digits included) is the instant of the change.
+ */
+export function wallToUtcMicros(text: string, zone = MALTA): bigint {
+  const m = WALL.exec(text);
+  if (!m) throw new Error(`not a wall-clock timestamp: ${text}`);
+  const fraction = `${m[7] ?? ''}000000`;
+  const wall =
+    Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])) +
+    Number(fraction.slice(0, 3));
+  const ms = wallToUtcMs(text, zone);
+  const skipped = ms + offsetAt(ms, zone) !== wall;
+  return BigInt(ms) * 1000n + (skipped ? 0n : BigInt(Number(fraction.slice(3, 6))));
+}
+
 /** The naive wall-clock text (`YYYY-MM-DD HH:MM:SS.mmm`) of an instant in `zone`. */
 export function wallText(utcMs: number, zone = MALTA): string {
   const iso = new Date(utcMs + offsetAt(utcMs, zone)).toISOString();
@@ -356,8 +373,22 @@ export async function getManifest(aws: LocalAws, key: string): Promise<WindowMan
   }
 }
 
+/** Options of {@link readLanded}. */
+export interface ReadLandedOptions {
+  /**
+   * Keep only the current version of each value of this key column, by the documented version
+   * order: greatest `_cursor_us`, then greatest `_source_seq`.
+   */
+  readonly currentBy?: string;
+}
+
 /** Reads the parts of the given manifests back with DuckDB. */
-export async function readLanded(aws: LocalAws, duck: DuckDbHandle, manifestKeys: readonly string[]): Promise<Landed> {
+export async function readLanded(
+  aws: LocalAws,
+  duck: DuckDbHandle,
+  manifestKeys: readonly string[],
+  options: ReadLandedOptions = {},
+): Promise<Landed> {
   const manifests: WindowManifest[] = [];
   for (const key of manifestKeys) {
     const manifest = await getManifest(aws, key);
@@ -378,7 +409,10 @@ export async function readLanded(aws: LocalAws, duck: DuckDbHandle, manifestKeys
       if (type.startsWith('DECIMAL') || type === 'DATE') return `CAST(${c} AS VARCHAR) AS ${c}`;
       return c;
     });
-    const rows = await duck.query(`SELECT ${select.join(', ')} FROM ${source}`);
+    const current = options.currentBy
+      ? ` QUALIFY row_number() OVER (PARTITION BY "${options.currentBy}" ORDER BY _cursor_us DESC, _source_seq DESC) = 1`
+      : '';
+    const rows = await duck.query(`SELECT ${select.join(', ')} FROM ${source}${current}`);
     const landed = rows.map((row) =>
       Object.fromEntries(
         Object.entries(row).map(([name, value]) => [
@@ -411,7 +445,7 @@ export async function windowPartKeys(
 /** Computes one landed value from a source row. */
 export type Expectation = (row: SourceRow) => string | number | null;
 
-/** Expected landed columns of a stream (all but `_extracted_at`). */
+/** Expected landed columns of a stream (all but `_extracted_at` and `_source_seq`). */
 export type StreamExpectation = Readonly<Record<string, Expectation>>;
 
 const value = (row: SourceRow, column: string): string | null => {
@@ -446,6 +480,13 @@ export const col = {
     (row) => {
       const v = value(row, column);
       return v === null ? null : wallToUtcMs(v);
+    },
+  /** A naive wall-clock time as microseconds since the epoch, in DuckDB's text of a BIGINT. */
+  micros:
+    (column: string): Expectation =>
+    (row) => {
+      const v = value(row, column);
+      return v === null ? null : String(wallToUtcMicros(v));
     },
   date:
     (column: string): Expectation =>
@@ -489,7 +530,11 @@ export function syntheticExpectation(
   runId: string,
 ): StreamExpectation {
   const e = col;
-  const meta = (cursor: string) => ({ _cursor: e.time(cursor), _run_id: e.constant(runId) });
+  const meta = (cursor: string) => ({
+    _cursor: e.time(cursor),
+    _cursor_us: e.micros(cursor),
+    _run_id: e.constant(runId),
+  });
   switch (stream) {
     case 'payments':
       return {
@@ -547,16 +592,37 @@ export function expectedRows(expectation: StreamExpectation, rows: readonly Sour
   return rows.map((row) => Object.fromEntries(Object.entries(expectation).map(([name, fn]) => [name, fn(row)])));
 }
 
-/** Rows sorted by key column then `_cursor`, without `_extracted_at`, for comparison. */
+/**
+ * Rows sorted by key column then `_cursor`, without `_extracted_at` and `_source_seq` (times of the
+ * read, checked separately), for comparison.
+ */
 export function comparable(rows: readonly LandedRow[], key: string): LandedRow[] {
   return rows
-    .map(({ _extracted_at: _, ...rest }) => rest)
+    .map(({ _extracted_at: _, _source_seq: __, ...rest }) => rest)
     .sort((a, b) => {
       const ka = String(a[key]);
       const kb = String(b[key]);
       if (ka !== kb) return ka < kb ? -1 : 1;
       return Number(a._cursor) - Number(b._cursor);
     });
+}
+
+/** Whether `a` is a later version than `b` by the documented order: `_cursor_us`, then `_source_seq`. */
+function isLaterVersion(a: LandedRow, b: LandedRow): boolean {
+  const ca = BigInt(String(a._cursor_us));
+  const cb = BigInt(String(b._cursor_us));
+  return ca !== cb ? ca > cb : BigInt(String(a._source_seq)) > BigInt(String(b._source_seq));
+}
+
+/** The current version of every key by the documented version order (greatest `_cursor_us`, then `_source_seq`). */
+export function latestPerKey(rows: readonly LandedRow[], key: string): LandedRow[] {
+  const latest = new Map<string, LandedRow>();
+  for (const row of rows) {
+    const k = String(row[key]);
+    const seen = latest.get(k);
+    if (!seen || isLaterVersion(row, seen)) latest.set(k, row);
+  }
+  return [...latest.values()];
 }
 
 /** Exact sum of a landed money column, at `scale`. */

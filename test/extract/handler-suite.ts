@@ -39,8 +39,10 @@ import {
   type LandedRow,
   type LocalAws,
   lambdaContext,
+  latestPerKey,
   MINUTE,
   openSourceDb,
+  pseudonym,
   readLanded,
   type SourceDb,
   type SourceRow,
@@ -75,17 +77,6 @@ const iso = (ms: number) => new Date(ms).toISOString();
 function complete<T extends ExtractResult | IncrementalSyncResult>(result: T): Extract<T, { status: 'complete' }> {
   if (result.status !== 'complete') throw new Error(`expected a complete result, got ${result.status}`);
   return result as Extract<T, { status: 'complete' }>;
-}
-
-/** The latest version (largest `_cursor`) of every key. */
-function latestPerKey(rows: readonly LandedRow[], key: string): LandedRow[] {
-  const latest = new Map<string, LandedRow>();
-  for (const row of rows) {
-    const k = String(row[key]);
-    const seen = latest.get(k);
-    if (!seen || Number(row._cursor) > Number(seen._cursor)) latest.set(k, row);
-  }
-  return [...latest.values()];
 }
 
 const withoutRunId = (rows: readonly LandedRow[]) => rows.map(({ _run_id: _, ...rest }) => rest);
@@ -271,6 +262,8 @@ export function describeHandlers(engine: Engine, available: boolean): void {
           amount: 'DECIMAL(18,2)',
           updated_at: 'TIMESTAMP WITH TIME ZONE',
           _cursor: 'TIMESTAMP WITH TIME ZONE',
+          _cursor_us: 'BIGINT',
+          _source_seq: 'BIGINT',
         });
         expect(Object.keys(types)).not.toContain('card_last4');
         const playerTypes = (await readLanded(aws, duck, [playersResult.manifestKey])).types;
@@ -454,6 +447,63 @@ export function describeHandlers(engine: Engine, available: boolean): void {
         expect(skipped).toMatchObject({ status: 'skipped', stream: 'payments' });
         expect(await aws.s3.listKeys(aws.bucket, '_manifests/payments/incr-4/')).toEqual([]);
         expect(await store.releaseLock(INCREMENTAL_LOCK, 'state-machine-run')).toBe(true);
+      });
+
+      it('orders two versions of one player landed 800 µs apart, and a rewrite at the same cursor, by (_cursor_us, _source_seq)', async () => {
+        const [player] = await db.rows(
+          `SELECT customer_id, kyc_state, account_state FROM ${db.table('customers')} ORDER BY customer_id LIMIT 1`,
+        );
+        const id = String(player!.customer_id);
+        const pseudonymId = pseudonym(pseudonymKey, id);
+        // Versions 800 µs apart within one millisecond, well inside the next runs' ranges.
+        const at = Math.floor((Date.now() - 10 * MINUTE) / 1000) * 1000;
+        const v1 = `${wallText(at)}100`;
+        const v2 = `${wallText(at)}900`;
+        const setPlayer = (sets: string, values: readonly string[]) =>
+          db.exec(`UPDATE ${db.table('customers')} SET ${sets} WHERE customer_id = ${db.p(values.length + 1)}`, [
+            ...values,
+            id,
+          ]);
+        const dbStarted = BigInt(Date.now() - MINUTE) * 1000n;
+
+        await setPlayer(`kyc_state = ${db.p(1)}, modified_ts = ${db.p(2)}`, ['PENDING', v1]);
+        const first = complete(await runIncremental({ runId: 'incr-v1', stream: 'players' }));
+        await setPlayer(`kyc_state = ${db.p(1)}, modified_ts = ${db.p(2)}`, ['OK', v2]);
+        const second = complete(await runIncremental({ runId: 'incr-v2', stream: 'players' }));
+        // A change that leaves the cursor as it was: only the read order tells the versions apart.
+        await setPlayer(`account_state = ${db.p(1)}`, ['BLOCKED']);
+        const third = complete(await runIncremental({ runId: 'incr-v3', stream: 'players' }));
+        const manifests = [first.manifestKey, second.manifestKey, third.manifestKey];
+
+        const versions = (await readLanded(aws, duck, manifests)).rows
+          .filter((r) => r.player_id === pseudonymId)
+          .sort((a, b) => String(a._run_id).localeCompare(String(b._run_id)));
+        expect(versions.map((r) => [r._run_id, r.kyc_status, r.status])).toEqual([
+          ['incr-v1', 'pending', expect.any(String)],
+          ['incr-v2', 'verified', expect.any(String)],
+          ['incr-v3', 'verified', 'suspended'],
+        ]);
+        // Milliseconds cannot tell them apart; microseconds and the read order can.
+        expect(new Set(versions.map((r) => r._cursor))).toEqual(new Set([at]));
+        const base = BigInt(at) * 1000n;
+        expect(versions.map((r) => r._cursor_us)).toEqual([
+          String(base + 100n),
+          String(base + 900n),
+          String(base + 900n),
+        ]);
+        const seqs = versions.map((r) => BigInt(String(r._source_seq)));
+        expect(seqs[0]! < seqs[1]! && seqs[1]! < seqs[2]!).toBe(true);
+        // The database's transaction start in µs since the epoch (the test database runs on this machine).
+        expect(seqs[0]! > dbStarted && seqs[2]! < BigInt(Date.now() + MINUTE) * 1000n).toBe(true);
+
+        // The current version by the documented order, as an independent reader computes it, is the source's row.
+        const current = (await readLanded(aws, duck, manifests, { currentBy: 'player_id' })).rows.filter(
+          (r) => r.player_id === pseudonymId,
+        );
+        const sourceNow = await db.rows(`SELECT * FROM ${db.table('customers')} WHERE customer_id = ${db.p(1)}`, [id]);
+        const expected = expectedRows(syntheticExpectation(config, 'players', pseudonymKey, 'incr-v3'), sourceNow);
+        expect(comparable(current, 'player_id')).toEqual(comparable(expected, 'player_id'));
+        expect(latestPerKey(versions, 'player_id')).toEqual([versions[2]]);
       });
 
       it('fails a window whose value does not fit its landed type with a CoercionError, and publishes nothing', async () => {

@@ -3,6 +3,7 @@
  * example operator: landing, quarantine, idempotency per object version, partial batch failures.
  */
 import { createHmac } from 'node:crypto';
+import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OperatorConfig } from '#shared/config/schema';
@@ -18,6 +19,7 @@ import {
 } from '#shared/ingest/index';
 import { manifestKey } from '#shared/layout';
 import type { WindowManifest } from '#shared/sink/window';
+import { parquetSource } from '../helpers/duckdb.ts';
 import {
   getBytes,
   getJson,
@@ -193,6 +195,78 @@ describe('ingestObject', () => {
       await ingest({ ...(await upload(env, 'inbound/players/other.csv', csv)), key, versionId: 'v1' }, s3),
     ).toEqual({ status: 'duplicate', key, runId: v1.runId, previous: 'landed' });
     s3.destroy();
+  });
+
+  it('orders versions of one key and cursor by receive second, then row, whatever order they are ingested in', async () => {
+    // Two exports of the same players at the same update time, received in consecutive seconds;
+    // the later one is ingested first (queues do not keep order).
+    const at = '02/05/2026 10:00:00';
+    const early = [
+      HEADER,
+      `O-1;01/05/2026 10:00:00;${at};AT;EUR;Active`,
+      `O-2;01/05/2026 10:00:00;${at};AT;EUR;Active`,
+      `O-2;01/05/2026 10:00:00;${at};AT;EUR;Closed`,
+      '',
+    ].join('\n');
+    const late = [HEADER, `O-1;01/05/2026 10:00:00;${at};AT;EUR;Suspended`, ''].join('\n');
+    const earlyAt = new Date('2026-05-02T09:00:00.900Z');
+    const lateAt = new Date('2026-05-02T09:00:01.100Z');
+    const second = landed(await ingest({ ...(await upload(env, 'inbound/players/order-b.csv', late)), time: lateAt }));
+    const first = landed(await ingest({ ...(await upload(env, 'inbound/players/order-a.csv', early)), time: earlyAt }));
+
+    const manifests = await Promise.all(
+      [first, second].map(async (o) => (await getJson<WindowManifest>(env, o.manifestKey))!),
+    );
+    const paths = await env.s3.download(
+      env.bucket,
+      manifests.flatMap((m) => m.parts.map((p) => p.key)),
+      join(env.dir, 'order'),
+    );
+    const source = `${parquetSource(paths)} WHERE player_id IN ('${pseudonym('O-1')}', '${pseudonym('O-2')}')`;
+    const versions = await env.duck.query(
+      `SELECT player_id, status, _run_id, CAST(_cursor_us AS VARCHAR) AS us, CAST(_source_seq AS VARCHAR) AS seq
+         FROM ${source} ORDER BY _source_seq`,
+    );
+    const cursorUs = String(BigInt(Date.parse('2026-05-02T09:00:00Z')) * 1000n); // London summer time
+    const earlySeq = 1_777_712_400n * 1_000_000_000n;
+    expect(versions).toEqual([
+      { player_id: pseudonym('O-1'), status: 'active', _run_id: first.runId, us: cursorUs, seq: String(earlySeq) },
+      { player_id: pseudonym('O-2'), status: 'active', _run_id: first.runId, us: cursorUs, seq: String(earlySeq + 1n) },
+      { player_id: pseudonym('O-2'), status: 'closed', _run_id: first.runId, us: cursorUs, seq: String(earlySeq + 2n) },
+      {
+        player_id: pseudonym('O-1'),
+        status: 'suspended',
+        _run_id: second.runId,
+        us: cursorUs,
+        seq: String(earlySeq + 1_000_000_000n),
+      },
+    ]);
+    const current = (order: string) =>
+      env.duck.query(
+        `SELECT player_id, status FROM ${source}
+          QUALIFY row_number() OVER (PARTITION BY player_id ORDER BY ${order}) = 1 ORDER BY player_id`,
+      );
+    const byPlayer = (rows: Awaited<ReturnType<typeof current>>) =>
+      Object.fromEntries(rows.map((r) => [r.player_id === pseudonym('O-1') ? 'O-1' : 'O-2', r.status]));
+    // The documented order: the later upload wins, and within a file the later row.
+    expect(byPlayer(await current('_cursor_us DESC, _source_seq DESC'))).toEqual({
+      'O-1': 'suspended',
+      'O-2': 'closed',
+    });
+    // When the connector read them is no version order: it would pick the earlier upload, read last.
+    expect(byPlayer(await current('_cursor DESC, _extracted_at DESC'))['O-1']).toBe('active');
+  });
+
+  it('quarantines a file with more rows than one delivery may hold (TOO_MANY_ROWS)', async () => {
+    const rows = ['T-1', 'T-2', 'T-3'].map((id) => `${id};01/05/2026 10:00:00;02/05/2026 10:00:00;AT;EUR;Active`);
+    const fields = await upload(env, 'inbound/players/many.csv', [HEADER, ...rows, ''].join('\n'));
+    const deps = { ...ingestDeps(env, config), limits: { maxRows: 2 } };
+    const outcome = quarantined(await ingestObject(deps, parseObjectCreatedEvent(objectCreatedEventBody(fields))));
+    expect(outcome.reason).toMatchObject({ code: 'TOO_MANY_ROWS', errors: [{ row: 3, code: 'TOO_MANY_ROWS' }] });
+    expect(outcome.reason.message).toContain('more than 2 rows');
+    expect(quarantineReasonSchema.safeParse(outcome.reason).success).toBe(true);
+    const parts = await env.s3.client.send(new ListObjectsV2Command({ Bucket: env.bucket, Prefix: 'raw/players/' }));
+    expect((parts.Contents ?? []).filter((o) => o.Key?.includes(outcome.runId))).toEqual([]);
   });
 
   it('moves the original only, without reading it again, when an earlier attempt had committed', async () => {

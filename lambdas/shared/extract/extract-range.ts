@@ -15,12 +15,20 @@
  * window and nothing is published.
  *
  * **Atomicity.** Nothing is visible before the manifest (`commitWindow`); a failure leaves parts
- * without a manifest, which the next attempt of the same window overwrites or deletes.
+ * without a manifest, which the next attempt of the same window overwrites or deletes. A
+ * continuation made with other landed columns (a deployment mid-window) is not resumed: the range
+ * starts over, so a window's parts always share the schema its manifest records.
+ *
+ * **Versions.** Every row read in an invocation lands with `_source_seq` = when that invocation's
+ * source transaction took its snapshot, by the database's clock (mapping/version.ts); the
+ * invocations of one window read disjoint (cursor, key) ranges, so they never hold two versions of
+ * one row.
  */
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
-import { type LandedColumn, landedColumns } from '../landed-schema.ts';
+import { type LandedColumn, landedColumns, schemaFingerprint } from '../landed-schema.ts';
 import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
+import { databaseSourceSeq } from '../mapping/version.ts';
 import { parseUnscaled } from '../parquet/decimal-text.ts';
 import { PartitionedPartWriter } from '../parquet/part-writer.ts';
 import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
@@ -143,9 +151,13 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
   const { config, source, sink } = deps;
   const plan = sourcePlan(config, req.stream);
   const columns: readonly LandedColumn[] = landedColumns(config, req.stream);
+  const fingerprint = schemaFingerprint(columns);
   const reserveMs = deps.reserveMs ?? 90_000;
   const now = deps.now ?? (() => new Date());
-  const previous = req.continuation ?? undefined;
+  // A continuation written with other landed columns starts the range over: one window, one schema.
+  // The commit then removes the earlier invocations' parts (their keys are the window's).
+  const previous =
+    req.continuation && req.continuation.schemaFingerprint === fingerprint ? req.continuation : undefined;
   const after = previous ? openPosition(deps.pseudonymKey, previous.after) : undefined;
   const moneySource = Object.values(plan.moneyColumns);
   const range = {
@@ -173,7 +185,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
   let stoppedAt: KeysetPosition | undefined;
   let segment: { count: bigint; sums: Record<string, string> };
   try {
-    segment = await source.snapshot(async () => {
+    segment = await source.snapshot(async (view) => {
       let last: KeysetPosition | undefined;
       for await (const batch of source.readRange({
         ...range,
@@ -189,6 +201,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
           pseudonymizer: deps.pseudonymizer,
           runId: req.runId,
           extractedAt: now(),
+          sourceSeq: databaseSourceSeq(view.readAtMicros),
           cursorColumn: plan.cursorColumn,
         });
         await writer.write(mapper.map(batch));
@@ -231,6 +244,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
         progress,
         source: { count: sourceCount, sums: sourceSums },
         invocations: (previous?.invocations ?? 0) + 1,
+        schemaFingerprint: fingerprint,
       },
     };
   }

@@ -12,6 +12,8 @@ export const FILE_ERROR_CODES = {
     'The <stream> part of the key is not a canonical stream this operator is configured to drop files for.',
   EMPTY_FILE: 'The object has no content (zero bytes, or no data after decompression).',
   FILE_TOO_LARGE: 'The object, or its content after decompression, is larger than fileDrop.maxFileSizeMb.',
+  TOO_MANY_ROWS:
+    'The file holds more than 1,000,000,000 rows, the most one delivery may hold (rows are numbered within it); split it.',
   CORRUPT_GZIP: 'The object starts like gzip but is truncated or damaged (bad header, checksum or length).',
   DECOMPRESSION_LIMIT:
     'The gzip content expands beyond the allowed ratio or size (a decompression bomb, or a file to split).',

@@ -63,6 +63,12 @@ export interface FileLimits extends Partial<InputLimits> {
    * @default 10000
    */
   readonly stopAfterErrors?: number;
+  /**
+   * Rows one file may hold; more is refused (`TOO_MANY_ROWS`). Never above `MAX_FILE_ROWS`, which
+   * `_source_seq` can number within one receive second.
+   * @default MAX_FILE_ROWS (1,000,000,000)
+   */
+  readonly maxRows?: number;
 }
 
 export const DEFAULT_MAX_RECORD_BYTES = MIB;

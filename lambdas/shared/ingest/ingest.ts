@@ -16,8 +16,9 @@
  * manifest. Each version is claimed in the sync-state table first ({@link FileLedger}); a version
  * already finished is a duplicate and is skipped, and a version whose manifest already exists is
  * not read again (only the original is moved). A re-upload of the same key is a new version, and
- * lands again as its own run: the connector does not compare contents (duplicate rows are removed
- * by primary key and cursor in the current views, as for incremental syncs).
+ * lands again as its own run: the connector does not compare contents. Its rows carry a later
+ * `_source_seq` (receive second × 10⁹ + row number, mapping/version.ts), so by the version order
+ * a re-upload wins over an earlier upload of the same key and cursor.
  *
  * **Errors.** Everything wrong with the file itself ends in quarantine. Anything else (S3,
  * DynamoDB, KMS, network, a Lambda timeout) is rethrown after the claim is released, so the queue
@@ -41,6 +42,7 @@ import {
 } from '../layout.ts';
 import { CoercionError } from '../mapping/errors.ts';
 import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
+import { fileSourceSeq, MAX_FILE_ROWS } from '../mapping/version.ts';
 import { PartitionedPartWriter } from '../parquet/part-writer.ts';
 import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
 import { S3Sink } from '../sink/s3.ts';
@@ -194,6 +196,18 @@ function mappingRejection(config: OperatorConfig, event: InboundObjectEvent, str
   return new FileRejectedError(reason, { cause: e });
 }
 
+/** The file has more rows than `_source_seq` can number within its receive second. */
+function tooManyRows(config: OperatorConfig, event: InboundObjectEvent, stream: StreamName, maxRows: number) {
+  const message = `the file holds more than ${maxRows} rows, the most one delivery may hold; split it into smaller files`;
+  const reason = buildReason(
+    { operatorId: config.operatorId, file: event.key, stream, size: event.size ?? null, receivedAt: event.time },
+    'TOO_MANY_ROWS',
+    message,
+    [{ line: null, row: maxRows + 1, column: null, code: 'TOO_MANY_ROWS', message, example: null }],
+  );
+  return new FileRejectedError(reason);
+}
+
 /**
  * Ingests one dropped object version (see the module documentation). Resolves with what became of
  * it; rejects only for errors that are not the file's fault (the message is then retried).
@@ -322,9 +336,14 @@ export async function ingestObject(deps: IngestDeps, event: InboundObjectEvent):
     });
     let mapper: RowMapper | undefined;
     const extractedAt = now();
+    const sourceSeq = fileSourceSeq(event.time);
+    const maxRows = Math.min(deps.limits?.maxRows ?? MAX_FILE_ROWS, MAX_FILE_ROWS);
+    let rows = 0;
     for await (const batch of file) {
       // Once a row is bad the file cannot land: keep reading only to list and count its problems.
       if (file.hasErrors || batch.rows.length === 0) continue;
+      rows += batch.rows.length;
+      if (rows > maxRows) throw tooManyRows(config, event, stream, maxRows);
       mapper ??= createRowMapper({
         config,
         stream,
@@ -332,6 +351,7 @@ export async function ingestObject(deps: IngestDeps, event: InboundObjectEvent):
         pseudonymizer,
         runId,
         extractedAt,
+        sourceSeq,
       });
       try {
         await writer.write(mapper.map(batch));

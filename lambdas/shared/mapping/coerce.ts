@@ -7,7 +7,7 @@ import type { FieldType } from '../canonical.ts';
 import type { LandedValue, SourceKind } from '../types.ts';
 import { decimalConverter } from './decimal.ts';
 import { ValueProblem } from './errors.ts';
-import { parseDateTime, parsed, type ZoneConverter } from './time.ts';
+import { epochMicros, parseDateTime, parsed, type ZoneConverter } from './time.ts';
 
 /** Converts the text of one non-NULL source value; `null` only for MySQL zero dates of nullable fields. */
 export type Converter = (text: string) => LandedValue;
@@ -206,7 +206,7 @@ function booleanAsNumber(text: string, target: ConverterTarget): number {
 
 const TIMESTAMP_FORMAT = 'YYYY-MM-DD HH:MM:SS[.ffffff] with an optional offset (Z, +00, +05:30)';
 
-function zeroDate(target: ConverterTarget): null {
+function zeroDate(target: Pick<ConverterTarget, 'nullable' | 'configPath'>): null {
   if (target.nullable) return null;
   throw new ValueProblem(
     `is MySQL's zero date, which is no point in time, and the landed column is required`,
@@ -214,21 +214,52 @@ function zeroDate(target: ConverterTarget): null {
   );
 }
 
-function timestampConverter(target: ConverterTarget): Converter {
-  const zone = target.zone;
-  const naiveIsUtc = target.kind === 'timestamptz';
+/**
+ * Parses a timestamp, timestamptz or date text into wall-clock ms (its offset and sub-millisecond
+ * digits in {@link parsed}); null for MySQL's zero date where NULL may land. Throws ValueProblem.
+ */
+function instantParser(target: Omit<ConverterTarget, 'type'>): (text: string) => number | null {
   const expected = target.kind === 'date' ? 'YYYY-MM-DD' : TIMESTAMP_FORMAT;
   return (text) => {
     const wall = parseDateTime(text);
-    if (Number.isNaN(wall)) {
-      if (parsed.zero) return zeroDate(target);
-      throw new ValueProblem(
-        `is not a valid timestamp (expected ${expected})`,
-        `check that ${target.configPath} maps a timestamp column, or fix the source`,
-      );
-    }
+    if (!Number.isNaN(wall)) return wall;
+    if (parsed.zero) return zeroDate(target);
+    throw new ValueProblem(
+      `is not a valid timestamp (expected ${expected})`,
+      `check that ${target.configPath} maps a timestamp column, or fix the source`,
+    );
+  };
+}
+
+function timestampConverter(target: ConverterTarget): Converter {
+  const zone = target.zone;
+  const naiveIsUtc = target.kind === 'timestamptz';
+  const parse = instantParser(target);
+  return (text) => {
+    const wall = parse(text);
+    if (wall === null) return null;
     if (parsed.hasOffset) return wall - parsed.offsetMs;
     return naiveIsUtc ? wall : zone.toUtc(wall);
+  };
+}
+
+/**
+ * Converts a timestamp, timestamptz or date text to UTC microseconds since the epoch (a bigint),
+ * exactly, by the same rules as the landed TIMESTAMP of the same text: an offset in the text wins,
+ * a naive time is read in the zone (timestamptz without offset: UTC; a date: its midnight), and
+ * the zone's DST policy applies ({@link ZoneConverter.toUtcMicros}). Digits beyond the microsecond
+ * are dropped, so the result divided by 1000 (floor) is the landed millisecond instant.
+ */
+export function instantMicrosConverter(target: Omit<ConverterTarget, 'type'>): Converter {
+  const zone = target.zone;
+  const naiveIsUtc = target.kind === 'timestamptz';
+  const parse = instantParser(target);
+  return (text) => {
+    const wall = parse(text);
+    if (wall === null) return null;
+    const sub = parsed.subMilliMicros;
+    if (parsed.hasOffset) return epochMicros(wall - parsed.offsetMs, sub);
+    return naiveIsUtc ? epochMicros(wall, sub) : zone.toUtcMicros(wall, sub);
   };
 }
 

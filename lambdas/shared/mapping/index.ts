@@ -8,4 +8,11 @@ export {
   type RowMapperOptions,
   type UnmappedValues,
 } from './mapper.ts';
-export { parseDateTime, wallTimeToEpochMs, ZoneConverter, zoneConverter } from './time.ts';
+export {
+  parseDateTime,
+  wallTimeToEpochMicros,
+  wallTimeToEpochMs,
+  ZoneConverter,
+  zoneConverter,
+} from './time.ts';
+export { databaseSourceSeq, fileSourceSeq, MAX_FILE_ROWS, type SourceSeq } from './version.ts';

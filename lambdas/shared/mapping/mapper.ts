@@ -11,9 +11,10 @@ import type { FieldMapping, OperatorConfig, StreamConfig } from '../config/schem
 import { type LandedColumn, landedColumns, treatmentOf } from '../landed-schema.ts';
 import { normalizeForPseudonym, type Pseudonymizer } from '../pii/pseudonymizer.ts';
 import type { LandedBatch, LandedValue, SourceBatch, SourceColumn } from '../types.ts';
-import { buildConverter, type Converter, isCompatible, typeLabel } from './coerce.ts';
+import { buildConverter, type Converter, instantMicrosConverter, isCompatible, typeLabel } from './coerce.ts';
 import { CoercionError, MappingError, quoteValue, ValueProblem } from './errors.ts';
 import { zoneConverter } from './time.ts';
+import type { SourceSeq } from './version.ts';
 
 export interface RowMapperOptions {
   readonly config: OperatorConfig;
@@ -25,6 +26,8 @@ export interface RowMapperOptions {
   readonly runId: string;
   /** Lands in `_extracted_at`. */
   readonly extractedAt: Date;
+  /** How `_source_seq` is filled (`databaseSourceSeq` or `fileSourceSeq` of mapping/version.ts). */
+  readonly sourceSeq: SourceSeq;
   /**
    * Source column whose value lands in `_cursor`.
    * @default `streams.<stream>.cursor`, else the column mapped to the canonical cursor field
@@ -56,6 +59,8 @@ export interface RowMapper {
 /** How one landed column is produced. */
 type ColumnPlan =
   | { readonly constant: LandedValue }
+  /** `start` plus the row's ordinal over every batch mapped (file drops' `_source_seq`). */
+  | { readonly ordinal: bigint }
   | {
       readonly sourceIndex: number;
       /** Undefined: the text lands as it is. */
@@ -70,6 +75,8 @@ const TEMPORAL_KINDS = new Set(['timestamp', 'timestamptz', 'date', 'text']);
 
 /** Thrown inside the column loops for a NULL in a required column; turned into a CoercionError. */
 const MISSING = Symbol('NULL in a required column');
+
+const isCursor = (landedName: string) => landedName === '_cursor' || landedName === '_cursor_us';
 
 function mappedColumn(mapping: FieldMapping | undefined): string | undefined {
   if (mapping === undefined) return undefined;
@@ -142,11 +149,15 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
       ? findColumn(sourceColumns, pkColumn)
       : -1;
 
+  const { sourceSeq } = options;
   const plans: ColumnPlan[] = columns.map((landed): ColumnPlan => {
     if (landed.name === '_run_id') return { constant: options.runId };
     if (landed.name === '_extracted_at') return { constant: options.extractedAt.getTime() };
-    if (landed.name === '_cursor') {
-      const index = sourceIndex('_cursor', cursorColumn, cursorPath);
+    if (landed.name === '_source_seq') {
+      return sourceSeq.kind === 'constant' ? { constant: sourceSeq.value } : { ordinal: sourceSeq.start };
+    }
+    if (landed.name === '_cursor' || landed.name === '_cursor_us') {
+      const index = sourceIndex(landed.name, cursorColumn, cursorPath);
       const source = sourceColumns[index]!;
       if (!TEMPORAL_KINDS.has(source.kind)) {
         throw new MappingError(
@@ -155,17 +166,13 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
           `cursor column ${source.name} is ${source.sourceType}; the cursor must be a timestamp or date column (set streams.${stream}.cursor)`,
         );
       }
+      const target = { kind: source.kind, nullable: false, configPath: cursorPath, zone };
       return {
         sourceIndex: index,
-        convert: buildConverter({
-          type: landed.type,
-          kind: source.kind,
-          nullable: false,
-          configPath: cursorPath,
-          zone,
-        }),
+        convert:
+          landed.name === '_cursor' ? buildConverter({ ...target, type: landed.type }) : instantMicrosConverter(target),
         nullable: false,
-        field: '_cursor',
+        field: landed.name,
         column: source.name,
         personal: false,
       };
@@ -279,6 +286,9 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
     );
   };
 
+  /** Rows mapped so far, over every batch (the ordinal of the next row). */
+  let rowsMapped = 0;
+
   return {
     columns,
 
@@ -287,6 +297,13 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
       const rows = batch.rows;
       const n = rows.length;
       const width = sourceColumns.length;
+      if (sourceSeq.kind === 'ordinal' && rowsMapped + n > sourceSeq.maxRows) {
+        throw new MappingError(
+          operatorId,
+          stream,
+          `more than ${sourceSeq.maxRows} rows in one input; _source_seq numbers rows within one second of receipt, so split the file`,
+        );
+      }
       for (let r = 0; r < n; r++) {
         if (rows[r]!.length !== width) {
           throw new MappingError(
@@ -302,6 +319,9 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
         const values: LandedValue[] = new Array(n);
         if ('constant' in plan) {
           values.fill(plan.constant);
+        } else if ('ordinal' in plan) {
+          const first = plan.ordinal + BigInt(rowsMapped);
+          for (let r = 0; r < n; r++) values[r] = first + BigInt(r);
         } else {
           const { sourceIndex: idx, convert, nullable } = plan;
           let r = 0;
@@ -333,8 +353,8 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
                 plan,
                 r,
                 null,
-                `but ${plan.field} is required (${plan.field === canonical.primaryKey ? 'primary key' : plan.field === '_cursor' || plan.field === canonical.cursor ? 'cursor' : 'not nullable'})`,
-                `fix the source row, or map a column without NULLs in ${plan.field === '_cursor' ? cursorPath : `streams.${stream}.columns.${plan.field}`}`,
+                `but ${plan.field} is required (${plan.field === canonical.primaryKey ? 'primary key' : isCursor(plan.field) || plan.field === canonical.cursor ? 'cursor' : 'not nullable'})`,
+                `fix the source row, or map a column without NULLs in ${isCursor(plan.field) ? cursorPath : `streams.${stream}.columns.${plan.field}`}`,
               );
             }
             if (e instanceof ValueProblem) throw fail(batch, plan, r, text, e.problem, e.hint);
@@ -343,6 +363,7 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
         }
         out[c] = values;
       }
+      rowsMapped += n;
       return { rowCount: n, columns: out };
     },
 

@@ -40,6 +40,8 @@ export const parsed = {
   hasTime: false,
   /** Milliseconds into the day of the wall-clock time. */
   timeOfDayMs: 0,
+  /** Microseconds beyond the millisecond (fraction digits 4-6, 0-999); digits beyond are dropped. */
+  subMilliMicros: 0,
   /** MySQL's zero date `0000-00-00[ 00:00:00]`. */
   zero: false,
 };
@@ -55,8 +57,9 @@ function two(text: string, i: number): number {
 
 /**
  * Parses `YYYY-MM-DD[( |T)HH:MM[:SS[.f{1,9}]]][Z|±HH[[:]MM[[:]SS]]]` into wall-clock milliseconds
- * (the wall time read as if it were UTC); fractions beyond milliseconds are truncated. Returns NaN
- * when the text is not of that form or names an impossible date or time. The offset, if any, is in
+ * (the wall time read as if it were UTC); fractions beyond milliseconds are truncated, and the
+ * microseconds beyond the millisecond are in {@link parsed}`.subMilliMicros`. Returns NaN when the
+ * text is not of that form or names an impossible date or time. The offset, if any, is in
  * {@link parsed}; the caller decides what a missing offset means.
  */
 export function parseDateTime(text: string): number {
@@ -64,6 +67,7 @@ export function parseDateTime(text: string): number {
   parsed.offsetMs = 0;
   parsed.hasTime = false;
   parsed.timeOfDayMs = 0;
+  parsed.subMilliMicros = 0;
   parsed.zero = false;
   const len = text.length;
   if (len < 10 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45) return Number.NaN;
@@ -87,6 +91,7 @@ export function parseDateTime(text: string): number {
   let i = 16;
   let second = 0;
   let millis = 0;
+  let micros = 0;
   if (i < len && text.charCodeAt(i) === 58) {
     if (i + 3 > len) return Number.NaN;
     second = two(text, i + 1);
@@ -98,18 +103,23 @@ export function parseDateTime(text: string): number {
       while (i < len) {
         const d = digit(text, i);
         if (d < 0) break;
-        if (i - start < 3) millis = millis * 10 + d;
+        const at = i - start;
+        if (at < 3) millis = millis * 10 + d;
+        else if (at < 6) micros = micros * 10 + d;
         i++;
       }
       const n = i - start;
       if (n === 0 || n > 9) return Number.NaN;
       if (n === 1) millis *= 100;
       else if (n === 2) millis *= 10;
+      else if (n === 4) micros *= 100;
+      else if (n === 5) micros *= 10;
     }
   }
   const timeOfDay = hour * MS_PER_HOUR + minute * MS_PER_MINUTE + second * MS_PER_SECOND + millis;
   parsed.hasTime = true;
   parsed.timeOfDayMs = timeOfDay;
+  parsed.subMilliMicros = micros;
 
   if (i < len) {
     const c = text.charCodeAt(i);
@@ -272,6 +282,21 @@ export class ZoneConverter {
     return wallMs - offset;
   }
 
+  /**
+   * UTC microseconds since the epoch of a wall-clock time given as {@link toUtc}'s `wallMs` plus
+   * `subMilliMicros` (0-999) beyond it, by the same policy: the conversion is exact (offsets are
+   * whole seconds), an ambiguous time is its earlier instant, and every skipped time, whatever its
+   * sub-millisecond digits, is the instant of the change, so `floor(µs / 1000)` is always
+   * `toUtc(wallMs)`.
+   */
+  toUtcMicros(wallMs: number, subMilliMicros: number): bigint {
+    const utc = this.toUtc(wallMs);
+    // Outside a gap the conversion is strictly increasing; inside one, the next millisecond maps
+    // to the same instant (so does the first millisecond after it, which lands on the change too).
+    const sub = subMilliMicros !== 0 && this.toUtc(wallMs + 1) === utc ? 0 : subMilliMicros;
+    return epochMicros(utc, sub);
+  }
+
   /** Exact resolution of one wall-clock time, consulting Intl (used once per hour bucket). */
   private resolve(wallMs: number): number {
     for (const gap of this.gaps) {
@@ -319,6 +344,28 @@ export function zoneConverter(zone: string): ZoneConverter {
     converters.set(zone, c);
   }
   return c;
+}
+
+/**
+ * `ms × 1000 + subMilliMicros` as a bigint, exactly: through a double while the product is a safe
+ * integer (until the year 2255), which spares the hot path two BigInt operations per value.
+ */
+export function epochMicros(ms: number, subMilliMicros: number): bigint {
+  const us = ms * 1000 + subMilliMicros;
+  return Number.isSafeInteger(us) ? BigInt(us) : BigInt(ms) * 1000n + BigInt(subMilliMicros);
+}
+
+/**
+ * UTC microseconds since the epoch of a `YYYY-MM-DD[ HH:MM:SS[.ffffff]][offset]` text, or
+ * undefined when the text is not a valid date or timestamp. A text without an offset is a wall
+ * time in `zone` (a date is its midnight there), converted by {@link ZoneConverter.toUtcMicros};
+ * digits beyond the microsecond are dropped.
+ */
+export function wallTimeToEpochMicros(text: string, zone: string): bigint | undefined {
+  const wall = parseDateTime(text);
+  if (Number.isNaN(wall)) return undefined;
+  if (parsed.hasOffset) return epochMicros(wall - parsed.offsetMs, parsed.subMilliMicros);
+  return zoneConverter(zone).toUtcMicros(wall, parsed.subMilliMicros);
 }
 
 /**

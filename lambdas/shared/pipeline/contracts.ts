@@ -31,6 +31,12 @@ export interface Continuation {
   readonly source: { readonly count: string; readonly sums: Readonly<Record<string, string>> };
   /** Invocations so far. */
   readonly invocations: number;
+  /**
+   * `schemaFingerprint` of the landed columns the parts so far were written with. An invocation
+   * whose landed schema differs (the connector or the mapping changed mid-window) starts the range
+   * over instead of mixing schemas in one window.
+   */
+  readonly schemaFingerprint?: string;
 }
 
 /** extract-window input: a window, plus the continuation returned by the previous invocation. */

@@ -30,10 +30,12 @@ import {
   type RangeSpec,
   type ReadSpec,
   resolveColumns,
+  type SnapshotView,
   type SourceConnection,
   type SourceOptions,
   sanitizeApplicationName,
   selectedColumns,
+  snapshotViewOf,
 } from './source.ts';
 import { dateBound, utcToLocalWallTime, wallTimeBound } from './time-zone.ts';
 
@@ -164,6 +166,8 @@ class MysqlSource implements SourceConnection {
   private connection!: mysql.Connection;
   private mariadb = false;
   private inTransaction = false;
+  /** The view of the snapshot transaction in progress. */
+  private view: SnapshotView | undefined;
   private busy = false;
   private closed = false;
   private lost: unknown;
@@ -555,19 +559,26 @@ class MysqlSource implements SourceConnection {
     }
   }
 
-  async snapshot<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.inTransaction) return fn();
+  async snapshot<T>(fn: (view: SnapshotView) => Promise<T>): Promise<T> {
+    if (this.inTransaction && this.view) return fn(this.view);
     this.enter();
+    let view: SnapshotView;
     try {
       await this.rows('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+      this.inTransaction = true;
+      // NOW(6) is the start of this statement, right after the snapshot was taken; UTC in this session.
+      const [row] = await this.rows('SELECT NOW(6)');
+      view = snapshotViewOf(row?.[0], this.context);
     } catch (err) {
+      if (this.inTransaction) await this.rows('ROLLBACK').catch(() => {});
+      this.inTransaction = false;
       throw toSourceError(err, this.context, this.secrets, 'starting a snapshot');
     } finally {
       this.busy = false;
     }
-    this.inTransaction = true;
+    this.view = view;
     try {
-      const result = await fn();
+      const result = await fn(view);
       await this.rows('COMMIT').catch((err) => {
         throw toSourceError(err, this.context, this.secrets, 'ending a snapshot');
       });
@@ -577,6 +588,7 @@ class MysqlSource implements SourceConnection {
       throw err;
     } finally {
       this.inTransaction = false;
+      this.view = undefined;
     }
   }
 

@@ -28,10 +28,12 @@ import {
   type RangeSpec,
   type ReadSpec,
   resolveColumns,
+  type SnapshotView,
   type SourceConnection,
   type SourceOptions,
   sanitizeApplicationName,
   selectedColumns,
+  snapshotViewOf,
 } from './source.ts';
 import { dateBound, wallTimeBound } from './time-zone.ts';
 
@@ -158,6 +160,8 @@ function positiveSeconds(value: number, what: string): number {
 class PostgresSource implements SourceConnection {
   readonly engine = 'postgres' as const;
   private inTransaction = false;
+  /** The view of the snapshot transaction in progress. */
+  private view: SnapshotView | undefined;
   private busy = false;
   private closed = false;
   private lost: unknown;
@@ -467,19 +471,27 @@ class PostgresSource implements SourceConnection {
     }
   }
 
-  async snapshot<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.inTransaction) return fn();
+  async snapshot<T>(fn: (view: SnapshotView) => Promise<T>): Promise<T> {
+    if (this.inTransaction && this.view) return fn(this.view);
     this.enter();
+    let view: SnapshotView;
     try {
       await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      this.inTransaction = true;
+      // The first statement of a REPEATABLE READ transaction takes its snapshot: its start time is
+      // the moment of that snapshot (transaction_timestamp() would be BEGIN's, a round trip earlier).
+      const [row] = await this.rows('SELECT statement_timestamp()');
+      view = snapshotViewOf(row?.[0], this.context);
     } catch (err) {
+      if (this.inTransaction) await this.client.query('ROLLBACK').catch(() => {});
+      this.inTransaction = false;
       throw toSourceError(err, this.context, this.secrets, 'starting a snapshot');
     } finally {
       this.busy = false;
     }
-    this.inTransaction = true;
+    this.view = view;
     try {
-      const result = await fn();
+      const result = await fn(view);
       await this.client.query('COMMIT').catch((err) => {
         throw toSourceError(err, this.context, this.secrets, 'ending a snapshot');
       });
@@ -489,6 +501,7 @@ class PostgresSource implements SourceConnection {
       throw err;
     } finally {
       this.inTransaction = false;
+      this.view = undefined;
     }
   }
 

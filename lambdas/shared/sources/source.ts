@@ -2,6 +2,7 @@
  * The engine-independent contract of the source readers, and the helpers both engines share.
  */
 import { SAFE_IDENTIFIER } from '../config/schema.ts';
+import { wallTimeToEpochMicros } from '../mapping/time.ts';
 import type { SourceBatch, SourceKind } from '../types.ts';
 import { type SourceErrorContext, SourceQueryError } from './errors.ts';
 
@@ -93,6 +94,17 @@ export interface CountAndSums {
   readonly sums: Readonly<Record<string, string>>;
 }
 
+/** What a {@link SourceConnection.snapshot} transaction tells the calls made inside it. */
+export interface SnapshotView {
+  /**
+   * When the transaction's snapshot was taken, by the database's clock, in microseconds since the
+   * epoch (UTC): PostgreSQL `statement_timestamp()` of the transaction's first statement (which
+   * takes the snapshot), MySQL/MariaDB `NOW(6)` of the statement right after `START TRANSACTION
+   * WITH CONSISTENT SNAPSHOT`. Rows read in the transaction land with it as `_source_seq`.
+   */
+  readonly readAtMicros: bigint;
+}
+
 /** Smallest and largest cursor values of a range, in the reader's text form. */
 export interface CursorBounds {
   readonly min: string | null;
@@ -132,8 +144,12 @@ export interface SourceConnection {
   cursorBounds(spec: RangeSpec): Promise<CursorBounds>;
   /** The database server's clock. */
   serverTime(): Promise<Date>;
-  /** Runs `fn` inside one REPEATABLE READ READ ONLY transaction shared by the calls it makes. */
-  snapshot<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` inside one REPEATABLE READ READ ONLY transaction shared by the calls it makes, and
+   * tells it when the transaction's snapshot was taken, by the database's clock. A nested call
+   * joins the enclosing transaction (and gets its view).
+   */
+  snapshot<T>(fn: (view: SnapshotView) => Promise<T>): Promise<T>;
   /**
    * Runs one read-only statement with bound parameters (`$1` in PostgreSQL, `?` in MySQL) and
    * returns its rows as text. For diagnostics (access checks, discovery) and tests.
@@ -236,6 +252,21 @@ export function notATimeCursor(column: string, sourceType: string, context: Sour
     `cursor column ${column} is of type ${sourceType}; time windows (from/to) need a timestamp, timestamptz, datetime or date cursor`,
     { context },
   );
+}
+
+/**
+ * The {@link SnapshotView} of a transaction from the database's text of its start time (rendered
+ * in UTC by the session).
+ */
+export function snapshotViewOf(text: string | null | undefined, context: SourceErrorContext): SnapshotView {
+  const readAtMicros = text == null ? undefined : wallTimeToEpochMicros(text, 'UTC');
+  if (readAtMicros === undefined) {
+    throw new SourceQueryError(
+      `the database returned ${JSON.stringify(text)} as the time of the transaction's snapshot, which is not a timestamp`,
+      { context },
+    );
+  }
+  return { readAtMicros };
 }
 
 /** Refuses a continuation whose key is NULL: key-set pagination needs a NOT NULL key. */

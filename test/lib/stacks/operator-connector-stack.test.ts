@@ -424,6 +424,11 @@ describe('OperatorConnectorStack', () => {
           expect(sd.Columns.map((c: Json) => [c.Name, c.Type])).toEqual(
             landedColumns(config, stream).map((c) => [c.name, glueType(c.type)]),
           );
+          // The version order's columns, as Athena reads them.
+          expect(sd.Columns.slice(-2).map((c: Json) => [c.Name, c.Type])).toEqual([
+            ['_cursor_us', 'bigint'],
+            ['_source_seq', 'bigint'],
+          ]);
         }
       }
     });

@@ -11,6 +11,7 @@ import {
   readInboundFile,
 } from '#shared/files/index';
 import { createRowMapper } from '#shared/mapping/mapper';
+import { fileSourceSeq } from '#shared/mapping/version';
 import { createPseudonymizer } from '#shared/pii/pseudonymizer';
 import type { LandedBatch } from '#shared/types';
 import { bodyOf, filesConfig, PAYMENTS_JSONL, parquetOf, playersStream, WALLET_PARQUET } from './fixtures.ts';
@@ -27,6 +28,7 @@ async function land(config: ReturnType<typeof filesConfig>, key: string, body: s
     pseudonymizer: createPseudonymizer(randomBytes(32)),
     runId: 'run-1',
     extractedAt,
+    sourceSeq: fileSourceSeq(extractedAt),
   });
   const batches: LandedBatch[] = [];
   for await (const batch of file) batches.push(mapper.map(batch));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FieldType } from '#shared/canonical';
-import { buildConverter, isCompatible } from '#shared/mapping/coerce';
+import { buildConverter, instantMicrosConverter, isCompatible } from '#shared/mapping/coerce';
 import { decimalConverter } from '#shared/mapping/decimal';
 import { ValueProblem } from '#shared/mapping/errors';
 import { zoneConverter } from '#shared/mapping/time';
@@ -122,6 +122,20 @@ describe('buildConverter', () => {
     expect(problemOf(() => conv({ kind: 'timestamp' }, 'timestamp')('2024-02-30 00:00:00')).problem).toMatch(
       /^is not a valid timestamp/,
     );
+  });
+
+  it('converts cursors to exact UTC microseconds by the same rules as timestamps', () => {
+    const us = (kind: SourceKind) => instantMicrosConverter({ kind, nullable: false, configPath, zone });
+    const at = (iso: string, beyondMs = 0) => BigInt(Date.parse(iso)) * 1000n + BigInt(beyondMs);
+    expect(us('timestamptz')('2024-07-01 10:00:00.123456+00')).toBe(at('2024-07-01T10:00:00.123Z', 456));
+    expect(us('timestamptz')('2024-07-01 10:00:00.000001')).toBe(at('2024-07-01T10:00:00Z', 1));
+    expect(us('timestamp')('2024-07-01 10:00:00.000999')).toBe(at('2024-07-01T08:00:00Z', 999));
+    expect(us('text')('2024-07-01T10:00:00.5+03:00')).toBe(at('2024-07-01T07:00:00.500Z'));
+    expect(us('date')('2024-01-15')).toBe(at('2024-01-14T23:00:00Z'));
+    // Malta's skipped hour of 2024: every wall time in it is the instant of the change.
+    expect(us('timestamp')('2024-03-31 02:59:59.999999')).toBe(at('2024-03-31T01:00:00Z'));
+    expect(problemOf(() => us('timestamp')('0000-00-00 00:00:00')).problem).toMatch(/zero date/);
+    expect(problemOf(() => us('timestamp')('2024-02-30 00:00:00')).problem).toMatch(/^is not a valid timestamp/);
   });
 
   it("lands MySQL's zero date as NULL when allowed and refuses it otherwise", () => {

@@ -3,18 +3,21 @@ import { describe, expect, it } from 'vitest';
 import { landedColumns } from '#shared/landed-schema';
 import { CoercionError, MappingError } from '#shared/mapping/errors';
 import { createRowMapper, type RowMapperOptions } from '#shared/mapping/mapper';
+import { databaseSourceSeq, fileSourceSeq } from '#shared/mapping/version';
 import { createPseudonymizer } from '#shared/pii/pseudonymizer';
 import type { LandedBatch, SourceBatch, SourceColumn } from '#shared/types';
 import { col, GAME_ROUNDS_COLUMNS, GAME_ROUNDS_STREAM, gameRoundRows, operatorConfig, TEST_KEY } from './fixtures.ts';
 
 const hmac = (value: string) => createHmac('sha256', TEST_KEY).update(value).digest('hex');
 const extractedAt = new Date('2024-05-01T12:00:00.000Z');
+const READ_AT_US = 1_714_564_800_123_456n;
 
 function mapper(overrides: Partial<RowMapperOptions> & Pick<RowMapperOptions, 'config' | 'stream' | 'sourceColumns'>) {
   return createRowMapper({
     pseudonymizer: createPseudonymizer(TEST_KEY),
     runId: 'run-1',
     extractedAt,
+    sourceSeq: databaseSourceSeq(READ_AT_US),
     ...overrides,
   });
 }
@@ -70,6 +73,64 @@ describe('game_rounds', () => {
     expect(get('_cursor')[0]).toBe(Date.parse('2024-02-29T23:00:03.654Z'));
     expect(get('_run_id')).toEqual(Array(6).fill('run-1'));
     expect(get('_extracted_at')).toEqual(Array(6).fill(extractedAt.getTime()));
+  });
+
+  it('adds the version: the cursor in exact microseconds and the read time of the source', () => {
+    // modified_ts of row 0 is 2024-03-01 00:00:03.654321 Malta time (CET).
+    expect(rows[0]![11]).toBe('2024-03-01 00:00:03.654321');
+    expect(get('_cursor_us')[0]).toBe(BigInt(Date.parse('2024-02-29T23:00:03.654Z')) * 1000n + 321n);
+    get('_cursor_us').forEach((us, i) => {
+      expect(typeof us).toBe('bigint');
+      expect((us as bigint) / 1000n).toBe(BigInt(get('_cursor')[i] as number));
+    });
+    expect(get('_source_seq')).toEqual(Array(6).fill(READ_AT_US));
+  });
+});
+
+describe('_source_seq of a file', () => {
+  const config = operatorConfig({ game_rounds: GAME_ROUNDS_STREAM });
+  const receivedAt = new Date('2024-06-01T10:00:00.750Z');
+  const base = BigInt(Date.parse('2024-06-01T10:00:00Z') / 1000) * 1_000_000_000n;
+
+  it('numbers the rows of the input across batches after the receive second', () => {
+    const m = mapper({
+      config,
+      stream: 'game_rounds',
+      sourceColumns: GAME_ROUNDS_COLUMNS,
+      sourceSeq: fileSourceSeq(receivedAt),
+    });
+    const rows = gameRoundRows(5);
+    const first = m.map({ columns: GAME_ROUNDS_COLUMNS, rows: rows.slice(0, 3) });
+    const second = m.map({ columns: GAME_ROUNDS_COLUMNS, rows: rows.slice(3) });
+    expect([...column(first, m.columns, '_source_seq'), ...column(second, m.columns, '_source_seq')]).toEqual([
+      base,
+      base + 1n,
+      base + 2n,
+      base + 3n,
+      base + 4n,
+    ]);
+  });
+
+  it('orders a later upload after every row of an earlier one, and refuses more rows than a second can number', () => {
+    const earlier = fileSourceSeq(new Date('2024-06-01T10:00:00.999Z'));
+    const later = fileSourceSeq(new Date('2024-06-01T10:00:01Z'));
+    if (earlier.kind !== 'ordinal' || later.kind !== 'ordinal') throw new Error('expected ordinal sequences');
+    expect(earlier.start + BigInt(earlier.maxRows - 1)).toBeLessThan(later.start);
+    // Within the signed 64-bit range until 2262.
+    const last = fileSourceSeq(new Date('2262-04-11T23:47:15Z'));
+    if (last.kind !== 'ordinal') throw new Error('expected an ordinal sequence');
+    expect(last.start + BigInt(last.maxRows - 1)).toBeLessThanOrEqual(2n ** 63n - 1n);
+    expect(() => fileSourceSeq(new Date('2262-04-11T23:47:17Z'))).toThrow(RangeError);
+    expect(() => fileSourceSeq(new Date(Number.NaN))).toThrow(RangeError);
+
+    const m = mapper({
+      config,
+      stream: 'game_rounds',
+      sourceColumns: GAME_ROUNDS_COLUMNS,
+      sourceSeq: { kind: 'ordinal', start: base, maxRows: 4 },
+    });
+    m.map({ columns: GAME_ROUNDS_COLUMNS, rows: gameRoundRows(3) });
+    expect(() => m.map({ columns: GAME_ROUNDS_COLUMNS, rows: gameRoundRows(2) })).toThrow(MappingError);
   });
 });
 
@@ -181,7 +242,8 @@ describe('players: PII and types', () => {
       Date.parse('2024-05-01T08:00:00Z'),
     ]);
     // Nothing of the clear-text identifiers lands.
-    expect(JSON.stringify(landedPlayers.columns)).not.toMatch(/alice|"42"/i);
+    const asJson = JSON.stringify(landedPlayers.columns, (_, v) => (typeof v === 'bigint' ? String(v) : v));
+    expect(asJson).not.toMatch(/alice|"42"/i);
   });
 
   it('does not land a dropped field even when it is mapped', () => {

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { parseDate, parseDateTime, parsed, wallTimeToEpochMs, ZoneConverter } from '#shared/mapping/time';
+import {
+  parseDate,
+  parseDateTime,
+  parsed,
+  wallTimeToEpochMicros,
+  wallTimeToEpochMs,
+  ZoneConverter,
+} from '#shared/mapping/time';
 
 const utc = (iso: string) => Date.parse(iso);
 
@@ -156,5 +163,76 @@ describe('ZoneConverter', () => {
     if (zone === 'Europe/Malta') expect([gaps, ambiguous]).toEqual([4, 4]);
     if (zone === 'Pacific/Apia') expect(gaps).toBe(96);
     if (zone === 'Australia/Lord_Howe') expect([gaps, ambiguous]).toEqual([2, 2]);
+  });
+});
+
+/** Microseconds of an ISO instant plus `beyondMs` µs, computed with BigInt from Date.parse. */
+const micros = (iso: string, beyondMs = 0) => BigInt(Date.parse(iso)) * 1000n + BigInt(beyondMs);
+
+describe('wallTimeToEpochMicros', () => {
+  it.each([
+    // Offsets in the text win over the zone; sub-millisecond digits are kept exactly.
+    ['2024-12-31 23:59:59.999999+00', 'Europe/Malta', micros('2024-12-31T23:59:59.999Z', 999)],
+    ['2024-03-31 07:00:00.000001+05:30', 'UTC', micros('2024-03-31T01:30:00Z', 1)],
+    ['2024-03-30 22:30:00.123456-03', 'UTC', micros('2024-03-31T01:30:00.123Z', 456)],
+    ['2024-07-01T12:00:00.5Z', 'America/New_York', micros('2024-07-01T12:00:00.500Z')],
+    ['1900-01-01 00:00:00.000250+00:19:32', 'UTC', micros('1899-12-31T23:40:28Z', 250)],
+    // Four to nine fraction digits: microseconds scaled, nanoseconds dropped.
+    ['2024-01-01 00:00:00.1234', 'UTC', micros('2024-01-01T00:00:00.123Z', 400)],
+    ['2024-01-01 00:00:00.12345', 'UTC', micros('2024-01-01T00:00:00.123Z', 450)],
+    ['2024-01-01 00:00:00.123456789', 'UTC', micros('2024-01-01T00:00:00.123Z', 456)],
+    // Before 1970 the fraction still counts forward from its second.
+    ['1969-12-31 23:59:59.999999', 'UTC', -1n],
+    ['1969-12-31 23:59:59.9995', 'UTC', -500n],
+    ['1969-12-31 23:59:59.000001', 'UTC', -999_999n],
+    // Beyond 2^53 µs (before 1685, after 2255): exact through BigInt.
+    ['0001-01-01 00:00:00.000001', 'UTC', micros('0001-01-01T00:00:00Z', 1)],
+    ['9999-12-31 23:59:59.999999', 'UTC', micros('9999-12-31T23:59:59.999Z', 999)],
+    // A date is midnight in the zone.
+    ['2024-07-15', 'Europe/Malta', micros('2024-07-14T22:00:00Z')],
+    ['2024-01-15', 'Europe/Malta', micros('2024-01-14T23:00:00Z')],
+    ['2024-07-15', 'UTC', micros('2024-07-15T00:00:00Z')],
+    // Naive Malta times around both DST changes of 2024.
+    ['2024-03-31 01:59:59.999999', 'Europe/Malta', micros('2024-03-31T00:59:59.999Z', 999)],
+    ['2024-03-31 02:00:00.000001', 'Europe/Malta', micros('2024-03-31T01:00:00Z')],
+    ['2024-03-31 02:30:00.000500', 'Europe/Malta', micros('2024-03-31T01:00:00Z')],
+    ['2024-03-31 02:59:59.999999', 'Europe/Malta', micros('2024-03-31T01:00:00Z')],
+    ['2024-03-31 03:00:00', 'Europe/Malta', micros('2024-03-31T01:00:00Z')],
+    ['2024-03-31 03:00:00.000001', 'Europe/Malta', micros('2024-03-31T01:00:00Z', 1)],
+    ['2024-10-27 01:59:59.999999', 'Europe/Malta', micros('2024-10-26T23:59:59.999Z', 999)],
+    ['2024-10-27 02:00:00.000001', 'Europe/Malta', micros('2024-10-27T00:00:00Z', 1)],
+    ['2024-10-27 02:59:59.999999', 'Europe/Malta', micros('2024-10-27T00:59:59.999Z', 999)],
+    ['2024-10-27 03:00:00.000001', 'Europe/Malta', micros('2024-10-27T02:00:00Z', 1)],
+    // A zone whose skipped hour starts at midnight: the date's midnight does not exist.
+    ['2024-09-08', 'America/Santiago', micros('2024-09-08T04:00:00Z')],
+  ])('%s in %s', (text, zone, expected) => {
+    expect(wallTimeToEpochMicros(text, zone)).toBe(expected);
+  });
+
+  it('refuses what is not a date or timestamp, and the zero date', () => {
+    for (const text of ['infinity', '2024-02-30 00:00:00', '2024-01-01 12:00:00.', '0000-00-00 00:00:00', '']) {
+      expect(wallTimeToEpochMicros(text, 'UTC')).toBeUndefined();
+    }
+  });
+
+  // floor(µs / 1000) is the landed millisecond, and the conversion never goes backwards: stepping
+  // through both Malta DST changes of 2024 in 250.5 ms steps (sub-millisecond digits included).
+  it.each([
+    ['2024-03-31T00:00:00Z', 'spring forward'],
+    ['2024-10-26T23:00:00Z', 'fall back'],
+  ])('agrees with the millisecond conversion and is non-decreasing across the %s (%s)', (from) => {
+    const malta = new ZoneConverter('Europe/Malta');
+    const start = Date.parse(from);
+    let previous: bigint | undefined;
+    for (let step = 0; step < 3 * 3600 * 4; step++) {
+      const wallUs = BigInt(start) * 1000n + BigInt(step) * 250_500n;
+      const wallMs = Number(wallUs / 1000n);
+      const text = `${new Date(wallMs).toISOString().slice(0, 23).replace('T', ' ')}${String(wallUs % 1000n).padStart(3, '0')}`;
+      const us = wallTimeToEpochMicros(text, 'Europe/Malta')!;
+      const ms = malta.toUtc(wallMs);
+      expect(us / 1000n, text).toBe(BigInt(ms));
+      if (previous !== undefined) expect(us >= previous, text).toBe(true);
+      previous = us;
+    }
   });
 });

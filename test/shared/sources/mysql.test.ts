@@ -512,6 +512,18 @@ describe.skipIf(!available)('MySQL/MariaDB source reader', () => {
     await expect(conn.estimateRows(db.database, 'no_such_table')).rejects.toBeInstanceOf(SourceQueryError);
   });
 
+  it('tells a snapshot when it was taken, by the database clock, in microseconds', async () => {
+    const before = BigInt((await conn.serverTime()).getTime()) * 1000n;
+    const first = await conn.snapshot(async (view) => {
+      // A nested call joins the transaction and gets its view.
+      expect(await conn.snapshot(async (nested) => nested.readAtMicros)).toBe(view.readAtMicros);
+      return view.readAtMicros;
+    });
+    const second = await conn.snapshot(async (view) => view.readAtMicros);
+    const after = BigInt((await conn.serverTime()).getTime() + 1) * 1000n;
+    expect(before <= first && first < second && second <= after, `${before} ${first} ${second} ${after}`).toBe(true);
+  });
+
   it('shares one snapshot between a read and its reconciliation count', async () => {
     const spec = {
       schema: db.database,
