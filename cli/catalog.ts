@@ -5,6 +5,7 @@
  */
 import { mysqlKind, postgresKind, type SourceConnection } from '#shared/sources/index';
 import type { SourceKind } from '#shared/types';
+import { type ColumnComparison, mysqlColumnComparison, postgresColumnComparison } from './collation.ts';
 
 export interface CatalogColumn {
   readonly name: string;
@@ -16,6 +17,8 @@ export interface CatalogColumn {
   /** DECIMAL precision and scale, when the type is a decimal with both. */
   readonly precision?: number;
   readonly scale?: number;
+  /** How a text column compares values (collation, case, trailing spaces); absent for other types. */
+  readonly comparison?: ColumnComparison;
 }
 
 export interface CatalogIndex {
@@ -79,30 +82,44 @@ export async function readSchema(conn: SourceConnection, schema: string): Promis
     return t;
   };
   if (conn.engine === 'postgres') {
+    // Nondeterministic collations exist from PostgreSQL 12 on; before, every collation is deterministic.
+    const [[version]] = (await conn.query('SHOW server_version_num')) as [[string | null]];
+    const deterministic = Number(version) >= 120000 ? 'co.collisdeterministic' : 'true';
     const columns = await conn.query(
       `SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), bt.typname, NOT a.attnotnull,
               CASE WHEN bt.typname = 'numeric' AND a.atttypmod > 0 THEN ((a.atttypmod - 4) >> 16) & 65535 END,
               CASE WHEN bt.typname = 'numeric' AND a.atttypmod > 0 THEN (a.atttypmod - 4) & 65535 END,
-              GREATEST(c.reltuples, 0)::bigint, c.reltuples < 0
+              GREATEST(c.reltuples, 0)::bigint, c.reltuples < 0, co.collname, ${deterministic}
          FROM pg_catalog.pg_attribute a
          JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
          JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+         LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
         ORDER BY c.relname, a.attnum`,
       [schema],
     );
-    for (const [tableName, name, type, base, nullable, precision, scale, tuples, unknown] of columns) {
+    for (const [tableName, name, type, base, nullable, precision, scale, tuples, unknown, collation, det] of columns) {
       const t = table(tableName ?? '');
       const p = num(precision);
       const s = num(scale);
+      const kind = postgresKind(base ?? '');
       t.columns.push({
         name: name ?? '',
         type: type ?? '',
-        kind: postgresKind(base ?? ''),
+        kind,
         nullable: nullable === 't' || nullable === 'true',
         ...(p !== undefined && s !== undefined ? { precision: p, scale: s } : {}),
+        ...(kind === 'text' && collation
+          ? {
+              comparison: postgresColumnComparison({
+                baseType: base ?? '',
+                collation,
+                deterministic: det !== 'f' && det !== 'false',
+              }),
+            }
+          : {}),
       });
       t.rowEstimate = unknown === 't' || unknown === 'true' ? null : (num(tuples) ?? null);
     }
@@ -127,15 +144,34 @@ export async function readSchema(conn: SourceConnection, schema: string): Promis
       if (primary === 't' || primary === 'true') t.primaryKey.push(column ?? '');
     }
   } else {
+    // MySQL 8 states each collation's pad attribute; MariaDB names its NO PAD collations `_nopad_`.
+    const [[padColumn]] = (await conn.query(
+      `SELECT COUNT(*) FROM information_schema.COLUMNS
+        WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME = 'COLLATIONS' AND COLUMN_NAME = 'PAD_ATTRIBUTE'`,
+    )) as [[string | null]];
+    const pad = Number(padColumn) > 0;
     const columns = await conn.query(
-      `SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.DATA_TYPE, c.IS_NULLABLE, c.NUMERIC_PRECISION, c.NUMERIC_SCALE, t.TABLE_ROWS
+      `SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.DATA_TYPE, c.IS_NULLABLE, c.NUMERIC_PRECISION, c.NUMERIC_SCALE, t.TABLE_ROWS,
+              c.COLLATION_NAME, ${pad ? 'co.PAD_ATTRIBUTE' : 'NULL'}
          FROM information_schema.COLUMNS c
          JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
+         ${pad ? 'LEFT JOIN information_schema.COLLATIONS co ON co.COLLATION_NAME = c.COLLATION_NAME' : ''}
         WHERE c.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE'
         ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION`,
       [schema],
     );
-    for (const [tableName, name, columnType, dataType, nullable, precision, scale, rows] of columns) {
+    for (const [
+      tableName,
+      name,
+      columnType,
+      dataType,
+      nullable,
+      precision,
+      scale,
+      rows,
+      collation,
+      padAttribute,
+    ] of columns) {
       const t = table(tableName ?? '');
       const kind = mysqlKind(dataType ?? '', columnType ?? '');
       const p = num(precision);
@@ -146,6 +182,7 @@ export async function readSchema(conn: SourceConnection, schema: string): Promis
         kind,
         nullable: nullable === 'YES',
         ...(kind === 'decimal' && p !== undefined && s !== undefined ? { precision: p, scale: s } : {}),
+        ...(kind === 'text' && collation ? { comparison: mysqlColumnComparison(collation, padAttribute) } : {}),
       });
       t.rowEstimate = num(rows) ?? null;
     }

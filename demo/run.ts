@@ -319,9 +319,10 @@ async function openDuck(): Promise<Duck> {
 }
 
 /**
- * One view per stream over every landed Parquet file of the stream, with exactly the columns and
- * types of its Glue table (and the `dt` partition), and a `<stream>_current` view: the latest
- * version of each key by the version order (greatest `_cursor_us`, then `_source_seq`).
+ * One view per stream over the committed Parquet `connector run --local` exports into `root`
+ * (exactly the parts the stream's catalogued landed table shows, see local/landed.ts), with the
+ * columns and types of the Glue table, and a `<stream>_current` view: the latest version of each
+ * key by the version order (greatest `_cursor_us`, then `_source_seq`).
  */
 async function createViews(duck: Duck, config: OperatorConfig, root: string, streams: readonly StreamInfo[]) {
   for (const s of streams) {
@@ -330,8 +331,8 @@ async function createViews(duck: Duck, config: OperatorConfig, root: string, str
     const hasFiles = (await duck.rows(`SELECT count(*) AS n FROM glob(${literal(files)})`))[0]?.n !== '0';
     const select = columns.map((c) => `CAST(${ident(c.name)} AS ${duckType(glueType(c.type))}) AS ${ident(c.name)}`);
     const body = hasFiles
-      ? `SELECT ${select.join(', ')}, CAST(dt AS VARCHAR) AS dt FROM read_parquet(${literal(files)}, hive_partitioning = true)`
-      : `SELECT ${columns.map((c) => `CAST(NULL AS ${duckType(glueType(c.type))}) AS ${ident(c.name)}`).join(', ')}, CAST(NULL AS VARCHAR) AS dt WHERE false`;
+      ? `SELECT ${select.join(', ')} FROM read_parquet(${literal(files)}, hive_partitioning = false)`
+      : `SELECT ${columns.map((c) => `CAST(NULL AS ${duckType(glueType(c.type))}) AS ${ident(c.name)}`).join(', ')} WHERE false`;
     await duck.run(`CREATE VIEW ${ident(s.stream)} AS ${body}`);
     await duck.run(
       `CREATE VIEW ${ident(`${s.stream}_current`)} AS SELECT * FROM ${ident(s.stream)} ` +
@@ -697,7 +698,7 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
       const checks = await reconcile(duck, pipeline, streams, observations, landedKeyOf);
       progress(
         'verify',
-        `${parts.length} Parquet files, ${checks.filter((c) => c.reconciled).length}/${checks.length} streams reconcile`,
+        `${parts.length} committed Parquet files, ${checks.filter((c) => c.reconciled).length}/${checks.length} streams reconcile`,
       );
 
       // The late-committed payments: cursors before the watermark of the run that followed them.

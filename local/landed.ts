@@ -2,11 +2,10 @@
  * Reading what an operator's pipelines committed in a local landing bucket, and exporting it as
  * plain Parquet files on disk.
  *
- * Only committed data counts: a part is landed when a commit record lists it, never because an
- * object exists under `raw/` (a window that failed before its commit may have left parts).
- * {@link listCommittedParts} is the one place that knows how commits are recorded; everything
- * local that reads landed data (`connector run --local`, the demo, the end-to-end tests) goes
- * through it.
+ * Only committed data counts: a part is landed when its window's commit lists it, never because
+ * an object exists under `raw/` (an attempt that failed before its commit may have left parts).
+ * {@link listCommittedParts} is the one place of `connector run --local` and the demo that asks
+ * what is committed; it asks the stream's catalogued landed table, as Athena does.
  *
  * The export layout, `<dir>/<stream>/dt=<YYYY-MM-DD>/<file>.parquet`, is a Hive-partitioned
  * dataset per stream: DuckDB (`read_parquet('<dir>/payments/**\/*.parquet', hive_partitioning = true)`),
@@ -15,17 +14,19 @@
  */
 import { mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { StreamName } from '#shared/canonical';
-import { PREFIX, rawStreamPrefix } from '#shared/layout';
+import { manifestKey, parseAttemptKey } from '#shared/layout';
 import type { WindowManifest } from '#shared/sink/window';
+import { landedTableFiles } from './lake.ts';
 
 /** One committed Parquet part. */
 export interface CommittedPart {
   readonly stream: StreamName;
+  readonly bucket: string;
   /** Object key in the landing bucket. */
   readonly key: string;
-  /** UTC date partition (`dt`). */
+  /** UTC date partition of its rows (`dt`). */
   readonly dt: string;
   readonly rows: number;
   readonly bytes: number;
@@ -34,18 +35,8 @@ export interface CommittedPart {
   readonly windowId: string;
 }
 
-async function listKeys(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const out = await client.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-    );
-    for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
-    token = out.IsTruncated ? out.NextContinuationToken : undefined;
-  } while (token);
-  return keys.sort();
-}
+/** The synthesized stack whose catalogued tables say what is committed. */
+export type CatalogSource = Parameters<typeof landedTableFiles>[1];
 
 async function getText(client: S3Client, bucket: string, key: string): Promise<string> {
   const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -53,42 +44,55 @@ async function getText(client: S3Client, bucket: string, key: string): Promise<s
 }
 
 /**
- * Every committed part of `streams` in the bucket, in key order: the parts the window manifests
- * (`_manifests/<stream>/<run>/<window>.json`) list.
+ * Every committed part of `streams`, in key order: exactly the files a query of each stream's
+ * landed table scans (local/lake.ts reads the table's definition and its commit lists), with rows
+ * and bytes from the committed attempt's manifest.
  */
 export async function listCommittedParts(
   client: S3Client,
-  bucket: string,
+  catalog: CatalogSource,
   streams: readonly StreamName[],
 ): Promise<CommittedPart[]> {
   const parts: CommittedPart[] = [];
   for (const stream of streams) {
-    const manifests = (await listKeys(client, bucket, `${PREFIX.manifests}${stream}/`)).filter((k) =>
-      k.endsWith('.json'),
-    );
-    for (const key of manifests) {
-      const manifest = JSON.parse(await getText(client, bucket, key)) as WindowManifest;
-      for (const p of manifest.parts) {
-        parts.push({
-          stream,
-          key: p.key,
-          dt: p.dt,
-          rows: p.rows,
-          bytes: p.bytes,
-          runId: manifest.runId,
-          windowId: manifest.windowId,
-        });
+    const manifests = new Map<string, Promise<WindowManifest>>();
+    for (const file of await landedTableFiles(client, catalog, stream)) {
+      const attempt = parseAttemptKey(file.key);
+      if (!attempt) throw new Error(`committed part ${file.key} is not a part key of the landing layout`);
+      const key = manifestKey(stream, attempt.runId, attempt.windowId, attempt.attempt);
+      let manifest = manifests.get(key);
+      if (!manifest) {
+        manifest = getText(client, file.bucket, key).then((text) => JSON.parse(text) as WindowManifest);
+        manifests.set(key, manifest);
       }
+      const part = (await manifest).parts.find((p) => p.key === file.key);
+      if (!part) throw new Error(`committed part ${file.key} is not in its manifest ${key}`);
+      parts.push({
+        stream,
+        bucket: file.bucket,
+        key: file.key,
+        dt: part.dt,
+        rows: part.rows,
+        bytes: part.bytes,
+        runId: attempt.runId,
+        windowId: attempt.windowId,
+      });
     }
   }
   return parts.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
-/** The file of a committed part under the export directory: `<dir>/<stream>/dt=…/<name>.parquet`. */
-export function exportPath(dir: string, part: Pick<CommittedPart, 'stream' | 'key'>): string {
-  const prefix = rawStreamPrefix(part.stream);
-  if (!part.key.startsWith(prefix)) throw new Error(`part ${part.key} is not under ${prefix}`);
-  return join(dir, part.stream, ...part.key.slice(prefix.length).split('/'));
+/**
+ * The file of a committed part under the export directory:
+ * `<dir>/<stream>/dt=<dt>/<run>-<window>-<part>.parquet` (one committed attempt per window, so the
+ * name is unique).
+ */
+export function exportPath(
+  dir: string,
+  part: Pick<CommittedPart, 'stream' | 'key' | 'dt' | 'runId' | 'windowId'>,
+): string {
+  const name = part.key.split('/').at(-1) ?? '';
+  return join(dir, part.stream, `dt=${part.dt}`, `${part.runId}-${part.windowId}-${name}`);
 }
 
 async function filesUnder(dir: string): Promise<string[]> {
@@ -126,11 +130,11 @@ const EXPORT_CONCURRENCY = 8;
  */
 export async function exportCommittedParts(
   client: S3Client,
-  bucket: string,
+  catalog: CatalogSource,
   streams: readonly StreamName[],
   dir: string,
 ): Promise<ExportResult> {
-  const parts = await listCommittedParts(client, bucket, streams);
+  const parts = await listCommittedParts(client, catalog, streams);
   const wanted = new Map(parts.map((p) => [exportPath(dir, p), p]));
   let removed = 0;
   for (const stream of streams) {
@@ -156,7 +160,7 @@ export async function exportCommittedParts(
   const worker = async () => {
     while (next < todo.length) {
       const [path, part] = todo[next++]!;
-      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: part.key }));
+      const out = await client.send(new GetObjectCommand({ Bucket: part.bucket, Key: part.key }));
       await mkdir(dirname(path), { recursive: true });
       const temp = `${path}.partial`;
       await writeFile(temp, await out.Body!.transformToByteArray());

@@ -180,6 +180,8 @@ export interface IncrementalRun {
 /** The resolved pieces of the synthesized stack the pipeline runs. */
 export interface SynthesizedPipeline {
   readonly template: CfnTemplate;
+  /** How the template's intrinsics resolve locally (region, account, the bucket's and table's local names). */
+  readonly resolve: ResolveOptions;
   readonly definitions: { readonly snapshot: Record<string, unknown>; readonly incremental: Record<string, unknown> };
   /** State machine names (`<operator>-<stage>-snapshot` / `-incremental`). */
   readonly stateMachineNames: { readonly snapshot: string; readonly incremental: string };
@@ -281,6 +283,7 @@ export function synthesizePipeline(
   ) as Record<PipelineFunction, LambdaFunctionInfo>;
   return {
     template,
+    resolve,
     definitions: {
       snapshot: resolveDefinition(template, logicalIdOf(pipeline.snapshotStateMachine), resolve),
       incremental: resolveDefinition(template, logicalIdOf(pipeline.incrementalStateMachine), resolve),

@@ -235,7 +235,7 @@ function session(
   streams: readonly StreamName[],
   options: LocalRunOptions,
 ): LocalRunSession {
-  const exportLanded = () => exportCommittedParts(s3.client, pipeline.bucket, streams, out);
+  const exportLanded = () => exportCommittedParts(s3.client, pipeline.synthesized, streams, out);
 
   async function summarize(
     mode: 'snapshot' | 'incremental',

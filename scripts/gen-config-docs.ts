@@ -10,9 +10,9 @@ import { stringify } from 'yaml';
 import {
   CANONICAL_STREAMS,
   glueType,
+  LANDED_PARTITION_COLUMNS,
   LATEST_VERSION_FIRST,
   METADATA_FIELDS,
-  PARTITION_COLUMN,
   STREAM_NAMES,
   sourceValueColumn,
   UNMAPPED_VALUE,
@@ -140,7 +140,7 @@ class ReferenceWriter {
     const dflt = defaultOf(field);
     let defaultText: string;
     if (!isOptional(field)) defaultText = '—';
-    else if (dflt && nestedKind) defaultText = 'defaults of its keys';
+    else if (dflt && nestedKind && !isFilledObject(dflt.value)) defaultText = 'defaults of its keys';
     else if (dflt) defaultText = code(inlineYaml(dflt.value));
     else defaultText = meta.whenAbsent ?? '';
     const exampleText = example ?? (nestedKind ? 'see below' : code(inlineYaml(sampleOf(field))));
@@ -157,6 +157,11 @@ function renderSection(section: Section): string {
   return head + [...table, ...section.rows].join('\n');
 }
 
+/** Whether a default is an object with keys (shown as it is), rather than `{}` filled in by its keys' defaults. */
+function isFilledObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && Object.keys(value).length > 0;
+}
+
 function canonicalSection(): string {
   const out: string[] = [
     '## Canonical streams',
@@ -165,6 +170,7 @@ function canonicalSection(): string {
     '',
     `- **Type** is the Athena/Glue type of the landed column. Money is a decimal: set \`precision\`/\`scale\` in the mapping to match your source. A pseudonymized field lands as a string (hex HMAC) whatever its type.`,
     '- **PII** is the default treatment: `keep` lands the value as is, `pseudonymize` lands an HMAC-SHA256 of it with the operator key (joins still work), `drop` does not land it. Override it with `pii:` in the mapping; keeping *personal* data in clear requires a `justification`.',
+    "- **Keys**: a primary key, or a field that *references* another stream's key, is a join key. When it is pseudonymized, the HMAC is taken over its key form under `source.keyComparison` (trailing spaces dropped under `padSpace`, Unicode simple case folding under `caseInsensitive`), so values the source compares as equal get one pseudonym and join as in the source. A key kept in clear lands exactly as the source holds it. See docs/architecture.md, *Keys join as in the source*.",
     `- **Values** are the canonical values of an enumeration: map your values onto them with \`values:\`. A value without a mapping lands as \`${UNMAPPED_VALUE}\`, and your original value is kept in \`<field>_source\`.`,
     '- Fields that are never NULL (primary key, cursor, `player_id`) must be mapped.',
     '',
@@ -183,6 +189,7 @@ function canonicalSection(): string {
       const role = [
         field.name === stream.primaryKey ? 'primary key' : '',
         field.name === stream.cursor ? 'cursor' : '',
+        field.references ? `references ${field.references}` : '',
       ].filter(Boolean);
       const values = field.values
         ? `${field.values.map(code).join(', ')} (original in ${code(sourceValueColumn(field.name))})`
@@ -201,7 +208,9 @@ function canonicalSection(): string {
     ...METADATA_FIELDS.map(
       (f) => `| ${code(f.name)} | ${glueType(f.type)} | ${f.nullable ? 'yes' : 'no'} | ${cell(f.description)} |`,
     ),
-    `| ${code(PARTITION_COLUMN)} | partition (string) | no | UTC date (YYYY-MM-DD) of the row's cursor; the table's Hive-style partition. |`,
+    ...LANDED_PARTITION_COLUMNS.map(
+      (c) => `| ${code(c.name)} | partition (string) | no | ${cell(c.description)} Only in the landed tables. |`,
+    ),
     '',
     'A key can land more than once (the lookback re-reads, a replay or a new upload lands again). Its current',
     'version is the row that comes first in `ORDER BY ' +

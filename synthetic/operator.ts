@@ -799,6 +799,11 @@ export function syntheticOperatorConfig(opts: SyntheticConfigOptions): Record<st
       ...(opts.engine === 'postgres' ? { schema: opts.schema } : {}),
       tls: 'disable',
       timeZone: opts.timeZone ?? 'Europe/Malta',
+      // The generated tables are utf8mb4_bin on MySQL: case-sensitive, PAD SPACE.
+      keyComparison:
+        opts.engine === 'mysql'
+          ? { caseInsensitive: false, padSpace: true }
+          : { caseInsensitive: false, padSpace: false },
       network: source.network,
     },
   };

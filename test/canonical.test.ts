@@ -6,9 +6,9 @@ import {
   getStream,
   glueType,
   isStreamName,
+  LANDED_PARTITION_COLUMNS,
   LATEST_VERSION_FIRST,
   METADATA_FIELDS,
-  PARTITION_COLUMN,
   STREAM_NAMES,
   sourceValueColumn,
   UNMAPPED_VALUE,
@@ -43,7 +43,7 @@ describe('canonical streams', () => {
     expect(new Set(names).size).toBe(names.length);
     const generated = [
       ...METADATA_FIELDS.map((f) => f.name),
-      PARTITION_COLUMN,
+      ...LANDED_PARTITION_COLUMNS.map((c) => c.name),
       ...CANONICAL_STREAMS[name].fields.filter((f) => f.values).map((f) => sourceValueColumn(f.name)),
     ];
     expect(names.filter((n) => generated.includes(n))).toEqual([]);

@@ -6,14 +6,21 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { getField, type StreamName } from '#shared/canonical';
+import { CANONICAL_STREAMS, getField, isKeyField, type StreamName } from '#shared/canonical';
 import type { DatabaseSourceConfig, OperatorConfig } from '#shared/config/schema';
 import type { SourcePlan } from '#shared/extract/source-plan';
 import { landedTypeOf, treatmentOf } from '#shared/landed-schema';
 import { isCompatible, typeLabel } from '#shared/mapping/coerce';
+import {
+  describeKeyComparison,
+  EXACT_KEY_COMPARISON,
+  type KeyComparison,
+  sameKeyComparison,
+} from '#shared/pii/key-form';
 import { cursorInstant } from '#shared/pipeline/plan';
 import type { SourceConnection } from '#shared/sources/index';
 import { type CatalogTable, findColumn, hasLeadingIndex, isTimeKind, readSchema } from '../catalog.ts';
+import { compareGrouping, describeColumnComparison, type GroupingComparison, keyComparisonOf } from '../collation.ts';
 import {
   CliError,
   type CliIo,
@@ -26,6 +33,7 @@ import {
   OPERATOR_OPTIONS,
   parse,
   printJson,
+  UsageError,
 } from '../io.ts';
 import { findOperator } from '../operator.ts';
 import { connect, connectTimeout, operatorCredentials, TIMEOUT_HELP } from '../source.ts';
@@ -94,6 +102,9 @@ export function snapshotThroughput(file = BENCH_RESULTS_FILE): Throughput {
   );
 }
 
+/** Values of a key column read by the key comparison sample (LIMIT of one read-only query). */
+export const DEFAULT_KEY_SAMPLE = 100_000;
+
 /** Clock skew beyond which a warning is shown. */
 const SKEW_WARN_SECONDS = 5;
 
@@ -105,6 +116,11 @@ Connects to the operator's database as the connector does and checks:
   read-only        the user cannot write: no INSERT, UPDATE, DELETE, TRUNCATE or CREATE, not a superuser
   tables           every mapped table and column exists, is readable and has a compatible type
   cursor index     an index starts with each stream's cursor column (else the CREATE INDEX to ask for)
+  key comparison   each key and reference column (player_id, primary keys) compares values as
+                   source.keyComparison says (collation, case, trailing spaces); where the collation
+                   also equates other values (accents, expansions) or is not recognized, a sample of
+                   at most --key-sample values (one bounded read-only query per column) shows
+                   whether the source groups them as the connector's key form does
   clock            the server clock is within the incremental safety lag of this machine's
   estimate         rows in the snapshot and its expected duration at snapshot.maxParallelWindows
 
@@ -114,6 +130,7 @@ or with CONNECTOR_ADAPTERS=local in the JSON file CONNECTOR_LOCAL_SECRETS_FILE.
 
 Options:
   --url URL        postgres://user:password@host:port/db or mysql://… (?sslmode=require for TLS)
+  --key-sample N   values sampled per key column for the key comparison (default ${DEFAULT_KEY_SAMPLE}; 0: none)
   --json           print {"ok", "checks": [{name, status, message, stream?, suggestion?}], "estimate"}
 ${TIMEOUT_HELP}
   -h, --help       show this help
@@ -352,14 +369,163 @@ async function checkReadable(
   }
 }
 
+/**
+ * Groups of a bounded sample of a column's values as the database compares them: DENSE_RANK over
+ * the column's own collation gives equal numbers to values it finds equal. One read-only query,
+ * LIMIT `limit`, under the session's statement timeout.
+ */
+async function sampleGroups(
+  conn: SourceConnection,
+  plan: SourcePlan,
+  column: string,
+  limit: number,
+): Promise<[string, string][]> {
+  const d = conn.engine;
+  const c = quoteIdent(d, column);
+  const rows = await conn.query(
+    `SELECT v, DENSE_RANK() OVER (ORDER BY v) FROM (SELECT ${c} AS v FROM ${qualified(d, plan.schema, plan.table)} WHERE ${c} IS NOT NULL LIMIT ${limit}) s`,
+  );
+  return rows.map((r) => [r[0] ?? '', r[1] ?? '']);
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** What a difference between two comparisons does to joins in the lake. */
+function consequence(source: KeyComparison, lake: KeyComparison): string {
+  const stricter =
+    (source.caseInsensitive && !lake.caseInsensitive) || (source.padSpace && !lake.padSpace)
+      ? 'keys equal in the database would not join in the lake'
+      : '';
+  const looser =
+    (!source.caseInsensitive && lake.caseInsensitive) || (!source.padSpace && lake.padSpace)
+      ? 'keys the database keeps apart would share one pseudonym'
+      : '';
+  return [stricter, looser].filter((x) => x !== '').join(', and ');
+}
+
+/**
+ * Whether the key and reference columns of a stream compare values as `source.keyComparison` says:
+ * the catalog's collation against the setting (for pseudonymized fields, whose pseudonym is taken
+ * over the key form), then, where the collation equates more than case and trailing spaces or is
+ * not recognized, a bounded sample of the live values grouped both ways. Values never appear in
+ * the findings, only counts.
+ */
+async function checkKeyComparison(
+  conn: SourceConnection,
+  config: OperatorConfig,
+  stream: StreamName,
+  plan: SourcePlan,
+  table: CatalogTable,
+  sampleSize: number,
+  progress: (line: string) => void,
+): Promise<CheckResult[]> {
+  const configured = config.source.keyComparison;
+  const streamConfig = config.streams[stream]!;
+  const out: CheckResult[] = [];
+  for (const field of CANONICAL_STREAMS[stream].fields) {
+    if (!isKeyField(stream, field.name)) continue;
+    const mapping = streamConfig.columns[field.name];
+    const treatment = treatmentOf(field, streamConfig);
+    if (mapping === undefined || treatment === 'drop') continue;
+    const column = findColumn(table, typeof mapping === 'string' ? mapping : mapping.column, conn.engine);
+    // A missing column is reported by the tables check; a non-text key has no collation.
+    if (!column?.comparison) continue;
+    const c = column.comparison;
+    const pseudonymized = treatment === 'pseudonymize';
+    const where = `${plan.schema}.${plan.table}.${column.name}`;
+    const subject = `${field.name} (${where}, collation ${describeColumnComparison(c)})`;
+    const setting = `source.keyComparison: { caseInsensitive: ${c.caseInsensitive}, padSpace: ${c.padSpace} }`;
+    const columnRule = keyComparisonOf(c);
+    if (pseudonymized && c.known && !sameKeyComparison(columnRule, configured)) {
+      out.push({
+        name: 'key comparison',
+        stream,
+        status: 'fail',
+        message: `${subject}: source.keyComparison says ${describeKeyComparison(configured)}, so ${consequence(columnRule, configured)}`,
+        suggestion: `set ${setting} before the first snapshot (it changes the pseudonyms of keys that differ by case or trailing spaces)`,
+      });
+      continue;
+    }
+    // The key form of the lake: the configured rule for pseudonymized fields, exact bytes for clear ones.
+    const lake = pseudonymized ? configured : EXACT_KEY_COMPARISON;
+    const how = pseudonymized
+      ? `pseudonymized in its key form (${describeKeyComparison(configured)})`
+      : 'kept in clear, so the lake compares its exact bytes';
+    if (c.known && c.beyond.length === 0 && sameKeyComparison(columnRule, lake)) {
+      out.push({ name: 'key comparison', stream, status: 'ok', message: `${subject}: ${how}, as the database does` });
+      continue;
+    }
+    const differs = c.known
+      ? c.beyond.length > 0
+        ? `; the collation also equates ${c.beyond.join(', ')}`
+        : ''
+      : '; the connector does not recognize this collation';
+    if (sampleSize <= 0) {
+      out.push({
+        name: 'key comparison',
+        stream,
+        status: 'warn',
+        message: `${subject}: ${how}${differs}; not sampled (--key-sample 0)`,
+      });
+      continue;
+    }
+    progress(`sampling key values of ${where}…`);
+    let grouping: GroupingComparison;
+    try {
+      grouping = compareGrouping(await sampleGroups(conn, plan, column.name, sampleSize), lake);
+    } catch (e) {
+      out.push({
+        name: 'key comparison',
+        stream,
+        status: 'warn',
+        message: `${subject}: ${how}${differs}; the sample could not be read: ${(e as Error).message}`,
+      });
+      continue;
+    }
+    const sampled = `in a sample of ${plural(grouping.values, 'distinct value')}`;
+    if (grouping.mergedByKeyForm > 0) {
+      out.push({
+        name: 'key comparison',
+        stream,
+        status: 'fail',
+        message: `${subject}: ${how}${differs}; ${sampled}, ${plural(grouping.mergedByKeyForm, 'key form is', 'key forms are')} shared by values the database keeps apart: distinct keys would share one pseudonym`,
+        suggestion: `set ${setting}, or make the ids distinct beyond case and trailing spaces at the source`,
+      });
+    } else if (grouping.splitBySourceRule > 0) {
+      out.push({
+        name: 'key comparison',
+        stream,
+        status: 'warn',
+        message: `${subject}: ${how}${differs}; ${sampled}, the database treats ${plural(grouping.splitBySourceRule, 'group')} of different values as equal that the lake keeps apart: rows referring to them do not join in the lake as in the database`,
+        suggestion: pseudonymized
+          ? 'make the ids consistent at the source; the key form folds only case and trailing spaces (see docs/architecture.md, Keys join as in the source)'
+          : `pseudonymize it (streams.${stream}.columns.${field.name}: { column: ${column.name}, pii: pseudonymize }) to join on its key form, or make the ids consistent at the source`,
+      });
+    } else {
+      out.push({
+        name: 'key comparison',
+        stream,
+        status: 'ok',
+        message: `${subject}: ${how}${differs}; ${sampled}, the database groups them as the lake does`,
+      });
+    }
+  }
+  return out;
+}
+
 /** Runs every check over an open session. */
 export async function runChecks(
   conn: SourceConnection,
   config: OperatorConfig,
   progress: (line: string) => void = () => {},
   now: () => Date = () => new Date(),
-  throughput: Throughput = snapshotThroughput(),
+  options: {
+    readonly keySample?: number;
+    /** @default the figure recorded in bench/RESULTS.md ({@link snapshotThroughput}) */
+    readonly throughput?: Throughput;
+  } = {},
 ): Promise<CheckReport> {
+  const throughput = options.throughput ?? snapshotThroughput();
   if (config.source.type === 'files') {
     throw new CliError(
       `check: operator ${config.operatorId} drops files; there is no database to check`,
@@ -392,6 +558,9 @@ export async function runChecks(
       checks.push(...columnChecks);
     }
     if (!table) continue;
+    checks.push(
+      ...(await checkKeyComparison(conn, config, s, plan, table, options.keySample ?? DEFAULT_KEY_SAMPLE, progress)),
+    );
     const indexed = hasLeadingIndex(table, plan.cursorColumn);
     checks.push(
       indexed
@@ -497,12 +666,17 @@ export const checkCommand: Command = {
     const { values, positionals } = parse('check', args, {
       ...OPERATOR_OPTIONS,
       url: { type: 'string' },
+      'key-sample': { type: 'string' },
       json: { type: 'boolean' },
       timeout: { type: 'string' },
     });
     if (values.help) {
       io.out(`${HELP}\n`);
       return EXIT.ok;
+    }
+    const keySample = values['key-sample'] === undefined ? DEFAULT_KEY_SAMPLE : Number(values['key-sample']);
+    if (!Number.isInteger(keySample) || keySample < 0 || keySample > 10_000_000) {
+      throw new UsageError('check: --key-sample must be a whole number from 0 to 10000000');
     }
     const { config } = findOperator('check', { ...values, operator: positionals[0] }, io);
     if (config.source.type === 'files') {
@@ -522,7 +696,7 @@ export const checkCommand: Command = {
       connectTimeoutSeconds: connectTimeout('check', values.timeout, values.url ?? io.env.CONNECTOR_SOURCE_URL),
     });
     try {
-      const report = await runChecks(conn, config, (line) => io.err(`${line}\n`));
+      const report = await runChecks(conn, config, (line) => io.err(`${line}\n`), undefined, { keySample });
       if (values.json) printJson(io, report);
       else io.out(formatReport(report));
       return report.ok ? EXIT.ok : EXIT.problems;

@@ -3,10 +3,12 @@
  * mapping as YAML the platform team edits into the operator's config.
  */
 import { stringify } from 'yaml';
-import { CANONICAL_STREAMS, getField } from '#shared/canonical';
+import { CANONICAL_STREAMS, getField, isKeyField } from '#shared/canonical';
 import { didYouMean } from '#shared/config/did-you-mean';
+import { describeKeyComparison, type KeyComparison } from '#shared/pii/key-form';
 import type { SourceConnection } from '#shared/sources/index';
 import { type CatalogTable, listSchemas, readSchema } from '../catalog.ts';
+import { type ColumnComparison, describeColumnComparison, keyComparisonOf } from '../collation.ts';
 import {
   CliError,
   type CliIo,
@@ -30,7 +32,8 @@ tables map onto the canonical streams, as YAML to review and paste under \`strea
 operator's config. Names are matched with common synonyms (customer → player, txn → payment,
 modified → updated_at, amt → amount, bet → stake, win → payout); the key is the primary key; the
 cursor a timestamp column, preferably indexed; enumeration values are proposed from the distinct
-values of the mapped columns (SELECT DISTINCT … LIMIT 21 on each).
+values of the mapped columns (SELECT DISTINCT … LIMIT 21 on each). source.keyComparison (how
+player ids compare: case, trailing spaces) is proposed from the collations of the key columns.
 
 Options:
   --url URL        postgres://user:password@host:5432/db or mysql://user:password@host:3306/db
@@ -57,6 +60,10 @@ export interface DiscoveryResult {
   readonly schema?: string;
   /** The engine: on MySQL/MariaDB the schema is the database (`source.database`). */
   readonly engine: 'postgres' | 'mysql';
+  /** `source.keyComparison` the key columns' collations call for, when they have one. */
+  readonly keyComparison?: KeyComparison;
+  /** Why: the collation the proposal follows, in words. */
+  readonly keyComparisonFrom?: string;
   readonly notes: readonly string[];
 }
 
@@ -88,6 +95,77 @@ async function missingSchema(conn: SourceConnection, schema: string): Promise<Cl
       : `discover: ${what} ${schema} does not exist${suggestion ? `; did you mean ${suggestion}?` : ''}${list}`,
     EXIT.problems,
   );
+}
+
+/** A proposed key or reference column with what the catalog says about its comparison. */
+interface KeyColumn {
+  readonly where: string;
+  readonly comparison: ColumnComparison;
+  /** Pseudonymized by default (player_id), so its pseudonym follows source.keyComparison. */
+  readonly pseudonymized: boolean;
+}
+
+/**
+ * The key comparison the proposed key columns call for: that of the player id columns (whose
+ * pseudonyms must join across streams), preferring the players table's key when they disagree.
+ */
+export function proposeKeyComparison(proposals: readonly ProposedStream[]): {
+  comparison?: KeyComparison;
+  from?: string;
+  notes: string[];
+} {
+  const columns: KeyColumn[] = [];
+  for (const p of proposals) {
+    for (const { field, column } of p.fields) {
+      if (!isKeyField(p.stream, field)) continue;
+      const comparison = p.table.columns.find((c) => c.name === column)?.comparison;
+      if (!comparison) continue;
+      columns.push({
+        where: `${p.table.name}.${column}`,
+        comparison,
+        pseudonymized: getField(p.stream, field)?.pii === 'pseudonymize',
+      });
+    }
+  }
+  const notes: string[] = [];
+  const keyed = columns.filter((c) => c.pseudonymized);
+  if (keyed.length === 0) return { notes };
+  const rules = new Map<string, KeyColumn[]>();
+  for (const c of keyed) {
+    const rule = JSON.stringify(keyComparisonOf(c.comparison));
+    rules.set(rule, [...(rules.get(rule) ?? []), c]);
+  }
+  const players = proposals.find((p) => p.stream === 'players');
+  const playersKey = players
+    ? `${players.table.name}.${players.fields.find((f) => f.field === 'player_id')?.column}`
+    : '';
+  const chosen =
+    keyed.find((c) => c.where === playersKey) ?? [...rules.values()].sort((a, b) => b.length - a.length)[0]![0]!;
+  const comparison = keyComparisonOf(chosen.comparison);
+  if (rules.size > 1) {
+    notes.push(
+      `player id columns compare differently (${keyed.map((c) => `${c.where} ${describeColumnComparison(c.comparison)}`).join('; ')}): the lake follows one rule, proposed from ${chosen.where}; \`connector check\` flags the others`,
+    );
+  }
+  // One note per collation that equates more than the key form folds, naming its key columns.
+  const beyond = new Map<string, { comparison: ColumnComparison; where: string[] }>();
+  for (const c of columns) {
+    if (!c.comparison.known) {
+      notes.push(
+        `${c.where}: collation ${c.comparison.collation} is not recognized; check source.keyComparison by hand`,
+      );
+    } else if (c.comparison.beyond.length > 0) {
+      const entry = beyond.get(c.comparison.collation) ?? { comparison: c.comparison, where: [] };
+      entry.where.push(c.where);
+      beyond.set(c.comparison.collation, entry);
+    }
+  }
+  for (const [collation, { comparison: c, where }] of beyond) {
+    notes.push(
+      `collation ${collation} (${where.join(', ')}) also equates ${c.beyond.join(', ')}, which the key form does not fold: \`connector check\` samples the key values to tell whether that matters`,
+    );
+  }
+  return { comparison, from: `${chosen.where}, collation ${chosen.comparison.collation}`, notes };
 }
 
 /** Reads the catalog of `schemas` (default: all) and proposes a mapping. */
@@ -156,12 +234,15 @@ export async function discover(
   }
   const unmatched = Object.keys(CANONICAL_STREAMS).filter((s) => !(s in streams));
   if (unmatched.length > 0) notes.push(`no table matched: ${unmatched.join(', ')}`);
+  const keys = proposeKeyComparison(proposals);
+  notes.push(...keys.notes);
   return {
     tables,
     proposals,
     streams,
     ...(oneSchema !== undefined ? { schema: oneSchema } : {}),
     engine: conn.engine,
+    ...(keys.comparison ? { keyComparison: keys.comparison, keyComparisonFrom: keys.from } : {}),
     notes,
   };
 }
@@ -196,6 +277,7 @@ export function discoveryYaml(result: DiscoveryResult, from: string): string {
           t.primaryKey.includes(c.name) ? 'primary key' : '',
           t.indexes.some((i) => i.columns[0] === c.name && !t.primaryKey.includes(c.name)) ? 'indexed' : '',
           c.nullable ? '' : 'not null',
+          c.comparison && c.comparison.collation !== 'default' ? `collation ${c.comparison.collation}` : '',
         ].filter((s) => s !== '');
         lines.push(`#     ${c.name} ${c.type}${tags.length ? ` (${tags.join(', ')})` : ''}`);
       }
@@ -210,6 +292,12 @@ export function discoveryYaml(result: DiscoveryResult, from: string): string {
       result.engine === 'mysql'
         ? `# Every table is in database ${result.schema}: set source.database: ${result.schema} (on MySQL a schema is a database)`
         : `# Every table is in ${result.schema}: set source.schema: ${result.schema}`,
+    );
+  }
+  if (result.keyComparison) {
+    const k = result.keyComparison;
+    lines.push(
+      `# Player ids compare ${describeKeyComparison(k)} (${result.keyComparisonFrom}): set source.keyComparison: { caseInsensitive: ${k.caseInsensitive}, padSpace: ${k.padSpace} }`,
     );
   }
   return `${lines.join('\n')}\n${stringify({ streams: result.streams }, { lineWidth: 0 })}`;
@@ -253,6 +341,7 @@ export const discoverCommand: Command = {
           tables: result.tables,
           streams: result.streams,
           schema: result.schema ?? null,
+          keyComparison: result.keyComparison ?? null,
           notes: result.notes,
         });
       } else {

@@ -61,6 +61,7 @@ export async function extractWindow(event: ExtractWindowInput, context?: Context
       return { status: 'continue', continuation: outcome.continuation, rows: outcome.rows };
     }
     metrics.addMetric(METRICS.reconciliationMismatch, MetricUnit.Count, 0);
+    metrics.addMetric(METRICS.strayObjectsDeleted, MetricUnit.Count, outcome.strayObjectsDeleted);
     metrics.addMetric(METRICS.windowsCompleted, MetricUnit.Count, 1);
     const unmapped = Object.values(outcome.unmapped).reduce((a, b) => a + b, 0);
     metrics.addMetric(METRICS.unmappedValues, MetricUnit.Count, unmapped);

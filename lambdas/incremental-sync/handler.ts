@@ -80,6 +80,7 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     const advanced = await rt.store.advanceWatermark(stream, to, runId, { rowCount: outcome.totalRows });
     const watermark = advanced.current ?? to;
     metrics.addMetric(METRICS.reconciliationMismatch, MetricUnit.Count, 0);
+    metrics.addMetric(METRICS.strayObjectsDeleted, MetricUnit.Count, outcome.strayObjectsDeleted);
     metrics.addMetric(
       METRICS.freshnessLagSeconds,
       MetricUnit.Seconds,

@@ -6,10 +6,10 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { createIngestBatchHandler, FileLedger, INGEST_METRICS, type IngestOutcome } from '#shared/ingest/index';
-import { loadPseudonymKey } from '#shared/pii/key';
+import { ensureKeyForm, loadPseudonymKey } from '#shared/pii/key';
 import { createPseudonymizer, type Pseudonymizer } from '#shared/pii/pseudonymizer';
 import { createExtractorRuntime } from '#shared/runtime/extractor';
-import { DIMENSIONS, wrapHandler } from '#shared/runtime/observability';
+import { DIMENSIONS, METRICS, wrapHandler } from '#shared/runtime/observability';
 
 const rt = createExtractorRuntime();
 const { logger, metrics } = rt.obs;
@@ -18,6 +18,11 @@ const ledger = new FileLedger({ doc: rt.clients.doc, tableName: rt.env.stateTabl
 let pseudonymizer: { key: Buffer; value: Pseudonymizer } | undefined;
 async function operatorPseudonymizer(): Promise<Pseudonymizer> {
   const key = await loadPseudonymKey({ keys: rt.adapters.keys, store: rt.store, keyId: rt.env.kmsKeyArn });
+  await ensureKeyForm({
+    store: rt.store,
+    operatorId: rt.config.operatorId,
+    comparison: rt.config.source.keyComparison,
+  });
   if (pseudonymizer?.key !== key) pseudonymizer = { key, value: createPseudonymizer(key) };
   return pseudonymizer.value;
 }
@@ -29,6 +34,7 @@ function record(outcome: IngestOutcome, eventTime: Date): void {
     const single = metrics.singleMetric();
     single.addDimension(DIMENSIONS.stream, outcome.stream);
     single.addMetric(INGEST_METRICS.rowsIngested, MetricUnit.Count, outcome.rows);
+    single.addMetric(METRICS.strayObjectsDeleted, MetricUnit.Count, outcome.strayObjectsDeleted);
     single.addMetric(
       INGEST_METRICS.ingestLagSeconds,
       MetricUnit.Seconds,

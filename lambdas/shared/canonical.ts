@@ -38,6 +38,11 @@ export interface CanonicalField {
   readonly values?: readonly string[];
   /** Money amounts; summed per window for reconciliation. */
   readonly money?: boolean;
+  /**
+   * The stream whose primary key this field refers to (`player_id` → players). A key or reference
+   * field is pseudonymized in the source's key form, so it joins as in the source.
+   */
+  readonly references?: StreamName;
 }
 
 export interface CanonicalStream {
@@ -78,6 +83,7 @@ interface FieldOptions {
   personal?: boolean;
   values?: readonly string[];
   money?: boolean;
+  references?: StreamName;
 }
 
 function field(name: string, type: FieldType, description: string, opts: FieldOptions = {}): CanonicalField {
@@ -90,12 +96,14 @@ function field(name: string, type: FieldType, description: string, opts: FieldOp
     personal: opts.personal ?? false,
     ...(opts.values ? { values: opts.values } : {}),
     ...(opts.money ? { money: true } : {}),
+    ...(opts.references ? { references: opts.references } : {}),
   };
 }
 
 const key = (name: string, description: string): CanonicalField =>
   field(name, STRING, description, { nullable: false });
-const playerId = (): CanonicalField =>
+/** The player of a row: the key of players, a reference to it everywhere else. */
+const playerId = (references?: StreamName): CanonicalField =>
   field(
     'player_id',
     STRING,
@@ -104,6 +112,7 @@ const playerId = (): CanonicalField =>
       nullable: false,
       pii: 'pseudonymize',
       personal: true,
+      ...(references ? { references } : {}),
     },
   );
 const money = (name: string, description: string, nullable = true): CanonicalField =>
@@ -145,7 +154,7 @@ export const CANONICAL_STREAMS: Readonly<Record<StreamName, CanonicalStream>> = 
     cursor: 'started_at',
     fields: [
       key('session_id', 'Session identifier.'),
-      playerId(),
+      playerId('players'),
       ts('started_at', 'Session start.', false),
       ts('ended_at', 'Session end, NULL while open.'),
       field('device', STRING, 'Device class or platform (desktop, mobile, app, ...).'),
@@ -160,7 +169,7 @@ export const CANONICAL_STREAMS: Readonly<Record<StreamName, CanonicalStream>> = 
     cursor: 'updated_at',
     fields: [
       key('payment_id', 'Payment identifier.'),
-      playerId(),
+      playerId('players'),
       enumeration('direction', ['deposit', 'withdrawal'], 'Money in or out of the player wallet.'),
       field('method', STRING, 'Payment method (card, bank_transfer, e-wallet, crypto, ...).'),
       money('amount', 'Amount in `currency`.'),
@@ -181,7 +190,7 @@ export const CANONICAL_STREAMS: Readonly<Record<StreamName, CanonicalStream>> = 
     cursor: 'created_at',
     fields: [
       key('transaction_id', 'Ledger entry identifier.'),
-      playerId(),
+      playerId('players'),
       enumeration(
         'type',
         ['bet', 'win', 'deposit', 'withdrawal', 'bonus_credit', 'bonus_debit', 'refund', 'adjustment'],
@@ -190,7 +199,7 @@ export const CANONICAL_STREAMS: Readonly<Record<StreamName, CanonicalStream>> = 
       money('amount', 'Signed amount in `currency` (negative debits the wallet).'),
       money('balance_after', 'Wallet balance after the movement.'),
       currency(),
-      field('round_id', STRING, 'Game round that caused the movement, if any.'),
+      field('round_id', STRING, 'Game round that caused the movement, if any.', { references: 'game_rounds' }),
       ts('created_at', 'When the movement was booked.', false),
     ],
   },
@@ -201,7 +210,7 @@ export const CANONICAL_STREAMS: Readonly<Record<StreamName, CanonicalStream>> = 
     cursor: 'updated_at',
     fields: [
       key('round_id', 'Round identifier.'),
-      playerId(),
+      playerId('players'),
       field('game_id', STRING, 'Game identifier.'),
       field('provider', STRING, 'Game provider or studio.'),
       money('stake', 'Total stake in `currency` (cash and bonus).'),
@@ -221,7 +230,7 @@ export const CANONICAL_STREAMS: Readonly<Record<StreamName, CanonicalStream>> = 
     cursor: 'updated_at',
     fields: [
       key('bonus_id', 'Bonus identifier.'),
-      playerId(),
+      playerId('players'),
       field('type', STRING, 'Bonus type (deposit_match, free_spins, cashback, ...).'),
       money('amount', 'Bonus amount in `currency`.'),
       money('wagering_requirement', 'Amount that must be wagered before release.'),
@@ -239,7 +248,7 @@ export const CANONICAL_STREAMS: Readonly<Record<StreamName, CanonicalStream>> = 
     cursor: 'occurred_at',
     fields: [
       key('event_id', 'Event identifier.'),
-      playerId(),
+      playerId('players'),
       enumeration(
         'kind',
         [
@@ -294,8 +303,14 @@ export const METADATA_FIELDS: readonly CanonicalField[] = [
  */
 export const LATEST_VERSION_FIRST = '_cursor_us DESC, _source_seq DESC';
 
-/** The Hive-style partition column of every stream table (UTC date of the cursor). */
-export const PARTITION_COLUMN = 'dt';
+/**
+ * Partition columns of every stream's landed table (`<stream>_landed`): one partition per committed
+ * window, projected from the query's own values (Athena `injected` partition projection).
+ */
+export const LANDED_PARTITION_COLUMNS = [
+  { name: 'run_id', description: 'Run of the committed window (snapshot, incremental or file run id).' },
+  { name: 'window_id', description: 'Committed window of the run.' },
+] as const;
 
 export function isStreamName(name: string): name is StreamName {
   return (STREAM_NAMES as readonly string[]).includes(name);
@@ -307,6 +322,15 @@ export function getStream(name: StreamName): CanonicalStream {
 
 export function getField(stream: StreamName, fieldName: string): CanonicalField | undefined {
   return CANONICAL_STREAMS[stream].fields.find((f) => f.name === fieldName);
+}
+
+/**
+ * Whether a field is a key or a reference field of a stream: its primary key, or a field that
+ * refers to another stream's primary key. These are the fields joins run on.
+ */
+export function isKeyField(stream: StreamName, fieldName: string): boolean {
+  const canonical = CANONICAL_STREAMS[stream];
+  return canonical.primaryKey === fieldName || getField(stream, fieldName)?.references !== undefined;
 }
 
 /** Name of the column that keeps the operator's original value of an enumeration field. */

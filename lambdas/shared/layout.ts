@@ -1,6 +1,15 @@
 /**
- * The S3 key layout of an operator's landing bucket. Every writer and reader builds keys here;
- * keys are deterministic so a retried window overwrites its own objects.
+ * The S3 key layout of an operator's landing bucket. Every writer and reader builds keys here.
+ *
+ * Landed data is written and committed in three places (see `sink/window.ts`):
+ * - `raw/<stream>/<run>/<window>/<attempt>/dt=<date>/part-<n>.parquet`: the Parquet parts of one
+ *   attempt at a window. Every attempt writes under its own prefix, so no attempt ever overwrites
+ *   an object another attempt (or a committed list) refers to. `raw/` is not a table location.
+ * - `_manifests/<stream>/<run>/<window>/<attempt>.json`: the description of an attempt (rows, parts,
+ *   exact sums), written before it commits.
+ * - `_committed/<stream>/<run>/<window>/parts.txt`: the commit marker, a symlink list of the committed
+ *   attempt's parts. `_committed/<stream>/` is the location of the stream's catalogued landed table
+ *   (SymlinkTextInputFormat), so a reader of the catalog sees exactly the committed attempts.
  */
 import type { StreamName } from './canonical.ts';
 
@@ -8,6 +17,7 @@ export const PREFIX = {
   inbound: 'inbound/',
   raw: 'raw/',
   manifests: '_manifests/',
+  committed: '_committed/',
   quarantine: 'quarantine/',
   archive: 'archive/',
 } as const;
@@ -22,7 +32,7 @@ function segment(value: string, what: string): string {
   return value;
 }
 
-/** `raw/<stream>/` — the Glue table location of a stream. */
+/** `raw/<stream>/`: every attempt of every window of a stream. */
 export function rawStreamPrefix(stream: StreamName): string {
   return `${PREFIX.raw}${stream}/`;
 }
@@ -32,16 +42,73 @@ export function partitionDate(instant: Date): string {
   return instant.toISOString().slice(0, 10);
 }
 
-/** `raw/<stream>/dt=YYYY-MM-DD/<run>-<window>-<part>.parquet` */
-export function rawPartKey(stream: StreamName, dt: string, runId: string, windowId: string, part: number): string {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(dt)) throw new Error(`invalid partition date ${JSON.stringify(dt)}`);
-  const partNo = String(part).padStart(5, '0');
-  return `${rawStreamPrefix(stream)}dt=${dt}/${segment(runId, 'run id')}-${segment(windowId, 'window id')}-${partNo}.parquet`;
+/** `raw/<stream>/<run>/<window>/`: every attempt at one window. */
+export function rawWindowPrefix(stream: StreamName, runId: string, windowId: string): string {
+  return `${rawStreamPrefix(stream)}${segment(runId, 'run id')}/${segment(windowId, 'window id')}/`;
 }
 
-/** `_manifests/<stream>/<run>/<window>.json` */
-export function manifestKey(stream: StreamName, runId: string, windowId: string): string {
-  return `${PREFIX.manifests}${stream}/${segment(runId, 'run id')}/${segment(windowId, 'window id')}.json`;
+/** `raw/<stream>/<run>/<window>/<attempt>/`: the parts of one attempt at a window. */
+export function rawAttemptPrefix(stream: StreamName, runId: string, windowId: string, attempt: string): string {
+  return `${rawWindowPrefix(stream, runId, windowId)}${segment(attempt, 'attempt id')}/`;
+}
+
+/** `raw/<stream>/<run>/<window>/<attempt>/dt=YYYY-MM-DD/part-<nnnnn>.parquet` */
+export function rawPartKey(
+  stream: StreamName,
+  runId: string,
+  windowId: string,
+  attempt: string,
+  dt: string,
+  part: number,
+): string {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(dt)) throw new Error(`invalid partition date ${JSON.stringify(dt)}`);
+  if (!Number.isSafeInteger(part) || part < 0) throw new Error(`invalid part number ${part}`);
+  return `${rawAttemptPrefix(stream, runId, windowId, attempt)}dt=${dt}/part-${String(part).padStart(5, '0')}.parquet`;
+}
+
+/** `_manifests/<stream>/<run>/<window>/`: the manifests of every attempt at one window. */
+export function manifestWindowPrefix(stream: StreamName, runId: string, windowId: string): string {
+  return `${PREFIX.manifests}${stream}/${segment(runId, 'run id')}/${segment(windowId, 'window id')}/`;
+}
+
+/** `_manifests/<stream>/<run>/<window>/<attempt>.json` */
+export function manifestKey(stream: StreamName, runId: string, windowId: string, attempt: string): string {
+  return `${manifestWindowPrefix(stream, runId, windowId)}${segment(attempt, 'attempt id')}.json`;
+}
+
+/** `_committed/<stream>/`: the location of the stream's catalogued table of committed windows. */
+export function committedStreamPrefix(stream: StreamName): string {
+  return `${PREFIX.committed}${stream}/`;
+}
+
+/** Name of the symlink list in a committed window's folder. */
+export const COMMITTED_LIST_NAME = 'parts.txt';
+
+/** `_committed/<stream>/<run>/<window>/`: the partition (run_id, window_id) of a committed window. */
+export function committedWindowPrefix(stream: StreamName, runId: string, windowId: string): string {
+  return `${committedStreamPrefix(stream)}${segment(runId, 'run id')}/${segment(windowId, 'window id')}/`;
+}
+
+/** `_committed/<stream>/<run>/<window>/parts.txt`: the commit marker and symlink list of a window. */
+export function committedListKey(stream: StreamName, runId: string, windowId: string): string {
+  return `${committedWindowPrefix(stream, runId, windowId)}${COMMITTED_LIST_NAME}`;
+}
+
+/** Run, window and attempt of a key under `raw/<stream>/` or `_manifests/<stream>/`; undefined for any other key. */
+export function parseAttemptKey(
+  key: string,
+): { stream: string; runId: string; windowId: string; attempt: string } | undefined {
+  const raw = /^raw\/([a-z_]+)\/([^/]+)\/([^/]+)\/([^/]+)\/dt=\d{4}-\d{2}-\d{2}\/part-\d{5,}\.parquet$/.exec(key);
+  const manifest = /^_manifests\/([a-z_]+)\/([^/]+)\/([^/]+)\/([^/]+)\.json$/.exec(key);
+  const m = raw ?? manifest;
+  if (!m) return undefined;
+  return { stream: m[1]!, runId: m[2]!, windowId: m[3]!, attempt: m[4]! };
+}
+
+/** Run and window of a committed list key; undefined for any other key. */
+export function parseCommittedKey(key: string): { stream: string; runId: string; windowId: string } | undefined {
+  const m = /^_committed\/([a-z_]+)\/([^/]+)\/([^/]+)\/parts\.txt$/.exec(key);
+  return m ? { stream: m[1]!, runId: m[2]!, windowId: m[3]! } : undefined;
 }
 
 /** `inbound/<stream>/` — where an operator drops files for a stream. */

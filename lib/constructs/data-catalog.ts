@@ -1,18 +1,24 @@
 /**
- * The Glue database and one table per landed stream, so Athena reads the landing zone directly.
+ * The Glue database and, per stream, the landed table: the committed windows of the stream, read
+ * by Athena through their symlink lists (see `lambdas/shared/sink/window.ts`).
  */
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { glueType, PARTITION_COLUMN, STREAM_NAMES, type StreamName } from '#shared/canonical';
+import { glueType, LANDED_PARTITION_COLUMNS, STREAM_NAMES, type StreamName } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
 import { landedColumns } from '#shared/landed-schema';
-import { rawStreamPrefix } from '#shared/layout';
+import { committedStreamPrefix } from '#shared/layout';
 
-/** First partition date Athena's partition projection considers; older data is not expected. */
-export const PROJECTION_START_DATE = '2015-01-01';
+/** Hive's input format that reads the data files named by the text files of a table location. */
+export const SYMLINK_INPUT_FORMAT = 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat';
+
+/** `<stream>_landed`: the Glue table of a stream's committed windows. */
+export function landedTableName(stream: StreamName): string {
+  return `${stream}_landed`;
+}
 
 /** Glue allows at most 255 characters in a column comment. */
 const MAX_COMMENT = 255;
@@ -25,7 +31,7 @@ export function glueDatabaseName(operatorId: string, stage: OperatorConfig['stag
 export interface DataCatalogProps {
   /** The operator config: its configured streams and mappings decide the tables and their columns. */
   readonly config: OperatorConfig;
-  /** The landing bucket whose `raw/<stream>/` prefixes the tables point at. */
+  /** The landing bucket whose `_committed/<stream>/` prefixes the landed tables point at. */
   readonly bucket: s3.IBucket;
   /**
    * Name of the Glue database.
@@ -35,16 +41,20 @@ export interface DataCatalogProps {
 }
 
 /**
- * A Glue database and, per configured stream, an external Parquet table over `raw/<stream>/` with
- * the columns of {@link landedColumns}, partitioned by `dt` with partition projection (no crawler and
- * no partition maintenance). Encryption of the Data Catalog is an account-level setting, not set here.
+ * A Glue database and, per configured stream, the landed table `<stream>_landed`: an external table
+ * with the columns of {@link landedColumns} whose location is `_committed/<stream>/`, read with Hive's
+ * SymlinkTextInputFormat and the Parquet SerDe. Each committed window is one partition
+ * (`run_id`, `window_id`, injected partition projection: a query names the runs and windows it
+ * reads), holding one symlink list that names the committed attempt's Parquet parts. Parts of
+ * attempts that did not commit are under `raw/`, which no table reads, so no reader of the catalog
+ * can see them. Encryption of the Data Catalog is an account-level setting, not set here.
  */
 export class DataCatalog extends Construct {
   /** The Glue database. */
   public readonly database: glue.CfnDatabase;
   /** Name of the Glue database. */
   public readonly databaseName: string;
-  /** The Glue table of each configured stream; its name is the stream name. */
+  /** The landed table of each configured stream (`<stream>_landed`). */
   public readonly tables: Readonly<Partial<Record<StreamName, glue.CfnTable>>>;
   /** ARN of the account's Data Catalog. */
   public readonly catalogArn: string;
@@ -75,26 +85,27 @@ export class DataCatalog extends Construct {
     const tables: Partial<Record<StreamName, glue.CfnTable>> = {};
     for (const stream of STREAM_NAMES) {
       if (!config.streams[stream]) continue;
-      const location = `s3://${bucket.bucketName}/${rawStreamPrefix(stream)}`;
+      const location = `s3://${bucket.bucketName}/${committedStreamPrefix(stream)}`;
+      const template = LANDED_PARTITION_COLUMNS.map((c) => `\${${c.name}}/`).join('');
       const table = new glue.CfnTable(this, `Table-${stream}`, {
         catalogId: stack.account,
         databaseName: this.databaseName,
         tableInput: {
-          name: stream,
-          description: `${config.displayName}: canonical ${stream} stream (Parquet, partitioned by the UTC date of the cursor)`,
+          name: landedTableName(stream),
+          description: `${config.displayName}: committed windows of the canonical ${stream} stream as landed (every version read; query with run_id and window_id)`,
           tableType: 'EXTERNAL_TABLE',
           parameters: {
             EXTERNAL: 'TRUE',
             classification: 'parquet',
             'projection.enabled': 'true',
-            [`projection.${PARTITION_COLUMN}.type`]: 'date',
-            [`projection.${PARTITION_COLUMN}.format`]: 'yyyy-MM-dd',
-            [`projection.${PARTITION_COLUMN}.range`]: `${PROJECTION_START_DATE},NOW`,
-            [`projection.${PARTITION_COLUMN}.interval`]: '1',
-            [`projection.${PARTITION_COLUMN}.interval.unit`]: 'DAYS',
-            'storage.location.template': `${location}${PARTITION_COLUMN}=\${${PARTITION_COLUMN}}/`,
+            ...Object.fromEntries(LANDED_PARTITION_COLUMNS.map((c) => [`projection.${c.name}.type`, 'injected'])),
+            'storage.location.template': `${location}${template}`,
           },
-          partitionKeys: [{ name: PARTITION_COLUMN, type: 'string', comment: 'UTC date of the row cursor' }],
+          partitionKeys: LANDED_PARTITION_COLUMNS.map((c) => ({
+            name: c.name,
+            type: 'string',
+            comment: c.description,
+          })),
           storageDescriptor: {
             location,
             columns: landedColumns(config, stream).map((c) => ({
@@ -103,8 +114,8 @@ export class DataCatalog extends Construct {
               comment:
                 c.description.length > MAX_COMMENT ? `${c.description.slice(0, MAX_COMMENT - 1)}…` : c.description,
             })),
-            inputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
-            outputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
+            inputFormat: SYMLINK_INPUT_FORMAT,
+            outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
             serdeInfo: {
               serializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe',
               parameters: { 'serialization.format': '1' },
@@ -120,12 +131,12 @@ export class DataCatalog extends Construct {
     this.tables = tables;
   }
 
-  /** ARN of the Glue table of a stream. */
+  /** ARN of the landed table of a stream. */
   public tableArn(stream: StreamName): string {
     return Stack.of(this).formatArn({
       service: 'glue',
       resource: 'table',
-      resourceName: `${this.databaseName}/${stream}`,
+      resourceName: `${this.databaseName}/${landedTableName(stream)}`,
       arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
     });
   }

@@ -91,8 +91,12 @@ export class Extractors extends Construct {
 export function acknowledgeLandingWildcards(fn: ConnectorFunction, landingZone: LandingZone): void {
   const bucket = Stack.of(landingZone).getLogicalId(landingZone.bucket.node.defaultChild as CfnResource);
   fn.acknowledgeWildcards(
-    [`Resource::<${bucket}.Arn>/raw/*`, `Resource::<${bucket}.Arn>/_manifests/*`],
-    'Parquet parts and manifests have keys chosen per run, window and part (raw/<stream>/dt=<date>/<run>-<window>-<part>.parquet); the grant is limited to the two prefixes of this operator bucket the extractor writes, and listing is limited to raw/ by an s3:prefix condition.',
+    [
+      `Resource::<${bucket}.Arn>/raw/*`,
+      `Resource::<${bucket}.Arn>/_manifests/*`,
+      `Resource::<${bucket}.Arn>/_committed/*`,
+    ],
+    'Parquet parts, manifests and committed lists have keys chosen per run, window and attempt (raw/<stream>/<run>/<window>/<attempt>/dt=<date>/part-<n>.parquet, _manifests/<stream>/<run>/<window>/<attempt>.json, _committed/<stream>/<run>/<window>/parts.txt); the grant is limited to these three prefixes of this operator bucket, deletion to raw/ and _manifests/, and listing to raw/ and _manifests/ by an s3:prefix condition.',
   );
   fn.acknowledgeWildcards(
     ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'],

@@ -25,6 +25,7 @@ export const HANDLER_ENTRIES = {
   'finalize-snapshot': 'lambdas/finalize-snapshot/handler.ts',
   'run-lock': 'lambdas/run-lock/handler.ts',
   'ingest-file': 'lambdas/ingest-file/handler.ts',
+  'sweep-landing': 'lambdas/sweep-landing/handler.ts',
 } as const;
 
 export type HandlerName = keyof typeof HANDLER_ENTRIES;

@@ -202,15 +202,21 @@ export class LandingZone extends Construct {
     });
   }
 
-  /** Lets `grantee` write Parquet parts under `raw/` and manifests under `_manifests/` (multipart included). */
+  /**
+   * Lets `grantee` write Parquet parts under `raw/`, manifests under `_manifests/` and committed
+   * lists under `_committed/` (multipart included).
+   */
   public grantWriteRaw(grantee: iam.IGrantable): iam.Grant {
-    return this.grantPutUnder(grantee, PREFIX.raw).combine(this.grantPutUnder(grantee, PREFIX.manifests));
+    return this.grantPutUnder(grantee, PREFIX.raw)
+      .combine(this.grantPutUnder(grantee, PREFIX.manifests))
+      .combine(this.grantPutUnder(grantee, PREFIX.committed));
   }
 
   /**
-   * Everything an extractor needs to land a window: write parts and manifests, read an earlier
-   * manifest of the window, and list and delete the window's stray parts under `raw/` (the commit
-   * removes what an earlier attempt left behind). Listing is limited to the `raw/` prefix.
+   * Everything an extractor needs to land and commit a window (`sink/window.ts`): write parts,
+   * manifests and the committed list, read a committed list and its manifest, list the window's
+   * attempts under `raw/` and `_manifests/`, and delete the other attempts' objects there. Listing
+   * is limited to those prefixes; nothing under `_committed/` is ever deleted by an extractor.
    */
   public grantLandRaw(grantee: iam.IGrantable): iam.Grant {
     return this.grantWriteRaw(grantee)
@@ -218,31 +224,54 @@ export class LandingZone extends Construct {
         iam.Grant.addToPrincipal({
           grantee,
           actions: ['s3:GetObject'],
-          resourceArns: [this.bucket.arnForObjects(`${PREFIX.manifests}*`)],
+          resourceArns: [
+            this.bucket.arnForObjects(`${PREFIX.manifests}*`),
+            this.bucket.arnForObjects(`${PREFIX.committed}*`),
+          ],
         }),
       )
-      .combine(
-        iam.Grant.addToPrincipal({
-          grantee,
-          actions: ['s3:DeleteObject'],
-          resourceArns: [this.bucket.arnForObjects(`${PREFIX.raw}*`)],
-        }),
-      )
-      .combine(
-        iam.Grant.addToPrincipal({
-          grantee,
-          actions: ['s3:ListBucket'],
-          resourceArns: [this.bucket.bucketArn],
-          conditions: { StringLike: { 's3:prefix': [`${PREFIX.raw}*`] } },
-        }),
-      );
+      .combine(this.grantDeleteAttempts(grantee))
+      .combine(this.grantListUnder(grantee, [PREFIX.raw, PREFIX.manifests]));
   }
 
-  /** Lets `grantee` read landed Parquet under `raw/` and manifests under `_manifests/`. */
+  /**
+   * What the landing sweep needs (`sink/sweep.ts`): list attempts and committed lists, read a
+   * committed list, and delete the objects of attempts that never committed.
+   */
+  public grantSweepRaw(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject'],
+      resourceArns: [this.bucket.arnForObjects(`${PREFIX.committed}*`)],
+    })
+      .combine(this.key.grantDecrypt(grantee))
+      .combine(this.grantDeleteAttempts(grantee))
+      .combine(this.grantListUnder(grantee, [PREFIX.raw, PREFIX.manifests, PREFIX.committed]));
+  }
+
+  /** Lets `grantee` read landed Parquet under `raw/`, manifests and committed lists. */
   public grantReadRaw(grantee: iam.IGrantable): iam.Grant {
     return this.bucket
       .grantRead(grantee, `${PREFIX.raw}*`)
-      .combine(this.bucket.grantRead(grantee, `${PREFIX.manifests}*`));
+      .combine(this.bucket.grantRead(grantee, `${PREFIX.manifests}*`))
+      .combine(this.bucket.grantRead(grantee, `${PREFIX.committed}*`));
+  }
+
+  private grantDeleteAttempts(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:DeleteObject'],
+      resourceArns: [this.bucket.arnForObjects(`${PREFIX.raw}*`), this.bucket.arnForObjects(`${PREFIX.manifests}*`)],
+    });
+  }
+
+  private grantListUnder(grantee: iam.IGrantable, prefixes: readonly string[]): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': prefixes.map((p) => `${p}*`) } },
+    });
   }
 
   /** Lets `grantee` read files the operator dropped under `inbound/`. */
@@ -356,7 +385,10 @@ function landingLifecycleRules(retention: LandingZoneRetention): s3.LifecycleRul
     { id: 'expire-quarantine', prefix: PREFIX.quarantine, expiration: Duration.days(retention.quarantineDays) },
   ];
   if (retention.rawDays > 0) {
+    // Parts, their manifests and the committed lists naming them expire together.
     rules.push({ id: 'expire-raw', prefix: PREFIX.raw, expiration: Duration.days(retention.rawDays) });
+    rules.push({ id: 'expire-manifests', prefix: PREFIX.manifests, expiration: Duration.days(retention.rawDays) });
+    rules.push({ id: 'expire-committed', prefix: PREFIX.committed, expiration: Duration.days(retention.rawDays) });
   }
   return rules;
 }

@@ -65,6 +65,7 @@ export const RUNBOOK_ANCHORS = {
   scheduleDeadLetters: 'schedule-dead-letters',
   fileDropDeadLetters: 'file-drop-dead-letters',
   filesQuarantined: 'files-quarantined',
+  sweepDeadLetters: 'sweep-dead-letters',
 } as const;
 
 /**
@@ -167,6 +168,14 @@ export interface MonitoringProps extends MonitoringOptions {
    * @default - none
    */
   readonly fileDrop?: MonitoredFileDrop;
+  /**
+   * The landing sweep: its function and the dead-letter queue of its schedule.
+   * @default - none
+   */
+  readonly landing?: {
+    readonly sweep: lambda.IFunction;
+    readonly scheduleDeadLetterQueue: sqs.IQueue;
+  };
 }
 
 /** Whole minutes of an EventBridge Scheduler expression's interval; a cron it cannot read counts as daily. */
@@ -275,6 +284,7 @@ export class Monitoring extends Construct {
     const streams = Object.keys(config.streams) as StreamName[];
     if (props.pipeline) this.pipelineAlarms(props.pipeline, streams, stall, props.freshnessPeriod);
     if (props.fileDrop) this.fileDropAlarms(props.fileDrop);
+    if (props.landing) this.landingAlarms(props.landing);
     this.alarms = this.list;
 
     if (this.list.length > 0) {
@@ -661,6 +671,22 @@ export class Monitoring extends Construct {
       this.anyInOnePeriod,
     );
     this.functionAlarms(fileDrop.ingest, 'ingest-file');
+  }
+
+  private landingAlarms(landing: NonNullable<MonitoringProps['landing']>): void {
+    this.queueNotEmpty(
+      'SweepDeadLetters',
+      landing.scheduleDeadLetterQueue,
+      'landing sweep',
+      RUNBOOK_ANCHORS.sweepDeadLetters,
+      'landing sweep not started',
+      'The scheduler could not invoke the daily landing sweep after its retries: attempts that never committed are not being removed (they stay invisible, but accumulate).',
+      [
+        'aws sqs receive-message on the sweep schedule dead-letter queue (the error the scheduler got)',
+        `aws lambda get-function --function-name <sweep-landing function> (does it exist, is it throttled)`,
+      ],
+    );
+    this.functionAlarms(landing.sweep, 'sweep-landing');
   }
 
   // ---------------------------------------------------------------------------------- dashboard

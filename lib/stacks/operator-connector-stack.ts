@@ -10,6 +10,7 @@ import { DataCatalog } from '../constructs/data-catalog.ts';
 import { Extractors } from '../constructs/extractors.ts';
 import { FileDrop } from '../constructs/file-drop.ts';
 import { LambdaBundle } from '../constructs/lambda-bundle.ts';
+import { LandingMaintenance } from '../constructs/landing-maintenance.ts';
 import { LandingZone } from '../constructs/landing-zone.ts';
 import { Monitoring } from '../constructs/monitoring.ts';
 import { Network } from '../constructs/network.ts';
@@ -59,6 +60,8 @@ export class OperatorConnectorStack extends Stack {
   public readonly pipeline?: Pipeline;
   /** Upload access, event queue and ingest function; undefined without `fileDrop` config. */
   public readonly fileDrop?: FileDrop;
+  /** The daily sweep of attempts that never committed. */
+  public readonly landingMaintenance: LandingMaintenance;
   /** Removal policy of data resources: RETAIN unless a sandbox opted in to DESTROY. */
   public readonly dataRemovalPolicy: RemovalPolicy;
   /** Alarms, the paging health alarm, the notification topic and the dashboard. */
@@ -141,6 +144,13 @@ export class OperatorConnectorStack extends Stack {
         removalPolicy: this.dataRemovalPolicy,
       });
     }
+    this.landingMaintenance = new LandingMaintenance(this, 'LandingMaintenance', {
+      config,
+      bundle: this.bundle,
+      landingZone: this.landingZone,
+      syncState: this.syncState,
+      removalPolicy: this.dataRemovalPolicy,
+    });
     this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', {
       operatorId: config.operatorId,
       stage: config.stage,
@@ -167,6 +177,10 @@ export class OperatorConnectorStack extends Stack {
             },
           }
         : {}),
+      landing: {
+        sweep: this.landingMaintenance.sweepFunction.function,
+        scheduleDeadLetterQueue: this.landingMaintenance.deadLetterQueue,
+      },
       ...(this.fileDrop
         ? {
             fileDrop: {

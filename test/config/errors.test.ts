@@ -223,6 +223,27 @@ describe('required keys and scalar values', () => {
     });
   });
 
+  it('refuses a key comparison that leaves a setting out or misspells one, saying what each means', () => {
+    const partial = edit(PG, '  database: casino', '  database: casino\n  keyComparison:\n    caseInsensitive: true');
+    expectIssue(partial, {
+      path: 'source.keyComparison.padSpace',
+      line: lineOf(partial, 'keyComparison'),
+      message: ['required'],
+      expected: 'true or false',
+      example: ['padSpace: false'],
+    });
+    const typo = edit(
+      PG,
+      '  database: casino',
+      '  database: casino\n  keyComparison:\n    caseInsensitive: yes\n    padSpaces: true',
+    );
+    const { issues } = invalid(typo);
+    expect(issues.find((i) => i.path === 'source.keyComparison.caseInsensitive')?.message).toMatch(
+      /boolean|true or false/,
+    );
+    expect(issues.find((i) => i.path.startsWith('source.keyComparison.padSpaces'))?.message).toContain('padSpace');
+  });
+
   it('refuses an invalid e-mail address, with a list example', () => {
     const text = `${PG}alerts:\n  emails:\n    - oncall@example.com\n    - not-an-email\n`;
     expectIssue(text, {

@@ -81,6 +81,7 @@ streams:
       tls: 'verify-full',
       timeZone: 'UTC',
       statementTimeoutSeconds: 300,
+      keyComparison: { caseInsensitive: false, padSpace: false },
       network: { mode: 'created', cidr: '10.40.0.0/16', maxAzs: 2 },
     });
     expect(config?.alerts).toEqual({ emails: [], httpsEndpoints: [], defaultFreshnessSlaMinutes: 60 });
@@ -110,6 +111,22 @@ streams:
     const { config } = parseOperatorConfig(edit(minimal, 'type: postgres', 'type: mysql'), FILE);
     expect(config?.source).toMatchObject({ type: 'mysql', port: 3306 });
     expect(config?.source.type === 'mysql' && config.source.schema).toBeUndefined();
+  });
+
+  it('compares keys as the engine usually does unless the config says how', () => {
+    const mysql = parseOperatorConfig(edit(minimal, 'type: postgres', 'type: mysql'), FILE).config;
+    expect(mysql?.source.keyComparison).toEqual({ caseInsensitive: true, padSpace: true });
+    const files = parseOperatorConfig(FILES, FILE).config;
+    expect(files?.source.keyComparison).toEqual({ caseInsensitive: false, padSpace: false });
+    const stated = parseOperatorConfig(
+      edit(
+        minimal,
+        '  type: postgres\n',
+        '  type: mysql\n  keyComparison:\n    caseInsensitive: false\n    padSpace: true\n',
+      ),
+      FILE,
+    ).config;
+    expect(stated?.source.keyComparison).toEqual({ caseInsensitive: false, padSpace: true });
   });
 
   it('fills in file-drop and file-format defaults', () => {

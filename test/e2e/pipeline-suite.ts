@@ -22,6 +22,7 @@ import type { ExtractResult, ExtractWindowInput } from '#shared/pipeline/contrac
 import { SourceConnectionError } from '#shared/sources/errors';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
 import { type DynaliteHandle, type S3rverHandle, startDynalite, startS3rver } from '../../local/engines.ts';
+import { landedTableFiles } from '../../local/lake.ts';
 import {
   createLocalPipeline,
   type IncrementalRun,
@@ -129,11 +130,11 @@ export function describePipeline(engine: Engine, available: boolean): void {
         return state;
       }
 
-      /** Every landed row of a stream: all Parquet objects under raw/<stream>/, as Athena sees them. */
+      /** Every landed row of a stream as a reader of the catalogued landed table sees it (committed windows). */
       async function readAllLanded(stream: StreamName, runId?: string): Promise<LandedRow[]> {
-        const keys = (await s3.listKeys(pipeline.bucket, `raw/${stream}/`)).filter(
-          (k) => runId === undefined || k.split('/').at(-1)!.startsWith(`${runId}-`),
-        );
+        const keys = (await landedTableFiles(s3.client, pipeline.synthesized, stream))
+          .filter((f) => runId === undefined || f.partition.run_id === runId)
+          .map((f) => f.key);
         if (keys.length === 0) return [];
         const dir = await mkdtemp(join(scratch, 'landed-'));
         try {

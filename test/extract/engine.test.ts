@@ -19,6 +19,7 @@ import { type DuckDbHandle, openDuckDb } from '../helpers/duckdb.ts';
 import { s3rverClientConfig } from '../helpers/s3rver.ts';
 import {
   col,
+  committedWindow,
   comparable,
   createScratchSchema,
   expectedRows,
@@ -242,6 +243,8 @@ function edgeConfig(engine: Engine, schema: string, operatorId: string): Operato
       tls: 'disable',
       timeZone: MALTA,
       statementTimeoutSeconds: 30,
+      // The scratch databases are utf8mb4_bin on MySQL: case-sensitive, PAD SPACE.
+      keyComparison: { caseInsensitive: false, padSpace: engine === 'mysql' },
       network: { mode: 'created' },
     },
     streams: {
@@ -556,7 +559,7 @@ for (const engine of ENGINES) {
         expect(landed.filter((r) => r._cursor === SAME_AT)).toHaveLength(SAME_ROWS);
         // Each invocation read in a transaction of its own: one read time (_source_seq) per invocation.
         expect(new Set(landed.map((r) => r._source_seq)).size).toBe(b.invocations);
-        expect(b.outcome.manifestKey).toBe('_manifests/payments/same-ts/at-cursor.json');
+        expect(b.outcome.manifestKey).toMatch(/^_manifests\/payments\/same-ts\/at-cursor\/[^/]+\.json$/);
         const manifest = await getManifest(landing, b.outcome.manifestKey);
         expect(manifest?.parts).toHaveLength(b.invocations);
         expect(manifest?.moneySums.amount).toBe(sumOf(landed, 'amount', 2));
@@ -626,7 +629,7 @@ for (const engine of ENGINES) {
         expect(error?.name).toBe('SourceConnectionError');
         expect(error?.retryable).toBe(true);
         expect(error?.message).toContain(`operator ${operatorId}`);
-        expect(await getManifest(landing, '_manifests/payments/killed/at-cursor.json')).toBeUndefined();
+        expect(await committedWindow(landing, 'payments', 'killed', 'at-cursor')).toBeUndefined();
 
         // The window is retried from its start: one part, and the parts of the failed attempt are gone.
         const retried = await runWindow(sameWindow('killed'));
@@ -654,7 +657,7 @@ for (const engine of ENGINES) {
         );
         expect(failed?.name).toBe('SinkError');
         expect(failed?.message).toContain('injected S3 failure');
-        expect(await getManifest(landing, '_manifests/payments/s3-fails/at-cursor.json')).toBeUndefined();
+        expect(await committedWindow(landing, 'payments', 's3-fails', 'at-cursor')).toBeUndefined();
         expect(await windowPartKeys(landing, 'payments', 's3-fails', 'at-cursor')).toHaveLength(2);
 
         // Step Functions retries the failed invocation with the same input.
@@ -663,9 +666,9 @@ for (const engine of ENGINES) {
         await expectExactlyOnce(sameWindow('s3-fails'), retried.outcome);
       });
 
-      it('publishes nothing when the manifest cannot be written, and a retry from the start lands one copy', async () => {
+      it('publishes nothing when the commit cannot be written, and a retry from the start lands one copy', async () => {
         const broken = new S3Sink({
-          client: failingClient((command, key) => command === 'PutObjectCommand' && key.startsWith('_manifests/')),
+          client: failingClient((command, key) => command === 'PutObjectCommand' && key.startsWith('_committed/')),
           bucket: landing.bucket,
         });
         const run = sameWindow('commit-fails', { stopEvery: 2 });
@@ -674,7 +677,7 @@ for (const engine of ENGINES) {
           (e: unknown) => e as Error,
         );
         expect(failed?.name).toBe('SinkError');
-        expect(await getManifest(landing, '_manifests/payments/commit-fails/at-cursor.json')).toBeUndefined();
+        expect(await committedWindow(landing, 'payments', 'commit-fails', 'at-cursor')).toBeUndefined();
         expect(await windowPartKeys(landing, 'payments', 'commit-fails', 'at-cursor')).toHaveLength(4);
 
         const retried = await runWindow(sameWindow('commit-fails'));

@@ -16,7 +16,9 @@ import type { Context } from 'aws-lambda';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import type { StreamName } from '#shared/canonical';
-import type { WindowManifest } from '#shared/sink/window';
+import { rawWindowPrefix } from '#shared/layout';
+import { S3Sink } from '#shared/sink/s3';
+import { type CommittedWindow, readCommittedWindow, type WindowManifest } from '#shared/sink/window';
 import { type Engine, MYSQL_URL, PG_URL, uniqueName } from '../helpers/databases.ts';
 import { type DuckDbHandle, parquetSource } from '../helpers/duckdb.ts';
 import { type DynaliteHandle, startDynalite } from '../helpers/dynalite.ts';
@@ -217,15 +219,22 @@ export async function openSourceDb(engine: Engine, schema: string): Promise<Sour
   return db;
 }
 
-/** A uniquely named PostgreSQL schema or MySQL database (utf8mb4, binary collation), dropped by `drop`. */
+/**
+ * A uniquely named PostgreSQL schema or MySQL database (utf8mb4, by default with the binary
+ * collation), dropped by `drop`.
+ */
 export async function createScratchSchema(
   engine: Engine,
   prefix: string,
+  options: { readonly mysqlCollation?: string } = {},
 ): Promise<SourceDb & { drop(): Promise<void> }> {
   const schema = uniqueName(prefix);
   const db = await openSourceDb(engine, schema);
   if (engine === 'postgres') await db.exec(`CREATE SCHEMA "${schema}"`);
-  else await db.exec(`CREATE DATABASE \`${schema}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  else
+    await db.exec(
+      `CREATE DATABASE \`${schema}\` CHARACTER SET utf8mb4 COLLATE ${options.mysqlCollation ?? 'utf8mb4_bin'}`,
+    );
   return {
     ...db,
     async drop() {
@@ -427,16 +436,26 @@ export async function readLanded(
   }
 }
 
-/** Every Parquet part key of one window (run, window id) of a stream in the bucket, sorted. */
+/** Every Parquet part key of one window (run, window id) of a stream in the bucket, of any attempt, sorted. */
 export async function windowPartKeys(
   aws: LocalAws,
   stream: StreamName,
   runId: string,
   windowId: string,
 ): Promise<string[]> {
-  const keys = await aws.s3.listKeys(aws.bucket, `raw/${stream}/`);
-  const name = new RegExp(`/${runId}-${windowId}-\\d+\\.parquet$`);
-  return keys.filter((k) => name.test(k));
+  return (await aws.s3.listKeys(aws.bucket, rawWindowPrefix(stream, runId, windowId))).filter((k) =>
+    k.endsWith('.parquet'),
+  );
+}
+
+/** The committed attempt at a window (its symlink list and manifest), or undefined when it did not commit. */
+export function committedWindow(
+  aws: LocalAws,
+  stream: StreamName,
+  runId: string,
+  windowId: string,
+): Promise<CommittedWindow | undefined> {
+  return readCommittedWindow(new S3Sink({ client: aws.s3.client, bucket: aws.bucket }), stream, runId, windowId);
 }
 
 // ---------------------------------------------------------------------------------------------

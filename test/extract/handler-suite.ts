@@ -436,7 +436,8 @@ export function describeHandlers(engine: Engine, available: boolean): void {
         const manifests = (await aws.s3.listKeys(aws.bucket, '_manifests/payments/')).filter((k) =>
           k.includes('/incr-3'),
         );
-        expect(manifests).toEqual([`_manifests/payments/${winRun}/incr.json`]);
+        expect(manifests).toHaveLength(1);
+        expect(manifests[0]).toMatch(new RegExp(`^_manifests/payments/${winRun}/incr/[^/]+\\.json$`));
         expect(await windowPartKeys(aws, 'payments', loseRun, 'incr')).toEqual([]);
         expect((await store.getWatermark('payments'))!.getTime()).toBeGreaterThan(before.getTime());
         expect(await store.getLock(INCREMENTAL_LOCK)).toBeUndefined();

@@ -17,7 +17,7 @@ import {
   ingestObject,
   parseObjectCreatedEvent,
 } from '#shared/ingest/index';
-import { manifestKey } from '#shared/layout';
+import { committedListKey, manifestWindowPrefix } from '#shared/layout';
 import type { WindowManifest } from '#shared/sink/window';
 import { parquetSource } from '../helpers/duckdb.ts';
 import {
@@ -77,7 +77,9 @@ describe('ingestObject', () => {
 
     expect(outcome.rows).toBe(3);
     expect(outcome.runId).toBe(fileRunId(key, `ETAG#${fields.etag}`));
-    expect(outcome.manifestKey).toBe(manifestKey('players', outcome.runId, FILE_WINDOW_ID));
+    expect(outcome.manifestKey).toMatch(
+      new RegExp(`^${manifestWindowPrefix('players', outcome.runId, FILE_WINDOW_ID)}[^/]+\\.json$`),
+    );
     const manifest = (await getJson<WindowManifest>(env, outcome.manifestKey))!;
     expect(manifest.rowCount).toBe(3);
     const rows = await readLanded(
@@ -146,7 +148,10 @@ describe('ingestObject', () => {
     // Nothing of the run is left under raw/ and no manifest was written.
     const raw = await env.s3.listKeys(env.bucket, 'raw/players/');
     expect(raw.filter((k) => k.includes(outcome.runId))).toEqual([]);
-    expect(await getBytes(env, manifestKey('players', outcome.runId, FILE_WINDOW_ID))).toBeUndefined();
+    expect(await env.s3.listKeys(env.bucket, manifestWindowPrefix('players', outcome.runId, FILE_WINDOW_ID))).toEqual(
+      [],
+    );
+    expect(await getBytes(env, committedListKey('players', outcome.runId, FILE_WINDOW_ID))).toBeUndefined();
   });
 
   it('quarantines a file of an unknown stream under quarantine/_unknown/', async () => {
@@ -178,7 +183,7 @@ describe('ingestObject', () => {
     expect(statuses.filter((s) => s === 'landed')).toHaveLength(1);
     expect(statuses.filter((s) => s !== 'landed')[0]).toMatch(/^(duplicate|FileBusyError)$/);
     const manifests = await env.s3.listKeys(env.bucket, `_manifests/players/${first.runId}/`);
-    expect(manifests).toEqual([manifestKey('players', first.runId, FILE_WINDOW_ID)]);
+    expect(manifests).toEqual([first.manifestKey]);
   });
 
   it('lands two versions of the same key as two runs, and a replayed version is still a duplicate', async () => {

@@ -154,6 +154,42 @@ const network = z
   .describe('Where the extractor Lambdas run.')
   .meta({ examples: [{ mode: 'created' }] });
 
+/**
+ * How the source compares key values, with the default of each source type: PostgreSQL compares
+ * exactly (deterministic collations); MySQL/MariaDB's usual collations (`utf8mb4_general_ci`,
+ * `utf8mb4_unicode_ci`, MariaDB's default) ignore case and trailing spaces; files are compared
+ * exactly unless stated.
+ */
+export const DEFAULT_KEY_COMPARISON = {
+  postgres: { caseInsensitive: false, padSpace: false },
+  mysql: { caseInsensitive: true, padSpace: true },
+  files: { caseInsensitive: false, padSpace: false },
+} as const;
+
+const keyComparison = (type: 'postgres' | 'mysql' | 'files') =>
+  z
+    .strictObject({
+      caseInsensitive: z
+        .boolean()
+        .describe(
+          'Keys that differ only in letter case are the same key (`_ci` collations, citext): the key form folds case (Unicode simple case folding).',
+        )
+        .meta({ examples: [DEFAULT_KEY_COMPARISON[type].caseInsensitive] }),
+      padSpace: z
+        .boolean()
+        .describe(
+          'Trailing spaces do not count (PAD SPACE collations, PostgreSQL character(n)): the key form drops trailing spaces.',
+        )
+        .meta({ examples: [DEFAULT_KEY_COMPARISON[type].padSpace] }),
+    })
+    .default({ ...DEFAULT_KEY_COMPARISON[type] })
+    .describe(
+      type === 'files'
+        ? 'How the operator compares key values (player_id, primary keys) in its own systems; key and reference fields are pseudonymized in that form so they join as there. Changing it after data has landed changes pseudonyms.'
+        : "How the database compares key values (player_id, primary keys): key and reference fields are pseudonymized in that form, so they join in the lake as they join in the source. `connector discover` proposes it from the key columns' collations, `connector check` verifies it. Changing it after data has landed changes pseudonyms.",
+    )
+    .meta({ examples: [{ ...DEFAULT_KEY_COMPARISON[type] }] });
+
 const databaseSource = (type: 'postgres' | 'mysql', defaultPort: number) =>
   z.strictObject({
     type: z.literal(type).describe(type === 'postgres' ? 'A PostgreSQL database.' : 'A MySQL or MariaDB database.'),
@@ -187,11 +223,13 @@ const databaseSource = (type: 'postgres' | 'mysql', defaultPort: number) =>
       .max(900)
       .default(300)
       .describe('Statement timeout set on every extractor session.'),
+    keyComparison: keyComparison(type),
     network,
   });
 
 const filesSource = z.strictObject({
   type: z.literal('files').describe('The operator drops files under inbound/<stream>/ instead of opening a database.'),
+  keyComparison: keyComparison('files'),
 });
 
 const source = z
@@ -566,3 +604,4 @@ export type OperatorConfig = z.infer<typeof operatorConfigSchema>;
 export type OperatorConfigInput = z.input<typeof operatorConfigSchema>;
 export type DatabaseSourceConfig = Extract<OperatorConfig['source'], { type: 'postgres' | 'mysql' }>;
 export type FileFormat = z.infer<typeof fileFormat>;
+export type KeyComparisonConfig = z.infer<ReturnType<typeof keyComparison>>;

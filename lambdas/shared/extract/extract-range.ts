@@ -14,10 +14,13 @@
  * invocations are compared with what landed before the manifest is written; a mismatch fails the
  * window and nothing is published.
  *
- * **Atomicity.** Nothing is visible before the manifest (`commitWindow`); a failure leaves parts
- * without a manifest, which the next attempt of the same window overwrites or deletes. A
- * continuation made with other landed columns (a deployment mid-window) is not resumed: the range
- * starts over, so a window's parts always share the schema its manifest records.
+ * **Atomicity.** Nothing is visible before `commitWindow` writes the window's committed list. Each
+ * attempt at a window (its first invocation and its continuations) writes under its own attempt
+ * prefix; a failed attempt is never visible, and is removed by the next commit of the window or by
+ * the landing sweep.
+ *
+ * A continuation made with other landed columns (a deployment mid-window) is not resumed: the range
+ * starts over under a new attempt, so a window's parts always share the schema its manifest records.
  *
  * **Versions.** Every row read in an invocation lands with `_source_seq` = when that invocation's
  * source transaction took its snapshot, by the database's clock (mapping/version.ts); the
@@ -34,7 +37,7 @@ import { PartitionedPartWriter } from '../parquet/part-writer.ts';
 import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
 import type { Continuation, Reconciliation } from '../pipeline/contracts.ts';
 import type { ObjectSink } from '../sink/sink.ts';
-import { commitWindow } from '../sink/window.ts';
+import { commitWindow, newAttemptId } from '../sink/window.ts';
 import type { CountAndSums, KeysetPosition, SourceConnection } from '../sources/source.ts';
 import type { SourceBatch } from '../types.ts';
 import { openPosition, sealPosition } from './position.ts';
@@ -95,6 +98,8 @@ export type ExtractRangeOutcome =
       /** Parquet bytes of the whole range. */
       readonly totalBytes: number;
       readonly manifestKey: string;
+      /** Objects of other attempts at the window removed by the commit. */
+      readonly strayObjectsDeleted: number;
       readonly reconciliation: Reconciliation;
       /** Unmapped enumeration values seen by this invocation, per canonical field. */
       readonly unmapped: Record<string, number>;
@@ -154,10 +159,15 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
   const fingerprint = schemaFingerprint(columns);
   const reserveMs = deps.reserveMs ?? 90_000;
   const now = deps.now ?? (() => new Date());
-  // A continuation written with other landed columns starts the range over: one window, one schema.
-  // The commit then removes the earlier invocations' parts (their keys are the window's).
+  // A continuation written with other landed columns (or by a version that named no attempt) starts
+  // the range over as a new attempt: one window, one schema. The commit then removes the earlier
+  // attempt's parts.
   const previous =
-    req.continuation && req.continuation.schemaFingerprint === fingerprint ? req.continuation : undefined;
+    req.continuation &&
+    req.continuation.schemaFingerprint === fingerprint &&
+    typeof req.continuation.progress?.attempt === 'string'
+      ? req.continuation
+      : undefined;
   const after = previous ? openPosition(deps.pseudonymKey, previous.after) : undefined;
   const moneySource = Object.values(plan.moneyColumns);
   const range = {
@@ -174,6 +184,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     stream: req.stream,
     runId: req.runId,
     windowId: req.windowId,
+    attempt: previous?.progress.attempt ?? newAttemptId(now()),
     columns,
     operatorId: config.operatorId,
     ...(previous ? { resume: previous.progress } : {}),
@@ -292,6 +303,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     bytes: progress.bytes - (previous?.progress.bytes ?? 0),
     totalBytes: progress.bytes,
     manifestKey: committed.manifestKey,
+    strayObjectsDeleted: committed.deletedKeys.length,
     reconciliation,
     unmapped: mapper?.unmappedCounts() ?? {},
   };

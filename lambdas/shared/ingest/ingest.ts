@@ -32,22 +32,15 @@ import { parseInboundKey } from '../files/key.ts';
 import { checkInboundObject, type FileLimits, readInboundFile } from '../files/reader.ts';
 import { buildReason, FileRejectedError, type QuarantineReason } from '../files/reason.ts';
 import { landedColumns } from '../landed-schema.ts';
-import {
-  archiveKey,
-  manifestKey,
-  PREFIX,
-  quarantineKey,
-  quarantineReasonKey,
-  UNKNOWN_STREAM_FOLDER,
-} from '../layout.ts';
+import { archiveKey, PREFIX, quarantineKey, quarantineReasonKey, UNKNOWN_STREAM_FOLDER } from '../layout.ts';
 import { CoercionError } from '../mapping/errors.ts';
 import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
 import { fileSourceSeq, MAX_FILE_ROWS } from '../mapping/version.ts';
 import { PartitionedPartWriter } from '../parquet/part-writer.ts';
 import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
 import { S3Sink } from '../sink/s3.ts';
-import type { ObjectSink, ObjectUpload } from '../sink/sink.ts';
-import { commitWindow, readManifest } from '../sink/window.ts';
+import type { ListedObject, ObjectSink, ObjectUpload } from '../sink/sink.ts';
+import { commitWindow, newAttemptId, readCommittedWindow } from '../sink/window.ts';
 import type { InboundObjectEvent } from './event.ts';
 import { type FileLedger, type FileLedgerStatus, fileVersionOf } from './ledger.ts';
 import { copyObjectVersion, deleteObjectVersion, getObjectVersion, type ObjectRef } from './objects.ts';
@@ -112,8 +105,10 @@ export type IngestOutcome =
       readonly bytes: number;
       /** Where the original was moved, or null when it was deleted. */
       readonly originalMovedTo: string | null;
-      /** True when the manifest already existed (an earlier attempt landed it; only the original was moved). */
+      /** True when the file had committed already (an earlier attempt landed it; only the original was moved). */
       readonly resumed: boolean;
+      /** Objects of earlier attempts at the file removed by the commit. */
+      readonly strayObjectsDeleted: number;
     }
   | {
       readonly status: 'quarantined';
@@ -171,14 +166,28 @@ class RecordingSink implements ObjectSink {
       abort: () => upload.abort(),
     };
   }
-  putObject(key: string, body: string | Uint8Array, contentType: string): Promise<void> {
-    return this.inner.putObject(key, body, contentType);
+  location(key: string): string {
+    return this.inner.location(key);
+  }
+  putObject(
+    key: string,
+    body: string | Uint8Array,
+    contentType: string,
+    metadata?: Readonly<Record<string, string>>,
+  ): Promise<void> {
+    return this.inner.putObject(key, body, contentType, metadata);
   }
   getObject(key: string): Promise<Uint8Array | undefined> {
     return this.inner.getObject(key);
   }
+  getObjectWithMetadata(key: string) {
+    return this.inner.getObjectWithMetadata(key);
+  }
   listKeys(prefix: string): Promise<string[]> {
     return this.inner.listKeys(prefix);
+  }
+  listObjects(prefix: string): Promise<ListedObject[]> {
+    return this.inner.listObjects(prefix);
   }
   deleteKeys(keys: readonly string[]): Promise<void> {
     return this.inner.deleteKeys(keys);
@@ -287,21 +296,22 @@ export async function ingestObject(deps: IngestDeps, event: InboundObjectEvent):
     });
     const { stream, name } = checked;
 
-    const committed = await readManifest(baseSink, stream, runId, FILE_WINDOW_ID);
+    const committed = await readCommittedWindow(baseSink, stream, runId, FILE_WINDOW_ID);
     if (committed) {
       const movedTo = await moveOriginal(stream, name);
-      await finish('landed', { manifestKey: manifestKey(stream, runId, FILE_WINDOW_ID), rows: committed.rowCount });
+      await finish('landed', { manifestKey: committed.manifestKey, rows: committed.manifest.rowCount });
       log?.info('file had landed already; original moved', { key, runId });
       return {
         status: 'landed',
         key,
         stream,
         runId,
-        manifestKey: manifestKey(stream, runId, FILE_WINDOW_ID),
-        rows: committed.rowCount,
-        bytes: committed.bytes,
+        manifestKey: committed.manifestKey,
+        rows: committed.manifest.rowCount,
+        bytes: committed.manifest.bytes,
         originalMovedTo: movedTo,
         resumed: true,
+        strayObjectsDeleted: 0,
       };
     }
 
@@ -330,6 +340,7 @@ export async function ingestObject(deps: IngestDeps, event: InboundObjectEvent):
       stream,
       runId,
       windowId: FILE_WINDOW_ID,
+      attempt: newAttemptId(now()),
       columns,
       operatorId: config.operatorId,
       ...(deps.partBytes ? { partBytes: deps.partBytes } : {}),
@@ -389,6 +400,7 @@ export async function ingestObject(deps: IngestDeps, event: InboundObjectEvent):
       bytes: progress.bytes,
       originalMovedTo: movedTo,
       resumed: false,
+      strayObjectsDeleted: committedWindow.deletedKeys.length,
     };
   } catch (error) {
     if (error instanceof FileRejectedError) {

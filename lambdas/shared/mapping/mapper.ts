@@ -9,7 +9,7 @@
 import { CANONICAL_STREAMS, type CanonicalField, type StreamName, UNMAPPED_VALUE } from '../canonical.ts';
 import type { FieldMapping, OperatorConfig, StreamConfig } from '../config/schema.ts';
 import { type LandedColumn, landedColumns, treatmentOf } from '../landed-schema.ts';
-import { normalizeForPseudonym, type Pseudonymizer } from '../pii/pseudonymizer.ts';
+import { type Pseudonymizer, pseudonymInput } from '../pii/pseudonymizer.ts';
 import type { LandedBatch, LandedValue, SourceBatch, SourceColumn } from '../types.ts';
 import { buildConverter, type Converter, instantMicrosConverter, isCompatible, typeLabel } from './coerce.ts';
 import { CoercionError, MappingError, quoteValue, ValueProblem } from './errors.ts';
@@ -207,11 +207,12 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
 
     if (treatment === 'pseudonymize') {
       // An enumeration's `_source` column is pseudonymized too, so a clear value never lands.
-      const name = field.name;
+      // Key and reference fields are hashed in the source's key form, so they join as in the source.
+      const input = pseudonymInput(stream, field.name, config.source.keyComparison);
       return {
         ...base,
         field: landed.name,
-        convert: (text) => pseudonymizer.pseudonymize(normalizeForPseudonym(name, text)),
+        convert: (text) => pseudonymizer.pseudonymize(input(text)),
       };
     }
     if (isSourceColumn) return { ...base, field: landed.name, convert: undefined };

@@ -1,13 +1,14 @@
 /**
- * Writes one window of a stream as Parquet parts under `raw/<stream>/dt=<d>/<run>-<window>-<part>.parquet`.
+ * Writes one attempt at a window of a stream as Parquet parts under
+ * `raw/<stream>/<run>/<window>/<attempt>/dt=<d>/part-<n>.parquet`.
  *
  * Rows are routed by the UTC date of their `_cursor` (the `dt` partition). Each date has its own
  * row-group buffer and, while rows arrive, one open part streamed to the sink. A part is closed
  * at the first row-group boundary after its size reaches `partBytes`, and the next part of that
  * date takes the next number. Part numbers count per date from 0 (or from where a continuation
- * left off) in arrival order, and every boundary depends only on the input, so a retried window
- * with the same input writes the same keys. Nothing here decides whether a window is committed:
- * that is the manifest, written by `commitWindow` after the parts.
+ * left off) in arrival order. Every attempt at a window has its own prefix (continuations of one
+ * attempt carry its id in their progress), so an attempt never overwrites what another wrote.
+ * Nothing here decides whether a window is committed: that is `commitWindow`, after the parts.
  *
  * Memory is bounded by the open dates (at most `maxOpenPartitions`), each holding one Arrow batch
  * buffer (`batchRows` rows or `batchBytes` bytes), the compressed row group being built
@@ -54,6 +55,8 @@ export interface PartResult {
  * `resume` by the next continuation of the same window, and the input of `commitWindow`.
  */
 export interface WindowProgress extends WindowStatsSnapshot {
+  /** The attempt the parts belong to (a key segment). */
+  readonly attempt: string;
   /** Parts in (dt, part) order. */
   readonly parts: readonly PartResult[];
   /** Next part number per partition date. */
@@ -67,6 +70,11 @@ export interface PartitionedPartWriterOptions extends ParquetFileOptions, Omit<P
   readonly stream: StreamName;
   readonly runId: string;
   readonly windowId: string;
+  /**
+   * Id of this attempt at the window (`newAttemptId()`); every part key carries it. A continuation
+   * passes the same id as its `resume` progress.
+   */
+  readonly attempt: string;
   /** `landedColumns()` of the stream; batches are aligned with it and it must contain `_cursor`. */
   readonly columns: readonly LandedColumn[];
   /**
@@ -114,7 +122,8 @@ interface OpenPartition {
  * Streams LandedBatches of one window into partitioned, size-rolled Parquet parts.
  *
  * ```ts
- * const writer = new PartitionedPartWriter({ sink, stream: 'game_rounds', runId, windowId, columns });
+ * const attempt = newAttemptId();
+ * const writer = new PartitionedPartWriter({ sink, stream: 'game_rounds', runId, windowId, attempt, columns });
  * for await (const batch of landedBatches) await writer.write(batch);
  * const progress = await writer.close();
  * await commitWindow(sink, { ...ids, from, to, columns, progress });
@@ -155,8 +164,16 @@ export class PartitionedPartWriter {
         'the landed columns need a required timestamp _cursor',
       );
     }
-    // Fail on a bad run or window id now rather than when the first part opens.
-    rawPartKey(options.stream, '1970-01-01', options.runId, options.windowId, 0);
+    if (options.resume && options.resume.attempt !== options.attempt) {
+      throw new ParquetEncodeError(
+        this.context,
+        '*',
+        0,
+        `a continuation of attempt ${options.resume.attempt} cannot write as attempt ${options.attempt}`,
+      );
+    }
+    // Fail on a bad run, window or attempt id now rather than when the first part opens.
+    rawPartKey(options.stream, options.runId, options.windowId, options.attempt, '1970-01-01', 0);
     this.partBytes = options.partBytes ?? DEFAULT_PART_BYTES;
     this.maxOpen = Math.max(1, options.maxOpenPartitions ?? 2);
     this.stats = new WindowStats(options.columns, this.cursorIndex, options.resume);
@@ -218,6 +235,7 @@ export class PartitionedPartWriter {
     const parts = [...this.parts].sort((a, b) => (a.dt === b.dt ? a.part - b.part : a.dt < b.dt ? -1 : 1));
     return {
       ...this.stats.snapshot(),
+      attempt: this.options.attempt,
       parts,
       nextPart: Object.fromEntries([...this.nextPart.entries()].sort()),
       bytes: parts.reduce((sum, p) => sum + p.bytes, 0),
@@ -299,7 +317,8 @@ export class PartitionedPartWriter {
   private startPart(partition: OpenPartition): void {
     const part = this.nextPart.get(partition.dt) ?? 0;
     this.nextPart.set(partition.dt, part + 1);
-    const key = rawPartKey(this.options.stream, partition.dt, this.options.runId, this.options.windowId, part);
+    const { stream, runId, windowId, attempt } = this.options;
+    const key = rawPartKey(stream, runId, windowId, attempt, partition.dt, part);
     const upload = this.options.sink.openUpload(key, PARQUET_CONTENT_TYPE);
     partition.upload = upload;
     partition.file = new ParquetFileStream((chunk) => upload.write(chunk), this.fileOptions);

@@ -6,6 +6,8 @@
  */
 import type { KeyService } from '../adapters/key-service.ts';
 import type { SyncStateStore } from '../state/store.ts';
+import { CASE_FOLDING_UNICODE_VERSION } from './case-folding.ts';
+import { describeKeyComparison, type KeyComparison } from './key-form.ts';
 import { PSEUDONYM_KEY_BYTES } from './pseudonymizer.ts';
 
 export interface LoadPseudonymKeyOptions {
@@ -84,4 +86,84 @@ function checked(key: Buffer): Buffer {
     );
   }
   return key;
+}
+
+/** The case folding of the key form, as recorded beside the operator's pseudonyms. */
+export const KEY_FORM_CASE_FOLDING = `unicode-${CASE_FOLDING_UNICODE_VERSION}-simple`;
+
+/**
+ * `source.keyComparison` differs from the key form the operator's pseudonyms were computed with:
+ * going on would give keys that differ by case or trailing spaces a second pseudonym, and rows
+ * landed before and after would no longer join.
+ */
+export class KeyFormChangedError extends Error {
+  override readonly name = 'KeyFormChangedError';
+}
+
+const recorded = new Map<string, Promise<void>>();
+
+/**
+ * Makes sure the operator's pseudonyms keep one key form: the first extraction records
+ * `source.keyComparison` (and the case folding table) in the sync-state table (pk `CONFIG`, sk
+ * `KEY_FORM`, a conditional put, so concurrent first runs agree on one); every later one compares
+ * its setting with the record and refuses a different one with {@link KeyFormChangedError}.
+ * Checked once per execution environment and setting.
+ */
+export function ensureKeyForm(options: {
+  readonly store: SyncStateStore;
+  readonly operatorId: string;
+  readonly comparison: KeyComparison;
+}): Promise<void> {
+  const { store, comparison } = options;
+  const cacheKey = `${store.tableName}\u0000${comparison.caseInsensitive}\u0000${comparison.padSpace}`;
+  let pending = recorded.get(cacheKey);
+  if (!pending) {
+    pending = checkKeyForm(options);
+    recorded.set(cacheKey, pending);
+    pending.catch(() => recorded.delete(cacheKey));
+  }
+  return pending;
+}
+
+/** Forgets checked key forms (tests). */
+export function clearKeyFormCache(): void {
+  recorded.clear();
+}
+
+async function checkKeyForm({
+  store,
+  operatorId,
+  comparison,
+}: {
+  store: SyncStateStore;
+  operatorId: string;
+  comparison: KeyComparison;
+}): Promise<void> {
+  const wanted = {
+    caseInsensitive: comparison.caseInsensitive,
+    padSpace: comparison.padSpace,
+    caseFolding: KEY_FORM_CASE_FOLDING,
+  };
+  let current = await store.getKeyForm();
+  if (!current) {
+    if (await store.putKeyForm(wanted)) return;
+    current = await store.getKeyForm();
+    if (!current) {
+      throw new PseudonymKeyError(
+        `the key form item in ${store.tableName} was reported present but cannot be read back; retry`,
+      );
+    }
+  }
+  // The folding table matters only when keys are folded.
+  const sameFolding = !wanted.caseInsensitive || current.caseFolding === wanted.caseFolding;
+  const same =
+    current.caseInsensitive === wanted.caseInsensitive && current.padSpace === wanted.padSpace && sameFolding;
+  if (same) return;
+  const at = Number.isNaN(current.recordedAt.getTime()) ? '' : ` on ${current.recordedAt.toISOString()}`;
+  const folding = sameFolding
+    ? ''
+    : ` with case folding ${current.caseFolding}, this version folds with ${wanted.caseFolding}`;
+  throw new KeyFormChangedError(
+    `${operatorId}: source.keyComparison is { caseInsensitive: ${wanted.caseInsensitive}, padSpace: ${wanted.padSpace} } (${describeKeyComparison(wanted)}), but the pseudonyms already landed for this operator were computed with { caseInsensitive: ${current.caseInsensitive}, padSpace: ${current.padSpace} } (recorded${at}${folding}); keys that differ by case or trailing spaces would get a second pseudonym and stop joining with the landed rows. Restore source.keyComparison to { caseInsensitive: ${current.caseInsensitive}, padSpace: ${current.padSpace} } and deploy, or change the key form deliberately as docs/runbook.md describes (Changing how keys compare)`,
+  );
 }

@@ -6,6 +6,8 @@
  * recomputed from a guessed id.
  */
 import { createHmac } from 'node:crypto';
+import { isKeyField, type StreamName } from '../canonical.ts';
+import { type KeyComparison, keyForm } from './key-form.ts';
 
 /** Turns a personal value into its pseudonym. */
 export interface Pseudonymizer {
@@ -58,10 +60,33 @@ export function createPseudonymizer(key: Buffer, options: PseudonymizerOptions =
 }
 
 /**
- * The form of a value that is pseudonymized, so trivially different spellings of the same person
- * give the same pseudonym: e-mail addresses are trimmed and lower-cased; other values are hashed
- * as they are.
+ * How the values of one field are turned into the text that is pseudonymized, so that values that
+ * mean the same get the same pseudonym:
+ * - key and reference fields (see `isKeyField`: `player_id` everywhere, primary keys) take the
+ *   source's key form ({@link keyForm} under `source.keyComparison`), so they join in the lake as
+ *   they do in the source;
+ * - e-mail addresses are trimmed and lower-cased;
+ * - other values are hashed exactly as they are.
  */
-export function normalizeForPseudonym(field: string, value: string): string {
-  return field === 'email' ? value.trim().toLowerCase() : value;
+export function pseudonymInput(
+  stream: StreamName,
+  field: string,
+  comparison: KeyComparison,
+): (value: string) => string {
+  if (isKeyField(stream, field)) {
+    if (!comparison.padSpace && !comparison.caseInsensitive) return (value) => value;
+    return (value) => keyForm(value, comparison);
+  }
+  if (field === 'email') return (value) => value.trim().toLowerCase();
+  return (value) => value;
+}
+
+/** The text pseudonymized for one value of a field (see {@link pseudonymInput}). */
+export function normalizeForPseudonym(
+  stream: StreamName,
+  field: string,
+  value: string,
+  comparison: KeyComparison,
+): string {
+  return pseudonymInput(stream, field, comparison)(value);
 }

@@ -182,7 +182,7 @@ const compactInstant = (d: Date): string => d.toISOString().slice(0, 19).replace
 /** Refuses an id that is not a valid S3 key segment (the layout's rule). */
 export function checkRunId(id: string, what: string): string {
   try {
-    manifestKey('players', id, 'check');
+    manifestKey('players', id, 'check', 'check');
   } catch {
     throw new PlanRequestError(
       `${what} ${JSON.stringify(id)} is not valid: letters, digits, '_', '.', '=' and '-' only, starting with a letter or digit`,

@@ -7,7 +7,7 @@ import { type Adapters, createAdapters } from '../adapters/index.ts';
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
 import { type ExtractRangeOutcome, type ExtractRangeRequest, extractRange } from '../extract/extract-range.ts';
-import { loadPseudonymKey } from '../pii/key.ts';
+import { ensureKeyForm, loadPseudonymKey } from '../pii/key.ts';
 import { createPseudonymizer, type Pseudonymizer } from '../pii/pseudonymizer.ts';
 import { S3Sink } from '../sink/s3.ts';
 import { applicationNameFor, openSource, type SourceConnection } from '../sources/index.ts';
@@ -58,6 +58,11 @@ export async function invocationTools(
   windowId: string,
 ): Promise<InvocationTools> {
   const pseudonymKey = await loadPseudonymKey({ keys: rt.adapters.keys, store: rt.store, keyId: rt.env.kmsKeyArn });
+  await ensureKeyForm({
+    store: rt.store,
+    operatorId: rt.config.operatorId,
+    comparison: rt.config.source.keyComparison,
+  });
   if (pseudonymizer?.key !== pseudonymKey)
     pseudonymizer = { key: pseudonymKey, value: createPseudonymizer(pseudonymKey) };
   const sink = new S3Sink({

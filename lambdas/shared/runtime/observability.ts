@@ -25,6 +25,8 @@ export const METRICS = {
   reconciliationMismatch: 'ReconciliationMismatch',
   unmappedValues: 'UnmappedValues',
   extractFailures: 'ExtractFailures',
+  /** Objects of attempts that never committed (or were superseded), removed by a commit or the landing sweep. */
+  strayObjectsDeleted: 'StrayObjectsDeleted',
 } as const;
 
 /** Dimension names: `Operator` is `<operatorId>-<stage>`; `Stream` is the canonical stream. */

@@ -19,7 +19,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import type { WriteContext } from '../parquet/errors.ts';
 import { SinkError } from './errors.ts';
-import type { ObjectSink, ObjectUpload } from './sink.ts';
+import type { ListedObject, ObjectSink, ObjectUpload } from './sink.ts';
 
 /** S3 accepts at most 1000 keys per DeleteObjects request. */
 const DELETE_BATCH = 1000;
@@ -132,7 +132,12 @@ export class S3Sink implements ObjectSink {
     };
   }
 
-  async putObject(key: string, body: string | Uint8Array, contentType: string): Promise<void> {
+  async putObject(
+    key: string,
+    body: string | Uint8Array,
+    contentType: string,
+    metadata?: Readonly<Record<string, string>>,
+  ): Promise<void> {
     try {
       await this.client.send(
         new PutObjectCommand({
@@ -140,6 +145,7 @@ export class S3Sink implements ObjectSink {
           Key: key,
           Body: body,
           ContentType: contentType,
+          ...(metadata ? { Metadata: { ...metadata } } : {}),
           ...this.encryption,
         }),
       );
@@ -149,30 +155,48 @@ export class S3Sink implements ObjectSink {
   }
 
   async getObject(key: string): Promise<Uint8Array | undefined> {
+    return (await this.getObjectWithMetadata(key))?.body;
+  }
+
+  async getObjectWithMetadata(
+    key: string,
+  ): Promise<{ readonly body: Uint8Array; readonly metadata: Readonly<Record<string, string>> } | undefined> {
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
+      const body = out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
+      return { body, metadata: out.Metadata ?? {} };
     } catch (err) {
       if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') return undefined;
       throw new SinkError('get', key, this.context, { cause: err });
     }
   }
 
+  location(key: string): string {
+    return `s3://${this.bucket}/${key}`;
+  }
+
   async listKeys(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
+    return (await this.listObjects(prefix)).map((o) => o.key);
+  }
+
+  async listObjects(prefix: string): Promise<ListedObject[]> {
+    const objects: ListedObject[] = [];
     let token: string | undefined;
     try {
       do {
         const out = await this.client.send(
           new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
         );
-        for (const object of out.Contents ?? []) if (object.Key !== undefined) keys.push(object.Key);
+        for (const object of out.Contents ?? []) {
+          if (object.Key === undefined) continue;
+          objects.push({ key: object.Key, lastModified: object.LastModified ?? new Date(0), size: object.Size ?? 0 });
+        }
         token = out.IsTruncated ? out.NextContinuationToken : undefined;
       } while (token);
     } catch (err) {
       throw new SinkError('list', prefix, this.context, { cause: err });
     }
-    return keys.sort();
+    return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   async deleteKeys(keys: readonly string[]): Promise<void> {

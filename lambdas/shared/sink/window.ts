@@ -1,39 +1,54 @@
 /**
- * Committing a window: removing what earlier attempts left behind, then writing the manifest.
+ * Committing a window: the only way landed rows become visible.
  *
- * The manifest (`_manifests/<stream>/<run>/<window>.json`) is the commit marker: it is written
- * only after every part of the window is stored, and readers and reconciliation trust a window's
- * parts only through its manifest. A window that fails before its manifest has not happened.
+ * Readers never see a window that did not commit, whatever failed and whenever, because of where
+ * things are written and what is catalogued:
  *
- * Retries converge to exactly one copy because part keys are deterministic per (run, window,
- * date, part number): a retry with the same input overwrites the same keys. What it cannot
- * overwrite are parts an earlier attempt wrote beyond this attempt's (a higher part number, or a
- * date this attempt did not reach). Before writing the manifest, `commitWindow` lists, for every
- * partition date the window can touch (the UTC dates from `from` to `to`, plus the dates of this
- * attempt's parts and of any earlier manifest), the objects named `<run>-<window>-<part>.parquet`,
- * adds the parts an earlier manifest of the window lists, and deletes every one this attempt did
- * not write. Rows outside [`from`, `to`] are refused, so no part can hide outside the listed dates.
+ * 1. Every attempt at a window writes its Parquet parts under its own prefix,
+ *    `raw/<stream>/<run>/<window>/<attempt>/…` ({@link newAttemptId}; continuations of an attempt
+ *    carry its id). `raw/` is no table's location: nothing there is visible by being there.
+ * 2. Once the window is complete and reconciled, `commitWindow` checks that every part of the
+ *    attempt is stored, writes the attempt's manifest (`_manifests/<stream>/<run>/<window>/<attempt>.json`),
+ *    and then commits with **one** PUT: the symlink list `_committed/<stream>/<run>/<window>/parts.txt`,
+ *    which names the attempt's parts (`s3://…` per line) and carries the attempt id as metadata.
+ *    `_committed/<stream>/` is the location of the stream's catalogued landed table (Hive
+ *    SymlinkTextInputFormat, one partition per committed window), so Athena reads exactly the parts
+ *    of committed attempts. A PUT replaces an object atomically, so a re-committed window switches
+ *    from one complete attempt to another, never to a mixture.
+ * 3. After committing, the other attempts' parts and manifests under the window are deleted. An
+ *    attempt that never commits (coercion error, timeout, crash, S3 error, aborted execution,
+ *    never retried) is deleted by the landing sweep (`sweep.ts`) once it is older than the grace
+ *    period; it was never visible in the meantime.
  */
+import { randomBytes } from 'node:crypto';
 import type { StreamName } from '../canonical.ts';
 import { type LandedColumn, schemaFingerprint } from '../landed-schema.ts';
-import { manifestKey, partitionDate, rawPartKey } from '../layout.ts';
+import {
+  committedListKey,
+  manifestKey,
+  manifestWindowPrefix,
+  parseAttemptKey,
+  rawAttemptPrefix,
+  rawWindowPrefix,
+} from '../layout.ts';
 import type { WriteContext } from '../parquet/errors.ts';
 import type { PartResult, WindowProgress } from '../parquet/part-writer.ts';
 import { WindowCommitError } from './errors.ts';
 import type { ObjectSink } from './sink.ts';
 
-const DAY_MS = 86_400_000;
-/** Partition-date prefixes listed concurrently during cleanup. */
-const LIST_CONCURRENCY = 8;
+/** User metadata of a committed list that names its attempt. */
+export const COMMITTED_ATTEMPT_METADATA = 'attempt';
 
-/** The commit record of one window. */
+/** The description of one committed (or committing) attempt at a window. */
 export interface WindowManifest {
   /** Format version of this document. */
-  readonly version: 1;
+  readonly version: 2;
   readonly operatorId: string;
   readonly stream: StreamName;
   readonly runId: string;
   readonly windowId: string;
+  /** The attempt whose parts this describes. */
+  readonly attempt: string;
   /** Lower bound of the window's cursor range (ISO-8601 UTC). */
   readonly from: string;
   /** Upper bound of the window's cursor range (ISO-8601 UTC). */
@@ -57,6 +72,15 @@ export interface WindowManifest {
   readonly createdAt: string;
 }
 
+/**
+ * A new attempt id: the UTC time it started and a random suffix (`20261206T101500Z-3fa9c1`), so
+ * attempts sort by start time and two attempts never share a prefix.
+ */
+export function newAttemptId(now: Date = new Date()): string {
+  const time = `${now.toISOString().slice(0, 19).replace(/[-:]/g, '')}Z`;
+  return `${time}-${randomBytes(3).toString('hex')}`;
+}
+
 export interface CommitWindowInput {
   readonly operatorId: string;
   readonly stream: StreamName;
@@ -74,15 +98,19 @@ export interface CommitWindowInput {
 }
 
 export interface CommitWindowResult {
+  /** The committed attempt's manifest. */
   readonly manifestKey: string;
+  /** The commit marker: the window's symlink list. */
+  readonly committedKey: string;
   readonly manifest: WindowManifest;
-  /** Objects of earlier attempts that were removed. */
+  /** Objects of other attempts at the window that were removed after the commit. */
   readonly deletedKeys: readonly string[];
 }
 
-/** Removes stray parts of earlier attempts of the window, then writes its manifest (see module doc). */
+/** Commits one attempt at a window (see the module documentation). */
 export async function commitWindow(sink: ObjectSink, input: CommitWindowInput): Promise<CommitWindowResult> {
   const { stream, runId, windowId, progress } = input;
+  const { attempt } = progress;
   const context: WriteContext = { operatorId: input.operatorId, stream, windowId: `${runId}/${windowId}` };
   const from = input.from.getTime();
   const to = input.to.getTime();
@@ -97,34 +125,31 @@ export async function commitWindow(sink: ObjectSink, input: CommitWindowInput): 
     }
   }
 
-  const key = manifestKey(stream, runId, windowId);
-  const previous = await readManifest(sink, stream, runId, windowId);
-  const written = new Set(progress.parts.map((p) => p.key));
-
-  const dates = new Set<string>();
-  for (let day = Math.floor(from / DAY_MS); day <= Math.floor(to / DAY_MS); day++) {
-    dates.add(partitionDate(new Date(day * DAY_MS)));
+  // Every part must be this attempt's and stored: a list naming a missing object would break every
+  // query of the table, and a part of another attempt would mix two reads of the source.
+  const attemptPrefix = rawAttemptPrefix(stream, runId, windowId, attempt);
+  const stored = new Set((await sink.listObjects(attemptPrefix)).map((o) => o.key));
+  for (const part of progress.parts) {
+    if (!part.key.startsWith(attemptPrefix)) {
+      throw new WindowCommitError(context, `part ${part.key} does not belong to attempt ${attempt}`);
+    }
+    if (!stored.has(part.key)) {
+      throw new WindowCommitError(
+        context,
+        `part ${part.key} of attempt ${attempt} is missing; another attempt at this window may have committed ` +
+          'and removed it, so this attempt cannot commit',
+      );
+    }
   }
-  for (const p of progress.parts) dates.add(p.dt);
-  for (const p of previous?.parts ?? []) dates.add(p.dt);
 
-  const candidates = new Set<string>(previous?.parts.map((p) => p.key) ?? []);
-  const listed = await mapLimit([...dates], LIST_CONCURRENCY, async (dt) => {
-    const prefix = windowPartPrefix(stream, dt, runId, windowId);
-    const keys = await sink.listKeys(prefix);
-    return keys.filter((k) => /^\d+\.parquet$/.test(k.slice(prefix.length)));
-  });
-  for (const keys of listed) for (const k of keys) candidates.add(k);
-
-  const stray = [...candidates].filter((k) => !written.has(k)).sort();
-  if (stray.length > 0) await sink.deleteKeys(stray);
-
+  const key = manifestKey(stream, runId, windowId, attempt);
   const manifest: WindowManifest = {
-    version: 1,
+    version: 2,
     operatorId: input.operatorId,
     stream,
     runId,
     windowId,
+    attempt,
     from: input.from.toISOString(),
     to: input.to.toISOString(),
     rowCount: progress.rowCount,
@@ -138,36 +163,55 @@ export async function commitWindow(sink: ObjectSink, input: CommitWindowInput): 
     createdAt: (input.now ?? new Date()).toISOString(),
   };
   await sink.putObject(key, `${JSON.stringify(manifest, null, 2)}\n`, 'application/json');
-  return { manifestKey: key, manifest, deletedKeys: stray };
+
+  const committedKey = committedListKey(stream, runId, windowId);
+  const list = progress.parts.map((p) => `${sink.location(p.key)}\n`).join('');
+  await sink.putObject(committedKey, list, 'text/plain', { [COMMITTED_ATTEMPT_METADATA]: attempt });
+
+  const others = [
+    ...(await sink.listKeys(rawWindowPrefix(stream, runId, windowId))),
+    ...(await sink.listKeys(manifestWindowPrefix(stream, runId, windowId))),
+  ].filter((k) => parseAttemptKey(k)?.attempt !== attempt);
+  if (others.length > 0) await sink.deleteKeys(others);
+  return { manifestKey: key, committedKey, manifest, deletedKeys: others };
 }
 
-/** The committed manifest of a window, or undefined when the window has not been committed. */
-export async function readManifest(
+/** A committed window: its symlink list, the committed attempt and that attempt's manifest. */
+export interface CommittedWindow {
+  readonly committedKey: string;
+  readonly attempt: string;
+  /** Keys of the committed parts (what the catalogued table reads for this window). */
+  readonly partKeys: readonly string[];
+  readonly manifestKey: string;
+  readonly manifest: WindowManifest;
+}
+
+/** The committed attempt at a window, or undefined when the window has not committed. */
+export async function readCommittedWindow(
   sink: ObjectSink,
   stream: StreamName,
   runId: string,
   windowId: string,
-): Promise<WindowManifest | undefined> {
-  const bytes = await sink.getObject(manifestKey(stream, runId, windowId));
-  if (!bytes) return undefined;
-  return JSON.parse(new TextDecoder().decode(bytes)) as WindowManifest;
-}
-
-/** `raw/<stream>/dt=<dt>/<run>-<window>-`: the key prefix of a window's parts on one date. */
-export function windowPartPrefix(stream: StreamName, dt: string, runId: string, windowId: string): string {
-  const first = rawPartKey(stream, dt, runId, windowId, 0);
-  return first.slice(0, first.lastIndexOf('-') + 1);
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
+): Promise<CommittedWindow | undefined> {
+  const committedKey = committedListKey(stream, runId, windowId);
+  const list = await sink.getObjectWithMetadata(committedKey);
+  if (!list) return undefined;
+  const attempt = list.metadata[COMMITTED_ATTEMPT_METADATA];
+  if (!attempt) {
+    throw new Error(
+      `the committed list ${committedKey} does not name its attempt (metadata ${COMMITTED_ATTEMPT_METADATA})`,
+    );
+  }
+  const base = sink.location('');
+  const partKeys = new TextDecoder()
+    .decode(list.body)
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line) => (line.startsWith(base) ? line.slice(base.length) : line));
+  const key = manifestKey(stream, runId, windowId, attempt);
+  const bytes = await sink.getObject(key);
+  if (!bytes)
+    throw new Error(`the manifest ${key} of the committed attempt at ${stream} ${runId}/${windowId} is missing`);
+  const manifest = JSON.parse(new TextDecoder().decode(bytes)) as WindowManifest;
+  return { committedKey, attempt, partKeys, manifestKey: key, manifest };
 }

@@ -9,6 +9,7 @@
  * | snapshot window         | `SNAPSHOT#<id>`      | `WINDOW#<stream>#<window>`  |
  * | current snapshot        | `CONFIG`             | `SNAPSHOT`                  |
  * | pseudonym key (wrapped) | `CONFIG`             | `PSEUDONYM_KEY`             |
+ * | key form of pseudonyms  | `CONFIG`             | `KEY_FORM`                  |
  * | run lock                | `LOCK`               | `<name>` (e.g. INCREMENTAL) |
  */
 
@@ -34,6 +35,7 @@ export const keys = {
   }),
   currentSnapshot: (): ItemKey => ({ pk: CONFIG_PK, sk: 'SNAPSHOT' }),
   pseudonymKey: (): ItemKey => ({ pk: CONFIG_PK, sk: 'PSEUDONYM_KEY' }),
+  keyForm: (): ItemKey => ({ pk: CONFIG_PK, sk: 'KEY_FORM' }),
   lock: (name: string): ItemKey => ({ pk: LOCK_PK, sk: name }),
 };
 

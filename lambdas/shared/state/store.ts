@@ -148,6 +148,15 @@ export interface LockState {
   readonly acquiredAt: Date;
 }
 
+/** The key form an operator's pseudonyms are computed with, as recorded on first use. */
+export interface RecordedKeyForm {
+  readonly caseInsensitive: boolean;
+  readonly padSpace: boolean;
+  /** The case folding table, e.g. `unicode-15.0.0-simple`. */
+  readonly caseFolding: string;
+  readonly recordedAt: Date;
+}
+
 export interface SyncStateStoreOptions {
   /** Clock, for tests of lock expiry. @default () => new Date() */
   readonly now?: () => Date;
@@ -725,22 +734,47 @@ export class SyncStateStore {
    * (the caller then reads and uses theirs). Only ciphertext is ever stored, and it never expires.
    */
   async putPseudonymKeyCiphertext(ciphertext: Buffer, keyId: string): Promise<boolean> {
+    return this.putIfAbsent('putPseudonymKeyCiphertext', {
+      ...keys.pseudonymKey(),
+      ciphertext: new Uint8Array(ciphertext),
+      keyId,
+      algorithm: 'HMAC-SHA256',
+      createdAt: this.now().toISOString(),
+    });
+  }
+
+  // ---------------------------------------------------------------- key form
+
+  /** The key form the operator's key pseudonyms were recorded with, or undefined before the first. */
+  async getKeyForm(): Promise<RecordedKeyForm | undefined> {
+    const item = await this.get('getKeyForm', keys.keyForm());
+    if (!item) return undefined;
+    return {
+      caseInsensitive: item.caseInsensitive === true,
+      padSpace: item.padSpace === true,
+      caseFolding: String(item.caseFolding ?? ''),
+      recordedAt: new Date(String(item.recordedAt)),
+    };
+  }
+
+  /**
+   * Records the key form pseudonyms are computed with unless one is recorded; returns false when
+   * another writer was first (the caller then reads and compares theirs). Never expires.
+   */
+  async putKeyForm(form: Omit<RecordedKeyForm, 'recordedAt'>): Promise<boolean> {
+    return this.putIfAbsent('putKeyForm', { ...keys.keyForm(), ...form, recordedAt: this.now().toISOString() });
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /** Puts an item unless one with its key exists; false when one does. */
+  private async putIfAbsent(operation: string, item: Item): Promise<boolean> {
     try {
       await this.call(
-        'putPseudonymKeyCiphertext',
+        operation,
         () =>
           this.doc.send(
-            new PutCommand({
-              TableName: this.tableName,
-              Item: {
-                ...keys.pseudonymKey(),
-                ciphertext: new Uint8Array(ciphertext),
-                keyId,
-                algorithm: 'HMAC-SHA256',
-                createdAt: this.now().toISOString(),
-              },
-              ConditionExpression: 'attribute_not_exists(pk)',
-            }),
+            new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
           ),
         true,
       );
@@ -750,8 +784,6 @@ export class SyncStateStore {
       throw error;
     }
   }
-
-  // ---------------------------------------------------------------- helpers
 
   private async get(operation: string, key: ItemKey): Promise<Item | undefined> {
     const out = await this.call(operation, () =>

@@ -108,7 +108,7 @@ describe('Extractors', () => {
         statements.filter((s) => ([] as unknown[]).concat(s.Action).includes(action)).flatMap((s) => [s.Resource]);
       expect(actionsOn('secretsmanager:GetSecretValue')).toEqual([{ Ref: secretId }]);
       const listing = statements.find((s) => ([] as unknown[]).concat(s.Action).includes('s3:ListBucket'));
-      expect(listing?.Condition).toEqual({ StringLike: { 's3:prefix': ['raw/*'] } });
+      expect(listing?.Condition).toEqual({ StringLike: { 's3:prefix': ['raw/*', '_manifests/*'] } });
       for (const s of statements) {
         const actions = ([] as string[]).concat(s.Action as string[]);
         if (actions.some((a) => /^(s3|dynamodb|secretsmanager|kms):/.test(a))) expect(s.Resource).not.toBe('*');

@@ -64,7 +64,8 @@ describe('Monitoring', () => {
     const anchors = runbookAnchors();
     const individual = acme.stack.monitoring.alarms;
     // 2 state machines + 7 streams + stalled + reconciliation + 5 functions × 2 + schedule DLQ
-    expect(individual).toHaveLength(2 + 7 + 1 + 1 + 10 + 1);
+    // + the landing sweep (its schedule's DLQ, its function × 2)
+    expect(individual).toHaveLength(2 + 7 + 1 + 1 + 10 + 1 + 3);
     for (const { alarm, component, anchor } of individual) {
       const props = alarm.node.defaultChild as Json;
       const description = acme.stack.resolve(props.alarmDescription) as string;
@@ -435,6 +436,9 @@ describe('Monitoring', () => {
         'warning files quarantined',
         'warning ingest-file errors',
         'warning ingest-file throttles',
+        'critical landing sweep not started',
+        'warning sweep-landing errors',
+        'warning sweep-landing throttles',
       ].map((s) => `lucky-files-sandbox ${s}`),
     );
     expect(stack.monitoring.healthAlarm).toBeDefined();

@@ -284,7 +284,12 @@ describe('Pipeline', () => {
     const files = synthesize(exampleConfig('lucky-files'));
     expect(files.stack.pipeline).toBeUndefined();
     expect(Object.keys(files.template.findResources('AWS::StepFunctions::StateMachine'))).toEqual([]);
-    expect(Object.keys(files.template.findResources('AWS::Scheduler::Schedule'))).toEqual([]);
+    // Only the daily landing sweep is scheduled.
+    expect(
+      Object.values(files.template.findResources('AWS::Scheduler::Schedule')).map(
+        (r) => (r as { Properties: { Name: string } }).Properties.Name,
+      ),
+    ).toEqual(['lucky-files-sandbox-sweep-landing']);
     const s = acme.stack;
     expect(
       () =>

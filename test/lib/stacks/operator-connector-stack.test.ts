@@ -221,6 +221,8 @@ describe('OperatorConnectorStack', () => {
           Status: 'Enabled',
         },
         { Id: 'expire-archive', Prefix: 'archive/', ExpirationInDays: 30, Status: 'Enabled' },
+        { Id: 'expire-committed', Prefix: '_committed/', ExpirationInDays: 365, Status: 'Enabled' },
+        { Id: 'expire-manifests', Prefix: '_manifests/', ExpirationInDays: 365, Status: 'Enabled' },
         {
           Id: 'expire-noncurrent-versions',
           NoncurrentVersionExpiration: { NoncurrentDays: 30 },
@@ -247,11 +249,11 @@ describe('OperatorConnectorStack', () => {
       });
       expect(propsOf(royal.template, royal.stack.landingZone.bucket).NotificationConfiguration).toBeUndefined();
       lucky.template.resourceCountIs('Custom::S3BucketNotifications', 0);
-      // The only function is the connector's ingest Lambda (no S3 notification handler).
+      // The only functions are the connector's ingest Lambda and the landing sweep (no S3 notification handler).
       const handlers = Object.values(lucky.template.findResources('AWS::Lambda::Function')).map(
         (r) => (r as { Properties: { Handler: string } }).Properties.Handler,
       );
-      expect(handlers).toEqual(['ingest-file.handler']);
+      expect(handlers.sort()).toEqual(['ingest-file.handler', 'sweep-landing.handler']);
     });
   });
 
@@ -392,34 +394,39 @@ describe('OperatorConnectorStack', () => {
       expect(royal.stack.dataCatalog.databaseName).toBe('connector_royal_spins_production');
     });
 
-    it('has one Parquet table per configured stream with the landed columns and dt partition projection', () => {
+    it('has one landed table per configured stream that reads only committed windows (symlink lists)', () => {
       for (const s of [royal, acme, lucky]) {
         const { config } = s.stack;
         const configured = STREAM_NAMES.filter((name) => config.streams[name]);
         const tables = resourcesOf(s.template, 'AWS::Glue::Table').map(([, r]) => r.Properties);
-        expect(tables.map((t) => t.TableInput.Name).toSorted()).toEqual(configured.toSorted());
+        expect(tables.map((t) => t.TableInput.Name).toSorted()).toEqual(
+          configured.map((name) => `${name}_landed`).toSorted(),
+        );
         const bucket = { Ref: logicalId(s.stack.landingZone.bucket) };
         for (const stream of configured) {
-          const table = tables.find((t) => t.TableInput.Name === stream);
+          const table = tables.find((t) => t.TableInput.Name === `${stream}_landed`);
           expect(table.DatabaseName).toBe(s.stack.dataCatalog.databaseName);
           const input = table.TableInput;
           expect(input.TableType).toBe('EXTERNAL_TABLE');
-          expect(input.PartitionKeys).toEqual([expect.objectContaining({ Name: 'dt', Type: 'string' })]);
+          expect(input.PartitionKeys).toEqual([
+            expect.objectContaining({ Name: 'run_id', Type: 'string' }),
+            expect.objectContaining({ Name: 'window_id', Type: 'string' }),
+          ]);
           expect(input.Parameters).toEqual({
             EXTERNAL: 'TRUE',
             classification: 'parquet',
             'projection.enabled': 'true',
-            'projection.dt.type': 'date',
-            'projection.dt.format': 'yyyy-MM-dd',
-            'projection.dt.range': '2015-01-01,NOW',
-            'projection.dt.interval': '1',
-            'projection.dt.interval.unit': 'DAYS',
-            'storage.location.template': { 'Fn::Join': ['', ['s3://', bucket, `/raw/${stream}/dt=\${dt}/`]] },
+            'projection.run_id.type': 'injected',
+            'projection.window_id.type': 'injected',
+            'storage.location.template': {
+              'Fn::Join': ['', ['s3://', bucket, `/_committed/${stream}/\${run_id}/\${window_id}/`]],
+            },
           });
           const sd = input.StorageDescriptor;
-          expect(sd.Location).toEqual({ 'Fn::Join': ['', ['s3://', bucket, `/raw/${stream}/`]] });
-          expect(sd.InputFormat).toBe('org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat');
-          expect(sd.OutputFormat).toBe('org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat');
+          // Nothing under raw/ is a table location: parts are read only through committed lists.
+          expect(sd.Location).toEqual({ 'Fn::Join': ['', ['s3://', bucket, `/_committed/${stream}/`]] });
+          expect(sd.InputFormat).toBe('org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat');
+          expect(sd.OutputFormat).toBe('org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat');
           expect(sd.SerdeInfo.SerializationLibrary).toBe('org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe');
           expect(sd.Columns.map((c: Json) => [c.Name, c.Type])).toEqual(
             landedColumns(config, stream).map((c) => [c.name, glueType(c.type)]),
@@ -430,13 +437,15 @@ describe('OperatorConnectorStack', () => {
             ['_source_seq', 'bigint'],
           ]);
         }
+        const locations = JSON.stringify(tables.map((t) => t.TableInput.StorageDescriptor.Location));
+        expect(locations).not.toContain('/raw/');
       }
     });
 
     it('types money columns with the operator precision and scale', () => {
       const payments = resourcesOf(royal.template, 'AWS::Glue::Table')
         .map(([, r]) => r.Properties.TableInput)
-        .find((t) => t.Name === 'payments');
+        .find((t) => t.Name === 'payments_landed');
       expect(payments.StorageDescriptor.Columns).toContainEqual(
         expect.objectContaining({ Name: 'amount', Type: 'decimal(20,4)' }),
       );
@@ -546,14 +555,21 @@ describe('OperatorConnectorStack', () => {
       const statements = identityStatements(granted);
       const puts = statements.filter((s) => list(s.Action).includes('s3:PutObject'));
       expect(puts.flatMap((s) => list(s.Resource))).toEqual(
-        expect.arrayContaining([objects('raw/'), objects('_manifests/'), objects('quarantine/'), objects('archive/')]),
+        expect.arrayContaining([
+          objects('raw/'),
+          objects('_manifests/'),
+          objects('_committed/'),
+          objects('quarantine/'),
+          objects('archive/'),
+        ]),
       );
       for (const r of puts.flatMap((s) => list(s.Resource))) expect(r).not.toEqual(objects(''));
       const deletes = statements.filter((s) => list(s.Action).some((a) => String(a).startsWith('s3:DeleteObject')));
-      // Dropped originals once processed; stray Parquet parts of an earlier attempt of a window.
+      // Dropped originals once processed; parts and manifests of attempts at a window that did not
+      // commit. Committed lists are never deleted.
       const deleted = new Set(deletes.flatMap((s) => list(s.Resource)).map((r) => JSON.stringify(r)));
       expect([...deleted].sort()).toEqual(
-        [JSON.stringify(objects('inbound/')), JSON.stringify(objects('raw/'))].sort(),
+        [objects('inbound/'), objects('raw/'), objects('_manifests/')].map((o) => JSON.stringify(o)).sort(),
       );
     });
   });

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { type OperatorConfig, operatorConfigSchema } from '#shared/config/schema';
 import { landedColumns } from '#shared/landed-schema';
 import { CoercionError, MappingError } from '#shared/mapping/errors';
 import { createRowMapper, type RowMapperOptions } from '#shared/mapping/mapper';
@@ -244,6 +245,63 @@ describe('players: PII and types', () => {
     // Nothing of the clear-text identifiers lands.
     const asJson = JSON.stringify(landedPlayers.columns, (_, v) => (typeof v === 'bigint' ? String(v) : v));
     expect(asJson).not.toMatch(/alice|"42"/i);
+  });
+
+  it('hashes key and reference fields in the key form of source.keyComparison, database or files', () => {
+    const streams = {
+      players: { columns: { player_id: 'customer_id', updated_at: 'modified_ts' } },
+      payments: {
+        columns: {
+          payment_id: 'id',
+          player_id: 'customer',
+          updated_at: 'changed',
+          method: { column: 'method', pii: 'pseudonymize' as const },
+        },
+      },
+    };
+    const filesWith = (keyComparison?: { caseInsensitive: boolean; padSpace: boolean }) =>
+      operatorConfigSchema.parse({
+        operatorId: 'lucky-files',
+        displayName: 'Lucky Files',
+        stage: 'sandbox',
+        account: '111111111111',
+        region: 'eu-west-1',
+        source: { type: 'files', ...(keyComparison ? { keyComparison } : {}) },
+        fileDrop: { principals: [] },
+        streams,
+      });
+    const playerColumns = [col('customer_id', 'text'), col('modified_ts', 'text')];
+    const paymentColumns = [col('id', 'text'), col('customer', 'text'), col('changed', 'text'), col('method', 'text')];
+    const land = (config: OperatorConfig) => {
+      const pm = mapper({ config, stream: 'players', sourceColumns: playerColumns });
+      const py = mapper({ config, stream: 'payments', sourceColumns: paymentColumns });
+      const p = pm.map({ columns: playerColumns, rows: [['Ace-Key ', '2024-05-01T10:00:00Z']] });
+      const y = py.map({
+        columns: paymentColumns,
+        rows: [
+          ['Pay-1 ', 'ace-key', '2024-05-01T10:00:00Z', 'Card '],
+          ['pay-2', 'Ace-Key ', '2024-05-01T10:00:00Z', 'card'],
+        ],
+      });
+      return {
+        player: column(p, pm.columns, 'player_id')[0],
+        payments: column(y, py.columns, 'player_id'),
+        paymentIds: column(y, py.columns, 'payment_id'),
+        methods: column(y, py.columns, 'method'),
+      };
+    };
+
+    // A file drop compares exactly unless the config says otherwise.
+    const exact = land(filesWith());
+    expect(exact.player).toBe(hmac('Ace-Key '));
+    expect(exact.payments).toEqual([hmac('ace-key'), hmac('Ace-Key ')]);
+
+    const folded = land(filesWith({ caseInsensitive: true, padSpace: true }));
+    expect(folded.player).toBe(hmac('ace-key'));
+    expect(folded.payments).toEqual([hmac('ace-key'), hmac('ace-key')]);
+    // A clear key lands as it is; a pseudonymized field that is no key is hashed exactly.
+    expect(folded.paymentIds).toEqual(['Pay-1 ', 'pay-2']);
+    expect(folded.methods).toEqual([hmac('Card '), hmac('card')]);
   });
 
   it('does not land a dropped field even when it is mapped', () => {

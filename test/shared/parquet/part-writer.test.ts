@@ -77,6 +77,7 @@ describe('PartitionedPartWriter', () => {
       sink,
       runId: 'snap-1',
       windowId: 'w-0001',
+      attempt: 'a1',
       batchRows: 50,
       rowGroupRows: 100,
       partBytes: 15_000,
@@ -93,7 +94,7 @@ describe('PartitionedPartWriter', () => {
       expect(parts.length, `parts of ${dt}`).toBeGreaterThan(1);
       expect(parts.map((p) => p.part)).toEqual(parts.map((_, i) => i));
       expect(parts.map((p) => p.key)).toEqual(
-        parts.map((p) => rawPartKey('game_rounds', dt, 'snap-1', 'w-0001', p.part)),
+        parts.map((p) => rawPartKey('game_rounds', 'snap-1', 'w-0001', 'a1', dt, p.part)),
       );
       // Every part but the last of its date was closed because it reached the limit.
       for (const p of parts.slice(0, -1)) expect(p.bytes).toBeGreaterThanOrEqual(15_000);
@@ -146,11 +147,19 @@ describe('PartitionedPartWriter', () => {
     expect(progress.moneySums.stake).toBe(all[0]!.stake);
   });
 
-  it('writes identical keys and bytes when the same window is written twice', async () => {
+  it('writes identical keys and bytes when the same attempt is written twice', async () => {
     const bucket = await s3.createBucket();
     const sink = new S3Sink({ client: s3.client, bucket });
     const input = batches(2000, 300, threeDayCursor(2000));
-    const options = { sink, runId: 'snap-1', windowId: 'w-0002', batchRows: 64, rowGroupRows: 128, partBytes: 10_000 };
+    const options = {
+      sink,
+      runId: 'snap-1',
+      windowId: 'w-0002',
+      attempt: 'a1',
+      batchRows: 64,
+      rowGroupRows: 128,
+      partBytes: 10_000,
+    };
 
     const digests = async (keys: readonly string[]) => {
       const out: Record<string, string> = {};
@@ -176,7 +185,15 @@ describe('PartitionedPartWriter', () => {
     const sink = new S3Sink({ client: s3.client, bucket });
     const cursorOf = (i: number) => MAY_1 + i * 60_000; // 1500 rows = 25 hours
     const input = batches(1500, 250, cursorOf);
-    const options = { sink, runId: 'snap-1', windowId: 'w-0003', batchRows: 100, rowGroupRows: 100, partBytes: 10_000 };
+    const options = {
+      sink,
+      runId: 'snap-1',
+      windowId: 'w-0003',
+      attempt: 'a1',
+      batchRows: 100,
+      rowGroupRows: 100,
+      partBytes: 10_000,
+    };
 
     const firstLeg = await writeWindow(input.slice(0, 3), options);
     const resumed = JSON.parse(JSON.stringify(firstLeg)) as WindowProgress; // as carried by Step Functions
@@ -214,6 +231,7 @@ describe('PartitionedPartWriter', () => {
       sink,
       runId: 'drop-1',
       windowId: 'f-0001',
+      attempt: 'a1',
       maxOpenPartitions: 2,
     });
     expect(progress.parts.reduce((n, p) => n + p.rows, 0)).toBe(80);
@@ -244,6 +262,7 @@ describe('PartitionedPartWriter', () => {
       columns,
       runId: 'snap-1',
       windowId: 'w-0004',
+      attempt: 'a1',
       operatorId: 'acme-casino',
       batchRows: 10,
     });
@@ -270,6 +289,7 @@ describe('PartitionedPartWriter', () => {
       columns,
       runId: 'snap-1',
       windowId: 'w-0005',
+      attempt: 'a1',
       maxOpenPartitions: 1,
     });
     // Six dates: five parts are closed (their uploads finishing in the background) before close().
@@ -279,7 +299,7 @@ describe('PartitionedPartWriter', () => {
     };
     const err = await write().catch((e: unknown) => e);
     expect((err as Error).name).toBe('SinkError');
-    expect((err as Error).message).toMatch(/raw\/game_rounds\/dt=2024-05-0\d\/snap-1-w-0005-00000\.parquet/);
+    expect((err as Error).message).toMatch(/raw\/game_rounds\/snap-1\/w-0005\/a1\/dt=2024-05-0\d\/part-00000\.parquet/);
     expect(await writer.close().catch((e: unknown) => e)).toBeInstanceOf(Error);
   });
 });

@@ -5,7 +5,15 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DataKey, KeyService } from '#shared/adapters/key-service';
 import { LocalKeyService } from '#shared/adapters/kms-local';
-import { clearPseudonymKeyCache, loadPseudonymKey, PseudonymKeyError } from '#shared/pii/key';
+import {
+  clearKeyFormCache,
+  clearPseudonymKeyCache,
+  ensureKeyForm,
+  KEY_FORM_CASE_FOLDING,
+  KeyFormChangedError,
+  loadPseudonymKey,
+  PseudonymKeyError,
+} from '#shared/pii/key';
 import { keys as itemKeys } from '#shared/state/keys';
 import { SyncStateStore } from '#shared/state/store';
 import { type DynaliteHandle, startDynalite } from '../../helpers/dynalite.ts';
@@ -46,6 +54,7 @@ afterAll(async () => {
 beforeEach(async () => {
   table = await dynamo.createSyncStateTable();
   clearPseudonymKeyCache();
+  clearKeyFormCache();
 });
 
 describe('loadPseudonymKey', () => {
@@ -129,5 +138,58 @@ describe('loadPseudonymKey', () => {
     await expect(loadPseudonymKey({ keys: local, store, keyId: KEY_ID, cache: false })).rejects.toThrow(
       /cannot decrypt for operator acme-casino: authentication failed/,
     );
+  });
+});
+
+describe('ensureKeyForm', () => {
+  const CI_PAD = { caseInsensitive: true, padSpace: true };
+  const EXACT = { caseInsensitive: false, padSpace: false };
+
+  it('records the key form on first use and accepts the same one afterwards', async () => {
+    const store = new SyncStateStore(dynamo.doc, table);
+    await ensureKeyForm({ store, operatorId: 'acme-casino', comparison: CI_PAD });
+    const { Item } = await dynamo.doc.send(new GetCommand({ TableName: table, Key: itemKeys.keyForm() }));
+    expect(Item).toMatchObject({ caseInsensitive: true, padSpace: true, caseFolding: KEY_FORM_CASE_FOLDING });
+    expect(KEY_FORM_CASE_FOLDING).toBe('unicode-15.0.0-simple');
+    expect(Item?.expiresAt).toBeUndefined();
+    clearKeyFormCache();
+    await expect(ensureKeyForm({ store, operatorId: 'acme-casino', comparison: CI_PAD })).resolves.toBeUndefined();
+  });
+
+  it('refuses a changed setting, naming the recorded one and what to do', async () => {
+    const store = new SyncStateStore(dynamo.doc, table);
+    await ensureKeyForm({ store, operatorId: 'acme-casino', comparison: EXACT });
+    const changed = ensureKeyForm({ store, operatorId: 'acme-casino', comparison: CI_PAD });
+    await expect(changed).rejects.toThrow(KeyFormChangedError);
+    await expect(changed).rejects.toThrow(
+      /^acme-casino: source.keyComparison is \{ caseInsensitive: true, padSpace: true \} \(case-insensitive, trailing spaces ignored\), but the pseudonyms already landed for this operator were computed with \{ caseInsensitive: false, padSpace: false \} \(recorded on \d{4}-/,
+    );
+    await expect(changed).rejects.toThrow(
+      'Restore source.keyComparison to { caseInsensitive: false, padSpace: false } and deploy, or change the key form deliberately as docs/runbook.md describes',
+    );
+    // A refusal is not cached as a success, and the record is unchanged.
+    await expect(ensureKeyForm({ store, operatorId: 'acme-casino', comparison: CI_PAD })).rejects.toThrow(
+      KeyFormChangedError,
+    );
+    expect(await store.getKeyForm()).toMatchObject(EXACT);
+  });
+
+  it('refuses a case folding table other than the recorded one when keys are case-insensitive', async () => {
+    const store = new SyncStateStore(dynamo.doc, table);
+    await store.putKeyForm({ ...CI_PAD, caseFolding: 'unicode-9.0.0-simple' });
+    await expect(ensureKeyForm({ store, operatorId: 'acme-casino', comparison: CI_PAD })).rejects.toThrow(
+      `with case folding unicode-9.0.0-simple, this version folds with ${KEY_FORM_CASE_FOLDING}`,
+    );
+  });
+
+  it('lets the first of two racing writers decide', async () => {
+    const store = new SyncStateStore(dynamo.doc, table);
+    const results = await Promise.allSettled([
+      ensureKeyForm({ store, operatorId: 'acme-casino', comparison: CI_PAD }),
+      ensureKeyForm({ store, operatorId: 'acme-casino', comparison: EXACT }),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(refused.reason).toBeInstanceOf(KeyFormChangedError);
   });
 });

@@ -46,8 +46,25 @@ describe('createPseudonymizer', () => {
 });
 
 describe('normalizeForPseudonym', () => {
-  it('trims and lower-cases e-mail addresses only', () => {
-    expect(normalizeForPseudonym('email', '  Alice@Example.COM\n')).toBe('alice@example.com');
-    expect(normalizeForPseudonym('player_id', ' AbC ')).toBe(' AbC ');
+  const exact = { caseInsensitive: false, padSpace: false };
+  const ciPad = { caseInsensitive: true, padSpace: true };
+
+  it('trims and lower-cases e-mail addresses, whatever the key comparison', () => {
+    expect(normalizeForPseudonym('players', 'email', '  Alice@Example.COM\n', exact)).toBe('alice@example.com');
+    expect(normalizeForPseudonym('players', 'email', '  Alice@Example.COM\n', ciPad)).toBe('alice@example.com');
+  });
+
+  it('hashes key and reference fields in the key form of the source', () => {
+    expect(normalizeForPseudonym('players', 'player_id', ' AbC ', exact)).toBe(' AbC ');
+    expect(normalizeForPseudonym('players', 'player_id', ' AbC ', ciPad)).toBe(' abc');
+    expect(normalizeForPseudonym('payments', 'player_id', 'Ace-Key ', ciPad)).toBe('ace-key');
+    // Primary keys and other references too, when an operator pseudonymizes them.
+    expect(normalizeForPseudonym('sessions', 'session_id', 'S-1 ', ciPad)).toBe('s-1');
+    expect(normalizeForPseudonym('wallet_transactions', 'round_id', 'R-1 ', ciPad)).toBe('r-1');
+  });
+
+  it('hashes other fields exactly', () => {
+    expect(normalizeForPseudonym('sessions', 'ip', '10.0.0.1 ', ciPad)).toBe('10.0.0.1 ');
+    expect(normalizeForPseudonym('players', 'affiliate_id', 'AFF ', ciPad)).toBe('AFF ');
   });
 });

@@ -61,7 +61,7 @@ describe('window grid', () => {
       '2025010112-2025010118',
       '2025010118-2025010120',
     ]);
-    for (const w of windows) expect(() => manifestKey('payments', 'snap-x', w.windowId)).not.toThrow();
+    for (const w of windows) expect(() => manifestKey('payments', 'snap-x', w.windowId, 'a1')).not.toThrow();
   });
 
   it('gives the same windows for the same range, and windows of a sub-range are a subset', () => {
@@ -130,7 +130,7 @@ describe('snapshot requests', () => {
     expect(r.streams).toEqual(STREAMS);
     expect(STREAMS).toHaveLength(7);
     expect(r.snapshotId).toMatch(/^snap-20250331T101742Z-[0-9a-f]{8}$/);
-    expect(() => manifestKey('payments', r.snapshotId, 'w')).not.toThrow();
+    expect(() => manifestKey('payments', r.snapshotId, 'w', 'a1')).not.toThrow();
     // The same execution gets the same id; another execution another.
     expect(resolveSnapshotRequest(config, {}, { name: 'exec-1', startTime: START }).snapshotId).toBe(r.snapshotId);
     expect(resolveSnapshotRequest(config, {}, { name: 'exec-2', startTime: START }).snapshotId).not.toBe(r.snapshotId);

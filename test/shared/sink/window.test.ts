@@ -2,18 +2,24 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { type CfnElement, Stack } from 'aws-cdk-lib';
+import * as s3lib from 'aws-cdk-lib/aws-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamName } from '#shared/canonical';
 import { type LandedColumn, schemaFingerprint } from '#shared/landed-schema';
-import { manifestKey, rawPartKey } from '#shared/layout';
+import { committedListKey, manifestKey, rawAttemptPrefix } from '#shared/layout';
 import { PartitionedPartWriter, type WindowProgress } from '#shared/parquet/part-writer';
 import { SinkError, WindowCommitError } from '#shared/sink/errors';
 import { S3Sink } from '#shared/sink/s3';
-import { commitWindow, readManifest } from '#shared/sink/window';
+import { commitWindow, newAttemptId, readCommittedWindow } from '#shared/sink/window';
 import type { LandedBatch } from '#shared/types';
+import { DataCatalog, landedTableName } from '../../../lib/constructs/data-catalog.ts';
+import type { CfnTemplate } from '../../../local/cfn-resolve.ts';
+import { type CatalogTable, catalogTables, tableFiles } from '../../../local/lake.ts';
 import { type DuckDbHandle, openDuckDb, parquetSource } from '../../helpers/duckdb.ts';
 import { type S3rverHandle, s3rverClientConfig, startS3rver } from '../../helpers/s3rver.ts';
+import { exampleConfig, testApp } from '../../lib/helpers.ts';
 import { ALL_TYPES_COLUMNS, gameRoundColumns, syntheticBatch, toBatch } from '../parquet/fixtures.ts';
 
 const DAY = 86_400_000;
@@ -58,6 +64,7 @@ interface Attempt {
   readonly sink: S3Sink;
   readonly runId?: string;
   readonly windowId?: string;
+  readonly attempt?: string;
   readonly partBytes?: number;
   readonly columns?: readonly LandedColumn[];
 }
@@ -69,6 +76,7 @@ async function writeParts(attempt: Attempt, batches: readonly LandedBatch[]): Pr
     columns: attempt.columns ?? columns,
     runId: attempt.runId ?? 'snap-1',
     windowId: attempt.windowId ?? 'w-0001',
+    attempt: attempt.attempt ?? newAttemptId(),
     operatorId: 'acme-casino',
     batchRows: 100,
     rowGroupRows: 100,
@@ -92,9 +100,24 @@ async function commit(attempt: Attempt, progress: WindowProgress) {
   });
 }
 
-/** Reads every `raw/` object of the bucket with DuckDB. */
+/** The stream's landed table as the Glue catalog of an operator stack defines it, over `bucket`. */
+function landedTable(bucket: string): CatalogTable {
+  const app = testApp();
+  const stack = new Stack(app, 'Catalog');
+  const landing = new s3lib.Bucket(stack, 'Landing');
+  new DataCatalog(stack, 'DataCatalog', { config: exampleConfig('acme-casino'), bucket: landing });
+  const template = app.synth().getStackByName(stack.stackName).template as CfnTemplate;
+  const logicalId = stack.getLogicalId(landing.node.defaultChild as CfnElement);
+  const tables = catalogTables(template, { overrides: { [logicalId]: bucket } });
+  const table = tables.find((t) => t.name === landedTableName(STREAM));
+  if (!table) throw new Error(`no table ${landedTableName(STREAM)} in ${tables.map((t) => t.name).join(', ')}`);
+  return table;
+}
+
+/** What a reader of the catalogued landed table sees: its rows, distinct ids and the files it scans. */
 async function readRaw(bucket: string): Promise<{ rows: number; ids: number; keys: string[] }> {
-  const keys = await s3.listKeys(bucket, 'raw/');
+  const files = await tableFiles(s3.client, landedTable(bucket));
+  const keys = files.map((f) => f.key).sort();
   if (keys.length === 0) return { rows: 0, ids: 0, keys };
   const paths = await s3.download(bucket, keys, await mkdtemp(join(workDir, 'dl-')));
   const [read] = await duck.query(
@@ -120,7 +143,7 @@ function failingClient(command: string, nth: number): { client: S3Client; calls:
 }
 
 describe('commitWindow', () => {
-  it('writes the manifest after the parts, with counts, cursor range, fingerprint and exact money sums', async () => {
+  it('writes the manifest, then commits with the symlink list: counts, cursor range, fingerprint, exact sums', async () => {
     const bucket = await s3.createBucket();
     const sent: { command: string; input: Record<string, unknown> }[] = [];
     const client = new S3Client(s3rverClientConfig(s3.endpoint));
@@ -132,18 +155,27 @@ describe('commitWindow', () => {
       { step: 'initialize', name: 'recordRequests' },
     );
     const sink = new S3Sink({ client, bucket, kmsKeyArn: KMS_KEY });
-    const progress = await writeParts({ sink }, input(1200));
-    const { manifest, manifestKey: key, deletedKeys } = await commit({ sink }, progress);
+    const progress = await writeParts({ sink, attempt: '20240504T000500Z-aaaaaa' }, input(1200));
+    const { manifest, manifestKey: key, committedKey, deletedKeys } = await commit({ sink }, progress);
 
-    expect(key).toBe(manifestKey(STREAM, 'snap-1', 'w-0001'));
+    expect(key).toBe(manifestKey(STREAM, 'snap-1', 'w-0001', '20240504T000500Z-aaaaaa'));
+    expect(committedKey).toBe(committedListKey(STREAM, 'snap-1', 'w-0001'));
     expect(deletedKeys).toEqual([]);
-    expect(await readManifest(sink, STREAM, 'snap-1', 'w-0001')).toEqual(manifest);
+    const committed = await readCommittedWindow(sink, STREAM, 'snap-1', 'w-0001');
+    expect(committed).toEqual({
+      committedKey,
+      attempt: '20240504T000500Z-aaaaaa',
+      partKeys: manifest.parts.map((p) => p.key),
+      manifestKey: key,
+      manifest,
+    });
     expect(manifest).toMatchObject({
-      version: 1,
+      version: 2,
       operatorId: 'acme-casino',
       stream: STREAM,
       runId: 'snap-1',
       windowId: 'w-0001',
+      attempt: '20240504T000500Z-aaaaaa',
       from: '2024-05-01T00:00:00.000Z',
       to: '2024-05-04T00:00:00.000Z',
       rowCount: 1200,
@@ -152,8 +184,13 @@ describe('commitWindow', () => {
       createdAt: '2024-05-04T00:10:00.000Z',
     });
     expect(manifest.parts.map((p) => p.key).sort()).toEqual(await s3.listKeys(bucket, 'raw/'));
+    for (const p of manifest.parts)
+      expect(p.key.startsWith(rawAttemptPrefix(STREAM, 'snap-1', 'w-0001', manifest.attempt))).toBe(true);
     expect(manifest.parts.reduce((n, p) => n + p.rows, 0)).toBe(1200);
     expect(manifest.bytes).toBe(manifest.parts.reduce((n, p) => n + p.bytes, 0));
+    // The committed list names the parts as Athena reads them, one s3:// URI per line.
+    const list = new TextDecoder().decode((await sink.getObject(committedKey))!);
+    expect(list).toBe(manifest.parts.map((p) => `s3://${bucket}/${p.key}\n`).join(''));
 
     // Independent check of the money sums, NULL counts and cursor range: DuckDB over the parts.
     const paths = await s3.download(
@@ -175,7 +212,7 @@ describe('commitWindow', () => {
 
     // Every object was written with the operator's KMS key and an S3 Bucket Key.
     const writes = sent.filter((s) => ['PutObjectCommand', 'CreateMultipartUploadCommand'].includes(s.command));
-    expect(writes.length).toBe(manifest.parts.length + 1);
+    expect(writes.length).toBe(manifest.parts.length + 2);
     for (const write of writes) {
       expect(write.input).toMatchObject({
         ServerSideEncryption: 'aws:kms',
@@ -183,8 +220,12 @@ describe('commitWindow', () => {
         BucketKeyEnabled: true,
       });
     }
-    // The manifest is the last write.
-    expect(writes.at(-1)!.input.Key).toBe(key);
+    // The manifest, then the committed list, are the last writes: the list is the commit.
+    expect(writes.at(-2)!.input.Key).toBe(key);
+    expect(writes.at(-1)!.input.Key).toBe(committedKey);
+    expect(writes.at(-1)!.input.Metadata).toEqual({ attempt: '20240504T000500Z-aaaaaa' });
+    // A reader of the catalogued table sees exactly this window's rows.
+    expect(await readRaw(bucket)).toEqual({ rows: 1200, ids: 1200, keys: manifest.parts.map((p) => p.key).sort() });
     client.destroy();
   });
 
@@ -204,51 +245,60 @@ describe('commitWindow', () => {
     expect(manifest.nullCounts).toMatchObject({ dec18: 1, dec9: 3, id: 0 });
   });
 
-  it('commits an empty window: no parts, a manifest with rowCount 0', async () => {
+  it('commits an empty window: no parts, an empty committed list naming its attempt', async () => {
     const bucket = await s3.createBucket();
     const sink = new S3Sink({ client: s3.client, bucket });
     const progress = await writeParts({ sink }, []);
-    const { manifest } = await commit({ sink }, progress);
+    const { manifest, manifestKey: key, committedKey } = await commit({ sink }, progress);
     expect(manifest).toMatchObject({ rowCount: 0, bytes: 0, parts: [], minCursor: null, maxCursor: null });
     expect(manifest.moneySums).toEqual({ stake: '0.00', payout: '0.00', bonus_stake: '0.00' });
-    expect(await s3.listKeys(bucket)).toEqual([manifestKey(STREAM, 'snap-1', 'w-0001')]);
+    expect(await s3.listKeys(bucket)).toEqual([committedKey, key].sort());
+    expect(await readCommittedWindow(sink, STREAM, 'snap-1', 'w-0001')).toMatchObject({
+      attempt: progress.attempt,
+      partKeys: [],
+      manifest,
+    });
+    expect(await readRaw(bucket)).toEqual({ rows: 0, ids: 0, keys: [] });
   });
 
-  it('deletes what an earlier attempt wrote beyond this one, and nothing of other windows', async () => {
+  it('a new attempt switches the committed window whole and removes the other attempts, not other windows', async () => {
     const bucket = await s3.createBucket();
     const sink = new S3Sink({ client: s3.client, bucket });
 
-    // An earlier attempt wrote smaller parts (more of them), on a date this attempt does not reach,
-    // and was committed; a neighbouring window whose id extends this one's must survive.
+    // An earlier attempt wrote smaller parts (more of them), on a date the next one does not reach,
+    // and committed; a neighbouring window whose id extends this one's must survive.
     const earlier = await writeParts({ sink, partBytes: 4_000 }, input(900));
     await commit({ sink }, earlier);
     const neighbour = await writeParts({ sink, windowId: 'w-0001-2' }, input(300));
     await commit({ sink, windowId: 'w-0001-2' }, neighbour);
-    const latest = input(900)
-      .map((b) => ({ ...b }))
-      .slice(0, 2); // 500 rows: first ~1.7 days only
-    const extraDate = rawPartKey(STREAM, '2024-05-03', 'snap-1', 'w-0001', 0);
-    expect(earlier.parts.map((p) => p.key)).toContain(extraDate);
+    expect((await readRaw(bucket)).rows).toBe(900 + 300);
+    // An attempt that failed half-way: never committed, never visible.
+    await writeParts({ sink }, input(900).slice(0, 1));
+    expect((await readRaw(bucket)).rows).toBe(900 + 300);
 
+    const latest = input(900).slice(0, 2); // 500 rows: first ~1.7 days only
     const retry = await writeParts({ sink }, latest);
     expect(retry.parts.length).toBeLessThan(earlier.parts.length);
+    const before = new Set(await s3.listKeys(bucket));
     const { manifest, deletedKeys } = await commit({ sink }, retry);
 
     const kept = new Set(manifest.parts.map((p) => p.key));
-    expect(deletedKeys).toEqual(
-      earlier.parts
-        .map((p) => p.key)
-        .filter((k) => !kept.has(k))
-        .sort(),
+    const expectedDeleted = [...before].filter(
+      (k) =>
+        (k.startsWith('raw/game_rounds/snap-1/w-0001/') || k.startsWith('_manifests/game_rounds/snap-1/w-0001/')) &&
+        !kept.has(k) &&
+        !k.includes(`/${retry.attempt}`),
     );
-    expect(deletedKeys).toContain(extraDate);
+    expect(deletedKeys.slice().sort()).toEqual(expectedDeleted.sort());
+    expect(deletedKeys.length).toBeGreaterThan(earlier.parts.length);
     const neighbourKeys = neighbour.parts.map((p) => p.key);
     expect((await s3.listKeys(bucket, 'raw/')).sort()).toEqual([...kept, ...neighbourKeys].sort());
     const raw = await readRaw(bucket);
     expect(raw.rows).toBe(500 + 300);
+    expect(raw.keys).toEqual([...kept, ...neighbourKeys].sort());
   });
 
-  it('publishes no manifest when S3 fails mid-window, and a retry converges to exactly one copy', async () => {
+  it('commits nothing when S3 fails mid-window, leaves nothing visible, and a retry converges to one copy', async () => {
     const bucket = await s3.createBucket();
     const { client, calls } = failingClient('PutObjectCommand', 4);
     const flaky = new S3Sink({ client, bucket }).withContext({
@@ -265,19 +315,55 @@ describe('commitWindow', () => {
     expect(err).toBeInstanceOf(SinkError);
     expect((err as SinkError).name).toBe('SinkError');
     expect((err as Error).message).toMatch(
-      /^acme-casino\/game_rounds window snap-1\/w-0001: S3 upload of raw\/game_rounds\/dt=2024-05-0\d\/snap-1-w-0001-\d{5}\.parquet failed: NetworkingError: socket hang up;/,
+      /^acme-casino\/game_rounds window snap-1\/w-0001: S3 upload of raw\/game_rounds\/snap-1\/w-0001\/[^/]+\/dt=2024-05-0\d\/part-\d{5}\.parquet failed: NetworkingError: socket hang up;/,
     );
-    expect(await readManifest(flaky, STREAM, 'snap-1', 'w-0001')).toBeUndefined();
+    expect(await readCommittedWindow(flaky, STREAM, 'snap-1', 'w-0001')).toBeUndefined();
     const partial = await s3.listKeys(bucket, 'raw/');
     expect(partial.length).toBe(3); // the parts stored before the failure
+    expect(await readRaw(bucket)).toEqual({ rows: 0, ids: 0, keys: [] });
 
-    // Retry: fewer, larger parts this time, so the first attempt's keys are partly strays.
+    // Retry: a new attempt, fewer and larger parts; the failed attempt's parts are removed.
     const sink = new S3Sink({ client: s3.client, bucket });
     const progress = await writeParts({ sink, partBytes: 30_000 }, rows);
-    const { manifest } = await commit({ sink }, progress);
+    const { manifest, deletedKeys } = await commit({ sink }, progress);
+    expect(deletedKeys.slice().sort()).toEqual(partial);
     const raw = await readRaw(bucket);
     expect(raw).toEqual({ rows: 1500, ids: 1500, keys: manifest.parts.map((p) => p.key).sort() });
     client.destroy();
+  });
+
+  it('commits nothing when the process dies between the parts and the commit', async () => {
+    const bucket = await s3.createBucket();
+    // Three parts and the manifest are written, the committed list never is (the function timed
+    // out or crashed between them).
+    const { client } = failingClient('PutObjectCommand', 5);
+    const sink = new S3Sink({ client, bucket, partSize: 64 * 1024 * 1024 });
+    const progress = await writeParts({ sink, partBytes: 64 * 1024 * 1024 }, input(600));
+    expect(progress.parts).toHaveLength(3); // one per date, each a single PUT
+    const err = await commit({ sink }, progress).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SinkError);
+    expect(await s3.listKeys(bucket, '_manifests/')).toEqual([
+      manifestKey(STREAM, 'snap-1', 'w-0001', progress.attempt),
+    ]);
+    expect(await s3.listKeys(bucket, '_committed/')).toEqual([]);
+    expect(await readCommittedWindow(sink, STREAM, 'snap-1', 'w-0001')).toBeUndefined();
+    expect(await readRaw(bucket)).toEqual({ rows: 0, ids: 0, keys: [] });
+    client.destroy();
+  });
+
+  it('refuses to commit an attempt whose parts another attempt removed', async () => {
+    const bucket = await s3.createBucket();
+    const sink = new S3Sink({ client: s3.client, bucket });
+    const slow = await writeParts({ sink }, input(300));
+    const fast = await writeParts({ sink }, input(300));
+    await commit({ sink }, fast);
+    const err = await commit({ sink }, slow).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WindowCommitError);
+    expect((err as Error).message).toMatch(
+      /of attempt .* is missing; another attempt at this window may have committed/,
+    );
+    expect((await readCommittedWindow(sink, STREAM, 'snap-1', 'w-0001'))?.attempt).toBe(fast.attempt);
+    expect((await readRaw(bucket)).rows).toBe(300);
   });
 
   it('aborts a multipart upload whose part fails and leaves no object behind', async () => {
@@ -309,6 +395,8 @@ describe('commitWindow', () => {
       `SELECT bool_and(text = '${rows[0]!.text}') AS ok FROM ${parquetSource(paths)} WHERE id = 'r0'`,
     );
     expect(same!.ok).toBe(true);
+    const head = await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: manifest.parts[0]!.key }));
+    expect(head.ContentLength).toBe(manifest.parts[0]!.bytes);
     client.destroy();
   });
 
@@ -330,6 +418,6 @@ describe('commitWindow', () => {
     expect((err as Error).message).toMatch(
       /^acme-casino\/game_rounds window snap-1\/w-0001: rows with _cursor from 2024-05-01T00:00:00.000Z to 2024-05-03T.* lie outside the window/,
     );
-    expect(await readManifest(sink, STREAM, 'snap-1', 'w-0001')).toBeUndefined();
+    expect(await readCommittedWindow(sink, STREAM, 'snap-1', 'w-0001')).toBeUndefined();
   });
 });

@@ -1,0 +1,64 @@
+/**
+ * sweep-landing: removes the parts and manifests of window attempts that never committed (a
+ * coercion error, a timeout or crash before the commit, an S3 error, an aborted or abandoned
+ * execution), once they are older than the grace period. They were never visible to readers of
+ * the catalog; this keeps them from accumulating. Runs daily on a schedule, for every stream.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { isStreamName, type StreamName } from '#shared/canonical';
+import { createAwsClients, loadRuntimeConfig, readRuntimeEnv } from '#shared/runtime/context';
+import { createObservability, DIMENSIONS, METRICS, wrapHandler } from '#shared/runtime/observability';
+import { S3Sink } from '#shared/sink/s3';
+import { DEFAULT_STRAY_GRACE_HOURS, type SweepResult, sweepStream } from '#shared/sink/sweep';
+
+const env = readRuntimeEnv();
+const config = loadRuntimeConfig();
+const clients = createAwsClients();
+const obs = createObservability(`${env.operatorId}-${env.stage}`);
+const { logger, metrics } = obs;
+
+/** sweep-landing input (the schedule sends `{}`). */
+export interface SweepLandingInput {
+  /** Sweep only these streams. @default every configured stream */
+  readonly streams?: readonly string[];
+  /** Hours an attempt that did not commit is kept. @default DEFAULT_STRAY_GRACE_HOURS */
+  readonly graceHours?: number;
+  /** Report what would be removed without removing it. @default false */
+  readonly dryRun?: boolean;
+}
+
+export interface SweepLandingResult {
+  readonly streams: readonly Omit<SweepResult, 'deletedKeys'>[];
+  readonly deletedObjects: number;
+}
+
+export async function sweepLanding(event: SweepLandingInput | null | undefined): Promise<SweepLandingResult> {
+  const configured = Object.keys(config.streams).filter(isStreamName) as StreamName[];
+  const streams = event?.streams ? configured.filter((s) => event.streams?.includes(s)) : configured;
+  const graceHours = event?.graceHours ?? DEFAULT_STRAY_GRACE_HOURS;
+  const results: Omit<SweepResult, 'deletedKeys'>[] = [];
+  for (const stream of streams) {
+    const sink = new S3Sink({
+      client: clients.s3,
+      bucket: env.bucket,
+      kmsKeyArn: env.kmsKeyArn,
+      context: { operatorId: config.operatorId, stream },
+    });
+    const { deletedKeys: _, ...result } = await sweepStream(sink, stream, {
+      graceHours,
+      ...(event?.dryRun ? { dryRun: true } : {}),
+    });
+    results.push(result);
+    const single = metrics.singleMetric();
+    single.addDimension(DIMENSIONS.stream, stream);
+    single.addMetric(METRICS.strayObjectsDeleted, MetricUnit.Count, event?.dryRun ? 0 : result.deletedObjects);
+    if (result.strayAttempts > 0) {
+      logger.warn('removed attempts that never committed', { ...result, dryRun: Boolean(event?.dryRun) });
+    } else {
+      logger.info('landing swept', { ...result });
+    }
+  }
+  return { streams: results, deletedObjects: results.reduce((sum, r) => sum + r.deletedObjects, 0) };
+}
+
+export const handler = wrapHandler(obs, sweepLanding);
