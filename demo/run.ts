@@ -10,6 +10,8 @@
  * 3. Runs what `connector run <operator> --local --out DIR` runs (local/run-local.ts): the
  *    operator's synthesized snapshot state machine with the real Lambda handlers in-process,
  *    against s3rver (S3) and dynalite (DynamoDB), exporting the committed Parquet into DIR.
+ *    A few players have a NULL cursor, which no run can land: the connector counts and reports
+ *    them, and the demo checks the count against the source's.
  * 4. Moves the back office forward twice (new rows, updates, a late-committed payment) and runs
  *    an incremental sync after each step, as `connector run … --incremental` does.
  * 5. Reads the Parquet in DIR back with DuckDB through the table definitions the Glue catalog
@@ -40,6 +42,7 @@ import type { IncrementalRun, LocalPipeline } from '../local/pipeline-runner.ts'
 import { dropPowertoolsWarnings, type LocalRunSession, openLocalRun } from '../local/run-local.ts';
 import {
   type AdvanceResult,
+  addNullCursorPlayers,
   advanceSyntheticOperator,
   createSyntheticOperator,
   syntheticOperatorConfig,
@@ -54,6 +57,8 @@ const DEFAULT_PLAYERS = 500;
 const DEMO_SCHEMA = 'igaming_connector_demo';
 /** The synthetic history ends this long before the demo starts; time then moves forward to now. */
 const HISTORY_ENDS_BEFORE_NOW = 2 * HOUR;
+/** Players the back office holds without a cursor value (a missing default): reported, never landed. */
+const NULL_CURSOR_PLAYERS = 3;
 
 // ------------------------------------------------------------------------------------- output
 
@@ -245,6 +250,16 @@ interface SourceVersion {
 /** Every stream's rows by key, as the source holds them at one moment. */
 type SourceState = Map<StreamName, Map<string, SourceVersion>>;
 
+/** Rows whose cursor is NULL, per stream, counted by the demo itself. */
+async function sourceNullCursors(db: SourceDb, streams: readonly StreamInfo[]): Promise<Map<StreamName, number>> {
+  const counts = new Map<StreamName, number>();
+  for (const s of streams) {
+    const rows = await db.select(s.schema, s.table, [s.cursorColumn]);
+    counts.set(s.stream, rows.filter(([cursor]) => cursor === null || cursor === undefined).length);
+  }
+  return counts;
+}
+
 async function readSource(db: SourceDb, streams: readonly StreamInfo[], timeZone: string): Promise<SourceState> {
   const state: SourceState = new Map();
   for (const s of streams) {
@@ -366,6 +381,10 @@ interface StreamCheck {
   readonly watermark?: Date;
   readonly freshnessSeconds?: number;
   readonly slaMinutes: number;
+  /** Rows with a NULL cursor as the connector last counted them (null: never counted). */
+  readonly nullCursorRows: number | null;
+  /** The same, counted by the demo in the source. */
+  readonly sourceNullCursorRows: number;
 }
 
 async function reconcile(
@@ -374,6 +393,7 @@ async function reconcile(
   streams: readonly StreamInfo[],
   observations: readonly Observation[],
   landedKeyOf: (s: StreamInfo, key: string) => string,
+  nullCursors: ReadonlyMap<StreamName, number>,
 ): Promise<StreamCheck[]> {
   const checks: StreamCheck[] = [];
   const last = observations.at(-1)!;
@@ -449,6 +469,8 @@ async function reconcile(
           }
         : {}),
       slaMinutes: config.streams[s.stream]?.freshnessSlaMinutes ?? config.alerts.defaultFreshnessSlaMinutes,
+      nullCursorRows: state.nullCursorRows ?? null,
+      sourceNullCursorRows: nullCursors.get(s.stream) ?? 0,
     });
   }
   return checks;
@@ -579,6 +601,11 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
   });
   const generatedRows = Object.values(counts).reduce((a, b) => a + b, 0);
   progress('source', `${n(generatedRows)} rows in ${seconds(Date.now() - t)}`);
+  const nullCursorKeys = await addNullCursorPlayers({ engine, url, schema }, NULL_CURSOR_PLAYERS);
+  progress(
+    'source',
+    `${nullCursorKeys.length} players without a cursor value (modified_ts NULL): never landed, reported`,
+  );
 
   const rawConfig = syntheticOperatorConfig({ engine, url, schema });
   progress('synth', 'synthesizing the operator stack (state machines, functions) in-process');
@@ -695,7 +722,21 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
       });
       const landedKeyOf = (s: StreamInfo, key: string) =>
         s.keyPseudonymized ? createHmac('sha256', pseudonymKey).update(key, 'utf8').digest('hex') : key;
-      const checks = await reconcile(duck, pipeline, streams, observations, landedKeyOf);
+      const checks = await reconcile(
+        duck,
+        pipeline,
+        streams,
+        observations,
+        landedKeyOf,
+        await sourceNullCursors(db, streams),
+      );
+      for (const c of checks) {
+        if (c.nullCursorRows !== c.sourceNullCursorRows) {
+          problems.push(
+            `stream ${c.stream}: the connector reported ${c.nullCursorRows ?? 'no count of'} rows with a NULL cursor, the source has ${c.sourceNullCursorRows}`,
+          );
+        }
+      }
       progress(
         'verify',
         `${parts.length} committed Parquet files, ${checks.filter((c) => c.reconciled).length}/${checks.length} streams reconcile`,
@@ -736,7 +777,7 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
       say();
       say('Per stream:');
       for (const line of table(
-        ['stream', 'source rows', 'landed rows', 'current', 'reconciled', 'watermark', 'freshness'],
+        ['stream', 'source rows', 'landed rows', 'current', 'reconciled', 'watermark', 'freshness', 'null cursor'],
         checks.map((c) => [
           c.stream,
           n(c.sourceRows),
@@ -756,6 +797,7 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
           c.freshnessSeconds === undefined
             ? 'unknown'
             : `${c.freshnessSeconds} s behind (SLA ${c.slaMinutes} min)${c.freshnessSeconds > c.slaMinutes * 60 ? ' LATE' : ''}`,
+          c.nullCursorRows === null ? 'not counted' : n(c.nullCursorRows),
         ]),
         1,
       ))
@@ -772,6 +814,9 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
         '  landed rows: distinct (key, _cursor) over all landed Parquet of the stream (the lookback lands some twice).',
       );
       say('  current: source rows now with a cursor in [snapshot start, last watermark).');
+      say('  null cursor: rows whose cursor is NULL, which no window or run can hold, so they never land; the');
+      say('    connector counts them in every run (metric NullCursorRows, alarm, `connector status`), and the demo');
+      say('    checks its last count against the source.');
       say('  reconciled: the landed versions are exactly the source versions (none missing, none extra), and the');
       say(
         '    current view (latest version per key: greatest _cursor_us, then _source_seq) equals the source’s current rows',
@@ -859,6 +904,7 @@ async function main(): Promise<number> {
         reconciled: c.reconciled,
         currentRows: c.currentRows,
         ...(c.freshnessSeconds === undefined ? {} : { freshnessSeconds: c.freshnessSeconds }),
+        nullCursorRows: c.nullCursorRows,
       },
     ]),
   );

@@ -69,6 +69,102 @@ export interface S3rverHandle {
   stop(): Promise<void>;
 }
 
+/** The parts of s3rver's bucket controller and error model {@link useLocalContinuationTokens} works with. */
+interface S3rverKoaContext {
+  query: Record<string, string | string[] | undefined>;
+  body: unknown;
+  readonly params: { readonly bucket: string };
+}
+interface S3rverBucketController {
+  getBucket(ctx: S3rverKoaContext): Promise<void>;
+  /** Set once the list handler is replaced, so a second start does not wrap it twice. */
+  localContinuationTokens?: true;
+}
+type S3rverErrorClass = new (code: string, message: string, detail?: Record<string, unknown>) => Error;
+
+const TOKEN_PREFIX = 'lct1:';
+
+/** An opaque continuation token: the bucket and the last key of the page, as s3rver's own token holds. */
+function encodeContinuationToken(bucket: string, lastKey: string): string {
+  return Buffer.from(`${TOKEN_PREFIX}${JSON.stringify([bucket, lastKey])}`, 'utf8').toString('base64url');
+}
+
+function decodeContinuationToken(token: string): { bucket: string; lastKey: string } | undefined {
+  const text = Buffer.from(token, 'base64url').toString('utf8');
+  if (!text.startsWith(TOKEN_PREFIX)) return undefined;
+  try {
+    const value = JSON.parse(text.slice(TOKEN_PREFIX.length)) as unknown;
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string') {
+      return { bucket: value[0], lastKey: value[1] };
+    }
+  } catch {
+    // Not a token of ours: refused below, as S3 refuses a token it did not issue.
+  }
+  return undefined;
+}
+
+/**
+ * s3rver (3.7) encrypts ListObjectsV2 continuation tokens with DES, which OpenSSL 3 (Node 17 and
+ * later) refuses: listing more than one page (1,000 keys) fails with an internal error. Its list
+ * handler is replaced, once per process, by one that answers a ListObjectsV2 request through
+ * s3rver's own ListObjects (v1) listing, which pages with a plain marker, and translates the
+ * request and the answer: the continuation token carries the bucket and the last key of the page
+ * (what s3rver's token carries), `StartAfter`, `KeyCount` and `Owner` follow the v2 rules.
+ * Everything else s3rver does (prefix, delimiter, max-keys, errors) is unchanged; the connector's
+ * own S3 code, written for AWS, runs against it as it is.
+ */
+function useLocalContinuationTokens(): void {
+  const controller = require('s3rver/lib/controllers/bucket') as S3rverBucketController;
+  if (controller.localContinuationTokens) return;
+  const S3Error = require('s3rver/lib/models/error') as S3rverErrorClass;
+  const listV1 = controller.getBucket.bind(controller);
+  controller.getBucket = async (ctx) => {
+    const query = ctx.query;
+    if (query['list-type'] !== '2' || 'marker' in query) return listV1(ctx);
+    const token = typeof query['continuation-token'] === 'string' ? query['continuation-token'] : undefined;
+    const startAfter = typeof query['start-after'] === 'string' ? query['start-after'] : undefined;
+    let marker = startAfter;
+    if (token) {
+      const decoded = decodeContinuationToken(token);
+      if (!decoded || decoded.bucket !== ctx.params.bucket) {
+        throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect', {
+          ArgumentName: 'continuation-token',
+        });
+      }
+      marker = decoded.lastKey;
+    }
+    const { 'list-type': _type, 'continuation-token': _token, 'start-after': _after, ...v1 } = query;
+    ctx.query = { ...v1, ...(marker !== undefined ? { marker } : {}) };
+    try {
+      await listV1(ctx);
+    } finally {
+      ctx.query = query;
+    }
+    const result = (ctx.body as { ListBucketResult: Record<string, unknown> }).ListBucketResult;
+    const contents = (result.Contents as { Key: string; Owner?: unknown }[] | undefined) ?? [];
+    const fetchOwner = query['fetch-owner'] === 'true';
+    const last = contents.at(-1);
+    ctx.body = {
+      ListBucketResult: {
+        '@': result['@'],
+        Name: result.Name,
+        Prefix: result.Prefix,
+        StartAfter: token ? undefined : startAfter,
+        ContinuationToken: token,
+        NextContinuationToken:
+          result.IsTruncated && last ? encodeContinuationToken(ctx.params.bucket, last.Key) : undefined,
+        KeyCount: contents.length,
+        MaxKeys: result.MaxKeys,
+        Delimiter: result.Delimiter,
+        IsTruncated: result.IsTruncated,
+        Contents: contents.map((c) => ({ ...c, Owner: fetchOwner ? c.Owner : undefined })),
+        CommonPrefixes: result.CommonPrefixes,
+      },
+    };
+  };
+  controller.localContinuationTokens = true;
+}
+
 /** Options for the S3Client that talks to s3rver; tests may add middleware to it. */
 export function s3rverClientConfig(endpoint: string) {
   return {
@@ -97,6 +193,7 @@ export interface StartS3rverOptions {
 /** Starts s3rver on a random loopback port, storing objects in `directory` or a new temp directory. */
 export async function startS3rver(options: StartS3rverOptions = {}): Promise<S3rverHandle> {
   const S3rver = require('s3rver') as S3rverClass;
+  useLocalContinuationTokens();
   const kept = options.directory !== undefined;
   if (options.directory !== undefined) await mkdir(options.directory, { recursive: true });
   const directory = options.directory ?? (await mkdtemp(join(tmpdir(), 's3rver-')));

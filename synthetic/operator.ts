@@ -763,6 +763,48 @@ export async function advanceSyntheticOperator(opts: AdvanceOptions): Promise<Ad
   }
 }
 
+/**
+ * Adds `count` players whose cursor (`customers.modified_ts`) is NULL, as a back office without a
+ * default or trigger on that column ends up with: copies of the first players (at most as many as
+ * there are) under new ids (`N0000001`, …), the column made nullable first. No snapshot window or
+ * incremental range holds them, so the connector cannot land them and reports them instead.
+ * Returns the ids of every player whose cursor is NULL.
+ */
+export async function addNullCursorPlayers(
+  opts: Pick<SyntheticOptions, 'engine' | 'url' | 'schema'>,
+  count: number,
+): Promise<string[]> {
+  const db = await connect(opts.engine, opts.url, opts.schema);
+  try {
+    const q = opts.engine === 'postgres' ? (s: string) => `"${s}"` : (s: string) => `\`${s}\``;
+    const table = `${q(opts.schema)}.${q('customers')}`;
+    await db.exec(
+      opts.engine === 'postgres'
+        ? `ALTER TABLE ${table} ALTER COLUMN modified_ts DROP NOT NULL`
+        : `ALTER TABLE ${table} MODIFY modified_ts datetime(6) NULL`,
+    );
+    const columns = (TABLES.find((t) => t.name === 'customers')?.columns ?? []).map((c) => c.name);
+    const copied = columns.filter((c) => c !== 'customer_id' && c !== 'modified_ts');
+    const n = Math.max(0, Math.floor(count));
+    const rank = 'ROW_NUMBER() OVER (ORDER BY customer_id)';
+    const id =
+      opts.engine === 'postgres' ? `'N' || lpad((${rank})::text, 7, '0')` : `CONCAT('N', LPAD(${rank}, 7, '0'))`;
+    // Copied in SQL, so every value keeps its exact database form.
+    await db.exec(
+      `INSERT INTO ${table} (customer_id, modified_ts, ${copied.map(q).join(', ')})
+       SELECT ${id}, NULL, ${copied.map(q).join(', ')} FROM ${table} WHERE customer_id NOT LIKE 'N%' ORDER BY customer_id LIMIT ${n}`,
+    );
+    const ids = (
+      await db.query<{ customer_id: string }>(
+        `SELECT customer_id FROM ${table} WHERE modified_ts IS NULL ORDER BY customer_id`,
+      )
+    ).map((r) => String(r.customer_id));
+    return ids;
+  } finally {
+    await db.close();
+  }
+}
+
 export interface SyntheticConfigOptions {
   readonly engine: Engine;
   /** Connection URL of the database the extractor reads (only host, port and database are used). */

@@ -45,7 +45,8 @@ const HELP = `Usage: connector status <operator> [--table NAME] [--watch [--inte
 
 Shows, from the operator's sync-state table (DynamoDB): the current snapshot and its progress per
 stream (windows done/total, rows), each stream's watermark, last successful run and freshness lag
-against its SLA, whether an incremental run holds the lock, and recent failures.
+against its SLA, rows with a NULL cursor (never landed; counted by each snapshot and incremental
+run), whether an incremental run holds the lock, and recent failures.
 
 Options:
   --table NAME   sync-state table (default: CONNECTOR_SYNC_STATE_TABLE, else the stack output
@@ -59,8 +60,8 @@ AWS_ENDPOINT_URL_DYNAMODB (or AWS_ENDPOINT_URL) points the client at another end
 
 ${OPERATOR_HELP}
 
-Exit codes: 0 healthy, 1 problems found (failed snapshot or windows, a stream over its freshness SLA),
-2 usage error, 4 the table cannot be read.`;
+Exit codes: 0 healthy, 1 problems found (failed snapshot or windows, a stream over its freshness SLA,
+rows with a NULL cursor), 2 usage error, 4 the table cannot be read.`;
 
 /** Progress of one stream in the current snapshot. */
 export interface StreamSnapshotProgress {
@@ -83,6 +84,11 @@ export interface StreamStatus {
   readonly freshnessLagSeconds: number | null;
   readonly freshnessSlaMinutes: number;
   readonly late: boolean;
+  /** Rows of the stream's table whose cursor is NULL (not landed) at the last count; null before any. */
+  readonly nullCursorRows: number | null;
+  /** When and by which snapshot or incremental run they were counted. */
+  readonly nullCursorCountedAt: string | null;
+  readonly nullCursorRunId: string | null;
 }
 
 export interface OperatorStatus {
@@ -145,6 +151,9 @@ export async function readStatus(
       freshnessLagSeconds: lag === null ? null : Math.round(lag),
       freshnessSlaMinutes: sla,
       late: lag !== null && lag > sla * 60,
+      nullCursorRows: state.nullCursorRows ?? null,
+      nullCursorCountedAt: iso(state.nullCursorCountedAt),
+      nullCursorRunId: state.nullCursorRunId ?? null,
     };
   });
   const failures = windows
@@ -187,7 +196,7 @@ export async function readStatus(
       : null,
     streams: out,
     failures,
-    ok: meta?.status !== 'failed' && failures.length === 0 && out.every((s) => !s.late),
+    ok: meta?.status !== 'failed' && failures.length === 0 && out.every((s) => !s.late && !s.nullCursorRows),
   };
 }
 
@@ -212,7 +221,7 @@ export function formatStatus(s: OperatorStatus): string {
       : 'No incremental run in progress.',
     '',
   );
-  const header = ['stream', 'snapshot', 'rows', 'watermark', 'lag', 'SLA', 'last success', 'last rows'];
+  const header = ['stream', 'snapshot', 'rows', 'watermark', 'lag', 'SLA', 'last success', 'last rows', 'null cursor'];
   const rows = s.streams.map((x) => [
     x.stream,
     x.snapshot?.total
@@ -224,6 +233,7 @@ export function formatStatus(s: OperatorStatus): string {
     `${x.freshnessSlaMinutes}m`,
     x.lastSuccessAt ?? '-',
     x.lastRowCount === null ? '-' : formatCount(x.lastRowCount),
+    x.nullCursorRows === null ? '-' : `${formatCount(x.nullCursorRows)}${x.nullCursorRows > 0 ? ' NOT LANDED' : ''}`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]) =>
@@ -232,6 +242,14 @@ export function formatStatus(s: OperatorStatus): string {
       .join('  ')
       .trimEnd();
   lines.push(fmt(header), ...rows.map(fmt));
+  const withNulls = s.streams.filter((x) => x.nullCursorRows);
+  if (withNulls.length > 0) {
+    lines.push(
+      '',
+      `Rows with a NULL cursor are never landed (${withNulls.map((x) => `${x.stream}: ${formatCount(x.nullCursorRows ?? 0)}, counted ${x.nullCursorCountedAt} by ${x.nullCursorRunId}`).join('; ')}).`,
+      '  The operator gives them a cursor value; see docs/runbook.md#null-cursor-rows.',
+    );
+  }
   if (s.failures.length > 0) {
     lines.push('', 'Recent failures:');
     for (const f of s.failures) lines.push(`  ${f.at} ${f.stream}/${f.windowId} (attempt ${f.attempts}): ${f.error}`);

@@ -45,7 +45,12 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     }
   } else if (!(await rt.store.acquireLock(INCREMENTAL_LOCK, owner, LOCK_TTL_SECONDS))) {
     logger.info('another incremental run holds the lock; skipping');
-    return { status: 'skipped', stream, reason: 'another incremental run of this operator holds the lock' };
+    return {
+      status: 'skipped',
+      stream,
+      reason: 'another incremental run of this operator holds the lock',
+      nullCursorRows: null,
+    };
   }
 
   try {
@@ -70,6 +75,7 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
       from,
       to,
       continuation: event.continuation ?? null,
+      incremental: true,
     });
     metrics.addMetric(METRICS.rowsExtracted, MetricUnit.Count, outcome.rows);
     metrics.addMetric(METRICS.bytesWritten, MetricUnit.Bytes, outcome.bytes);
@@ -77,6 +83,10 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     if (outcome.status === 'continue') {
       return { status: 'continue', stream, range, continuation: outcome.continuation, rows: outcome.rows };
     }
+    // Recorded before the watermark moves: the watermark is the run's success, and a retry after a
+    // failed write here reads the same range again.
+    const nullCursorRows = outcome.nullCursorRows ?? 0;
+    await rt.store.recordNullCursorRows(stream, { rows: nullCursorRows, runId });
     const advanced = await rt.store.advanceWatermark(stream, to, runId, { rowCount: outcome.totalRows });
     const watermark = advanced.current ?? to;
     metrics.addMetric(METRICS.reconciliationMismatch, MetricUnit.Count, 0);
@@ -90,6 +100,12 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     metrics.addMetric(METRICS.unmappedValues, MetricUnit.Count, unmapped);
     if (unmapped > 0)
       logger.warn('enumeration values without a mapping landed as "unmapped"', { unmapped: outcome.unmapped });
+    metrics.addMetric(METRICS.nullCursorRows, MetricUnit.Count, nullCursorRows);
+    if (nullCursorRows > 0) {
+      logger.warn('rows with a NULL cursor are not landed; see the runbook section "NULL-cursor rows"', {
+        nullCursorRows,
+      });
+    }
     logger.info('incremental run landed', { rows: outcome.totalRows, watermark: watermark.toISOString() });
     return {
       status: 'complete',
@@ -100,6 +116,7 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
       manifestKey: outcome.manifestKey,
       reconciliation: outcome.reconciliation,
       watermark: watermark.toISOString(),
+      nullCursorRows,
     };
   } catch (error) {
     if (error instanceof ReconciliationError) metrics.addMetric(METRICS.reconciliationMismatch, MetricUnit.Count, 1);

@@ -1,8 +1,9 @@
 /**
  * plan-snapshot: the first step of the snapshot state machine. Records a new snapshot (full, or a
  * replay of a range) with its windows, or reads a snapshot being resumed, and returns the windows
- * that are not done yet. With `snapshot.targetRowsPerWindow` it sizes windows from the source's
- * row estimates (one short read-only session on the operator database).
+ * that are not done yet. A new snapshot opens one short read-only session on the operator database:
+ * it counts each stream's rows with a NULL cursor (they belong to no window, so a snapshot counts
+ * them here, once) and, with `snapshot.targetRowsPerWindow`, sizes windows from row estimates.
  *
  * `CONNECTOR_MAX_WINDOWS_PER_EXECUTION` lowers the number of windows one execution runs (default and
  * maximum 1,000); the rest continue in a new execution.
@@ -10,6 +11,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { StreamName } from '#shared/canonical';
 import {
+  countNullCursors,
   estimateStreams,
   MAX_WINDOWS_PER_EXECUTION,
   PIPELINE_METRICS,
@@ -18,7 +20,8 @@ import {
   planSnapshot,
 } from '#shared/pipeline/plan';
 import { createExtractorRuntime, openOperatorSource } from '#shared/runtime/extractor';
-import { wrapHandler } from '#shared/runtime/observability';
+import { DIMENSIONS, METRICS, wrapHandler } from '#shared/runtime/observability';
+import type { SourceConnection } from '#shared/sources/source';
 
 const rt = createExtractorRuntime();
 const { logger, metrics } = rt.obs;
@@ -26,21 +29,47 @@ const asked = Number(process.env.CONNECTOR_MAX_WINDOWS_PER_EXECUTION);
 const maxWindows =
   Number.isInteger(asked) && asked >= 1 ? Math.min(asked, MAX_WINDOWS_PER_EXECUTION) : MAX_WINDOWS_PER_EXECUTION;
 
-async function estimate(streams: readonly StreamName[]) {
-  const [first] = streams;
-  if (!first) return {};
-  const source = await openOperatorSource(rt, first);
-  try {
-    return await estimateStreams(source, rt.config, streams);
-  } finally {
-    await source.close();
-  }
-}
-
 export async function planSnapshotHandler(event: PlanSnapshotInput): Promise<PlanSnapshotResult> {
-  const plan = await planSnapshot({ config: rt.config, store: rt.store, estimate, maxWindows }, event);
+  // One read-only session for the NULL-cursor counts and the row estimates of a new snapshot.
+  let source = undefined as SourceConnection | undefined;
+  const open = async (streams: readonly StreamName[]) => {
+    const [first] = streams;
+    if (!first) throw new Error(`${rt.config.operatorId}: a snapshot needs at least one stream`);
+    source ??= await openOperatorSource(rt, first);
+    return source;
+  };
+  let plan: PlanSnapshotResult;
+  try {
+    plan = await planSnapshot(
+      {
+        config: rt.config,
+        store: rt.store,
+        estimate: async (streams) => (streams.length ? estimateStreams(await open(streams), rt.config, streams) : {}),
+        countNullCursors: async (streams, snapshotId) =>
+          streams.length ? countNullCursors(await open(streams), rt.config, streams, snapshotId) : {},
+        maxWindows,
+      },
+      event,
+    );
+  } finally {
+    await source?.close();
+  }
   logger.appendKeys({ snapshotId: plan.snapshotId, runId: plan.runId });
   metrics.addMetric(PIPELINE_METRICS.snapshotWindowsPlanned, MetricUnit.Count, plan.windows.length);
+  if (plan.mode !== 'resume') {
+    // Once per snapshot: rows with a NULL cursor belong to no window.
+    for (const [stream, rows] of Object.entries(plan.nullCursorRows)) {
+      const single = metrics.singleMetric();
+      single.addDimension(DIMENSIONS.stream, stream);
+      single.addMetric(METRICS.nullCursorRows, MetricUnit.Count, rows);
+      if (rows > 0) {
+        logger.warn('rows with a NULL cursor are not landed; see the runbook section "NULL-cursor rows"', {
+          stream,
+          nullCursorRows: rows,
+        });
+      }
+    }
+  }
   logger.info('snapshot planned', {
     mode: plan.mode,
     cutoff: plan.cutoff,

@@ -16,6 +16,10 @@
  * two building-block alarms have no actions of their own: "no window completed" is in ALARM
  * whenever no snapshot runs, which is the normal state.
  *
+ * **NULL-cursor rows.** NullCursorRows is emitted per stream when a snapshot is planned and by every
+ * completed incremental run (0 included). Missing data keeps the alarm's state, so it stays in ALARM
+ * from the run that counted rows until a run counts none, whatever the schedule interval.
+ *
  * **Sync delayed.** FreshnessLagSeconds is emitted by every completed incremental run of a stream;
  * missing data is breaching, so a stopped schedule, a run that never reports and an operator whose
  * first snapshot has not completed all alarm after two periods without a report. The period is at
@@ -34,7 +38,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import type { StreamName } from '#shared/canonical';
+import { CANONICAL_STREAMS, type StreamName } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
 import { PIPELINE_METRICS } from '#shared/pipeline/plan';
 import { METRIC_NAMESPACE } from '#shared/runtime/context';
@@ -65,6 +69,7 @@ export const RUNBOOK_ANCHORS = {
   scheduleDeadLetters: 'schedule-dead-letters',
   fileDropDeadLetters: 'file-drop-dead-letters',
   filesQuarantined: 'files-quarantined',
+  nullCursorRows: 'null-cursor-rows',
   sweepDeadLetters: 'sweep-dead-letters',
 } as const;
 
@@ -552,6 +557,30 @@ export class Monitoring extends Construct {
       );
     }
 
+    for (const stream of streams) {
+      const { table, cursor } = cursorOf(this.config, stream);
+      this.add(
+        `NullCursorRows${pascal(stream)}`,
+        'warning',
+        `stream ${stream}`,
+        RUNBOOK_ANCHORS.nullCursorRows,
+        `${stream} rows with a NULL cursor`,
+        `Rows of ${table} have a NULL ${cursor}: they belong to no window and no watermark, so they are not landed. Counted when a snapshot is planned and by every incremental run; the alarm clears when a run counts none.`,
+        [
+          `the operator's DBA: SELECT count(*) FROM ${table} WHERE ${cursor} IS NULL`,
+          `Logs Insights on /connector/${this.name}/incremental-sync: filter stream = "${stream}" and nullCursorRows > 0`,
+        ],
+        this.connectorMetric(METRICS.nullCursorRows, 'Maximum', this.period, stream),
+        {
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          datapointsToAlarm: 1,
+          treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+        },
+      );
+    }
+
     // Snapshot stalled: running (extract-window invoked) AND no window completed, over the stall time.
     const stallMinutes = stall.toMinutes();
     const noWindowCompleted = new cloudwatch.Alarm(this, 'NoWindowCompleted', {
@@ -806,6 +835,15 @@ export class Monitoring extends Construct {
           height: 6,
         }),
         new cloudwatch.GraphWidget({
+          title: 'Rows with a NULL cursor (not landed)',
+          left: streams.map((s) =>
+            this.connectorMetric(METRICS.nullCursorRows, 'Maximum', fiveMinutes, s).with({ label: s }),
+          ),
+          leftYAxis: { min: 0, label: 'rows' },
+          width: 12,
+          height: 6,
+        }),
+        new cloudwatch.GraphWidget({
           title: 'Schedule dead letters',
           left: [
             props.pipeline.scheduleDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes }),
@@ -842,6 +880,16 @@ export class Monitoring extends Construct {
     }
     return dashboard;
   }
+}
+
+/** The source table (schema-qualified) and cursor column of a database stream, for alarm texts. */
+function cursorOf(config: OperatorConfig, stream: StreamName): { table: string; cursor: string } {
+  const streamConfig = config.streams[stream];
+  const source = config.source;
+  const mapping = streamConfig?.columns[CANONICAL_STREAMS[stream].cursor];
+  const cursor = streamConfig?.cursor ?? (typeof mapping === 'string' ? mapping : mapping?.column) ?? '<cursor>';
+  const schema = source.type === 'files' ? undefined : (streamConfig?.schema ?? source.schema ?? source.database);
+  return { table: `${schema ? `${schema}.` : ''}${streamConfig?.table ?? stream}`, cursor };
 }
 
 function pascal(stream: string): string {

@@ -144,7 +144,7 @@ export interface PipelineProps {
   readonly bundle: LambdaBundle;
   readonly landingZone: LandingZone;
   readonly syncState: SyncState;
-  /** The database credentials (read by plan-snapshot for adaptive windows). */
+  /** The database credentials (read by plan-snapshot: NULL-cursor counts, and row estimates for adaptive windows). */
   readonly sourceCredentials: SourceCredentials;
   /** The extractor network: the pipeline functions run beside the extractors. */
   readonly network: Network;
@@ -193,7 +193,6 @@ export class Pipeline extends Construct {
     const name = `${config.operatorId}-${config.stage}`;
     this.operator = `operator ${config.operatorId} (${config.stage})`;
     const removal = props.removalPolicy ? { removalPolicy: props.removalPolicy } : {};
-    const adaptive = config.snapshot.targetRowsPerWindow !== undefined;
 
     const common = {
       bundle: props.bundle,
@@ -212,7 +211,8 @@ export class Pipeline extends Construct {
       timeout: Duration.minutes(5),
       // Snapshot executions seldom overlap; a throttled start is retried by the state machine.
       reservedConcurrency: 2,
-      environment: adaptive ? connectorEnvironment(config, landingZone, syncState, sourceCredentials) : environment,
+      // A new snapshot counts each stream's NULL-cursor rows (and reads row estimates when adaptive).
+      environment: connectorEnvironment(config, landingZone, syncState, sourceCredentials),
     });
     this.finalizeSnapshot = new ConnectorFunction(this, 'FinalizeSnapshot', {
       ...common,
@@ -242,7 +242,7 @@ export class Pipeline extends Construct {
         "These are the KMS action groups DynamoDB uses with the customer-managed key of the sync-state table (GenerateDataKey / GenerateDataKeyWithoutPlaintext, ReEncryptFrom / ReEncryptTo); they are granted on this operator's one key ARN only.",
       );
     }
-    if (adaptive) sourceCredentials.grantRead(this.planSnapshot.grantee);
+    sourceCredentials.grantRead(this.planSnapshot.grantee);
 
     const stack = Stack.of(this);
     const snapshotName = `${name}-snapshot`;
@@ -550,7 +550,12 @@ export class Pipeline extends Construct {
     });
     const streamDone = new sfn.Pass(this, 'StreamSynced', {
       stateName: S.streamDone,
-      parameters: { stream: path.stringAt('$.stream'), status: path.stringAt('$.result.status') },
+      parameters: {
+        stream: path.stringAt('$.stream'),
+        status: path.stringAt('$.result.status'),
+        // Every incremental-sync result that ends a stream carries it (null when not counted).
+        nullCursorRows: path.numberAt('$.result.nullCursorRows'),
+      },
     });
     const streamFailed = new sfn.Pass(this, 'StreamFailed', {
       stateName: S.streamFailed,

@@ -269,11 +269,16 @@ describe('status', () => {
     await store.markWindowRunning('snap-1', 'payments', 'w1');
     await store.markWindowFailed('snap-1', 'payments', 'w1', { error: 'SourceTimeoutError: statement timeout' });
     await store.advanceWatermark('players', new Date(Date.now() - 10 * 60_000), 'incr-1', { rowCount: 42 });
+    await store.recordNullCursorRows('players', { rows: 3, runId: 'incr-1' });
+    await store.recordNullCursorRows('payments', { rows: 0, runId: 'snap-1' });
 
     const r = await runCli(['status', 'cli-aws', '--config', configFile, '--table', table], { env });
     expect(r.code).toBe(1);
     expect(r.out).toContain('Snapshot snap-1: running, 1/3 windows done');
-    expect(r.out).toMatch(/^players +1\/2 +1,200 +\S+ +10m 0\ds +120m/m);
+    expect(r.out).toMatch(/^players +1\/2 +1,200 +\S+ +10m 0\ds +120m +\S+ +42 +3 NOT LANDED$/m);
+    expect(r.out).toMatch(/^payments .* 0$/m);
+    expect(r.out).toMatch(/Rows with a NULL cursor are never landed \(players: 3, counted \S+ by incr-1\)/);
+    expect(r.out).toContain('docs/runbook.md#null-cursor-rows');
     expect(r.out).toMatch(/^payments +0\/1 \(1 failed\)/m);
     expect(r.out).toContain('payments/w1 (attempt 1): SourceTimeoutError: statement timeout');
     expect(r.out).toContain('connector snapshot cli-aws --resume snap-1');
@@ -287,7 +292,11 @@ describe('status', () => {
       lastRunId: 'incr-1',
       lastRowCount: 42,
       late: false,
+      nullCursorRows: 3,
+      nullCursorRunId: 'incr-1',
+      nullCursorCountedAt: expect.any(String),
     });
+    expect(json.streams.find((s: { stream: string }) => s.stream === 'payments')).toMatchObject({ nullCursorRows: 0 });
     expect(json.failures).toHaveLength(1);
 
     // Without --table, the table comes from the stack's outputs.

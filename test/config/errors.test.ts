@@ -40,7 +40,7 @@ describe('unknown keys', () => {
       path: 'streams.payments.tabel',
       line: lineOf(text, 'tabel:'),
       message: ['did you mean "table"?'],
-      expected: 'table, schema, cursor, columns',
+      expected: 'table, schema, cursor, cursorType, columns',
       example: ['streams:\n  payments:\n    table: tx_payments'],
     });
   });

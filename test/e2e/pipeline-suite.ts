@@ -8,7 +8,9 @@
  *
  * The tests run in order on one operator: a snapshot stopped half-way and resumed (with a window
  * that fails once), incremental runs after inserts, updates and late-committed rows, an
- * incremental run that finds the lock taken, and a replay with a window that fails every time.
+ * incremental run that finds the lock taken, a replay with a window that fails every time, a
+ * replay that fails on a bad source value until it is fixed, and players with a NULL cursor that
+ * are reported by every run and land once they get one.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,6 +34,7 @@ import {
 } from '../../local/pipeline-runner.ts';
 import { IntegrationError, type LambdaHandler } from '../../local/sfn-harness.ts';
 import {
+  addNullCursorPlayers,
   advanceSyntheticOperator,
   createSyntheticOperator,
   syntheticOperatorConfig,
@@ -48,6 +51,7 @@ import {
   pseudonym,
   type SourceDb,
   syntheticExpectation,
+  wallText,
   wallToUtcMs,
 } from '../extract/fixtures.ts';
 import { type Engine, engineUrl, uniqueName } from '../helpers/databases.ts';
@@ -75,6 +79,8 @@ const SNAPSHOT_DAYS = 3;
 const WINDOWS_PER_EXECUTION = 10;
 const LOOKBACK = 60 * MINUTE;
 const SAFETY_LAG = 60_000;
+/** Players whose cursor is NULL in the source: never landed, reported by every run. */
+const NULL_CURSOR_PLAYERS = 3;
 
 type Range = { readonly from: number; readonly to: number };
 /** Row versions of one stream as the source held them: landed key → cursor (UTC ms). */
@@ -103,6 +109,7 @@ export function describePipeline(engine: Engine, available: boolean): void {
       let scratch: string;
       let pseudonymKey: Buffer;
       let snapshotId = '';
+      let nullCursorKeys: string[] = [];
       let start = 0;
       let cutoff = 0;
       const stderr = process.stderr.write.bind(process.stderr);
@@ -116,7 +123,9 @@ export function describePipeline(engine: Engine, available: boolean): void {
         const out = {} as Record<StreamName, { key: string; cursor: number }[]>;
         for (const stream of ALL_STREAMS) {
           const { table, sourceKey, cursor } = STREAMS[stream];
-          const rows = await db.rows(`SELECT ${db.q(sourceKey)} AS k, ${db.q(cursor)} AS c FROM ${db.table(table)}`);
+          const rows = await db.rows(
+            `SELECT ${db.q(sourceKey)} AS k, ${db.q(cursor)} AS c FROM ${db.table(table)} WHERE ${db.q(cursor)} IS NOT NULL`,
+          );
           out[stream] = rows.map((r) => ({ key: String(r.k), cursor: wallToUtcMs(String(r.c)) }));
         }
         return out;
@@ -257,6 +266,7 @@ export function describePipeline(engine: Engine, available: boolean): void {
           now: new Date(H0),
           seed: 11,
         });
+        nullCursorKeys = await addNullCursorPlayers({ engine, url, schema }, NULL_CURSOR_PLAYERS);
         config = syntheticOperatorConfig({ engine, url, schema, operatorId: OPERATOR });
         config = { ...config, snapshot: { ...(config.snapshot as object), days: SNAPSHOT_DAYS } };
         pipeline = await createLocalPipeline({
@@ -363,6 +373,21 @@ export function describePipeline(engine: Engine, available: boolean): void {
         atSnapshot = toState(before);
         expect([...atSnapshot.game_rounds.values()].filter((c) => c >= start && c < cutoff).length).toBeGreaterThan(50);
         await expectSnapshotLanded(atSnapshot);
+
+        // The players with a NULL cursor did not land; the snapshot counted them once, when planned.
+        expect(nullCursorKeys).toHaveLength(NULL_CURSOR_PLAYERS);
+        const players = new Set((await readAllLanded('players')).map((r) => String(r.player_id)));
+        for (const key of nullCursorKeys) expect(players.has(landedKey('players', key))).toBe(false);
+        const counts = Object.fromEntries(ALL_STREAMS.map((s) => [s, s === 'players' ? NULL_CURSOR_PLAYERS : 0]));
+        expect((await pipeline.store.getSnapshot(snapshotId))?.nullCursorRows).toEqual(counts);
+        expect(await pipeline.store.getStreamState('players')).toMatchObject({
+          nullCursorRows: NULL_CURSOR_PLAYERS,
+          nullCursorRunId: snapshotId,
+        });
+        expect(resumed.finalize?.nullCursorRows).toEqual(counts);
+        expect(resumed.finalize?.summary).toContain(
+          `not landed: rows with a NULL cursor (players ${NULL_CURSOR_PLAYERS})`,
+        );
       });
 
       let afterRuns: SourceState;
@@ -393,6 +418,10 @@ export function describePipeline(engine: Engine, available: boolean): void {
           lateKeys.push(advance.lateKey!);
           updatedPayments += advance.updated.cashier_transactions ?? 0;
           const state = toState(await readSource());
+          // The synthetic back office may give a NULL-cursor player a cursor (a KYC update).
+          const [nulls] = await db.rows(`SELECT count(*) AS n FROM ${db.table('customers')} WHERE modified_ts IS NULL`);
+          const nullCursorPlayers = Number(nulls?.n);
+          expect(nullCursorPlayers).toBeGreaterThan(0);
           const run = await pipeline.runIncremental();
           expect(run.error).toBeUndefined();
           expect(run.status).toBe('SUCCEEDED');
@@ -412,6 +441,16 @@ export function describePipeline(engine: Engine, available: boolean): void {
             watermark.set(r.stream, range.to);
           }
           expect([...ranges.keys()].sort()).toEqual([...ALL_STREAMS].sort());
+          // Every run counts the rows it can never land, per stream, and says so in its output.
+          for (const r of run.streams.filter((x) => x.status === 'complete')) {
+            expect(r.nullCursorRows, r.stream).toBe(r.stream === 'players' ? nullCursorPlayers : 0);
+          }
+          expect(run.end?.nullCursorRows).toMatchObject({ players: nullCursorPlayers, payments: 0 });
+          expect(run.end?.summary).toContain(`not landed: rows with a NULL cursor (players ${nullCursorPlayers})`);
+          expect(await pipeline.store.getStreamState('players')).toMatchObject({
+            nullCursorRows: nullCursorPlayers,
+            nullCursorRunId: run.begin?.status === 'acquired' ? run.begin.runId : '?',
+          });
           observations.push({ state, ranges });
           runs.push(run);
           from = to;
@@ -558,6 +597,105 @@ export function describePipeline(engine: Engine, available: boolean): void {
         // A replay ends before the watermarks: they stay where the incremental runs left them.
         for (const stream of ALL_STREAMS) {
           expect((await pipeline.store.getWatermark(stream))?.getTime()).toBe(lastRanges.get(stream)!.to);
+        }
+      });
+
+      it('fails a snapshot on a bad source value naming the window, fails the same way when resumed unfixed, and completes once the source is fixed', async () => {
+        expect(lastRanges).toBeDefined();
+        const from = start + DAY;
+        const to = start + 2 * DAY;
+        // A payment whose amount has more decimals than the mapping's DECIMAL(18,2) can hold.
+        const payments = db.table('cashier_transactions');
+        await db.exec(
+          engine === 'postgres'
+            ? `ALTER TABLE ${payments} ALTER COLUMN amount TYPE numeric(20,6)`
+            : `ALTER TABLE ${payments} MODIFY amount decimal(20,6)`,
+        );
+        const badAt = from + 5 * HOUR + 17 * MINUTE;
+        const badKey = '990000000001';
+        const [player] = await db.rows(`SELECT customer_id FROM ${db.table('customers')} ORDER BY customer_id LIMIT 1`);
+        await db.insert(
+          'cashier_transactions',
+          [
+            'txn_id',
+            'customer_id',
+            'txn_type',
+            'payment_method',
+            'amount',
+            'currency_code',
+            'txn_status',
+            'modified_ts',
+          ],
+          [[badKey, player!.customer_id!, 'DEP', 'card', '12.345679', 'EUR', 'APPROVED', wallText(badAt)]],
+        );
+        const request = { from: iso(from), to: iso(to), streams: ['payments'] };
+        const failing = extractRecorder(() => null);
+        const failed = await pipeline.runSnapshot(request, {
+          executionName: 'e2e-bad-value',
+          wrap: { extractWindow: failing.wrap },
+        });
+        expect(failed.status).toBe('FAILED');
+        expect(failed.error).toBe('SnapshotFailed');
+        const replayId = failed.snapshotId!;
+        const bad = (await pipeline.store.listWindows(replayId)).find((w) => w.status !== 'done')!;
+        expect(bad.from.getTime()).toBeLessThanOrEqual(badAt);
+        expect(bad.to.getTime()).toBeGreaterThan(badAt);
+        const named = `1 window(s) failed: stream payments window ${bad.windowId} (CoercionError – CoercionError:`;
+        expect(failed.cause).toContain(named);
+        expect(failed.cause).toContain('amount');
+        expect(failed.cause).toContain(`{"snapshotId": "${replayId}"}`);
+        expect(await pipeline.store.getSnapshot(replayId)).toMatchObject({ status: 'failed' });
+
+        // Resumed without fixing the source: the same window fails with the same error, reported as such.
+        const unfixed = extractRecorder(() => null);
+        const again = await pipeline.runSnapshot({ snapshotId: replayId }, { wrap: { extractWindow: unfixed.wrap } });
+        expect(again.error).toBe('SnapshotFailed');
+        expect(again.status).toBe('FAILED');
+        expect(again.cause).toContain(named);
+        expect(again.finalize).toMatchObject({ status: 'failed', snapshotId: replayId, failed: 1 });
+        expect(unfixed.calls.map((c) => `${c.stream}/${c.windowId}`)).toEqual([`payments/${bad.windowId}`]);
+        const entered = again.executions[0]!.events.filter((e) => e.type === 'StateEntered').map((e) => e.state.name);
+        expect(entered).toContain(SNAPSHOT_STATES.failed);
+        expect(entered).not.toContain(SNAPSHOT_STATES.stepFailed);
+        expect(await pipeline.store.getSnapshot(replayId)).toMatchObject({ status: 'failed' });
+        expect((await pipeline.store.getSnapshot(replayId))?.error).toContain(named);
+
+        // The DBA fixes the value: the resume redoes that window only and the snapshot completes.
+        await db.exec(`UPDATE ${payments} SET amount = ${db.p(1)} WHERE txn_id = ${db.p(2)}`, ['12.35', badKey]);
+        const fixed = extractRecorder(() => null);
+        const completed = await pipeline.runSnapshot({ snapshotId: replayId }, { wrap: { extractWindow: fixed.wrap } });
+        expect(completed.error).toBeUndefined();
+        expect(completed.finalize).toMatchObject({ status: 'completed', snapshotId: replayId, failed: 0 });
+        expect(fixed.calls.map((c) => `${c.stream}/${c.windowId}`)).toEqual([`payments/${bad.windowId}`]);
+        expect(await pipeline.store.getSnapshot(replayId)).toMatchObject({ status: 'completed' });
+        const landed = await readAllLanded('payments', replayId);
+        expect(landed.find((r) => r.payment_id === badKey)).toMatchObject({ amount: '12.35' });
+        const expected = await expectedLanded('payments', replayId, { from, to });
+        expect(comparable(landed, 'payment_id')).toEqual(comparable(expected, 'payment_id'));
+      });
+
+      it('lands the players with a NULL cursor once the DBA gives them one, and the count drops to 0', async () => {
+        expect(nullCursorKeys).toHaveLength(NULL_CURSOR_PLAYERS);
+        // As the runbook says: the time of the fix, in the source's wall time.
+        const fixedAt = Math.floor((Date.now() - SAFETY_LAG - 30_000) / 1000) * 1000;
+        await db.exec(`UPDATE ${db.table('customers')} SET modified_ts = ${db.p(1)} WHERE modified_ts IS NULL`, [
+          wallText(fixedAt),
+        ]);
+        const run = await pipeline.runIncremental();
+        expect(run.error).toBeUndefined();
+        expect(run.status).toBe('SUCCEEDED');
+        const players = run.streams.find((r) => r.stream === 'players' && r.status === 'complete');
+        expect(players?.nullCursorRows).toBe(0);
+        expect(run.end?.summary).not.toContain('NULL cursor');
+        expect(await pipeline.store.getStreamState('players')).toMatchObject({ nullCursorRows: 0 });
+        // Every one of them is now landed at its source cursor (the fix time, or an update since).
+        const source = toState(await readSource()).players;
+        const landed = latestPerKey(await readAllLanded('players'), 'player_id');
+        expect([...source.values()]).toContain(fixedAt);
+        for (const key of nullCursorKeys) {
+          const row = landed.find((r) => r.player_id === landedKey('players', key));
+          expect(row, key).toBeDefined();
+          expect(row?._cursor, key).toBe(source.get(landedKey('players', key)));
         }
       });
     },

@@ -244,7 +244,8 @@ export function describeVisibility(engine: Engine, available: boolean): void {
         const first = BigInt(maxId) + 1n;
         const rows: (string | number | null)[][] = [];
         for (let i = 0; i < 10_021; i++) {
-          const at = wallText(watermark.getTime() + 5 * MINUTE + i);
+          // Inside the lookback before the watermark: the next run reads them whatever the time of day.
+          const at = wallText(watermark.getTime() - 10 * MINUTE + i);
           rows.push([
             (first + BigInt(i)).toString(),
             player,

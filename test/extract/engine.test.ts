@@ -9,6 +9,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamName } from '#shared/canonical';
 import { type OperatorConfig, operatorConfigSchema } from '#shared/config/schema';
+import { CursorLookbackError } from '#shared/extract/cursor-check';
 import { type ExtractRangeOutcome, extractRange } from '#shared/extract/extract-range';
 import { createPseudonymizer } from '#shared/pii/pseudonymizer';
 import type { Continuation } from '#shared/pipeline/contracts';
@@ -381,6 +382,10 @@ interface WindowRun {
   /** @default 500 */
   readonly batchRows?: number;
   readonly sink?: S3Sink;
+  /** An incremental run (counts NULL cursors, checks the lookback). */
+  readonly incremental?: boolean;
+  /** @default the engine's edge config */
+  readonly config?: OperatorConfig;
 }
 
 /** A session wrapper that runs `afterFirstBatch` once the first batch has been handed over. */
@@ -472,7 +477,7 @@ for (const engine of ENGINES) {
         try {
           return await extractRange(
             {
-              config,
+              config: run.config ?? config,
               source: session,
               sink:
                 run.sink ??
@@ -494,6 +499,7 @@ for (const engine of ENGINES) {
               from: new Date(run.from),
               to: new Date(run.to),
               continuation,
+              ...(run.incremental ? { incremental: true } : {}),
             },
           );
         } finally {
@@ -564,6 +570,59 @@ for (const engine of ENGINES) {
         expect(manifest?.parts).toHaveLength(b.invocations);
         expect(manifest?.moneySums.amount).toBe(sumOf(landed, 'amount', 2));
         expect(unscaled(b.outcome.reconciliation.sums.amount!.source, 2)).toBe(unscaled(sumOf(landed, 'amount', 2), 2));
+      });
+
+      it('counts the NULL cursors of an incremental run once, through its continuations, and never lands them', async () => {
+        await db.exec(
+          engine === 'postgres'
+            ? `ALTER TABLE ${db.table('same_ts_payments')} ALTER COLUMN modified_ts DROP NOT NULL`
+            : `ALTER TABLE ${db.table('same_ts_payments')} MODIFY modified_ts datetime(6) NULL`,
+        );
+        await db.insert(
+          'same_ts_payments',
+          ['txn_id', 'customer_id', 'amount', 'currency_code', 'txn_status', 'modified_ts'],
+          [
+            ['900001', 'C1', '1.00', 'EUR', 'PENDING', null],
+            ['900002', 'C2', '2.00', 'EUR', 'PENDING', null],
+          ],
+        );
+        const run = sameWindow('incr-nulls', { stopEvery: 2, incremental: true });
+        const { outcome, invocations } = await runWindow(run);
+        expect(invocations).toBeGreaterThan(1);
+        expect(outcome.nullCursorRows).toBe(2);
+        const landed = await expectExactlyOnce(run, outcome);
+        expect(landed.map((r) => r.payment_id)).not.toContain('900001');
+        // A snapshot window does not count them (its plan step does, once per snapshot).
+        const window = await runWindow(sameWindow('snap-nulls'));
+        expect(window.outcome.nullCursorRows).toBeUndefined();
+      });
+
+      it('refuses an incremental run of a naive cursor its lookback does not cover, before reading anything', async () => {
+        // The config says the cursor is zoned, so validation let a 30-minute lookback through in Malta.
+        const zonedClaim = operatorConfigSchema.parse({
+          ...config,
+          incremental: { ...config.incremental, lookbackMinutes: 30 },
+          streams: { ...config.streams, payments: { ...config.streams.payments, cursorType: 'zoned' } },
+        });
+        const run = sameWindow('incr-short-lookback', { incremental: true, config: zonedClaim });
+        const error = await invoke(run, null).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(CursorLookbackError);
+        const message = (error as Error).message;
+        expect(message).toContain(`${operatorId}/payments run incr-short-lookback: cursor column modified_ts is`);
+        expect(message).toContain(engine === 'postgres' ? 'timestamp(6) without time zone' : 'datetime(6)');
+        expect(message).toContain('streams.payments.cursorType says zoned');
+        expect(message).toContain(
+          'incremental.lookbackMinutes is 30, but Europe/Malta (source.timeZone) repeats up to 60 minutes',
+        );
+        expect(message).toContain('Set incremental.lookbackMinutes to at least 60');
+        expect(await windowPartKeys(landing, 'payments', run.runId, run.windowId)).toEqual([]);
+        // A snapshot window of the same stream is not affected: no lookback is involved.
+        const window = await runWindow({ ...run, runId: 'snap-short-lookback', incremental: false });
+        expect(window.outcome.totalRows).toBe(SAME_ROWS + AROUND_ROWS);
+        // With a lookback that covers the repeated hour the incremental run goes through.
+        const covered = operatorConfigSchema.parse({ ...zonedClaim, incremental: { ...config.incremental } });
+        const ok = await runWindow({ ...run, runId: 'incr-covered', config: covered });
+        expect(ok.outcome.totalRows).toBe(SAME_ROWS + AROUND_ROWS);
       });
 
       it('starts a window over when its continuation was written with other landed columns', async () => {

@@ -60,14 +60,35 @@ export type AlarmState = 'OK' | 'ALARM';
  * The state CloudWatch reaches for the last `evaluationPeriods` datapoints (`undefined` = no data),
  * as documented for "M out of N" alarms: missing datapoints are replaced according to
  * TreatMissingData (breaching → a breaching datapoint, notBreaching → a good one), and the alarm
- * goes to ALARM when at least `datapointsToAlarm` of them breach. (`missing` and `ignore`, which keep
- * or skip evaluation, are not used by the connector's alarms.)
+ * goes to ALARM when at least `datapointsToAlarm` of them breach. With `ignore`, an evaluation with
+ * no datapoint at all keeps the `previous` state, otherwise the datapoints present decide.
+ * (`missing`, which moves to INSUFFICIENT_DATA, is not used by the connector's alarms.)
  */
-export function evaluate(properties: Json, datapoints: readonly (number | undefined)[]): AlarmState {
+export function evaluate(
+  properties: Json,
+  datapoints: readonly (number | undefined)[],
+  previous?: AlarmState,
+): AlarmState {
   const n = properties.EvaluationPeriods as number;
   const m = (properties.DatapointsToAlarm as number | undefined) ?? n;
   const threshold = properties.Threshold as number;
   const treat = properties.TreatMissingData as string;
+  if (treat === 'ignore') {
+    const present = datapoints.slice(-n).filter((v): v is number => v !== undefined);
+    if (present.length === 0) {
+      if (!previous) throw new Error('an alarm that ignores missing data needs its previous state');
+      return previous;
+    }
+    return evaluate(
+      {
+        ...properties,
+        TreatMissingData: 'notBreaching',
+        EvaluationPeriods: present.length,
+        DatapointsToAlarm: Math.min(m, present.length),
+      },
+      present,
+    );
+  }
   if (treat !== 'breaching' && treat !== 'notBreaching') throw new Error(`unsupported TreatMissingData ${treat}`);
   const breaches = (v: number): boolean => {
     switch (properties.ComparisonOperator) {

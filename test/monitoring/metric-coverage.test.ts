@@ -143,9 +143,9 @@ describe.skipIf(!available)('alarm metric coverage', () => {
     }
     const streams = Object.keys(config.streams as object);
     expect(streams.length).toBeGreaterThan(1);
-    // The connector metrics the alarms read: freshness, completed windows, reconciliation, per stream.
+    // The connector metrics the alarms read: freshness, completed windows, reconciliation, NULL cursors, per stream.
     for (const stream of streams) {
-      for (const name of ['FreshnessLagSeconds', 'WindowsCompleted', 'ReconciliationMismatch']) {
+      for (const name of ['FreshnessLagSeconds', 'WindowsCompleted', 'ReconciliationMismatch', 'NullCursorRows']) {
         expect(watched).toContain(
           metricKey(METRIC_NAMESPACE, name, { service: 'connector', Operator: `${OPERATOR}-sandbox`, Stream: stream }),
         );

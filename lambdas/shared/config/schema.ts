@@ -337,6 +337,16 @@ const streamConfig = z
       .optional()
       .describe('Source column used as incremental cursor (a timestamp that grows on every change).')
       .meta({ examples: ['modified_ts'], whenAbsent: 'the column mapped to the canonical cursor field' }),
+    cursorType: z
+      .enum(['naive', 'zoned'])
+      .optional()
+      .describe(
+        'How the cursor column stores time: `zoned` for instants (PostgreSQL timestamptz, MySQL TIMESTAMP), `naive` for wall-clock times read in `source.timeZone` (timestamp without time zone, DATETIME, DATE). A naive cursor needs `incremental.lookbackMinutes` to cover the repeated hour of that zone; the extractor checks the column it reads against this.',
+      )
+      .meta({
+        examples: ['zoned'],
+        whenAbsent: 'treated as naive by the lookback check (database sources)',
+      }),
     columns: z
       .record(z.string(), fieldMapping)
       .describe(
@@ -575,17 +585,23 @@ export const operatorConfigSchema = z
           .min(0)
           .max(1440)
           .default(60)
-          .describe('Re-read this far behind the watermark to catch rows committed late.'),
+          .describe(
+            "Each run re-reads this far behind the stream's watermark, so rows committed after an earlier run read past their cursor (long transactions, replica delay) still land; they land again if already read. With a naive cursor it must also cover the longest repeated wall-clock span of `source.timeZone` (60 for Europe/Malta, 30 for Australia/Lord_Howe); 0 only with a safety lag.",
+          ),
         safetyLagSeconds: z
           .number()
           .int()
           .min(0)
           .max(3600)
           .default(60)
-          .describe('Never read rows newer than now minus this lag (open transactions).'),
+          .describe(
+            "Never read rows with a cursor newer than now minus this lag: a transaction still open, or a database clock behind the connector's, writes cursors the watermark would otherwise pass before they commit; 0 only with a lookback.",
+          ),
       })
       .prefault({})
-      .describe('Incremental syncs after the snapshot.'),
+      .describe(
+        "Incremental syncs after the snapshot: every run reads each stream's rows with a cursor in [watermark − lookbackMinutes, now − safetyLagSeconds) and moves the watermark to the end of that range. A row that commits more than about lookbackMinutes + safetyLagSeconds after its cursor time can be missed; with both at 0 every row committed after a run read past its cursor is lost, so that is refused.",
+      ),
     streams,
     fileDrop: fileDrop
       .optional()

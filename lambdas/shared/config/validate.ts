@@ -4,6 +4,7 @@
  */
 import { CANONICAL_STREAMS, getField, STREAM_NAMES, type StreamName } from '../canonical.ts';
 import { didYouMean } from './did-you-mean.ts';
+import { checkIncremental } from './incremental.ts';
 import { type OperatorConfig, SAFE_IDENTIFIER, type StreamConfig } from './schema.ts';
 
 /** One problem found in a config, before the loader adds the file name and line number. */
@@ -307,6 +308,7 @@ export function validateSemantics(config: OperatorConfig): SemanticIssue[] {
         'sftp:\n  enabled: true\n  userName: acme-upload\n  sshPublicKeys:\n    - ssh-ed25519 AAAAC3Nza... ops@acme',
     });
   }
+  issues.push(...checkIncremental(config));
   if (config.removalPolicy === 'destroy' && config.stage !== 'sandbox') {
     issues.push({
       path: ['removalPolicy'],

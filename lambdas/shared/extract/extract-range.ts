@@ -40,6 +40,7 @@ import type { ObjectSink } from '../sink/sink.ts';
 import { commitWindow, newAttemptId } from '../sink/window.ts';
 import type { CountAndSums, KeysetPosition, SourceConnection } from '../sources/source.ts';
 import type { SourceBatch } from '../types.ts';
+import { checkCursorLookback } from './cursor-check.ts';
 import { openPosition, sealPosition } from './position.ts';
 import { sourcePlan } from './source-plan.ts';
 
@@ -83,6 +84,12 @@ export interface ExtractRangeRequest {
   readonly from: Date;
   readonly to: Date;
   readonly continuation?: Continuation | null;
+  /**
+   * An incremental run: its first invocation counts the table's rows with a NULL cursor (which no
+   * range ever holds) and refuses a naive cursor the lookback does not cover, before reading.
+   * @default false
+   */
+  readonly incremental?: boolean;
 }
 
 export type ExtractRangeOutcome =
@@ -103,6 +110,8 @@ export type ExtractRangeOutcome =
       readonly reconciliation: Reconciliation;
       /** Unmapped enumeration values seen by this invocation, per canonical field. */
       readonly unmapped: Record<string, number>;
+      /** Incremental runs: rows of the table whose cursor is NULL, counted by the first invocation. */
+      readonly nullCursorRows?: number;
     };
 
 function lastPosition(batch: SourceBatch, cursorColumn: string, keyColumn: string): KeysetPosition {
@@ -194,9 +203,15 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
   let mapper: RowMapper | undefined;
   let rows = 0;
   let stoppedAt: KeysetPosition | undefined;
+  let nullCursorRows = previous?.nullCursorRows;
   let segment: { count: bigint; sums: Record<string, string> };
   try {
     segment = await source.snapshot(async (view) => {
+      if (req.incremental && !previous) {
+        const counted = await source.countNullCursor(range);
+        checkCursorLookback(config, { stream: req.stream, where: `run ${req.runId}` }, counted);
+        nullCursorRows = Number(counted.rows);
+      }
       let last: KeysetPosition | undefined;
       for await (const batch of source.readRange({
         ...range,
@@ -256,6 +271,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
         source: { count: sourceCount, sums: sourceSums },
         invocations: (previous?.invocations ?? 0) + 1,
         schemaFingerprint: fingerprint,
+        ...(nullCursorRows !== undefined ? { nullCursorRows } : {}),
       },
     };
   }
@@ -306,5 +322,6 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     strayObjectsDeleted: committed.deletedKeys.length,
     reconciliation,
     unmapped: mapper?.unmappedCounts() ?? {},
+    ...(nullCursorRows !== undefined ? { nullCursorRows } : {}),
   };
 }

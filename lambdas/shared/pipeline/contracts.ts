@@ -31,6 +31,8 @@ export interface Continuation {
   readonly source: { readonly count: string; readonly sums: Readonly<Record<string, string>> };
   /** Invocations so far. */
   readonly invocations: number;
+  /** Incremental runs: rows with a NULL cursor, counted by the first invocation. */
+  readonly nullCursorRows?: number;
   /**
    * `schemaFingerprint` of the landed columns the parts so far were written with. An invocation
    * whose landed schema differs (the connector or the mapping changed mid-window) starts the range
@@ -89,5 +91,16 @@ export type IncrementalSyncResult =
       readonly range: { readonly from: string; readonly to: string };
       /** Watermark after the run (ISO-8601); set when complete. */
       readonly watermark?: string;
+      /**
+       * Rows of the stream's table whose cursor is NULL: never landed (no range holds them). Set
+       * when complete.
+       */
+      readonly nullCursorRows?: number;
     })
-  | { readonly status: 'skipped'; readonly stream: StreamName; readonly reason: string };
+  | {
+      readonly status: 'skipped';
+      readonly stream: StreamName;
+      readonly reason: string;
+      /** Not counted: the run did not read the stream. */
+      readonly nullCursorRows: null;
+    };

@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import { isStreamName, type StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
+import { checkCursorLookback } from '../extract/cursor-check.ts';
 import { sourcePlan } from '../extract/source-plan.ts';
 import { manifestKey } from '../layout.ts';
 import type { CursorBounds, SourceConnection } from '../sources/source.ts';
@@ -344,6 +345,27 @@ export async function estimateStreams(
   return out;
 }
 
+/**
+ * Rows with a NULL cursor per stream: they belong to no window and never land, so a snapshot
+ * counts them once, when it is planned. Also refuses, before any window runs, a naive cursor the
+ * incremental lookback does not cover (the incremental runs would refuse it anyway).
+ */
+export async function countNullCursors(
+  source: SourceConnection,
+  config: OperatorConfig,
+  streams: readonly StreamName[],
+  snapshotId: string,
+): Promise<Partial<Record<StreamName, number>>> {
+  const out: Partial<Record<StreamName, number>> = {};
+  for (const stream of streams) {
+    const plan = sourcePlan(config, stream);
+    const counted = await source.countNullCursor(plan);
+    checkCursorLookback(config, { stream, where: `snapshot ${snapshotId}` }, counted);
+    out[stream] = Number(counted.rows);
+  }
+  return out;
+}
+
 // ------------------------------------------------------------------------------------- plan-snapshot
 
 /** A planned window in the plan output: stream, window id, from, to (ISO-8601). */
@@ -380,6 +402,11 @@ export interface PlanSnapshotResult {
   readonly done: number;
   /** Windows not done, beyond those in `windows` (run by a following execution). */
   readonly remaining: number;
+  /**
+   * Rows with a NULL cursor per stream, counted when the snapshot was planned (never landed; empty
+   * when they were not counted).
+   */
+  readonly nullCursorRows: Readonly<Record<string, number>>;
 }
 
 export interface PlanDeps {
@@ -387,6 +414,14 @@ export interface PlanDeps {
   readonly store: SyncStateStore;
   /** Row estimates for adaptive windows; only called when `snapshot.targetRowsPerWindow` is set. */
   readonly estimate?: (streams: readonly StreamName[]) => Promise<Partial<Record<StreamName, RowEstimate>>>;
+  /**
+   * Counts the rows with a NULL cursor of the streams of a new snapshot ({@link countNullCursors}).
+   * @default - not counted
+   */
+  readonly countNullCursors?: (
+    streams: readonly StreamName[],
+    snapshotId: string,
+  ) => Promise<Partial<Record<StreamName, number>>>;
   /** @default MAX_WINDOWS_PER_EXECUTION */
   readonly maxWindows?: number;
 }
@@ -413,6 +448,7 @@ async function planFromStore(
     total: windows.length,
     done: windows.length - pending.length,
     remaining: pending.length - now.length,
+    nullCursorRows: meta.nullCursorRows ?? {},
   };
 }
 
@@ -432,12 +468,17 @@ export async function planSnapshot(deps: PlanDeps, input: PlanSnapshotInput): Pr
         `operator ${config.operatorId}: snapshot ${resolved.snapshotId} does not exist; start a new snapshot with {} or a replay with {"from": …, "to": …}`,
       );
     }
+    // Running again: `connector status` must not show a failure while the resume works on it.
+    if (meta.status === 'failed') await store.resumeSnapshot(meta.snapshotId);
     return planFromStore(deps, meta, 'resume');
   }
   // A retried plan step of the same execution finds the snapshot it already recorded.
   const existing = await store.getSnapshot(resolved.snapshotId);
   if (existing) return planFromStore(deps, existing, resolved.mode);
 
+  const nullCursorRows = deps.countNullCursors
+    ? await deps.countNullCursors(resolved.streams, resolved.snapshotId)
+    : undefined;
   const estimates =
     config.snapshot.targetRowsPerWindow && deps.estimate ? await deps.estimate(resolved.streams) : undefined;
   const windows = resolved.streams.flatMap((stream) =>
@@ -449,12 +490,18 @@ export async function planSnapshot(deps: PlanDeps, input: PlanSnapshotInput): Pr
       estimate: estimates?.[stream],
     }).map((w) => ({ stream, ...w })),
   );
-  const { snapshot } = await store.startSnapshot({
+  const { snapshot, created } = await store.startSnapshot({
     snapshotId: resolved.snapshotId,
     cutoff: resolved.to,
     streams: resolved.streams,
     windows,
+    ...(nullCursorRows ? { nullCursorRows } : {}),
   });
+  if (created && nullCursorRows) {
+    for (const [stream, rows] of Object.entries(nullCursorRows)) {
+      await store.recordNullCursorRows(stream, { rows, runId: resolved.snapshotId });
+    }
+  }
   return planFromStore(deps, snapshot, resolved.mode);
 }
 
@@ -497,6 +544,8 @@ export interface FinalizeSnapshotResult {
   readonly rows: number;
   /** With `continue`: the name of the execution that continues the snapshot (unique per round). */
   readonly nextExecutionName?: string;
+  /** With `completed`: rows with a NULL cursor per stream, counted when it was planned (never landed). */
+  readonly nullCursorRows?: Readonly<Record<string, number>>;
 }
 
 const MAX_NAMED = 5;
@@ -600,10 +649,15 @@ export async function finalizeSnapshot(
   const held = Object.entries(watermarks)
     .filter(([, r]) => !r.advanced && r.current && r.current.toISOString() !== cutoff)
     .map(([s]) => s);
+  const nullCursorRows = meta?.nullCursorRows ?? {};
+  const withNulls = Object.entries(nullCursorRows).filter(([, n]) => n > 0);
   const summary =
     `snapshot ${snapshotId} completed: ${windows.length} window(s), ${rows} row(s); incremental watermarks start at ${cutoff}` +
-    (held.length > 0 ? ` (already later for ${held.join(', ')})` : '');
-  return { status: 'completed', snapshotId, failed: 0, summary, windows: windows.length, rows };
+    (held.length > 0 ? ` (already later for ${held.join(', ')})` : '') +
+    (withNulls.length > 0
+      ? `; not landed: rows with a NULL cursor (${withNulls.map(([s, n]) => `${s} ${n}`).join(', ')}), see the runbook's "NULL-cursor rows"`
+      : '');
+  return { status: 'completed', snapshotId, failed: 0, summary, windows: windows.length, rows, nullCursorRows };
 }
 
 // ------------------------------------------------------------------------------------- run lock
@@ -663,6 +717,8 @@ export interface StreamOutcome {
   readonly status: 'complete' | 'skipped' | 'failed' | string;
   readonly error?: string;
   readonly cause?: string;
+  /** Rows of the stream's table with a NULL cursor (never landed); null when not counted. */
+  readonly nullCursorRows?: number | null;
 }
 
 /** run-lock `end` input. */
@@ -682,6 +738,8 @@ export interface EndIncrementalResult {
   readonly failed: number;
   /** Names the failed streams and their errors, or the streams that landed. */
   readonly summary: string;
+  /** Rows with a NULL cursor per stream that counted them in this run (never landed). */
+  readonly nullCursorRows?: Readonly<Record<string, number>>;
 }
 
 /** Ends an incremental run: releases the lock and summarizes the streams' outcomes. */
@@ -698,18 +756,26 @@ export async function endIncrementalRun(
     };
   }
   const results = input.results ?? [];
+  const nullCursorRows: Record<string, number> = {};
+  for (const r of results) if (typeof r.nullCursorRows === 'number') nullCursorRows[r.stream] = r.nullCursorRows;
+  const withNulls = Object.entries(nullCursorRows).filter(([, n]) => n > 0);
+  const nullsText =
+    withNulls.length > 0
+      ? `; not landed: rows with a NULL cursor (${withNulls.map(([s, n]) => `${s} ${n}`).join(', ')})`
+      : '';
   const failed = results.filter((r) => r.status === 'failed');
   if (failed.length > 0) {
     const summary = failed
       .map((r) => `stream ${r.stream} (${r.error ?? 'error'}${r.cause ? ` – ${causeText(r.cause, 200)}` : ''})`)
       .join('; ');
-    return { released, failed: failed.length, summary };
+    return { released, failed: failed.length, summary: `${summary}${nullsText}`, nullCursorRows };
   }
   const landed = results.filter((r) => r.status === 'complete').map((r) => r.stream);
   const skipped = results.filter((r) => r.status === 'skipped').map((r) => r.stream);
   return {
     released,
     failed: 0,
-    summary: `landed ${landed.join(', ') || 'no stream'}${skipped.length > 0 ? `; skipped ${skipped.join(', ')}` : ''}`,
+    summary: `landed ${landed.join(', ') || 'no stream'}${skipped.length > 0 ? `; skipped ${skipped.join(', ')}` : ''}${nullsText}`,
+    nullCursorRows,
   };
 }

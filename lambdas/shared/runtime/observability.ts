@@ -25,6 +25,8 @@ export const METRICS = {
   reconciliationMismatch: 'ReconciliationMismatch',
   unmappedValues: 'UnmappedValues',
   extractFailures: 'ExtractFailures',
+  /** Rows of a stream's table whose cursor is NULL (never landed): per snapshot and per incremental run. */
+  nullCursorRows: 'NullCursorRows',
   /** Objects of attempts that never committed (or were superseded), removed by a commit or the landing sweep. */
   strayObjectsDeleted: 'StrayObjectsDeleted',
 } as const;

@@ -24,6 +24,7 @@ import {
   type CursorBounds,
   checkIdentifier,
   checkRangeIdentifiers,
+  type NullCursorCount,
   notATimeCursor,
   nullKeyError,
   positiveInteger,
@@ -482,18 +483,22 @@ class MysqlSource implements SourceConnection {
     }
   }
 
-  async countNullCursor(spec: Pick<RangeSpec, 'schema' | 'table' | 'cursorColumn'>): Promise<bigint> {
+  async countNullCursor(spec: Pick<RangeSpec, 'schema' | 'table' | 'cursorColumn'>): Promise<NullCursorCount> {
     const context = this.ctx(spec.schema, spec.table);
     this.enter();
     try {
       checkIdentifier(spec.schema, 'schema', context);
       checkIdentifier(spec.table, 'table', context);
       checkIdentifier(spec.cursorColumn, 'cursor column', context);
-      await this.describe(spec.schema, spec.table, [spec.cursorColumn]);
+      const [cursor] = await this.describe(spec.schema, spec.table, [spec.cursorColumn]);
+      if (!cursor) throw new SourceQueryError(`cursor column ${spec.cursorColumn} not found`, { context });
       const [row] = await this.rows(
         `SELECT COUNT(*) FROM ${q(spec.schema)}.${q(spec.table)} WHERE ${q(spec.cursorColumn)} IS NULL`,
       );
-      return BigInt(row?.[0] ?? '0');
+      return {
+        rows: BigInt(row?.[0] ?? '0'),
+        cursor: { name: cursor.name, kind: cursor.kind, sourceType: cursor.sourceType },
+      };
     } catch (err) {
       throw toSourceError(err, context, this.secrets, 'counting NULL cursors');
     } finally {

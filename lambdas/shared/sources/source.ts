@@ -3,7 +3,7 @@
  */
 import { SAFE_IDENTIFIER } from '../config/schema.ts';
 import { wallTimeToEpochMicros } from '../mapping/time.ts';
-import type { SourceBatch, SourceKind } from '../types.ts';
+import type { SourceBatch, SourceColumn, SourceKind } from '../types.ts';
 import { type SourceErrorContext, SourceQueryError } from './errors.ts';
 
 /** The subset of the Powertools Logger the readers use. */
@@ -94,6 +94,16 @@ export interface CountAndSums {
   readonly sums: Readonly<Record<string, string>>;
 }
 
+/** Rows whose cursor is NULL, and how the cursor column stores time. */
+export interface NullCursorCount {
+  readonly rows: bigint;
+  /**
+   * The cursor column as the readers read it: kind `timestamp` or `date` is a naive wall-clock
+   * value read in the source's zone, `timestamptz` an instant.
+   */
+  readonly cursor: SourceColumn;
+}
+
 /** What a {@link SourceConnection.snapshot} transaction tells the calls made inside it. */
 export interface SnapshotView {
   /**
@@ -121,8 +131,10 @@ export interface CursorBounds {
  *
  * **NULL cursors.** Rows whose cursor is NULL are never returned by {@link readRange} nor
  * counted by {@link countAndSums} (SQL comparisons exclude them, and unbounded reads add
- * `cursor IS NOT NULL`): they cannot be placed in a window or behind a watermark.
- * {@link countNullCursor} counts them so the extractor can report them as a metric and a warning.
+ * `cursor IS NOT NULL`): they cannot be placed in a window or behind a watermark, so they never
+ * land. {@link countNullCursor} counts them: the snapshot's plan step once per stream, and every
+ * incremental run per stream, which report the count (metric `NullCursorRows`, a warning, the step
+ * result and the stream's sync state, shown by `connector status`).
  *
  * **Consistency.** Each call runs in its own REPEATABLE READ READ ONLY transaction, unless made
  * inside {@link snapshot}, which shares one transaction (and so one view of the data) between
@@ -136,8 +148,8 @@ export interface SourceConnection {
   readRange(spec: ReadSpec): AsyncIterable<SourceBatch>;
   /** Row count and exact sums of money columns over the same range as {@link readRange}. */
   countAndSums(spec: CountSpec): Promise<CountAndSums>;
-  /** Rows of the table whose cursor is NULL (never read by ranged reads). */
-  countNullCursor(spec: Pick<RangeSpec, 'schema' | 'table' | 'cursorColumn'>): Promise<bigint>;
+  /** Rows of the table whose cursor is NULL (never read by ranged reads), and the cursor column's kind. */
+  countNullCursor(spec: Pick<RangeSpec, 'schema' | 'table' | 'cursorColumn'>): Promise<NullCursorCount>;
   /** Planner estimate of the table's row count (pg_class.reltuples / information_schema.TABLES.TABLE_ROWS); null when unknown. */
   estimateRows(schema: string, table: string): Promise<number | null>;
   /** Smallest and largest cursor in a range; nulls when the range is empty. */

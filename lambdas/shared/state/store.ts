@@ -80,6 +80,12 @@ export interface StreamState {
   readonly lastSuccessAt?: Date;
   readonly lastRunId?: string;
   readonly lastRowCount?: number;
+  /** Rows of the stream's table whose cursor is NULL (never landed), at the last count. */
+  readonly nullCursorRows?: number;
+  /** When they were last counted (a snapshot's plan or an incremental run). */
+  readonly nullCursorCountedAt?: Date;
+  /** The snapshot or incremental run that counted them. */
+  readonly nullCursorRunId?: string;
 }
 
 export interface AdvanceResult {
@@ -111,6 +117,8 @@ export interface SnapshotMeta {
   readonly completedAt?: Date;
   readonly failedAt?: Date;
   readonly error?: string;
+  /** Rows with a NULL cursor per stream, counted when the snapshot was planned (they land in no window). */
+  readonly nullCursorRows?: Readonly<Record<string, number>>;
 }
 
 export interface WindowProgress {
@@ -269,6 +277,23 @@ export class SyncStateStore {
     }
   }
 
+  /**
+   * Records how many rows of a stream's table have a NULL cursor, as counted by a snapshot's plan or
+   * an incremental run. An older count never replaces a newer one.
+   */
+  async recordNullCursorRows(stream: string, count: { readonly rows: number; readonly runId: string }): Promise<void> {
+    const at = this.now().toISOString();
+    await this.conditionally('recordNullCursorRows', {
+      TableName: this.tableName,
+      Key: keys.watermark(stream),
+      UpdateExpression:
+        'SET nullCursorRows = :rows, nullCursorCountedAt = :at, nullCursorRunId = :run, #stream = :stream, updatedAt = :at',
+      ConditionExpression: 'attribute_not_exists(nullCursorCountedAt) OR nullCursorCountedAt <= :at',
+      ExpressionAttributeNames: { '#stream': 'stream' },
+      ExpressionAttributeValues: { ':rows': count.rows, ':at': at, ':run': count.runId, ':stream': stream },
+    });
+  }
+
   /** Records a successful run of a stream without touching its watermark (e.g. a run that found no rows). */
   async recordRun(stream: string, run: { readonly runId: string; readonly rowCount: number }): Promise<void> {
     const now = this.now().toISOString();
@@ -298,6 +323,8 @@ export class SyncStateStore {
     readonly cutoff: Date;
     readonly streams: readonly string[];
     readonly windows: readonly SnapshotWindowInput[];
+    /** Rows with a NULL cursor per stream, counted before the snapshot starts. */
+    readonly nullCursorRows?: Readonly<Record<string, number>>;
   }): Promise<{ created: boolean; snapshot: SnapshotMeta }> {
     const existing = await this.getSnapshot(input.snapshotId);
     if (existing) return { created: false, snapshot: existing };
@@ -325,6 +352,7 @@ export class SyncStateStore {
       streams: [...input.streams],
       windowCount: input.windows.length,
       startedAt: now,
+      ...(input.nullCursorRows ? { nullCursorRows: { ...input.nullCursorRows } } : {}),
     };
     try {
       await this.call(
@@ -587,40 +615,58 @@ export class SyncStateStore {
     return { watermarks };
   }
 
-  /** Marks a snapshot failed; its windows keep their progress so a replay can resume. */
+  /**
+   * Marks a snapshot failed with its error; its windows keep their progress so a rerun with its
+   * snapshot id redoes only those not done. A snapshot that failed before (a resume that failed
+   * again, or a retried finalize) records the new error. A completed snapshot is left as it is, and
+   * the current-snapshot pointer only changes while it still points at this snapshot: both are
+   * conditions that may fail without being errors.
+   */
   async failSnapshot(snapshotId: string, error: string): Promise<void> {
     const now = this.now().toISOString();
-    await this.call('failSnapshot', () =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.snapshotMeta(snapshotId),
-          UpdateExpression: 'SET #status = :failed, failedAt = :now, #error = :error',
-          ConditionExpression: 'attribute_exists(pk) AND #status <> :completed',
-          ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
-          ExpressionAttributeValues: {
-            ':failed': 'failed',
-            ':completed': 'completed',
-            ':now': now,
-            ':error': truncate(error),
-          },
-        }),
-      ),
-    ).catch((e) => {
-      if (!isConditionFailure(e)) throw e;
+    await this.conditionally('failSnapshot', {
+      TableName: this.tableName,
+      Key: keys.snapshotMeta(snapshotId),
+      UpdateExpression: 'SET #status = :failed, failedAt = :now, #error = :error',
+      ConditionExpression: 'attribute_exists(pk) AND #status <> :completed',
+      ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+      ExpressionAttributeValues: {
+        ':failed': 'failed',
+        ':completed': 'completed',
+        ':now': now,
+        ':error': truncate(error),
+      },
     });
-    await this.call('failSnapshot', () =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.currentSnapshot(),
-          UpdateExpression: 'SET currentStatus = :failed, updatedAt = :now',
-          ConditionExpression: 'currentSnapshotId = :id AND currentStatus = :running',
-          ExpressionAttributeValues: { ':failed': 'failed', ':running': 'running', ':id': snapshotId, ':now': now },
-        }),
-      ),
-    ).catch((e) => {
-      if (!isConditionFailure(e)) throw e;
+    await this.conditionally('failSnapshot', {
+      TableName: this.tableName,
+      Key: keys.currentSnapshot(),
+      UpdateExpression: 'SET currentStatus = :failed, updatedAt = :now',
+      ConditionExpression: 'currentSnapshotId = :id AND currentStatus <> :completed',
+      ExpressionAttributeValues: { ':failed': 'failed', ':completed': 'completed', ':id': snapshotId, ':now': now },
+    });
+  }
+
+  /**
+   * Marks a failed snapshot running again when an execution resumes it (its last error is cleared;
+   * the failed windows keep theirs until they are redone). A completed snapshot is left as it is;
+   * the pointer only changes while it points at this snapshot.
+   */
+  async resumeSnapshot(snapshotId: string): Promise<void> {
+    const now = this.now().toISOString();
+    await this.conditionally('resumeSnapshot', {
+      TableName: this.tableName,
+      Key: keys.snapshotMeta(snapshotId),
+      UpdateExpression: 'SET #status = :running, resumedAt = :now REMOVE #error, failedAt',
+      ConditionExpression: 'attribute_exists(pk) AND #status <> :completed',
+      ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+      ExpressionAttributeValues: { ':running': 'running', ':completed': 'completed', ':now': now },
+    });
+    await this.conditionally('resumeSnapshot', {
+      TableName: this.tableName,
+      Key: keys.currentSnapshot(),
+      UpdateExpression: 'SET currentStatus = :running, updatedAt = :now',
+      ConditionExpression: 'currentSnapshotId = :id AND currentStatus <> :completed',
+      ExpressionAttributeValues: { ':running': 'running', ':completed': 'completed', ':id': snapshotId, ':now': now },
     });
   }
 
@@ -814,6 +860,20 @@ export class SyncStateStore {
     }
   }
 
+  /** An update whose condition may fail: returns whether it was applied. Other errors become {@link SyncStateError}. */
+  private async conditionally(
+    operation: string,
+    input: ConstructorParameters<typeof UpdateCommand>[0],
+  ): Promise<boolean> {
+    try {
+      await this.call(operation, () => this.doc.send(new UpdateCommand(input)), true);
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
   /** Runs a call; errors other than an expected condition failure become {@link SyncStateError}. */
   private async call<T>(operation: string, fn: () => Promise<T>, conditional = false): Promise<T> {
     try {
@@ -832,6 +892,9 @@ function toStreamState(stream: string, item: Item | undefined): StreamState {
   const lastSuccessAt = date(item.lastSuccessAt);
   const lastRunId = str(item.lastRunId);
   const lastRowCount = num(item.lastRowCount);
+  const nullCursorRows = num(item.nullCursorRows);
+  const nullCursorCountedAt = date(item.nullCursorCountedAt);
+  const nullCursorRunId = str(item.nullCursorRunId);
   return {
     stream,
     ...(watermarkMs !== undefined ? { watermark: new Date(watermarkMs) } : {}),
@@ -839,6 +902,9 @@ function toStreamState(stream: string, item: Item | undefined): StreamState {
     ...(lastSuccessAt ? { lastSuccessAt } : {}),
     ...(lastRunId !== undefined ? { lastRunId } : {}),
     ...(lastRowCount !== undefined ? { lastRowCount } : {}),
+    ...(nullCursorRows !== undefined ? { nullCursorRows } : {}),
+    ...(nullCursorCountedAt ? { nullCursorCountedAt } : {}),
+    ...(nullCursorRunId !== undefined ? { nullCursorRunId } : {}),
   };
 }
 
@@ -846,6 +912,7 @@ function toSnapshotMeta(item: Item): SnapshotMeta {
   const completedAt = date(item.completedAt);
   const failedAt = date(item.failedAt);
   const error = str(item.error);
+  const nullCursorRows = item.nullCursorRows as Record<string, number> | undefined;
   return {
     snapshotId: String(item.snapshotId),
     status: item.status as SnapshotStatus,
@@ -856,6 +923,7 @@ function toSnapshotMeta(item: Item): SnapshotMeta {
     ...(completedAt ? { completedAt } : {}),
     ...(failedAt ? { failedAt } : {}),
     ...(error !== undefined ? { error } : {}),
+    ...(nullCursorRows && typeof nullCursorRows === 'object' ? { nullCursorRows: { ...nullCursorRows } } : {}),
   };
 }
 

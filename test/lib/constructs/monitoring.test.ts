@@ -63,9 +63,9 @@ describe('Monitoring', () => {
     const page = ref(acme, acme.stack.alarmTopic.topic.topicArn);
     const anchors = runbookAnchors();
     const individual = acme.stack.monitoring.alarms;
-    // 2 state machines + 7 streams + stalled + reconciliation + 5 functions × 2 + schedule DLQ
-    // + the landing sweep (its schedule's DLQ, its function × 2)
-    expect(individual).toHaveLength(2 + 7 + 1 + 1 + 10 + 1 + 3);
+    // 2 state machines + 7 streams × (sync delayed, NULL-cursor rows) + stalled + reconciliation
+    // + 5 functions × 2 + schedule DLQ + the landing sweep (its schedule's DLQ, its function × 2)
+    expect(individual).toHaveLength(2 + 7 * 2 + 1 + 1 + 10 + 1 + 3);
     for (const { alarm, component, anchor } of individual) {
       const props = alarm.node.defaultChild as Json;
       const description = acme.stack.resolve(props.alarmDescription) as string;
@@ -171,6 +171,39 @@ describe('Monitoring', () => {
     // Runs that report within the SLA keep it OK; a lag above the SLA in 2 of 3 periods alarms.
     expect(evaluate(p, [60, 75, 90])).toBe('OK');
     expect(evaluate(p, [60, 1801, 2400])).toBe('ALARM');
+  });
+
+  it('NULL-cursor rows: NullCursorRows of each stream ≥ 1, kept until a run counts none', () => {
+    const config = acme.stack.config;
+    for (const stream of Object.keys(config.streams)) {
+      const p = byName(`warning ${stream} rows with a NULL cursor`);
+      expect(metricsOfAlarm(p)).toEqual([
+        {
+          namespace: 'IGamingConnector',
+          name: 'NullCursorRows',
+          dimensions: CONNECTOR_DIMENSIONS(stream),
+          stat: 'Maximum',
+          period: 300,
+        },
+      ]);
+      expect(p).toMatchObject({
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 1,
+        DatapointsToAlarm: 1,
+        TreatMissingData: 'ignore',
+      });
+    }
+    const p = byName('warning players rows with a NULL cursor');
+    // The DBA's query names the operator's own table and cursor column.
+    expect(p.AlarmDescription).toContain('SELECT count(*) FROM casino.customers WHERE modified_ts IS NULL');
+    expect(p.AlarmDescription).toContain('docs/runbook.md#null-cursor-rows');
+    // A run counts 3: ALARM; the quiet periods between runs keep it; a run that counts 0 clears it.
+    expect(evaluate(p, [3], 'OK')).toBe('ALARM');
+    expect(evaluate(p, [undefined], 'ALARM')).toBe('ALARM');
+    expect(evaluate(p, [0], 'ALARM')).toBe('OK');
+    expect(evaluate(p, [undefined], 'OK')).toBe('OK');
+    expect(acme.stack.monitoring.alarmsOf('warning').filter((a) => a.anchor === 'null-cursor-rows')).toHaveLength(7);
   });
 
   it('snapshot stalled: extract-window invoked AND no window completed during the stall time', () => {
@@ -400,6 +433,7 @@ describe('Monitoring', () => {
         'Failures',
         'Window and run duration (max, ms)',
         'Snapshot progress',
+        'Rows with a NULL cursor (not landed)',
       ]),
     );
     for (const stream of Object.keys(acme.stack.config.streams)) {

@@ -249,7 +249,7 @@ describe('Pipeline', () => {
     }
   });
 
-  it('runs the helper functions beside the extractors with the connector environment; the secret only for adaptive plans', () => {
+  it('runs the helper functions beside the extractors with the connector environment; the secret only for the plan step', () => {
     for (const handler of ['plan-snapshot', 'finalize-snapshot', 'run-lock']) {
       royal.template.hasResourceProperties('AWS::Lambda::Function', {
         Handler: `${handler}.handler`,
@@ -268,16 +268,22 @@ describe('Pipeline', () => {
         },
       });
     }
-    const planEnv = (s: SynthesizedStack) =>
-      s.template.toJSON().Resources[logicalId(pipelineOf(s).planSnapshot.function)].Properties.Environment.Variables;
-    expect(planEnv(acme).CONNECTOR_SECRET_ID).toBeUndefined();
-    expect(planEnv(tuned).CONNECTOR_SECRET_ID).toEqual({
-      Ref: logicalId(tuned.stack.sourceCredentials?.secret as IConstruct),
-    });
-    const readsSecret = (s: SynthesizedStack) =>
-      JSON.stringify(pipelineOf(s).planSnapshot.policy.document.toJSON()).includes('secretsmanager:GetSecretValue');
-    expect(readsSecret(acme)).toBe(false);
-    expect(readsSecret(tuned)).toBe(true);
+    // plan-snapshot reads the source (NULL-cursor counts; row estimates when adaptive); finalize and run-lock never do.
+    const envOf = (s: SynthesizedStack, fn: 'planSnapshot' | 'finalizeSnapshot' | 'runLock') =>
+      s.template.toJSON().Resources[logicalId(pipelineOf(s)[fn].function)].Properties.Environment.Variables;
+    for (const s of [acme, tuned]) {
+      expect(envOf(s, 'planSnapshot').CONNECTOR_SECRET_ID).toEqual({
+        Ref: logicalId(s.stack.sourceCredentials?.secret as IConstruct),
+      });
+      expect(envOf(s, 'finalizeSnapshot').CONNECTOR_SECRET_ID).toBeUndefined();
+      expect(envOf(s, 'runLock').CONNECTOR_SECRET_ID).toBeUndefined();
+    }
+    const readsSecret = (s: SynthesizedStack, fn: 'planSnapshot' | 'finalizeSnapshot' | 'runLock') =>
+      JSON.stringify(pipelineOf(s)[fn].policy.document.toJSON()).includes('secretsmanager:GetSecretValue');
+    expect(readsSecret(acme, 'planSnapshot')).toBe(true);
+    expect(readsSecret(tuned, 'planSnapshot')).toBe(true);
+    expect(readsSecret(acme, 'finalizeSnapshot')).toBe(false);
+    expect(readsSecret(acme, 'runLock')).toBe(false);
   });
 
   it('is not created for a file-drop operator, and refuses one', () => {

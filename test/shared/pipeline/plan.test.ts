@@ -228,6 +228,7 @@ describe('planSnapshot', () => {
     expect(retried).toMatchObject({ total: 637, done: 2 });
     expect(retried.windows).toHaveLength(635);
 
+    await store.failSnapshot(first.snapshotId, `1 window(s) failed: stream ${c.s} window ${c.w}`);
     const resumed = await planSnapshot(
       { config, store },
       {
@@ -238,6 +239,9 @@ describe('planSnapshot', () => {
     expect(resumed).toMatchObject({ mode: 'resume', snapshotId: first.snapshotId, cutoff: first.cutoff, done: 2 });
     expect(resumed.windows.map((w) => `${w.s}/${w.w}`)).not.toContain(`${a.s}/${a.w}`);
     expect(resumed.windows.map((w) => `${w.s}/${w.w}`)).toContain(`${c.s}/${c.w}`);
+    // The failed snapshot runs again until its finalize says otherwise.
+    expect(await store.getSnapshot(first.snapshotId)).toMatchObject({ status: 'running' });
+    expect(await store.getCurrentSnapshot()).toMatchObject({ currentStatus: 'running' });
   });
 
   it('plans a replay of a range as a new snapshot of the chosen streams', async () => {
@@ -414,18 +418,23 @@ describe('incremental run lock', () => {
         owner: 'run-a',
         runId: 'r',
         results: [
-          { stream: 'players', status: 'complete' },
+          { stream: 'players', status: 'complete', nullCursorRows: 3 },
           {
             stream: 'payments',
             status: 'failed',
             error: 'SourceQueryError',
             cause: '{"errorMessage":"no table","errorType":"SourceQueryError"}',
           },
-          { stream: 'bonuses', status: 'skipped' },
+          { stream: 'bonuses', status: 'skipped', nullCursorRows: null },
         ],
       },
     );
-    expect(end).toEqual({ released: true, failed: 1, summary: 'stream payments (SourceQueryError – no table)' });
+    expect(end).toEqual({
+      released: true,
+      failed: 1,
+      summary: 'stream payments (SourceQueryError – no table); not landed: rows with a NULL cursor (players 3)',
+      nullCursorRows: { players: 3 },
+    });
     expect(await store.getLock(INCREMENTAL_LOCK)).toBeUndefined();
     expect(await begin('run-b')).toMatchObject({ status: 'acquired' });
     // Releasing a lock another run holds does nothing.

@@ -1,7 +1,8 @@
 /**
  * The synthesized snapshot and incremental state machines, executed locally with
  * aws-local-stepfunctions: the real plan-snapshot, finalize-snapshot and run-lock handlers (through
- * their middy wrappers) against dynalite, and in-process stand-ins for extract-window and
+ * their middy wrappers) against dynalite (plan-snapshot also counts NULL cursors in a small
+ * synthetic operator database on PostgreSQL), and in-process stand-ins for extract-window and
  * incremental-sync that keep the sync state as the real ones do (the extractors themselves run end
  * to end against the databases in test/extract).
  */
@@ -32,10 +33,24 @@ import {
   runStateMachine,
   type StateMachineRunResult,
 } from '../../../local/sfn-harness.ts';
+import { addNullCursorPlayers, createSyntheticOperator } from '../../../synthetic/operator.ts';
+import { engineAvailable, engineUrl, uniqueName } from '../../helpers/databases.ts';
 import { type DynaliteHandle, startDynalite } from '../../helpers/dynalite.ts';
 import { exampleConfig, synthesize } from '../../lib/helpers.ts';
 
-const config = exampleConfig('acme-casino', [[['snapshot', 'days'], 1]]);
+const sourceUrl = engineUrl('postgres');
+const source = new URL(sourceUrl);
+const schema = uniqueName('sfn');
+const config = exampleConfig('acme-casino', [
+  [['snapshot', 'days'], 1],
+  [['source', 'host'], source.hostname],
+  [['source', 'port'], Number(source.port || 5432)],
+  [['source', 'database'], decodeURIComponent(source.pathname.slice(1))],
+  [['source', 'schema'], schema],
+  [['source', 'tls'], 'disable'],
+]);
+/** Players the synthetic database holds whose cursor (modified_ts) is NULL. */
+const NULL_CURSOR_PLAYERS = 2;
 const STREAMS = databaseStreams(config);
 const SNAPSHOT_MACHINE = 'acme-casino-sandbox-snapshot';
 /** Windows per execution, lowered so that a one-day snapshot of 7 streams needs several executions. */
@@ -54,6 +69,10 @@ let real: { plan: Handler; finalize: Handler; runLock: Handler };
 const logicalId = (c: IConstruct) => Stack.of(c).getLogicalId((c.node.defaultChild ?? c) as CfnElement);
 
 beforeAll(async () => {
+  await engineAvailable('postgres');
+  await createSyntheticOperator({ engine: 'postgres', url: sourceUrl, schema, players: 3, days: 1, seed: 5 });
+  const nullCursor = await addNullCursorPlayers({ engine: 'postgres', url: sourceUrl, schema }, NULL_CURSOR_PLAYERS);
+  expect(nullCursor).toHaveLength(NULL_CURSOR_PLAYERS);
   dynamo = await startDynalite();
   tableName = await dynamo.createSyncStateTable();
   store = new SyncStateStore(dynamo.doc, tableName);
@@ -70,6 +89,8 @@ beforeAll(async () => {
     CONNECTOR_ADAPTERS: 'local',
     CONNECTOR_LOCAL_KMS_KEY_FILE: join(dir, 'local-kms.key'),
     CONNECTOR_MAX_WINDOWS_PER_EXECUTION: String(WINDOWS_PER_EXECUTION),
+    CONNECTOR_SECRET_ID: 'acme-casino-source',
+    CONNECTOR_SOURCE_URL: sourceUrl,
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_REGION: 'eu-west-1',
     AWS_ACCESS_KEY_ID: 'test',
@@ -104,6 +125,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await dynamo?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
+  const pg = await import('pg');
+  const admin = new pg.default.Client({ connectionString: sourceUrl });
+  await admin.connect();
+  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => admin.end());
 });
 
 /** Runs an execution with stdout captured; returns the run and the EMF documents printed. */
@@ -292,6 +317,35 @@ describe('SnapshotStateMachine', () => {
     const completed = emf.find((d) => 'SnapshotsCompleted' in d);
     expect(completed).toMatchObject({ SnapshotsCompleted: 1, Operator: 'acme-casino-sandbox', service: 'connector' });
     expect(completed?.['_aws']).toMatchObject({ CloudWatchMetrics: [{ Namespace: 'IGamingConnector' }] });
+
+    // Rows with a NULL cursor were counted once, when the snapshot was planned: per stream in the
+    // plan output, the snapshot, the streams' sync state, a metric per stream, and the summary.
+    const plans = runs.map(
+      (r) =>
+        (
+          r.events.find((e) => e.type === 'StateExited' && e.state.name === SNAPSHOT_STATES.plan) as unknown as {
+            state: { output: { nullCursorRows: Record<string, number>; mode: string } };
+          }
+        ).state.output,
+    );
+    const counts = Object.fromEntries(STREAMS.map((s) => [s, s === 'players' ? NULL_CURSOR_PLAYERS : 0]));
+    expect(plans[0]).toMatchObject({ mode: 'full', nullCursorRows: counts });
+    expect(plans.slice(1).every((p) => p.mode === 'resume')).toBe(true);
+    expect(meta?.nullCursorRows).toEqual(counts);
+    expect(await store.getStreamState('players')).toMatchObject({
+      nullCursorRows: NULL_CURSOR_PLAYERS,
+      nullCursorRunId: snapshotId,
+    });
+    expect(await store.getStreamState('payments')).toMatchObject({ nullCursorRows: 0 });
+    const counted = emf.filter((d) => 'NullCursorRows' in d);
+    expect(counted).toHaveLength(STREAMS.length);
+    expect(counted.find((d) => d.Stream === 'players')).toMatchObject({
+      NullCursorRows: NULL_CURSOR_PLAYERS,
+      Operator: 'acme-casino-sandbox',
+      service: 'connector',
+      _aws: { CloudWatchMetrics: [{ Dimensions: [['service', 'Operator', 'Stream']] }] },
+    });
+    expect(last.summary).toContain(`not landed: rows with a NULL cursor (players ${NULL_CURSOR_PLAYERS})`);
   });
 
   it('lets the other windows finish when one keeps failing, fails naming it, and a resume redoes only that window', async () => {
@@ -382,6 +436,7 @@ function fakeSync(options: { failing?: string; continuing?: string }) {
       manifestKey: `m/${e.stream}`,
       reconciliation: { ok: true, sourceRows: '3', landedRows: '3', sums: {} },
       watermark: range.to,
+      nullCursorRows: e.stream === 'players' ? 4 : 0,
     } satisfies IncrementalSyncResult;
   };
   return { handler, calls };
@@ -441,6 +496,11 @@ describe('IncrementalStateMachine', () => {
     });
     expect(result.error).toBeUndefined();
     expect(result.output).toMatchObject({ released: true, failed: 0 });
+    // The execution's output says which streams have rows that cannot land.
+    expect(result.output).toMatchObject({
+      nullCursorRows: Object.fromEntries(STREAMS.map((s) => [s, s === 'players' ? 4 : 0])),
+      summary: expect.stringContaining('not landed: rows with a NULL cursor (players 4)'),
+    });
     expect(sync.calls).toHaveLength(STREAMS.length);
     expect(await store.getLock(INCREMENTAL_LOCK)).toBeUndefined();
   });

@@ -481,7 +481,17 @@ describe.skipIf(!available)('MySQL/MariaDB source reader', () => {
     expect(BigInt(result.sums.stake!.replace('.', ''))).toBe(sum);
     expect(result.sums.stake).toMatch(/^\d+\.\d{10}$/);
 
-    expect(await conn.countNullCursor(spec)).toBe(3n);
+    expect(await conn.countNullCursor(spec)).toEqual({
+      rows: 3n,
+      cursor: { name: 'updated_at', kind: 'timestamptz', sourceType: 'timestamp(6)' },
+    });
+    // A DATETIME cursor is naive: read in the source's zone.
+    expect(
+      await conn.countNullCursor({ schema: spec.schema, table: 'local_rounds', cursorColumn: 'local_ts' }),
+    ).toEqual({
+      rows: 0n,
+      cursor: { name: 'local_ts', kind: 'timestamp', sourceType: 'datetime(6)' },
+    });
     const empty = await conn.countAndSums({
       ...spec,
       from: new Date('2030-01-01'),

@@ -457,7 +457,10 @@ describe.skipIf(!available)('PostgreSQL source reader', () => {
     for (const [stake] of rows) read += BigInt(stake!.replace('.', ''));
     expect(read).toBe(sum);
 
-    expect(await conn.countNullCursor(spec)).toBe(3n);
+    expect(await conn.countNullCursor(spec)).toEqual({
+      rows: 3n,
+      cursor: { name: 'updated_at', kind: 'timestamptz', sourceType: 'timestamp with time zone' },
+    });
     const empty = await conn.countAndSums({
       ...spec,
       from: new Date('2030-01-01'),

@@ -259,6 +259,49 @@ describe('snapshots', () => {
     expect((await s.getCurrentSnapshot())?.currentStatus).toBe('failed');
   });
 
+  it('fails a resumed snapshot again with its new error, and never fails a completed or replaced one', async () => {
+    const s = store();
+    await s.startSnapshot({ snapshotId: 'snap-3', cutoff, streams: ['bonuses'], windows: windowsFor('bonuses', 1) });
+    await s.failSnapshot('snap-3', 'window bonuses/w0000 failed: CoercionError (first run)');
+    expect(await s.getSnapshot('snap-3')).toMatchObject({ status: 'failed' });
+
+    // A resume marks it running again; failing again records the new error.
+    await s.resumeSnapshot('snap-3');
+    expect(await s.getSnapshot('snap-3')).toMatchObject({ status: 'running' });
+    expect((await s.getSnapshot('snap-3'))?.error).toBeUndefined();
+    expect(await s.getCurrentSnapshot()).toMatchObject({ currentSnapshotId: 'snap-3', currentStatus: 'running' });
+    await s.failSnapshot('snap-3', 'window bonuses/w0000 failed: CoercionError (resumed)');
+    expect(await s.getSnapshot('snap-3')).toMatchObject({
+      status: 'failed',
+      error: 'window bonuses/w0000 failed: CoercionError (resumed)',
+    });
+    expect((await s.getCurrentSnapshot())?.currentStatus).toBe('failed');
+
+    // Failing a snapshot that is already failed (a retried finalize, or a resume that never
+    // reached the plan step) records the error and leaves the pointer failed.
+    await s.failSnapshot('snap-3', 'window bonuses/w0000 failed: CoercionError (again)');
+    expect(await s.getSnapshot('snap-3')).toMatchObject({
+      status: 'failed',
+      error: 'window bonuses/w0000 failed: CoercionError (again)',
+    });
+    expect((await s.getCurrentSnapshot())?.currentStatus).toBe('failed');
+
+    // A newer snapshot is current: failing the older one does not touch the pointer.
+    await s.startSnapshot({ snapshotId: 'snap-4', cutoff, streams: ['bonuses'], windows: windowsFor('bonuses', 1) });
+    await s.resumeSnapshot('snap-3');
+    await s.failSnapshot('snap-3', 'failed while snap-4 runs');
+    expect(await s.getCurrentSnapshot()).toMatchObject({ currentSnapshotId: 'snap-4', currentStatus: 'running' });
+
+    // A completed snapshot stays completed.
+    await s.markWindowDone('snap-4', 'bonuses', 'w0000', { rows: 1, bytes: 1, manifestKey: 'm' });
+    await s.completeSnapshot('snap-4');
+    await s.failSnapshot('snap-4', 'late failure');
+    await s.resumeSnapshot('snap-4');
+    expect(await s.getSnapshot('snap-4')).toMatchObject({ status: 'completed' });
+    expect((await s.getSnapshot('snap-4'))?.error).toBeUndefined();
+    expect((await s.getCurrentSnapshot())?.currentStatus).toBe('completed');
+  });
+
   it('refuses progress on a window that was never planned', async () => {
     const s = store();
     await expect(s.markWindowDone('nope', 'players', 'w0', { rows: 1, bytes: 1, manifestKey: 'm' })).rejects.toThrow(
