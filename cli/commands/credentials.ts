@@ -5,6 +5,7 @@
  */
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CREDENTIALS_EXAMPLE, IGNORED_SECRET_KEYS, parseCredentials } from '#shared/adapters/secret-source';
+import { scrubSecrets } from '#shared/scrub';
 import type { SecretCredentials } from '#shared/types';
 import { awsError } from '../aws.ts';
 import {
@@ -21,7 +22,7 @@ import {
 } from '../io.ts';
 import { localSecretsFile, writeLocalSecret } from '../local-secrets.ts';
 import { findOperator, stackNames } from '../operator.ts';
-import { connect, settingsFor } from '../source.ts';
+import { connect, connectTimeout, settingsFor, TIMEOUT_HELP } from '../source.ts';
 
 const HELP = `Usage: connector credentials set <operator> [--no-check] < credentials.json
 
@@ -45,6 +46,7 @@ database, as RDS-style secrets hold them, are ignored.)
 Options:
   --no-check      store without testing the connection (e.g. the database is only reachable from the VPC)
   --json          print {"secret", "versionId", "checked"} on success
+${TIMEOUT_HELP}
   -h, --help      show this help
 
 ${OPERATOR_HELP}
@@ -82,6 +84,7 @@ export const credentialsCommand: Command = {
       ...OPERATOR_OPTIONS,
       'no-check': { type: 'boolean' },
       json: { type: 'boolean' },
+      timeout: { type: 'string' },
     });
     if (values.help) {
       io.out(`${HELP}\n`);
@@ -138,14 +141,18 @@ export const credentialsCommand: Command = {
         `testing the connection to ${creds.host}:${creds.port}/${creds.database} (tls: ${creds.tls}) as ${creds.username}…\n`,
       );
       try {
-        const conn = await connect(creds, { operatorId: config.operatorId, timeZone: config.source.timeZone });
+        const conn = await connect(creds, {
+          operatorId: config.operatorId,
+          timeZone: config.source.timeZone,
+          connectTimeoutSeconds: connectTimeout('credentials set', values.timeout, undefined),
+        });
         try {
           await conn.serverTime();
         } finally {
           await conn.close();
         }
       } catch (e) {
-        const message = (e as Error).message.split(creds.password).join('***');
+        const message = scrubSecrets((e as Error).message, [creds.password]);
         throw new CliError(
           `${message}\nNothing was stored. Use --no-check to store credentials that cannot be tested from here.`,
           EXIT.cannotConnect,

@@ -203,7 +203,10 @@ export class FileDrop extends Construct {
     const maxConcurrency = props.maxConcurrency ?? 5;
 
     // --- who may upload
-    for (const arn of drop.principals) landingZone.grantDropInbound(new iam.ArnPrincipal(arn));
+    for (const arn of drop.principals) {
+      landingZone.grantDropInbound(new iam.ArnPrincipal(arn));
+      landingZone.grantReadQuarantineReasons(new iam.ArnPrincipal(arn));
+    }
 
     if (drop.assumeRole) {
       this.externalId = uploadExternalId(this, config.operatorId);
@@ -218,10 +221,16 @@ export class FileDrop extends Construct {
         description: `${name}: drop files under inbound/ of the landing bucket`,
       });
       landingZone.grantDropInbound(new PolicyGrantee(this.uploadRole, policy));
+      landingZone.grantReadQuarantineReasons(new PolicyGrantee(this.uploadRole, policy));
       acknowledgeFindings(
         policy,
         [`AwsSolutions-IAM5[${inboundWildcard}]`],
         'The operator names its own files; the role may only put objects under inbound/ of this one bucket (no read, list or delete), encrypted with this operator key through S3.',
+      );
+      acknowledgeFindings(
+        policy,
+        [`AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/quarantine/*.reason.json]`],
+        'The reason document of a refused file is named after the file the operator chose; the role may read only those documents (not the quarantined files, no listing) to learn why a file was refused.',
       );
       new CfnOutput(stack, 'FileDropUploadRoleArn', {
         description: 'Role the operator assumes to upload files (with the ExternalId)',

@@ -9,7 +9,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { OperatorConfig } from '#shared/config/schema';
-import { PREFIX } from '#shared/layout';
+import { PREFIX, QUARANTINE_REASON_SUFFIX } from '#shared/layout';
 import { acknowledgeFindings } from '../nag.ts';
 import { type ConnectorStage, dataRemovalPolicy } from './removal-policy.ts';
 
@@ -350,6 +350,22 @@ export class LandingZone extends Construct {
         conditions: scope,
       }),
     );
+  }
+
+  /**
+   * Lets `grantee` (an operator principal or upload role, already granted {@link grantDropInbound})
+   * read the reason documents of its quarantined files, `quarantine/<stream>/<name>.reason.json`,
+   * and nothing else: not the quarantined files, no listing. With write-only access to `inbound/`
+   * this is how the operator learns why a file was refused, at a key it derives from its own
+   * upload key. The key grant of `grantDropInbound` already covers decrypting through S3.
+   */
+  public grantReadQuarantineReasons(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipalOrResource({
+      grantee,
+      actions: ['s3:GetObject'],
+      resourceArns: [this.bucket.arnForObjects(`${PREFIX.quarantine}*${QUARANTINE_REASON_SUFFIX}`)],
+      resource: this.bucket,
+    });
   }
 
   /**

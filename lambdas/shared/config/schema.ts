@@ -171,7 +171,10 @@ const databaseSource = (type: 'postgres' | 'mysql', defaultPort: number) =>
     schema:
       type === 'postgres'
         ? identifier('Schema holding the tables.', 'public').default('public')
-        : identifier('Schema (database) holding the tables.', 'casino')
+        : identifier(
+            'On MySQL/MariaDB a schema is a database: set `database` to the database holding the tables; `schema`, if given, must equal it.',
+            'casino',
+          )
             .optional()
             .meta({ whenAbsent: 'the value of `database`' }),
     tls: z
@@ -513,6 +516,17 @@ const alerts = z.strictObject({
     .max(10080)
     .default(60)
     .describe('Freshness SLA of streams that do not set their own.'),
+  runbookUrl: z
+    .url({ protocol: /^https$/, message: 'must be an https:// URL of the published runbook, without #section' })
+    .refine((u) => !u.includes('#'), { message: 'must not contain #: alarm descriptions add the section' })
+    .optional()
+    .describe(
+      "Where on-call opens the runbook (docs/runbook.md published on the team's wiki or repository host); every alarm description links `<runbookUrl>#<section>`.",
+    )
+    .meta({
+      examples: ['https://git.example.com/data/igaming-connector/blob/main/docs/runbook.md'],
+      whenAbsent: 'alarm descriptions name docs/runbook.md of the connector repository',
+    }),
 });
 
 const retention = z.strictObject({

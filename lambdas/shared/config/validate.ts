@@ -324,6 +324,16 @@ export function validateSemantics(config: OperatorConfig): SemanticIssue[] {
         example: 'tls: verify-full\ncaBundle: aws-rds',
       });
     }
+    const source = config.source;
+    if (source.type === 'mysql' && source.schema !== undefined && source.schema !== source.database) {
+      // The connector's session opens `database`; a user granted only on the schema's tables cannot.
+      issues.push({
+        path: ['source', 'schema'],
+        message: `on MySQL/MariaDB a schema is a database: the connector connects to source.database (${source.database}) and needs the tables there, but source.schema names ${source.schema}`,
+        expected: `database: ${source.schema}, without schema (or schema equal to database)`,
+        example: `database: ${source.schema}`,
+      });
+    }
     const net = config.source.network;
     if (net.mode === 'existing' && net.availabilityZones.length !== net.subnetIds.length) {
       issues.push({

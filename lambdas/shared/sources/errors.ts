@@ -12,6 +12,7 @@
  * a driver message (which can quote row values), a statement with bound values, the password or a
  * connection string. The driver error itself is not kept.
  */
+import { scrubSecrets } from '../scrub.ts';
 
 /** Where an error happened, for messages. */
 export interface SourceErrorContext {
@@ -391,9 +392,7 @@ export function toSourceError(
   const safeCode = code !== undefined && /^[\w-]{1,64}$/.test(code) ? code : undefined;
   const hint = hintFor(Class, safeCode);
   let message = `${doing ? `${doing}: ` : ''}${describeDriverError(err)}${safeCode ? ` (${safeCode})` : ''}${hint ? `. ${hint}` : ''}`;
-  for (const secret of secrets) {
-    if (secret.length >= 3) message = message.split(secret).join('***');
-  }
+  message = scrubSecrets(message, secrets);
   return new Class(message, { context, ...(safeCode ? { code: safeCode } : {}) });
 }
 

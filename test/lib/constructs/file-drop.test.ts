@@ -41,7 +41,7 @@ describe('FileDrop', () => {
     full = synthesize(variant());
   });
 
-  it('lets the operator principals only put objects under inbound/ of their bucket', () => {
+  it('lets the operator principals only put objects under inbound/ and read the reasons of their quarantined files', () => {
     const { stack, template } = lucky;
     const bucket = logicalId(stack, stack.landingZone.bucket);
     const bucketPolicy = statements(template, 'AWS::S3::BucketPolicy');
@@ -52,6 +52,12 @@ describe('FileDrop', () => {
         Principal: { AWS: OPERATOR_ROLE },
         Action: 's3:PutObject',
         Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/inbound/*']] },
+      },
+      {
+        Effect: 'Allow',
+        Principal: { AWS: OPERATOR_ROLE },
+        Action: 's3:GetObject',
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/quarantine/*.reason.json']] },
       },
     ]);
     // TLS and the operator key are enforced for everyone, the operator included.
@@ -252,7 +258,10 @@ describe('FileDrop', () => {
     expect(granted).toEqual([
       [['s3:PutObject'], null],
       [['kms:Decrypt', 'kms:GenerateDataKey'], expect.objectContaining({ StringLike: expect.anything() })],
+      [['s3:GetObject'], null],
     ]);
+    const read = (policies[0]!.Properties.PolicyDocument.Statement as Json[]).find((x) => x.Action === 's3:GetObject');
+    expect(JSON.stringify(read?.Resource)).toContain('/quarantine/*.reason.json');
   });
 
   it('creates an SFTP server with modern ciphers, logging, and the operator user at inbound/', () => {
