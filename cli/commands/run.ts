@@ -91,7 +91,7 @@ export async function startSnapshotExecution(
     } else {
       io.out(
         `Started ${result.executionArn} at ${result.startDate}.\n` +
-          `Follow it with: npx connector status ${config.operatorId}${config.stage === 'production' ? ' --stage production' : ''} --table <sync-state table>\n` +
+          `Follow it with: npx connector status ${config.operatorId}${config.stage === 'production' ? ' --stage production' : ''} --watch\n` +
           `  or: aws stepfunctions describe-execution --execution-arn ${result.executionArn} --region ${config.region}\n`,
       );
     }
