@@ -23,8 +23,11 @@ export interface CatalogTable {
   readonly logicalId: string;
   readonly database: string;
   readonly name: string;
+  /** `hive` for external tables, `iceberg` for open-table-format Iceberg tables. */
+  readonly format: 'hive' | 'iceberg';
   /** `s3://<bucket>/<prefix>` */
   readonly location: string;
+  /** Hive input format (empty for Iceberg tables). */
   readonly inputFormat: string;
   readonly columns: readonly { readonly name: string; readonly type: string }[];
   readonly partitionKeys: readonly string[];
@@ -46,6 +49,14 @@ export function catalogTables(template: CfnTemplate, options: ResolveOptions = {
     if (resource.Type !== 'AWS::Glue::Table') continue;
     const props = resolver.resolve(resource.Properties, `Resources.${logicalId}.Properties`) as {
       DatabaseName: string;
+      OpenTableFormatInput?: {
+        IcebergInput?: {
+          IcebergTableInput?: {
+            Location: string;
+            Schema: { Fields: { Name: string; Type: string }[] };
+          };
+        };
+      };
       TableInput: {
         Name: string;
         Parameters?: Record<string, string>;
@@ -58,10 +69,26 @@ export function catalogTables(template: CfnTemplate, options: ResolveOptions = {
       };
     };
     const input = props.TableInput;
+    const iceberg = props.OpenTableFormatInput?.IcebergInput?.IcebergTableInput;
+    if (iceberg) {
+      tables.push({
+        logicalId,
+        database: props.DatabaseName,
+        name: input.Name,
+        format: 'iceberg',
+        location: iceberg.Location,
+        inputFormat: '',
+        columns: iceberg.Schema.Fields.map((f) => ({ name: f.Name, type: f.Type })),
+        partitionKeys: [],
+        parameters: {},
+      });
+      continue;
+    }
     tables.push({
       logicalId,
       database: props.DatabaseName,
       name: input.Name,
+      format: 'hive',
       location: input.StorageDescriptor?.Location ?? '',
       inputFormat: input.StorageDescriptor?.InputFormat ?? '',
       columns: (input.StorageDescriptor?.Columns ?? []).map((c) => ({ name: c.Name, type: c.Type })),
@@ -130,6 +157,8 @@ function partitionOf(table: CatalogTable, bucket: string, key: string): Record<s
 
 /** The data files a query of the whole table scans (every partition present). */
 export async function tableFiles(s3: S3Client, table: CatalogTable): Promise<TableFile[]> {
+  if (table.format !== 'hive')
+    throw new Error(`${table.name} is an ${table.format} table; read it with the local engine`);
   const { bucket, key: prefix } = parseS3(table.location);
   const files: TableFile[] = [];
   for (const key of await listObjects(s3, bucket, prefix)) {

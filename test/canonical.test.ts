@@ -101,6 +101,7 @@ describe('canonical streams', () => {
       '_extracted_at',
       '_cursor_us',
       '_source_seq',
+      '_deleted',
     ]);
     for (const field of METADATA_FIELDS) expect(field.nullable).toBe(false);
   });

@@ -275,7 +275,7 @@ export const CANONICAL_STREAMS: Readonly<Record<StreamName, CanonicalStream>> = 
  * `_source_seq`), see {@link LATEST_VERSION_FIRST}.
  */
 export const METADATA_FIELDS: readonly CanonicalField[] = [
-  field('_cursor', TIMESTAMP, 'Source cursor value of the row version (UTC, milliseconds; the `dt` partition).', {
+  field('_cursor', TIMESTAMP, 'Source cursor value of the row version (UTC, milliseconds).', {
     nullable: false,
   }),
   field('_run_id', STRING, 'Run that landed the row (snapshot or incremental run identifier).', { nullable: false }),
@@ -293,6 +293,12 @@ export const METADATA_FIELDS: readonly CanonicalField[] = [
     INT64,
     'Tie-break between versions with the same `_cursor_us`, in source order: when the source transaction took its ' +
       'snapshot, in microseconds since the epoch (database reads), or the receive second * 1e9 + row number (file drops).',
+    { nullable: false },
+  ),
+  field(
+    '_deleted',
+    { kind: 'boolean' },
+    'True for a tombstone: the key was found deleted at the source (by the key audit) at this version; every other column is NULL. False for every row read from the source.',
     { nullable: false },
   ),
 ];

@@ -10,6 +10,8 @@
  * - `_committed/<stream>/<run>/<window>/parts.txt`: the commit marker, a symlink list of the committed
  *   attempt's parts. `_committed/<stream>/` is the location of the stream's catalogued landed table
  *   (SymlinkTextInputFormat), so a reader of the catalog sees exactly the committed attempts.
+ * - `lake/<stream>/`: the stream's serving table (Apache Iceberg), written by Athena when runs are
+ *   published; `_athena/` holds Athena's query results (expired after a day).
  */
 import type { StreamName } from './canonical.ts';
 
@@ -18,6 +20,8 @@ export const PREFIX = {
   raw: 'raw/',
   manifests: '_manifests/',
   committed: '_committed/',
+  lake: 'lake/',
+  athenaResults: '_athena/',
   quarantine: 'quarantine/',
   archive: 'archive/',
 } as const;
@@ -92,6 +96,11 @@ export function committedWindowPrefix(stream: StreamName, runId: string, windowI
 /** `_committed/<stream>/<run>/<window>/parts.txt`: the commit marker and symlink list of a window. */
 export function committedListKey(stream: StreamName, runId: string, windowId: string): string {
   return `${committedWindowPrefix(stream, runId, windowId)}${COMMITTED_LIST_NAME}`;
+}
+
+/** `lake/<stream>/`: the location of a stream's serving (Iceberg) table: its data and metadata files. */
+export function servingTablePrefix(stream: StreamName): string {
+  return `${PREFIX.lake}${stream}/`;
 }
 
 /** Run, window and attempt of a key under `raw/<stream>/` or `_manifests/<stream>/`; undefined for any other key. */

@@ -1,16 +1,25 @@
 /**
- * The Glue database and, per stream, the landed table: the committed windows of the stream, read
- * by Athena through their symlink lists (see `lambdas/shared/sink/window.ts`).
+ * The Glue database and, per stream, two tables: the serving table `<stream>` (Apache Iceberg v2,
+ * the current state analysts query; see `lambdas/shared/serving/tables.ts`) and the landed table
+ * `<stream>_landed` (the committed windows of the stream as landed, read by Athena through their
+ * symlink lists; see `lambdas/shared/sink/window.ts`), which publishing merges from.
  */
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { glueType, LANDED_PARTITION_COLUMNS, STREAM_NAMES, type StreamName } from '#shared/canonical';
+import {
+  CANONICAL_STREAMS,
+  glueType,
+  LANDED_PARTITION_COLUMNS,
+  STREAM_NAMES,
+  type StreamName,
+} from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
 import { landedColumns } from '#shared/landed-schema';
-import { committedStreamPrefix } from '#shared/layout';
+import { committedStreamPrefix, servingTablePrefix } from '#shared/layout';
+import { icebergTransform, servingColumns, servingLayout, servingTableName } from '#shared/serving/tables';
 
 /** Hive's input format that reads the data files named by the text files of a table location. */
 export const SYMLINK_INPUT_FORMAT = 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat';
@@ -56,6 +65,8 @@ export class DataCatalog extends Construct {
   public readonly databaseName: string;
   /** The landed table of each configured stream (`<stream>_landed`). */
   public readonly tables: Readonly<Partial<Record<StreamName, glue.CfnTable>>>;
+  /** The serving (Iceberg) table of each configured stream (`<stream>`). */
+  public readonly servingTables: Readonly<Partial<Record<StreamName, glue.CfnTable>>>;
   /** ARN of the account's Data Catalog. */
   public readonly catalogArn: string;
   /** ARN of the Glue database. */
@@ -83,6 +94,7 @@ export class DataCatalog extends Construct {
     });
 
     const tables: Partial<Record<StreamName, glue.CfnTable>> = {};
+    const serving: Partial<Record<StreamName, glue.CfnTable>> = {};
     for (const stream of STREAM_NAMES) {
       if (!config.streams[stream]) continue;
       const location = `s3://${bucket.bucketName}/${committedStreamPrefix(stream)}`;
@@ -127,8 +139,74 @@ export class DataCatalog extends Construct {
       });
       table.addResourceDependency(this.database);
       tables[stream] = table;
+      serving[stream] = this.servingTable(config, bucket, stream);
     }
     this.tables = tables;
+    this.servingTables = serving;
+  }
+
+  /**
+   * The Iceberg (format v2) table of a stream's current state: the serving columns with their
+   * Iceberg field ids, the key as identifier field, the stream's partition spec, zstd Parquet data
+   * files under `lake/<stream>/`.
+   */
+  private servingTable(config: OperatorConfig, bucket: s3.IBucket, stream: StreamName): glue.CfnTable {
+    const stack = Stack.of(this);
+    const columns = servingColumns(config, stream);
+    const { partition } = servingLayout(config, stream);
+    const key = CANONICAL_STREAMS[stream].primaryKey;
+    const idOf = (name: string) => {
+      const column = columns.find((c) => c.name === name);
+      if (!column) throw new Error(`${config.operatorId}/${stream}: serving column ${name} is not landed`);
+      return column.id;
+    };
+    const table = new glue.CfnTable(this, `Serving-${stream}`, {
+      catalogId: stack.account,
+      databaseName: this.databaseName,
+      tableInput: {
+        name: servingTableName(stream),
+        description: `${config.displayName}: current state of the canonical ${stream} stream (one row per ${key}, latest version; Apache Iceberg)`,
+      },
+      openTableFormatInput: {
+        icebergInput: {
+          metadataOperation: 'CREATE',
+          version: '2',
+          icebergTableInput: {
+            location: `s3://${bucket.bucketName}/${servingTablePrefix(stream)}`,
+            schema: {
+              schemaId: 0,
+              type: 'struct',
+              identifierFieldIds: [idOf(key)],
+              fields: columns.map((c) => ({
+                id: c.id,
+                name: c.name,
+                type: c.icebergType,
+                required: !c.nullable,
+                doc: c.description.length > MAX_COMMENT ? `${c.description.slice(0, MAX_COMMENT - 1)}…` : c.description,
+              })),
+            },
+            partitionSpec: {
+              specId: 0,
+              fields: [
+                {
+                  sourceId: idOf(partition.column),
+                  transform: icebergTransform(partition),
+                  name: `${partition.column}_${partition.transform}`,
+                  fieldId: 1000,
+                },
+              ],
+            },
+            properties: {
+              'write.format.default': 'parquet',
+              'write.parquet.compression-codec': 'zstd',
+              'write.target-file-size-bytes': String(256 * 1024 * 1024),
+            },
+          },
+        },
+      },
+    });
+    table.addResourceDependency(this.database);
+    return table;
   }
 
   /** ARN of the landed table of a stream. */

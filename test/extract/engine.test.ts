@@ -306,6 +306,7 @@ function expectation(stream: StreamName, key: Buffer, runId: string): StreamExpe
     _cursor: col.time('modified_ts'),
     _cursor_us: col.micros('modified_ts'),
     _run_id: col.constant(runId),
+    _deleted: col.constant('false'),
   };
   const none = col.constant(null);
   switch (stream) {

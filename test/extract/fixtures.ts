@@ -415,7 +415,7 @@ export async function readLanded(
     const select = Object.entries(types).map(([name, type]) => {
       const c = `"${name}"`;
       if (type.startsWith('TIMESTAMP')) return `epoch_ms(${c}) AS ${c}`;
-      if (type.startsWith('DECIMAL') || type === 'DATE') return `CAST(${c} AS VARCHAR) AS ${c}`;
+      if (type.startsWith('DECIMAL') || type === 'DATE' || type === 'BOOLEAN') return `CAST(${c} AS VARCHAR) AS ${c}`;
       return c;
     });
     const current = options.currentBy
@@ -553,6 +553,7 @@ export function syntheticExpectation(
     _cursor: e.time(cursor),
     _cursor_us: e.micros(cursor),
     _run_id: e.constant(runId),
+    _deleted: e.constant('false'),
   });
   switch (stream) {
     case 'payments':

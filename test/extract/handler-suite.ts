@@ -264,6 +264,7 @@ export function describeHandlers(engine: Engine, available: boolean): void {
           _cursor: 'TIMESTAMP WITH TIME ZONE',
           _cursor_us: 'BIGINT',
           _source_seq: 'BIGINT',
+          _deleted: 'BOOLEAN',
         });
         expect(Object.keys(types)).not.toContain('card_last4');
         const playerTypes = (await readLanded(aws, duck, [playersResult.manifestKey])).types;

@@ -152,6 +152,8 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
   const { sourceSeq } = options;
   const plans: ColumnPlan[] = columns.map((landed): ColumnPlan => {
     if (landed.name === '_run_id') return { constant: options.runId };
+    // A row read from the source is never a tombstone (the key audit lands those).
+    if (landed.name === '_deleted') return { constant: false };
     if (landed.name === '_extracted_at') return { constant: options.extractedAt.getTime() };
     if (landed.name === '_source_seq') {
       return sourceSeq.kind === 'constant' ? { constant: sourceSeq.value } : { ordinal: sourceSeq.start };

@@ -1,6 +1,7 @@
 /**
  * What a window landed, accumulated batch by batch for its manifest and for reconciliation: row
- * count, cursor range, exact money sums and NULL counts per column.
+ * count, cursor range, the range of every other timestamp column (publishing bounds the partitions
+ * a MERGE reads with them), exact money sums and NULL counts per column.
  */
 import type { LandedColumn } from '../landed-schema.ts';
 import type { LandedBatch } from '../types.ts';
@@ -16,6 +17,18 @@ export interface WindowStatsSnapshot {
   readonly moneySums: Readonly<Record<string, string>>;
   /** NULL values per column (columns without NULLs included, with 0). */
   readonly nullCounts: Readonly<Record<string, number>>;
+  /**
+   * Smallest and largest non-NULL value of each timestamp column (ISO-8601 UTC with milliseconds);
+   * a column with no non-NULL value is absent.
+   */
+  readonly timeRanges?: Readonly<Record<string, { readonly min: string; readonly max: string }>>;
+}
+
+interface TimeColumn {
+  readonly index: number;
+  readonly name: string;
+  min: number;
+  max: number;
 }
 
 interface MoneyColumn {
@@ -32,6 +45,7 @@ export class WindowStats {
   minCursor = Number.POSITIVE_INFINITY;
   maxCursor = Number.NEGATIVE_INFINITY;
   private readonly money: MoneyColumn[] = [];
+  private readonly times: TimeColumn[] = [];
   private readonly nulls: number[];
 
   constructor(
@@ -45,6 +59,16 @@ export class WindowStats {
         const sum = previous === undefined ? 0n : parseUnscaled(previous, column.type.scale);
         this.money.push({ index, name: column.name, scale: column.type.scale, sum });
       }
+    });
+    columns.forEach((column, index) => {
+      if (column.type.kind !== 'timestamp' || index === cursorIndex || column.field === undefined) return;
+      const previous = from?.timeRanges?.[column.name];
+      this.times.push({
+        index,
+        name: column.name,
+        min: previous ? Date.parse(previous.min) : Number.POSITIVE_INFINITY,
+        max: previous ? Date.parse(previous.max) : Number.NEGATIVE_INFINITY,
+      });
     });
     this.nulls = columns.map((c) => from?.nullCounts[c.name] ?? 0);
     if (from) {
@@ -77,6 +101,19 @@ export class WindowStats {
       }
       m.sum = sum;
     }
+    for (const t of this.times) {
+      const values = batch.columns[t.index]!;
+      let tmin = t.min;
+      let tmax = t.max;
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (typeof v !== 'number') continue;
+        if (v < tmin) tmin = v;
+        if (v > tmax) tmax = v;
+      }
+      t.min = tmin;
+      t.max = tmax;
+    }
     for (let c = 0; c < this.columns.length; c++) {
       if (!this.columns[c]!.nullable) continue;
       const values = batch.columns[c]!;
@@ -94,6 +131,11 @@ export class WindowStats {
       maxCursor: empty ? null : new Date(this.maxCursor).toISOString(),
       moneySums: Object.fromEntries(this.money.map((m) => [m.name, formatUnscaled(m.sum, m.scale)])),
       nullCounts: Object.fromEntries(this.columns.map((c, i) => [c.name, this.nulls[i]!])),
+      timeRanges: Object.fromEntries(
+        this.times
+          .filter((t) => t.min <= t.max)
+          .map((t) => [t.name, { min: new Date(t.min).toISOString(), max: new Date(t.max).toISOString() }]),
+      ),
     };
   }
 }

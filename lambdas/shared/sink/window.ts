@@ -69,6 +69,8 @@ export interface WindowManifest {
   /** Exact sum per money column, decimal text at the column's scale. */
   readonly moneySums: Readonly<Record<string, string>>;
   readonly nullCounts: Readonly<Record<string, number>>;
+  /** Smallest and largest value of each timestamp column other than `_cursor` (absent when all NULL). */
+  readonly timeRanges: Readonly<Record<string, { readonly min: string; readonly max: string }>>;
   readonly createdAt: string;
 }
 
@@ -95,6 +97,12 @@ export interface CommitWindowInput {
   readonly progress: WindowProgress;
   /** @default new Date() */
   readonly now?: Date;
+  /**
+   * Called with the manifest after it is stored and before the commit, e.g. to register the window
+   * for publishing: whatever fails after the commit, the window is known. A failure here fails the
+   * commit (nothing is committed).
+   */
+  readonly beforeCommit?: (manifest: WindowManifest) => Promise<void>;
 }
 
 export interface CommitWindowResult {
@@ -160,9 +168,11 @@ export async function commitWindow(sink: ObjectSink, input: CommitWindowInput): 
     schemaFingerprint: schemaFingerprint(input.columns),
     moneySums: progress.moneySums,
     nullCounts: progress.nullCounts,
+    timeRanges: progress.timeRanges ?? {},
     createdAt: (input.now ?? new Date()).toISOString(),
   };
   await sink.putObject(key, `${JSON.stringify(manifest, null, 2)}\n`, 'application/json');
+  await input.beforeCommit?.(manifest);
 
   const committedKey = committedListKey(stream, runId, windowId);
   const list = progress.parts.map((p) => `${sink.location(p.key)}\n`).join('');

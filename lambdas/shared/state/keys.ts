@@ -11,6 +11,8 @@
  * | pseudonym key (wrapped) | `CONFIG`             | `PSEUDONYM_KEY`             |
  * | key form of pseudonyms  | `CONFIG`             | `KEY_FORM`                  |
  * | run lock                | `LOCK`               | `<name>` (e.g. INCREMENTAL) |
+ * | pending publication     | `PUBLISH#<stream>`   | `<run>#<window>`            |
+ * | publish plan            | `PUBLISH_PLAN`       | `<owner>`                   |
  */
 
 /** Attribute names of the table's key and TTL, as the CDK construct defines them. */
@@ -25,6 +27,13 @@ export const CONFIG_PK = 'CONFIG';
 export const LOCK_PK = 'LOCK';
 /** Lock name of incremental runs: one at a time per operator. */
 export const INCREMENTAL_LOCK = 'INCREMENTAL';
+/** Lock name of publishes: one at a time per operator (Iceberg commits to one table would conflict). */
+export const PUBLISH_LOCK = 'PUBLISH';
+
+/** Partition key of a stream's pending publications. */
+export function publicationPk(stream: string): string {
+  return `PUBLISH#${stream}`;
+}
 
 export const keys = {
   watermark: (stream: string): ItemKey => ({ pk: `STREAM#${stream}`, sk: 'WATERMARK' }),
@@ -37,6 +46,11 @@ export const keys = {
   pseudonymKey: (): ItemKey => ({ pk: CONFIG_PK, sk: 'PSEUDONYM_KEY' }),
   keyForm: (): ItemKey => ({ pk: CONFIG_PK, sk: 'KEY_FORM' }),
   lock: (name: string): ItemKey => ({ pk: LOCK_PK, sk: name }),
+  publication: (stream: string, runId: string, windowId: string): ItemKey => ({
+    pk: publicationPk(stream),
+    sk: `${runId}#${windowId}`,
+  }),
+  publishPlan: (owner: string): ItemKey => ({ pk: 'PUBLISH_PLAN', sk: owner }),
 };
 
 /** Sort-key prefix of the window items of a snapshot (optionally of one stream). */

@@ -201,7 +201,11 @@ describe('commitWindow', () => {
     const [sums] = await duck.query(
       `SELECT sum(stake)::VARCHAR AS stake, sum(payout)::VARCHAR AS payout, sum(bonus_stake)::VARCHAR AS bonus_stake,
               (count(*) - count(stake))::INTEGER AS stake_nulls,
-              strftime(max(_cursor), '%Y-%m-%dT%H:%M:%S.%gZ') AS max_cursor
+              strftime(max(_cursor), '%Y-%m-%dT%H:%M:%S.%gZ') AS max_cursor,
+              strftime(min(started_at), '%Y-%m-%dT%H:%M:%S.%gZ') AS min_started,
+              strftime(max(started_at), '%Y-%m-%dT%H:%M:%S.%gZ') AS max_started,
+              strftime(min(settled_at), '%Y-%m-%dT%H:%M:%S.%gZ') AS min_settled,
+              strftime(max(settled_at), '%Y-%m-%dT%H:%M:%S.%gZ') AS max_settled
        FROM ${parquetSource(paths)}`,
     );
     expect(manifest.moneySums).toEqual({ stake: sums!.stake, payout: sums!.payout, bonus_stake: sums!.bonus_stake });
@@ -209,6 +213,18 @@ describe('commitWindow', () => {
     expect(manifest.nullCounts.stake).toBe(sums!.stake_nulls);
     expect(manifest.nullCounts.round_id).toBe(0);
     expect(manifest.maxCursor).toBe(sums!.max_cursor);
+    // The range of every other timestamp column (publishing bounds the partitions it reads with it).
+    const range = (min: unknown, max: unknown) => (min === null ? undefined : { min, max });
+    expect(manifest.timeRanges).toEqual(
+      JSON.parse(
+        JSON.stringify({
+          started_at: range(sums!.min_started, sums!.max_started),
+          settled_at: range(sums!.min_settled, sums!.max_settled),
+          updated_at: manifest.timeRanges.updated_at,
+        }),
+      ),
+    );
+    expect(Object.keys(manifest.timeRanges).sort()).toEqual(['settled_at', 'started_at', 'updated_at'].sort());
 
     // Every object was written with the operator's KMS key and an S3 Bucket Key.
     const writes = sent.filter((s) => ['PutObjectCommand', 'CreateMultipartUploadCommand'].includes(s.command));

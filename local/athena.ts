@@ -1,0 +1,208 @@
+/**
+ * A local engine for the SQL the connector sends to Athena: DuckDB (which runs standard
+ * `MERGE INTO`) over the operator's tables as the synthesized Glue catalog defines them.
+ *
+ * - A serving (Iceberg) table is a DuckDB table of the same name, schema and column types, kept in
+ *   a DuckDB database file, so its state survives from one run to the next as an Iceberg table's
+ *   does. Iceberg's snapshots, partition layout and file maintenance have no local counterpart: the
+ *   rows are what they emulate.
+ * - A landed (symlink) table is a view over exactly the Parquet parts its committed lists name, as
+ *   Athena reads them, refreshed before every statement that reads it, with the run_id and
+ *   window_id partition columns.
+ *
+ * Statements are run as they are written for Athena: what runs here is what the state machine sends.
+ * (Tests also parse each statement with a Trino grammar, because DuckDB accepts more than Athena.)
+ */
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { type CatalogTable, tableFiles } from './lake.ts';
+
+export interface LocalAthenaOptions {
+  /** The operator's Glue tables, resolved (`catalogTables(template, resolve)`). */
+  readonly tables: readonly CatalogTable[];
+  /** The S3 client of the local engine (s3rver) holding the landing bucket. */
+  readonly s3: S3Client;
+  /** DuckDB database file of the serving tables; `:memory:` keeps them in memory. */
+  readonly databasePath: string;
+  /** Where landed Parquet parts are downloaded to be read. */
+  readonly cacheDir: string;
+}
+
+/** What a statement returned. */
+export interface QueryOutcome {
+  /** Result rows (JSON-friendly: BIGINT and DECIMAL as strings). */
+  readonly rows: Record<string, unknown>[];
+  /** Rows a MERGE, INSERT, UPDATE or DELETE changed. */
+  readonly updatedRows?: number;
+  /** Parquet bytes of the landed parts the statement read (Athena's DataScannedInBytes, roughly). */
+  readonly scannedBytes: number;
+}
+
+/** A statement failed; the message is DuckDB's. */
+export class LocalQueryError extends Error {
+  override readonly name = 'LocalQueryError';
+}
+
+/** DuckDB's type for a Glue or Iceberg column type. */
+export function duckType(type: string): string {
+  const t = type.trim().toLowerCase();
+  const decimal = /^decimal\((\d+),\s*(\d+)\)$/.exec(t);
+  if (decimal) return `DECIMAL(${decimal[1]},${decimal[2]})`;
+  switch (t) {
+    case 'string':
+    case 'varchar':
+      return 'VARCHAR';
+    case 'int':
+    case 'integer':
+      return 'INTEGER';
+    case 'bigint':
+    case 'long':
+      return 'BIGINT';
+    case 'boolean':
+      return 'BOOLEAN';
+    case 'timestamp':
+      return 'TIMESTAMP';
+    case 'date':
+      return 'DATE';
+    case 'double':
+      return 'DOUBLE';
+    default:
+      throw new Error(`no DuckDB type for column type ${type}`);
+  }
+}
+
+const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
+const lit = (value: string) => `'${value.replaceAll("'", "''")}'`;
+
+/** The `"database"."table"` references of a statement. */
+export function referencedTables(sql: string): { database: string; table: string }[] {
+  const out = new Map<string, { database: string; table: string }>();
+  for (const m of sql.matchAll(/"((?:[^"]|"")+)"\s*\.\s*"((?:[^"]|"")+)"/g)) {
+    const database = m[1]!.replaceAll('""', '"');
+    const table = m[2]!.replaceAll('""', '"');
+    out.set(`${database}.${table}`, { database, table });
+  }
+  return [...out.values()];
+}
+
+export class LocalAthena {
+  private readonly byName = new Map<string, CatalogTable>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly options: LocalAthenaOptions,
+    private readonly instance: DuckDBInstance,
+    private readonly connection: DuckDBConnection,
+  ) {
+    for (const t of options.tables) this.byName.set(`${t.database}.${t.name}`, t);
+  }
+
+  /** Opens (or creates) the local serving database. */
+  static async open(options: LocalAthenaOptions): Promise<LocalAthena> {
+    if (options.databasePath !== ':memory:') await mkdir(dirname(options.databasePath), { recursive: true });
+    const instance = await DuckDBInstance.create(options.databasePath);
+    const connection = await instance.connect();
+    await connection.run(`SET TimeZone = 'UTC'`);
+    return new LocalAthena(options, instance, connection);
+  }
+
+  /** The catalog table `database.table`, if the operator's stack defines it. */
+  table(database: string, name: string): CatalogTable | undefined {
+    return this.byName.get(`${database}.${name}`);
+  }
+
+  /** Runs one statement, as Athena would run it in the given database. Statements run one at a time. */
+  execute(sql: string): Promise<QueryOutcome> {
+    const run = this.queue.then(() => this.run(sql));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Every row of a serving table, ordered by the given columns (for tests and the demo). */
+  async rows(database: string, name: string, orderBy: readonly string[] = []): Promise<Record<string, unknown>[]> {
+    const order = orderBy.length > 0 ? ` ORDER BY ${orderBy.map(q).join(', ')}` : '';
+    return (await this.execute(`SELECT * FROM ${q(database)}.${q(name)}${order}`)).rows;
+  }
+
+  close(): void {
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+
+  private async run(sql: string): Promise<QueryOutcome> {
+    let scannedBytes = 0;
+    for (const ref of referencedTables(sql)) {
+      const table = this.table(ref.database, ref.table);
+      if (!table) throw new LocalQueryError(`TABLE_NOT_FOUND: table ${ref.database}.${ref.table} does not exist`);
+      await this.connection.run(`CREATE SCHEMA IF NOT EXISTS ${q(table.database)}`);
+      if (table.format === 'iceberg') await this.ensureServingTable(table);
+      else scannedBytes += await this.refreshLandedView(table);
+    }
+    try {
+      const reader = await this.connection.runAndReadAll(sql);
+      const rows = reader.getRowObjectsJson() as Record<string, unknown>[];
+      const isDml = /^\s*(MERGE|INSERT|UPDATE|DELETE)\b/i.test(sql);
+      const count = isDml ? Number(rows[0]?.Count ?? rows[0]?.count ?? 0) : undefined;
+      return { rows: isDml ? [] : rows, ...(count !== undefined ? { updatedRows: count } : {}), scannedBytes };
+    } catch (error) {
+      throw new LocalQueryError((error as Error).message, { cause: error });
+    }
+  }
+
+  private async ensureServingTable(table: CatalogTable): Promise<void> {
+    const columns = table.columns.map((c) => `${q(c.name)} ${duckType(c.type)}`).join(', ');
+    await this.connection.run(`CREATE TABLE IF NOT EXISTS ${q(table.database)}.${q(table.name)} (${columns})`);
+  }
+
+  /** Re-creates the view of a landed table over its committed parts; returns their bytes. */
+  private async refreshLandedView(table: CatalogTable): Promise<number> {
+    const files = await tableFiles(this.options.s3, table);
+    const paths: string[] = [];
+    let bytes = 0;
+    for (const f of files) {
+      const path = join(this.options.cacheDir, f.bucket, f.key);
+      const size = await stat(path).then(
+        (s) => s.size,
+        () => -1,
+      );
+      if (size >= 0) {
+        bytes += size;
+      } else {
+        const out = await this.options.s3.send(new GetObjectCommand({ Bucket: f.bucket, Key: f.key }));
+        const body = await out.Body!.transformToByteArray();
+        await mkdir(dirname(path), { recursive: true });
+        await writeFile(path, body);
+        bytes += body.length;
+      }
+      paths.push(path);
+    }
+    const name = `${q(table.database)}.${q(table.name)}`;
+    const partitionTable = `${q(table.database)}.${q(`${table.name}__files`)}`;
+    const cast = (c: { name: string; type: string }, from: string) =>
+      `CAST(${from}.${q(c.name)} AS ${duckType(c.type)}) AS ${q(c.name)}`;
+    const partitionColumns = table.partitionKeys.map((k) => `p.${q(k)}`);
+    await this.connection.run(
+      `CREATE OR REPLACE TABLE ${partitionTable} (path VARCHAR${table.partitionKeys.map((k) => `, ${q(k)} VARCHAR`).join('')})`,
+    );
+    for (let i = 0; i < files.length; i += 500) {
+      const values = files.slice(i, i + 500).map((f, j) => {
+        const parts = table.partitionKeys.map((k) => `, ${lit(f.partition[k] ?? '')}`).join('');
+        return `(${lit(paths[i + j]!)}${parts})`;
+      });
+      await this.connection.run(`INSERT INTO ${partitionTable} VALUES ${values.join(', ')}`);
+    }
+    const body =
+      paths.length > 0
+        ? `SELECT ${[...table.columns.map((c) => cast(c, 'd')), ...partitionColumns].join(', ')} ` +
+          `FROM read_parquet([${paths.map(lit).join(', ')}], filename = true, union_by_name = true) AS d ` +
+          `JOIN ${partitionTable} AS p ON p.path = d.filename`
+        : `SELECT ${[
+            ...table.columns.map((c) => `CAST(NULL AS ${duckType(c.type)}) AS ${q(c.name)}`),
+            ...table.partitionKeys.map((k) => `CAST(NULL AS VARCHAR) AS ${q(k)}`),
+          ].join(', ')} WHERE false`;
+    await this.connection.run(`CREATE OR REPLACE VIEW ${name} AS ${body}`);
+    return bytes;
+  }
+}
