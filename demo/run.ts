@@ -36,10 +36,13 @@ import { sourcePlan } from '#shared/extract/source-plan';
 import { landedColumns } from '#shared/landed-schema';
 import { loadPseudonymKey } from '#shared/pii/key';
 import { databaseStreams } from '#shared/pipeline/plan';
+import { servingColumns } from '#shared/serving/tables';
 import { localWallTimeToUtc } from '#shared/sources/time-zone';
+import { glueDatabaseName } from '../lib/constructs/data-catalog.ts';
+import type { LocalAthena } from '../local/athena.ts';
 import { redactUrl, type SourceEngine, sourceEngineOf } from '../local/engines.ts';
 import type { IncrementalRun, LocalPipeline } from '../local/pipeline-runner.ts';
-import { dropPowertoolsWarnings, type LocalRunSession, openLocalRun } from '../local/run-local.ts';
+import { CURRENT_FOLDER, dropPowertoolsWarnings, type LocalRunSession, openLocalRun } from '../local/run-local.ts';
 import {
   type AdvanceResult,
   addNullCursorPlayers,
@@ -47,11 +50,12 @@ import {
   createSyntheticOperator,
   syntheticOperatorConfig,
 } from '../synthetic/operator.ts';
+import { activePlayers, depositsPerDay, ggrPerGame, playerAccounts } from './questions.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
-/** Players of the synthetic operator by default: the whole demo in about a minute on two cores. */
+/** Players of the synthetic operator by default: the whole demo in one to three minutes on two cores. */
 const DEFAULT_PLAYERS = 500;
 /** Schema (PostgreSQL) or database (MySQL) the demo creates on a server given with --url. */
 const DEMO_SCHEMA = 'igaming_connector_demo';
@@ -353,6 +357,14 @@ async function createViews(duck: Duck, config: OperatorConfig, root: string, str
       `CREATE VIEW ${ident(`${s.stream}_current`)} AS SELECT * FROM ${ident(s.stream)} ` +
         `QUALIFY row_number() OVER (PARTITION BY ${ident(s.key)} ORDER BY ${LATEST_VERSION_FIRST}) = 1`,
     );
+    // The serving table as publishing left it, exported by `connector run --local` after the last run.
+    const serving = servingColumns(config, s.stream).map(
+      (c) => `CAST(${ident(c.name)} AS ${duckType(glueType(c.type))}) AS ${ident(c.name)}`,
+    );
+    await duck.run(
+      `CREATE VIEW ${ident(`${s.stream}_serving`)} AS SELECT ${serving.join(', ')} ` +
+        `FROM read_parquet(${literal(join(root, CURRENT_FOLDER, `${s.stream}.parquet`))})`,
+    );
   }
 }
 
@@ -378,6 +390,14 @@ interface StreamCheck {
   readonly currentMismatches: number;
   readonly sumMismatches: readonly string[];
   readonly reconciled: boolean;
+  /** Rows of the stream's serving table (Iceberg, as publishing left it). */
+  readonly servingRows: number;
+  /** Source current rows the serving table does not hold as the source has them (key, cursor, money). */
+  readonly servingSourceMismatches: number;
+  /** Rows in which the serving table and the landed current state (tombstones applied) differ, any column. */
+  readonly servingLandedMismatches: number;
+  /** The serving table equals the source's current state and the landed current state. */
+  readonly servingEqualsSource: boolean;
   readonly watermark?: Date;
   readonly freshnessSeconds?: number;
   readonly slaMinutes: number;
@@ -449,6 +469,41 @@ async function reconcile(
         }
       });
     }
+    // The serving table: one row per key, equal to the source's current rows (key, cursor and each
+    // money value exact) and, column by column, to the landed current state with tombstones applied.
+    const served = await duck.rows(
+      `SELECT CAST(${ident(s.key)} AS VARCHAR) AS k, epoch_ms(_cursor) AS c` +
+        s.money.map((m) => `, CAST(${ident(m.landed)} AS VARCHAR) AS ${ident(m.landed)}`).join('') +
+        ` FROM ${ident(`${s.stream}_serving`)}`,
+    );
+    const servedByKey = new Map(served.map((r) => [String(r.k), r]));
+    let servingSourceMismatches = Math.abs(served.length - source.length) + (served.length - servedByKey.size);
+    for (const v of source) {
+      const row = servedByKey.get(landedKeyOf(s, v.key));
+      const same =
+        row !== undefined &&
+        Number(row.c) === v.cursorMs &&
+        s.money.every((m, i) => {
+          const a = v.money[i];
+          const b = row[m.landed];
+          if (a === null || a === undefined || b === null || b === undefined) return (a ?? null) === (b ?? null);
+          return unscaled(a, m.scale) === unscaled(String(b), m.scale);
+        });
+      if (!same) servingSourceMismatches++;
+    }
+    const columns = servingColumns(pipeline.config, s.stream)
+      .map((c) => ident(c.name))
+      .join(', ');
+    const liveCurrent = `SELECT ${columns} FROM ${ident(`${s.stream}_current`)} WHERE NOT coalesce(_deleted, false)`;
+    const servingTable = `SELECT ${columns} FROM ${ident(`${s.stream}_serving`)}`;
+    const servingLandedMismatches = Number(
+      (
+        await duck.rows(
+          `SELECT count(*) AS n FROM ((${liveCurrent} EXCEPT ALL ${servingTable}) UNION ALL (${servingTable} EXCEPT ALL ${liveCurrent}))`,
+        )
+      )[0]?.n ?? -1,
+    );
+
     const state = await pipeline.store.getStreamState(s.stream);
     const config = pipeline.config;
     checks.push({
@@ -462,6 +517,10 @@ async function reconcile(
       currentMismatches,
       sumMismatches,
       reconciled: missing === 0 && unexpected === 0 && currentMismatches === 0 && sumMismatches.length === 0,
+      servingRows: served.length,
+      servingSourceMismatches,
+      servingLandedMismatches,
+      servingEqualsSource: servingSourceMismatches === 0 && servingLandedMismatches === 0,
       ...(state.watermark
         ? {
             watermark: state.watermark,
@@ -489,62 +548,41 @@ function incrementalRanges(run: IncrementalRun): Map<StreamName, { from: number;
 
 // ------------------------------------------------------------------------------------- business questions
 
-async function businessQuestions(duck: Duck): Promise<void> {
-  say('Business questions (DuckDB over the landed Parquet, through the Glue table definitions):');
+async function businessQuestions(athena: LocalAthena, database: string): Promise<void> {
+  say('Business questions (Athena SQL on the serving tables, run by the local engine):');
   say();
-  const deposits = await duck.rows(`
-    WITH d AS (
-      SELECT CAST(created_at AS DATE) AS day, currency, amount
-      FROM payments_current
-      WHERE direction = 'deposit' AND status = 'approved' AND created_at >= current_date - INTERVAL 6 DAY
-    ), per_currency AS (
-      SELECT day, currency, count(*) AS n, sum(amount) AS amount FROM d GROUP BY ALL
-    )
-    SELECT CAST(day AS VARCHAR) AS day, CAST(sum(n) AS INTEGER) AS deposits,
-           string_agg(currency || ' ' || CAST(amount AS VARCHAR), ', ' ORDER BY amount DESC) AS amounts
-    FROM per_currency GROUP BY day ORDER BY day`);
+  const t = (stream: StreamName) => `${ident(database)}.${ident(stream)}`;
+  const ask = async (sql: string) => (await athena.execute(sql)).rows;
+  const deposits = await ask(depositsPerDay(t));
+  const byDay = new Map<string, { n: number; amounts: string[] }>();
+  for (const r of deposits) {
+    const day = byDay.get(String(r.day)) ?? { n: 0, amounts: [] };
+    day.n += Number(r.deposits);
+    day.amounts.push(`${String(r.currency)} ${String(r.amount)}`);
+    byDay.set(String(r.day), day);
+  }
   say('Deposits per day (approved, last 7 days, UTC):');
   for (const line of table(
     ['day', 'deposits', 'amount by currency'],
-    deposits.map((r) => [String(r.day), n(Number(r.deposits)), String(r.amounts)]),
+    [...byDay].map(([day, d]) => [day, n(d.n), d.amounts.join(', ')]),
     1,
   ))
     say(`  ${line}`);
   say();
 
-  const active = (
-    await duck.rows(`
-    SELECT
-      count(DISTINCT player_id) FILTER (WHERE started_at >= now() - INTERVAL 1 DAY) AS d1,
-      count(DISTINCT player_id) FILTER (WHERE started_at >= now() - INTERVAL 7 DAY) AS d7,
-      count(DISTINCT player_id) FILTER (WHERE started_at >= now() - INTERVAL 30 DAY) AS d30,
-      count(DISTINCT player_id) AS all_time
-    FROM game_rounds_current`)
-  )[0]!;
-  const players = (
-    await duck.rows(`
-    SELECT count(*) AS accounts, count(*) FILTER (WHERE status = 'active') AS open_accounts,
-           count(*) FILTER (WHERE kyc_status = 'verified') AS verified
-    FROM players_current`)
-  )[0]!;
+  const active = (await ask(activePlayers(t)))[0]!;
+  const players = (await ask(playerAccounts(t)))[0]!;
   say('Active players (played at least one round):');
   say(
-    `  last 24 h: ${n(Number(active.d1))}   last 7 days: ${n(Number(active.d7))}   last 30 days: ${n(Number(active.d30))}   in the landed history: ${n(Number(active.all_time))}`,
+    `  since 1 day: ${n(Number(active.d1))}   7 days: ${n(Number(active.d7))}   30 days: ${n(Number(active.d30))}   in the whole history: ${n(Number(active.all_time))}`,
   );
   say(
-    `  player accounts landed: ${n(Number(players.accounts))} (${n(Number(players.open_accounts))} active, ${n(Number(players.verified))} KYC-verified)`,
+    `  player accounts: ${n(Number(players.accounts))} (${n(Number(players.open_accounts))} active, ${n(Number(players.verified))} KYC-verified)`,
   );
   say();
 
-  const ggr = await duck.rows(`
-    SELECT game_id, provider, count(*) AS rounds,
-           CAST(sum(stake) AS DECIMAL(18,2)) AS stake, CAST(sum(payout) AS DECIMAL(18,2)) AS payout,
-           CAST(sum(stake) - sum(payout) AS DECIMAL(18,2)) AS ggr,
-           round(100 * (sum(stake) - sum(payout)) / nullif(sum(stake), 0), 2) AS hold
-    FROM game_rounds_current
-    WHERE status = 'settled' AND currency = 'EUR'
-    GROUP BY ALL ORDER BY ggr DESC`);
-  say('GGR per game (stake − payout, settled rounds in EUR, all landed history):');
+  const ggr = await ask(ggrPerGame(t));
+  say('GGR per game (stake − payout, settled rounds in EUR, all history):');
   for (const line of table(
     ['game', 'provider', 'rounds', 'stake EUR', 'payout EUR', 'GGR EUR', 'hold %'],
     ggr.map((r) => [
@@ -777,7 +815,17 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
       say();
       say('Per stream:');
       for (const line of table(
-        ['stream', 'source rows', 'landed rows', 'current', 'reconciled', 'watermark', 'freshness', 'null cursor'],
+        [
+          'stream',
+          'source rows',
+          'landed rows',
+          'current',
+          'reconciled',
+          'serving table',
+          'watermark',
+          'freshness',
+          'null cursor',
+        ],
         checks.map((c) => [
           c.stream,
           n(c.sourceRows),
@@ -793,6 +841,9 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
               ]
                 .filter(Boolean)
                 .join('; ')})`,
+          c.servingEqualsSource
+            ? `${n(c.servingRows)} rows, equal`
+            : `${n(c.servingRows)} rows, NOT equal (${c.servingSourceMismatches} vs source, ${c.servingLandedMismatches} vs landed)`,
           c.watermark ? utc(c.watermark.getTime()) : 'none',
           c.freshnessSeconds === undefined
             ? 'unknown'
@@ -822,11 +873,17 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
         '    current view (latest version per key: greatest _cursor_us, then _source_seq) equals the source’s current rows',
       );
       say('    key by key, with equal money sums.');
+      say('  serving table: the stream’s Iceberg table as publishing (Athena MERGE) left it, one row per key:');
+      say('    equal when it holds exactly the source’s current rows (key, cursor and every money value) and,');
+      say('    column by column, the landed current state with tombstones applied.');
       say();
 
-      await businessQuestions(duck);
+      await businessQuestions(pipeline.athena, glueDatabaseName(config.operatorId, config.stage));
       const reconciled = checks.every((c) => c.reconciled);
       for (const c of checks) if (!c.reconciled) problems.push(`stream ${c.stream} does not reconcile`);
+      for (const c of checks) {
+        if (!c.servingEqualsSource) problems.push(`the serving table ${c.stream} differs from the source`);
+      }
       say(
         `${reconciled && problems.length === 0 ? 'Everything reconciles' : `Problems: ${problems.join('; ')}`} ` +
           `(${seconds(Date.now() - startedAt)} in all).`,
@@ -903,6 +960,7 @@ async function main(): Promise<number> {
         landedRows: c.landedRows,
         reconciled: c.reconciled,
         currentRows: c.currentRows,
+        table: { rows: c.servingRows, equalsSource: c.servingEqualsSource },
         ...(c.freshnessSeconds === undefined ? {} : { freshnessSeconds: c.freshnessSeconds }),
         nullCursorRows: c.nullCursorRows,
       },

@@ -108,6 +108,13 @@ export class LocalAthena {
     return new LocalAthena(options, instance, connection);
   }
 
+  /** The serving (Iceberg) table of a stream. */
+  servingTable(stream: string): CatalogTable {
+    const table = this.options.tables.find((t) => t.format === 'iceberg' && t.name === stream);
+    if (!table) throw new LocalQueryError(`the stack defines no serving table for stream ${stream}`);
+    return table;
+  }
+
   /** The catalog table `database.table`, if the operator's stack defines it. */
   table(database: string, name: string): CatalogTable | undefined {
     return this.byName.get(`${database}.${name}`);
@@ -124,6 +131,15 @@ export class LocalAthena {
   async rows(database: string, name: string, orderBy: readonly string[] = []): Promise<Record<string, unknown>[]> {
     const order = orderBy.length > 0 ? ` ORDER BY ${orderBy.map(q).join(', ')}` : '';
     return (await this.execute(`SELECT * FROM ${q(database)}.${q(name)}${order}`)).rows;
+  }
+
+  /** Writes a serving table as one Parquet file (zstd) at `path`; returns its rows. */
+  async exportTable(database: string, name: string, path: string): Promise<number> {
+    const count = await this.execute(`SELECT count(*) AS n FROM ${q(database)}.${q(name)}`);
+    await this.execute(
+      `COPY (SELECT * FROM ${q(database)}.${q(name)}) TO ${lit(path)} (FORMAT PARQUET, COMPRESSION ZSTD)`,
+    );
+    return Number(count.rows[0]?.n ?? 0);
   }
 
   close(): void {

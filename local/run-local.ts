@@ -7,7 +7,10 @@
  * Layout of the output directory:
  *
  * ```
- * DIR/<stream>/dt=YYYY-MM-DD/<run>-<window>-<part>.parquet   committed parts only (Hive partitions)
+ * DIR/<stream>/dt=YYYY-MM-DD/<run>-<window>-<part>.parquet   committed parts only (Hive partitions):
+ *                                                            every version landed, as the landed table holds them
+ * DIR/current/<stream>.parquet                               the stream's serving table after the run: its current
+ *                                                            state, one row per key (what analysts query in Athena)
  * DIR/.connector/                                            state kept between runs:
  *   operator.json          which operator and stage the directory belongs to
  *   s3/                    the local landing bucket (s3rver): parts, commit records
@@ -16,13 +19,14 @@
  *   local-kms.key          the local master key (0600) that wraps the pseudonym key
  *   operator-config.json   the validated config the handlers run with
  *   environment.json       the handlers' environment (names of the table, key, bucket; no secret)
+ *   serving.duckdb         the serving tables (the local engine of the Athena statements publishing sends)
  * ```
  *
  * Because the state lives in DIR, `--incremental` in a later process continues from the
  * snapshot's watermarks, and pseudonyms stay the same across runs. One session per process:
  * the handlers read their environment once, at import (see pipeline-runner.ts).
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { STREAM_NAMES, type StreamName } from '#shared/canonical';
@@ -44,6 +48,8 @@ import type { LambdaHandler } from './sfn-harness.ts';
 
 /** The state folder inside the output directory. */
 export const STATE_FOLDER = '.connector';
+/** The folder of the serving tables' exports inside the output directory. */
+export const CURRENT_FOLDER = 'current';
 
 /** A local run cannot start or did not finish; the message says what to do. */
 export class LocalRunError extends Error {
@@ -74,6 +80,8 @@ export interface LocalStreamSummary {
   /** Parquet files of the stream in the directory. */
   readonly files: number;
   readonly bytes: number;
+  /** Rows of the stream's serving table (its current state) after the run. */
+  readonly currentRows: number;
 }
 
 /** The outcome of one run. */
@@ -237,12 +245,25 @@ function session(
 ): LocalRunSession {
   const exportLanded = () => exportCommittedParts(s3.client, pipeline.synthesized, streams, out);
 
+  /** Writes each stream's serving table to DIR/current/<stream>.parquet; returns their rows. */
+  async function exportCurrent(): Promise<Map<StreamName, number>> {
+    const dir = join(out, CURRENT_FOLDER);
+    await mkdir(dir, { recursive: true });
+    const rows = new Map<StreamName, number>();
+    for (const stream of streams) {
+      const table = pipeline.athena.servingTable(stream);
+      rows.set(stream, await pipeline.athena.exportTable(table.database, table.name, join(dir, `${stream}.parquet`)));
+    }
+    return rows;
+  }
+
   async function summarize(
     mode: 'snapshot' | 'incremental',
     base: Omit<LocalRunSummary, 'streams' | 'mode'>,
     rowsByStream: ReadonlyMap<StreamName, number>,
   ): Promise<LocalRunSummary> {
     const exported = await exportLanded();
+    const current = await exportCurrent();
     const states = await pipeline.store.getStreamStates(streams);
     const summary: Partial<Record<StreamName, LocalStreamSummary>> = {};
     streams.forEach((stream, i) => {
@@ -253,6 +274,7 @@ function session(
         committedRows: parts.reduce((n, p) => n + p.rows, 0),
         files: parts.length,
         bytes: parts.reduce((n, p) => n + p.bytes, 0),
+        currentRows: current.get(stream) ?? 0,
       };
     });
     return { ...base, mode, streams: summary };

@@ -99,11 +99,12 @@ export function formatSummary(
   );
   if (!summary.ok && summary.cause) lines.push(`  ${summary.error ?? 'error'}: ${summary.cause}`);
   lines.push('');
-  const header = ['stream', 'rows this run', 'rows in DIR', 'files', 'MB', 'watermark'];
+  const header = ['stream', 'rows this run', 'rows in DIR', 'current rows', 'files', 'MB', 'watermark'];
   const rows = Object.entries(summary.streams).map(([stream, s]) => [
     stream,
     formatCount(s.rows),
     formatCount(s.committedRows),
+    formatCount(s.currentRows),
     formatCount(s.files),
     (s.bytes / 1_048_576).toFixed(1),
     s.watermark ?? '-',
@@ -112,15 +113,17 @@ export function formatSummary(
     (t, s) => ({
       rows: t.rows + s.rows,
       committed: t.committed + s.committedRows,
+      current: t.current + s.currentRows,
       files: t.files + s.files,
       bytes: t.bytes + s.bytes,
     }),
-    { rows: 0, committed: 0, files: 0, bytes: 0 },
+    { rows: 0, committed: 0, current: 0, files: 0, bytes: 0 },
   );
   rows.push([
     'total',
     formatCount(total.rows),
     formatCount(total.committed),
+    formatCount(total.current),
     formatCount(total.files),
     (total.bytes / 1_048_576).toFixed(1),
     '',
@@ -128,7 +131,7 @@ export function formatSummary(
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: readonly string[]) =>
     r
-      .map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .map((c, i) => (i === 0 || i === 6 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
       .join('  ')
       .trimEnd();
   lines.push(fmt(header), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt));
@@ -136,6 +139,7 @@ export function formatSummary(
   lines.push(
     '',
     `Parquet in ${out}/<stream>/dt=…/, e.g. duckdb -c "SELECT count(*) FROM read_parquet('${out}/${first}/**/*.parquet', hive_partitioning = true)"`,
+    `Current state (the serving table, one row per key) in ${out}/current/<stream>.parquet`,
   );
   if (summary.ok && summary.mode === 'snapshot') {
     lines.push(`Next: connector run ${selector} --local --out ${out} --incremental`);

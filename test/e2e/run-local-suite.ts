@@ -41,7 +41,10 @@ interface Summary {
   id: string;
   out: string;
   units: { done: number; total: number; failed: number };
-  streams: Record<string, { rows: number; committedRows: number; files: number; watermark: string | null }>;
+  streams: Record<
+    string,
+    { rows: number; committedRows: number; files: number; currentRows: number; watermark: string | null }
+  >;
 }
 
 /** Runs the CLI as a user does, in a new process; returns its exit code and output. */
@@ -120,8 +123,12 @@ export function describeRunLocal(engine: Engine, available: boolean): void {
       }
 
       /** Every row of a stream in DIR, as DuckDB reads the Hive-partitioned dataset. */
-      async function landed(stream: string): Promise<LandedRow[]> {
-        const source = `read_parquet('${join(out, stream)}/**/*.parquet', hive_partitioning = true)`;
+      const landed = (stream: string) =>
+        parquetRows(`read_parquet('${join(out, stream)}/**/*.parquet', hive_partitioning = true)`);
+      /** The stream's serving table as the run exported it to DIR/current/<stream>.parquet. */
+      const current = (stream: string) => parquetRows(`read_parquet('${join(out, 'current', stream)}.parquet')`);
+
+      async function parquetRows(source: string): Promise<LandedRow[]> {
         const described = await duck.query(`DESCRIBE SELECT * FROM ${source}`);
         const types = Object.fromEntries(described.map((d) => [String(d.column_name), String(d.column_type)]));
         const select = Object.entries(types)
@@ -239,6 +246,11 @@ export function describeRunLocal(engine: Engine, available: boolean): void {
         for (const row of changed) {
           expect(latest.get(String(row.txn_id))?._cursor).toBe(now);
         }
+        // The serving table, published after the run and exported to DIR/current, is that same state.
+        const served = (await current('payments')).map(({ _run_id: _, ...rest }) => rest);
+        const live = expected.map(({ _deleted: _, ...rest }) => rest);
+        expect(summary.streams.payments!.currentRows).toBe(live.length);
+        expect(comparable(served, 'payment_id')).toEqual(comparable(live, 'payment_id'));
       }, 300_000);
     },
   );
