@@ -180,11 +180,23 @@ export function s3rverClientConfig(endpoint: string) {
 /** Objects downloaded at once by {@link S3rverHandle.download}. */
 const DOWNLOAD_CONCURRENCY = 8;
 
-/** Starts s3rver on a random loopback port in a new temp directory. */
-export async function startS3rver(): Promise<S3rverHandle> {
+/** Options of {@link startS3rver}. */
+export interface StartS3rverOptions {
+  /**
+   * Keep the objects in this directory (created if missing) and leave them there on `stop`, so a
+   * later process finds them again.
+   * @default a new temp directory, removed by `stop`
+   */
+  readonly directory?: string;
+}
+
+/** Starts s3rver on a random loopback port, storing objects in `directory` or a new temp directory. */
+export async function startS3rver(options: StartS3rverOptions = {}): Promise<S3rverHandle> {
   const S3rver = require('s3rver') as S3rverClass;
   useLocalContinuationTokens();
-  const directory = await mkdtemp(join(tmpdir(), 's3rver-'));
+  const kept = options.directory !== undefined;
+  if (options.directory !== undefined) await mkdir(options.directory, { recursive: true });
+  const directory = options.directory ?? (await mkdtemp(join(tmpdir(), 's3rver-')));
   const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, resetOnClose: false });
   const { port } = await server.run();
   keepConnections(server.httpServer);
@@ -236,7 +248,7 @@ export async function startS3rver(): Promise<S3rverHandle> {
     async stop() {
       client.destroy();
       await server.close();
-      await rm(directory, { recursive: true, force: true });
+      if (!kept) await rm(directory, { recursive: true, force: true });
     },
   };
 }
@@ -264,10 +276,25 @@ export interface DynaliteHandle {
   stop(): Promise<void>;
 }
 
-/** Starts dynalite in memory on a random loopback port with clients configured for it. */
-export async function startDynalite(): Promise<DynaliteHandle> {
+/** Options of {@link startDynalite}. */
+export interface StartDynaliteOptions {
+  /**
+   * Keep the tables in this directory (LevelDB, created if missing), so a later process finds them again.
+   * @default in memory
+   */
+  readonly path?: string;
+}
+
+/** Starts dynalite (in memory, or on disk at `path`) on a random loopback port with clients configured for it. */
+export async function startDynalite(options: StartDynaliteOptions = {}): Promise<DynaliteHandle> {
   const dynalite = require('dynalite') as DynaliteFactory;
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  if (options.path !== undefined) await mkdir(options.path, { recursive: true });
+  const server = dynalite({
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+    ...(options.path !== undefined ? { path: options.path } : {}),
+  });
   keepConnections(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -237,7 +237,7 @@ function cdkContext(): Record<string, unknown> {
 }
 
 /** Local names of the landing bucket and the sync-state table (valid S3 and DynamoDB names). */
-function localNames(config: OperatorConfig): { bucket: string; table: string } {
+export function localNames(config: OperatorConfig): { bucket: string; table: string } {
   const base = `${config.operatorId}-${config.stage}`.toLowerCase().replace(/[^a-z0-9-]/g, '-');
   return { bucket: `${base}-landing`.slice(0, 63), table: `${base}-sync-state` };
 }
