@@ -20,6 +20,7 @@ import { dirname, join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { QueryEngine, QueryOutcome } from '#shared/adapters/athena';
+import { PATH_COLUMN } from '#shared/serving/sql';
 import { type CatalogTable, type TableFile, tableFiles } from './lake.ts';
 
 export type { QueryOutcome };
@@ -81,9 +82,6 @@ export function referencedTables(sql: string): { database: string; table: string
   }
   return [...out.values()];
 }
-
-/** Athena's hidden column of a Hive table: the data file a row was read from. */
-export const PATH_COLUMN = '$path';
 
 export class LocalAthena implements QueryEngine {
   private readonly byName = new Map<string, CatalogTable>();

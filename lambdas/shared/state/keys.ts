@@ -11,6 +11,11 @@
  * | pseudonym key (wrapped) | `CONFIG`             | `PSEUDONYM_KEY`             |
  * | key form of pseudonyms  | `CONFIG`             | `KEY_FORM`                  |
  * | run lock                | `LOCK`               | `<name>` (e.g. INCREMENTAL) |
+ * | erasure request (audit) | `ERASURE#<pseudonym>`| `REQUEST#<erasure id>`      |
+ * | erasure of a window     | `ERASURE#<pseudonym>`| `REQUEST#<erasure id>#WINDOW#<stream>#<run>#<window>` |
+ *
+ * Erasure items hold the player's pseudonym (never the clear id) and are never expired: they are
+ * the record that a player's data was erased (see `erasures.ts`).
  */
 
 /** Attribute names of the table's key and TTL, as the CDK construct defines them. */
@@ -37,7 +42,22 @@ export const keys = {
   pseudonymKey: (): ItemKey => ({ pk: CONFIG_PK, sk: 'PSEUDONYM_KEY' }),
   keyForm: (): ItemKey => ({ pk: CONFIG_PK, sk: 'KEY_FORM' }),
   lock: (name: string): ItemKey => ({ pk: LOCK_PK, sk: name }),
+  erasureRequest: (pseudonym: string, erasureId: string): ItemKey => ({
+    pk: `${ERASURE_PK_PREFIX}${pseudonym}`,
+    sk: `${ERASURE_REQUEST_PREFIX}${erasureId}`,
+  }),
+  erasureWindow: (pseudonym: string, erasureId: string, stream: string, runId: string, windowId: string): ItemKey => ({
+    pk: `${ERASURE_PK_PREFIX}${pseudonym}`,
+    sk: `${ERASURE_REQUEST_PREFIX}${erasureId}${ERASURE_WINDOW_INFIX}${stream}#${runId}#${windowId}`,
+  }),
 };
+
+/** Partition-key prefix of a player's erasure items. */
+export const ERASURE_PK_PREFIX = 'ERASURE#';
+/** Sort-key prefix of every erasure item of a player (requests and their windows). */
+export const ERASURE_REQUEST_PREFIX = 'REQUEST#';
+/** Marks the sort key of an erased window under its request. */
+export const ERASURE_WINDOW_INFIX = '#WINDOW#';
 
 /** Sort-key prefix of the window items of a snapshot (optionally of one stream). */
 export function windowPrefix(stream?: string): string {
