@@ -4,6 +4,7 @@ import { checkCommand } from './check.ts';
 import { credentialsCommand } from './credentials.ts';
 import { discoverCommand } from './discover.ts';
 import { dropInstructionsCommand } from './drop-instructions.ts';
+import { eraseCommand } from './erase.ts';
 import { grantSqlCommand } from './grant-sql.ts';
 import { replayCommand, snapshotCommand } from './run.ts';
 import { statusCommand } from './status.ts';
@@ -19,4 +20,5 @@ export const commands: readonly Command[] = [
   statusCommand,
   snapshotCommand,
   replayCommand,
+  eraseCommand,
 ];
