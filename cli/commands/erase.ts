@@ -266,6 +266,10 @@ export function formatErasure(report: ErasureReport): string {
     const fmt = (r: string[]) => `  ${r.map((c, i) => pad(c, widths[i]!, i > 0)).join('  ')}`;
     lines.push(fmt(header), ...rows.map(fmt));
   };
+  const residual = () => {
+    lines.push('', 'Copies that expire on their own (see docs/operators/erasure.md):');
+    for (const r of report.residual) lines.push(`  - ${r.where}: gone within ${r.goneWithin}`);
+  };
   const previous = report.previous.map((p) => `${p.erasureId} (completed ${p.completedAt ?? 'unknown'})`).join(', ');
   switch (report.outcome) {
     case 'dry-run': {
@@ -277,6 +281,7 @@ export function formatErasure(report: ErasureReport): string {
         for (const key of objects) lines.push(`  ${key}`);
       }
       if (previous) lines.push('', `Earlier erasures of this player: ${previous}.`);
+      residual();
       break;
     }
     case 'already-erased':
@@ -298,8 +303,8 @@ export function formatErasure(report: ErasureReport): string {
         '',
         `Raw zone: ${formatCount(objects)} committed part(s) rewritten without the player's rows; ${formatCount(report.versionsDeleted)} earlier object version(s) deleted.`,
         `Audit entry: sync-state item ERASURE#${report.pseudonym} / REQUEST#${report.erasureId} (no clear id).`,
-        'What is gone from where, and by when: docs/operators/erasure.md.',
       );
+      residual();
       break;
     }
   }

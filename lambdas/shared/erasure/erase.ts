@@ -44,6 +44,61 @@ export function erasableStreams(config: OperatorConfig): StreamName[] {
   );
 }
 
+/** Days of the serving tables' maintenance (Glue table optimizers), from `serving` in the config when set. */
+export function servingRetention(config: OperatorConfig): {
+  readonly snapshotRetentionDays: number;
+  readonly orphanFileRetentionDays: number;
+} {
+  const serving = (config as { serving?: { snapshotRetentionDays?: number; orphanFileRetentionDays?: number } })
+    .serving;
+  return {
+    snapshotRetentionDays: serving?.snapshotRetentionDays ?? 7,
+    orphanFileRetentionDays: serving?.orphanFileRetentionDays ?? 3,
+  };
+}
+
+/** A copy of the player's data an erasure does not remove itself, and when it is gone. */
+export interface ResidualCopy {
+  readonly where: string;
+  readonly goneWithin: string;
+}
+
+/**
+ * What an erasure leaves to expire on its own, with the operator's retention settings: the bound
+ * the DPO documentation states (docs/operators/erasure.md).
+ */
+export function residualCopies(config: OperatorConfig): ResidualCopy[] {
+  const versions = config.retention.noncurrentVersionDays;
+  const { snapshotRetentionDays } = servingRetention(config);
+  const out: ResidualCopy[] = [
+    {
+      where: 'serving tables: data files that held the rows, still referenced by earlier table snapshots (time travel)',
+      goneWithin: `the table's next compaction of those files + ${snapshotRetentionDays} days of snapshot retention + ${versions} days as deleted object versions`,
+    },
+    {
+      where: 'raw zone: parts of extraction attempts that never committed (never visible to any query)',
+      goneWithin: `2 days (daily landing sweep) + ${versions} days as deleted object versions`,
+    },
+    {
+      where: 'Athena query results of queries that selected the rows',
+      goneWithin: `1 day + ${versions} days as deleted object versions`,
+    },
+  ];
+  if (config.fileDrop) {
+    if (config.fileDrop.afterIngest === 'archive') {
+      out.push({
+        where: 'archive/: the dropped original files (they hold the clear id)',
+        goneWithin: `${config.retention.archiveDays} days after they landed + ${versions} days as deleted object versions`,
+      });
+    }
+    out.push({
+      where: 'quarantine/: dropped files that were refused (they hold the clear id)',
+      goneWithin: `${config.retention.quarantineDays} days after they were refused + ${versions} days as deleted object versions`,
+    });
+  }
+  return out;
+}
+
 /** `20260301T101500Z-3fa9c1`: the request's start time and a random suffix. */
 export function newErasureId(now: Date): string {
   return `${now.toISOString().slice(0, 19).replace(/[-:]/g, '')}Z-${randomBytes(3).toString('hex')}`;
@@ -114,6 +169,8 @@ export interface ErasureReport {
   readonly streams: Readonly<Partial<Record<StreamName, StreamErasureReport>>>;
   /** Earlier versions of rewritten objects that were deleted. */
   readonly versionsDeleted: number;
+  /** Copies the erasure leaves to expire on their own, and when they are gone. */
+  readonly residual: readonly ResidualCopy[];
   /** The audit entry as recorded (absent for a dry run or when nothing changed). */
   readonly record?: ErasureRecord;
 }
@@ -160,7 +217,13 @@ export async function erasePlayer(input: EraseInput): Promise<ErasureReport> {
   const previous = history.requests
     .filter((r) => r.status === 'complete')
     .map((r) => ({ erasureId: r.erasureId, completedAt: r.completedAt?.toISOString() ?? null }));
-  const base = { operatorId: config.operatorId, stage: config.stage, pseudonym, previous };
+  const base = {
+    operatorId: config.operatorId,
+    stage: config.stage,
+    pseudonym,
+    previous,
+    residual: residualCopies(config),
+  };
 
   progress(`looking for the player's rows in ${streams.length} stream(s): ${streams.join(', ')}`);
   let located = await locateAll(input, streams);

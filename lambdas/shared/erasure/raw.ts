@@ -409,7 +409,10 @@ export async function eraseWindow(input: EraseWindowInput): Promise<WindowErasur
   const committed = await readCommittedWindow(sink, stream, runId, windowId);
   if (!committed) return undefined;
   const listed = new Set(committed.partKeys);
-  const keys = [...new Set(input.partKeys)].filter((k) => listed.has(k)).sort();
+  // A located path that is the window's list itself (should an engine report the symlink file
+  // rather than the part it names) stands for every part of the window.
+  const located = input.partKeys.flatMap((k) => (parseCommittedKey(k) ? committed.partKeys : [k]));
+  const keys = [...new Set(located)].filter((k) => listed.has(k)).sort();
   const dir = await mkdtemp(join(input.tmpDir, 'erase-'));
   try {
     const removals: PartRemoval[] = [];

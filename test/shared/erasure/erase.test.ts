@@ -16,10 +16,10 @@ import { TrinoSQL } from 'dt-sql-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STREAM_NAMES, type StreamName } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
-import { type ErasureReport, erasableStreams, erasePlayer } from '#shared/erasure/erase';
+import { type ErasureReport, erasableStreams, erasePlayer, residualCopies } from '#shared/erasure/erase';
 import { ErasureObjects } from '#shared/erasure/objects';
 import { playerPseudonym } from '#shared/erasure/player';
-import { windowSources } from '#shared/erasure/raw';
+import { eraseWindow, windowSources } from '#shared/erasure/raw';
 import { landedColumns } from '#shared/landed-schema';
 import { PartitionedPartWriter } from '#shared/parquet/part-writer';
 import { EXACT_KEY_COMPARISON, type KeyComparison } from '#shared/pii/key-form';
@@ -555,6 +555,45 @@ describe('erasing a player', () => {
         expect(new Set(ids).size).toBe(ids.length);
       }
     }
+  });
+
+  it('takes a located path that is a committed list for every part the list names', async () => {
+    const CAROL = 'carol-0013';
+    const carol = landedPseudonym(lake, 'payments', CAROL);
+    const window = (await readCommittedWindow(lake.sink, 'payments', 'snap-1', 'w2'))!;
+    const result = await eraseWindow({
+      sink: lake.sink,
+      objects: lake.objects,
+      audit: lake.audit,
+      operatorId: lake.config.operatorId,
+      stream: 'payments',
+      runId: 'snap-1',
+      windowId: 'w2',
+      pseudonym: carol,
+      erasureId: 'list-path-test',
+      partKeys: [window.committedKey],
+      tmpDir: work,
+    });
+    expect(result?.parts.map((p) => p.key)).toEqual([...window.partKeys].sort());
+    const rows = await committedRows(lake, 'payments');
+    expect(rows.filter((r) => r.player_id === carol && window.partKeys.includes(String(r.part)))).toEqual([]);
+    expect(rows.filter((r) => r.player_id === carol)).toHaveLength(2);
+  });
+
+  it('states what it leaves to expire on its own, with the operator retention settings', () => {
+    expect(erased.residual.map((r) => r.where)).toEqual([
+      expect.stringMatching(/^serving tables: data files that held the rows/),
+      expect.stringMatching(/^raw zone: parts of extraction attempts that never committed/),
+      expect.stringMatching(/^Athena query results/),
+    ]);
+    expect(erased.residual[0]!.goneWithin).toBe(
+      "the table's next compaction of those files + 7 days of snapshot retention + 30 days as deleted object versions",
+    );
+    const files = residualCopies(exampleConfig('lucky-files'));
+    expect(files.map((r) => r.where)).toContainEqual(expect.stringMatching(/^archive\/: the dropped original files/));
+    expect(files.find((r) => r.where.startsWith('quarantine/'))?.goneWithin).toBe(
+      '90 days after they were refused + 30 days as deleted object versions',
+    );
   });
 
   it('sends only statements the Trino grammar accepts', () => {
