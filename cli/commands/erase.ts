@@ -8,10 +8,17 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AthenaClient } from '@aws-sdk/client-athena';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { AthenaQueryError, AwsAthena, athenaWorkGroupName, type QueryEngine } from '#shared/adapters/athena';
-import { AdapterConfigError, createAdapters, type KeyService, KeyServiceError } from '#shared/adapters/index';
+import {
+  AdapterConfigError,
+  AwsKeyService,
+  createAdapters,
+  type KeyService,
+  KeyServiceError,
+} from '#shared/adapters/index';
 import type { OperatorConfig } from '#shared/config/schema';
 import { type ErasureReport, erasePlayer } from '#shared/erasure/erase';
 import { ErasureObjectError, ErasureObjects } from '#shared/erasure/objects';
@@ -201,14 +208,18 @@ function awsTarget(
       `erase: give the sync-state table with --table (or CONNECTOR_SYNC_STATE_TABLE); find it with\n  ${describe('SyncStateTableName')}`,
     );
   }
+  const region = config.region;
+  const kms = new KMSClient({ region });
   let keys: KeyService;
   try {
-    keys = createAdapters(io.env, { operatorId: config.operatorId }).keys;
+    // KMS in the operator's region, unless CONNECTOR_ADAPTERS=local selects the local key service.
+    const adapters = createAdapters(io.env, { operatorId: config.operatorId });
+    keys = adapters.mode === 'aws' ? new AwsKeyService({ operatorId: config.operatorId, client: kms }) : adapters.keys;
   } catch (e) {
+    kms.destroy();
     if (e instanceof AdapterConfigError) throw new UsageError(`erase: ${e.message}`);
     throw e;
   }
-  const region = config.region;
   const s3 = new S3Client({ region });
   const dynamo = new DynamoDBClient({ region });
   const athena = new AthenaClient({ region });
@@ -229,6 +240,7 @@ function awsTarget(
       s3.destroy();
       dynamo.destroy();
       athena.destroy();
+      kms.destroy();
     },
   };
 }

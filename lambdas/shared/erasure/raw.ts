@@ -38,8 +38,9 @@ import { MAX_QUERY_BYTES, type MergeSource, playerPartsStatement } from '../serv
 import type { ObjectSink } from '../sink/sink.ts';
 import { readCommittedWindow, type WindowManifest } from '../sink/window.ts';
 import type { ErasureAudit } from '../state/erasures.ts';
+import { SyncStateError } from '../state/store.ts';
 import type { LandedBatch, LandedValue } from '../types.ts';
-import type { ErasureObjects } from './objects.ts';
+import { ErasureObjectError, type ErasureObjects } from './objects.ts';
 
 /** The column every erasable stream carries. */
 export const PLAYER_COLUMN = 'player_id';
@@ -470,7 +471,10 @@ export async function eraseWindow(input: EraseWindowInput): Promise<WindowErasur
     await audit.completeWindow({ pseudonym, erasureId, stream, runId, windowId });
     return { stream, runId, windowId, parts, versionsDeleted };
   } catch (error) {
-    if (error instanceof RawErasureError) throw error;
+    // S3 and DynamoDB failures keep their class (the caller tells them from a damaged window).
+    if (error instanceof RawErasureError || error instanceof ErasureObjectError || error instanceof SyncStateError) {
+      throw error;
+    }
     throw new RawErasureError(`${where}: ${(error as Error).message}`, { cause: error });
   } finally {
     await rm(dir, { recursive: true, force: true });
