@@ -17,6 +17,7 @@
  * so one process runs one pipeline (one operator config, bucket and table); a second
  * {@link createLocalPipeline} with other settings in the same process is refused.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -37,11 +38,14 @@ import { SyncStateStore } from '#shared/state/store';
 import { PROJECT_ROOT } from '../lib/constructs/lambda-bundle.ts';
 import { INCREMENTAL_STATES, SNAPSHOT_STATES } from '../lib/constructs/pipeline.ts';
 import { OperatorConnectorStack, operatorStackName } from '../lib/stacks/operator-connector-stack.ts';
+import { LocalAthena } from './athena.ts';
 import type { LocalEngines } from './engines.ts';
+import { catalogTables } from './lake.ts';
 import {
   type CfnTemplate,
   type ExecutionEvent,
   findLambdaFunctions,
+  IntegrationError,
   type LambdaFunctionInfo,
   type LambdaHandler,
   type LambdaHandlerConfig,
@@ -52,13 +56,14 @@ import {
   type StateMachineRunResult,
 } from './sfn-harness.ts';
 
-/** The five functions of an operator's pipelines. */
+/** The functions of an operator's pipelines. */
 export const PIPELINE_FUNCTIONS = [
   'planSnapshot',
   'extractWindow',
   'finalizeSnapshot',
   'runLock',
   'incrementalSync',
+  'publish',
 ] as const;
 export type PipelineFunction = (typeof PIPELINE_FUNCTIONS)[number];
 
@@ -69,6 +74,7 @@ const HANDLER_MODULES: Record<PipelineFunction, () => Promise<{ handler: unknown
   finalizeSnapshot: () => import('../lambdas/finalize-snapshot/handler.ts'),
   runLock: () => import('../lambdas/run-lock/handler.ts'),
   incrementalSync: () => import('../lambdas/incremental-sync/handler.ts'),
+  publish: () => import('../lambdas/publish/handler.ts'),
 };
 
 /** Region and account the local ARNs carry when the config gives none. */
@@ -108,6 +114,11 @@ export interface LocalPipelineOptions {
    * @default false: the intervals of the definition
    */
   readonly shortenWaits?: RunStateMachineOptions['shortenWaits'];
+  /**
+   * DuckDB file holding the serving tables (the local engine of the Athena statements).
+   * @default `serving.duckdb` in `dir`
+   */
+  readonly servingDatabasePath?: string;
 }
 
 /** Replaces one function's handler for one execution: receives the real one. */
@@ -124,6 +135,11 @@ export interface ExecutionOptions {
   readonly signal?: AbortSignal;
   /** Handlers to wrap for this execution (fault injection, observation). */
   readonly wrap?: Partial<Record<PipelineFunction, HandlerWrapper>>;
+  /**
+   * Called before each Athena statement of this execution (and of the publishes it starts); an
+   * error it returns fails the statement as a failed query would (fault injection).
+   */
+  readonly athenaFault?: (sql: string) => Error | undefined;
   /** Called with every event of the execution log. */
   readonly onStateEvent?: (event: ExecutionEvent) => void;
   /** @default the pipeline's `shortenWaits` */
@@ -182,11 +198,25 @@ export interface SynthesizedPipeline {
   readonly template: CfnTemplate;
   /** How the template's intrinsics resolve locally (region, account, the bucket's and table's local names). */
   readonly resolve: ResolveOptions;
-  readonly definitions: { readonly snapshot: Record<string, unknown>; readonly incremental: Record<string, unknown> };
-  /** State machine names (`<operator>-<stage>-snapshot` / `-incremental`). */
-  readonly stateMachineNames: { readonly snapshot: string; readonly incremental: string };
+  readonly definitions: {
+    readonly snapshot: Record<string, unknown>;
+    readonly incremental: Record<string, unknown>;
+    readonly publish: Record<string, unknown>;
+  };
+  /** State machine names (`<operator>-<stage>-snapshot` / `-incremental` / `-publish`). */
+  readonly stateMachineNames: { readonly snapshot: string; readonly incremental: string; readonly publish: string };
   /** The functions, resolved (logical id, timeout, memory, environment). */
   readonly functions: Readonly<Record<PipelineFunction, LambdaFunctionInfo>>;
+}
+
+/** The outcome of a publish execution (started by a snapshot or incremental execution, or by `runPublish`). */
+export interface PublishRun {
+  readonly status: StateMachineRunResult['status'];
+  readonly error?: string;
+  readonly cause?: string;
+  /** The statements the execution sent to the local Athena engine. */
+  readonly statements: readonly string[];
+  readonly execution: StateMachineRunResult;
 }
 
 /** A pipeline ready to run. */
@@ -212,7 +242,13 @@ export interface LocalPipeline {
   runSnapshot(input?: SnapshotRequest, options?: SnapshotOptions): Promise<SnapshotRun>;
   /** Runs the incremental state machine once. */
   runIncremental(options?: ExecutionOptions): Promise<IncrementalRun>;
-  /** Removes the temp directory it created (the engines are the caller's). */
+  /** Runs the publish state machine once (snapshot and incremental executions start it themselves). */
+  runPublish(options?: ExecutionOptions): Promise<PublishRun>;
+  /** The local engine of the Athena statements, holding the serving tables. */
+  readonly athena: LocalAthena;
+  /** Every publish execution so far, in order. */
+  readonly publishes: readonly PublishRun[];
+  /** Closes the serving database and removes the temp directory it created (the engines are the caller's). */
   close(): Promise<void>;
 }
 
@@ -292,6 +328,7 @@ export function synthesizePipeline(
     finalizeSnapshot: logicalIdOf(pipeline.finalizeSnapshot.function),
     runLock: logicalIdOf(pipeline.runLock.function),
     incrementalSync: logicalIdOf(extractors.incrementalSync.function),
+    publish: logicalIdOf(stack.serving.publishFunction.function),
   };
   const all = new Map(findLambdaFunctions(template, resolve).map((f) => [f.logicalId, f]));
   const functions = Object.fromEntries(
@@ -307,10 +344,12 @@ export function synthesizePipeline(
     definitions: {
       snapshot: resolveDefinition(template, logicalIdOf(pipeline.snapshotStateMachine), resolve),
       incremental: resolveDefinition(template, logicalIdOf(pipeline.incrementalStateMachine), resolve),
+      publish: resolveDefinition(template, logicalIdOf(stack.serving.publishStateMachine), resolve),
     },
     stateMachineNames: {
       snapshot: `${operatorStackName(config)}-snapshot`,
       incremental: `${operatorStackName(config)}-incremental`,
+      publish: `${operatorStackName(config)}-publish`,
     },
     functions,
   };
@@ -436,6 +475,83 @@ export async function createLocalPipeline(options: LocalPipelineOptions): Promis
     return out;
   }
 
+  const athena = await LocalAthena.open({
+    tables: catalogTables(synthesized.template, synthesized.resolve),
+    s3: engines.s3.client,
+    databasePath: options.servingDatabasePath ?? join(dir, 'serving.duckdb'),
+    cacheDir: join(dir, 'athena-cache'),
+  });
+  const publishes: PublishRun[] = [];
+
+  /** The Athena integration (`startQueryExecution.sync`), on the local engine. */
+  const athenaHandler =
+    (statements: string[], fault: ExecutionOptions['athenaFault']) => async (parameters: unknown) => {
+      const p = parameters as { QueryString: string; WorkGroup?: string };
+      statements.push(p.QueryString);
+      const id = randomUUID();
+      try {
+        const injected = fault?.(p.QueryString);
+        if (injected) throw injected;
+        const result = await athena.execute(p.QueryString);
+        return {
+          QueryExecution: {
+            QueryExecutionId: id,
+            Query: p.QueryString,
+            WorkGroup: p.WorkGroup,
+            Status: { State: 'SUCCEEDED' },
+            Statistics: { DataScannedInBytes: result.scannedBytes },
+          },
+        };
+      } catch (error) {
+        const cause = JSON.stringify({
+          QueryExecution: {
+            QueryExecutionId: id,
+            Status: { State: 'FAILED', StateChangeReason: (error as Error).message },
+          },
+        });
+        throw new IntegrationError('States.TaskFailed', cause);
+      }
+    };
+
+  async function runPublish(opts: ExecutionOptions = {}): Promise<PublishRun> {
+    const statements: string[] = [];
+    const execution = await runStateMachine({
+      ...common(opts),
+      definition: synthesized.definitions.publish,
+      stateMachineName: synthesized.stateMachineNames.publish,
+      ...(opts.executionName ? { executionName: opts.executionName } : {}),
+      lambdaHandlers: lambdaHandlers(opts.wrap, {}),
+      serviceHandlers: { 'athena:startQueryExecution.sync': athenaHandler(statements, opts.athenaFault) },
+      onStateEvent: (event) => opts.onStateEvent?.(event),
+    });
+    const run: PublishRun = {
+      status: execution.status,
+      ...(execution.error !== undefined ? { error: execution.error } : {}),
+      ...(execution.cause !== undefined ? { cause: execution.cause } : {}),
+      statements,
+      execution,
+    };
+    publishes.push(run);
+    return run;
+  }
+
+  /** The nested publish execution (`startExecution.sync:2`) the snapshot and incremental executions start. */
+  const nestedPublish = (opts: ExecutionOptions) => async () => {
+    const run = await runPublish({
+      ...(opts.wrap ? { wrap: opts.wrap } : {}),
+      ...(opts.athenaFault ? { athenaFault: opts.athenaFault } : {}),
+      ...(opts.shortenWaits !== undefined ? { shortenWaits: opts.shortenWaits } : {}),
+    });
+    const arn = run.execution.executionArn;
+    if (run.status !== 'SUCCEEDED') {
+      throw new IntegrationError(
+        'States.TaskFailed',
+        JSON.stringify({ ExecutionArn: arn, Status: run.status, Error: run.error, Cause: run.cause }),
+      );
+    }
+    return { ExecutionArn: arn, Status: 'SUCCEEDED', Output: JSON.stringify(run.execution.output ?? {}) };
+  };
+
   const common = (opts: ExecutionOptions) => ({
     region,
     account,
@@ -485,6 +601,7 @@ export async function createLocalPipeline(options: LocalPipelineOptions): Promis
           },
         }),
         serviceHandlers: {
+          'states:startExecution.sync:2': nestedPublish(opts),
           'states:startExecution': (parameters) => {
             const p = parameters as { Name: string; Input: unknown };
             started.push(p);
@@ -536,6 +653,7 @@ export async function createLocalPipeline(options: LocalPipelineOptions): Promis
         },
         incrementalSync: (result) => streams.push(result as IncrementalSyncResult),
       }),
+      serviceHandlers: { 'states:startExecution.sync:2': nestedPublish(opts) },
       onStateEvent: (event) => opts.onStateEvent?.(event),
     });
     return {
@@ -561,7 +679,11 @@ export async function createLocalPipeline(options: LocalPipelineOptions): Promis
     environment,
     runSnapshot,
     runIncremental,
+    runPublish,
+    athena,
+    publishes,
     async close() {
+      athena.close();
       if (ownDir) await rm(dir, { recursive: true, force: true });
     },
   };

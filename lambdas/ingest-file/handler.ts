@@ -10,6 +10,7 @@ import { ensureKeyForm, loadPseudonymKey } from '#shared/pii/key';
 import { createPseudonymizer, type Pseudonymizer } from '#shared/pii/pseudonymizer';
 import { createExtractorRuntime } from '#shared/runtime/extractor';
 import { DIMENSIONS, METRICS, wrapHandler } from '#shared/runtime/observability';
+import { publicationOf } from '#shared/serving/backlog';
 
 const rt = createExtractorRuntime();
 const { logger, metrics } = rt.obs;
@@ -57,6 +58,7 @@ const processBatch = createIngestBatchHandler(
     kmsKeyArn: rt.env.kmsKeyArn,
     ledger,
     pseudonymizer: operatorPseudonymizer,
+    beforeCommit: (manifest) => rt.publications.register(publicationOf(rt.config, manifest)),
     logger: {
       info: (message, extra) => logger.info(message, extra ?? {}),
       warn: (message, extra) => logger.warn(message, extra ?? {}),

@@ -26,6 +26,7 @@ export const HANDLER_ENTRIES = {
   'run-lock': 'lambdas/run-lock/handler.ts',
   'ingest-file': 'lambdas/ingest-file/handler.ts',
   'sweep-landing': 'lambdas/sweep-landing/handler.ts',
+  publish: 'lambdas/publish/handler.ts',
 } as const;
 
 export type HandlerName = keyof typeof HANDLER_ENTRIES;

@@ -367,6 +367,8 @@ function landingLifecycleRules(retention: LandingZoneRetention): s3.LifecycleRul
     },
     { id: 'expire-archive', prefix: PREFIX.archive, expiration: Duration.days(retention.archiveDays) },
     { id: 'expire-quarantine', prefix: PREFIX.quarantine, expiration: Duration.days(retention.quarantineDays) },
+    // Athena query results are read by the state machine that ran the query, then never again.
+    { id: 'expire-athena-results', prefix: PREFIX.athenaResults, expiration: Duration.days(1) },
   ];
   if (retention.rawDays > 0) {
     // Parts, their manifests and the committed lists naming them expire together.

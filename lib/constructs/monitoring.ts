@@ -43,6 +43,7 @@ import type { OperatorConfig } from '#shared/config/schema';
 import { PIPELINE_METRICS } from '#shared/pipeline/plan';
 import { METRIC_NAMESPACE } from '#shared/runtime/context';
 import { DIMENSIONS, METRICS, SERVICE_NAME } from '#shared/runtime/observability';
+import { PUBLISH_METRICS } from '#shared/serving/publish';
 import { acknowledgeFindings } from '../nag.ts';
 
 /** Where the runbook lives; every alarm description links a section of it. */
@@ -63,6 +64,9 @@ export const RUNBOOK_ANCHORS = {
   filesQuarantined: 'files-quarantined',
   nullCursorRows: 'null-cursor-rows',
   sweepDeadLetters: 'sweep-dead-letters',
+  publishFailed: 'publish-failed',
+  publishBacklog: 'publish-backlog',
+  publishScheduleDeadLetters: 'publish-schedule-dead-letters',
 } as const;
 
 /**
@@ -173,6 +177,15 @@ export interface MonitoringProps extends MonitoringOptions {
     readonly sweep: lambda.IFunction;
     readonly scheduleDeadLetterQueue: sqs.IQueue;
   };
+  /**
+   * The serving layer: the publish state machine and function, and (file drops) the publish schedule's dead-letter queue.
+   * @default - none
+   */
+  readonly serving?: {
+    readonly publishStateMachine: sfn.IStateMachine;
+    readonly publishFunction: lambda.IFunction;
+    readonly scheduleDeadLetterQueue?: sqs.IQueue;
+  };
 }
 
 /** Whole minutes of an EventBridge Scheduler expression's interval; a cron it cannot read counts as daily. */
@@ -282,6 +295,7 @@ export class Monitoring extends Construct {
     if (props.pipeline) this.pipelineAlarms(props.pipeline, streams, stall, props.freshnessPeriod);
     if (props.fileDrop) this.fileDropAlarms(props.fileDrop);
     if (props.landing) this.landingAlarms(props.landing);
+    if (props.serving) this.servingAlarms(props.serving, config.serving.maxPublishDelayMinutes);
     this.alarms = this.list;
 
     if (this.list.length > 0) {
@@ -683,6 +697,69 @@ export class Monitoring extends Construct {
       this.anyInOnePeriod,
     );
     this.functionAlarms(fileDrop.ingest, 'ingest-file');
+  }
+
+  private servingAlarms(serving: NonNullable<MonitoringProps['serving']>, maxDelayMinutes: number): void {
+    const options = { period: this.period, statistic: 'Sum' };
+    const machine = serving.publishStateMachine;
+    this.add(
+      'PublishFailed',
+      'critical',
+      'publish state machine',
+      RUNBOOK_ANCHORS.publishFailed,
+      'publish failed',
+      'A publish into the serving tables failed, timed out or was aborted: the tables analysts query miss the runs it should have merged (they stay in the backlog for the next publish).',
+      [
+        `aws stepfunctions list-executions --state-machine-arn <${this.name}-publish> --status-filter FAILED --max-items 5`,
+        "the execution's cause (names the streams and runs) and the failed Athena query in the workgroup's history",
+      ],
+      new cloudwatch.MathExpression({
+        expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
+        usingMetrics: {
+          failed: machine.metricFailed(options),
+          timedOut: machine.metricTimedOut(options),
+          aborted: machine.metricAborted(options),
+        },
+        period: this.period,
+        label: 'publish executions failed, timed out or aborted',
+      }),
+      this.anyInOnePeriod,
+    );
+    this.add(
+      'PublishBacklog',
+      'warning',
+      'serving tables',
+      RUNBOOK_ANCHORS.publishBacklog,
+      'publish backlog',
+      `A committed window has waited more than ${maxDelayMinutes} minutes to be published: the serving tables are behind what has landed.`,
+      [
+        `connector status ${this.name.replace(/-(sandbox|production)$/, '')} (the publish backlog per stream)`,
+        `aws stepfunctions list-executions --state-machine-arn <${this.name}-publish> --max-items 5`,
+      ],
+      this.connectorMetric(PUBLISH_METRICS.publishBacklogAgeSeconds, 'Maximum', Duration.minutes(15)),
+      {
+        threshold: maxDelayMinutes * 60,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        datapointsToAlarm: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      },
+    );
+    if (serving.scheduleDeadLetterQueue) {
+      this.queueNotEmpty(
+        'PublishScheduleDeadLetters',
+        serving.scheduleDeadLetterQueue,
+        'publish schedule',
+        RUNBOOK_ANCHORS.publishScheduleDeadLetters,
+        'publish schedule dead letters',
+        'EventBridge Scheduler could not start the publish state machine after its retries: dropped files that landed are not reaching the serving tables.',
+        [
+          'aws sqs receive-message on the publish schedule dead-letter queue (the error the scheduler got)',
+          `aws stepfunctions describe-state-machine --state-machine-arn <${this.name}-publish>`,
+        ],
+      );
+    }
+    this.functionAlarms(serving.publishFunction, 'publish');
   }
 
   private landingAlarms(landing: NonNullable<MonitoringProps['landing']>): void {

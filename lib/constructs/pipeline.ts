@@ -25,7 +25,7 @@
  * go on. `Release lock` runs on every path that took the lock, and the execution fails at the end
  * naming the failed streams.
  */
-import { ArnFormat, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, type CfnResource, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -75,7 +75,11 @@ export const SNAPSHOT_STATES = {
   windowFailed: 'Window failed',
   finalize: 'Finalize snapshot',
   recordFailure: 'Record snapshot failure',
+  publish: 'Publish snapshot windows',
+  publishNotDone: 'Snapshot publish failed',
   outcome: 'Snapshot outcome',
+  published: 'Snapshot published?',
+  publishFailed: 'Publish failed',
   completed: 'Snapshot completed',
   startNext: 'Start next execution',
   continued: 'Snapshot continues in a new execution',
@@ -100,7 +104,11 @@ export const INCREMENTAL_STATES = {
   streamFailed: 'Stream failed',
   release: 'Release lock',
   releaseAfterFailure: 'Release lock after failure',
+  publish: 'Publish runs',
+  publishNotDone: 'Run publish failed',
   anyFailed: 'Any stream failed?',
+  published: 'Run published?',
+  publishFailed: 'Publish failed',
   completed: 'Incremental run completed',
   streamsFailed: 'Streams failed',
   runFailed: 'Incremental run failed',
@@ -151,6 +159,11 @@ export interface PipelineProps {
   /** The extract-window and incremental-sync functions the state machines invoke. */
   readonly extractors: Pick<Extractors, 'extractWindow' | 'incrementalSync'>;
   /**
+   * The publish state machine both state machines start (and wait for) when they end, and what
+   * their roles need to do so.
+   */
+  readonly publish: { readonly stateMachine: sfn.IStateMachine; readonly statements: readonly iam.PolicyStatement[] };
+  /**
    * What `cdk destroy` does to the log groups.
    * @default RemovalPolicy.RETAIN
    */
@@ -181,10 +194,12 @@ export class Pipeline extends Construct {
   public readonly incrementalLogGroup: EncryptedLogGroup;
 
   private readonly operator: string;
+  private readonly publish: PipelineProps['publish'];
 
   constructor(scope: Construct, id: string, props: PipelineProps) {
     super(scope, id);
     const { config, landingZone, syncState, sourceCredentials, network, extractors } = props;
+    this.publish = props.publish;
     if (config.source.type === 'files') {
       throw new Error(
         `Pipeline of ${config.operatorId}: file-drop operators have no snapshot or incremental pipeline; create it only for postgres or mysql sources`,
@@ -276,6 +291,7 @@ export class Pipeline extends Construct {
       // The next execution of a snapshot larger than one execution takes (`Start next execution`).
       extraStatements: [
         new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [arnOf(snapshotName)] }),
+        ...props.publish.statements,
       ],
       description: `Snapshot of ${config.displayName} (${config.stage}): input {} (new), {"snapshotId": …} (resume) or {"from": …, "to": …, "streams": […]} (replay)`,
     });
@@ -284,7 +300,7 @@ export class Pipeline extends Construct {
       definition: this.incrementalDefinition(config, extractors.incrementalSync),
       logGroup: this.incrementalLogGroup,
       invokes: [this.runLock, extractors.incrementalSync],
-      extraStatements: [],
+      extraStatements: [...props.publish.statements],
       description: `Incremental sync of ${config.displayName} (${config.stage}), started by its schedule`,
     });
 
@@ -361,6 +377,49 @@ export class Pipeline extends Construct {
   /** `operator <id> (<stage>): <text>` as a States.Format template (the id is safe: [a-z0-9-]). */
   private format(text: string, ...paths: string[]): string {
     return sfn.JsonPath.format(`${this.operator}: ${text}`, ...paths.map((p) => sfn.JsonPath.stringAt(p)));
+  }
+
+  /**
+   * Starts the publish state machine and waits for it (`startExecution.sync:2`). A publish that
+   * fails is recorded under `$.publish.error` (with `failedState`'s Pass) instead of failing the run
+   * at once: the run's own outcome is decided first, then the publish failure.
+   */
+  private publishTask(
+    stateName: string,
+    notDoneId: string,
+    notDoneName: string,
+  ): { readonly task: sfn.CustomState; readonly notDone: sfn.Pass } {
+    const notDone = new sfn.Pass(this, notDoneId, {
+      stateName: notDoneName,
+      parameters: {
+        error: sfn.JsonPath.stringAt('$.publishError.Error'),
+        cause: sfn.JsonPath.stringAt('$.publishError.Cause'),
+      },
+      resultPath: '$.publish',
+    });
+    const task = new sfn.CustomState(this, stateName, {
+      stateJson: {
+        Type: 'Task',
+        Resource: `arn:${Stack.of(this).partition}:states:::states:startExecution.sync:2`,
+        Parameters: {
+          StateMachineArn: this.publish.stateMachine.stateMachineArn,
+          Input: { 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id' },
+        },
+        ResultSelector: { 'status.$': '$.Status' },
+        ResultPath: '$.publish',
+        Retry: [
+          {
+            ErrorEquals: ['StepFunctions.ExecutionLimitExceededException', 'StepFunctions.SdkClientException'],
+            IntervalSeconds: 5,
+            BackoffRate: 2,
+            MaxAttempts: 4,
+            JitterStrategy: 'FULL',
+          },
+        ],
+      },
+    });
+    task.addCatch(notDone, { errors: ['States.ALL'], resultPath: '$.publishError' });
+    return { task, notDone };
   }
 
   private snapshotDefinition(config: OperatorConfig, extractWindow: ConnectorFunction): sfn.IChainable {
@@ -476,12 +535,27 @@ export class Pipeline extends Construct {
     startNext.addCatch(stepFailed, { errors: ['States.ALL'], resultPath: '$.error' });
     const continued = new sfn.Succeed(this, 'SnapshotContinued', { stateName: S.continued, outputPath: '$.finalize' });
     const completed = new sfn.Succeed(this, 'SnapshotCompleted', { stateName: S.completed, outputPath: '$.finalize' });
+    const publishFailed = new sfn.Fail(this, 'SnapshotPublishFailed', {
+      stateName: S.publishFailed,
+      error: 'PublishFailed',
+      causePath: this.format(
+        'snapshot {} landed, but publishing it into the serving tables failed (the next publish retries it): {}',
+        '$.snapshotId',
+        '$.publish.cause',
+      ),
+    });
+    const published = new sfn.Choice(this, 'SnapshotPublished', { stateName: S.published })
+      .when(sfn.Condition.isPresent('$.publish.error'), publishFailed)
+      .otherwise(completed);
     const outcome = new sfn.Choice(this, 'SnapshotOutcome', { stateName: S.outcome })
-      .when(sfn.Condition.stringEquals('$.finalize.status', 'completed'), completed)
+      .when(sfn.Condition.stringEquals('$.finalize.status', 'completed'), published)
       .when(sfn.Condition.stringEquals('$.finalize.status', 'continue'), startNext.next(continued))
       .otherwise(failed);
 
-    return plan.next(windows).next(finalize).next(outcome);
+    // Whatever the windows' outcome, what committed is published: a failed window does not hold back the others.
+    const publish = this.publishTask(S.publish, 'SnapshotPublishNotDone', S.publishNotDone);
+    publish.notDone.next(outcome);
+    return plan.next(windows).next(finalize).next(publish.task).next(outcome);
   }
 
   private incrementalDefinition(config: OperatorConfig, incrementalSync: ConnectorFunction): sfn.IChainable {
@@ -609,9 +683,24 @@ export class Pipeline extends Construct {
       ),
     });
     const completed = new sfn.Succeed(this, 'IncrementalRunCompleted', { stateName: S.completed, outputPath: '$.end' });
+    const publishFailed = new sfn.Fail(this, 'RunPublishFailed', {
+      stateName: S.publishFailed,
+      error: 'PublishFailed',
+      causePath: this.format(
+        'incremental run {} landed, but publishing it into the serving tables failed (the next publish retries it): {}',
+        '$.runId',
+        '$.publish.cause',
+      ),
+    });
+    const published = new sfn.Choice(this, 'RunPublished', { stateName: S.published })
+      .when(sfn.Condition.isPresent('$.publish.error'), publishFailed)
+      .otherwise(completed);
     const anyFailed = new sfn.Choice(this, 'AnyStreamFailed', { stateName: S.anyFailed })
       .when(sfn.Condition.numberGreaterThan('$.end.failed', 0), streamsFailed)
-      .otherwise(completed);
+      .otherwise(published);
+    // What the streams committed is published, whether or not another stream failed.
+    const publish = this.publishTask(S.publish, 'RunPublishNotDone', S.publishNotDone);
+    publish.notDone.next(anyFailed);
 
     const runState = new sfn.Choice(this, 'CanTheRunStart', { stateName: S.runState })
       .when(sfn.Condition.stringEquals('$.status', 'waiting'), waiting.next(skipped))
@@ -625,6 +714,7 @@ export class Pipeline extends Construct {
               results: path.listAt('$.results'),
             }),
           )
+          .next(publish.task)
           .next(anyFailed),
       );
     return begin.next(runState);
@@ -688,10 +778,14 @@ export class Pipeline extends Construct {
         ...props.extraStatements,
       ],
     });
+    const publishMachine = Stack.of(this).getLogicalId(this.publish.stateMachine.node.defaultChild as CfnResource);
     acknowledgeFindings(
       policy,
-      ['AwsSolutions-IAM5[Resource::*]'],
-      'The CloudWatch Logs vended-delivery actions (CreateLogDelivery, GetLogDelivery, UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, DescribeResourcePolicies, DescribeLogGroups) and the X-Ray actions (PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) do not support resource-level permissions; AWS documents "*" for Step Functions logging and tracing. Lambda invocations are limited to the functions of this pipeline.',
+      [
+        'AwsSolutions-IAM5[Resource::*]',
+        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${stack.region}:${stack.account}:execution:<${publishMachine}.Name>:*]`,
+      ],
+      'Executions of the publish state machine this one starts and waits for have names Step Functions chooses, so they are granted on the machine\'s execution ARN prefix. The CloudWatch Logs vended-delivery actions (CreateLogDelivery, GetLogDelivery, UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, DescribeResourcePolicies, DescribeLogGroups) and the X-Ray actions (PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) do not support resource-level permissions; AWS documents "*" for Step Functions logging and tracing. Lambda invocations are limited to the functions of this pipeline.',
     );
     const machine = new sfn.StateMachine(this, id, {
       stateMachineName: props.stateMachineName,

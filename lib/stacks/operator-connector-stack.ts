@@ -16,6 +16,7 @@ import { Monitoring } from '../constructs/monitoring.ts';
 import { Network } from '../constructs/network.ts';
 import { Pipeline } from '../constructs/pipeline.ts';
 import { dataRemovalPolicy } from '../constructs/removal-policy.ts';
+import { Serving } from '../constructs/serving.ts';
 import { SourceCredentials } from '../constructs/source-credentials.ts';
 import { SyncState } from '../constructs/sync-state.ts';
 
@@ -60,6 +61,8 @@ export class OperatorConnectorStack extends Stack {
   public readonly pipeline?: Pipeline;
   /** Upload access, event queue and ingest function; undefined without `fileDrop` config. */
   public readonly fileDrop?: FileDrop;
+  /** Workgroup, publish state machine and table optimizers of the serving tables. */
+  public readonly serving: Serving;
   /** The daily sweep of attempts that never committed. */
   public readonly landingMaintenance: LandingMaintenance;
   /** Removal policy of data resources: RETAIN unless a sandbox opted in to DESTROY. */
@@ -114,6 +117,14 @@ export class OperatorConnectorStack extends Stack {
     this.syncState = new SyncState(this, 'SyncState', { ...common, encryptionKey: key });
     this.dataCatalog = new DataCatalog(this, 'DataCatalog', { config, bucket: this.landingZone.bucket });
     this.bundle = new LambdaBundle(this, 'Code', { config });
+    this.serving = new Serving(this, 'Serving', {
+      config,
+      bundle: this.bundle,
+      landingZone: this.landingZone,
+      syncState: this.syncState,
+      dataCatalog: this.dataCatalog,
+      removalPolicy: this.dataRemovalPolicy,
+    });
     if (this.sourceCredentials && this.network) {
       this.extractors = new Extractors(this, 'Extractors', {
         config,
@@ -132,6 +143,10 @@ export class OperatorConnectorStack extends Stack {
         sourceCredentials: this.sourceCredentials,
         network: this.network,
         extractors: this.extractors,
+        publish: {
+          stateMachine: this.serving.publishStateMachine,
+          statements: this.serving.publishStatements(),
+        },
         removalPolicy: this.dataRemovalPolicy,
       });
     }
@@ -177,6 +192,13 @@ export class OperatorConnectorStack extends Stack {
             },
           }
         : {}),
+      serving: {
+        publishStateMachine: this.serving.publishStateMachine,
+        publishFunction: this.serving.publishFunction.function,
+        ...(this.serving.scheduleDeadLetterQueue
+          ? { scheduleDeadLetterQueue: this.serving.scheduleDeadLetterQueue }
+          : {}),
+      },
       landing: {
         sweep: this.landingMaintenance.sweepFunction.function,
         scheduleDeadLetterQueue: this.landingMaintenance.deadLetterQueue,

@@ -121,6 +121,17 @@ describe.skipIf(!available)('alarm metric coverage', () => {
     for (const stream of streams) {
       await captured(() => incremental.handler({ runId: 'incr-coverage', stream }, context));
     }
+    // A publish of what landed: planned, then ended as if every MERGE had run.
+    process.env.CONNECTOR_GLUE_DATABASE = 'connector_coverage_casino_sandbox';
+    const publish = await import('../../lambdas/publish/handler.ts');
+    const plan = (await captured(() =>
+      publish.handler({ action: 'plan', executionName: 'publish-coverage' }, context),
+    )) as unknown as { status: string; owner: string; streams: { statements: { id: string }[] }[] };
+    expect(plan.status).toBe('planned');
+    const results = plan.streams.map((s) =>
+      s.statements.map((st) => ({ id: st.id, status: 'merged' as const, scannedBytes: 1 })),
+    );
+    await captured(() => publish.handler({ action: 'end', owner: plan.owner, results }, context));
   });
 
   afterAll(async () => {

@@ -589,6 +589,61 @@ export const operatorConfigSchema = z
         "Incremental syncs after the snapshot: every run reads each stream's rows with a cursor in [watermark − lookbackMinutes, now − safetyLagSeconds) and moves the watermark to the end of that range. A row that commits more than about lookbackMinutes + safetyLagSeconds after its cursor time can be missed; with both at 0 every row committed after a run read past its cursor is lost, so that is refused.",
       ),
     streams,
+    serving: z
+      .strictObject({
+        bytesScannedCutoffGb: z
+          .number()
+          .int()
+          .min(1)
+          .max(1_000_000)
+          .default(1000)
+          .describe(
+            "Athena cancels any query of the operator's workgroup that would scan more than this many GB (publishing a 90-day snapshot of a large operator scans its landed Parquet once).",
+          ),
+        snapshotRetentionDays: z
+          .number()
+          .int()
+          .min(1)
+          .max(365)
+          .default(7)
+          .describe(
+            'Iceberg snapshots of the serving tables older than this are expired (with their unreferenced data files) by the Glue retention optimizer: the time-travel window, and the bound on how long erased rows survive in old snapshots.',
+          ),
+        snapshotsToRetain: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .default(3)
+          .describe('Most recent Iceberg snapshots kept whatever their age.'),
+        orphanFileRetentionDays: z
+          .number()
+          .int()
+          .min(1)
+          .max(365)
+          .default(3)
+          .describe(
+            'Files under a serving table no snapshot references are deleted once older than this (failed writes).',
+          ),
+        compaction: z
+          .boolean()
+          .default(true)
+          .describe('Let the Glue compaction optimizer rewrite small data files and merge delete files.'),
+        publishSchedule: schedule
+          .default('rate(15 minutes)')
+          .describe(
+            'How often dropped files are published into the serving tables (file drops only; database runs publish when they end).',
+          ),
+        maxPublishDelayMinutes: z
+          .number()
+          .int()
+          .min(15)
+          .max(10080)
+          .default(120)
+          .describe('Alarm when a committed window has waited longer than this to be published.'),
+      })
+      .prefault({})
+      .describe('The serving tables (Apache Iceberg) analysts query: publishing, limits and maintenance.'),
     fileDrop: fileDrop
       .optional()
       .describe('File-drop access: who may upload, and how files are handled.')

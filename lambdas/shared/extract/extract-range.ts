@@ -37,7 +37,7 @@ import { PartitionedPartWriter } from '../parquet/part-writer.ts';
 import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
 import type { Continuation, Reconciliation } from '../pipeline/contracts.ts';
 import type { ObjectSink } from '../sink/sink.ts';
-import { commitWindow, newAttemptId } from '../sink/window.ts';
+import { commitWindow, newAttemptId, type WindowManifest } from '../sink/window.ts';
 import type { CountAndSums, KeysetPosition, SourceConnection } from '../sources/source.ts';
 import type { SourceBatch } from '../types.ts';
 import { checkCursorLookback } from './cursor-check.ts';
@@ -75,6 +75,8 @@ export interface ExtractRangeDeps {
   readonly partBytes?: number;
   /** @default () => new Date() */
   readonly now?: () => Date;
+  /** Called with the manifest just before the window commits (registers it for publishing). */
+  readonly beforeCommit?: (manifest: WindowManifest) => Promise<void>;
 }
 
 export interface ExtractRangeRequest {
@@ -311,6 +313,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     columns,
     progress,
     now: now(),
+    ...(deps.beforeCommit ? { beforeCommit: deps.beforeCommit } : {}),
   });
   return {
     status: 'complete',

@@ -40,7 +40,7 @@ import { PartitionedPartWriter } from '../parquet/part-writer.ts';
 import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
 import { S3Sink } from '../sink/s3.ts';
 import type { ListedObject, ObjectSink, ObjectUpload } from '../sink/sink.ts';
-import { commitWindow, newAttemptId, readCommittedWindow } from '../sink/window.ts';
+import { commitWindow, newAttemptId, readCommittedWindow, type WindowManifest } from '../sink/window.ts';
 import type { InboundObjectEvent } from './event.ts';
 import { type FileLedger, type FileLedgerStatus, fileVersionOf } from './ledger.ts';
 import { copyObjectVersion, deleteObjectVersion, getObjectVersion, type ObjectRef } from './objects.ts';
@@ -91,6 +91,8 @@ export interface IngestDeps {
   /** Where Parquet inputs are spooled. @default os.tmpdir() */
   readonly tmpDir?: string;
   readonly logger?: IngestLogger;
+  /** Called with the manifest just before a file's run commits (registers it for publishing). */
+  readonly beforeCommit?: (manifest: WindowManifest) => Promise<void>;
 }
 
 /** What became of one event. */
@@ -386,6 +388,7 @@ export async function ingestObject(deps: IngestDeps, event: InboundObjectEvent):
       columns,
       progress,
       now: now(),
+      ...(deps.beforeCommit ? { beforeCommit: deps.beforeCommit } : {}),
     });
     const movedTo = await moveOriginal(stream, name);
     await finish('landed', { manifestKey: committedWindow.manifestKey, rows: progress.rowCount });

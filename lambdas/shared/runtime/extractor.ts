@@ -9,8 +9,10 @@ import type { OperatorConfig } from '../config/schema.ts';
 import { type ExtractRangeOutcome, type ExtractRangeRequest, extractRange } from '../extract/extract-range.ts';
 import { ensureKeyForm, loadPseudonymKey } from '../pii/key.ts';
 import { createPseudonymizer, type Pseudonymizer } from '../pii/pseudonymizer.ts';
+import { publicationOf } from '../serving/backlog.ts';
 import { S3Sink } from '../sink/s3.ts';
 import { applicationNameFor, openSource, type SourceConnection } from '../sources/index.ts';
+import { PublicationLedger } from '../state/publications.ts';
 import { SyncStateStore } from '../state/store.ts';
 import { type AwsClients, createAwsClients, loadRuntimeConfig, type RuntimeEnv, readRuntimeEnv } from './context.ts';
 import { createObservability, type Observability } from './observability.ts';
@@ -21,6 +23,8 @@ export interface ExtractorRuntime {
   readonly clients: AwsClients;
   readonly adapters: Adapters;
   readonly store: SyncStateStore;
+  /** The publication backlog: every window is registered just before it commits. */
+  readonly publications: PublicationLedger;
   readonly obs: Observability;
   /** Milliseconds kept back from the Lambda budget to close, reconcile and commit. */
   readonly reserveMs: number;
@@ -38,6 +42,7 @@ export function createExtractorRuntime(processEnv: NodeJS.ProcessEnv = process.e
     clients,
     adapters: createAdapters(processEnv, { operatorId: env.operatorId }),
     store: new SyncStateStore(clients.doc, env.stateTable),
+    publications: new PublicationLedger(clients.doc, env.stateTable),
     obs: createObservability(`${env.operatorId}-${env.stage}`),
     reserveMs: Number.isFinite(reserve) && reserve >= 0 ? reserve : 90_000,
   };
@@ -124,6 +129,7 @@ export async function extractForInvocation(
         pseudonymKey: tools.pseudonymKey,
         remainingMs: remainingTime(context),
         reserveMs: rt.reserveMs,
+        beforeCommit: (manifest) => rt.publications.register(publicationOf(rt.config, manifest)),
       },
       request,
     );

@@ -113,6 +113,12 @@ export interface CommitWindowInput {
   readonly progress: WindowProgress;
   /** @default new Date() */
   readonly now?: Date;
+  /**
+   * Called with the manifest after it is stored and before the commit, e.g. to register the window
+   * for publishing: whatever fails after the commit, the window is known. A failure here fails the
+   * commit (nothing is committed).
+   */
+  readonly beforeCommit?: (manifest: WindowManifest) => Promise<void>;
 }
 
 export interface CommitWindowResult {
@@ -182,6 +188,7 @@ export async function commitWindow(sink: ObjectSink, input: CommitWindowInput): 
     createdAt: (input.now ?? new Date()).toISOString(),
   };
   await sink.putObject(key, `${JSON.stringify(manifest, null, 2)}\n`, 'application/json');
+  await input.beforeCommit?.(manifest);
 
   const committedKey = committedListKey(stream, runId, windowId);
   const list = progress.parts.map((p) => `${sink.location(p.key)}\n`).join('');

@@ -11,6 +11,8 @@
  * | pseudonym key (wrapped) | `CONFIG`             | `PSEUDONYM_KEY`             |
  * | key form of pseudonyms  | `CONFIG`             | `KEY_FORM`                  |
  * | run lock                | `LOCK`               | `<name>` (e.g. INCREMENTAL) |
+ * | pending publication     | `PUBLISH#<stream>`   | `<run>#<window>`            |
+ * | publish plan            | `PUBLISH_PLAN`       | `<owner>`                   |
  * | erasure request (audit) | `ERASURE#<pseudonym>`| `REQUEST#<erasure id>`      |
  * | erasure of a window     | `ERASURE#<pseudonym>`| `REQUEST#<erasure id>#WINDOW#<stream>#<run>#<window>` |
  *
@@ -30,6 +32,13 @@ export const CONFIG_PK = 'CONFIG';
 export const LOCK_PK = 'LOCK';
 /** Lock name of incremental runs: one at a time per operator. */
 export const INCREMENTAL_LOCK = 'INCREMENTAL';
+/** Lock name of publishes: one at a time per operator (Iceberg commits to one table would conflict). */
+export const PUBLISH_LOCK = 'PUBLISH';
+
+/** Partition key of a stream's pending publications. */
+export function publicationPk(stream: string): string {
+  return `PUBLISH#${stream}`;
+}
 
 export const keys = {
   watermark: (stream: string): ItemKey => ({ pk: `STREAM#${stream}`, sk: 'WATERMARK' }),
@@ -50,6 +59,11 @@ export const keys = {
     pk: `${ERASURE_PK_PREFIX}${pseudonym}`,
     sk: `${ERASURE_REQUEST_PREFIX}${erasureId}${ERASURE_WINDOW_INFIX}${stream}#${runId}#${windowId}`,
   }),
+  publication: (stream: string, runId: string, windowId: string): ItemKey => ({
+    pk: publicationPk(stream),
+    sk: `${runId}#${windowId}`,
+  }),
+  publishPlan: (owner: string): ItemKey => ({ pk: 'PUBLISH_PLAN', sk: owner }),
 };
 
 /** Partition-key prefix of a player's erasure items. */

@@ -65,7 +65,8 @@ describe('Monitoring', () => {
     const individual = acme.stack.monitoring.alarms;
     // 2 state machines + 7 streams × (sync delayed, NULL-cursor rows) + stalled + reconciliation
     // + 5 functions × 2 + schedule DLQ + the landing sweep (its schedule's DLQ, its function × 2)
-    expect(individual).toHaveLength(2 + 7 * 2 + 1 + 1 + 10 + 1 + 3);
+    // + publishing (state machine, backlog age, its function × 2)
+    expect(individual).toHaveLength(2 + 7 * 2 + 1 + 1 + 10 + 1 + 3 + 4);
     for (const { alarm, component, anchor } of individual) {
       const props = alarm.node.defaultChild as Json;
       const description = acme.stack.resolve(props.alarmDescription) as string;
@@ -457,6 +458,11 @@ describe('Monitoring', () => {
         'critical landing sweep not started',
         'warning sweep-landing errors',
         'warning sweep-landing throttles',
+        'critical publish failed',
+        'warning publish backlog',
+        'critical publish schedule dead letters',
+        'warning publish errors',
+        'warning publish throttles',
       ].map((s) => `lucky-files-sandbox ${s}`),
     );
     expect(stack.monitoring.healthAlarm).toBeDefined();

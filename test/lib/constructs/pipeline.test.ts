@@ -229,12 +229,17 @@ describe('Pipeline', () => {
           expect.objectContaining({ Action: expect.arrayContaining(['xray:PutTraceSegments']), Resource: '*' }),
         ]),
       );
-      const start = statements.find((s) => s.Action === 'states:StartExecution');
-      if (startsItself) {
-        expect(JSON.stringify(start.Resource)).toContain(':stateMachine:acme-casino-sandbox-snapshot');
-      } else {
-        expect(start).toBeUndefined();
-      }
+      const starts = statements
+        .filter((s) => s.Action === 'states:StartExecution')
+        .flatMap((s) => (Array.isArray(s.Resource) ? (s.Resource as unknown[]) : [s.Resource]))
+        .map((r) => JSON.stringify(r));
+      // Both start (and wait for) the publish state machine; the snapshot also its own next execution.
+      const publishMachine = logicalId(acme.stack.serving.publishStateMachine);
+      expect(starts.filter((r) => r.includes(publishMachine))).toHaveLength(1);
+      expect(starts.filter((r) => r.includes(':stateMachine:acme-casino-sandbox-snapshot'))).toHaveLength(
+        startsItself ? 1 : 0,
+      );
+      expect(starts).toHaveLength(startsItself ? 2 : 1);
     }
   });
 
@@ -289,13 +294,16 @@ describe('Pipeline', () => {
   it('is not created for a file-drop operator, and refuses one', () => {
     const files = synthesize(exampleConfig('lucky-files'));
     expect(files.stack.pipeline).toBeUndefined();
-    expect(Object.keys(files.template.findResources('AWS::StepFunctions::StateMachine'))).toEqual([]);
-    // Only the daily landing sweep is scheduled.
+    // The publish state machine only.
+    expect(Object.keys(files.template.findResources('AWS::StepFunctions::StateMachine'))).toEqual([
+      logicalId(files.stack.serving.publishStateMachine),
+    ]);
+    // Only the daily landing sweep and the publish of dropped files are scheduled.
     expect(
-      Object.values(files.template.findResources('AWS::Scheduler::Schedule')).map(
-        (r) => (r as { Properties: { Name: string } }).Properties.Name,
-      ),
-    ).toEqual(['lucky-files-sandbox-sweep-landing']);
+      Object.values(files.template.findResources('AWS::Scheduler::Schedule'))
+        .map((r) => (r as { Properties: { Name: string } }).Properties.Name)
+        .sort(),
+    ).toEqual(['lucky-files-sandbox-publish', 'lucky-files-sandbox-sweep-landing']);
     const s = acme.stack;
     expect(
       () =>
@@ -307,6 +315,7 @@ describe('Pipeline', () => {
           sourceCredentials: s.sourceCredentials as never,
           network: s.network as never,
           extractors: s.extractors as never,
+          publish: { stateMachine: s.serving.publishStateMachine, statements: [] },
         }),
     ).toThrow(/file-drop operators have no snapshot or incremental pipeline/);
   });

@@ -206,6 +206,7 @@ describe('OperatorConnectorStack', () => {
           Status: 'Enabled',
         },
         { Id: 'expire-archive', Prefix: 'archive/', ExpirationInDays: 90, Status: 'Enabled' },
+        { Id: 'expire-athena-results', Prefix: '_athena/', ExpirationInDays: 1, Status: 'Enabled' },
         {
           Id: 'expire-noncurrent-versions',
           NoncurrentVersionExpiration: { NoncurrentDays: 35 },
@@ -221,6 +222,7 @@ describe('OperatorConnectorStack', () => {
           Status: 'Enabled',
         },
         { Id: 'expire-archive', Prefix: 'archive/', ExpirationInDays: 30, Status: 'Enabled' },
+        { Id: 'expire-athena-results', Prefix: '_athena/', ExpirationInDays: 1, Status: 'Enabled' },
         { Id: 'expire-committed', Prefix: '_committed/', ExpirationInDays: 365, Status: 'Enabled' },
         { Id: 'expire-manifests', Prefix: '_manifests/', ExpirationInDays: 365, Status: 'Enabled' },
         {
@@ -249,11 +251,11 @@ describe('OperatorConnectorStack', () => {
       });
       expect(propsOf(royal.template, royal.stack.landingZone.bucket).NotificationConfiguration).toBeUndefined();
       lucky.template.resourceCountIs('Custom::S3BucketNotifications', 0);
-      // The only functions are the connector's ingest Lambda and the landing sweep (no S3 notification handler).
+      // The only functions are the connector's ingest, publish and landing-sweep Lambdas (no S3 notification handler).
       const handlers = Object.values(lucky.template.findResources('AWS::Lambda::Function')).map(
         (r) => (r as { Properties: { Handler: string } }).Properties.Handler,
       );
-      expect(handlers.sort()).toEqual(['ingest-file.handler', 'sweep-landing.handler']);
+      expect(handlers.sort()).toEqual(['ingest-file.handler', 'publish.handler', 'sweep-landing.handler']);
     });
   });
 
@@ -398,7 +400,9 @@ describe('OperatorConnectorStack', () => {
       for (const s of [royal, acme, lucky]) {
         const { config } = s.stack;
         const configured = STREAM_NAMES.filter((name) => config.streams[name]);
-        const tables = resourcesOf(s.template, 'AWS::Glue::Table').map(([, r]) => r.Properties);
+        const tables = resourcesOf(s.template, 'AWS::Glue::Table')
+          .map(([, r]) => r.Properties)
+          .filter((t) => !t.OpenTableFormatInput);
         expect(tables.map((t) => t.TableInput.Name).toSorted()).toEqual(
           configured.map((name) => `${name}_landed`).toSorted(),
         );
@@ -431,10 +435,11 @@ describe('OperatorConnectorStack', () => {
           expect(sd.Columns.map((c: Json) => [c.Name, c.Type])).toEqual(
             landedColumns(config, stream).map((c) => [c.name, glueType(c.type)]),
           );
-          // The version order's columns, as Athena reads them.
-          expect(sd.Columns.slice(-2).map((c: Json) => [c.Name, c.Type])).toEqual([
+          // The version order's columns and the tombstone flag, as Athena reads them.
+          expect(sd.Columns.slice(-3).map((c: Json) => [c.Name, c.Type])).toEqual([
             ['_cursor_us', 'bigint'],
             ['_source_seq', 'bigint'],
+            ['_deleted', 'boolean'],
           ]);
         }
         const locations = JSON.stringify(tables.map((t) => t.TableInput.StorageDescriptor.Location));
@@ -566,11 +571,23 @@ describe('OperatorConnectorStack', () => {
       for (const r of puts.flatMap((s) => list(s.Resource))) expect(r).not.toEqual(objects(''));
       const deletes = statements.filter((s) => list(s.Action).some((a) => String(a).startsWith('s3:DeleteObject')));
       // Dropped originals once processed; parts and manifests of attempts at a window that did not
-      // commit. Committed lists are never deleted.
+      // commit; Iceberg files of the serving tables (Athena's writes, the optimizers per table) and
+      // Athena's query results. Committed lists are never deleted.
       const deleted = new Set(deletes.flatMap((s) => list(s.Resource)).map((r) => JSON.stringify(r)));
+      const servingTables = Object.keys(grantedStack.dataCatalog.servingTables);
       expect([...deleted].sort()).toEqual(
-        [objects('inbound/'), objects('raw/'), objects('_manifests/')].map((o) => JSON.stringify(o)).sort(),
+        [
+          objects('inbound/'),
+          objects('raw/'),
+          objects('_manifests/'),
+          objects('lake/'),
+          objects('_athena/'),
+          ...servingTables.map((t) => objects(`lake/${t}/`)),
+        ]
+          .map((o) => JSON.stringify(o))
+          .sort(),
       );
+      expect([...deleted].some((r) => r.includes('_committed/'))).toBe(false);
     });
   });
 

@@ -1,0 +1,91 @@
+/**
+ * publish: plans and ends a publish of committed windows into the serving tables (see
+ * shared/serving/publish.ts). The MERGE statements between the two steps are Athena tasks of the
+ * Publish state machine.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { createAwsClients, loadRuntimeConfig, RuntimeConfigError, readRuntimeEnv } from '#shared/runtime/context';
+import { createObservability, wrapHandler } from '#shared/runtime/observability';
+import {
+  type EndPublishInput,
+  type EndPublishResult,
+  endPublish,
+  type PlanPublishResult,
+  PUBLISH_METRICS,
+  planPublish,
+} from '#shared/serving/publish';
+import { S3Sink } from '#shared/sink/s3';
+import { PublicationLedger } from '#shared/state/publications';
+import { SyncStateStore } from '#shared/state/store';
+
+const env = readRuntimeEnv();
+const config = loadRuntimeConfig();
+const clients = createAwsClients();
+const store = new SyncStateStore(clients.doc, env.stateTable);
+const ledger = new PublicationLedger(clients.doc, env.stateTable);
+const sink = new S3Sink({
+  client: clients.s3,
+  bucket: env.bucket,
+  kmsKeyArn: env.kmsKeyArn,
+  context: { operatorId: config.operatorId },
+});
+const obs = createObservability(`${env.operatorId}-${env.stage}`);
+const { logger, metrics } = obs;
+
+/** Name of the Glue database the statements run in (the stack sets it). */
+function database(): string {
+  const name = process.env.CONNECTOR_GLUE_DATABASE?.trim();
+  if (!name)
+    throw new RuntimeConfigError(
+      'environment variable CONNECTOR_GLUE_DATABASE is not set (the stack sets it on the publish function)',
+    );
+  return name;
+}
+
+/** publish input: which end of the publish. */
+export type PublishInput =
+  | { readonly action: 'plan'; readonly executionName: string }
+  | ({ readonly action: 'end' } & EndPublishInput);
+
+/** The action is unknown. Not retryable. */
+export class PublishInputError extends Error {
+  override readonly name = 'PublishInputError';
+}
+
+export async function publish(event: PublishInput): Promise<PlanPublishResult | EndPublishResult> {
+  if (event.action === 'plan') {
+    const result = await planPublish(
+      { config, database: database(), store, ledger, sink },
+      String(event.executionName),
+    );
+    if (result.status === 'locked') {
+      logger.info('another publish is running; this one does nothing', { holder: result.holder });
+      return result;
+    }
+    metrics.addMetric(PUBLISH_METRICS.publishBacklogAgeSeconds, MetricUnit.Seconds, result.backlogAgeSeconds);
+    metrics.addMetric(PUBLISH_METRICS.abandonedPublications, MetricUnit.Count, result.abandoned);
+    if (result.abandoned > 0)
+      logger.warn('dropped registrations of windows that never committed', { abandoned: result.abandoned });
+    if (result.status === 'planned') {
+      logger.info('publish planned', {
+        windows: result.windows,
+        remaining: result.remaining,
+        statements: result.streams.reduce((n, s) => n + s.statements.length, 0),
+      });
+    }
+    return result;
+  }
+  if (event.action === 'end') {
+    const result = await endPublish({ config, store, ledger }, event);
+    metrics.addMetric(PUBLISH_METRICS.publishedWindows, MetricUnit.Count, result.published);
+    metrics.addMetric(PUBLISH_METRICS.publishFailures, MetricUnit.Count, result.failed);
+    if (result.failed > 0) logger.error('publish failed', { summary: result.summary });
+    else logger.info('publish ended', { published: result.published, scannedBytes: result.scannedBytes });
+    return result;
+  }
+  throw new PublishInputError(
+    `operator ${config.operatorId}: publish action must be "plan" or "end", got ${JSON.stringify((event as { action?: unknown }).action)}`,
+  );
+}
+
+export const handler = wrapHandler(obs, publish);
