@@ -8,9 +8,12 @@
  *   s3/                    the local landing bucket (s3rver)
  *   sync-state/            the sync-state table (dynalite on LevelDB): pseudonym key, audit
  *   local-kms.key          the local master key (0600) that wraps the pseudonym key
- *   athena/serving.duckdb  the serving tables (DuckDB, see athena.ts)
- *   athena/cache/          local copies of the landed parts the local engine reads
+ *   serving.duckdb         the serving tables (DuckDB, see athena.ts)
+ *   athena-cache/          local copies of the landed parts the local engine reads
  * ```
+ *
+ * The names are those the local pipeline (`createLocalPipeline` with `dir: DIR/.connector`) uses,
+ * so what a local run published is what the erasure reads.
  *
  * Opening starts s3rver and dynalite on that state, synthesizes the operator's stack for its Glue
  * catalog, and opens the local Athena engine on it. Nothing is created: a directory without a
@@ -47,8 +50,8 @@ export function localStatePaths(dir: string): {
     s3: join(state, 's3'),
     syncState: join(state, 'sync-state'),
     kmsKey: join(state, 'local-kms.key'),
-    servingDatabase: join(state, 'athena', 'serving.duckdb'),
-    athenaCache: join(state, 'athena', 'cache'),
+    servingDatabase: join(state, 'serving.duckdb'),
+    athenaCache: join(state, 'athena-cache'),
   };
 }
 

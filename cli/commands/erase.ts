@@ -81,8 +81,9 @@ On AWS the statements run in the operator's Athena workgroup (<operator>-<stage>
 database; your identity needs athena:StartQueryExecution/GetQueryExecution/GetQueryResults there,
 the Glue and S3 permissions of those queries, s3:GetObject, s3:PutObject, s3:ListBucket,
 s3:ListBucketVersions and s3:DeleteObjectVersion on the landing bucket, dynamodb:GetItem, Query,
-PutItem and UpdateItem on the sync-state table, and kms:Decrypt and kms:GenerateDataKey on the
-operator key. CONNECTOR_ADAPTERS=local (with CONNECTOR_LOCAL_KMS_KEY_FILE) unwraps the pseudonym
+PutItem, UpdateItem and DeleteItem on the sync-state table, and kms:Decrypt and kms:GenerateDataKey
+on the operator key. The erasure holds the operator's publish lock while it works: publishes wait,
+and it waits (up to 30 minutes) for a running publish. CONNECTOR_ADAPTERS=local (with CONNECTOR_LOCAL_KMS_KEY_FILE) unwraps the pseudonym
 key with a local key instead of KMS; AWS_ENDPOINT_URL_<SERVICE> points a client elsewhere.
 
 ${OPERATOR_HELP}
@@ -408,6 +409,7 @@ export const eraseCommand: Command = {
           sink: target.sink,
           objects: target.objects,
           audit: target.audit,
+          locks: target.store,
           pseudonym,
           keyComparison: comparison,
           dryRun: values['dry-run'] === true,

@@ -18,10 +18,13 @@ import type { QueryEngine } from '../adapters/athena.ts';
 import { STREAM_NAMES, type StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
 import type { KeyComparison } from '../pii/key-form.ts';
+import { PUBLISH_LOCK_TTL_SECONDS } from '../serving/publish.ts';
 import { countPlayerRows, deletePlayerRows } from '../serving/sql.ts';
 import { servingColumns } from '../serving/tables.ts';
 import type { ObjectSink } from '../sink/sink.ts';
 import type { ErasureAudit, ErasureRecord, ErasureStreamCounts, ErasureWindowRecord } from '../state/erasures.ts';
+import { PUBLISH_LOCK } from '../state/keys.ts';
+import type { SyncStateStore } from '../state/store.ts';
 import type { ErasureObjects } from './objects.ts';
 import {
   committedWindows,
@@ -44,19 +47,6 @@ export function erasableStreams(config: OperatorConfig): StreamName[] {
   );
 }
 
-/** Days of the serving tables' maintenance (Glue table optimizers), from `serving` in the config when set. */
-export function servingRetention(config: OperatorConfig): {
-  readonly snapshotRetentionDays: number;
-  readonly orphanFileRetentionDays: number;
-} {
-  const serving = (config as { serving?: { snapshotRetentionDays?: number; orphanFileRetentionDays?: number } })
-    .serving;
-  return {
-    snapshotRetentionDays: serving?.snapshotRetentionDays ?? 7,
-    orphanFileRetentionDays: serving?.orphanFileRetentionDays ?? 3,
-  };
-}
-
 /** A copy of the player's data an erasure does not remove itself, and when it is gone. */
 export interface ResidualCopy {
   readonly where: string;
@@ -69,11 +59,11 @@ export interface ResidualCopy {
  */
 export function residualCopies(config: OperatorConfig): ResidualCopy[] {
   const versions = config.retention.noncurrentVersionDays;
-  const { snapshotRetentionDays } = servingRetention(config);
+  const { snapshotRetentionDays, snapshotsToRetain } = config.serving;
   const out: ResidualCopy[] = [
     {
       where: 'serving tables: data files that held the rows, still referenced by earlier table snapshots (time travel)',
-      goneWithin: `the table's next compaction of those files + ${snapshotRetentionDays} days of snapshot retention + ${versions} days as deleted object versions`,
+      goneWithin: `the table's next compaction of those files + ${snapshotRetentionDays} days of snapshot retention (once ${snapshotsToRetain} newer snapshots exist) + ${versions} days as deleted object versions`,
     },
     {
       where: 'raw zone: parts of extraction attempts that never committed (never visible to any query)',
@@ -115,6 +105,15 @@ export interface EraseInput {
   /** The landing bucket's objects with their versions. */
   readonly objects: ErasureObjects;
   readonly audit: ErasureAudit;
+  /**
+   * The sync-state store: the erasure holds the operator's publish lock while it rewrites and
+   * deletes, so no publish merges windows read before their parts were rewritten.
+   */
+  readonly locks: Pick<SyncStateStore, 'acquireLock' | 'renewLock' | 'releaseLock' | 'getLock'>;
+  /** How long to wait for a running publish to release the lock. @default 1800000 (30 minutes) */
+  readonly lockWaitMs?: number;
+  /** @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
   /** The player's pseudonym (HMAC of the id's key form under the operator key). */
   readonly pseudonym: string;
   /** The key form the pseudonym was computed with (recorded in the audit). */
@@ -204,6 +203,34 @@ async function locateAll(input: EraseInput, streams: readonly StreamName[]): Pro
   return out;
 }
 
+/** Pause between two attempts at the publish lock. */
+const LOCK_POLL_MS = 15_000;
+
+/** Takes the publish lock for `owner`, waiting for a running publish to finish. */
+async function takePublishLock(input: EraseInput, owner: string): Promise<void> {
+  const deadline = Date.now() + (input.lockWaitMs ?? 1_800_000);
+  const sleep = input.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  for (;;) {
+    if (await input.locks.acquireLock(PUBLISH_LOCK, owner, PUBLISH_LOCK_TTL_SECONDS)) return;
+    const holder = (await input.locks.getLock(PUBLISH_LOCK))?.owner ?? 'unknown';
+    if (Date.now() >= deadline) {
+      throw new RawErasureError(
+        `${input.config.operatorId}: a publish into the serving tables holds the publish lock (${holder}); nothing was changed. Run the erasure again once it has finished (a lock whose publish no longer runs expires after ${PUBLISH_LOCK_TTL_SECONDS / 3600} hours: docs/runbook.md#publish-backlog)`,
+      );
+    }
+    input.onProgress?.(`waiting for the running publish (${holder}) to release the publish lock…`);
+    await sleep(LOCK_POLL_MS);
+  }
+}
+
+/** Extends the publish lock; stops the erasure if it was lost (expired and taken by a publish). */
+async function keepPublishLock(input: EraseInput, owner: string): Promise<void> {
+  if (await input.locks.renewLock(PUBLISH_LOCK, owner, PUBLISH_LOCK_TTL_SECONDS)) return;
+  throw new RawErasureError(
+    `${input.config.operatorId}: the erasure lost the publish lock (it expired and a publish took it); run the erasure again: it resumes`,
+  );
+}
+
 const windowKey = (w: { stream: string; runId: string; windowId: string }) =>
   `${w.stream}\u0000${w.runId}\u0000${w.windowId}`;
 
@@ -226,7 +253,7 @@ export async function erasePlayer(input: EraseInput): Promise<ErasureReport> {
   };
 
   progress(`looking for the player's rows in ${streams.length} stream(s): ${streams.join(', ')}`);
-  let located = await locateAll(input, streams);
+  const located = await locateAll(input, streams);
   const serving = new Map<StreamName, number>();
   for (const stream of streams) serving.set(stream, await servingCount(input, stream));
 
@@ -252,6 +279,33 @@ export async function erasePlayer(input: EraseInput): Promise<ErasureReport> {
   }
 
   const erasureId = running?.erasureId ?? newErasureId(now());
+  const owner = `erasure-${erasureId}`;
+  await takePublishLock(input, owner);
+  try {
+    return await eraseUnderLock(input, { erasureId, owner, running, pending, located, streams, base });
+  } finally {
+    await input.locks.releaseLock(PUBLISH_LOCK, owner);
+  }
+}
+
+/** The erasure proper, while it holds the publish lock. */
+async function eraseUnderLock(
+  input: EraseInput,
+  state: {
+    readonly erasureId: string;
+    readonly owner: string;
+    readonly running: ErasureRecord | undefined;
+    readonly pending: readonly ErasureWindowRecord[];
+    located: Map<StreamName, LocatedPart[]>;
+    readonly streams: readonly StreamName[];
+    readonly base: Omit<ErasureReport, 'outcome' | 'erasureId' | 'resumed' | 'streams' | 'versionsDeleted' | 'record'>;
+  },
+): Promise<ErasureReport> {
+  const { config, audit, pseudonym } = input;
+  const { erasureId, owner, running, pending, streams, base } = state;
+  let { located } = state;
+  const now = input.now ?? (() => new Date());
+  const progress = input.onProgress ?? (() => undefined);
   if (!running) {
     await audit.start({
       pseudonym,
@@ -315,15 +369,18 @@ export async function erasePlayer(input: EraseInput): Promise<ErasureReport> {
         ...(input.onChanged ? { onChanged: input.onChanged } : {}),
       });
       versionsDeleted += result?.versionsDeleted ?? 0;
+      await keepPublishLock(input, owner);
     }
     // Check: nothing of the player is left in any committed window.
     located = await locateAll(input, streams);
   }
 
   // Serving tables.
+  await keepPublishLock(input, owner);
   for (const stream of streams) {
     for (let round = 0; ; round++) {
-      const count = round === 0 ? (serving.get(stream) ?? 0) : await servingCount(input, stream);
+      // Counted again under the lock: a publish that ran before it may have added rows.
+      const count = await servingCount(input, stream);
       if (count === 0) break;
       if (round >= SERVING_ROUNDS) {
         throw new RawErasureError(

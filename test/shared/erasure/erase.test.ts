@@ -28,6 +28,8 @@ import { mergeStatement } from '#shared/serving/sql';
 import { S3Sink } from '#shared/sink/s3';
 import { commitWindow, newAttemptId, readCommittedWindow } from '#shared/sink/window';
 import { ErasureAudit } from '#shared/state/erasures';
+import { PUBLISH_LOCK } from '#shared/state/keys';
+import { SyncStateStore } from '#shared/state/store';
 import type { LandedValue } from '#shared/types';
 import { DataCatalog } from '../../../lib/constructs/data-catalog.ts';
 import { LocalAthena } from '../../../local/athena.ts';
@@ -61,6 +63,7 @@ interface Lake {
   readonly sink: S3Sink;
   readonly objects: ErasureObjects;
   readonly audit: ErasureAudit;
+  readonly store: SyncStateStore;
   readonly athena: LocalAthena;
   readonly tables: readonly CatalogTable[];
   /** Committed windows per stream, in landing order. */
@@ -211,6 +214,7 @@ async function openLake(name: string, edits: [readonly (string | number)[], unkn
     sink: new S3Sink({ client: s3.client, bucket }),
     objects: new ErasureObjects(s3.client, bucket),
     audit: new ErasureAudit(dynamo.doc, table),
+    store: new SyncStateStore(dynamo.doc, table),
     athena,
     tables,
     windows: new Map(),
@@ -257,7 +261,11 @@ async function committedRows(lake: Lake, stream: StreamName): Promise<Record<str
 
 const sortRows = (rows: Record<string, unknown>[]) => [...rows].map((r) => JSON.stringify(r)).sort();
 
-async function erase(lake: Lake, id: string, options: { dryRun?: boolean; objects?: ErasureObjects } = {}) {
+async function erase(
+  lake: Lake,
+  id: string,
+  options: { dryRun?: boolean; objects?: ErasureObjects; lockWaitMs?: number } = {},
+) {
   const progress: string[] = [];
   const report = await erasePlayer({
     config: lake.config,
@@ -266,6 +274,8 @@ async function erase(lake: Lake, id: string, options: { dryRun?: boolean; object
     sink: lake.sink,
     objects: options.objects ?? lake.objects,
     audit: lake.audit,
+    locks: lake.store,
+    lockWaitMs: options.lockWaitMs ?? 0,
     pseudonym: playerPseudonym(lake.key, id, lake.comparison),
     keyComparison: lake.comparison,
     dryRun: options.dryRun ?? false,
@@ -521,12 +531,27 @@ describe('erasing a player', () => {
     }
   });
 
+  it('waits for a running publish, and changes nothing when it does not finish in time', async () => {
+    const now = await state(lake);
+    expect(await lake.store.acquireLock(PUBLISH_LOCK, 'publish-run-7', 3600)).toBe(true);
+    try {
+      await expect(erase(lake, 'bob-0007', { lockWaitMs: 0 })).rejects.toThrow(
+        /a publish into the serving tables holds the publish lock \(publish-run-7\); nothing was changed/,
+      );
+    } finally {
+      await lake.store.releaseLock(PUBLISH_LOCK, 'publish-run-7');
+    }
+    expect(await state(lake)).toEqual(now);
+  });
+
   it('finishes a request that stopped half-way when run again, adjusting each manifest once', async () => {
     const BOB = 'bob-0007';
     let uploads = 0;
+    const holders: (string | undefined)[] = [];
     const failing = new ErasureObjects(s3.client, lake.bucket);
     const upload = failing.upload.bind(failing);
     failing.upload = async (key, body, contentType, metadata) => {
+      holders.push((await lake.store.getLock(PUBLISH_LOCK))?.owner);
       // The first window's manifest goes through, its first part does not.
       if (key.startsWith('raw/') && ++uploads === 1) throw new Error('connection reset');
       return upload(key, body, contentType, metadata);
@@ -535,6 +560,9 @@ describe('erasing a player', () => {
     const pseudonym = playerPseudonym(lake.key, BOB, lake.comparison);
     const { requests } = await lake.audit.list(pseudonym);
     expect(requests.map((r) => r.status)).toEqual(['running']);
+    // No publish ran while the erasure rewrote; the lock is free again after the failure.
+    expect(holders).toEqual([`erasure-${requests[0]!.erasureId}`, `erasure-${requests[0]!.erasureId}`]);
+    expect(await lake.store.getLock(PUBLISH_LOCK)).toBeUndefined();
 
     const { report } = await erase(lake, BOB);
     expect(report.outcome).toBe('erased');
@@ -587,7 +615,7 @@ describe('erasing a player', () => {
       expect.stringMatching(/^Athena query results/),
     ]);
     expect(erased.residual[0]!.goneWithin).toBe(
-      "the table's next compaction of those files + 7 days of snapshot retention + 30 days as deleted object versions",
+      "the table's next compaction of those files + 7 days of snapshot retention (once 3 newer snapshots exist) + 30 days as deleted object versions",
     );
     const files = residualCopies(exampleConfig('lucky-files'));
     expect(files.map((r) => r.where)).toContainEqual(expect.stringMatching(/^archive\/: the dropped original files/));
