@@ -1,4 +1,5 @@
 /** AWS errors as CLI errors: what failed, and what to do, without any secret value. */
+import { scrubSecrets } from '#shared/scrub';
 import { CliError, EXIT } from './io.ts';
 
 const HINTS: Record<string, string> = {
@@ -17,8 +18,7 @@ const HINTS: Record<string, string> = {
 /** An AWS SDK failure of `what` (exit 4); `scrub` values are removed from the message. */
 export function awsError(what: string, e: unknown, scrub: readonly string[] = []): CliError {
   const name = (e as { name?: string })?.name ?? 'Error';
-  let message = e instanceof Error ? e.message : String(e);
-  for (const s of scrub) if (s.length >= 3) message = message.split(s).join('***');
+  const message = scrubSecrets(e instanceof Error ? e.message : String(e), scrub);
   const hint = HINTS[name];
   return new CliError(`${what} failed: ${name}: ${message}${hint ? `\n  what to do: ${hint}` : ''}`, EXIT.aws);
 }

@@ -3,6 +3,7 @@
  * argument parsing with `node:util` `parseArgs` that turns a bad option into a usage error.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { didYouMean } from '#shared/config/did-you-mean';
 
 /** Documented exit codes of every command. */
 export const EXIT = {
@@ -31,11 +32,18 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Directory relative paths are resolved against. */
   readonly cwd: string;
+  /** Whether stdout is a terminal (`status --watch` then redraws the screen). */
+  readonly interactive?: boolean;
+  /**
+   * Waits between refreshes of `--watch`; resolves false to stop (Ctrl-C).
+   * @default a timer that SIGINT ends
+   */
+  readonly sleep?: (ms: number) => Promise<boolean>;
 }
 
 /** A failure that ends the command with `exitCode`; `message` says what to do. */
 export class CliError extends Error {
-  override readonly name = 'CliError';
+  override readonly name: string = 'CliError';
   constructor(
     message: string,
     readonly exitCode: ExitCode,
@@ -47,6 +55,7 @@ export class CliError extends Error {
 
 /** A wrong command line (exit 2). */
 export class UsageError extends CliError {
+  override readonly name: string = 'UsageError';
   constructor(message: string) {
     super(message, EXIT.usage);
   }
@@ -65,6 +74,30 @@ export const OPERATOR_OPTIONS = {
   'config-dir': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
+/** What a parseArgs error says, in the CLI's words (Node's own text speaks of its parser, not of this command). */
+export function parseErrorMessage(command: string, error: unknown, optionNames: readonly string[]): string {
+  const e = error as { code?: string; message?: string };
+  const message = e.message ?? String(error);
+  const help = `see \`connector ${command} --help\``;
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const option = /^Unknown option '([^']+)'/.exec(message)?.[1] ?? '';
+    const name = option.replace(/^-+/, '').split('=')[0] ?? '';
+    const suggestion = name === '' ? undefined : didYouMean(name, optionNames);
+    return `${command}: unknown option ${option}${suggestion ? `; did you mean --${suggestion}?` : ''} (${help}; a value that starts with "-" goes after "--")`;
+  }
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const missing = /^Option '(-[^ ']+)(?:, (-[^ ']+))? <value>' argument missing/.exec(message);
+    if (missing) return `${command}: option ${missing[2] ?? missing[1]} needs a value (${help})`;
+    const noValue = /^Option '(-[^ ']+)(?:, (-[^ ']+))?' does not take an argument/.exec(message);
+    if (noValue) return `${command}: option ${noValue[2] ?? noValue[1]} takes no value (${help})`;
+  }
+  if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    const arg = /^Unexpected argument '([^']+)'/.exec(message)?.[1];
+    return `${command}: unexpected argument${arg ? ` ${arg}` : ''} (${help})`;
+  }
+  return `${command}: ${message.split('. ')[0]} (${help})`;
+}
+
 /** `parseArgs` in strict mode, with its errors turned into usage errors naming the command. */
 export function parse<const O extends NonNullable<ParseArgsConfig['options']>>(
   command: string,
@@ -74,7 +107,7 @@ export function parse<const O extends NonNullable<ParseArgsConfig['options']>>(
   try {
     return parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError(`${command}: ${(e as Error).message}; see \`connector ${command} --help\``);
+    throw new UsageError(parseErrorMessage(command, e, Object.keys(options)));
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { SourceCredentials } from '#shared/types';
+import type { SecretCredentials } from '#shared/types';
 import { CliError, type CliIo, EXIT, UsageError } from './io.ts';
 
 /**
@@ -55,11 +55,11 @@ function readSecrets(file: string): Record<string, unknown> {
 }
 
 /**
- * Stores `credentials` under `secretId` in the local secrets file, keeping the other secrets. The
+ * Stores `credentials` (user name and password) under `secretId` in the local secrets file, keeping the other secrets. The
  * file is created if missing and is always left readable by its owner only (0600); it is replaced
  * atomically, so a failed write never leaves half a file.
  */
-export function writeLocalSecret(file: string, secretId: string, credentials: SourceCredentials): void {
+export function writeLocalSecret(file: string, secretId: string, credentials: SecretCredentials): void {
   const secrets = readSecrets(file);
   secrets[secretId] = credentials;
   const temp = `${file}.${process.pid}.tmp`;

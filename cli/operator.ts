@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { didYouMean } from '#shared/config/did-you-mean';
 import { ConfigError, type LoadedConfig, listConfigFiles, loadOperatorConfigFiles } from '#shared/config/load';
 import type { OperatorConfig } from '#shared/config/schema';
 import { CliError, type CliIo, EXIT, UsageError } from './io.ts';
@@ -76,9 +77,11 @@ export function findOperator(command: string, sel: OperatorSelection, io: CliIo)
     (l) => l.config.operatorId === sel.operator && (sel.stage === undefined || l.config.stage === sel.stage),
   );
   if (matches.length === 0) {
-    const known = load(files, io).map((l) => `${l.config.operatorId} (${l.config.stage})`);
+    const all = load(files, io);
+    const known = all.map((l) => `${l.config.operatorId} (${l.config.stage})`);
+    const suggestion = didYouMean(sel.operator, [...new Set(all.map((l) => l.config.operatorId))]);
     throw new UsageError(
-      `${command}: no config for operator "${sel.operator}"${sel.stage ? ` and stage ${sel.stage}` : ''} in ${dir}; known: ${known.join(', ') || 'none'}`,
+      `${command}: no config for operator "${sel.operator}"${sel.stage ? ` and stage ${sel.stage}` : ''} in ${dir}${suggestion && suggestion !== sel.operator ? `; did you mean ${suggestion}?` : ''}; known: ${known.join(', ') || 'none'}`,
     );
   }
   if (matches.length > 1) {

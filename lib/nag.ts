@@ -6,7 +6,7 @@
  */
 import { type App, type Stage, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, type NagPack, NIST80053R5Checks, PCIDSS321Checks, ServerlessChecks } from 'cdk-nag';
-import type { IConstruct } from 'constructs';
+import type { Construct, IConstruct } from 'constructs';
 
 /**
  * Registers the AWS Solutions, PCI DSS 3.2.1, NIST 800-53 rev 5 and Serverless packs on an app.
@@ -37,4 +37,22 @@ export function applyCompliancePacks(app: App | Stage): NagPack[] {
 export function acknowledgeFindings(resource: IConstruct, ruleIds: readonly string[], reason: string): void {
   const target = resource.node.defaultChild ?? resource;
   for (const id of ruleIds) Validations.of(target).acknowledge({ id, reason });
+}
+
+/**
+ * Makes every warning annotation under `scope` fail synthesis: a warning is either fixed or
+ * refused by config validation with a clear message, never shipped. (CloudFormation validation
+ * findings fail synthesis through `@aws-cdk/core:validateAgainstDefaultRules` in cdk.json.)
+ */
+export function failSynthOnWarnings(scope: Construct): void {
+  scope.node.addValidation({
+    validate: () =>
+      scope.node
+        .findAll()
+        .flatMap((c) =>
+          c.node.metadata
+            .filter((m) => m.type === 'aws:cdk:warning')
+            .map((m) => `warning at ${c.node.path}: ${String(m.data)}`),
+        ),
+  });
 }

@@ -31,6 +31,7 @@ import {
 import { minimalConfigExample } from '../lambdas/shared/config/load.ts';
 import { operatorConfigSchema } from '../lambdas/shared/config/schema.ts';
 import { CREDENTIALS_HINT } from '../lambdas/shared/config/validate.ts';
+import { cell, code } from './markdown.ts';
 
 /** Where the generated reference lives, relative to the repository root. */
 export const CONFIG_DOCS_PATH = 'docs/config.md';
@@ -41,17 +42,6 @@ const PLACEHOLDERS: Record<string, string> = {
   'streams.<stream>.columns': '<field>',
   'streams.<stream>.columns.<field>.values': '<source value>',
 };
-
-/** Escapes text for a Markdown table cell; `<` and `>` outside code spans would read as HTML. */
-function cell(text: string): string {
-  return text
-    .split(/(`[^`]*`)/)
-    .map((part) => (part.startsWith('`') ? part : part.replace(/</g, '&lt;').replace(/>/g, '&gt;')))
-    .join('')
-    .replace(/\|/g, '\\|')
-    .replace(/\n/g, ' ');
-}
-const code = (text: string): string => `\`${text.replace(/`/g, "'")}\``;
 
 /** A value as inline YAML (flow style), e.g. `rate(15 minutes)`, `[a, b]`, `{ a: 1 }`. */
 function inlineYaml(value: unknown): string {
@@ -166,7 +156,7 @@ function canonicalSection(): string {
   const out: string[] = [
     '## Canonical streams',
     '',
-    'Each stream is one table in the landing zone and in Glue. Map your tables and columns onto these fields under `streams.<stream>.columns`; unmapped fields land as NULL and columns you do not map are never read.',
+    'Each stream lands as one table in Athena, `<stream>`, holding its current state (see the [data dictionary](data-dictionary.md)). Map your tables and columns onto these fields under `streams.<stream>.columns`; unmapped fields land as NULL and columns you do not map are never read.',
     '',
     `- **Type** is the Athena/Glue type of the landed column. Money is a decimal: set \`precision\`/\`scale\` in the mapping to match your source. A pseudonymized field lands as a string (hex HMAC) whatever its type.`,
     '- **PII** is the default treatment: `keep` lands the value as is, `pseudonymize` lands an HMAC-SHA256 of it with the operator key (joins still work), `drop` does not land it. Override it with `pii:` in the mapping; keeping *personal* data in clear requires a `justification`.',
@@ -212,8 +202,8 @@ function canonicalSection(): string {
       (c) => `| ${code(c.name)} | partition (string) | no | ${cell(c.description)} Only in the landed tables. |`,
     ),
     '',
-    'A key can land more than once (the lookback re-reads, a replay or a new upload lands again). Its current',
-    'version is the row that comes first in `ORDER BY ' +
+    'A key can land more than once (the lookback re-reads, a replay or a new upload lands again). The table',
+    '`<stream>` holds one row per key, its current version: the one that comes first in `ORDER BY ' +
       LATEST_VERSION_FIRST +
       '`; see "Versions" in docs/architecture.md.',
     '',

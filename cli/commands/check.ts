@@ -4,6 +4,8 @@
  * table and column with a compatible type, the cursor index, the clock, and the expected snapshot
  * duration.
  */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { CANONICAL_STREAMS, getField, isKeyField, type StreamName } from '#shared/canonical';
 import type { DatabaseSourceConfig, OperatorConfig } from '#shared/config/schema';
 import type { SourcePlan } from '#shared/extract/source-plan';
@@ -34,16 +36,71 @@ import {
   UsageError,
 } from '../io.ts';
 import { findOperator } from '../operator.ts';
-import { connect, operatorCredentials } from '../source.ts';
+import { connect, connectTimeout, operatorCredentials, TIMEOUT_HELP } from '../source.ts';
 import { type Dialect, qualified, quoteIdent, recommendedIndex } from '../sql.ts';
 import { databasePlans } from './grant-sql.ts';
 
+/** Rows per second one extract-window lands when no benchmark figure can be read. */
+export const DEFAULT_ROWS_PER_SECOND = 100_000;
+
+/** Where the duration estimate's throughput comes from. */
+export interface Throughput {
+  readonly rowsPerSecond: number;
+  /** Where the figure comes from, for the report. */
+  readonly source: string;
+}
+
+/** bench/RESULTS.md of this checkout. */
+export const BENCH_RESULTS_FILE = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
+
 /**
- * Rows per second one extract-window Lambda lands, for the duration estimate. No benchmark result
- * is recorded in the repository (bench/RESULTS.md), so this is the documented default.
+ * The measured figure of `npm run bench` recorded in bench/RESULTS.md: the `connector rows/s` of
+ * the first row of the table under the "## Latest run" heading (one extract-window: read, map,
+ * pseudonymize, Parquet, upload, reconcile). Undefined when the file has no such table.
  */
-export const EXTRACT_ROWS_PER_SECOND = 100_000;
-const THROUGHPUT_SOURCE = 'default figure, no benchmark result recorded in bench/RESULTS.md';
+export function benchThroughput(markdown: string): Throughput | undefined {
+  const section = /^## Latest run(.*)$/m.exec(markdown);
+  if (!section) return undefined;
+  const rest = markdown.slice(section.index + section[0].length);
+  const end = rest.search(/^## /m);
+  const lines = (end === -1 ? rest : rest.slice(0, end)).split('\n').filter((l) => l.trim().startsWith('|'));
+  const cells = (line: string) =>
+    line
+      .trim()
+      .replace(/^\||\|$/g, '')
+      .split('|')
+      .map((c) => c.trim());
+  const header = lines[0] ? cells(lines[0]) : [];
+  const column = header.findIndex((h) => h.toLowerCase() === 'connector rows/s');
+  const rowsColumn = header.findIndex((h) => h.toLowerCase() === 'rows');
+  const row = lines.slice(1).find((l) => !/^\|\s*-/.test(l.trim()));
+  if (column === -1 || !row) return undefined;
+  const value = Number((cells(row)[column] ?? '').replace(/[,\s]/g, ''));
+  if (!Number.isFinite(value) || value <= 0) return undefined;
+  const rows = rowsColumn === -1 ? '' : `${cells(row)[rowsColumn]} rows, `;
+  const when = section[1]?.trim().replace(/^\(|\)$/g, '') ?? '';
+  return {
+    rowsPerSecond: Math.round(value),
+    source: `measured by npm run bench (${rows}one window${when ? `, ${when}` : ''}) in bench/RESULTS.md`,
+  };
+}
+
+/** The throughput the estimate uses: the recorded benchmark figure, else the default. */
+export function snapshotThroughput(file = BENCH_RESULTS_FILE): Throughput {
+  let text: string | undefined;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    text = undefined;
+  }
+  const measured = text === undefined ? undefined : benchThroughput(text);
+  return (
+    measured ?? {
+      rowsPerSecond: DEFAULT_ROWS_PER_SECOND,
+      source: `default figure: no "Latest run" benchmark result found in ${file}`,
+    }
+  );
+}
 
 /** Values of a key column read by the key comparison sample (LIMIT of one read-only query). */
 export const DEFAULT_KEY_SAMPLE = 100_000;
@@ -75,6 +132,7 @@ Options:
   --url URL        postgres://user:password@host:port/db or mysql://… (?sslmode=require for TLS)
   --key-sample N   values sampled per key column for the key comparison (default ${DEFAULT_KEY_SAMPLE}; 0: none)
   --json           print {"ok", "checks": [{name, status, message, stream?, suggestion?}], "estimate"}
+${TIMEOUT_HELP}
   -h, --help       show this help
 
 ${OPERATOR_HELP}
@@ -461,8 +519,13 @@ export async function runChecks(
   config: OperatorConfig,
   progress: (line: string) => void = () => {},
   now: () => Date = () => new Date(),
-  options: { readonly keySample?: number } = {},
+  options: {
+    readonly keySample?: number;
+    /** @default the figure recorded in bench/RESULTS.md ({@link snapshotThroughput}) */
+    readonly throughput?: Throughput;
+  } = {},
 ): Promise<CheckReport> {
+  const throughput = options.throughput ?? snapshotThroughput();
   if (config.source.type === 'files') {
     throw new CliError(
       `check: operator ${config.operatorId} drops files; there is no database to check`,
@@ -569,15 +632,15 @@ export async function runChecks(
   const estimate: SnapshotEstimate = {
     rows,
     unknownStreams,
-    rowsPerSecond: EXTRACT_ROWS_PER_SECOND,
-    throughputSource: THROUGHPUT_SOURCE,
+    rowsPerSecond: throughput.rowsPerSecond,
+    throughputSource: throughput.source,
     parallelWindows: parallel,
-    seconds: rows / (EXTRACT_ROWS_PER_SECOND * parallel),
+    seconds: rows / (throughput.rowsPerSecond * parallel),
   };
   checks.push({
     name: 'estimate',
     status: unknownStreams.length > 0 ? 'warn' : 'ok',
-    message: `~${formatCount(rows)} rows in the ${config.snapshot.days}-day snapshot, about ${formatDuration(estimate.seconds)} at ${parallel} parallel window(s) × ${formatCount(EXTRACT_ROWS_PER_SECOND)} rows/s (${THROUGHPUT_SOURCE})${unknownStreams.length > 0 ? `; no row estimate for ${unknownStreams.join(', ')} (run ANALYZE on their tables)` : ''}`,
+    message: `~${formatCount(rows)} rows in the ${config.snapshot.days}-day snapshot, ${estimate.seconds < 1 ? 'under 1s' : `about ${formatDuration(estimate.seconds)}`} of extraction at ${parallel} parallel window(s) × ${formatCount(throughput.rowsPerSecond)} rows/s (${throughput.source})${unknownStreams.length > 0 ? `; no row estimate for ${unknownStreams.join(', ')} (run ANALYZE on their tables)` : ''}`,
   });
   return { ok: checks.every((c) => c.status !== 'fail'), checks, estimate };
 }
@@ -605,6 +668,7 @@ export const checkCommand: Command = {
       url: { type: 'string' },
       'key-sample': { type: 'string' },
       json: { type: 'boolean' },
+      timeout: { type: 'string' },
     });
     if (values.help) {
       io.out(`${HELP}\n`);
@@ -629,6 +693,7 @@ export const checkCommand: Command = {
       operatorId: config.operatorId,
       timeZone: config.source.timeZone,
       statementTimeoutSeconds: config.source.statementTimeoutSeconds,
+      connectTimeoutSeconds: connectTimeout('check', values.timeout, values.url ?? io.env.CONNECTOR_SOURCE_URL),
     });
     try {
       const report = await runChecks(conn, config, (line) => io.err(`${line}\n`), undefined, { keySample });

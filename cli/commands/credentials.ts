@@ -4,8 +4,9 @@
  * and process lists) and is never printed, not even in errors.
  */
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { CREDENTIALS_EXAMPLE, parseCredentials } from '#shared/adapters/secret-source';
-import type { SourceCredentials } from '#shared/types';
+import { CREDENTIALS_EXAMPLE, IGNORED_SECRET_KEYS, parseCredentials } from '#shared/adapters/secret-source';
+import { scrubSecrets } from '#shared/scrub';
+import type { SecretCredentials } from '#shared/types';
 import { awsError } from '../aws.ts';
 import {
   CliError,
@@ -21,27 +22,31 @@ import {
 } from '../io.ts';
 import { localSecretsFile, writeLocalSecret } from '../local-secrets.ts';
 import { findOperator, stackNames } from '../operator.ts';
-import { connect } from '../source.ts';
+import { connect, connectTimeout, settingsFor, TIMEOUT_HELP } from '../source.ts';
 
 const HELP = `Usage: connector credentials set <operator> [--no-check] < credentials.json
 
-Reads the source database credentials as JSON from stdin, validates their shape, tests the
-connection (unless --no-check) and stores them in the operator's secret
+Reads the user name and password of the operator's read-only database user as JSON from stdin,
+validates them, tests the connection (unless --no-check) and stores them in the operator's secret
 connector/<operator>-<stage>/source (Secrets Manager PutSecretValue, in the config's region).
-With CONNECTOR_ADAPTERS=local the secret goes instead into the JSON file
+Where to connect (source.type, host, port, database) and the TLS policy (source.tls, the minimum,
+and source.caBundle) come from the operator config, never from the secret, so editing them needs
+no new secret. With CONNECTOR_ADAPTERS=local the secret goes instead into the JSON file
 CONNECTOR_LOCAL_SECRETS_FILE (secret id → credentials, created 0600 if missing), which the local
 adapters and \`connector check\` read. The credentials are never printed. Pass them on stdin only, e.g.
 
   npx connector credentials set acme-casino < creds.json
-  read -rs PW; printf '{"engine":"postgres","host":"db.example.com","port":5432,"database":"casino","username":"connector_ro","password":"%s"}' "$PW" \\
+  read -rs PW; printf '{"username":"connector_ro","password":"%s"}' "$PW" \\
     | npx connector credentials set acme-casino
 
 Shape: ${CREDENTIALS_EXAMPLE}
-(tls: verify-full, require or disable; caCertificate: optional PEM bundle)
+(optional tls: a stricter mode than source.tls; a weaker one is refused. engine, host, port and
+database, as RDS-style secrets hold them, are ignored.)
 
 Options:
   --no-check      store without testing the connection (e.g. the database is only reachable from the VPC)
   --json          print {"secret", "versionId", "checked"} on success
+${TIMEOUT_HELP}
   -h, --help      show this help
 
 ${OPERATOR_HELP}
@@ -53,7 +58,7 @@ Exit codes: 0 stored, 1 the credentials are invalid, 2 usage error, 3 the connec
 async function storeInSecretsManager(
   config: { readonly region: string },
   secretId: string,
-  creds: SourceCredentials,
+  creds: SecretCredentials,
   io: CliIo,
 ): Promise<string | undefined> {
   io.err(`storing the credentials in secret ${secretId} (${config.region})…\n`);
@@ -79,6 +84,7 @@ export const credentialsCommand: Command = {
       ...OPERATOR_OPTIONS,
       'no-check': { type: 'boolean' },
       json: { type: 'boolean' },
+      timeout: { type: 'string' },
     });
     if (values.help) {
       io.out(`${HELP}\n`);
@@ -117,32 +123,36 @@ export const credentialsCommand: Command = {
         EXIT.problems,
       );
     }
-    let creds: SourceCredentials;
+    let secret: SecretCredentials;
     try {
-      creds = parseCredentials(value, secretId, 'stdin');
+      secret = parseCredentials(value, secretId, 'stdin');
     } catch (e) {
       throw new CliError(`credentials set: ${(e as Error).message}`, EXIT.problems);
     }
-    if (creds.engine !== config.source.type) {
-      throw new CliError(
-        `credentials set: engine is ${creds.engine} but operator ${config.operatorId} has a ${config.source.type} source`,
-        EXIT.problems,
+    const ignored = IGNORED_SECRET_KEYS.filter((k) => (value as Record<string, unknown>)[k] !== undefined);
+    if (ignored.length > 0) {
+      io.err(
+        `warning: ignoring ${ignored.join(', ')} on stdin: the connector connects where the operator config says (source.type, source.host, source.port, source.database); only username and password are stored\n`,
       );
     }
-    if (creds.host !== config.source.host) {
-      io.err(`warning: host ${creds.host} differs from source.host (${config.source.host}) in the config\n`);
-    }
+    const creds = settingsFor(config, secret, secretId);
     if (!values['no-check']) {
-      io.err(`testing the connection to ${creds.host}:${creds.port}/${creds.database} as ${creds.username}…\n`);
+      io.err(
+        `testing the connection to ${creds.host}:${creds.port}/${creds.database} (tls: ${creds.tls}) as ${creds.username}…\n`,
+      );
       try {
-        const conn = await connect(creds, { operatorId: config.operatorId, timeZone: config.source.timeZone });
+        const conn = await connect(creds, {
+          operatorId: config.operatorId,
+          timeZone: config.source.timeZone,
+          connectTimeoutSeconds: connectTimeout('credentials set', values.timeout, undefined),
+        });
         try {
           await conn.serverTime();
         } finally {
           await conn.close();
         }
       } catch (e) {
-        const message = (e as Error).message.split(creds.password).join('***');
+        const message = scrubSecrets((e as Error).message, [creds.password]);
         throw new CliError(
           `${message}\nNothing was stored. Use --no-check to store credentials that cannot be tested from here.`,
           EXIT.cannotConnect,
@@ -152,9 +162,9 @@ export const credentialsCommand: Command = {
     let versionId: string | undefined;
     if (localFile) {
       io.err(`storing the credentials in secret ${secretId} in the local secrets file ${localFile}…\n`);
-      writeLocalSecret(localFile, secretId, creds);
+      writeLocalSecret(localFile, secretId, secret);
     } else {
-      versionId = await storeInSecretsManager(config, secretId, creds, io);
+      versionId = await storeInSecretsManager(config, secretId, secret, io);
     }
     if (values.json) {
       printJson(io, {

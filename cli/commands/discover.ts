@@ -4,11 +4,13 @@
  */
 import { stringify } from 'yaml';
 import { CANONICAL_STREAMS, getField, isKeyField } from '#shared/canonical';
+import { didYouMean } from '#shared/config/did-you-mean';
 import { describeKeyComparison, type KeyComparison } from '#shared/pii/key-form';
 import type { SourceConnection } from '#shared/sources/index';
 import { type CatalogTable, listSchemas, readSchema } from '../catalog.ts';
 import { type ColumnComparison, describeColumnComparison, keyComparisonOf } from '../collation.ts';
 import {
+  CliError,
   type CliIo,
   COMMON_OPTIONS,
   type Command,
@@ -20,7 +22,7 @@ import {
   UsageError,
 } from '../io.ts';
 import { type ProposedStream, proposeStreams, proposeValue } from '../proposal.ts';
-import { connect, credentialsFromUrl } from '../source.ts';
+import { connect, connectTimeout, credentialsFromUrl, TIMEOUT_HELP } from '../source.ts';
 import { qualified, quoteIdent } from '../sql.ts';
 
 const HELP = `Usage: connector discover --url <source> [--schema S]… [--json]
@@ -39,6 +41,7 @@ Options:
   --schema S       only this schema (PostgreSQL) or database (MySQL); repeatable
                    (default: every non-system schema; on MySQL the URL's database)
   --no-values      do not read distinct values of enumeration columns
+${TIMEOUT_HELP}
   --json           print the catalog and the proposal as JSON
   -h, --help       show this help
 
@@ -55,6 +58,8 @@ export interface DiscoveryResult {
   readonly streams: Record<string, unknown>;
   /** The schema every proposed table is in, when there is one; otherwise each stream names its schema. */
   readonly schema?: string;
+  /** The engine: on MySQL/MariaDB the schema is the database (`source.database`). */
+  readonly engine: 'postgres' | 'mysql';
   /** `source.keyComparison` the key columns' collations call for, when they have one. */
   readonly keyComparison?: KeyComparison;
   /** Why: the collation the proposal follows, in words. */
@@ -72,6 +77,24 @@ async function distinctValues(
   );
   if (rows.length > MAX_ENUM_VALUES) return undefined;
   return rows.map((r) => r[0] ?? '');
+}
+
+/** The error for a schema given with `--schema` that holds no table this user can see. */
+async function missingSchema(conn: SourceConnection, schema: string): Promise<CliError> {
+  const what = conn.engine === 'postgres' ? 'schema' : 'database';
+  const existing = await listSchemas(conn);
+  const exists =
+    conn.engine === 'postgres'
+      ? (await conn.query('SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1', [schema])).length > 0
+      : (await conn.query('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [schema])).length > 0;
+  const suggestion = didYouMean(schema, existing);
+  const list = existing.length > 0 ? `; ${what}s with tables: ${existing.join(', ')}` : '';
+  return new CliError(
+    exists
+      ? `discover: ${what} ${schema} holds no table this user can see (check the grants)${list}`
+      : `discover: ${what} ${schema} does not exist${suggestion ? `; did you mean ${suggestion}?` : ''}${list}`,
+    EXIT.problems,
+  );
 }
 
 /** A proposed key or reference column with what the catalog says about its comparison. */
@@ -155,7 +178,11 @@ export async function discover(
   const tables: CatalogTable[] = [];
   for (const schema of schemas) {
     progress(`reading schema ${schema}…`);
-    tables.push(...(await readSchema(conn, schema)));
+    const found = await readSchema(conn, schema);
+    if (found.length === 0 && options.schemas && options.schemas.length > 0) {
+      throw await missingSchema(conn, schema);
+    }
+    tables.push(...found);
   }
   const proposals = proposeStreams(tables);
   const proposedSchemas = [...new Set(proposals.map((p) => p.table.schema))];
@@ -214,6 +241,7 @@ export async function discover(
     proposals,
     streams,
     ...(oneSchema !== undefined ? { schema: oneSchema } : {}),
+    engine: conn.engine,
     ...(keys.comparison ? { keyComparison: keys.comparison, keyComparisonFrom: keys.from } : {}),
     notes,
   };
@@ -259,8 +287,13 @@ export function discoveryYaml(result: DiscoveryResult, from: string): string {
     lines.push('#', '# To review:', ...result.notes.map((n) => `#   - ${n}`));
   }
   lines.push('#');
-  if (result.schema !== undefined)
-    lines.push(`# Every table is in ${result.schema}: set source.schema: ${result.schema}`);
+  if (result.schema !== undefined) {
+    lines.push(
+      result.engine === 'mysql'
+        ? `# Every table is in database ${result.schema}: set source.database: ${result.schema} (on MySQL a schema is a database)`
+        : `# Every table is in ${result.schema}: set source.schema: ${result.schema}`,
+    );
+  }
   if (result.keyComparison) {
     const k = result.keyComparison;
     lines.push(
@@ -281,6 +314,7 @@ export const discoverCommand: Command = {
       schema: { type: 'string', multiple: true },
       'no-values': { type: 'boolean' },
       json: { type: 'boolean' },
+      timeout: { type: 'string' },
     });
     if (values.help) {
       io.out(`${HELP}\n`);
@@ -294,7 +328,7 @@ export const discoverCommand: Command = {
     const { credentials } = credentialsFromUrl(url, values.url ? '--url' : 'CONNECTOR_SOURCE_URL');
     const from = `${credentials.engine}://${credentials.host}:${credentials.port}/${credentials.database}`;
     io.err(`connecting to ${from}…\n`);
-    const conn = await connect(credentials);
+    const conn = await connect(credentials, { connectTimeoutSeconds: connectTimeout('discover', values.timeout, url) });
     try {
       const schemas = values.schema ?? (credentials.engine === 'mysql' ? [credentials.database] : undefined);
       const result = await discover(conn, {

@@ -3,14 +3,17 @@ import type { Command } from '../io.ts';
 import { checkCommand } from './check.ts';
 import { credentialsCommand } from './credentials.ts';
 import { discoverCommand } from './discover.ts';
+import { doctorCommand } from './doctor.ts';
 import { dropInstructionsCommand } from './drop-instructions.ts';
 import { eraseCommand } from './erase.ts';
 import { grantSqlCommand } from './grant-sql.ts';
 import { replayCommand, snapshotCommand } from './run.ts';
+import { runLocalCommand } from './run-local.ts';
 import { statusCommand } from './status.ts';
 import { validateCommand } from './validate.ts';
 
 export const commands: readonly Command[] = [
+  doctorCommand,
   validateCommand,
   grantSqlCommand,
   discoverCommand,
@@ -20,5 +23,6 @@ export const commands: readonly Command[] = [
   statusCommand,
   snapshotCommand,
   replayCommand,
+  runLocalCommand,
   eraseCommand,
 ];

@@ -43,9 +43,10 @@ const REPLAY_HELP = `Usage: connector replay <operator> --stream S [--stream S�
 Re-extracts a time range of some streams under a new snapshot id (e.g. after a mapping fix or an
 operator-side correction): starts the snapshot state machine with
 {"from": …, "to": …, "streams": […]}. from is rounded down and to up to whole hours; to is
-capped at the snapshot cutoff. Rows land again with a new run id and a later read time: by the
-version order (greatest _cursor_us, then _source_seq) a replayed row is current unless a newer
-version of its key has landed since.
+capped at the snapshot cutoff. Rows land again under the new snapshot id (their _run_id) with a
+later read time. Once the replay has completed, each stream's table in Athena (<stream>, one row
+per key: its latest version by _cursor_us, then _source_seq) holds the replayed version of every
+key in the range, unless a newer version of the key has landed since; no key is counted twice.
 
 Options:
   --stream S     a configured stream; repeatable
@@ -90,7 +91,7 @@ export async function startSnapshotExecution(
     } else {
       io.out(
         `Started ${result.executionArn} at ${result.startDate}.\n` +
-          `Follow it with: npx connector status ${config.operatorId}${config.stage === 'production' ? ' --stage production' : ''} --table <sync-state table>\n` +
+          `Follow it with: npx connector status ${config.operatorId}${config.stage === 'production' ? ' --stage production' : ''} --watch\n` +
           `  or: aws stepfunctions describe-execution --execution-arn ${result.executionArn} --region ${config.region}\n`,
       );
     }

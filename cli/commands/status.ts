@@ -23,9 +23,25 @@ import {
   printJson,
   UsageError,
 } from '../io.ts';
-import { findOperator, stackNames } from '../operator.ts';
+import { findOperator } from '../operator.ts';
+import { operatorStack, STACK_OUTPUTS, stackOutput } from '../stack.ts';
 
-const HELP = `Usage: connector status <operator> [--table NAME] [--json]
+/** Waits `ms`; false when the process was interrupted meanwhile (SIGINT). */
+function sleep(ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const onSigint = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      process.off('SIGINT', onSigint);
+      resolve(true);
+    }, ms);
+    process.once('SIGINT', onSigint);
+  });
+}
+
+const HELP = `Usage: connector status <operator> [--table NAME] [--watch [--interval S]] [--json]
 
 Shows, from the operator's sync-state table (DynamoDB): the current snapshot and its progress per
 stream (windows done/total, rows), each stream's watermark, last successful run and freshness lag
@@ -33,11 +49,11 @@ against its SLA, rows with a NULL cursor (never landed; counted by each snapshot
 run), whether an incremental run holds the lock, and recent failures.
 
 Options:
-  --table NAME   sync-state table (default: CONNECTOR_SYNC_STATE_TABLE): the stack output
-                 SyncStateTableName, e.g.
-                   aws cloudformation describe-stacks --stack-name <operator>-<stage> \\
-                     --query "Stacks[0].Outputs[?OutputKey=='SyncStateTableName'].OutputValue" --output text
-  --json         print the status as JSON
+  --table NAME   sync-state table (default: CONNECTOR_SYNC_STATE_TABLE, else the stack output
+                 SyncStateTableName, read with CloudFormation)
+  --watch        refresh until interrupted (Ctrl-C)
+  --interval S   seconds between refreshes with --watch (default 10)
+  --json         print the status as JSON (one object per refresh with --watch)
   -h, --help     show this help
 
 AWS_ENDPOINT_URL_DYNAMODB (or AWS_ENDPOINT_URL) points the client at another endpoint, e.g. dynalite.
@@ -253,31 +269,43 @@ export const statusCommand: Command = {
       ...OPERATOR_OPTIONS,
       table: { type: 'string' },
       json: { type: 'boolean' },
+      watch: { type: 'boolean' },
+      interval: { type: 'string' },
     });
     if (values.help) {
       io.out(`${HELP}\n`);
       return EXIT.ok;
     }
     const { config } = findOperator('status', { ...values, operator: positionals[0] }, io);
-    const table = values.table ?? io.env.CONNECTOR_SYNC_STATE_TABLE;
-    if (!table) {
+    const interval = values.interval === undefined ? 10 : Number(values.interval);
+    if (!Number.isInteger(interval) || interval < 1 || interval > 3600) {
       throw new UsageError(
-        `status: give the sync-state table with --table (or CONNECTOR_SYNC_STATE_TABLE); find it with\n  aws cloudformation describe-stacks --stack-name ${stackNames(config).stack} --region ${config.region} --query "Stacks[0].Outputs[?OutputKey=='SyncStateTableName'].OutputValue" --output text`,
+        `status: --interval must be a whole number of seconds from 1 to 3600, got ${values.interval}`,
       );
     }
+    if (values.interval !== undefined && !values.watch) throw new UsageError('status: --interval goes with --watch');
+    const table =
+      values.table ??
+      io.env.CONNECTOR_SYNC_STATE_TABLE ??
+      stackOutput(await operatorStack(config, io, 'status'), STACK_OUTPUTS.syncStateTable, 'status');
     const endpoint = io.env.AWS_ENDPOINT_URL_DYNAMODB ?? io.env.AWS_ENDPOINT_URL;
     const client = new DynamoDBClient({ region: config.region, ...(endpoint ? { endpoint } : {}) });
     try {
       const store = new SyncStateStore(DynamoDBDocumentClient.from(client), table);
-      let status: OperatorStatus;
-      try {
-        status = await readStatus(store, config);
-      } catch (e) {
-        throw awsError(`reading sync-state table ${table}`, e instanceof SyncStateError ? (e.cause ?? e) : e);
+      for (;;) {
+        let status: OperatorStatus;
+        try {
+          status = await readStatus(store, config);
+        } catch (e) {
+          throw awsError(`reading sync-state table ${table}`, e instanceof SyncStateError ? (e.cause ?? e) : e);
+        }
+        if (values.json && values.watch) io.out(`${JSON.stringify(status)}\n`);
+        else if (values.json) printJson(io, status);
+        else io.out(`${values.watch && io.interactive ? '\x1b[2J\x1b[H' : ''}${formatStatus(status)}`);
+        if (!values.watch) return status.ok ? EXIT.ok : EXIT.problems;
+        if (!values.json) io.out(`\n(refreshing every ${interval} s; Ctrl-C to stop)\n\n`);
+        if (!(await (io.sleep ?? sleep)(interval * 1000))) return status.ok ? EXIT.ok : EXIT.problems;
       }
-      if (values.json) printJson(io, status);
-      else io.out(formatStatus(status));
-      return status.ok ? EXIT.ok : EXIT.problems;
     } finally {
       client.destroy();
     }

@@ -8,7 +8,7 @@ import { isStreamName } from '#shared/canonical';
 import { ReconciliationError } from '#shared/extract/extract-range';
 import type { ExtractResult, ExtractWindowInput } from '#shared/pipeline/contracts';
 import { createExtractorRuntime, extractForInvocation } from '#shared/runtime/extractor';
-import { DIMENSIONS, METRICS, wrapHandler } from '#shared/runtime/observability';
+import { DIMENSIONS, loggableError, METRICS, wrapHandler } from '#shared/runtime/observability';
 
 const rt = createExtractorRuntime();
 const { logger, metrics } = rt.obs;
@@ -89,8 +89,8 @@ export async function extractWindow(event: ExtractWindowInput, context?: Context
       .markWindowFailed(snapshotId, stream, windowId, {
         error: `${(error as Error).name}: ${(error as Error).message}`,
       })
-      .catch((e) => logger.error('could not record the window failure', { error: e }));
-    logger.error('window failed', { error });
+      .catch((e) => logger.error('could not record the window failure', { error: loggableError(e) }));
+    logger.error('window failed', { error: loggableError(error) });
     throw error;
   }
 }

@@ -13,7 +13,7 @@ import { isStreamName } from '#shared/canonical';
 import { ReconciliationError } from '#shared/extract/extract-range';
 import type { IncrementalSyncInput, IncrementalSyncResult } from '#shared/pipeline/contracts';
 import { createExtractorRuntime, extractForInvocation } from '#shared/runtime/extractor';
-import { DIMENSIONS, METRICS, wrapHandler } from '#shared/runtime/observability';
+import { DIMENSIONS, loggableError, METRICS, wrapHandler } from '#shared/runtime/observability';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
 
 const rt = createExtractorRuntime();
@@ -121,7 +121,7 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
   } catch (error) {
     if (error instanceof ReconciliationError) metrics.addMetric(METRICS.reconciliationMismatch, MetricUnit.Count, 1);
     metrics.addMetric(METRICS.extractFailures, MetricUnit.Count, 1);
-    logger.error('incremental run failed', { error });
+    logger.error('incremental run failed', { error: loggableError(error) });
     throw error;
   } finally {
     if (!event.lockOwner) await rt.store.releaseLock(INCREMENTAL_LOCK, owner).catch(() => undefined);

@@ -46,7 +46,16 @@ export interface LandedBatch {
   readonly columns: readonly (readonly LandedValue[])[];
 }
 
-/** Source database connection settings, as stored in the operator's Secrets Manager secret. */
+/**
+ * TLS mode of a source session: `verify-full` encrypts and verifies the server certificate and host
+ * name, `require` encrypts without verifying, `disable` does not encrypt. Ordered from strongest.
+ */
+export type TlsMode = 'verify-full' | 'require' | 'disable';
+
+/**
+ * Everything needed to open a source session: the connection settings come from the operator
+ * config, the user name and password from the operator's secret (see sources/connect.ts).
+ */
 export interface SourceCredentials {
   readonly engine: 'postgres' | 'mysql';
   readonly host: string;
@@ -54,7 +63,17 @@ export interface SourceCredentials {
   readonly database: string;
   readonly username: string;
   readonly password: string;
-  readonly tls: 'verify-full' | 'require' | 'disable';
-  /** PEM bundle of the CA that signed the server certificate, when not a public CA. */
-  readonly caCertificate?: string;
+  readonly tls: TlsMode;
+  /** PEM certificates of the CAs trusted with `verify-full`; Node.js's public CAs when absent. */
+  readonly ca?: readonly string[];
+}
+
+/**
+ * What the operator's secret holds: `{username, password}`. A secret may also name a `tls` mode,
+ * which can only raise the config's `source.tls` (a weaker one is refused).
+ */
+export interface SecretCredentials {
+  readonly username: string;
+  readonly password: string;
+  readonly tls?: TlsMode;
 }

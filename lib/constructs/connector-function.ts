@@ -4,7 +4,7 @@
  * permissions all live in one customer-managed policy (no inline policies), and optional VPC
  * placement.
  */
-import { Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -43,6 +43,11 @@ export interface ConnectorFunctionProps {
    * @default Duration.minutes(15)
    */
   readonly timeout?: Duration;
+  /**
+   * Ephemeral storage (/tmp) in MB, 512 to 10,240.
+   * @default 512
+   */
+  readonly ephemeralStorageSizeMb?: number;
   /** Environment variables (never secrets: those are read from Secrets Manager at run time). */
   readonly environment?: Record<string, string>;
   /**
@@ -155,6 +160,7 @@ export class ConnectorFunction extends Construct {
       memorySize: props.memorySize ?? 1769,
       timeout: props.timeout ?? Duration.minutes(15),
       reservedConcurrentExecutions: props.reservedConcurrency,
+      ...(props.ephemeralStorageSizeMb ? { ephemeralStorageSize: Size.mebibytes(props.ephemeralStorageSizeMb) } : {}),
       // Immutable view: the function's own grants (tracing, VPC access, environment key) would
       // become an inline policy or an AWS-managed one; the managed policy above holds them instead.
       role: this.role.withoutPolicyUpdates(),

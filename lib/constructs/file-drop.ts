@@ -5,16 +5,17 @@
  * dead-letter queue) to the ingest-file function.
  */
 import { createHash } from 'node:crypto';
-import { CfnOutput, type CfnResource, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { CfnOutput, type CfnResource, Duration, Fn, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as transfer from 'aws-cdk-lib/aws-transfer';
 import { Construct } from 'constructs';
-import type { OperatorConfig } from '#shared/config/schema';
+import { EPHEMERAL_HEADROOM_MB, LAMBDA_MAX_EPHEMERAL_MB, type OperatorConfig } from '#shared/config/schema';
 import { PREFIX } from '#shared/layout';
 import { acknowledgeFindings } from '../nag.ts';
 import { ConnectorFunction } from './connector-function.ts';
@@ -22,6 +23,7 @@ import { acknowledgeLandingWildcards, connectorEnvironment } from './extractors.
 import type { LambdaBundle } from './lambda-bundle.ts';
 import type { LandingZone } from './landing-zone.ts';
 import { EncryptedLogGroup } from './log-group.ts';
+import { addEncryptedFlowLog } from './network.ts';
 import type { SyncState } from './sync-state.ts';
 
 /** SFTP security policy: only modern key exchanges, ciphers and MACs (no CBC, no SHA-1). */
@@ -82,6 +84,71 @@ class PolicyGrantee implements iam.IGrantable {
 }
 
 /**
+ * Ephemeral storage (/tmp) of the ingest function for a `maxFileSizeMb`: the largest file plus
+ * headroom, within Lambda's 512-10,240 MB (config validation caps the file size accordingly).
+ */
+export function ingestEphemeralStorageMb(maxFileSizeMb: number): number {
+  return Math.min(LAMBDA_MAX_EPHEMERAL_MB, Math.max(512, maxFileSizeMb + EPHEMERAL_HEADROOM_MB));
+}
+
+/** What {@link ScopedQueueTarget} delivers to, and from which rule. */
+interface ScopedQueueTargetProps {
+  readonly queue: sqs.IQueue;
+  readonly deadLetterQueue: sqs.IQueue;
+  /** The key both queues are encrypted with. */
+  readonly key: kms.IKey;
+  /** ARN of the one rule allowed to send (written without a reference to the rule). */
+  readonly ruleArn: string;
+  readonly retryAttempts: number;
+  readonly maxEventAge: Duration;
+}
+
+/**
+ * An EventBridge target for KMS-encrypted queues whose queue and key policies admit
+ * events.amazonaws.com only for this account and this one rule (`aws:SourceAccount` and
+ * `aws:SourceArn`). The stock SQS target leaves the key statement without a source condition.
+ */
+class ScopedQueueTarget implements events.IRuleTarget {
+  constructor(private readonly props: ScopedQueueTargetProps) {}
+
+  bind(rule: events.IRule): events.RuleTargetConfig {
+    const { queue, deadLetterQueue, key, ruleArn } = this.props;
+    const account = Stack.of(rule).account;
+    const eventsService = new iam.ServicePrincipal('events.amazonaws.com');
+    const source = { StringEquals: { 'aws:SourceAccount': account }, ArnEquals: { 'aws:SourceArn': ruleArn } };
+    for (const target of [queue, deadLetterQueue]) {
+      target.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'AllowFileDropRule',
+          principals: [eventsService],
+          actions: ['sqs:SendMessage'],
+          resources: [target.queueArn],
+          conditions: source,
+        }),
+      );
+    }
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowFileDropRuleToEncryptQueueMessages',
+        principals: [eventsService],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+        conditions: source,
+      }),
+    );
+    return {
+      arn: queue.queueArn,
+      targetResource: queue,
+      deadLetterConfig: { arn: deadLetterQueue.queueArn },
+      retryPolicy: {
+        maximumRetryAttempts: this.props.retryAttempts,
+        maximumEventAgeInSeconds: this.props.maxEventAge.toSeconds(),
+      },
+    };
+  }
+}
+
+/**
  * The ExternalId of the upload role: derived from account, region, stack and operator (and this
  * construct's path), so it is stable across deployments and unique per operator stack.
  */
@@ -136,7 +203,10 @@ export class FileDrop extends Construct {
     const maxConcurrency = props.maxConcurrency ?? 5;
 
     // --- who may upload
-    for (const arn of drop.principals) landingZone.grantDropInbound(new iam.ArnPrincipal(arn));
+    for (const arn of drop.principals) {
+      landingZone.grantDropInbound(new iam.ArnPrincipal(arn));
+      landingZone.grantReadQuarantineReasons(new iam.ArnPrincipal(arn));
+    }
 
     if (drop.assumeRole) {
       this.externalId = uploadExternalId(this, config.operatorId);
@@ -151,10 +221,16 @@ export class FileDrop extends Construct {
         description: `${name}: drop files under inbound/ of the landing bucket`,
       });
       landingZone.grantDropInbound(new PolicyGrantee(this.uploadRole, policy));
+      landingZone.grantReadQuarantineReasons(new PolicyGrantee(this.uploadRole, policy));
       acknowledgeFindings(
         policy,
         [`AwsSolutions-IAM5[${inboundWildcard}]`],
         'The operator names its own files; the role may only put objects under inbound/ of this one bucket (no read, list or delete), encrypted with this operator key through S3.',
+      );
+      acknowledgeFindings(
+        policy,
+        [`AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/quarantine/*.reason.json]`],
+        'The reason document of a refused file is named after the file the operator chose; the role may read only those documents (not the quarantined files, no listing) to learn why a file was refused.',
       );
       new CfnOutput(stack, 'FileDropUploadRoleArn', {
         description: 'Role the operator assumes to upload files (with the ExternalId)',
@@ -188,7 +264,11 @@ export class FileDrop extends Construct {
       retentionPeriod: Duration.days(14),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
     });
+    // Named, so its ARN can be written into the key policy without a reference (the key cannot
+    // depend on the rule: rule → queue → key).
+    const ruleName = `${name}-file-drop`;
     this.rule = new events.Rule(this, 'ObjectCreated', {
+      ruleName,
       description: `${name}: files dropped under inbound/ of the landing bucket`,
       eventPattern: {
         source: ['aws.s3'],
@@ -200,8 +280,11 @@ export class FileDrop extends Construct {
       },
     });
     this.rule.addTarget(
-      new targets.SqsQueue(this.queue, {
+      new ScopedQueueTarget({
+        queue: this.queue,
         deadLetterQueue: this.deadLetterQueue,
+        key,
+        ruleArn: stack.formatArn({ service: 'events', resource: 'rule', resourceName: ruleName }),
         retryAttempts: 185,
         maxEventAge: Duration.hours(24),
       }),
@@ -216,6 +299,8 @@ export class FileDrop extends Construct {
       logRetentionDays: config.retention.logDays,
       reservedConcurrency: maxConcurrency,
       timeout,
+      // Parquet drops are spooled to /tmp before they are read: room for the largest file allowed.
+      ephemeralStorageSizeMb: ingestEphemeralStorageMb(drop.maxFileSizeMb),
       environment: connectorEnvironment(config, landingZone, syncState),
       ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
     });
@@ -242,24 +327,15 @@ export class FileDrop extends Construct {
       ['Serverless-SQSRedrivePolicy'],
       'This queue is the dead-letter queue (of the ingest queue and of the event rule); a dead-letter queue of its own would only move the same messages once more. Messages are kept 14 days for inspection and redrive.',
     );
-    landingZone.grantReadInbound(fn.grantee);
-    landingZone.grantDeleteInbound(fn.grantee);
+    landingZone.grantIngestInbound(fn.grantee);
     landingZone.grantWriteQuarantine(fn.grantee);
     landingZone.grantWriteArchive(fn.grantee);
     landingZone.grantLandRaw(fn.grantee);
     syncState.grantReadWrite(fn.grantee);
     acknowledgeLandingWildcards(fn, landingZone);
     fn.acknowledgeWildcards(
-      [
-        inboundWildcard,
-        `Resource::<${bucketId}.Arn>/quarantine/*`,
-        `Resource::<${bucketId}.Arn>/archive/*`,
-        'Action::s3:GetObject*',
-        'Action::s3:GetBucket*',
-        'Action::s3:List*',
-        'Action::s3:DeleteObject*',
-      ],
-      'Dropped files have names the operator chooses: the function reads and deletes (exact versions of) originals under inbound/ and writes them under quarantine/ or archive/ of this one bucket; GetObject*/DeleteObject* are needed for the version-specific calls (GetObjectVersion, DeleteObjectVersion).',
+      [inboundWildcard, `Resource::<${bucketId}.Arn>/quarantine/*`, `Resource::<${bucketId}.Arn>/archive/*`],
+      'Dropped files have names the operator chooses: the function reads and deletes exact versions of originals under inbound/ and copies them under quarantine/ or archive/ of this one bucket (object actions only, no listing outside raw/).',
     );
     acknowledgeFindings(
       fn.function,
@@ -309,10 +385,19 @@ export class FileDrop extends Construct {
       'The SFTP server names a log stream per session; the role may only write streams of this one log group.',
     );
 
+    const network = this.createSftpNetwork(props, sftp.vpcCidr, sftp.allowedCidrs);
     const server = new transfer.CfnServer(this, 'SftpServer', {
       protocols: ['SFTP'],
       domain: 'S3',
-      endpointType: 'PUBLIC',
+      // An internet-facing VPC endpoint: reachable on its Elastic IPs, and only from the operator's
+      // addresses (security group), where a PUBLIC endpoint admits the whole internet.
+      endpointType: 'VPC',
+      endpointDetails: {
+        vpcId: network.vpc.vpcId,
+        subnetIds: network.vpc.publicSubnets.map((subnet) => subnet.subnetId),
+        securityGroupIds: [network.securityGroup.securityGroupId],
+        addressAllocationIds: network.addresses.map((eip) => eip.attrAllocationId),
+      },
       identityProviderType: 'SERVICE_MANAGED',
       securityPolicyName: SFTP_SECURITY_POLICY,
       loggingRole: loggingRole.roleArn,
@@ -353,6 +438,72 @@ export class FileDrop extends Construct {
       value: `${server.attrServerId}.server.transfer.${stack.region}.amazonaws.com`,
     });
     new CfnOutput(stack, 'FileDropSftpUser', { description: 'SFTP user of the operator', value: sftp.userName });
+    new CfnOutput(stack, 'FileDropSftpAddresses', {
+      description: 'Public addresses of the SFTP endpoint (for the operator firewall)',
+      value: Fn.join(
+        ', ',
+        network.addresses.map((eip) => eip.attrPublicIp),
+      ),
+    });
     return { server, user, role };
+  }
+
+  /**
+   * The SFTP endpoint's network: a small VPC of public subnets only (no NAT, nothing else runs in
+   * it), one Elastic IP per subnet for the endpoint, flow logs, and a security group that admits
+   * SSH from the operator's CIDRs only.
+   */
+  private createSftpNetwork(
+    props: FileDropProps,
+    cidr: string,
+    allowedCidrs: readonly string[],
+  ): { vpc: ec2.Vpc; securityGroup: ec2.SecurityGroup; addresses: ec2.CfnEIP[] } {
+    const { config, landingZone } = props;
+    if (allowedCidrs.length === 0) {
+      throw new Error(
+        `${config.operatorId}: fileDrop.sftp needs allowedCidrs, the operator's source addresses (e.g. allowedCidrs: [203.0.113.0/24])`,
+      );
+    }
+    const prefix = Number(cidr.split('/')[1]);
+    const vpc = new ec2.Vpc(this, 'SftpVpc', {
+      ipAddresses: ec2.IpAddresses.cidr(cidr),
+      maxAzs: 2,
+      natGateways: 0,
+      subnetConfiguration: [
+        {
+          name: 'Sftp',
+          subnetType: ec2.SubnetType.PUBLIC,
+          cidrMask: Math.min(28, prefix + 2),
+          mapPublicIpOnLaunch: false,
+        },
+      ],
+      restrictDefaultSecurityGroup: true,
+    });
+    addEncryptedFlowLog(new Construct(this, 'SftpFlowLogs'), vpc, {
+      logGroupName: `${landingZone.logGroupNamePrefix}sftp-vpc-flow-logs`,
+      encryptionKey: landingZone.key,
+      retentionDays: config.retention.logDays,
+      ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
+    });
+    for (const subnet of vpc.publicSubnets) {
+      const route = subnet.node.tryFindChild('DefaultRoute');
+      if (route) {
+        acknowledgeFindings(
+          route,
+          ['PCI.DSS.321-VPCNoUnrestrictedRouteToIGW', 'NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW'],
+          "The SFTP endpoint's subnet routes to the internet gateway so the operator can reach the endpoint's Elastic IPs; nothing else runs in this VPC and its security group admits SSH from the operator's CIDRs only.",
+        );
+      }
+    }
+    const securityGroup = new ec2.SecurityGroup(this, 'SftpSecurityGroup', {
+      vpc,
+      description: `${config.operatorId}-${config.stage}: SFTP from the operator addresses only`,
+      allowAllOutbound: false,
+    });
+    for (const allowed of allowedCidrs) {
+      securityGroup.addIngressRule(ec2.Peer.ipv4(allowed), ec2.Port.tcp(22), 'SFTP from the operator');
+    }
+    const addresses = vpc.publicSubnets.map((_, i) => new ec2.CfnEIP(this, `SftpAddress${i + 1}`, { domain: 'vpc' }));
+    return { vpc, securityGroup, addresses };
   }
 }

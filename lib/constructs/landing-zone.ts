@@ -2,13 +2,14 @@
  * The operator's landing zone: its customer-managed KMS key and the S3 bucket everything lands in,
  * with a separate bucket for the landing bucket's server access logs.
  */
+import { createHash } from 'node:crypto';
 import { ArnFormat, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { OperatorConfig } from '#shared/config/schema';
-import { PREFIX } from '#shared/layout';
+import { PREFIX, QUARANTINE_REASON_SUFFIX } from '#shared/layout';
 import { acknowledgeFindings } from '../nag.ts';
 import { type ConnectorStage, dataRemovalPolicy } from './removal-policy.ts';
 
@@ -49,6 +50,11 @@ export class LandingZone extends Construct {
   public readonly keyAlias: kms.Alias;
   /** The landing bucket (`inbound/`, `raw/`, `_manifests/`, `archive/`, `quarantine/`). */
   public readonly bucket: s3.Bucket;
+  /**
+   * The landing bucket's name, known at synth: the key policy can name the bucket in its
+   * encryption-context condition without referring to the bucket (which refers to the key).
+   */
+  public readonly bucketName: string;
   /** Receives the landing bucket's S3 server access logs under `landing/`. */
   public readonly accessLogBucket: s3.Bucket;
   /**
@@ -103,7 +109,6 @@ export class LandingZone extends Construct {
     );
 
     this.accessLogBucket = new s3.Bucket(this, 'AccessLogBucket', {
-      // S3 server access logging only delivers to targets encrypted with SSE-S3.
       encryption: s3.BucketEncryption.S3_MANAGED,
       enforceSSL: true,
       minimumTLSVersion: 1.2,
@@ -124,10 +129,12 @@ export class LandingZone extends Construct {
     acknowledgeFindings(
       this.accessLogBucket,
       ['PCI.DSS.321-S3DefaultEncryptionKMS', 'NIST.800.53.R5-S3DefaultEncryptionKMS'],
-      'S3 server access logging can only deliver to a target bucket encrypted with SSE-S3 (SSE-KMS targets are not supported); the logs hold request metadata, not landed data, and the bucket is TLS-only with all public access blocked.',
+      "Server access logs hold request metadata (requester, operation, object key, status), never landed data, and are encrypted at rest with SSE-S3. Encrypting them with the operator key would need a key-policy statement for the S3 logging service that can only be scoped to the account, not to this bucket (the bucket refers to the key, so the key cannot refer to the bucket), widening who may use the key that protects player data for logs that hold none. The bucket is TLS-only, blocks all public access, and only this account's log delivery writes to it.",
     );
 
+    this.bucketName = landingBucketName(props.operatorId, props.stage, stack.account, stack.region);
     this.bucket = new s3.Bucket(this, 'Bucket', {
+      bucketName: this.bucketName,
       encryption: s3.BucketEncryption.KMS,
       encryptionKey: this.key,
       bucketKeyEnabled: true,
@@ -274,14 +281,17 @@ export class LandingZone extends Construct {
     });
   }
 
-  /** Lets `grantee` read files the operator dropped under `inbound/`. */
-  public grantReadInbound(grantee: iam.IGrantable): iam.Grant {
-    return this.bucket.grantRead(grantee, `${PREFIX.inbound}*`);
-  }
-
-  /** Lets `grantee` delete dropped originals under `inbound/` once they have landed or been quarantined. */
-  public grantDeleteInbound(grantee: iam.IGrantable): iam.Grant {
-    return this.bucket.grantDelete(grantee, `${PREFIX.inbound}*`);
+  /**
+   * What ingesting a dropped file takes on `inbound/`: read exact versions of the originals (also
+   * as the source of the copy to archive/ or quarantine/) and delete them once they have landed or
+   * been quarantined. Object actions on `inbound/*` only: no listing, no bucket-level action.
+   */
+  public grantIngestInbound(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:DeleteObject', 's3:DeleteObjectVersion'],
+      resourceArns: [this.bucket.arnForObjects(`${PREFIX.inbound}*`)],
+    }).combine(this.key.grantDecrypt(grantee));
   }
 
   /** Lets `grantee` write rejected files and their reasons under `quarantine/`. */
@@ -303,10 +313,11 @@ export class LandingZone extends Construct {
    * only this key.
    *
    * kms:Decrypt is included because multipart uploads (the AWS CLI uses them above 8 MB) read the
-   * data key back. A role of this account may use the key only for this bucket (with S3 Bucket
-   * Keys the encryption context is the bucket ARN, without them the object ARN under `inbound/`).
-   * The key policy cannot name the bucket (the bucket refers to the key: a circular dependency),
-   * so for another account's principal the key is limited to S3 calls made by that account.
+   * data key back; kms:Encrypt is not (S3 encrypts with a generated data key). Either way the key
+   * may be used only through S3 in this region and only for this bucket (with S3 Bucket Keys the
+   * encryption context is the bucket ARN, without them the object ARN under `inbound/`); the key
+   * policy names the bucket by its synth-time name, so it does not refer to the bucket resource
+   * (which refers to the key), and another account's principal also only for its own calls.
    */
   public grantDropInbound(grantee: iam.IGrantable): iam.Grant {
     const stack = Stack.of(this);
@@ -316,17 +327,14 @@ export class LandingZone extends Construct {
         ? principal.arn.split(':')[4]
         : principal.principalAccount;
     const crossAccount = account !== undefined && !Token.isUnresolved(account) && account !== stack.account;
-    const scope: Record<string, Record<string, unknown>> = crossAccount
-      ? { StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com`, 'kms:CallerAccount': account } }
-      : {
-          StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com` },
-          StringLike: {
-            'kms:EncryptionContext:aws:s3:arn': [
-              this.bucket.bucketArn,
-              this.bucket.arnForObjects(`${PREFIX.inbound}*`),
-            ],
-          },
-        };
+    const bucketArn = stack.formatArn({ service: 's3', region: '', account: '', resource: this.bucketName });
+    const scope: Record<string, Record<string, unknown>> = {
+      StringEquals: {
+        'kms:ViaService': `s3.${stack.region}.amazonaws.com`,
+        ...(crossAccount ? { 'kms:CallerAccount': account } : {}),
+      },
+      StringLike: { 'kms:EncryptionContext:aws:s3:arn': [bucketArn, `${bucketArn}/${PREFIX.inbound}*`] },
+    };
     return iam.Grant.addToPrincipalOrResource({
       grantee,
       actions: ['s3:PutObject'],
@@ -335,13 +343,29 @@ export class LandingZone extends Construct {
     }).combine(
       iam.Grant.addToPrincipalOrResource({
         grantee,
-        actions: ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt'],
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
         resourceArns: [this.key.keyArn],
         resourceSelfArns: ['*'],
         resource: this.key,
         conditions: scope,
       }),
     );
+  }
+
+  /**
+   * Lets `grantee` (an operator principal or upload role, already granted {@link grantDropInbound})
+   * read the reason documents of its quarantined files, `quarantine/<stream>/<name>.reason.json`,
+   * and nothing else: not the quarantined files, no listing. With write-only access to `inbound/`
+   * this is how the operator learns why a file was refused, at a key it derives from its own
+   * upload key. The key grant of `grantDropInbound` already covers decrypting through S3.
+   */
+  public grantReadQuarantineReasons(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipalOrResource({
+      grantee,
+      actions: ['s3:GetObject'],
+      resourceArns: [this.bucket.arnForObjects(`${PREFIX.quarantine}*${QUARANTINE_REASON_SUFFIX}`)],
+      resource: this.bucket,
+    });
   }
 
   /**
@@ -377,4 +401,14 @@ function landingLifecycleRules(retention: LandingZoneRetention): s3.LifecycleRul
     rules.push({ id: 'expire-committed', prefix: PREFIX.committed, expiration: Duration.days(retention.rawDays) });
   }
   return rules;
+}
+
+/**
+ * The landing bucket's name: `connector-<operatorId>-<stage>-<hash of account and region>`, at
+ * most 62 characters, the same on every synth of a stack and different across accounts and
+ * regions.
+ */
+export function landingBucketName(operatorId: string, stage: string, account: string, region: string): string {
+  const suffix = createHash('sha256').update(`${account}/${region}/${operatorId}/${stage}`).digest('hex').slice(0, 8);
+  return `connector-${operatorId}-${stage}-${suffix}`;
 }

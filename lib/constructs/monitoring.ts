@@ -46,8 +46,16 @@ import { DIMENSIONS, METRICS, SERVICE_NAME } from '#shared/runtime/observability
 import { PUBLISH_METRICS } from '#shared/serving/publish';
 import { acknowledgeFindings } from '../nag.ts';
 
-/** Where the runbook lives; every alarm description links a section of it. */
+/** Where the runbook lives in the repository; every alarm description links a section of it. */
 export const RUNBOOK = 'docs/runbook.md';
+
+/**
+ * The link to a runbook section: `<alerts.runbookUrl>#<anchor>` when the config publishes the
+ * runbook somewhere on-call can open it, else the file in the connector's repository.
+ */
+export function runbookLink(runbookUrl: string | undefined, anchor: string): string {
+  return runbookUrl ? `${runbookUrl.replace(/#.*$/, '')}#${anchor}` : `${RUNBOOK}#${anchor}`;
+}
 
 /** Runbook section (heading anchor) of each alarm kind. */
 export const RUNBOOK_ANCHORS = {
@@ -312,6 +320,7 @@ export class Monitoring extends Construct {
             `dashboard ${this.name}-connector`,
           ],
           anchor: RUNBOOK_ANCHORS.unhealthy,
+          runbookUrl: config.alerts.runbookUrl,
         }),
       });
       const page = new actions.SnsAction(props.alarmTopic);
@@ -393,7 +402,14 @@ export class Monitoring extends Construct {
   ): cloudwatch.Alarm {
     const alarm = new cloudwatch.Alarm(this, id, {
       alarmName: `${this.name} ${severity} ${title}`,
-      alarmDescription: describe({ operator: this.name, component, meaning, checks, anchor }),
+      alarmDescription: describe({
+        operator: this.name,
+        component,
+        meaning,
+        checks,
+        anchor,
+        runbookUrl: this.config.alerts.runbookUrl,
+      }),
       metric,
       threshold: shape.threshold,
       comparisonOperator: shape.comparisonOperator,
@@ -620,6 +636,7 @@ export class Monitoring extends Construct {
           `Logs Insights on /connector/${this.name}/extract-window: rows per invocation of the looping window`,
         ],
         anchor: RUNBOOK_ANCHORS.snapshotStalled,
+        runbookUrl: this.config.alerts.runbookUrl,
       }),
     });
     stalled.addAlarmAction(this.notify);
@@ -789,7 +806,7 @@ export class Monitoring extends Construct {
     const hour = Duration.hours(1);
     dashboard.addWidgets(
       new cloudwatch.TextWidget({
-        markdown: `# ${this.config.displayName} (${this.config.stage})\nOne section per alarm in the runbook (\`${RUNBOOK}\`). Health alarm: **${this.name} unhealthy**.`,
+        markdown: `# ${this.config.displayName} (${this.config.stage})\nOne section per alarm in the runbook (${this.config.alerts.runbookUrl ? `[runbook](${this.config.alerts.runbookUrl})` : `\`${RUNBOOK}\``}). Health alarm: **${this.name} unhealthy**.`,
         width: 24,
         height: 2,
       }),
@@ -975,10 +992,11 @@ function describe(parts: {
   readonly meaning: string;
   readonly checks: readonly string[];
   readonly anchor: string;
+  readonly runbookUrl: string | undefined;
 }): string {
   const text = `[${parts.operator}] ${parts.component}: ${parts.meaning} First check: ${parts.checks
     .map((c, i) => `(${i + 1}) ${c}`)
-    .join('; ')}. Runbook: ${RUNBOOK}#${parts.anchor}`;
+    .join('; ')}. Runbook: ${runbookLink(parts.runbookUrl, parts.anchor)}`;
   if (text.length > 1024) throw new Error(`alarm description of ${parts.operator} ${parts.component} is too long`);
   return text;
 }

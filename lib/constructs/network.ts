@@ -108,38 +108,11 @@ export class Network extends Construct {
       }
     }
 
-    const flowLogGroup = new EncryptedLogGroup(this, 'FlowLogs', {
+    this.flowLogGroup = addEncryptedFlowLog(this, vpc, {
       logGroupName: props.flowLogGroupName,
       encryptionKey: props.encryptionKey,
       retentionDays: props.logRetentionDays,
       ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
-    });
-    this.flowLogGroup = flowLogGroup;
-    const stack = Stack.of(this);
-    const flowLogRole = new iam.Role(this, 'FlowLogRole', {
-      assumedBy: new iam.ServicePrincipal('vpc-flow-logs.amazonaws.com', {
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': stack.account },
-          ArnLike: {
-            'aws:SourceArn': stack.formatArn({ service: 'ec2', resource: 'vpc-flow-log', resourceName: '*' }),
-          },
-        },
-      }),
-      description: 'Delivers VPC flow logs of the extractor network to its encrypted log group',
-    });
-    // A customer-managed policy instead of the inline policy CDK would add (no inline policies).
-    new iam.ManagedPolicy(this, 'FlowLogPolicy', {
-      roles: [flowLogRole],
-      statements: [
-        new iam.PolicyStatement({
-          actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
-          resources: [flowLogGroup.logGroup.logGroupArn],
-        }),
-      ],
-    });
-    vpc.addFlowLog('FlowLog', {
-      destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup.logGroup, flowLogRole.withoutPolicyUpdates()),
-      trafficType: ec2.FlowLogTrafficType.ALL,
     });
 
     const extractors = new ec2.SecurityGroup(this, 'ExtractorSecurityGroup', {
@@ -153,4 +126,54 @@ export class Network extends Construct {
     }
     this.securityGroups = [extractors];
   }
+}
+
+/**
+ * Sends every flow of `vpc` to a new log group encrypted with the operator key, through a role
+ * that only the flow-log service of this account may assume and whose one customer-managed policy
+ * may only write to that log group.
+ */
+export function addEncryptedFlowLog(
+  scope: Construct,
+  vpc: ec2.Vpc,
+  props: {
+    readonly logGroupName: string;
+    readonly encryptionKey: kms.IKey;
+    readonly retentionDays: OperatorConfig['retention']['logDays'];
+    readonly removalPolicy?: RemovalPolicy;
+  },
+): EncryptedLogGroup {
+  const flowLogGroup = new EncryptedLogGroup(scope, 'FlowLogs', {
+    logGroupName: props.logGroupName,
+    encryptionKey: props.encryptionKey,
+    retentionDays: props.retentionDays,
+    ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
+  });
+  const stack = Stack.of(scope);
+  const flowLogRole = new iam.Role(scope, 'FlowLogRole', {
+    assumedBy: new iam.ServicePrincipal('vpc-flow-logs.amazonaws.com', {
+      conditions: {
+        StringEquals: { 'aws:SourceAccount': stack.account },
+        ArnLike: {
+          'aws:SourceArn': stack.formatArn({ service: 'ec2', resource: 'vpc-flow-log', resourceName: '*' }),
+        },
+      },
+    }),
+    description: 'Delivers VPC flow logs to their encrypted log group',
+  });
+  // A customer-managed policy instead of the inline policy CDK would add (no inline policies).
+  new iam.ManagedPolicy(scope, 'FlowLogPolicy', {
+    roles: [flowLogRole],
+    statements: [
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+        resources: [flowLogGroup.logGroup.logGroupArn],
+      }),
+    ],
+  });
+  vpc.addFlowLog('FlowLog', {
+    destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup.logGroup, flowLogRole.withoutPolicyUpdates()),
+    trafficType: ec2.FlowLogTrafficType.ALL,
+  });
+  return flowLogGroup;
 }

@@ -18,7 +18,7 @@ export interface SourceCredentialsProps {
   readonly operatorId: string;
   /** Stage of the stack; part of the secret name, and DESTROY is refused for anything but sandbox. */
   readonly stage: ConnectorStage;
-  /** The operator's database source (engine, host, port, database, TLS mode). */
+  /** The operator's database source (its engine names the secret's description). */
   readonly source: DatabaseSourceConfig;
   /** The operator's customer-managed key; encrypts the secret. */
   readonly encryptionKey: kms.IKey;
@@ -30,13 +30,15 @@ export interface SourceCredentialsProps {
 }
 
 /**
- * A secret named `connector/<operatorId>-<stage>/source` whose JSON holds the connection settings
- * from the config, `username: CHANGE_ME` and a generated placeholder password. The platform team
- * replaces username and password with `connector credentials set <operator>`; no credential ever
- * comes from the config or appears in the template.
+ * A secret named `connector/<operatorId>-<stage>/source` whose JSON is `{username, password}`:
+ * created as `CHANGE_ME` and a generated placeholder password, replaced by the platform team with
+ * `connector credentials set <operator>`. No credential ever comes from the config or appears in
+ * the template, and the secret holds no connection setting: CloudFormation generates a new value
+ * (wiping the stored password) whenever `GenerateSecretString` changes, so it is a constant, and
+ * host, port, database and TLS mode are read from the operator config the code asset carries.
  */
 export class SourceCredentials extends Construct {
-  /** The credentials secret (JSON: engine, host, port, database, username, password, tls). */
+  /** The credentials secret (JSON: username, password). */
   public readonly secret: secretsmanager.Secret;
   /** `connector/<operatorId>-<stage>/source`, the name the CLI looks the secret up by. */
   public readonly secretName: string;
@@ -50,14 +52,7 @@ export class SourceCredentials extends Construct {
       description: `Read-only credentials of ${props.operatorId}'s ${source.type} database (${props.stage}); set with \`connector credentials set ${props.operatorId}\``,
       encryptionKey: props.encryptionKey,
       generateSecretString: {
-        secretStringTemplate: JSON.stringify({
-          engine: source.type,
-          host: source.host,
-          port: source.port,
-          database: source.database,
-          username: PLACEHOLDER_USERNAME,
-          tls: source.tls,
-        }),
+        secretStringTemplate: JSON.stringify({ username: PLACEHOLDER_USERNAME }),
         generateStringKey: 'password',
         excludePunctuation: true,
         passwordLength: 32,

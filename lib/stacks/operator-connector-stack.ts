@@ -6,6 +6,7 @@ import type { Construct } from 'constructs';
 import type { OperatorConfig } from '#shared/config/schema';
 import { PREFIX } from '#shared/layout';
 import { AlarmTopic } from '../constructs/alarm-topic.ts';
+import { hardenCustomResourceProviders } from '../constructs/custom-resource-providers.ts';
 import { DataCatalog } from '../constructs/data-catalog.ts';
 import { Extractors } from '../constructs/extractors.ts';
 import { FileDrop } from '../constructs/file-drop.ts';
@@ -19,6 +20,7 @@ import { dataRemovalPolicy } from '../constructs/removal-policy.ts';
 import { Serving } from '../constructs/serving.ts';
 import { SourceCredentials } from '../constructs/source-credentials.ts';
 import { SyncState } from '../constructs/sync-state.ts';
+import { failSynthOnWarnings } from '../nag.ts';
 
 /** Value of the `product` tag on every stack and resource. */
 export const PRODUCT_TAG = 'igaming-connector';
@@ -79,9 +81,16 @@ export class OperatorConnectorStack extends Stack {
       env: { account: config.account, region: config.region },
       description: stackProps.description ?? `Data connector of ${config.displayName} (${config.stage})`,
       tags: { ...tags, ...stackProps.tags },
+      // A production stack holds the landing zone's key and data: deleting it takes a deliberate step.
+      terminationProtection: stackProps.terminationProtection ?? config.stage === 'production',
     });
     this.config = config;
-    for (const [key, value] of Object.entries(tags)) Tags.of(this).add(key, value);
+    failSynthOnWarnings(this);
+    for (const [key, value] of Object.entries(tags)) {
+      // CloudFormation propagates the stack's tags to the dashboard; cfn-lint's resource schema does
+      // not know the dashboard's own Tags property yet, and a template must lint clean.
+      Tags.of(this).add(key, value, { excludeResourceTypes: ['AWS::CloudWatch::Dashboard'] });
+    }
 
     this.dataRemovalPolicy = dataRemovalPolicy(
       `stack ${operatorStackName(config)}`,
@@ -211,6 +220,13 @@ export class OperatorConnectorStack extends Stack {
             },
           }
         : {}),
+    });
+
+    hardenCustomResourceProviders(this, {
+      encryptionKey: key,
+      logGroupNamePrefix: this.landingZone.logGroupNamePrefix,
+      logRetentionDays: config.retention.logDays,
+      removalPolicy: this.dataRemovalPolicy,
     });
 
     new CfnOutput(this, 'LandingBucketName', {

@@ -5,8 +5,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CloudFormationClient, DescribeStacksCommand, type StackStatus } from '@aws-sdk/client-cloudformation';
+import { GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
@@ -20,18 +22,35 @@ const dir = mkdtempSync(join(tmpdir(), 'cli-aws-'));
 const configFile = join(dir, 'operator.yaml');
 const config = syntheticOperatorConfig({ engine: 'postgres', url: PG_URL, schema: 'casino', operatorId: 'cli-aws' });
 writeFileSync(configFile, stringify({ ...config, account: '123456789012', region: 'eu-west-1' }));
+/** The same operator with a port nothing listens on. */
+const unreachableConfigFile = join(dir, 'unreachable.yaml');
+writeFileSync(
+  unreachableConfigFile,
+  stringify({
+    ...config,
+    account: '123456789012',
+    region: 'eu-west-1',
+    source: { ...(config.source as Record<string, unknown>), port: 1 },
+  }),
+);
 
 const sm = mockClient(SecretsManagerClient);
 const sfn = mockClient(SFNClient);
+const cfn = mockClient(CloudFormationClient);
+const sts = mockClient(STSClient);
 afterEach(() => {
   sm.reset();
   sfn.reset();
+  cfn.reset();
+  sts.reset();
   vi.restoreAllMocks();
   vi.unstubAllEnvs();
 });
 afterAll(() => {
   sm.restore();
   sfn.restore();
+  cfn.restore();
+  sts.restore();
 });
 
 const PASSWORD = 'Zq9-distinctive-P4ssw0rd-xyz';
@@ -57,9 +76,32 @@ async function captureProcessOutput<T>(fn: () => Promise<T>): Promise<{ result: 
   }
 }
 
+describe('check without AWS credentials', () => {
+  it('says that AWS credentials are missing, not database credentials', async () => {
+    sm.on(GetSecretValueCommand).rejects(
+      Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }),
+    );
+    const r = await runCli(['check', 'cli-aws', '--config', configFile]);
+    expect(r.code).toBe(4);
+    expect(r.err).toContain('check: no AWS credentials found: they are needed to read the database credentials');
+    expect(r.err).toContain('connector/cli-aws-sandbox/source (Secrets Manager, account 123456789012, eu-west-1)');
+    expect(r.err).toContain('aws sso login');
+    sm.reset();
+    sm.on(GetSecretValueCommand).rejects(
+      Object.assign(new Error("Secrets Manager can't find the specified secret."), {
+        name: 'ResourceNotFoundException',
+      }),
+    );
+    const missing = await runCli(['check', 'cli-aws', '--config', configFile]);
+    expect(missing.code).toBe(4);
+    expect(missing.err).toContain('the secret does not exist: deploy the stack (npx cdk deploy cli-aws-sandbox)');
+  });
+});
+
 describe('credentials set', async () => {
   const pgAvailable = await engineAvailable('postgres');
-  const creds = { ...credentialsFor('postgres'), password: PASSWORD };
+  const { username } = credentialsFor('postgres');
+  const creds = { username, password: PASSWORD };
 
   it.skipIf(!pgAvailable)('tests the connection, stores the secret, and never shows the password', async () => {
     sm.on(PutSecretValueCommand).resolves({ VersionId: 'v-1', Name: 'connector/cli-aws-sandbox/source' });
@@ -71,8 +113,39 @@ describe('credentials set', async () => {
     const calls = sm.commandCalls(PutSecretValueCommand);
     expect(calls).toHaveLength(1);
     expect(calls[0]!.args[0].input.SecretId).toBe('connector/cli-aws-sandbox/source');
-    expect(JSON.parse(calls[0]!.args[0].input.SecretString!)).toMatchObject({ password: PASSWORD, engine: 'postgres' });
+    // Only the user name and password: where to connect is the config's business.
+    expect(JSON.parse(calls[0]!.args[0].input.SecretString!)).toEqual({ username, password: PASSWORD });
     for (const where of [r.out, r.err, text]) expect(where).not.toContain(PASSWORD);
+  });
+
+  it.skipIf(!pgAvailable)('stores only the user name and password of an RDS-style secret, with a warning', async () => {
+    sm.on(PutSecretValueCommand).resolves({ VersionId: 'v-2' });
+    const r = await runCli(['credentials', 'set', 'cli-aws', '--config', configFile], {
+      stdin: JSON.stringify({ ...creds, engine: 'postgres', host: 'elsewhere.example.com', port: 5433 }),
+    });
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('warning: ignoring engine, host, port on stdin');
+    const calls = sm.commandCalls(PutSecretValueCommand);
+    expect(JSON.parse(calls[0]!.args[0].input.SecretString!)).toEqual({ username, password: PASSWORD });
+  });
+
+  it('refuses a tls mode weaker than the config asks for', async () => {
+    const strict = join(dir, 'strict.yaml');
+    writeFileSync(
+      strict,
+      stringify({
+        ...config,
+        account: '123456789012',
+        region: 'eu-west-1',
+        source: { ...(config.source as Record<string, unknown>), tls: 'require' },
+      }),
+    );
+    const r = await runCli(['credentials', 'set', 'cli-aws', '--config', strict, '--no-check'], {
+      stdin: JSON.stringify({ ...creds, tls: 'disable' }),
+    });
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('asks for tls: disable, weaker than source.tls: require in the operator config');
+    expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(0);
   });
 
   it('refuses invalid credentials, a failed connection or a refused update without echoing them', async () => {
@@ -83,11 +156,11 @@ describe('credentials set', async () => {
     );
     const runs = await captureProcessOutput(async () => [
       await runCli(['credentials', 'set', 'cli-aws', '--config', configFile], {
-        stdin: JSON.stringify({ ...creds, port: 'not-a-port' }),
+        stdin: JSON.stringify({ ...creds, username: '' }),
       }),
       await runCli(['credentials', 'set', 'cli-aws', '--config', configFile], { stdin: `{"password":"${PASSWORD}"` }),
-      await runCli(['credentials', 'set', 'cli-aws', '--config', configFile], {
-        stdin: JSON.stringify({ ...creds, port: 1 }),
+      await runCli(['credentials', 'set', 'cli-aws', '--config', unreachableConfigFile], {
+        stdin: JSON.stringify(creds),
       }),
       await runCli(['credentials', 'set', 'cli-aws', '--config', configFile, '--no-check'], {
         stdin: JSON.stringify(creds),
@@ -96,7 +169,7 @@ describe('credentials set', async () => {
     ]);
     const [shape, json, unreachable, refused, inArgs] = runs.result;
     expect(shape!.code).toBe(1);
-    expect(shape!.err).toContain('port is invalid (expected an integer from 1 to 65535)');
+    expect(shape!.err).toContain('username is invalid (expected a user name)');
     expect(json!.code).toBe(1);
     expect(json!.err).toContain('stdin is not valid JSON');
     expect(unreachable!.code).toBe(3);
@@ -269,8 +342,167 @@ describe('status', () => {
     expect(json.streams.find((s: { stream: string }) => s.stream === 'payments')).toMatchObject({ nullCursorRows: 0 });
     expect(json.failures).toHaveLength(1);
 
-    const noTable = await runCli(['status', 'cli-aws', '--config', configFile], { env });
-    expect(noTable.code).toBe(2);
-    expect(noTable.err).toContain('aws cloudformation describe-stacks --stack-name cli-aws-sandbox');
+    // Without --table, the table comes from the stack's outputs.
+    cfn.on(DescribeStacksCommand, { StackName: 'cli-aws-sandbox' }).resolves({
+      Stacks: [
+        {
+          StackName: 'cli-aws-sandbox',
+          StackStatus: 'UPDATE_COMPLETE',
+          CreationTime: new Date(),
+          Outputs: [{ OutputKey: 'SyncStateTableName', OutputValue: table }],
+        },
+      ],
+    });
+    const fromOutputs = await runCli(['status', 'cli-aws', '--config', configFile, '--json'], { env });
+    expect(JSON.parse(fromOutputs.out).table).toBe(table);
+    cfn.reset();
+    cfn
+      .on(DescribeStacksCommand)
+      .rejects(Object.assign(new Error('Stack with id cli-aws-sandbox does not exist'), { name: 'ValidationError' }));
+    const notDeployed = await runCli(['status', 'cli-aws', '--config', configFile], { env });
+    expect(notDeployed.code).toBe(4);
+    expect(notDeployed.err).toContain(
+      'stack cli-aws-sandbox is not deployed in account 123456789012, region eu-west-1',
+    );
+    expect(notDeployed.err).toContain('npx cdk deploy cli-aws-sandbox');
+  });
+
+  it('refreshes with --watch until stopped', async () => {
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'local');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'local');
+    const waits: number[] = [];
+    const r = await runCli(
+      ['status', 'cli-aws', '--config', configFile, '--table', table, '--watch', '--interval', '3'],
+      {
+        env: { AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint },
+        sleep: async (ms) => {
+          waits.push(ms);
+          return waits.length < 3;
+        },
+      },
+    );
+    expect(waits).toEqual([3000, 3000, 3000]);
+    expect(r.out.match(/Snapshot snap-1: running/g)).toHaveLength(3);
+    expect(r.out).toContain('(refreshing every 3 s; Ctrl-C to stop)');
+    const bad = await runCli(['status', 'cli-aws', '--config', configFile, '--table', table, '--interval', '3']);
+    expect(bad.code).toBe(2);
+  });
+});
+
+describe('doctor', () => {
+  const stack = (name: string, status: StackStatus, outputs: Record<string, string>) => ({
+    Stacks: [
+      {
+        StackName: name,
+        StackStatus: status,
+        CreationTime: new Date(),
+        Outputs: Object.entries(outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
+      },
+    ],
+  });
+  const missing = (name: string) =>
+    Object.assign(new Error(`Stack with id ${name} does not exist`), { name: 'ValidationError' });
+
+  it('checks the toolchain for real, and identity, bootstrap and stack through the AWS APIs', async () => {
+    sts
+      .on(GetCallerIdentityCommand)
+      .resolves({ Account: '123456789012', Arn: 'arn:aws:sts::123456789012:assumed-role/ops/me' });
+    cfn
+      .on(DescribeStacksCommand, { StackName: 'CDKToolkit' })
+      .resolves(stack('CDKToolkit', 'UPDATE_COMPLETE', { BootstrapVersion: '28' }));
+    cfn.on(DescribeStacksCommand, { StackName: 'cli-aws-sandbox' }).resolves(
+      stack('cli-aws-sandbox', 'CREATE_COMPLETE', {
+        LandingBucketName: 'cli-aws-landing',
+        SyncStateTableName: 'cli-aws-state',
+      }),
+    );
+    const r = await runCli(['doctor', 'cli-aws', '--config', configFile]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^ok {4}node: Node\.js v2\d\./m);
+    expect(r.out).toMatch(/^ok {4}dependencies: \d+ direct dependencies installed as package-lock\.json locks them$/m);
+    expect(r.out).toContain(
+      'ok    aws identity: arn:aws:sts::123456789012:assumed-role/ops/me in account 123456789012',
+    );
+    expect(r.out).toContain('ok    cdk bootstrap: CDKToolkit version 28 in eu-west-1');
+    expect(r.out).toContain(
+      'ok    stack: cli-aws-sandbox is CREATE_COMPLETE: bucket cli-aws-landing, sync state cli-aws-state',
+    );
+    expect(r.out).toMatch(/^ {2}LandingBucketName +cli-aws-landing$/m);
+    expect(r.out).toContain('No problems found.');
+  });
+
+  it('says what to do for another account, missing credentials, no bootstrap and no stack', async () => {
+    sts.on(GetCallerIdentityCommand).resolves({ Account: '999999999999', Arn: 'arn:aws:iam::999999999999:user/me' });
+    const wrong = await runCli(['doctor', 'cli-aws', '--config', configFile, '--json']);
+    expect(wrong.code).toBe(1);
+    const report = JSON.parse(wrong.out) as {
+      checks: { name: string; status: string; message: string; fix?: string }[];
+    };
+    const identity = report.checks.find((c) => c.name === 'aws identity')!;
+    expect(identity.status).toBe('fail');
+    expect(identity.message).toContain(
+      'is in account 999999999999, but cli-aws (sandbox) deploys to account 123456789012',
+    );
+    expect(identity.fix).toContain('AWS_PROFILE');
+    expect(cfn.commandCalls(DescribeStacksCommand)).toHaveLength(0);
+
+    sts.reset();
+    sts
+      .on(GetCallerIdentityCommand)
+      .rejects(Object.assign(new Error('Could not load credentials'), { name: 'CredentialsProviderError' }));
+    const none = await runCli(['doctor', 'cli-aws', '--config', configFile]);
+    expect(none.out).toContain('FAIL  aws identity: no AWS credentials found');
+    expect(none.out).toContain('fix: log in to the operator account: `aws sso login');
+
+    sts.reset();
+    sts.on(GetCallerIdentityCommand).resolves({ Account: '123456789012', Arn: 'arn:aws:iam::123456789012:user/me' });
+    cfn.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).rejects(missing('CDKToolkit'));
+    cfn.on(DescribeStacksCommand, { StackName: 'cli-aws-sandbox' }).rejects(missing('cli-aws-sandbox'));
+    const fresh = await runCli(['doctor', 'cli-aws', '--config', configFile]);
+    expect(fresh.code).toBe(1);
+    expect(fresh.out).toContain('FAIL  cdk bootstrap: account 123456789012 is not bootstrapped for CDK in eu-west-1');
+    expect(fresh.out).toContain('fix: npx cdk bootstrap aws://123456789012/eu-west-1');
+    expect(fresh.out).toContain('warn  stack: cli-aws-sandbox is not deployed yet in eu-west-1');
+    expect(fresh.out).toContain('fix: npx cdk deploy cli-aws-sandbox');
+
+    cfn.reset();
+    cfn
+      .on(DescribeStacksCommand, { StackName: 'CDKToolkit' })
+      .resolves(stack('CDKToolkit', 'UPDATE_COMPLETE', { BootstrapVersion: '5' }));
+    cfn
+      .on(DescribeStacksCommand, { StackName: 'cli-aws-sandbox' })
+      .resolves(stack('cli-aws-sandbox', 'UPDATE_ROLLBACK_COMPLETE', {}));
+    const old = await runCli(['doctor', 'cli-aws', '--config', configFile]);
+    expect(old.out).toContain(
+      'FAIL  cdk bootstrap: the CDK bootstrap stack in eu-west-1 is version 5; deployments need 6 or newer',
+    );
+    expect(old.out).toContain('FAIL  stack: cli-aws-sandbox is UPDATE_ROLLBACK_COMPLETE');
+    expect(old.out).toContain('describe-stack-events --stack-name cli-aws-sandbox');
+  });
+});
+
+describe('drop-instructions', () => {
+  it('reads the bucket and the upload role from the stack outputs', async () => {
+    cfn.on(DescribeStacksCommand, { StackName: 'lucky-files-sandbox' }).resolves({
+      Stacks: [
+        {
+          StackName: 'lucky-files-sandbox',
+          StackStatus: 'CREATE_COMPLETE',
+          CreationTime: new Date(),
+          Outputs: [
+            { OutputKey: 'LandingBucketName', OutputValue: 'lucky-files-landing-abc' },
+            { OutputKey: 'FileDropUploadRoleArn', OutputValue: 'arn:aws:iam::333333333333:role/lucky-upload' },
+            { OutputKey: 'FileDropExternalId', OutputValue: 'ext-123' },
+          ],
+        },
+      ],
+    });
+    const r = await runCli(['drop-instructions', 'lucky-files']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('Bucket:  lucky-files-landing-abc');
+    expect(r.out).toContain('  BUCKET=lucky-files-landing-abc');
+    expect(r.out).not.toContain('describe-stacks');
+    const json = JSON.parse((await runCli(['drop-instructions', 'lucky-files', '--json'])).out);
+    expect(json).toMatchObject({ bucket: 'lucky-files-landing-abc', fromStack: true });
   });
 });

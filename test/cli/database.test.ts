@@ -195,6 +195,52 @@ for (const engine of ['postgres', 'mysql'] as const) {
       expect(r.err).not.toContain('not-the-pw');
     });
 
+    it('discover says when the schema asked for does not exist', async () => {
+      const r = await runCli(['discover', '--url', adminUrl, '--schema', `${schema}x`, '--json']);
+      expect(r.code).toBe(1);
+      const what = engine === 'postgres' ? 'schema' : 'database';
+      expect(JSON.parse(r.out).error.message).toContain(
+        `discover: ${what} ${schema}x does not exist; did you mean ${schema}?`,
+      );
+    });
+
+    it('stores credentials for the granted user in the local secrets file, and check passes with them', async () => {
+      const secrets = join(dir, 'secrets.json');
+      const env = { CONNECTOR_ADAPTERS: 'local', CONNECTOR_LOCAL_SECRETS_FILE: secrets };
+      const url = new URL(engineUrl(engine));
+      const database = (base.source as { database: string }).database;
+      const creds = {
+        engine,
+        host: url.hostname,
+        port: Number(url.port),
+        database,
+        username: user,
+        password,
+        tls: 'disable',
+      };
+      const stored = await runCli(['credentials', 'set', '--config', configFile], {
+        stdin: JSON.stringify(creds),
+        env,
+      });
+      expect(stored.err).not.toContain(password);
+      expect(stored.code).toBe(0);
+      const check = await runCli(['check', '--config', configFile], { env });
+      // (the earlier test dropped one cursor index, so check reports that and nothing else)
+      expect(check.out).toMatch(/^ok {4}reachable: /m);
+      expect(check.out).toMatch(/^ok {4}read-only: the user cannot write$/m);
+      expect(check.out).toMatch(/^ok {4}tables \[players\]: /m);
+      expect(check.out).toMatch(/rows\/s \(measured by npm run bench/);
+      expect(check.out).toContain('1 check(s) failed.');
+      // Where to connect is config, not secret: connection fields on stdin are ignored, with a warning.
+      const other = await runCli(['credentials', 'set', '--config', configFile], {
+        stdin: JSON.stringify({ ...creds, database: 'elsewhere' }),
+        env,
+      });
+      expect(other.code).toBe(0);
+      expect(other.err).toMatch(/warning: ignoring .*database.* on stdin/);
+      expect(other.err).toContain(`/${database} (tls:`);
+    });
+
     it('discover proposes a mapping that validates', async () => {
       const r = await runCli(['discover', '--url', adminUrl, '--schema', schema]);
       expect(r.code).toBe(0);
@@ -209,7 +255,11 @@ for (const engine of ['postgres', 'mysql'] as const) {
       });
       expect(proposal.streams.payments!.columns.amount).toEqual({ column: 'amount', precision: 18, scale: 2 });
       expect(proposal.streams.game_rounds!.columns.stake).toMatchObject({ column: 'bet_amount' });
-      expect(r.out).toContain(`# Every table is in ${schema}: set source.schema: ${schema}`);
+      expect(r.out).toContain(
+        engine === 'postgres'
+          ? `# Every table is in ${schema}: set source.schema: ${schema}`
+          : `# Every table is in database ${schema}: set source.database: ${schema} (on MySQL a schema is a database)`,
+      );
       const wrapper = {
         ...base,
         source: { ...(base.source as object), ...(engine === 'postgres' ? { schema } : { database: schema }) },

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { LocalSecretSource } from '#shared/adapters/secrets-local';
 import { createSyntheticOperator, syntheticOperatorConfig } from '../../synthetic/operator.ts';
-import { credentialsFor, engineAvailable, PG_URL, uniqueName } from '../helpers/databases.ts';
+import { engineAvailable, PG_URL, uniqueName } from '../helpers/databases.ts';
 import { runCli } from './run.ts';
 
 const available = await engineAvailable('postgres');
@@ -28,7 +28,7 @@ describe.skipIf(!available)('credentials set and check with CONNECTOR_ADAPTERS=l
   const secretsFile = join(dir, 'secrets.json');
   const secretId = 'connector/cli-local-sandbox/source';
   const env = { CONNECTOR_ADAPTERS: 'local', CONNECTOR_LOCAL_SECRETS_FILE: secretsFile };
-  const creds = { ...credentialsFor('postgres'), username: user, password };
+  const creds = { username: user, password };
   const sm = mockClient(SecretsManagerClient);
   let admin: pg.Client;
 
@@ -68,12 +68,12 @@ describe.skipIf(!available)('credentials set and check with CONNECTOR_ADAPTERS=l
       env,
     });
     expect(set.err).toBe(
-      `testing the connection to 127.0.0.1:5432/test as ${user}…\nstoring the credentials in secret ${secretId} in the local secrets file ${secretsFile}…\n`,
+      `testing the connection to 127.0.0.1:5432/test (tls: disable) as ${user}…\nstoring the credentials in secret ${secretId} in the local secrets file ${secretsFile}…\n`,
     );
     expect(set.code).toBe(0);
     expect(set.out).toContain(`in ${secretId} (local file ${secretsFile}).`);
     expect(statSync(secretsFile).mode & 0o777).toBe(0o600);
-    expect(await new LocalSecretSource({ secretsFile }).getCredentials(secretId)).toEqual({ ...creds, tls: 'disable' });
+    expect(await new LocalSecretSource({ secretsFile }).getCredentials(secretId)).toEqual(creds);
 
     // Another operator's secret already in the file is kept; a second set replaces only this one.
     const other = { ...creds, username: 'someone_else' };

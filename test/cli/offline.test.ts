@@ -10,9 +10,10 @@ import { mysqlScopeCovers } from '../../cli/commands/check.ts';
 import { grantSql } from '../../cli/commands/grant-sql.ts';
 import { stackNames } from '../../cli/operator.ts';
 import { proposeValue } from '../../cli/proposal.ts';
+import { STACK_OUTPUTS } from '../../cli/stack.ts';
 import { glueDatabaseName } from '../../lib/constructs/data-catalog.ts';
 import { operatorStackName } from '../../lib/stacks/operator-connector-stack.ts';
-import { exampleConfig } from '../lib/helpers.ts';
+import { exampleConfig, synthesize } from '../lib/helpers.ts';
 import { runCli } from './run.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'cli-'));
@@ -37,7 +38,7 @@ describe('connector (no engines)', () => {
     expect((await runCli(['frobnicate'])).code).toBe(2);
     const bad = await runCli(['grant-sql', 'acme-casino', '--colour']);
     expect(bad.code).toBe(2);
-    expect(bad.err).toContain("Unknown option '--colour'");
+    expect(bad.err).toContain('grant-sql: unknown option --colour');
     for (const c of [
       'validate',
       'grant-sql',
@@ -98,6 +99,18 @@ describe('connector (no engines)', () => {
     );
   });
 
+  it('reads the stack outputs the stack defines', () => {
+    const { template } = synthesize(exampleConfig('acme-casino'));
+    const outputs = Object.keys(template.toJSON().Outputs ?? {});
+    const sources = ['lib/stacks/operator-connector-stack.ts', 'lib/constructs/file-drop.ts']
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n');
+    for (const key of Object.values(STACK_OUTPUTS)) {
+      expect(sources, key).toMatch(new RegExp(`new CfnOutput\\((this|stack), '${key}'`));
+      if (!key.startsWith('FileDrop')) expect(outputs, key).toContain(key);
+    }
+  });
+
   it('grant-sql grants exactly the read columns, never a password, with limits from the config', async () => {
     const config = exampleConfig('acme-casino');
     const sql = grantSql(config);
@@ -126,7 +139,7 @@ describe('connector (no engines)', () => {
   });
 
   it('drop-instructions prints prefixes, columns and the command that fetches the bucket', async () => {
-    const r = await runCli(['drop-instructions', 'lucky-files']);
+    const r = await runCli(['drop-instructions', 'lucky-files', '--offline']);
     expect(r.code).toBe(0);
     expect(r.out).toContain(
       `aws cloudformation describe-stacks --stack-name lucky-files-sandbox --region eu-west-1 --query "Stacks[0].Outputs[?OutputKey=='LandingBucketName'].OutputValue" --output text`,
@@ -134,7 +147,7 @@ describe('connector (no engines)', () => {
     expect(r.out).toContain('players → inbound/players/');
     expect(r.out).toContain('columns: PlayerID, Registered, LastModified');
     expect(r.out).toContain('aws s3 cp ./players-2025-01-31.csv "s3://$BUCKET/inbound/players/players-2025-01-31.csv"');
-    expect((await runCli(['drop-instructions', 'acme-casino'])).code).toBe(1);
+    expect((await runCli(['drop-instructions', 'acme-casino', '--offline'])).code).toBe(1);
   });
 
   it('matches operator values and MySQL grant scopes', () => {

@@ -9,7 +9,13 @@ export interface CliRun {
 
 export async function runCli(
   argv: readonly string[],
-  options: { stdin?: string; env?: Record<string, string | undefined>; cwd?: string } = {},
+  options: {
+    stdin?: string;
+    env?: Record<string, string | undefined>;
+    cwd?: string;
+    /** Replaces the wait of `--watch` (return false to stop). */
+    sleep?: (ms: number) => Promise<boolean>;
+  } = {},
 ): Promise<CliRun> {
   let out = '';
   let err = '';
@@ -23,6 +29,7 @@ export async function runCli(
     readStdin: async () => options.stdin ?? '',
     env: { AWS_REGION: 'eu-west-1', ...options.env },
     cwd: options.cwd ?? process.cwd(),
+    ...(options.sleep ? { sleep: options.sleep } : {}),
   });
   return { code, out, err };
 }

@@ -278,7 +278,10 @@ describe('schedules and ranges', () => {
     ['every 5 minutes', 'expected rate(<n> <minutes|hours|days>) or cron(<6 fields>)'],
     ['rate(1 minute)', 'at most every 5 minutes'],
     ['rate(2 days)', 'at least once a day'],
-    ['cron(0 12 * * * *)', 'one of day-of-month or day-of-week must be "?"'],
+    ['cron(0 12 * * * *)', 'exactly one of day-of-month and day-of-week must be "?"'],
+    ['cron(99 * * * ? *)', 'minutes: 99 is out of range (0-59)'],
+    ['cron(0 25 * * ? *)', 'hours: 25 is out of range (0-23)'],
+    ['cron(* * * * ? *)', 'runs 1 minute apart at times; incremental syncs run at most every 5 minutes'],
   ])('refuses the schedule %s', (schedule, reason) => {
     const text = `${PG}incremental:\n  schedule: ${schedule}\n`;
     expectIssue(text, {
@@ -489,14 +492,26 @@ describe('rules across fields', () => {
     expect(parseOperatorConfig(edit(text, 'stage: production', 'stage: sandbox'), FILE).issues).toEqual([]);
   });
 
-  it('refuses tls disable in production', () => {
-    const text = edit(PG, '  database: casino', '  database: casino\n  tls: disable');
+  it.each(['disable', 'require'])(
+    'refuses tls %s in production: production verifies the server certificate',
+    (mode) => {
+      const text = edit(PG, '  database: casino', `  database: casino\n  tls: ${mode}`);
+      expectIssue(text, {
+        path: 'source.tls',
+        line: lineOf(text, 'tls:'),
+        message: [`production sources must verify the server certificate and host name; tls: ${mode}`],
+        expected: 'verify-full (with source.caBundle naming the CA',
+        example: ['source:\n  tls: verify-full\n  caBundle: aws-rds'],
+      });
+    },
+  );
+
+  it('refuses a CA bundle that is not a named bundle or CA certificates', () => {
+    const text = edit(PG, '  database: casino', '  database: casino\n  caBundle: rds');
     expectIssue(text, {
-      path: 'source.tls',
-      line: lineOf(text, 'tls:'),
-      message: ['production sources must use TLS'],
-      expected: 'verify-full or require',
-      example: ['source:\n  tls: verify-full'],
+      path: 'source.caBundle',
+      line: lineOf(text, 'caBundle:'),
+      message: ['expected "system" or "aws-rds", or a PEM bundle'],
     });
   });
 
@@ -572,6 +587,75 @@ describe('rules across fields', () => {
       message: ['file-drop streams have no table', 'inbound/players/'],
       expected: 'no table',
       example: ['  players:\n    format:\n      type: csv'],
+    });
+  });
+
+  it('refuses a region of another partition', () => {
+    const text = edit(PG, 'region: eu-west-1', 'region: cn-north-1');
+    expectIssue(text, {
+      path: 'region',
+      line: lineOf(text, 'region:'),
+      message: ['region cn-north-1 is in the aws-cn partition; the connector deploys to the aws partition only'],
+      expected: 'a region of the aws partition',
+      example: ['region: eu-west-1'],
+    });
+  });
+
+  it('refuses a principal of another partition than the region', () => {
+    const text = edit(FILES, 'arn:aws:iam::210987654321', 'arn:aws-cn:iam::210987654321');
+    expectIssue(text, {
+      path: 'fileDrop.principals[0]',
+      line: lineOf(text, 'arn:aws-cn'),
+      message: ['is in the aws-cn partition, but region eu-west-1 is in aws'],
+      expected: 'an ARN starting with arn:aws:',
+      example: ['- arn:aws:iam::210987654321:role/casino-data-export'],
+    });
+  });
+
+  it('refuses an SSH key longer than Transfer Family stores', () => {
+    const key = `ssh-rsa ${'A'.repeat(2100)} ops@test`;
+    const text =
+      `${FILES}  payments:\n    columns:\n      payment_id: id\n      player_id: customer_id\n      updated_at: modified_ts\n`.replace(
+        '    - arn:aws:iam::210987654321:role/casino-data-export\n',
+        `    - arn:aws:iam::210987654321:role/casino-data-export\n  sftp:\n    enabled: true\n    userName: test-upload\n    allowedCidrs: [203.0.113.0/24]\n    sshPublicKeys:\n      - ${key}\n`,
+      );
+    expectIssue(text, {
+      path: 'fileDrop.sftp.sshPublicKeys[0]',
+      message: ['at most 2048 characters'],
+    });
+  });
+
+  it('requires the allow-list of an SFTP endpoint, and refuses the whole internet in production', () => {
+    const sftp = (cidrs: string) =>
+      edit(
+        FILES,
+        '    - arn:aws:iam::210987654321:role/casino-data-export\n',
+        `    - arn:aws:iam::210987654321:role/casino-data-export\n  sftp:\n    enabled: true\n    userName: test-upload\n    sshPublicKeys: [ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9wZXJhdG9yLWtleQ ops@test]\n${cidrs}`,
+      );
+    expectIssue(sftp(''), {
+      path: 'fileDrop.sftp.allowedCidrs',
+      message: ["admits only the operator's source addresses"],
+      example: ['    allowedCidrs:\n      - 203.0.113.0/24'],
+    });
+    const open = edit(sftp('    allowedCidrs: [0.0.0.0/0]\n'), 'stage: sandbox', 'stage: production');
+    expectIssue(open, {
+      path: 'fileDrop.sftp.allowedCidrs[0]',
+      message: ['0.0.0.0/0 admits the whole internet'],
+    });
+    expectIssue(sftp('    allowedCidrs: [203.0.113.300/24]\n'), {
+      path: 'fileDrop.sftp.allowedCidrs[0]',
+      message: ['"203.0.113.300/24" is not valid'],
+      expected: /IPv4 CIDR/,
+    });
+  });
+
+  it('caps maxFileSizeMb at what fits the largest Lambda ephemeral storage', () => {
+    const text = edit(FILES, 'fileDrop:\n', 'fileDrop:\n  maxFileSizeMb: 51200\n');
+    expectIssue(text, {
+      path: 'fileDrop.maxFileSizeMb',
+      line: lineOf(text, 'maxFileSizeMb'),
+      message: [/too large/],
+      expected: '9728',
     });
   });
 

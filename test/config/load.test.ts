@@ -79,6 +79,7 @@ streams:
       database: 'casino',
       schema: 'public',
       tls: 'verify-full',
+      caBundle: 'system',
       timeZone: 'UTC',
       statementTimeoutSeconds: 300,
       keyComparison: { caseInsensitive: false, padSpace: false },

@@ -4,15 +4,15 @@
  * and no error ever contains a credential value.
  */
 import { z } from 'zod';
-import type { SourceCredentials } from '../types.ts';
+import type { SecretCredentials } from '../types.ts';
 
-/** Reads the source database credentials. */
+/** Reads the user name and password of the source database. */
 export interface SecretSource {
   /**
    * The credentials stored under `secretId`. `refresh` bypasses any cache (after an authentication
    * failure, when the password may have been rotated).
    */
-  getCredentials(secretId: string, options?: { readonly refresh?: boolean }): Promise<SourceCredentials>;
+  getCredentials(secretId: string, options?: { readonly refresh?: boolean }): Promise<SecretCredentials>;
 }
 
 /** Credentials cannot be read or are not valid. Never contains a secret value. */
@@ -29,74 +29,51 @@ export class SecretError extends Error {
   }
 }
 
-const ENGINE_ALIASES: Record<string, SourceCredentials['engine']> = {
-  postgres: 'postgres',
-  postgresql: 'postgres',
-  'aurora-postgresql': 'postgres',
-  mysql: 'mysql',
-  mariadb: 'mysql',
-  'aurora-mysql': 'mysql',
-};
-
 const nonEmpty = z.string().min(1);
 
 /**
- * The secret's JSON: `{engine, host, port, database, username, password, tls?, caCertificate?}`.
- * RDS-style `dbname`, engine names such as `postgresql`/`mariadb` and a numeric string port are
- * accepted as well.
+ * The secret's JSON: `{username, password}`, optionally `tls` (which can only raise the config's
+ * `source.tls`). Connection settings (`engine`, `host`, `port`, `database`/`dbname`), as an RDS-style
+ * secret holds them, are tolerated and ignored: the operator config decides where the connector
+ * connects, so a config edit never needs a secret change (and a secret change never moves it).
  */
 const credentialsSchema = z.object({
-  engine: z.string().transform((v, ctx) => {
-    const engine = ENGINE_ALIASES[v.toLowerCase()];
-    if (!engine) ctx.addIssue({ code: 'custom', message: 'unknown engine' });
-    return engine ?? 'postgres';
-  }),
-  host: nonEmpty,
-  port: z
-    .union([
-      z.number(),
-      z
-        .string()
-        .regex(/^\d{1,5}$/)
-        .transform(Number),
-    ])
-    .pipe(z.number().int().min(1).max(65535)),
-  database: nonEmpty,
   username: nonEmpty,
   password: nonEmpty,
-  tls: z.enum(['verify-full', 'require', 'disable']).default('verify-full'),
-  caCertificate: z.string().includes('-----BEGIN CERTIFICATE-----').optional(),
+  tls: z.enum(['verify-full', 'require', 'disable']).optional(),
 });
 
 const EXPECTED: Record<string, string> = {
-  engine: '"postgres" or "mysql"',
-  host: 'a host name',
-  port: 'an integer from 1 to 65535',
-  database: 'a database name',
   username: 'a user name',
   password: 'a non-empty string',
   tls: '"verify-full", "require" or "disable"',
-  caCertificate: 'a PEM certificate bundle',
 };
 
+/** Keys of an RDS-style secret that the connector ignores (the config holds these settings). */
+export const IGNORED_SECRET_KEYS = ['engine', 'host', 'port', 'database', 'dbname'] as const;
+
 /** The documented shape of the secret, for messages and docs (values are placeholders). */
-export const CREDENTIALS_EXAMPLE =
-  '{"engine":"postgres","host":"db.example.com","port":5432,"database":"casino","username":"connector_ro","password":"…","tls":"verify-full"}';
+export const CREDENTIALS_EXAMPLE = '{"username":"connector_ro","password":"…"}';
 
 /**
  * Validates a parsed secret value; `where` names it in errors (e.g. `secret acme/source`).
  * The error lists each missing or invalid field by name, never by value.
  */
-export function parseCredentials(value: unknown, secretId: string, where = `secret ${secretId}`): SourceCredentials {
+export function parseCredentials(value: unknown, secretId: string, where = `secret ${secretId}`): SecretCredentials {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new SecretError(`${where} must be a JSON object like ${CREDENTIALS_EXAMPLE}`, secretId);
   }
-  const raw = { ...(value as Record<string, unknown>) };
-  if (raw.database === undefined && raw.dbname !== undefined) raw.database = raw.dbname;
+  const raw = value as Record<string, unknown>;
+  if (raw.caCertificate !== undefined) {
+    throw new SecretError(
+      `${where} holds a caCertificate; CA certificates are not secret and belong in the operator config (source.caBundle: aws-rds, or the PEM bundle of the operator's CA). Store only ${CREDENTIALS_EXAMPLE}`,
+      secretId,
+    );
+  }
   const result = credentialsSchema.safeParse(raw);
   if (result.success) {
-    const { caCertificate, ...rest } = result.data;
-    return caCertificate === undefined ? rest : { ...rest, caCertificate };
+    const { tls, ...rest } = result.data;
+    return tls === undefined ? rest : { ...rest, tls };
   }
   const problems = new Map<string, string>();
   for (const issue of result.error.issues) {

@@ -1,6 +1,6 @@
 /** {@link SecretSource} on AWS Secrets Manager through Powertools Parameters (cached, JSON-parsed). */
 import { getSecret, type SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
-import type { SourceCredentials } from '../types.ts';
+import type { SecretCredentials } from '../types.ts';
 import { parseCredentials, SecretError, type SecretSource } from './secret-source.ts';
 
 export interface AwsSecretSourceOptions {
@@ -32,7 +32,7 @@ export class AwsSecretSource implements SecretSource {
     this.maxAge = options.maxAgeSeconds ?? 300;
   }
 
-  async getCredentials(secretId: string, options: { readonly refresh?: boolean } = {}): Promise<SourceCredentials> {
+  async getCredentials(secretId: string, options: { readonly refresh?: boolean } = {}): Promise<SecretCredentials> {
     const getOptions = { maxAge: this.maxAge, transform: 'json', forceFetch: options.refresh ?? false } as const;
     let value: unknown;
     try {

@@ -1,16 +1,16 @@
 /**
- * {@link SecretSource} for laptops and tests: a JSON file mapping secret ids to credentials, or a
- * single connection URL (`postgres://user:password@host:port/database?sslmode=disable`).
+ * {@link SecretSource} for laptops and tests: a JSON file mapping secret ids to credentials (the
+ * shape `connector credentials set` stores in Secrets Manager), and {@link parseSourceUrl} for a
+ * connection URL (`postgres://user:password@host:port/database?sslmode=disable`) that replaces the
+ * operator's database altogether on a laptop (`CONNECTOR_SOURCE_URL`).
  */
 import { readFile } from 'node:fs/promises';
-import type { SourceCredentials } from '../types.ts';
+import type { SecretCredentials, SourceCredentials } from '../types.ts';
 import { parseCredentials, SecretError, type SecretSource } from './secret-source.ts';
 
 export interface LocalSecretSourceOptions {
-  /** JSON file `{ "<secretId>": { engine, host, port, database, username, password, tls } }`. */
-  readonly secretsFile?: string;
-  /** Connection URL used for any secret id the file does not hold. */
-  readonly sourceUrl?: string;
+  /** JSON file `{ "<secretId>": { "username": …, "password": … } }`. */
+  readonly secretsFile: string;
 }
 
 const SCHEMES: Record<string, SourceCredentials['engine']> = {
@@ -74,28 +74,19 @@ export function parseSourceUrl(url: string, what = 'CONNECTOR_SOURCE_URL'): Sour
   };
 }
 
-/** Reads source credentials from a local file or URL. */
+/** Reads source credentials from a local secrets file. */
 export class LocalSecretSource implements SecretSource {
   constructor(private readonly options: LocalSecretSourceOptions) {}
 
-  async getCredentials(secretId: string): Promise<SourceCredentials> {
-    const { secretsFile, sourceUrl } = this.options;
-    if (secretsFile) {
-      const secrets = await readSecretsFile(secretsFile, secretId);
-      if (Object.hasOwn(secrets, secretId)) {
-        return parseCredentials(secrets[secretId], secretId, `secret ${secretId} in ${secretsFile}`);
-      }
-      if (!sourceUrl) {
-        const known = Object.keys(secrets);
-        throw new SecretError(
-          `secret ${secretId} is not in ${secretsFile} (it holds ${known.length ? known.join(', ') : 'no secrets'}) and CONNECTOR_SOURCE_URL is not set`,
-          secretId,
-        );
-      }
+  async getCredentials(secretId: string): Promise<SecretCredentials> {
+    const { secretsFile } = this.options;
+    const secrets = await readSecretsFile(secretsFile, secretId);
+    if (Object.hasOwn(secrets, secretId)) {
+      return parseCredentials(secrets[secretId], secretId, `secret ${secretId} in ${secretsFile}`);
     }
-    if (sourceUrl) return parseSourceUrl(sourceUrl);
+    const known = Object.keys(secrets);
     throw new SecretError(
-      `no local credentials for secret ${secretId}: set CONNECTOR_LOCAL_SECRETS_FILE to a JSON file of secrets, or CONNECTOR_SOURCE_URL to postgres://… or mysql://…`,
+      `secret ${secretId} is not in ${secretsFile} (it holds ${known.length ? known.join(', ') : 'no secrets'}); store it with \`CONNECTOR_ADAPTERS=local connector credentials set\`, or set CONNECTOR_SOURCE_URL to run against a local database`,
       secretId,
     );
   }

@@ -11,6 +11,8 @@
  */
 import { z } from 'zod';
 import { CANONICAL_STREAMS, STREAM_NAMES, type StreamName } from '../canonical.ts';
+import { checkScheduleExpression } from './schedule.ts';
+import { checkCaBundle } from './tls.ts';
 
 /** A SQL identifier that can be quoted safely in PostgreSQL and MySQL without escaping. */
 export const SAFE_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -28,40 +30,6 @@ const identifier = (what: string, example: string) =>
 const CLOUDWATCH_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ] as const;
-
-/** EventBridge Scheduler expressions: `rate(N unit)` or a six-field `cron(...)`. */
-const RATE = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/;
-const CRON_FIELD = /^[0-9A-Za-z*?,/\-#L]+$/;
-
-/**
- * Checks an EventBridge Scheduler expression for incremental syncs (between every 5 minutes and
- * once a day). Returns what is wrong with it, or undefined when it is valid.
- */
-export function checkScheduleExpression(expr: string): string | undefined {
-  const rate = RATE.exec(expr);
-  if (rate) {
-    const n = Number(rate[1]);
-    const unit = rate[2] ?? '';
-    if (n < 1) return 'a rate must be at least 1';
-    if (n === 1 && unit.endsWith('s')) return `use the singular unit for 1: rate(1 ${unit.slice(0, -1)})`;
-    if (n > 1 && !unit.endsWith('s')) return `use the plural unit for ${n}: rate(${n} ${unit}s)`;
-    const minutes = unit.startsWith('minute') ? n : unit.startsWith('hour') ? n * 60 : n * 1440;
-    if (minutes < 5) return 'incremental syncs run at most every 5 minutes, to protect the source database';
-    if (minutes > 1440) return 'incremental syncs must run at least once a day so freshness alarms make sense';
-    return undefined;
-  }
-  const cron = /^cron\((.*)\)$/.exec(expr);
-  if (cron) {
-    const fields = (cron[1] ?? '').trim().split(/\s+/);
-    if (fields.length !== 6)
-      return `a cron expression has 6 fields (minutes hours day-of-month month day-of-week year), got ${fields.length}`;
-    if (!fields.every((f) => CRON_FIELD.test(f))) return 'a cron field contains an unexpected character';
-    if (fields[2] !== '?' && fields[4] !== '?') return 'one of day-of-month or day-of-week must be "?"';
-    return undefined;
-  }
-  if (/^rate\(/.test(expr)) return 'a rate is written rate(<number> <minutes|hours|days>), e.g. rate(15 minutes)';
-  return 'expected rate(<n> <minutes|hours|days>) or cron(<6 fields>)';
-}
 
 const schedule = z
   .string()
@@ -203,13 +171,32 @@ const databaseSource = (type: 'postgres' | 'mysql', defaultPort: number) =>
     schema:
       type === 'postgres'
         ? identifier('Schema holding the tables.', 'public').default('public')
-        : identifier('Schema (database) holding the tables.', 'casino')
+        : identifier(
+            'On MySQL/MariaDB a schema is a database: set `database` to the database holding the tables; `schema`, if given, must equal it.',
+            'casino',
+          )
             .optional()
             .meta({ whenAbsent: 'the value of `database`' }),
     tls: z
       .enum(['verify-full', 'require', 'disable'])
       .default('verify-full')
-      .describe('TLS mode: verify-full checks the server certificate and host name; disable is refused in production.'),
+      .describe(
+        'Minimum TLS mode of every session: verify-full encrypts and checks the server certificate and host name against `caBundle`; require encrypts without checking; disable does not encrypt. Production accepts verify-full only.',
+      ),
+    caBundle: z
+      .string()
+      .superRefine((value, ctx) => {
+        const problem = checkCaBundle(value);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .default('system')
+      .describe(
+        "CAs trusted to sign the server certificate with tls: verify-full: `system` (the public CAs Node.js ships), `aws-rds` (the Amazon RDS and Aurora global bundle shipped with the connector), or the PEM bundle of the operator's own CA (certificates only; they are public).",
+      )
+      .meta({
+        examples: ['aws-rds'],
+        expected: '"system", "aws-rds", or a PEM bundle of CA certificates (-----BEGIN CERTIFICATE----- …)',
+      }),
     timeZone: timeZone
       .default('UTC')
       .describe('Zone in which the source stores timestamps without time zone; they are converted to UTC.'),
@@ -405,6 +392,20 @@ const streams = z
     ],
   });
 
+/** Lambda's largest ephemeral storage (/tmp), in MB. */
+export const LAMBDA_MAX_EPHEMERAL_MB = 10_240;
+/** Ephemeral storage of the ingest function beyond the largest file, in MB. */
+export const EPHEMERAL_HEADROOM_MB = 512;
+/** Largest `fileDrop.maxFileSizeMb`: a spooled file and the headroom fit Lambda's largest /tmp. */
+export const MAX_FILE_SIZE_MB = LAMBDA_MAX_EPHEMERAL_MB - EPHEMERAL_HEADROOM_MB;
+
+/** Whether `value` is an IPv4 CIDR (a.b.c.d/n with octets 0-255 and n 0-32). */
+export function isIpv4Cidr(value: string): boolean {
+  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value);
+  if (!match) return false;
+  return match.slice(1, 5).every((o) => Number(o) <= 255) && Number(match[5]) <= 32;
+}
+
 const iamPrincipalArn = z
   .string()
   .regex(/^arn:aws(-[a-z]+)*:iam::\d{12}:(root|role\/[\w+=,.@/-]{1,512}|user\/[\w+=,.@/-]{1,512})$/, {
@@ -423,7 +424,15 @@ const fileDrop = z
       .default(false)
       .describe('Also create a role in this account the operator assumes with a per-operator ExternalId.'),
     timeZone: timeZone.default('UTC').describe('Zone of file timestamps written without an offset.'),
-    maxFileSizeMb: z.number().int().min(1).max(51200).default(5120).describe('Larger files are quarantined unread.'),
+    maxFileSizeMb: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_FILE_SIZE_MB)
+      .default(5120)
+      .describe(
+        `Larger files (or their content after decompression) are quarantined unread. Parquet files are spooled to the ingest function's ephemeral storage, which is sized from this (plus ${EPHEMERAL_HEADROOM_MB} MB), so it is at most Lambda's ${LAMBDA_MAX_EPHEMERAL_MB} MB minus that headroom.`,
+      ),
     afterIngest: z
       .enum(['archive', 'delete'])
       .default('archive')
@@ -449,10 +458,37 @@ const fileDrop = z
               .regex(/^(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$/, {
                 message: 'must be an OpenSSH public key line (ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp*)',
               })
+              .max(2048, {
+                message:
+                  'must be at most 2048 characters, the longest key AWS Transfer Family stores: use an ssh-ed25519 key, or drop the comment',
+              })
               .meta({ examples: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9wZXJhdG9yLWtleQ ops@acme'] }),
           )
           .default([])
           .describe('Public SSH keys of the SFTP user (public keys only).'),
+        allowedCidrs: z
+          .array(
+            z
+              .string()
+              .superRefine((value, ctx) => {
+                if (!isIpv4Cidr(value))
+                  ctx.addIssue({ code: 'custom', message: 'must be an IPv4 CIDR like 203.0.113.0/24' });
+              })
+              .meta({ examples: ['203.0.113.0/24'], expected: 'an IPv4 CIDR like 203.0.113.0/24' }),
+          )
+          .default([])
+          .describe(
+            "Source addresses the operator uploads from; the endpoint's security group admits SSH from these only (required when enabled).",
+          ),
+        vpcCidr: z
+          .string()
+          .regex(/^(10|172|192)\.\d{1,3}\.\d{1,3}\.\d{1,3}\/(1[6-9]|2[0-6])$/, {
+            message: 'must be a private IPv4 CIDR between /16 and /26, like 10.60.0.0/24',
+          })
+          .default('10.60.0.0/24')
+          .describe(
+            'CIDR of the small VPC the SFTP endpoint is placed in (public subnets with one Elastic IP each, no other resources).',
+          ),
       })
       .optional()
       .describe('SFTP endpoint for operators that cannot write to S3.')
@@ -480,6 +516,17 @@ const alerts = z.strictObject({
     .max(10080)
     .default(60)
     .describe('Freshness SLA of streams that do not set their own.'),
+  runbookUrl: z
+    .url({ protocol: /^https$/, message: 'must be an https:// URL of the published runbook, without #section' })
+    .refine((u) => !u.includes('#'), { message: 'must not contain #: alarm descriptions add the section' })
+    .optional()
+    .describe(
+      "Where on-call opens the runbook (docs/runbook.md published on the team's wiki or repository host); every alarm description links `<runbookUrl>#<section>`.",
+    )
+    .meta({
+      examples: ['https://git.example.com/data/igaming-connector/blob/main/docs/runbook.md'],
+      whenAbsent: 'alarm descriptions name docs/runbook.md of the connector repository',
+    }),
 });
 
 const retention = z.strictObject({

@@ -241,9 +241,54 @@ function checkStream(config: OperatorConfig, name: StreamName, stream: StreamCon
   }
 }
 
+/** The partitions the app deploys to (cdk.json `@aws-cdk/core:target-partitions`). */
+export const TARGET_PARTITIONS = ['aws'] as const;
+
+/** The AWS partition of a region code: `aws-cn` for cn-*, `aws-us-gov` for us-gov-*, else `aws`. */
+export function partitionOf(region: string): string {
+  if (region.startsWith('cn-')) return 'aws-cn';
+  if (region.startsWith('us-gov-')) return 'aws-us-gov';
+  return 'aws';
+}
+
+/** Every string of the config that is an ARN, with its path. */
+function arnsIn(value: unknown, path: (string | number)[] = []): [(string | number)[], string][] {
+  if (typeof value === 'string') return value.startsWith('arn:') ? [[path, value]] : [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => arnsIn(v, [...path, i]));
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).flatMap(([k, v]) => arnsIn(v, [...path, k]));
+  }
+  return [];
+}
+
+function checkPartitions(config: OperatorConfig, issues: SemanticIssue[]): void {
+  if (typeof config.region !== 'string') return;
+  const partition = partitionOf(config.region);
+  if (!(TARGET_PARTITIONS as readonly string[]).includes(partition)) {
+    issues.push({
+      path: ['region'],
+      message: `region ${config.region} is in the ${partition} partition; the connector deploys to the ${TARGET_PARTITIONS.join(', ')} partition only`,
+      expected: 'a region of the aws partition',
+      example: 'region: eu-west-1',
+    });
+  }
+  for (const [path, arn] of arnsIn(config)) {
+    const arnPartition = arn.split(':')[1] ?? '';
+    if (arnPartition !== partition) {
+      issues.push({
+        path,
+        message: `${arn} is in the ${arnPartition} partition, but region ${config.region} is in ${partition}: a principal of another partition can never be granted access`,
+        expected: `an ARN starting with arn:${partition}:`,
+        example: `- ${arn.replace(/^arn:[^:]*:/, `arn:${partition}:`)}`,
+      });
+    }
+  }
+}
+
 /** Cross-field checks; returns every problem found, never stops at the first. */
 export function validateSemantics(config: OperatorConfig): SemanticIssue[] {
   const issues: SemanticIssue[] = [];
+  checkPartitions(config, issues);
   const configured = STREAM_NAMES.filter((s) => config.streams[s] !== undefined);
   if (configured.length === 0) {
     issues.push({
@@ -270,12 +315,23 @@ export function validateSemantics(config: OperatorConfig): SemanticIssue[] {
       });
     }
   } else {
-    if (config.source.tls === 'disable' && config.stage === 'production') {
+    if (config.source.tls !== 'verify-full' && config.stage === 'production') {
       issues.push({
         path: ['source', 'tls'],
-        message: 'production sources must use TLS; tls: disable is only accepted for the sandbox stage',
-        expected: 'verify-full or require',
-        example: 'tls: verify-full',
+        message: `production sources must verify the server certificate and host name; tls: ${config.source.tls} is only accepted for the sandbox stage`,
+        expected:
+          'verify-full (with source.caBundle naming the CA that signed the server certificate: system, aws-rds or a PEM bundle)',
+        example: 'tls: verify-full\ncaBundle: aws-rds',
+      });
+    }
+    const source = config.source;
+    if (source.type === 'mysql' && source.schema !== undefined && source.schema !== source.database) {
+      // The connector's session opens `database`; a user granted only on the schema's tables cannot.
+      issues.push({
+        path: ['source', 'schema'],
+        message: `on MySQL/MariaDB a schema is a database: the connector connects to source.database (${source.database}) and needs the tables there, but source.schema names ${source.schema}`,
+        expected: `database: ${source.schema}, without schema (or schema equal to database)`,
+        example: `database: ${source.schema}`,
       });
     }
     const net = config.source.network;
@@ -289,13 +345,31 @@ export function validateSemantics(config: OperatorConfig): SemanticIssue[] {
     }
   }
   const sftp = config.fileDrop?.sftp;
+  if (sftp?.enabled && sftp.allowedCidrs.length === 0) {
+    issues.push({
+      path: ['fileDrop', 'sftp', 'allowedCidrs'],
+      message: "an SFTP endpoint admits only the operator's source addresses: list the CIDRs the operator uploads from",
+      expected: 'one or more IPv4 CIDRs',
+      example: 'allowedCidrs:\n  - 203.0.113.0/24',
+    });
+  }
+  for (const [i, cidr] of (sftp?.enabled ? sftp.allowedCidrs : []).entries()) {
+    if (cidr.endsWith('/0') && config.stage === 'production') {
+      issues.push({
+        path: ['fileDrop', 'sftp', 'allowedCidrs', i],
+        message: `${cidr} admits the whole internet; a production SFTP endpoint admits the operator's addresses only`,
+        expected: "the operator's public IPv4 CIDRs",
+        example: '- 203.0.113.0/24',
+      });
+    }
+  }
   if (sftp?.enabled && (!sftp.userName || sftp.sshPublicKeys.length === 0)) {
     issues.push({
       path: ['fileDrop', 'sftp'],
       message: 'an SFTP endpoint needs the operator user name and at least one public SSH key',
       expected: 'userName and sshPublicKeys when enabled is true',
       example:
-        'sftp:\n  enabled: true\n  userName: acme-upload\n  sshPublicKeys:\n    - ssh-ed25519 AAAAC3Nza... ops@acme',
+        'sftp:\n  enabled: true\n  userName: acme-upload\n  sshPublicKeys:\n    - ssh-ed25519 AAAAC3Nza... ops@acme\n  allowedCidrs:\n    - 203.0.113.0/24',
     });
   }
   issues.push(...checkIncremental(config));

@@ -150,7 +150,7 @@ function timestampNormalizer(format: FileFormat['timestampFormat'], configPath: 
   const wrong = () =>
     new ValueProblem(
       `is not a timestamp in the configured format ${format}`,
-      `write timestamps as ${format}, or change ${configPath}`,
+      `write timestamps as ${format} (to use another format, agree it with your connector contact: ${configPath})`,
       'syntax',
     );
   switch (format) {
@@ -202,7 +202,7 @@ function dateNormalizer(format: FileFormat['dateFormat'], configPath: string): N
     if (!date || date[1] !== text.length) {
       throw new ValueProblem(
         `is not a date in the configured format ${format}`,
-        `write dates as ${format}, or change ${configPath}`,
+        `write dates as ${format} (to use another format, agree it with your connector contact: ${configPath})`,
         'syntax',
       );
     }

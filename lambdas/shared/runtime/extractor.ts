@@ -11,7 +11,8 @@ import { ensureKeyForm, loadPseudonymKey } from '../pii/key.ts';
 import { createPseudonymizer, type Pseudonymizer } from '../pii/pseudonymizer.ts';
 import { publicationOf } from '../serving/backlog.ts';
 import { S3Sink } from '../sink/s3.ts';
-import { applicationNameFor, openSource, type SourceConnection } from '../sources/index.ts';
+import { type OperatorDatabase, openOperatorDatabase } from '../sources/connect.ts';
+import { applicationNameFor, type SourceConnection } from '../sources/index.ts';
 import { PublicationLedger } from '../state/publications.ts';
 import { SyncStateStore } from '../state/store.ts';
 import { type AwsClients, createAwsClients, loadRuntimeConfig, type RuntimeEnv, readRuntimeEnv } from './context.ts';
@@ -79,14 +80,23 @@ export async function invocationTools(
   return { sink, pseudonymKey, pseudonymizer: pseudonymizer.value };
 }
 
-/** Opens the operator database with the credentials from its secret (cached by the adapter). */
+/**
+ * Opens the operator database: connection settings from the config, user name and password from
+ * its secret (cached by the adapter, read again once when the login is refused).
+ */
 export async function openOperatorSource(rt: ExtractorRuntime, stream: StreamName): Promise<SourceConnection> {
   const source = rt.config.source;
   if (source.type === 'files') throw new Error(`${rt.config.operatorId}: file-drop operators have no source database`);
   if (!rt.env.secretId)
     throw new Error('environment variable CONNECTOR_SECRET_ID is not set (database sources need it)');
-  const creds = await rt.adapters.secrets.getCredentials(rt.env.secretId);
-  return openSource(creds, {
+  const database: OperatorDatabase = {
+    source,
+    stage: rt.config.stage,
+    secrets: rt.adapters.secrets,
+    secretId: rt.env.secretId,
+    ...(rt.adapters.sourceOverride ? { override: rt.adapters.sourceOverride } : {}),
+  };
+  return openOperatorDatabase(database, {
     applicationName: applicationNameFor(rt.config.operatorId, stream),
     statementTimeoutSeconds: source.statementTimeoutSeconds,
     timeZone: source.timeZone,

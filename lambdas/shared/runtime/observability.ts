@@ -40,6 +40,23 @@ export interface Observability {
   readonly tracer: Tracer;
 }
 
+/**
+ * What a handler logs of an error: its name, its message (the connector's own words), its code and
+ * retry class. Never its `cause` chain or other fields, which for third-party errors can carry row
+ * values, statements with bound values or request payloads (the Powertools logger would serialize
+ * them all).
+ */
+export function loggableError(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { name: typeof error, message: 'a non-Error value was thrown' };
+  const { code, retryable } = error as { code?: unknown; retryable?: unknown };
+  return {
+    name: error.name,
+    message: error.message,
+    ...(typeof code === 'string' ? { code } : {}),
+    ...(typeof retryable === 'boolean' ? { retryable } : {}),
+  };
+}
+
 /** One set per handler module, created at module scope. */
 export function createObservability(operator: string): Observability {
   const logger = new Logger({ serviceName: SERVICE_NAME, persistentKeys: { operator } });

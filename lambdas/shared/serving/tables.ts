@@ -129,3 +129,14 @@ export function boundedByTime(config: OperatorConfig, stream: StreamName): boole
   const { partition } = servingLayout(config, stream);
   return partition.transform === 'day' && getField(stream, partition.column)?.type.kind === 'timestamp';
 }
+
+/** What one row of each stream's serving table is (the data dictionary says it per table). */
+export const SERVING_ROWS: Readonly<Record<StreamName, string>> = {
+  players: 'player account',
+  sessions: 'player session (login to logout)',
+  payments: 'payment: a deposit or a withdrawal',
+  wallet_transactions: 'wallet ledger entry (entries do not change once booked)',
+  game_rounds: 'game round (bet to settlement)',
+  bonuses: 'bonus granted to a player',
+  compliance_events: 'responsible-gaming or compliance event (KYC, limit, exclusion, AML alert)',
+};

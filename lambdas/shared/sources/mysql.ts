@@ -15,9 +15,10 @@
  * utf8mb4, the `program_name` connection attribute and a `/* application name *\/` comment in
  * front of every statement so the DBA can see who runs it in the process list.
  */
+import { checkServerIdentity, type TLSSocket } from 'node:tls';
 import mysql from 'mysql2';
 import type { SourceBatch, SourceCredentials, SourceKind } from '../types.ts';
-import { type SourceErrorContext, SourceQueryError, toSourceError } from './errors.ts';
+import { describeDriverError, type SourceErrorContext, SourceQueryError, toSourceError } from './errors.ts';
 import {
   type CountAndSums,
   type CountSpec,
@@ -142,7 +143,7 @@ export async function openMysql(creds: SourceCredentials, opts: SourceOptions): 
                   : {
                       rejectUnauthorized: true,
                       verifyIdentity: true,
-                      ...(creds.caCertificate ? { ca: creds.caCertificate } : {}),
+                      ...(creds.ca ? { ca: [...creds.ca] } : {}),
                     },
             }),
       });
@@ -152,6 +153,25 @@ export async function openMysql(creds: SourceCredentials, opts: SourceOptions): 
     });
   } catch (err) {
     throw toSourceError(err, context, secrets, `connecting to MySQL at ${creds.host}:${creds.port}/${creds.database}`);
+  }
+  if (creds.tls === 'verify-full') {
+    // mysql2 checks the host name only for DNS names; for an IP address Node.js compares the
+    // certificate with "localhost". Checked here for every host, against the configured name.
+    const stream = (connection as unknown as { stream?: Partial<TLSSocket> }).stream;
+    const certificate = stream?.getPeerCertificate?.();
+    const mismatch =
+      certificate && Object.keys(certificate).length > 0
+        ? checkServerIdentity(creds.host, certificate)
+        : Object.assign(new Error('no server certificate'), { code: 'HANDSHAKE_NO_SSL_SUPPORT' });
+    if (mismatch) {
+      connection.destroy();
+      throw toSourceError(
+        mismatch,
+        context,
+        secrets,
+        `connecting to MySQL at ${creds.host}:${creds.port}/${creds.database}`,
+      );
+    }
   }
   try {
     await source.attach(connection, timeoutSeconds);
@@ -202,7 +222,7 @@ class MysqlSource implements SourceConnection {
   onConnectionLost(err: unknown): void {
     this.lost = err;
     this.abortStream?.(err);
-    this.opts.logger?.warn('source connection lost', { error: String((err as Error)?.message ?? err) });
+    this.opts.logger?.warn('source connection lost', { error: describeDriverError(err) });
   }
 
   private ctx(schema?: string, table?: string): SourceErrorContext {

@@ -14,7 +14,7 @@
  */
 import pg from 'pg';
 import type { SourceCredentials, SourceKind } from '../types.ts';
-import { type SourceErrorContext, SourceQueryError, toSourceError } from './errors.ts';
+import { describeDriverError, type SourceErrorContext, SourceQueryError, toSourceError } from './errors.ts';
 import { copyOutBatches } from './pg-copy.ts';
 import {
   type CountAndSums,
@@ -113,7 +113,7 @@ export async function openPostgres(creds: SourceCredentials, opts: SourceOptions
         ? false
         : creds.tls === 'require'
           ? { rejectUnauthorized: false }
-          : { rejectUnauthorized: true, ...(creds.caCertificate ? { ca: creds.caCertificate } : {}) },
+          : { rejectUnauthorized: true, ...(creds.ca ? { ca: [...creds.ca] } : {}) },
     connectionTimeoutMillis: (opts.connectTimeoutSeconds ?? 15) * 1000,
     keepAlive: true,
     keepAliveInitialDelayMillis: 30_000,
@@ -180,7 +180,7 @@ class PostgresSource implements SourceConnection {
 
   onConnectionLost(err: unknown): void {
     this.lost = err;
-    this.opts.logger?.warn('source connection lost', { error: String((err as Error)?.message ?? err) });
+    this.opts.logger?.warn('source connection lost', { error: describeDriverError(err) });
   }
 
   private ctx(schema?: string, table?: string): SourceErrorContext {

@@ -27,7 +27,10 @@ function statements(template: Template, type: string, doc = 'PolicyDocument'): J
 const variant = () =>
   exampleConfig('lucky-files', [
     [['fileDrop', 'assumeRole'], true],
-    [['fileDrop', 'sftp'], { enabled: true, userName: 'lucky-upload', sshPublicKeys: [SSH_KEY] }],
+    [
+      ['fileDrop', 'sftp'],
+      { enabled: true, userName: 'lucky-upload', sshPublicKeys: [SSH_KEY], allowedCidrs: ['203.0.113.0/24'] },
+    ],
   ]);
 
 describe('FileDrop', () => {
@@ -38,7 +41,7 @@ describe('FileDrop', () => {
     full = synthesize(variant());
   });
 
-  it('lets the operator principals only put objects under inbound/ of their bucket', () => {
+  it('lets the operator principals only put objects under inbound/ and read the reasons of their quarantined files', () => {
     const { stack, template } = lucky;
     const bucket = logicalId(stack, stack.landingZone.bucket);
     const bucketPolicy = statements(template, 'AWS::S3::BucketPolicy');
@@ -50,6 +53,12 @@ describe('FileDrop', () => {
         Action: 's3:PutObject',
         Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/inbound/*']] },
       },
+      {
+        Effect: 'Allow',
+        Principal: { AWS: OPERATOR_ROLE },
+        Action: 's3:GetObject',
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/quarantine/*.reason.json']] },
+      },
     ]);
     // TLS and the operator key are enforced for everyone, the operator included.
     const denies = bucketPolicy.filter((s) => s.Effect === 'Deny');
@@ -60,18 +69,23 @@ describe('FileDrop', () => {
     for (const s of denies) expect(s.Principal).toEqual({ AWS: '*' });
   });
 
-  it('lets the operator principals use the key only through S3 in this region, from their account', () => {
-    const { template } = lucky;
+  it('lets the operator principals use the key only through S3 in this region, from their account, for this bucket', () => {
+    const { template, stack } = lucky;
+    const bucket = `arn:aws:s3:::${stack.landingZone.bucketName}`;
+    expect(stack.landingZone.bucketName).toMatch(/^connector-lucky-files-sandbox-[0-9a-f]{8}$/);
+    template.hasResourceProperties('AWS::S3::Bucket', { BucketName: stack.landingZone.bucketName });
     const keyPolicy = statements(template, 'AWS::KMS::Key', 'KeyPolicy');
     const forOperator = keyPolicy.filter((s) => JSON.stringify(s.Principal ?? {}).includes('444444444444'));
     expect(forOperator).toEqual([
       {
         Effect: 'Allow',
         Principal: { AWS: OPERATOR_ROLE },
-        Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
+        // No kms:Encrypt: S3 encrypts with a generated data key.
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
         Resource: '*',
         Condition: {
           StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com', 'kms:CallerAccount': '444444444444' },
+          StringLike: { 'kms:EncryptionContext:aws:s3:arn': [bucket, `${bucket}/inbound/*`] },
         },
       },
     ]);
@@ -115,11 +129,29 @@ describe('FileDrop', () => {
         .filter((s) => s.Effect === 'Deny' && s.Condition?.Bool?.['aws:SecureTransport'] === 'false');
       expect(tlsDenies, q.node.path).toHaveLength(1);
     }
-    const queuePolicies = statements(template, 'AWS::SQS::QueuePolicy');
-    // EventBridge may send (and use the key for it) from this account only.
-    expect(queuePolicies).toContainEqual(
-      expect.objectContaining({ Principal: { Service: 'events.amazonaws.com' }, Action: expect.anything() }),
-    );
+  });
+
+  it('lets EventBridge send to the queues and use the key only for this account and this one rule', () => {
+    const { template } = lucky;
+    const ruleArn = 'arn:aws:events:eu-west-1:333333333333:rule/lucky-files-sandbox-file-drop';
+    template.hasResourceProperties('AWS::Events::Rule', { Name: 'lucky-files-sandbox-file-drop' });
+    const source = { StringEquals: { 'aws:SourceAccount': '333333333333' }, ArnEquals: { 'aws:SourceArn': ruleArn } };
+    const fromEvents = (type: string, doc?: string) =>
+      statements(template, type, doc).filter((s) => JSON.stringify(s.Principal ?? {}).includes('events.amazonaws.com'));
+    const queueStatements = fromEvents('AWS::SQS::QueuePolicy');
+    const keyStatements = fromEvents('AWS::KMS::Key', 'KeyPolicy');
+    expect(queueStatements).toHaveLength(2); // the queue and the dead-letter queue
+    for (const s of queueStatements) {
+      expect(s).toMatchObject({ Effect: 'Allow', Action: 'sqs:SendMessage', Condition: source });
+    }
+    expect(keyStatements).toEqual([
+      expect.objectContaining({
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: '*',
+        Condition: source,
+      }),
+    ]);
   });
 
   it('runs ingest-file from the queue with partial batch failures, one file at a time', () => {
@@ -148,6 +180,46 @@ describe('FileDrop', () => {
       expect(JSON.stringify(puts)).toContain(objects(prefix));
     }
     expect(JSON.stringify(puts)).not.toContain(objects('inbound/'));
+  });
+
+  it('gives ingest-file object actions on inbound/ only: no listing or bucket-level action there', () => {
+    const { stack, template } = lucky;
+    const fn = stack.fileDrop!.ingestFunction;
+    const policy = template.toJSON().Resources[logicalId(stack, fn.policy)].Properties.PolicyDocument
+      .Statement as Json[];
+    const inbound = JSON.stringify('/inbound/*');
+    const onInbound = policy.filter((s) => JSON.stringify(s.Resource).includes(inbound));
+    expect(onInbound.flatMap((s) => list(s.Action)).sort()).toEqual([
+      's3:DeleteObject',
+      's3:DeleteObjectVersion',
+      's3:GetObject',
+      's3:GetObjectVersion',
+    ]);
+    const actions = policy.flatMap((s) => list(s.Action) as string[]);
+    for (const wide of ['s3:List*', 's3:GetBucket*', 's3:GetObject*', 's3:DeleteObject*']) {
+      expect(actions).not.toContain(wide);
+    }
+    // Listing only under raw/ and _manifests/ (the commit of a window), by condition.
+    const lists = policy.filter((s) => list(s.Action).includes('s3:ListBucket'));
+    expect(lists.map((s) => s.Condition)).toEqual([{ StringLike: { 's3:prefix': ['raw/*', '_manifests/*'] } }]);
+  });
+
+  it("sizes the ingest function's ephemeral storage from maxFileSizeMb (Parquet drops are spooled to /tmp)", () => {
+    const storage = (maxFileSizeMb: number) => {
+      const { template } = synthesize(exampleConfig('lucky-files', [[['fileDrop', 'maxFileSizeMb'], maxFileSizeMb]]));
+      const fns = Object.values(
+        template.findResources('AWS::Lambda::Function', {
+          Properties: { Handler: 'ingest-file.handler' },
+        }),
+      ) as Json[];
+      return fns[0]?.Properties.EphemeralStorage;
+    };
+    expect(
+      lucky.template.toJSON().Resources[logicalId(lucky.stack, lucky.stack.fileDrop!.ingestFunction.function)]
+        .Properties.EphemeralStorage,
+    ).toEqual({ Size: 2048 + 512 });
+    expect(storage(1)).toEqual({ Size: 513 });
+    expect(storage(9728)).toEqual({ Size: 10240 });
   });
 
   it('has no upload role or SFTP server unless configured', () => {
@@ -185,11 +257,11 @@ describe('FileDrop', () => {
     ]);
     expect(granted).toEqual([
       [['s3:PutObject'], null],
-      [
-        ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
-        expect.objectContaining({ StringLike: expect.anything() }),
-      ],
+      [['kms:Decrypt', 'kms:GenerateDataKey'], expect.objectContaining({ StringLike: expect.anything() })],
+      [['s3:GetObject'], null],
     ]);
+    const read = (policies[0]!.Properties.PolicyDocument.Statement as Json[]).find((x) => x.Action === 's3:GetObject');
+    expect(JSON.stringify(read?.Resource)).toContain('/quarantine/*.reason.json');
   });
 
   it('creates an SFTP server with modern ciphers, logging, and the operator user at inbound/', () => {
@@ -221,8 +293,25 @@ describe('FileDrop', () => {
     const actions = policies.flatMap((p) =>
       (p.Properties.PolicyDocument.Statement as Json[]).flatMap((s) => list(s.Action)),
     );
-    expect(actions.sort()).toEqual(['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 's3:PutObject']);
+    expect(actions.sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey', 's3:PutObject']);
     template.hasOutput('FileDropSftpEndpoint', Match.anyValue());
+  });
+
+  it("places the SFTP endpoint in a VPC of its own, reachable on Elastic IPs from the operator's CIDRs only", () => {
+    const { stack, template } = full;
+    const drop = stack.fileDrop!;
+    const server = template.toJSON().Resources[stack.getLogicalId(drop.sftpServer!)].Properties;
+    expect(server.EndpointType).toBe('VPC');
+    expect(server.EndpointDetails.SubnetIds).toHaveLength(2);
+    expect(server.EndpointDetails.AddressAllocationIds).toHaveLength(2);
+    const [groupRef] = server.EndpointDetails.SecurityGroupIds as Json[];
+    const group = template.toJSON().Resources[groupRef!['Fn::GetAtt'][0]].Properties;
+    expect(group.SecurityGroupIngress).toEqual([
+      expect.objectContaining({ CidrIp: '203.0.113.0/24', IpProtocol: 'tcp', FromPort: 22, ToPort: 22 }),
+    ]);
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    template.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'ALL', LogDestinationType: 'cloud-watch-logs' });
+    template.hasOutput('FileDropSftpAddresses', Match.anyValue());
   });
 
   it('refuses an upload role nobody could assume', () => {

@@ -83,6 +83,22 @@ describe('Monitoring', () => {
     expect(anchors).toContain('replay-a-window');
   });
 
+  it('links the runbook published at alerts.runbookUrl, so the link works outside the repository', () => {
+    const base = 'https://git.example.com/data/igaming-connector/blob/main/docs/runbook.md';
+    const config = exampleConfig('acme-casino');
+    const published = synthesize({ ...config, alerts: { ...config.alerts, runbookUrl: base } });
+    const descriptions = [
+      ...Object.values(alarmsOf(published.template)),
+      ...Object.values(published.template.findResources('AWS::CloudWatch::CompositeAlarm')),
+    ].map((r) => String((r as Json).Properties.AlarmDescription));
+    expect(descriptions.length).toBeGreaterThan(10);
+    for (const d of descriptions.filter((x) => x.includes('Runbook:'))) {
+      expect(d).toMatch(new RegExp(`Runbook: ${base.replaceAll('.', '\\.')}#[a-z-]+$`));
+      expect(d).not.toContain('Runbook: docs/runbook.md');
+    }
+    expect(descriptions.some((d) => d.endsWith(`${base}#operator-unhealthy`))).toBe(true);
+  });
+
   it.each([
     ['snapshot', 'critical snapshot failed'],
     ['incremental', 'critical incremental failed'],

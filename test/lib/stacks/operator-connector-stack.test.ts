@@ -1,10 +1,11 @@
-import { type CfnElement, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, type CfnElement, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { glueType, STREAM_NAMES } from '#shared/canonical';
 import { landedColumns } from '#shared/landed-schema';
+import { applyCompliancePacks } from '../../../lib/nag.ts';
 import { OperatorConnectorStack, PRODUCT_TAG } from '../../../lib/stacks/operator-connector-stack.ts';
 import { exampleConfig, type SynthesizedStack, synthesize, testApp } from '../helpers.ts';
 
@@ -53,6 +54,88 @@ describe('OperatorConnectorStack', () => {
     expect(lucky.stack.stackName).toBe('lucky-files-sandbox');
   });
 
+  it('fails synthesis on any warning, and on CloudFormation validation findings', () => {
+    const warned = new OperatorConnectorStack(testApp(), 'lucky-files-sandbox', {
+      config: exampleConfig('lucky-files'),
+    });
+    Annotations.of(warned.landingZone.bucket).addWarningV2('test:warning', 'something to fix');
+    expect(() => Template.fromStack(warned)).toThrow(
+      /warning at lucky-files-sandbox\/LandingZone\/Bucket: something to fix/,
+    );
+    // An SSH key longer than Transfer Family stores (config validation refuses it): CloudFormation's
+    // validation of the template fails synthesis.
+    const config = exampleConfig('lucky-files');
+    const app = testApp();
+    applyCompliancePacks(app); // as bin/app.ts does
+    new OperatorConnectorStack(app, 'lucky-files-sandbox', {
+      config: {
+        ...config,
+        fileDrop: {
+          ...config.fileDrop!,
+          sftp: {
+            enabled: true,
+            userName: 'lucky-upload',
+            sshPublicKeys: [`ssh-rsa ${'A'.repeat(2100)}`],
+            allowedCidrs: ['203.0.113.0/24'],
+            vpcCidr: '10.60.0.0/24',
+          },
+        },
+      },
+    });
+    expect(() => app.synth()).toThrow(/SshPublicKeys.0: length 2108 exceeds maximum 2048 \(CloudFormation Validate\)/);
+  });
+
+  it("grants a file-drop principal of the stack's own account without a dependency cycle or warning", () => {
+    const config = exampleConfig('lucky-files');
+    const app = testApp();
+    applyCompliancePacks(app);
+    const own = 'arn:aws:iam::333333333333:role/own-account';
+    const stack = new OperatorConnectorStack(app, 'lucky-files-sandbox', {
+      config: { ...config, fileDrop: { ...config.fileDrop!, principals: [own] } },
+    });
+    const artifact = app.synth().getStackArtifact(stack.artifactId);
+    expect(artifact.messages).toEqual([]);
+    const keyStatements = Object.values(artifact.template.Resources as Record<string, Json>)
+      .filter((r) => r.Type === 'AWS::KMS::Key')
+      .flatMap((r) => r.Properties.KeyPolicy.Statement as Json[])
+      .filter((st) => JSON.stringify(st.Principal) === JSON.stringify({ AWS: own }));
+    expect(keyStatements).toHaveLength(1);
+    expect(keyStatements[0]!.Condition.StringLike['kms:EncryptionContext:aws:s3:arn']).toEqual([
+      `arn:aws:s3:::${stack.landingZone.bucketName}`,
+      `arn:aws:s3:::${stack.landingZone.bucketName}/inbound/*`,
+    ]);
+  });
+
+  it("holds every function, CDK's custom-resource functions included, to the same rules", () => {
+    // acme: sandbox with removalPolicy destroy (emptying buckets) and a created VPC (closing its
+    // default security group): CDK adds a function for each.
+    acme.template.resourceCountIs('Custom::S3AutoDeleteObjects', 2);
+    acme.template.resourceCountIs('Custom::VpcRestrictDefaultSG', 1);
+    for (const s of [acme, royal, lucky]) {
+      const resources = s.template.toJSON().Resources as Record<string, Json>;
+      const functions = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
+      expect(functions.length).toBeGreaterThan(0);
+      for (const [id, fn] of functions) {
+        expect(fn.Properties.ReservedConcurrentExecutions, id).toBeGreaterThan(0);
+        expect(fn.Properties.Architectures, id).toEqual(['arm64']);
+        const group = resources[fn.Properties.LoggingConfig?.LogGroup?.Ref];
+        expect(group?.Type, id).toBe('AWS::Logs::LogGroup');
+        expect(group?.Properties.KmsKeyId, id).toEqual(keyArnOf(s));
+        expect(group?.Properties.RetentionInDays, id).toBeGreaterThan(0);
+      }
+      for (const [id, role] of Object.entries(resources).filter(([, r]) => r.Type === 'AWS::IAM::Role')) {
+        expect(role.Properties.Policies, id).toBeUndefined();
+        expect(role.Properties.ManagedPolicyArns ?? [], id).toEqual([]);
+      }
+    }
+  });
+
+  it('turns termination protection on for production stacks only', () => {
+    expect(royal.stack.terminationProtection).toBe(true);
+    expect(acme.stack.terminationProtection).toBe(false);
+    expect(lucky.stack.terminationProtection).toBe(false);
+  });
+
   it('tags the stack and its resources with operator, stage and product', () => {
     expect(royal.stack.tags.tagValues()).toEqual({
       operator: 'royal-spins',
@@ -90,16 +173,9 @@ describe('OperatorConnectorStack', () => {
           Principal: { Service: 'logs.eu-central-1.amazonaws.com' },
           Condition: {
             ArnLike: {
-              'kms:EncryptionContext:aws:logs:arn': {
-                'Fn::Join': [
-                  '',
-                  [
-                    'arn:',
-                    { Ref: 'AWS::Partition' },
-                    ':logs:eu-central-1:222222222222:log-group:/connector/royal-spins-production/*',
-                  ],
-                ],
-              },
+              // The partition is a literal: the region is known at synth (enablePartitionLiterals).
+              'kms:EncryptionContext:aws:logs:arn':
+                'arn:aws:logs:eu-central-1:222222222222:log-group:/connector/royal-spins-production/*',
             },
           },
         }),
@@ -260,7 +336,7 @@ describe('OperatorConnectorStack', () => {
   });
 
   describe('source credentials', () => {
-    it('are a secret encrypted with the operator key, holding connection settings and a generated placeholder', () => {
+    it('are a secret encrypted with the operator key, holding only a user name and a generated placeholder password', () => {
       const secret = royal.stack.sourceCredentials?.secret;
       expect(secret).toBeDefined();
       if (!secret) return;
@@ -268,14 +344,26 @@ describe('OperatorConnectorStack', () => {
       expect(props.KmsKeyId).toEqual(keyArnOf(royal));
       expect(props.Name).toBe('connector/royal-spins-production/source');
       expect(props.GenerateSecretString.GenerateStringKey).toBe('password');
-      expect(JSON.parse(props.GenerateSecretString.SecretStringTemplate)).toEqual({
-        engine: 'mysql',
-        host: 'reporting-replica.royalspins.internal',
-        port: 3306,
-        database: 'rs_backoffice',
-        username: 'CHANGE_ME',
-        tls: 'verify-full',
-      });
+      expect(JSON.parse(props.GenerateSecretString.SecretStringTemplate)).toEqual({ username: 'CHANGE_ME' });
+    });
+
+    it('keep their generation properties when the connection settings in the config change', () => {
+      // CloudFormation generates a new secret value (wiping the stored password) whenever
+      // GenerateSecretString changes: connection settings must not be part of it.
+      const generation = (s: SynthesizedStack) =>
+        propsOf(s.template, s.stack.sourceCredentials!.secret).GenerateSecretString;
+      const edited = synthesize(
+        exampleConfig('royal-spins', [
+          [['source', 'host'], 'new-replica.royalspins.internal'],
+          [['source', 'port'], 3307],
+          [['source', 'database'], 'rs_reporting'],
+          [['source', 'caBundle'], 'aws-rds'],
+        ]),
+      );
+      expect(generation(edited)).toEqual(generation(royal));
+      const sandbox = (tls: string) => generation(synthesize(exampleConfig('acme-casino', [[['source', 'tls'], tls]])));
+      expect(sandbox('require')).toEqual(sandbox('verify-full'));
+      expect(sandbox('disable')).toEqual(generation(acme));
     });
 
     it('never put a secret value in the template', () => {
@@ -404,7 +492,7 @@ describe('OperatorConnectorStack', () => {
           .map(([, r]) => r.Properties)
           .filter((t) => !t.OpenTableFormatInput);
         expect(tables.map((t) => t.TableInput.Name).toSorted()).toEqual(
-          configured.map((name) => `${name}_landed`).toSorted(),
+          configured.flatMap((name) => [name, `${name}_landed`]).toSorted(),
         );
         const bucket = { Ref: logicalId(s.stack.landingZone.bucket) };
         for (const stream of configured) {
@@ -442,7 +530,8 @@ describe('OperatorConnectorStack', () => {
             ['_deleted', 'boolean'],
           ]);
         }
-        const locations = JSON.stringify(tables.map((t) => t.TableInput.StorageDescriptor.Location));
+        const landed = tables.filter((t) => t.TableInput.Name.endsWith('_landed'));
+        const locations = JSON.stringify(landed.map((t) => t.TableInput.StorageDescriptor.Location));
         expect(locations).not.toContain('/raw/');
       }
     });
@@ -536,8 +625,7 @@ describe('OperatorConnectorStack', () => {
       const lz = grantedStack.landingZone;
       lz.grantWriteRaw(role);
       lz.grantReadRaw(role);
-      lz.grantReadInbound(role);
-      lz.grantDeleteInbound(role);
+      lz.grantIngestInbound(role);
       lz.grantWriteQuarantine(role);
       lz.grantWriteArchive(role);
       grantedStack.sourceCredentials?.grantRead(role);

@@ -19,15 +19,7 @@ import { AwsSecretSource } from '#shared/adapters/secrets-aws';
 import { LocalSecretSource, parseSourceUrl } from '#shared/adapters/secrets-local';
 
 const PASSWORD = 'hunter2-Sup3r-s3cret';
-const GOOD = {
-  engine: 'postgres',
-  host: 'db.acme.internal',
-  port: 5432,
-  database: 'backoffice',
-  username: 'connector_ro',
-  password: PASSWORD,
-  tls: 'verify-full',
-};
+const GOOD = { username: 'connector_ro', password: PASSWORD };
 
 function errorOf(fn: () => unknown): Error {
   try {
@@ -39,29 +31,29 @@ function errorOf(fn: () => unknown): Error {
 }
 
 describe('parseCredentials', () => {
-  it('accepts the documented shape and RDS-style variants', () => {
+  it('takes the user name and password (and an optional tls mode) only', () => {
     expect(parseCredentials(GOOD, 'acme/source')).toEqual(GOOD);
+    expect(parseCredentials({ ...GOOD, tls: 'require' }, 'acme/source')).toEqual({ ...GOOD, tls: 'require' });
+    // An RDS-style secret's connection settings are ignored: the operator config decides them.
     const rds = { engine: 'mariadb', host: 'h', port: '3306', dbname: 'casino', username: 'u', password: 'p' };
-    expect(parseCredentials(rds, 'id')).toEqual({
-      engine: 'mysql',
-      host: 'h',
-      port: 3306,
-      database: 'casino',
-      username: 'u',
-      password: 'p',
-      tls: 'verify-full',
-    });
+    expect(parseCredentials(rds, 'id')).toEqual({ username: 'u', password: 'p' });
+  });
+
+  it('refuses a CA certificate in the secret: trust is configured in the operator config', () => {
+    const error = errorOf(() =>
+      parseCredentials({ ...GOOD, caCertificate: '-----BEGIN CERTIFICATE-----' }, 'acme/source'),
+    );
+    expect(error.message).toMatch(/belong in the operator config \(source\.caBundle/);
   });
 
   it('names every missing or invalid field and never a value', () => {
-    const bad = { ...GOOD, port: 'not-a-port-hunter2', tls: PASSWORD, password: undefined, engine: 'oracle' };
+    const bad = { username: '', tls: PASSWORD, password: undefined };
     const error = errorOf(() => parseCredentials(bad, 'acme/source'));
     expect(error).toBeInstanceOf(SecretError);
     expect(error.message).toMatch(
-      /^secret acme\/source does not hold valid source credentials: engine is invalid \(expected "postgres" or "mysql"\); port is invalid \(expected an integer from 1 to 65535\); password is missing; tls is invalid/,
+      /^secret acme\/source does not hold valid source credentials: username is invalid \(expected a user name\); password is missing; tls is invalid \(expected "verify-full", "require" or "disable"\)/,
     );
     expect(error.message).not.toContain('hunter2');
-    expect(error.message).not.toContain('oracle');
     expect(errorOf(() => parseCredentials('a string', 'id')).message).toMatch(/must be a JSON object/);
   });
 });
@@ -131,10 +123,10 @@ describe('AwsSecretSource (aws-sdk-client-mock: Secrets Manager has no local eng
   });
 
   it('validates the shape without leaking values', async () => {
-    sm.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ ...GOOD, host: '' }) });
+    sm.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ ...GOOD, username: '' }) });
     const error = await new AwsSecretSource().getCredentials('acme/source').catch((e: unknown) => e);
     expect((error as SecretError).message).toMatch(
-      /^secret acme\/source does not hold valid source credentials: host is invalid/,
+      /^secret acme\/source does not hold valid source credentials: username is invalid/,
     );
     expect((error as SecretError).message).not.toContain(PASSWORD);
   });
@@ -154,34 +146,23 @@ describe('LocalSecretSource', () => {
 
   it('reads credentials from a JSON file of secrets', async () => {
     const file = join(dir, 'secrets.json');
-    writeFileSync(file, JSON.stringify({ 'acme/source': GOOD, 'bad/source': { ...GOOD, port: 0 } }));
+    writeFileSync(file, JSON.stringify({ 'acme/source': GOOD, 'bad/source': { ...GOOD, password: 42 } }));
     const source = new LocalSecretSource({ secretsFile: file });
     expect(await source.getCredentials('acme/source')).toEqual(GOOD);
     await expect(source.getCredentials('bad/source')).rejects.toThrow(
-      `secret bad/source in ${file} does not hold valid source credentials: port is invalid`,
+      `secret bad/source in ${file} does not hold valid source credentials: password is invalid`,
     );
     await expect(source.getCredentials('other')).rejects.toThrow(
-      `secret other is not in ${file} (it holds acme/source, bad/source) and CONNECTOR_SOURCE_URL is not set`,
+      `secret other is not in ${file} (it holds acme/source, bad/source)`,
     );
   });
 
-  it('falls back to the source URL and never quotes a broken file', async () => {
+  it('never quotes a broken file', async () => {
     const file = join(dir, 'broken.json');
     writeFileSync(file, `{"acme/source": {"password": "${PASSWORD}"`);
     const broken = new LocalSecretSource({ secretsFile: file });
     const error = await broken.getCredentials('acme/source').catch((e: unknown) => e);
     expect((error as Error).message).toBe(`local secrets file ${file} is not valid JSON`);
-    const url = new LocalSecretSource({ sourceUrl: 'mysql://root@127.0.0.1:3306/test' });
-    expect(await url.getCredentials('anything')).toEqual({
-      engine: 'mysql',
-      host: '127.0.0.1',
-      port: 3306,
-      database: 'test',
-      username: 'root',
-      password: '',
-      tls: 'disable',
-    });
-    await expect(new LocalSecretSource({}).getCredentials('x')).rejects.toThrow(/set CONNECTOR_LOCAL_SECRETS_FILE/);
   });
 });
 
@@ -238,7 +219,17 @@ describe('createAdapters', () => {
       expect(adapters.keys).toBeInstanceOf(LocalKeyService);
       const { plaintext, ciphertext } = await adapters.keys.generateDataKey('k');
       expect((await adapters.keys.decrypt(ciphertext, 'k')).equals(plaintext)).toBe(true);
-      expect((await adapters.secrets.getCredentials('acme/source')).engine).toBe('postgres');
+      // The URL replaces the operator's database, credentials and TLS mode included.
+      expect(adapters.sourceOverride).toEqual({
+        engine: 'postgres',
+        host: '127.0.0.1',
+        port: 5432,
+        database: 'test',
+        username: 'postgres',
+        password: '',
+        tls: 'disable',
+      });
+      await expect(adapters.secrets.getCredentials('acme/source')).rejects.toThrow(/CONNECTOR_LOCAL_SECRETS_FILE/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

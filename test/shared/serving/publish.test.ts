@@ -14,9 +14,9 @@ import type { OperatorConfig } from '#shared/config/schema';
 import { type LandedColumn, landedColumns } from '#shared/landed-schema';
 import { PartitionedPartWriter } from '#shared/parquet/part-writer';
 import { mergeStatement, type PartitionRange } from '#shared/serving/sql';
-import { servingColumns, servingLayout } from '#shared/serving/tables';
+import { servingColumns } from '#shared/serving/tables';
 import { S3Sink } from '#shared/sink/s3';
-import { commitWindow, newAttemptId, readCommittedWindow } from '#shared/sink/window';
+import { commitWindow, newAttemptId } from '#shared/sink/window';
 import type { LandedValue } from '#shared/types';
 import { DataCatalog, glueDatabaseName } from '../../../lib/constructs/data-catalog.ts';
 import { LocalAthena } from '../../../local/athena.ts';
@@ -25,6 +25,7 @@ import { catalogTables } from '../../../local/lake.ts';
 import { type S3rverHandle, startS3rver } from '../../helpers/s3rver.ts';
 import { exampleConfig, testApp } from '../../lib/helpers.ts';
 import { toBatch } from '../parquet/fixtures.ts';
+import { partitionRange } from './lake.ts';
 
 const trino = new TrinoSQL();
 const DAY = 86_400_000;
@@ -104,24 +105,8 @@ async function land(runId: string, windowId: string, versions: readonly Version[
 }
 
 /** What the windows' manifests say of the partition column (as the publish planner reads them). */
-async function partitionOf(runIds: readonly string[], windowIds: readonly string[]): Promise<PartitionRange> {
-  const column = servingLayout(config, 'payments').partition.column;
-  let min: string | undefined;
-  let max: string | undefined;
-  let hasNulls = false;
-  for (const runId of runIds) {
-    for (const windowId of windowIds) {
-      const committed = await readCommittedWindow(sink, 'payments', runId, windowId);
-      if (!committed) continue;
-      const range = committed.manifest.timeRanges[column];
-      if (range) {
-        if (min === undefined || range.min < min) min = range.min;
-        if (max === undefined || range.max > max) max = range.max;
-      }
-      if ((committed.manifest.nullCounts[column] ?? 0) > 0) hasNulls = true;
-    }
-  }
-  return { range: min && max ? { min, max } : null, hasNulls };
+function partitionOf(runIds: readonly string[], windowIds: readonly string[]): Promise<PartitionRange> {
+  return partitionRange(sink, config, 'payments', runIds, windowIds);
 }
 
 async function publish(runIds: readonly string[], windowIds: readonly string[]): Promise<number> {

@@ -74,11 +74,11 @@ describe('source error classification', () => {
     const wrapped = toSourceError(error, { operatorId: 'acme', stream: 'payments', table: 'casino.tx' });
     expect(wrapped).toBeInstanceOf(expected);
     expect(wrapped.name).toBe(expected.name);
-    expect(wrapped.cause).toBe(error);
+    expect(wrapped.cause).toBeUndefined();
     expect(wrapped.message.startsWith('operator acme, stream payments, table casino.tx: ')).toBe(true);
   });
 
-  it('removes the password from driver messages and says what to do', () => {
+  it('describes driver errors in its own words and says what to do', () => {
     const error = toSourceError(
       pgError('28P01', 'password authentication failed for user "reader" (tried s3cr3t-pw)'),
       { operatorId: 'acme' },
@@ -86,7 +86,7 @@ describe('source error classification', () => {
       'connecting',
     );
     expect(error.message).toBe(
-      'operator acme: connecting: password authentication failed for user "reader" (tried ***) (28P01). Check the credentials secret (host, database, user, password, tls) and the CA certificate',
+      'operator acme: connecting: password authentication failed (28P01). Check the user name and password in the credentials secret, and source.host, source.database, source.tls and source.caBundle in the operator config',
     );
     expect(error.code).toBe('28P01');
     const denied = toSourceError(pgError('42501', 'permission denied for table rounds'), {});
@@ -99,5 +99,60 @@ describe('source error classification', () => {
     expect(original.message).toBe('stream players: slow');
     expect(isRetryable(original)).toBe(true);
     expect(isRetryable(new SourceQueryError('bad'))).toBe(false);
+  });
+});
+
+describe('no row value, statement or credential in a source error', () => {
+  const VALUE = 'PLAYER-RAW-ID-4711';
+  const PASSWORD = 'PW-Secret-9931';
+  /** Everything a logger, Step Functions or a serializer could see of an error. */
+  const everything = (e: unknown) =>
+    JSON.stringify(e, Object.getOwnPropertyNames(e)) + String((e as Error).stack) + String((e as Error).cause);
+
+  it.each([
+    [
+      'pg data exception quoting the value',
+      Object.assign(new Error(`invalid input syntax for type integer: "${VALUE}"`), {
+        code: '22P02',
+        where: `COPY customers, line 1, column id: "${VALUE}"`,
+        detail: `Key (id)=(${VALUE}) already exists.`,
+        parameters: [VALUE],
+      }),
+    ],
+    [
+      'pg RAISE in a view',
+      Object.assign(new Error(`bad row ${VALUE}`), { code: 'P0001', where: `PL/pgSQL function boom(text) ${VALUE}` }),
+    ],
+    [
+      'mysql2 statement timeout with the statement and its bound values',
+      Object.assign(new Error('Query execution was interrupted (max_statement_time exceeded)'), {
+        code: 'ER_STATEMENT_TIMEOUT',
+        errno: 1969,
+        sqlState: '70100',
+        sql: `SELECT * FROM customers WHERE (modified_ts, account_id) > ('2026-01-01', '${VALUE}')`,
+        sqlMessage: 'Query execution was interrupted (max_statement_time exceeded)',
+      }),
+    ],
+    [
+      'MariaDB SIGNAL quoting the value',
+      Object.assign(new Error(`bad ${VALUE}`), {
+        code: 'ER_SIGNAL_EXCEPTION',
+        errno: 1644,
+        sqlMessage: `bad ${VALUE}`,
+      }),
+    ],
+    [
+      'mysql2 refused login',
+      Object.assign(new Error(`Access denied for user 'reader'@'10.0.0.1' (using password: YES) ${PASSWORD}`), {
+        code: 'ER_ACCESS_DENIED_ERROR',
+        errno: 1045,
+      }),
+    ],
+    ['an error without a code', new Error(`something about ${VALUE}`)],
+  ])('%s', (_label, driverError) => {
+    const wrapped = toSourceError(driverError, { operatorId: 'acme', stream: 'players' }, [PASSWORD], 'reading');
+    expect(everything(wrapped)).not.toContain(VALUE);
+    expect(everything(wrapped)).not.toContain(PASSWORD);
+    expect(wrapped.message).toMatch(/^operator acme, stream players: reading: /);
   });
 });

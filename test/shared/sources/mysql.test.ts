@@ -694,7 +694,7 @@ describe.skipIf(!available)('MySQL/MariaDB source reader', () => {
       (e: unknown) => e,
     );
     expect(noDatabase).toBeInstanceOf(SourceAccessError);
-    expect((noDatabase as Error).message).toMatch(/Unknown database 'no_such_database_x' \(ER_BAD_DB_ERROR\)/);
+    expect((noDatabase as Error).message).toMatch(/the database does not exist \(ER_BAD_DB_ERROR\)/);
     expect(isRetryable(noDatabase)).toBe(false);
   });
 });

@@ -657,7 +657,7 @@ describe.skipIf(!available)('PostgreSQL source reader', () => {
     ).catch((e: unknown) => e);
     expect(noDatabase).toBeInstanceOf(SourceAccessError);
     expect((noDatabase as Error).message).toMatch(
-      /operator test-op.*does not exist \(3D000\)\. Check the credentials secret/,
+      /operator test-op.*does not exist \(3D000\)\. Check the user name and password/,
     );
     expect((noDatabase as Error).message).not.toContain('hunter2');
     expect(isRetryable(noDatabase)).toBe(false);

@@ -1,0 +1,6 @@
+/**
+ * A failing run on MariaDB leaks no row value or password (see no-leak-suite.ts).
+ */
+import { describeNoLeak } from './no-leak-suite.ts';
+
+describeNoLeak('mysql');
