@@ -18,20 +18,26 @@
  * Opening starts s3rver and dynalite on that state, synthesizes the operator's stack for its Glue
  * catalog, and opens the local Athena engine on it. Nothing is created: a directory without a
  * landing bucket or sync-state table is refused, so a wrong path cannot look like an empty lake.
+ *
+ * A local run also exports the committed parts as plain Parquet under `DIR/<stream>/`
+ * (local/landed.ts); after parts are rewritten, {@link LocalLake.refreshExport} replaces those
+ * copies so no exported file keeps rows the lake no longer has.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { LocalKeyService } from '#shared/adapters/kms-local';
+import { isStreamName, type StreamName } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
+import { parseAttemptKey } from '#shared/layout';
+import { databaseStreams } from '#shared/pipeline/plan';
 import { LocalAthena } from './athena.ts';
 import { type DynaliteHandle, type S3rverHandle, startDynalite, startS3rver } from './engines.ts';
 import { catalogTables } from './lake.ts';
+import { exportCommittedParts, exportPath } from './landed.ts';
 import { localNames, synthesizeOperatorStack } from './pipeline-runner.ts';
-
-/** The state folder inside a local run's directory. */
-export const LOCAL_STATE_FOLDER = '.connector';
+import { STATE_FOLDER } from './run-local.ts';
 
 /** Where a local run keeps each engine's state, under `DIR/.connector/`. */
 export function localStatePaths(dir: string): {
@@ -43,7 +49,7 @@ export function localStatePaths(dir: string): {
   readonly servingDatabase: string;
   readonly athenaCache: string;
 } {
-  const state = join(resolve(dir), LOCAL_STATE_FOLDER);
+  const state = join(resolve(dir), STATE_FOLDER);
   return {
     state,
     operator: join(state, 'operator.json'),
@@ -72,6 +78,13 @@ export interface LocalLake {
   readonly database: string;
   readonly keys: LocalKeyService;
   readonly athena: LocalAthena;
+  /**
+   * After the objects under `keys` were rewritten: drops the local engine's cached copies and the
+   * exported copies under `DIR/<stream>/` (a later {@link refreshExport} writes them again).
+   */
+  forget(keys: readonly string[]): Promise<void>;
+  /** Makes the exported Parquet under `DIR/<stream>/` hold exactly the committed parts again. */
+  refreshExport(): Promise<void>;
   /** Stops the engines; the directory keeps everything. */
   close(): Promise<void>;
 }
@@ -81,7 +94,7 @@ export async function openLocalLake(config: OperatorConfig, dir: string): Promis
   const paths = localStatePaths(dir);
   const runFirst = `run \`connector run ${config.operatorId} --local --out ${dir}\` first`;
   if (!(await stat(paths.state).catch(() => undefined))?.isDirectory()) {
-    throw new LocalLakeError(`${dir} holds no local run (no ${LOCAL_STATE_FOLDER}/ folder): ${runFirst}`);
+    throw new LocalLakeError(`${dir} holds no local run (no ${STATE_FOLDER}/ folder): ${runFirst}`);
   }
   const owner = await readFile(paths.operator, 'utf8').then(
     (text) => JSON.parse(text) as { operatorId?: string; stage?: string },
@@ -126,6 +139,8 @@ export async function openLocalLake(config: OperatorConfig, dir: string): Promis
       );
     });
     const opened = { dynamo, athena };
+    const exported = databaseStreams(config).filter((st): st is StreamName => isStreamName(st));
+    const root = resolve(dir);
     return {
       config,
       dir,
@@ -136,6 +151,21 @@ export async function openLocalLake(config: OperatorConfig, dir: string): Promis
       database,
       keys: new LocalKeyService({ keyFile: paths.kmsKey, operatorId: config.operatorId }),
       athena,
+      async forget(keys) {
+        await opened.athena.forget(keys.map((key) => ({ bucket: names.bucket, key })));
+        // The export keeps a file whose size matches its manifest: drop the rewritten ones first.
+        for (const key of keys) {
+          const part = parseAttemptKey(key);
+          const dt = /\/dt=(\d{4}-\d{2}-\d{2})\//.exec(key)?.[1];
+          if (!part || !dt || !isStreamName(part.stream)) continue;
+          await rm(exportPath(root, { stream: part.stream, key, dt, runId: part.runId, windowId: part.windowId }), {
+            force: true,
+          });
+        }
+      },
+      async refreshExport() {
+        if (exported.length > 0) await exportCommittedParts(s3.client, synthesized, exported, root);
+      },
       async close() {
         opened.athena.close();
         await Promise.allSettled([s3.stop(), opened.dynamo.stop()]);

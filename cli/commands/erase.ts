@@ -38,10 +38,12 @@ import {
   formatCount,
   OPERATOR_HELP,
   OPERATOR_OPTIONS,
+  parseErrorMessage,
   printJson,
   UsageError,
 } from '../io.ts';
 import { findOperator, stackNames } from '../operator.ts';
+import { operatorStack, STACK_OUTPUTS, stackOutput } from '../stack.ts';
 
 const HELP = `Usage: connector erase <operator> [--player -] [--player-file PATH] [--dry-run]
                        [--reference TEXT] [--json] [--local DIR | --bucket NAME --table NAME]
@@ -72,13 +74,17 @@ Options:
   --reference TEXT   the request's reference (e.g. a ticket number), stored with the audit entry;
                      never personal data
   --json             print the report as JSON
-  --local DIR        the lake of a local run (\`connector run <operator> --local --out DIR\`)
-  --bucket NAME      landing bucket (default: CONNECTOR_LANDING_BUCKET): stack output LandingBucketName
-  --table NAME       sync-state table (default: CONNECTOR_SYNC_STATE_TABLE): stack output SyncStateTableName
+  --local DIR        the lake of a local run (\`connector run <operator> --local --out DIR\`); its
+                     exported Parquet is written again afterwards
+  --bucket NAME      landing bucket (default: CONNECTOR_LANDING_BUCKET, else the stack output
+                     LandingBucketName, read with CloudFormation)
+  --table NAME       sync-state table (default: CONNECTOR_SYNC_STATE_TABLE, else the stack output
+                     SyncStateTableName)
   -h, --help         show this help
 
 On AWS the statements run in the operator's Athena workgroup (<operator>-<stage>) and Glue
-database; your identity needs athena:StartQueryExecution/GetQueryExecution/GetQueryResults there,
+database; your identity needs cloudformation:DescribeStacks (the stack outputs),
+athena:StartQueryExecution/GetQueryExecution/GetQueryResults there,
 the Glue and S3 permissions of those queries, s3:GetObject, s3:PutObject, s3:ListBucket,
 s3:ListBucketVersions and s3:DeleteObjectVersion on the landing bucket, dynamodb:GetItem, Query,
 PutItem, UpdateItem and DeleteItem on the sync-state table, and kms:Decrypt and kms:GenerateDataKey
@@ -113,11 +119,13 @@ function parseErase(args: readonly string[]) {
     return parseArgs({ args: [...args], options: OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {
     // Option names are kept (they say what was mistyped); any other argument may be an id.
-    let message = (e as Error).message;
+    let message = parseErrorMessage('erase', e, Object.keys(OPTIONS));
     for (const arg of args) {
-      if (arg.length > 0 && !/^--?[a-z][a-z-]*$/.test(arg)) message = message.split(arg).join('***');
+      for (const part of arg.split('=')) {
+        if (part.length > 0 && !/^--?[a-z][a-z-]*$/.test(part)) message = message.split(part).join('***');
+      }
     }
-    throw new UsageError(`erase: ${message}; see \`connector erase --help\``);
+    throw new UsageError(message);
   }
 }
 
@@ -162,6 +170,8 @@ interface Target {
   readonly keys: KeyService;
   readonly database: string;
   readonly onChanged?: (keys: readonly string[]) => Promise<void>;
+  /** After a run that changed something (a local run's exported Parquet is written again). */
+  readonly afterErase?: () => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -184,30 +194,24 @@ async function localTarget(config: OperatorConfig, dir: string): Promise<Target>
     audit: new ErasureAudit(doc, lake.table),
     keys: lake.keys,
     database: lake.database,
-    onChanged: (keys) => lake.athena.forget(keys.map((key) => ({ bucket: lake.bucket, key }))),
+    onChanged: (keys) => lake.forget(keys),
+    afterErase: () => lake.refreshExport(),
     close: () => lake.close(),
   };
 }
 
-function awsTarget(
+async function awsTarget(
   config: OperatorConfig,
   values: { bucket?: string | undefined; table?: string | undefined },
   io: CliIo,
-): Target {
+): Promise<Target> {
   const names = stackNames(config);
-  const describe = (output: string) =>
-    `aws cloudformation describe-stacks --stack-name ${names.stack} --region ${config.region} --query "Stacks[0].Outputs[?OutputKey=='${output}'].OutputValue" --output text`;
-  const bucket = values.bucket ?? io.env.CONNECTOR_LANDING_BUCKET;
-  const table = values.table ?? io.env.CONNECTOR_SYNC_STATE_TABLE;
-  if (!bucket) {
-    throw new UsageError(
-      `erase: give the landing bucket with --bucket (or CONNECTOR_LANDING_BUCKET); find it with\n  ${describe('LandingBucketName')}`,
-    );
-  }
-  if (!table) {
-    throw new UsageError(
-      `erase: give the sync-state table with --table (or CONNECTOR_SYNC_STATE_TABLE); find it with\n  ${describe('SyncStateTableName')}`,
-    );
+  let bucket = values.bucket ?? io.env.CONNECTOR_LANDING_BUCKET;
+  let table = values.table ?? io.env.CONNECTOR_SYNC_STATE_TABLE;
+  if (!bucket || !table) {
+    const stack = await operatorStack(config, io, 'erase');
+    if (!bucket) bucket = stackOutput(stack, STACK_OUTPUTS.landingBucket, 'erase');
+    if (!table) table = stackOutput(stack, STACK_OUTPUTS.syncStateTable, 'erase');
   }
   const region = config.region;
   const kms = new KMSClient({ region });
@@ -376,7 +380,8 @@ export const eraseCommand: Command = {
         'erase: --reference contains the player id; the reference is stored with the audit entry and must not hold personal data',
       );
     }
-    const target = values.local !== undefined ? await localTarget(config, values.local) : awsTarget(config, values, io);
+    const target =
+      values.local !== undefined ? await localTarget(config, values.local) : await awsTarget(config, values, io);
     try {
       const comparison = await keyFormOf(target.store, config, io).catch((e: unknown) => {
         throw failure(e);
@@ -419,6 +424,10 @@ export const eraseCommand: Command = {
         });
       } catch (e) {
         throw failure(e);
+      }
+      if ((report.outcome === 'erased' || report.outcome === 'nothing-found') && target.afterErase) {
+        io.err('writing the exported Parquet of the local run again…\n');
+        await target.afterErase();
       }
       if (values.json) printJson(io, report);
       else io.out(formatErasure(report));

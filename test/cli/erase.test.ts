@@ -10,18 +10,19 @@ import { createHmac } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
 import type { StreamName } from '#shared/canonical';
 import type { ErasureReport } from '#shared/erasure/erase';
 import { readPseudonymKey } from '#shared/pii/key';
 import { SyncStateStore } from '#shared/state/store';
-import { startDynalite, startS3rver } from '../../local/engines.ts';
 import { landedTableFiles } from '../../local/lake.ts';
 import { localStatePaths, openLocalLake } from '../../local/local-lake.ts';
-import { createLocalPipeline, synthesizeOperatorStack } from '../../local/pipeline-runner.ts';
+import { synthesizeOperatorStack } from '../../local/pipeline-runner.ts';
 import { createSyntheticOperator, syntheticOperatorConfig } from '../../synthetic/operator.ts';
 import { HOUR, openSourceDb, type SourceDb } from '../extract/fixtures.ts';
 import { engineAvailable, engineUrl, uniqueName } from '../helpers/databases.ts';
@@ -65,10 +66,25 @@ describe('connector erase: the player id', () => {
     expect(missing.err).toMatch(/--player-file \/nonexistent\/id\.txt cannot be read \(ENOENT\)/);
   });
 
-  it('needs the landing bucket and sync-state table on AWS, and says where to find them', async () => {
-    const run = await runCli(['erase', 'acme-casino'], { stdin: ID, env: { CONNECTOR_LANDING_BUCKET: undefined } });
-    expect(run.code).toBe(2);
-    expect(run.err).toMatch(/--bucket .*LandingBucketName/s);
+  it('reads the landing bucket and sync-state table from the stack outputs, and says when it is not deployed', async () => {
+    const cfn = mockClient(CloudFormationClient);
+    try {
+      cfn
+        .on(DescribeStacksCommand)
+        .rejects(
+          Object.assign(new Error('Stack with id acme-casino-sandbox does not exist'), { name: 'ValidationError' }),
+        );
+      const run = await runCli(['erase', 'acme-casino'], {
+        stdin: ID,
+        env: { CONNECTOR_LANDING_BUCKET: undefined, CONNECTOR_SYNC_STATE_TABLE: undefined },
+      });
+      expect(run.code).toBe(4);
+      expect(run.err).toMatch(/erase: stack acme-casino-sandbox is not deployed .*npx cdk deploy acme-casino-sandbox/s);
+      expect(cfn.commandCalls(DescribeStacksCommand)[0]!.args[0].input).toEqual({ StackName: 'acme-casino-sandbox' });
+      expect(run.err).not.toContain(ID);
+    } finally {
+      cfn.restore();
+    }
   });
 
   it('refuses a reference that holds the id', async () => {
@@ -111,6 +127,7 @@ describe.skipIf(!mysqlAvailable)(
     /** The player's rows per stream in the source. */
     const sourceRows: Partial<Record<StreamName, number>> = {};
     let rawBefore: Partial<Record<StreamName, string[]>>;
+    const exportedBefore: Partial<Record<StreamName, string[]>> = {};
     let servingBefore: Partial<Record<StreamName, string[]>>;
     let objectsBefore: Record<string, string>;
 
@@ -165,6 +182,14 @@ describe.skipIf(!mysqlAvailable)(
       });
     }
 
+    /** Rows of the Parquet a local run exports under DIR/<stream>/, read by DuckDB. */
+    async function exportedRows(stream: StreamName): Promise<string[]> {
+      const rows = await duck.query(
+        `SELECT * FROM read_parquet('${join(dir, stream)}/**/*.parquet', hive_partitioning = true, union_by_name = true)`,
+      );
+      return rows.map((r) => JSON.stringify(r)).sort();
+    }
+
     const ofPlayer = (rows: readonly string[] = []) => rows.filter((r) => r.includes(`"player_id":"${pseudonym}"`));
     const notOfPlayer = (rows: readonly string[] = []) => rows.filter((r) => !r.includes(`"player_id":"${pseudonym}"`));
 
@@ -174,7 +199,7 @@ describe.skipIf(!mysqlAvailable)(
           ? true
           : (stderr as (...args: unknown[]) => boolean)(chunk, ...rest)) as typeof process.stderr.write);
       dir = await mkdtemp(join(tmpdir(), 'erase-local-'));
-      const paths = localStatePaths(dir);
+      const _paths = localStatePaths(dir);
       const now = new Date(Math.floor((Date.now() - 3 * HOUR) / HOUR) * HOUR);
       await createSyntheticOperator({ engine: 'mysql', url, schema, players: 8, days: 3, now, seed: 11 });
       const base = syntheticOperatorConfig({ engine: 'mysql', url, schema, operatorId: OPERATOR });
@@ -186,40 +211,34 @@ describe.skipIf(!mysqlAvailable)(
       configFile = join(dir, 'erase-casino.yaml');
       await writeFile(configFile, stringify(config));
 
-      // A local run of the operator, its state kept in the directory.
-      const [s3, dynamo] = await Promise.all([
-        startS3rver({ directory: paths.s3 }),
-        startDynalite({ path: paths.syncState }),
+      // A local run of the operator (`connector run --local`), its state kept in the directory.
+      const run = await runCli([
+        'run',
+        OPERATOR,
+        '--config',
+        configFile,
+        '--local',
+        '--out',
+        dir,
+        '--url',
+        url,
+        '--json',
       ]);
-      try {
-        const pipeline = await createLocalPipeline({
-          config,
-          engines: { s3, dynamo, source: { url } },
-          dir: paths.state,
-          shortenWaits: true,
-        });
-        const run = await pipeline.runSnapshot();
-        expect(run.status).toBe('SUCCEEDED');
-        // The run published its committed windows into the serving tables (serving.duckdb in the state folder).
-        expect(pipeline.publishes.length).toBeGreaterThan(0);
-        expect(pipeline.publishes.every((p) => p.status === 'SUCCEEDED')).toBe(true);
-        // The expected pseudonym, from the stored key and the id's key form (case folded, no trailing spaces).
-        const { LocalKeyService } = await import('#shared/adapters/kms-local');
-        const key = await readPseudonymKey({
-          keys: new LocalKeyService({ keyFile: paths.kmsKey, operatorId: OPERATOR }),
-          store: new SyncStateStore(dynamo.doc, pipeline.tableName),
-        });
+      expect(run.code, run.err).toBe(0);
+      // The expected pseudonym, from the stored key and the id's key form (case folded, no trailing spaces).
+      await withLake(async (lake) => {
+        const key = await readPseudonymKey({ keys: lake.keys, store: new SyncStateStore(lake.dynamo.doc, lake.table) });
         pseudonym = createHmac('sha256', key!).update(ID.toLowerCase()).digest('hex');
-        await pipeline.close();
-      } finally {
-        await Promise.allSettled([s3.stop(), dynamo.stop()]);
-      }
+      });
       [db, duck] = await Promise.all([openSourceDb('mysql', schema), openDuckDb()]);
       for (const [stream, table] of Object.entries(SOURCE_TABLES)) {
         const [row] = await db.rows(`SELECT count(*) AS n FROM ${db.table(table)} WHERE customer_id = ?`, [ID]);
         sourceRows[stream as StreamName] = Number(row!.n);
       }
       const before = await lakeRows();
+      for (const stream of Object.keys(SOURCE_TABLES) as StreamName[]) {
+        exportedBefore[stream] = await exportedRows(stream);
+      }
       rawBefore = before.raw;
       servingBefore = before.serving;
       objectsBefore = before.objects;
@@ -243,6 +262,7 @@ describe.skipIf(!mysqlAvailable)(
       for (const [stream, n] of Object.entries(sourceRows)) {
         expect(ofPlayer(rawBefore[stream as StreamName]), stream).toHaveLength(n);
         expect(ofPlayer(servingBefore[stream as StreamName]), stream).toHaveLength(n);
+        expect(ofPlayer(exportedBefore[stream as StreamName]), stream).toHaveLength(n);
       }
     });
 
@@ -284,6 +304,10 @@ describe.skipIf(!mysqlAvailable)(
         expect(ofPlayer(after.serving[stream]), stream).toEqual([]);
         expect(after.raw[stream], stream).toEqual(notOfPlayer(rawBefore[stream]));
         expect(after.serving[stream], stream).toEqual(notOfPlayer(servingBefore[stream]));
+        // The Parquet the local run exported for people to read holds the same rows as the lake.
+        const exported = await exportedRows(stream);
+        expect(ofPlayer(exported), stream).toEqual([]);
+        expect(exported, stream).toEqual(notOfPlayer(exportedBefore[stream]));
       }
     });
 
