@@ -25,7 +25,7 @@
  * go on. `Release lock` runs on every path that took the lock, and the execution fails at the end
  * naming the failed streams.
  */
-import { ArnFormat, type CfnResource, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, type CfnResource, Duration, type RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -783,7 +783,7 @@ export class Pipeline extends Construct {
       policy,
       [
         'AwsSolutions-IAM5[Resource::*]',
-        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${stack.region}:${stack.account}:execution:<${publishMachine}.Name>:*]`,
+        `AwsSolutions-IAM5[Resource::arn:${Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition}:states:${stack.region}:${stack.account}:execution:<${publishMachine}.Name>:*]`,
       ],
       'Executions of the publish state machine this one starts and waits for have names Step Functions chooses, so they are granted on the machine\'s execution ARN prefix. The CloudWatch Logs vended-delivery actions (CreateLogDelivery, GetLogDelivery, UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, DescribeResourcePolicies, DescribeLogGroups) and the X-Ray actions (PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) do not support resource-level permissions; AWS documents "*" for Step Functions logging and tracing. Lambda invocations are limited to the functions of this pipeline.',
     );

@@ -14,7 +14,7 @@
  * lock → another round while the backlog holds more than one plan, or `Publish failed` naming the
  * streams and runs that did not merge.
  */
-import { ArnFormat, type CfnResource, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, type CfnResource, Duration, type RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -302,7 +302,7 @@ export class Serving extends Construct {
         ...streams.map((s) => `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/lake/${s}/*]`),
         ...['iceberg-compaction', 'iceberg-retention', 'iceberg-orphan-file-deletion'].map(
           (kind) =>
-            `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:${stack.region}:${stack.account}:log-group:/aws-glue/${kind}/logs:*]`,
+            `AwsSolutions-IAM5[Resource::arn:${nagPartition(stack)}:logs:${stack.region}:${stack.account}:log-group:/aws-glue/${kind}/logs:*]`,
         ),
       ],
       "The optimizers rewrite and delete Iceberg data, delete and metadata files (names Iceberg chooses) under each serving table's own location lake/<stream>/ only, and write their run logs to the log groups Glue's table optimizers use.",
@@ -574,6 +574,11 @@ export class Serving extends Construct {
       .otherwise(nothing);
     return plan.next(outcome);
   }
+}
+
+/** How cdk-nag writes the stack's partition in a finding: the literal, or the pseudo parameter. */
+export function nagPartition(stack: Stack): string {
+  return Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
 }
 
 /** What Step Functions needs to deliver its logs (vended log delivery) and traces. */

@@ -129,7 +129,8 @@ export function describeRunLocal(engine: Engine, available: boolean): void {
           .map(([name, type]) => {
             const c = `"${name}"`;
             if (type.startsWith('TIMESTAMP')) return `epoch_ms(${c}) AS ${c}`;
-            if (type.startsWith('DECIMAL') || type === 'DATE') return `CAST(${c} AS VARCHAR) AS ${c}`;
+            if (type.startsWith('DECIMAL') || type === 'DATE' || type === 'BOOLEAN')
+              return `CAST(${c} AS VARCHAR) AS ${c}`;
             return c;
           });
         const rows = await duck.query(`SELECT ${select.join(', ')} FROM ${source}`);

@@ -492,7 +492,7 @@ describe('OperatorConnectorStack', () => {
           .map(([, r]) => r.Properties)
           .filter((t) => !t.OpenTableFormatInput);
         expect(tables.map((t) => t.TableInput.Name).toSorted()).toEqual(
-          configured.flatMap((name) => [name, `${name}_landed`]).toSorted(),
+          configured.map((name) => `${name}_landed`).toSorted(),
         );
         const bucket = { Ref: logicalId(s.stack.landingZone.bucket) };
         for (const stream of configured) {
