@@ -8,16 +8,22 @@
  *   rows are what they emulate.
  * - A landed (symlink) table is a view over exactly the Parquet parts its committed lists name, as
  *   Athena reads them, refreshed before every statement that reads it, with the run_id and
- *   window_id partition columns.
+ *   window_id partition columns and Athena's hidden `"$path"` column (the part's `s3://` URI; here it
+ *   is an ordinary column, so `SELECT *` shows it). Downloaded parts are cached by key and
+ *   refreshed when their ETag changes (a part rewritten by an erasure is read again).
  *
  * Statements are run as they are written for Athena: what runs here is what the state machine sends.
  * (Tests also parse each statement with a Trino grammar, because DuckDB accepts more than Athena.)
  */
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { type CatalogTable, tableFiles } from './lake.ts';
+import type { QueryEngine, QueryOutcome } from '#shared/adapters/athena';
+import { PATH_COLUMN } from '#shared/serving/sql';
+import { type CatalogTable, type TableFile, tableFiles } from './lake.ts';
+
+export type { QueryOutcome };
 
 export interface LocalAthenaOptions {
   /** The operator's Glue tables, resolved (`catalogTables(template, resolve)`). */
@@ -28,16 +34,6 @@ export interface LocalAthenaOptions {
   readonly databasePath: string;
   /** Where landed Parquet parts are downloaded to be read. */
   readonly cacheDir: string;
-}
-
-/** What a statement returned. */
-export interface QueryOutcome {
-  /** Result rows (JSON-friendly: BIGINT and DECIMAL as strings). */
-  readonly rows: Record<string, unknown>[];
-  /** Rows a MERGE, INSERT, UPDATE or DELETE changed. */
-  readonly updatedRows?: number;
-  /** Parquet bytes of the landed parts the statement read (Athena's DataScannedInBytes, roughly). */
-  readonly scannedBytes: number;
 }
 
 /** A statement failed; the message is DuckDB's. */
@@ -87,7 +83,7 @@ export function referencedTables(sql: string): { database: string; table: string
   return [...out.values()];
 }
 
-export class LocalAthena {
+export class LocalAthena implements QueryEngine {
   private readonly byName = new Map<string, CatalogTable>();
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -142,6 +138,15 @@ export class LocalAthena {
     return Number(count.rows[0]?.n ?? 0);
   }
 
+  /** Drops the cached copies of these objects (after they were rewritten or deleted). */
+  async forget(objects: readonly { readonly bucket: string; readonly key: string }[]): Promise<void> {
+    for (const o of objects) {
+      const path = this.cachePath(o.bucket, o.key);
+      await rm(path, { force: true });
+      await rm(`${path}.etag`, { force: true });
+    }
+  }
+
   close(): void {
     this.connection.closeSync();
     this.instance.closeSync();
@@ -172,27 +177,54 @@ export class LocalAthena {
     await this.connection.run(`CREATE TABLE IF NOT EXISTS ${q(table.database)}.${q(table.name)} (${columns})`);
   }
 
+  private cachePath(bucket: string, key: string): string {
+    return join(this.options.cacheDir, bucket, key);
+  }
+
+  /** The ETag of every object under the prefixes (`raw/<stream>/`) the files live in. */
+  private async etags(files: readonly TableFile[]): Promise<Map<string, string>> {
+    const prefixes = new Set(files.map((f) => `${f.bucket}\u0000${f.key.split('/').slice(0, 2).join('/')}/`));
+    const out = new Map<string, string>();
+    for (const entry of prefixes) {
+      const [bucket, prefix] = entry.split('\u0000') as [string, string];
+      let token: string | undefined;
+      do {
+        const page = await this.options.s3.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+        );
+        for (const o of page.Contents ?? []) if (o.Key) out.set(`${bucket}/${o.Key}`, o.ETag ?? '');
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    }
+    return out;
+  }
+
+  /** A local copy of the object, downloaded again when its ETag changed; returns its path and size. */
+  private async cached(file: TableFile, etag: string | undefined): Promise<{ path: string; bytes: number }> {
+    const path = this.cachePath(file.bucket, file.key);
+    const known = await readFile(`${path}.etag`, 'utf8').catch(() => undefined);
+    if (etag !== undefined && known === etag) {
+      const body = await readFile(path).catch(() => undefined);
+      if (body) return { path, bytes: body.length };
+    }
+    const out = await this.options.s3.send(new GetObjectCommand({ Bucket: file.bucket, Key: file.key }));
+    const body = await out.Body!.transformToByteArray();
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, body);
+    await writeFile(`${path}.etag`, out.ETag ?? etag ?? '');
+    return { path, bytes: body.length };
+  }
+
   /** Re-creates the view of a landed table over its committed parts; returns their bytes. */
   private async refreshLandedView(table: CatalogTable): Promise<number> {
     const files = await tableFiles(this.options.s3, table);
+    const etags = files.length > 0 ? await this.etags(files) : new Map<string, string>();
     const paths: string[] = [];
     let bytes = 0;
     for (const f of files) {
-      const path = join(this.options.cacheDir, f.bucket, f.key);
-      const size = await stat(path).then(
-        (s) => s.size,
-        () => -1,
-      );
-      if (size >= 0) {
-        bytes += size;
-      } else {
-        const out = await this.options.s3.send(new GetObjectCommand({ Bucket: f.bucket, Key: f.key }));
-        const body = await out.Body!.transformToByteArray();
-        await mkdir(dirname(path), { recursive: true });
-        await writeFile(path, body);
-        bytes += body.length;
-      }
-      paths.push(path);
+      const local = await this.cached(f, etags.get(`${f.bucket}/${f.key}`));
+      bytes += local.bytes;
+      paths.push(local.path);
     }
     const name = `${q(table.database)}.${q(table.name)}`;
     const partitionTable = `${q(table.database)}.${q(`${table.name}__files`)}`;
@@ -200,23 +232,24 @@ export class LocalAthena {
       `CAST(${from}.${q(c.name)} AS ${duckType(c.type)}) AS ${q(c.name)}`;
     const partitionColumns = table.partitionKeys.map((k) => `p.${q(k)}`);
     await this.connection.run(
-      `CREATE OR REPLACE TABLE ${partitionTable} (path VARCHAR${table.partitionKeys.map((k) => `, ${q(k)} VARCHAR`).join('')})`,
+      `CREATE OR REPLACE TABLE ${partitionTable} (path VARCHAR, uri VARCHAR${table.partitionKeys.map((k) => `, ${q(k)} VARCHAR`).join('')})`,
     );
     for (let i = 0; i < files.length; i += 500) {
       const values = files.slice(i, i + 500).map((f, j) => {
         const parts = table.partitionKeys.map((k) => `, ${lit(f.partition[k] ?? '')}`).join('');
-        return `(${lit(paths[i + j]!)}${parts})`;
+        return `(${lit(paths[i + j]!)}, ${lit(`s3://${f.bucket}/${f.key}`)}${parts})`;
       });
       await this.connection.run(`INSERT INTO ${partitionTable} VALUES ${values.join(', ')}`);
     }
     const body =
       paths.length > 0
-        ? `SELECT ${[...table.columns.map((c) => cast(c, 'd')), ...partitionColumns].join(', ')} ` +
+        ? `SELECT ${[...table.columns.map((c) => cast(c, 'd')), ...partitionColumns, `p.uri AS ${q(PATH_COLUMN)}`].join(', ')} ` +
           `FROM read_parquet([${paths.map(lit).join(', ')}], filename = true, union_by_name = true) AS d ` +
           `JOIN ${partitionTable} AS p ON p.path = d.filename`
         : `SELECT ${[
             ...table.columns.map((c) => `CAST(NULL AS ${duckType(c.type)}) AS ${q(c.name)}`),
             ...table.partitionKeys.map((k) => `CAST(NULL AS VARCHAR) AS ${q(k)}`),
+            `CAST(NULL AS VARCHAR) AS ${q(PATH_COLUMN)}`,
           ].join(', ')} WHERE false`;
     await this.connection.run(`CREATE OR REPLACE VIEW ${name} AS ${body}`);
     return bytes;

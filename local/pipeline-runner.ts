@@ -278,20 +278,24 @@ export function localNames(config: OperatorConfig): { bucket: string; table: str
   return { bucket: `${base}-landing`.slice(0, 63), table: `${base}-sync-state` };
 }
 
+/** A synthesized operator stack, with the local names of its bucket and table. */
+export interface SynthesizedStack {
+  readonly stack: OperatorConnectorStack;
+  readonly template: CfnTemplate;
+  /** How the template's intrinsics resolve locally (region, account, the bucket's and table's local names). */
+  readonly resolve: ResolveOptions;
+}
+
 /**
- * Synthesizes the operator stack in-process (no Lambda bundling) and resolves the two state
- * machine definitions and the five functions, with the bucket and table given local names.
+ * Synthesizes any operator's stack in-process (no Lambda bundling), as `cdk synth` does, with the
+ * landing bucket and the sync-state table given local names.
  */
-export function synthesizePipeline(
+export function synthesizeOperatorStack(
   config: OperatorConfig,
   names: { readonly bucket: string; readonly table: string } = localNames(config),
-): SynthesizedPipeline {
+): SynthesizedStack {
   const app = new App({ context: { ...cdkContext(), 'aws:cdk:bundling-stacks': [] } });
   const stack = new OperatorConnectorStack(app, operatorStackName(config), { config });
-  const { pipeline, extractors } = stack;
-  if (!pipeline || !extractors) {
-    throw new LocalPipelineError(`operator ${config.operatorId}: the stack has no snapshot or incremental pipeline`);
-  }
   const template = app.synth().getStackArtifact(stack.artifactId).template as CfnTemplate;
   const resolve: ResolveOptions = {
     region: config.region ?? LOCAL_REGION,
@@ -302,6 +306,22 @@ export function synthesizePipeline(
       [logicalIdOf(stack.syncState.table)]: names.table,
     },
   };
+  return { stack, template, resolve };
+}
+
+/**
+ * Synthesizes the operator stack in-process (no Lambda bundling) and resolves the two state
+ * machine definitions and the five functions, with the bucket and table given local names.
+ */
+export function synthesizePipeline(
+  config: OperatorConfig,
+  names: { readonly bucket: string; readonly table: string } = localNames(config),
+): SynthesizedPipeline {
+  const { stack, template, resolve } = synthesizeOperatorStack(config, names);
+  const { pipeline, extractors } = stack;
+  if (!pipeline || !extractors) {
+    throw new LocalPipelineError(`operator ${config.operatorId}: the stack has no snapshot or incremental pipeline`);
+  }
   const ids: Record<PipelineFunction, string> = {
     planSnapshot: logicalIdOf(pipeline.planSnapshot.function),
     extractWindow: logicalIdOf(extractors.extractWindow.function),

@@ -5,6 +5,7 @@ import { credentialsCommand } from './credentials.ts';
 import { discoverCommand } from './discover.ts';
 import { doctorCommand } from './doctor.ts';
 import { dropInstructionsCommand } from './drop-instructions.ts';
+import { eraseCommand } from './erase.ts';
 import { grantSqlCommand } from './grant-sql.ts';
 import { replayCommand, snapshotCommand } from './run.ts';
 import { runLocalCommand } from './run-local.ts';
@@ -23,4 +24,5 @@ export const commands: readonly Command[] = [
   snapshotCommand,
   replayCommand,
   runLocalCommand,
+  eraseCommand,
 ];

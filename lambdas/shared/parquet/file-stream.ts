@@ -12,13 +12,14 @@
  * The Node entry point `parquet-wasm/node` is CommonJS and instantiates its WebAssembly module
  * synchronously at import from `parquet_wasm_bg.wasm` in its own directory (`__dirname`).
  */
-import { type RecordBatch, RecordBatchStreamWriter } from 'apache-arrow';
+import { type RecordBatch, RecordBatchStreamWriter, type Schema, Table } from 'apache-arrow';
 import {
   Compression,
   transformParquetStream,
   type RecordBatch as WasmRecordBatch,
   Table as WasmTable,
   WriterPropertiesBuilder,
+  writeParquet,
 } from 'parquet-wasm/node';
 import { ParquetWriteError } from './errors.ts';
 import { footerRowCount } from './footer.ts';
@@ -195,6 +196,16 @@ export class ParquetFileStream {
       this.recentBytes -= this.recent.shift()!.byteLength;
     }
   }
+}
+
+/**
+ * A Parquet file with the schema and no rows (a streamed file needs at least one row). Readers
+ * (Athena, DuckDB) read it as an empty table of that schema.
+ */
+export function emptyParquetFile(schema: Schema, options: ParquetFileOptions = {}): Uint8Array {
+  const ipc = RecordBatchStreamWriter.writeAll(new Table(schema)).toUint8Array(true);
+  // writeParquet takes ownership of the wasm table (and frees it).
+  return writeParquet(WasmTable.fromIPCStream(ipc), writerProperties(options));
 }
 
 function writerProperties(options: ParquetFileOptions) {

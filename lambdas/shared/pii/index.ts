@@ -8,6 +8,7 @@ export {
   type LoadPseudonymKeyOptions,
   loadPseudonymKey,
   PseudonymKeyError,
+  readPseudonymKey,
 } from './key.ts';
 export {
   describeKeyComparison,

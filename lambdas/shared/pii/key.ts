@@ -56,6 +56,22 @@ export function clearPseudonymKeyCache(): void {
   cache.clear();
 }
 
+/**
+ * The operator's pseudonym key if one was ever created, without creating one (for tools that only
+ * recompute pseudonyms of data already landed, such as erasure): undefined when the operator has
+ * landed no pseudonym yet. Not cached.
+ */
+export async function readPseudonymKey(options: {
+  readonly keys: KeyService;
+  readonly store: SyncStateStore;
+  /** The wrapping KMS key; omitted, the key recorded in the ciphertext is used. */
+  readonly keyId?: string;
+}): Promise<Buffer | undefined> {
+  const stored = await options.store.getPseudonymKeyCiphertext();
+  if (!stored) return undefined;
+  return checked(await options.keys.decrypt(stored, options.keyId));
+}
+
 async function resolveKey({ keys, store, keyId }: LoadPseudonymKeyOptions): Promise<Buffer> {
   const stored = await store.getPseudonymKeyCiphertext();
   if (stored) return unwrap(keys, stored, keyId);

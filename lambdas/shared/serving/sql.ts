@@ -148,3 +148,30 @@ export function countPlayerRows(database: string, stream: StreamName, pseudonym:
 export function deletePlayerRows(database: string, stream: StreamName, pseudonym: string): string {
   return `DELETE FROM ${qualified(database, servingTableName(stream))} WHERE ${ident('player_id')} = ${literal(pseudonym)}`;
 }
+
+/** Athena's hidden column of a Hive table: the data file a row was read from. */
+export const PATH_COLUMN = '$path';
+
+/**
+ * The committed parts of some windows of a stream's landed table that hold a player's rows, with
+ * the rows each holds (erasure): one row per (`run_id`, `window_id`, `path`), `path` being the
+ * part's `s3://` URI. The windows are named as a publish names them (see {@link MergeSource}),
+ * because the landed table's partitions are injected: a query must name the ones it reads.
+ */
+export function playerPartsStatement(
+  database: string,
+  stream: StreamName,
+  pseudonym: string,
+  source: MergeSource,
+): string {
+  checkSource(source);
+  const list = (values: readonly string[]) => values.map(literal).join(', ');
+  const run = ident('run_id');
+  const window = ident('window_id');
+  return [
+    `SELECT ${run}, ${window}, ${ident(PATH_COLUMN)} AS ${ident('path')}, count(*) AS ${ident('rows')}`,
+    `FROM ${qualified(database, `${stream}_landed`)}`,
+    `WHERE ${run} IN (${list(source.runIds)}) AND ${window} IN (${list(source.windowIds)}) AND ${ident('player_id')} = ${literal(pseudonym)}`,
+    `GROUP BY ${run}, ${window}, ${ident(PATH_COLUMN)}`,
+  ].join('\n');
+}

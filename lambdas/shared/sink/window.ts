@@ -72,6 +72,22 @@ export interface WindowManifest {
   /** Smallest and largest value of each timestamp column other than `_cursor` (absent when all NULL). */
   readonly timeRanges: Readonly<Record<string, { readonly min: string; readonly max: string }>>;
   readonly createdAt: string;
+  /**
+   * Erasures that rewrote parts of this attempt: each removed a player's rows from some parts, and
+   * `rowCount`, the parts' `rows` and `bytes`, `moneySums` and `nullCounts` above were reduced by
+   * what it removed. The cursor and time ranges are left as they were: still bounds of the rows,
+   * no longer necessarily tight ones. Absent when no erasure touched the window.
+   */
+  readonly erasures?: readonly ManifestErasure[];
+}
+
+/** One erasure's mark on a window manifest (the erasure id names the audit entry; no player id). */
+export interface ManifestErasure {
+  readonly erasureId: string;
+  /** When the manifest was adjusted (ISO-8601). */
+  readonly at: string;
+  /** Rows removed from the window's parts. */
+  readonly rows: number;
 }
 
 /**

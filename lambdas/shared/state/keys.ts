@@ -13,6 +13,11 @@
  * | run lock                | `LOCK`               | `<name>` (e.g. INCREMENTAL) |
  * | pending publication     | `PUBLISH#<stream>`   | `<run>#<window>`            |
  * | publish plan            | `PUBLISH_PLAN`       | `<owner>`                   |
+ * | erasure request (audit) | `ERASURE#<pseudonym>`| `REQUEST#<erasure id>`      |
+ * | erasure of a window     | `ERASURE#<pseudonym>`| `REQUEST#<erasure id>#WINDOW#<stream>#<run>#<window>` |
+ *
+ * Erasure items hold the player's pseudonym (never the clear id) and are never expired: they are
+ * the record that a player's data was erased (see `erasures.ts`).
  */
 
 /** Attribute names of the table's key and TTL, as the CDK construct defines them. */
@@ -46,12 +51,27 @@ export const keys = {
   pseudonymKey: (): ItemKey => ({ pk: CONFIG_PK, sk: 'PSEUDONYM_KEY' }),
   keyForm: (): ItemKey => ({ pk: CONFIG_PK, sk: 'KEY_FORM' }),
   lock: (name: string): ItemKey => ({ pk: LOCK_PK, sk: name }),
+  erasureRequest: (pseudonym: string, erasureId: string): ItemKey => ({
+    pk: `${ERASURE_PK_PREFIX}${pseudonym}`,
+    sk: `${ERASURE_REQUEST_PREFIX}${erasureId}`,
+  }),
+  erasureWindow: (pseudonym: string, erasureId: string, stream: string, runId: string, windowId: string): ItemKey => ({
+    pk: `${ERASURE_PK_PREFIX}${pseudonym}`,
+    sk: `${ERASURE_REQUEST_PREFIX}${erasureId}${ERASURE_WINDOW_INFIX}${stream}#${runId}#${windowId}`,
+  }),
   publication: (stream: string, runId: string, windowId: string): ItemKey => ({
     pk: publicationPk(stream),
     sk: `${runId}#${windowId}`,
   }),
   publishPlan: (owner: string): ItemKey => ({ pk: 'PUBLISH_PLAN', sk: owner }),
 };
+
+/** Partition-key prefix of a player's erasure items. */
+export const ERASURE_PK_PREFIX = 'ERASURE#';
+/** Sort-key prefix of every erasure item of a player (requests and their windows). */
+export const ERASURE_REQUEST_PREFIX = 'REQUEST#';
+/** Marks the sort key of an erased window under its request. */
+export const ERASURE_WINDOW_INFIX = '#WINDOW#';
 
 /** Sort-key prefix of the window items of a snapshot (optionally of one stream). */
 export function windowPrefix(stream?: string): string {
