@@ -50,6 +50,7 @@ import {
   createSyntheticOperator,
   syntheticOperatorConfig,
 } from '../synthetic/operator.ts';
+import { type IntegrityCheck, type IntegrityReport, integrityProblems, integrityReport } from './integrity.ts';
 import { activePlayers, depositsPerDay, ggrPerGame, playerAccounts } from './questions.ts';
 
 const MINUTE = 60_000;
@@ -605,6 +606,7 @@ async function businessQuestions(athena: LocalAthena, database: string): Promise
 interface Outcome {
   readonly ok: boolean;
   readonly checks: readonly StreamCheck[];
+  readonly integrity: IntegrityReport;
 }
 
 /** The demo's source database. */
@@ -678,6 +680,8 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
   const db = await openSourceDb(engine, url);
   try {
     const observations: Observation[] = [];
+    // Each integrity detector adds its check (observed vs expected) here; see demo/integrity.ts.
+    const integrity: IntegrityCheck[] = [];
 
     // 2. Snapshot.
     const before = await readSource(db, streams, zone);
@@ -879,6 +883,7 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
       say();
 
       await businessQuestions(pipeline.athena, glueDatabaseName(config.operatorId, config.stage));
+      problems.push(...integrityProblems(integrity));
       const reconciled = checks.every((c) => c.reconciled);
       for (const c of checks) if (!c.reconciled) problems.push(`stream ${c.stream} does not reconcile`);
       for (const c of checks) {
@@ -888,7 +893,7 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
         `${reconciled && problems.length === 0 ? 'Everything reconciles' : `Problems: ${problems.join('; ')}`} ` +
           `(${seconds(Date.now() - startedAt)} in all).`,
       );
-      return { ok: reconciled && problems.length === 0, checks };
+      return { ok: reconciled && problems.length === 0, checks, integrity: integrityReport(integrity) };
     } finally {
       duck.close();
     }
@@ -970,6 +975,7 @@ async function main(): Promise<number> {
     `${JSON.stringify({
       ok,
       streams,
+      ...(outcome ? { integrity: outcome.integrity } : {}),
       seconds: Math.round((Date.now() - startedAt) / 100) / 10,
       ...(args.out ? { out: args.out } : {}),
       ...(failure ? { error: failure } : {}),
