@@ -63,7 +63,9 @@ export function residualCopies(config: OperatorConfig): ResidualCopy[] {
   const out: ResidualCopy[] = [
     {
       where: 'serving tables: data files that held the rows, still referenced by earlier table snapshots (time travel)',
-      goneWithin: `the table's next compaction of those files + ${snapshotRetentionDays} days of snapshot retention (once ${snapshotsToRetain} newer snapshots exist) + ${versions} days as deleted object versions`,
+      goneWithin: config.serving.compaction
+        ? `the table's next compaction of those files (any file with a delete qualifies) + ${snapshotRetentionDays} days of snapshot retention (once ${snapshotsToRetain} newer snapshots exist) + ${versions} days as deleted object versions`
+        : 'no bound: serving.compaction is false, so the files that held the rows (masked by delete files) are never rewritten; enable compaction to bound it',
     },
     {
       where: 'raw zone: parts of extraction attempts that never committed (never visible to any query)',

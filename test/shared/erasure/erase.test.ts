@@ -615,8 +615,10 @@ describe('erasing a player', () => {
       expect.stringMatching(/^Athena query results/),
     ]);
     expect(erased.residual[0]!.goneWithin).toBe(
-      "the table's next compaction of those files + 7 days of snapshot retention (once 3 newer snapshots exist) + 30 days as deleted object versions",
+      "the table's next compaction of those files (any file with a delete qualifies) + 7 days of snapshot retention (once 3 newer snapshots exist) + 30 days as deleted object versions",
     );
+    const noCompaction = residualCopies(exampleConfig('acme-casino', [[['serving', 'compaction'], false]]));
+    expect(noCompaction[0]!.goneWithin).toMatch(/^no bound: serving\.compaction is false/);
     const files = residualCopies(exampleConfig('lucky-files'));
     expect(files.map((r) => r.where)).toContainEqual(expect.stringMatching(/^archive\/: the dropped original files/));
     expect(files.find((r) => r.where.startsWith('quarantine/'))?.goneWithin).toBe(
