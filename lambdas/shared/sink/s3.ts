@@ -144,6 +144,9 @@ export class S3Sink implements ObjectSink {
           Bucket: this.bucket,
           Key: key,
           Body: body,
+          // Given, so the SDK never takes a body it cannot measure (an empty string) for a stream
+          // and warns on the log for every window without rows.
+          ContentLength: typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.byteLength,
           ContentType: contentType,
           ...(metadata ? { Metadata: { ...metadata } } : {}),
           ...this.encryption,
