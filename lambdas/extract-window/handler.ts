@@ -5,10 +5,11 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { isStreamName } from '#shared/canonical';
+import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
 import { ReconciliationError } from '#shared/extract/extract-range';
 import type { ExtractResult, ExtractWindowInput } from '#shared/pipeline/contracts';
 import { createExtractorRuntime, extractForInvocation } from '#shared/runtime/extractor';
-import { DIMENSIONS, loggableError, METRICS, wrapHandler } from '#shared/runtime/observability';
+import { loggableError, wrapHandler } from '#shared/runtime/observability';
 
 const rt = createExtractorRuntime();
 const { logger, metrics } = rt.obs;

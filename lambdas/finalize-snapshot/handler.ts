@@ -4,12 +4,8 @@
  * remain for a following execution, or records the failed windows and marks the snapshot failed.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import {
-  type FinalizeSnapshotInput,
-  type FinalizeSnapshotResult,
-  finalizeSnapshot,
-  PIPELINE_METRICS,
-} from '#shared/pipeline/plan';
+import { PIPELINE_METRICS } from '#shared/contracts/metrics';
+import { type FinalizeSnapshotInput, type FinalizeSnapshotResult, finalizeSnapshot } from '#shared/pipeline/plan';
 import { createAwsClients, loadRuntimeConfig, readRuntimeEnv } from '#shared/runtime/context';
 import { createObservability, wrapHandler } from '#shared/runtime/observability';
 import { SyncStateStore } from '#shared/state/store';

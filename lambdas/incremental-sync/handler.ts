@@ -10,10 +10,11 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { isStreamName } from '#shared/canonical';
+import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
 import { ReconciliationError } from '#shared/extract/extract-range';
 import type { IncrementalSyncInput, IncrementalSyncResult } from '#shared/pipeline/contracts';
 import { createExtractorRuntime, extractForInvocation } from '#shared/runtime/extractor';
-import { DIMENSIONS, loggableError, METRICS, wrapHandler } from '#shared/runtime/observability';
+import { loggableError, wrapHandler } from '#shared/runtime/observability';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
 
 const rt = createExtractorRuntime();

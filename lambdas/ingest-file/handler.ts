@@ -5,11 +5,12 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { createIngestBatchHandler, FileLedger, INGEST_METRICS, type IngestOutcome } from '#shared/ingest/index';
+import { DIMENSIONS, INGEST_METRICS, METRICS } from '#shared/contracts/metrics';
+import { createIngestBatchHandler, FileLedger, type IngestOutcome } from '#shared/ingest/index';
 import { ensureKeyForm, loadPseudonymKey } from '#shared/pii/key';
 import { createPseudonymizer, type Pseudonymizer } from '#shared/pii/pseudonymizer';
 import { createExtractorRuntime } from '#shared/runtime/extractor';
-import { DIMENSIONS, METRICS, wrapHandler } from '#shared/runtime/observability';
+import { wrapHandler } from '#shared/runtime/observability';
 import { publicationOf } from '#shared/serving/backlog';
 
 const rt = createExtractorRuntime();

@@ -10,17 +10,17 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { StreamName } from '#shared/canonical';
+import { DIMENSIONS, METRICS, PIPELINE_METRICS } from '#shared/contracts/metrics';
 import {
   countNullCursors,
   estimateStreams,
   MAX_WINDOWS_PER_EXECUTION,
-  PIPELINE_METRICS,
   type PlanSnapshotInput,
   type PlanSnapshotResult,
   planSnapshot,
 } from '#shared/pipeline/plan';
 import { createExtractorRuntime, openOperatorSource } from '#shared/runtime/extractor';
-import { DIMENSIONS, METRICS, wrapHandler } from '#shared/runtime/observability';
+import { wrapHandler } from '#shared/runtime/observability';
 import type { SourceConnection } from '#shared/sources/source';
 
 const rt = createExtractorRuntime();

@@ -4,6 +4,7 @@
  * Publish state machine.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { PUBLISH_METRICS } from '#shared/contracts/metrics';
 import { createAwsClients, loadRuntimeConfig, RuntimeConfigError, readRuntimeEnv } from '#shared/runtime/context';
 import { createObservability, wrapHandler } from '#shared/runtime/observability';
 import {
@@ -11,7 +12,6 @@ import {
   type EndPublishResult,
   endPublish,
   type PlanPublishResult,
-  PUBLISH_METRICS,
   planPublish,
 } from '#shared/serving/publish';
 import { S3Sink } from '#shared/sink/s3';

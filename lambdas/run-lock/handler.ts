@@ -5,6 +5,7 @@
  * lock compares its expiry with the current epoch second, which a state machine cannot compute.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { PIPELINE_METRICS } from '#shared/contracts/metrics';
 import {
   type BeginIncrementalInput,
   type BeginIncrementalResult,
@@ -12,7 +13,6 @@ import {
   type EndIncrementalInput,
   type EndIncrementalResult,
   endIncrementalRun,
-  PIPELINE_METRICS,
 } from '#shared/pipeline/plan';
 import { createAwsClients, loadRuntimeConfig, readRuntimeEnv } from '#shared/runtime/context';
 import { createObservability, wrapHandler } from '#shared/runtime/observability';

@@ -6,8 +6,9 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { isStreamName, type StreamName } from '#shared/canonical';
+import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
 import { createAwsClients, loadRuntimeConfig, readRuntimeEnv } from '#shared/runtime/context';
-import { createObservability, DIMENSIONS, METRICS, wrapHandler } from '#shared/runtime/observability';
+import { createObservability, wrapHandler } from '#shared/runtime/observability';
 import { S3Sink } from '#shared/sink/s3';
 import { DEFAULT_STRAY_GRACE_HOURS, type SweepResult, sweepStream } from '#shared/sink/sweep';
 

@@ -6,6 +6,7 @@
 import { type CfnResource, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import type { OperatorConfig } from '#shared/config/schema';
+import { ENV } from '#shared/contracts/environment';
 import { ConnectorFunction } from './connector-function.ts';
 import type { LambdaBundle } from './lambda-bundle.ts';
 import type { LandingZone } from './landing-zone.ts';
@@ -36,12 +37,12 @@ export function connectorEnvironment(
   sourceCredentials?: SourceCredentials,
 ): Record<string, string> {
   return {
-    CONNECTOR_OPERATOR_ID: config.operatorId,
-    CONNECTOR_STAGE: config.stage,
-    CONNECTOR_BUCKET: landingZone.bucket.bucketName,
-    CONNECTOR_KMS_KEY_ARN: landingZone.key.keyArn,
-    CONNECTOR_STATE_TABLE: syncState.table.tableName,
-    ...(sourceCredentials ? { CONNECTOR_SECRET_ID: sourceCredentials.secret.secretArn } : {}),
+    [ENV.operatorId]: config.operatorId,
+    [ENV.stage]: config.stage,
+    [ENV.bucket]: landingZone.bucket.bucketName,
+    [ENV.kmsKeyArn]: landingZone.key.keyArn,
+    [ENV.stateTable]: syncState.table.tableName,
+    ...(sourceCredentials ? { [ENV.secretId]: sourceCredentials.secret.secretArn } : {}),
     POWERTOOLS_LOG_LEVEL: 'INFO',
   };
 }

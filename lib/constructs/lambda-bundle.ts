@@ -12,7 +12,7 @@ import { AssetHashType, DockerImage } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { OperatorConfig } from '#shared/config/schema';
-import { BUNDLED_CONFIG_FILE } from '#shared/runtime/context';
+import { BUNDLED_CONFIG_FILE } from '#shared/contracts/environment';
 
 /** Project root (this file is lib/constructs/lambda-bundle.ts). */
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -40,10 +40,15 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { CANONICAL_STREAMS, type StreamName } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
-import { PIPELINE_METRICS } from '#shared/pipeline/plan';
-import { METRIC_NAMESPACE } from '#shared/runtime/context';
-import { DIMENSIONS, METRICS, SERVICE_NAME } from '#shared/runtime/observability';
-import { PUBLISH_METRICS } from '#shared/serving/publish';
+import {
+  DIMENSIONS,
+  INGEST_METRICS,
+  METRIC_NAMESPACE,
+  METRICS,
+  PIPELINE_METRICS,
+  PUBLISH_METRICS,
+  SERVICE_NAME,
+} from '#shared/contracts/metrics';
 import { acknowledgeFindings } from '../nag.ts';
 
 /** Where the runbook lives in the repository; every alarm description links a section of it. */
@@ -75,19 +80,6 @@ export const RUNBOOK_ANCHORS = {
   publishFailed: 'publish-failed',
   publishBacklog: 'publish-backlog',
   publishScheduleDeadLetters: 'publish-schedule-dead-letters',
-} as const;
-
-/**
- * Metric names the ingest-file function emits (namespace {@link METRIC_NAMESPACE}):
- * `FilesIngested` and `FilesQuarantined` once per invocation with the operator dimensions (zeros
- * included), `RowsIngested` and `IngestLagSeconds` per landed file with `Stream` too. Kept equal to
- * `INGEST_METRICS` of the ingest code (a test checks), without loading that code at synthesis.
- */
-export const FILE_DROP_METRICS = {
-  filesIngested: 'FilesIngested',
-  filesQuarantined: 'FilesQuarantined',
-  rowsIngested: 'RowsIngested',
-  ingestLagSeconds: 'IngestLagSeconds',
 } as const;
 
 /**
@@ -710,7 +702,7 @@ export class Monitoring extends Construct {
         `aws s3 ls s3://<landing bucket>/quarantine/ --recursive (newest first) and the reason file beside each`,
         'whether the operator changed its export format (columns, delimiter, time format)',
       ],
-      this.connectorMetric(FILE_DROP_METRICS.filesQuarantined, 'Sum', this.period),
+      this.connectorMetric(INGEST_METRICS.filesQuarantined, 'Sum', this.period),
       this.anyInOnePeriod,
     );
     this.functionAlarms(fileDrop.ingest, 'ingest-file');
@@ -936,13 +928,13 @@ export class Monitoring extends Construct {
         new cloudwatch.GraphWidget({
           title: 'File drops landed / quarantined',
           left: [
-            this.connectorMetric(FILE_DROP_METRICS.filesIngested, 'Sum', fiveMinutes).with({ label: 'files landed' }),
-            this.connectorMetric(FILE_DROP_METRICS.filesQuarantined, 'Sum', fiveMinutes).with({
+            this.connectorMetric(INGEST_METRICS.filesIngested, 'Sum', fiveMinutes).with({ label: 'files landed' }),
+            this.connectorMetric(INGEST_METRICS.filesQuarantined, 'Sum', fiveMinutes).with({
               label: 'files quarantined',
             }),
           ],
           right: streams.map((s) =>
-            this.connectorMetric(FILE_DROP_METRICS.rowsIngested, 'Sum', fiveMinutes, s).with({ label: `${s} rows` }),
+            this.connectorMetric(INGEST_METRICS.rowsIngested, 'Sum', fiveMinutes, s).with({ label: `${s} rows` }),
           ),
           width: 12,
           height: 6,

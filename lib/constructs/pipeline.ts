@@ -33,7 +33,8 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { OperatorConfig } from '#shared/config/schema';
-import { INCREMENTAL_LOCK_TTL_SECONDS } from '#shared/pipeline/plan';
+import { RETRYABLE_ERRORS, TIMEOUT_ERRORS } from '#shared/contracts/errors';
+import { INCREMENTAL_LOCK_TTL_SECONDS } from '#shared/contracts/locks';
 import { acknowledgeFindings } from '../nag.ts';
 import { ConnectorFunction } from './connector-function.ts';
 import { connectorEnvironment, type Extractors } from './extractors.ts';
@@ -52,16 +53,6 @@ export const LAMBDA_TRANSIENT_ERRORS = [
   'Lambda.ClientExecutionTimeoutException',
   'Lambda.TooManyRequestsException',
 ] as const;
-
-/**
- * Errors of the connector's code that a later attempt can fix: a lost or refused database session
- * (sources/errors.ts), a failed S3 request (sink/errors.ts, retryable; the window is rewritten under
- * the same keys), a throttled or failing sync-state call (state/store.ts).
- */
-export const RETRYABLE_ERRORS = ['SourceConnectionError', 'SinkError', 'SyncStateError'] as const;
-
-/** A statement timeout: one more attempt, later (a window that keeps timing out needs smaller windows). */
-export const TIMEOUT_ERRORS = ['SourceTimeoutError'] as const;
 
 /** State names of the snapshot state machine. */
 export const SNAPSHOT_STATES = {

@@ -25,8 +25,10 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { StreamName } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
+import { ENV } from '#shared/contracts/environment';
+import type { RETRYABLE_ERRORS } from '#shared/contracts/errors';
+import { PUBLISH_LOCK_TTL_SECONDS } from '#shared/contracts/locks';
 import { PREFIX, servingTablePrefix } from '#shared/layout';
-import { PUBLISH_LOCK_TTL_SECONDS } from '#shared/serving/publish';
 import { acknowledgeFindings } from '../nag.ts';
 import { ConnectorFunction } from './connector-function.ts';
 import type { DataCatalog } from './data-catalog.ts';
@@ -36,6 +38,12 @@ import type { LandingZone } from './landing-zone.ts';
 import { EncryptedLogGroup } from './log-group.ts';
 import { LAMBDA_TRANSIENT_ERRORS } from './pipeline.ts';
 import type { SyncState } from './sync-state.ts';
+
+/** The retryable errors the publish function can throw (it reads no source database). */
+const PUBLISH_RETRYABLE_ERRORS = [
+  'SyncStateError',
+  'SinkError',
+] as const satisfies readonly (typeof RETRYABLE_ERRORS)[number][];
 
 /** State names of the publish state machine. */
 export const PUBLISH_STATES = {
@@ -139,7 +147,7 @@ export class Serving extends Construct {
       logRetentionDays: config.retention.logDays,
       environment: {
         ...connectorEnvironment(config, landingZone, syncState),
-        CONNECTOR_GLUE_DATABASE: dataCatalog.databaseName,
+        [ENV.glueDatabase]: dataCatalog.databaseName,
       },
       // One publish at a time; plan and end of consecutive publishes may overlap.
       reservedConcurrency: 2,
@@ -456,7 +464,7 @@ export class Serving extends Construct {
         ...(resultPath ? { resultPath } : {}),
       });
       task.addRetry({
-        errors: [...LAMBDA_TRANSIENT_ERRORS, 'SyncStateError', 'SinkError'],
+        errors: [...LAMBDA_TRANSIENT_ERRORS, ...PUBLISH_RETRYABLE_ERRORS],
         interval: Duration.seconds(2),
         backoffRate: 2,
         maxAttempts: 6,

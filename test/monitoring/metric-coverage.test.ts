@@ -12,8 +12,8 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { StreamName } from '#shared/canonical';
 import { operatorConfigSchema } from '#shared/config/schema';
+import { METRIC_NAMESPACE } from '#shared/contracts/metrics';
 import type { ExtractWindowInput } from '#shared/pipeline/contracts';
-import { METRIC_NAMESPACE } from '#shared/runtime/context';
 import { SyncStateStore } from '#shared/state/store';
 import { createSyntheticOperator, syntheticOperatorConfig } from '../../synthetic/operator.ts';
 import {

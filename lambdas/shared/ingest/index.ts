@@ -13,7 +13,6 @@ export {
   FILE_WINDOW_ID,
   ForeignBucketError,
   fileRunId,
-  INGEST_METRICS,
   type IngestDeps,
   type IngestLogger,
   type IngestOutcome,

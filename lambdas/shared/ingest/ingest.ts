@@ -48,14 +48,6 @@ import { copyObjectVersion, deleteObjectVersion, getObjectVersion, type ObjectRe
 /** Window id of every file run (a file is one window of its own run). */
 export const FILE_WINDOW_ID = 'file';
 
-/** Metric names of the ingest function. */
-export const INGEST_METRICS = {
-  filesIngested: 'FilesIngested',
-  filesQuarantined: 'FilesQuarantined',
-  rowsIngested: 'RowsIngested',
-  ingestLagSeconds: 'IngestLagSeconds',
-} as const;
-
 /** The event is for another bucket than the operator's landing bucket. Not retryable. */
 export class ForeignBucketError extends Error {
   override readonly name = 'ForeignBucketError';

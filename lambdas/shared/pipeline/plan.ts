@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import { isStreamName, type StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
+import { INCREMENTAL_LOCK_TTL_SECONDS } from '../contracts/locks.ts';
 import { checkCursorLookback } from '../extract/cursor-check.ts';
 import { sourcePlan } from '../extract/source-plan.ts';
 import { manifestKey } from '../layout.ts';
@@ -33,25 +34,6 @@ export const HOUR_MS = 3_600_000;
  * windows also keep the plan output near 100 KiB. A larger snapshot continues in new executions.
  */
 export const MAX_WINDOWS_PER_EXECUTION = 1000;
-
-/**
- * Lifetime of the incremental run lock. incremental-sync renews it on every invocation, so it only
- * expires when a run died without releasing it; longer than one Lambda invocation (15 minutes).
- */
-export const INCREMENTAL_LOCK_TTL_SECONDS = 20 * 60;
-
-/** Metrics of the pipeline steps (namespace and `Operator` dimension as every connector metric). */
-export const PIPELINE_METRICS = {
-  snapshotsCompleted: 'SnapshotsCompleted',
-  snapshotsFailed: 'SnapshotsFailed',
-  snapshotWindowsFailed: 'SnapshotWindowsFailed',
-  snapshotRows: 'SnapshotRows',
-  snapshotWindowsPlanned: 'SnapshotWindowsPlanned',
-  snapshotExecutionsContinued: 'SnapshotExecutionsContinued',
-  incrementalRunsStarted: 'IncrementalRunsStarted',
-  incrementalRunsSkipped: 'IncrementalRunsSkipped',
-  incrementalStreamsFailed: 'IncrementalStreamsFailed',
-} as const;
 
 /** The request cannot be planned as given (bad input of the execution). Not retryable. */
 export class PlanRequestError extends Error {

@@ -1,18 +1,8 @@
 /**
- * What every handler needs at cold start: the environment the stack sets, the operator config
- * bundled beside the code, and AWS clients that honour `AWS_ENDPOINT_URL_<SERVICE>` (local
- * engines on a laptop).
- *
- * | variable                 | meaning                                                              |
- * | ------------------------ | -------------------------------------------------------------------- |
- * | `CONNECTOR_OPERATOR_ID`  | operator id                                                          |
- * | `CONNECTOR_STAGE`        | sandbox or production                                                |
- * | `CONNECTOR_BUCKET`       | landing bucket                                                       |
- * | `CONNECTOR_KMS_KEY_ARN`  | operator key (SSE-KMS of landed objects, pseudonym key wrapping)     |
- * | `CONNECTOR_STATE_TABLE`  | sync-state table                                                     |
- * | `CONNECTOR_SECRET_ID`    | source credentials secret (database sources)                         |
- * | `CONNECTOR_CONFIG_PATH`  | operator config JSON; default: `operator-config.json` in the bundle  |
- * | `CONNECTOR_ADAPTERS`     | `aws` (default) or `local` (see adapters/index.ts)                   |
+ * What every handler needs at cold start: the environment the stack sets (variable names in
+ * contracts/environment.ts), the operator config bundled beside the code, and AWS clients that
+ * honour `AWS_ENDPOINT_URL_<SERVICE>` (local engines on a laptop). `CONNECTOR_ADAPTERS` chooses
+ * `aws` (default) or `local` adapters (see adapters/index.ts).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -21,6 +11,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type OperatorConfig, operatorConfigSchema } from '../config/schema.ts';
+import { BUNDLED_CONFIG_FILE, ENV } from '../contracts/environment.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -46,23 +37,20 @@ function required(env: Env, name: string): string {
 }
 
 export function readRuntimeEnv(env: Env = process.env): RuntimeEnv {
-  const secretId = env.CONNECTOR_SECRET_ID?.trim();
+  const secretId = env[ENV.secretId]?.trim();
   return {
-    operatorId: required(env, 'CONNECTOR_OPERATOR_ID'),
-    stage: required(env, 'CONNECTOR_STAGE'),
-    bucket: required(env, 'CONNECTOR_BUCKET'),
-    kmsKeyArn: required(env, 'CONNECTOR_KMS_KEY_ARN'),
-    stateTable: required(env, 'CONNECTOR_STATE_TABLE'),
+    operatorId: required(env, ENV.operatorId),
+    stage: required(env, ENV.stage),
+    bucket: required(env, ENV.bucket),
+    kmsKeyArn: required(env, ENV.kmsKeyArn),
+    stateTable: required(env, ENV.stateTable),
     ...(secretId ? { secretId } : {}),
   };
 }
 
-/** Name of the config file the bundle carries beside the handlers. */
-export const BUNDLED_CONFIG_FILE = 'operator-config.json';
-
 /** Loads and re-validates the operator config (defaults applied, as at synth). */
 export function loadRuntimeConfig(env: Env = process.env): OperatorConfig {
-  const path = env.CONNECTOR_CONFIG_PATH?.trim() || join(dirname(fileURLToPath(import.meta.url)), BUNDLED_CONFIG_FILE);
+  const path = env[ENV.configPath]?.trim() || join(dirname(fileURLToPath(import.meta.url)), BUNDLED_CONFIG_FILE);
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
@@ -99,6 +87,3 @@ export function createAwsClients(env: Env = process.env): AwsClients {
   const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
   return { s3, dynamo, doc };
 }
-
-/** Metric namespace of every connector metric (alarms watch it). */
-export const METRIC_NAMESPACE = 'IGamingConnector';

@@ -1,6 +1,6 @@
 /**
  * Powertools Logger, Metrics and Tracer with the connector's defaults, and the middy wrapper every
- * handler uses. Metric names are constants here so alarms and dashboards refer to the same ones.
+ * handler uses. Metric names live in contracts/metrics.ts, shared with the alarms and dashboards.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -10,29 +10,7 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { METRIC_NAMESPACE } from './context.ts';
-
-/** Service name of every connector function (the `service` log key and metric dimension). */
-export const SERVICE_NAME = 'connector';
-
-/** Metric names emitted by the handlers. */
-export const METRICS = {
-  rowsExtracted: 'RowsExtracted',
-  bytesWritten: 'BytesWritten',
-  windowDurationMs: 'WindowDurationMs',
-  windowsCompleted: 'WindowsCompleted',
-  freshnessLagSeconds: 'FreshnessLagSeconds',
-  reconciliationMismatch: 'ReconciliationMismatch',
-  unmappedValues: 'UnmappedValues',
-  extractFailures: 'ExtractFailures',
-  /** Rows of a stream's table whose cursor is NULL (never landed): per snapshot and per incremental run. */
-  nullCursorRows: 'NullCursorRows',
-  /** Objects of attempts that never committed (or were superseded), removed by a commit or the landing sweep. */
-  strayObjectsDeleted: 'StrayObjectsDeleted',
-} as const;
-
-/** Dimension names: `Operator` is `<operatorId>-<stage>`; `Stream` is the canonical stream. */
-export const DIMENSIONS = { operator: 'Operator', stream: 'Stream' } as const;
+import { DIMENSIONS, METRIC_NAMESPACE, SERVICE_NAME } from '../contracts/metrics.ts';
 
 export interface Observability {
   readonly logger: Logger;

@@ -17,6 +17,7 @@
  */
 import { isStreamName, type StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
+import { PUBLISH_LOCK_TTL_SECONDS } from '../contracts/locks.ts';
 import { COMMITTED_LIST_NAME, committedWindowPrefix } from '../layout.ts';
 import type { ObjectSink } from '../sink/sink.ts';
 import { DEFAULT_STRAY_GRACE_HOURS } from '../sink/sweep.ts';
@@ -26,21 +27,10 @@ import type { SyncStateStore } from '../state/store.ts';
 import { unionRange } from './backlog.ts';
 import { mergeStatement } from './sql.ts';
 
-/** Lifetime of the publish lock; a crashed publish's lock expires after it. */
-export const PUBLISH_LOCK_TTL_SECONDS = 2 * 3600;
 /** Windows (or runs) one MERGE reads at most. */
 export const MAX_WINDOWS_PER_BATCH = 400;
 /** Windows one publish plans at most (execution payload); the rest wait for the next round. */
 export const MAX_WINDOWS_PER_PLAN = 1500;
-
-/** Metrics of publishing (namespace and `Operator` dimension as every connector metric). */
-export const PUBLISH_METRICS = {
-  publishedWindows: 'PublishedWindows',
-  publishFailures: 'PublishFailures',
-  publishBacklogWindows: 'PublishBacklogWindows',
-  publishBacklogAgeSeconds: 'PublishBacklogAgeSeconds',
-  abandonedPublications: 'AbandonedPublications',
-} as const;
 
 /** One MERGE of the Map: its batch id, stream and statement. */
 export interface PublishStatement {

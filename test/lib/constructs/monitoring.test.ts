@@ -6,9 +6,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { INGEST_METRICS } from '#shared/ingest/ingest';
 import {
-  FILE_DROP_METRICS,
   freshnessShape,
   Monitoring,
   type MonitoringProps,
@@ -547,7 +545,6 @@ describe('Monitoring with a file drop', () => {
         period: 300,
       },
     ]);
-    expect(FILE_DROP_METRICS).toEqual(INGEST_METRICS);
     expect(quarantined).toMatchObject({
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',

@@ -6,11 +6,11 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OperatorConfig } from '#shared/config/schema';
+import { RETRYABLE_ERRORS } from '#shared/contracts/errors';
 import {
   INCREMENTAL_STATES,
   LAMBDA_TRANSIENT_ERRORS,
   Pipeline,
-  RETRYABLE_ERRORS,
   SNAPSHOT_STATES,
 } from '../../../lib/constructs/pipeline.ts';
 import { applyCompliancePacks } from '../../../lib/nag.ts';

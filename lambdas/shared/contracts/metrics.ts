@@ -1,0 +1,64 @@
+/**
+ * Every metric the connector's functions emit, by name, with its namespace and dimensions. The
+ * functions emit these names and the monitoring construct alarms and graphs them; both import them
+ * from here. Dependency-free: the CDK app loads it at synthesis.
+ */
+
+/** Metric namespace of every connector metric (alarms watch it). */
+export const METRIC_NAMESPACE = 'IGamingConnector';
+
+/** Service name of every connector function (the `service` log key and metric dimension). */
+export const SERVICE_NAME = 'connector';
+
+/** Dimension names: `Operator` is `<operatorId>-<stage>`; `Stream` is the canonical stream. */
+export const DIMENSIONS = { operator: 'Operator', stream: 'Stream' } as const;
+
+/** Metric names emitted by the extracting handlers (per stream unless said otherwise). */
+export const METRICS = {
+  rowsExtracted: 'RowsExtracted',
+  bytesWritten: 'BytesWritten',
+  windowDurationMs: 'WindowDurationMs',
+  windowsCompleted: 'WindowsCompleted',
+  freshnessLagSeconds: 'FreshnessLagSeconds',
+  reconciliationMismatch: 'ReconciliationMismatch',
+  unmappedValues: 'UnmappedValues',
+  extractFailures: 'ExtractFailures',
+  /** Rows of a stream's table whose cursor is NULL (never landed): per snapshot and per incremental run. */
+  nullCursorRows: 'NullCursorRows',
+  /** Objects of attempts that never committed (or were superseded), removed by a commit or the landing sweep. */
+  strayObjectsDeleted: 'StrayObjectsDeleted',
+} as const;
+
+/** Metrics of the pipeline steps (namespace and `Operator` dimension as every connector metric). */
+export const PIPELINE_METRICS = {
+  snapshotsCompleted: 'SnapshotsCompleted',
+  snapshotsFailed: 'SnapshotsFailed',
+  snapshotWindowsFailed: 'SnapshotWindowsFailed',
+  snapshotRows: 'SnapshotRows',
+  snapshotWindowsPlanned: 'SnapshotWindowsPlanned',
+  snapshotExecutionsContinued: 'SnapshotExecutionsContinued',
+  incrementalRunsStarted: 'IncrementalRunsStarted',
+  incrementalRunsSkipped: 'IncrementalRunsSkipped',
+  incrementalStreamsFailed: 'IncrementalStreamsFailed',
+} as const;
+
+/**
+ * Metric names of the ingest-file function: `FilesIngested` and `FilesQuarantined` once per
+ * invocation with the operator dimensions (zeros included), `RowsIngested` and `IngestLagSeconds`
+ * per landed file with `Stream` too.
+ */
+export const INGEST_METRICS = {
+  filesIngested: 'FilesIngested',
+  filesQuarantined: 'FilesQuarantined',
+  rowsIngested: 'RowsIngested',
+  ingestLagSeconds: 'IngestLagSeconds',
+} as const;
+
+/** Metrics of publishing (namespace and `Operator` dimension as every connector metric). */
+export const PUBLISH_METRICS = {
+  publishedWindows: 'PublishedWindows',
+  publishFailures: 'PublishFailures',
+  publishBacklogWindows: 'PublishBacklogWindows',
+  publishBacklogAgeSeconds: 'PublishBacklogAgeSeconds',
+  abandonedPublications: 'AbandonedPublications',
+} as const;
