@@ -7,12 +7,15 @@
  *       drained and discarded by a client;
  *   (b) the connector: one extract-window of the same range into Parquet on S3 (s3rver), with PII
  *       pseudonymization on, in a separate process whose peak RSS is reported.
- * Prints a table and, as its very last line, one JSON object (the last size measured).
+ * Prints a table and, as its very last line, one JSON object (the last size measured):
+ * `{"rows","copyRowsPerSec","connectorRowsPerSec","ratio","cpuSecondsPerMillionRows","peakRssMb",…}`.
+ * CPU seconds count every thread of the extractor process (process.cpuUsage), so they stay
+ * comparable when the machine is busy and when the work is spread over worker threads.
  * `--scale` repeats at 1M, 2M, 4M and 8M rows to show memory staying flat.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -159,7 +162,7 @@ const url = args.url ?? embedded?.url ?? '';
 const s3 = await startS3rver();
 const client = new pg.Client({ connectionString: url, application_name: 'igaming-connector/bench' });
 await client.connect();
-const results: Record<string, number>[] = [];
+const results: Record<string, number | string>[] = [];
 try {
   for (const rows of args.rows) {
     process.stderr.write(`seeding ${rows.toLocaleString('en-US')} game rounds...\n`);
@@ -188,8 +191,17 @@ try {
       copyRowsPerSec,
       connectorRowsPerSec,
       ratio: Math.round((connectorRowsPerSec / copyRowsPerSec) * 1000) / 1000,
+      // CPU of the whole extractor process (every thread), per million rows: less noisy than wall time.
+      cpuSecondsPerMillionRows: Math.round((ext.cpuSeconds / rows) * 1e6 * 100) / 100,
       peakRssMb: ext.peakRssMb,
       parquetBytes: ext.parquetBytes,
+      connectorSeconds: Math.round(ext.seconds * 100) / 100,
+      copySeconds: Math.round(copy.seconds * 100) / 100,
+      countSeconds: Math.round(ext.countSeconds * 100) / 100,
+      cpus: availableParallelism(),
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      // 1-minute load average when the run ended: other work on the machine skews wall-clock figures.
+      loadAvg1m: Math.round(loadavg()[0]! * 100) / 100,
     });
   }
 } finally {
@@ -199,11 +211,11 @@ try {
   rmSync(bundle.dir, { recursive: true, force: true });
 }
 
-const header = ['rows', 'COPY rows/s', 'connector rows/s', 'ratio', 'peak RSS MB', 'Parquet bytes'];
+const header = ['rows', 'COPY rows/s', 'connector rows/s', 'ratio', 'CPU s/M rows', 'peak RSS MB', 'Parquet bytes'];
 console.log(`\n${header.map((h) => h.padStart(17)).join('')}`);
 for (const r of results) {
   console.log(
-    [r.rows, r.copyRowsPerSec, r.connectorRowsPerSec, r.ratio, r.peakRssMb, r.parquetBytes]
+    [r.rows, r.copyRowsPerSec, r.connectorRowsPerSec, r.ratio, r.cpuSecondsPerMillionRows, r.peakRssMb, r.parquetBytes]
       .map((v) => String(v?.toLocaleString('en-US')).padStart(17))
       .join(''),
   );
