@@ -151,7 +151,9 @@ interface ChildResult {
 
 function runExtractor(entry: string, env: Record<string, string>): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...CHILD_NODE_OPTIONS, entry], {
+    // BENCH_CHILD_NODE_OPTIONS adds options, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (every thread).
+    const extra = (process.env.BENCH_CHILD_NODE_OPTIONS ?? '').split(' ').filter((o) => o !== '');
+    const child = spawn(process.execPath, [...CHILD_NODE_OPTIONS, ...extra, entry], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { RecordBatchReader } from 'apache-arrow';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BatchPool, defaultBatchWorkers } from '#shared/extract/batch-pool';
+import { BatchPool, defaultBatchWorkers, functionVcpus } from '#shared/extract/batch-pool';
 import { fromWireError, toWireError } from '#shared/extract/batch-wire';
 import { landedColumns } from '#shared/landed-schema';
 import { CoercionError } from '#shared/mapping/errors';
@@ -135,5 +135,11 @@ describe('BatchPool', () => {
     expect(defaultBatchWorkers(1)).toBe(0);
     expect(defaultBatchWorkers(2)).toBe(1);
     expect(defaultBatchWorkers(6)).toBe(5);
+    // In Lambda the CPU share follows the memory size, whatever the kernel shows.
+    expect(functionVcpus({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1769' }, 2)).toBe(1);
+    expect(functionVcpus({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '3538' }, 2)).toBe(2);
+    expect(functionVcpus({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '10240' }, 6)).toBe(6);
+    expect(functionVcpus({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512' }, 2)).toBe(1);
+    expect(functionVcpus({}, 4)).toBe(4);
   });
 });

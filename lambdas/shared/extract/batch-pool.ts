@@ -20,19 +20,34 @@ import type { BatchWorkerInit } from './batch-worker.ts';
 /** V8 old-space limit of each worker (its pseudonym cache, one batch and its Arrow buffers). */
 const WORKER_HEAP_MB = 192;
 
+/** Lambda memory (MB) that buys one full vCPU; CPU is allocated in proportion to memory. */
+export const MB_PER_VCPU = 1769;
+
+/**
+ * The vCPUs this process may use. In Lambda the CPUs the kernel shows are not the CPU share:
+ * that follows the memory size (1 vCPU at 1,769 MB, 2 at 3,538 MB, up to 6 at 10,240 MB), so it
+ * is derived from `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` when set.
+ */
+export function functionVcpus(env: NodeJS.ProcessEnv = process.env, visible: number = availableParallelism()): number {
+  const memory = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
+  if (!Number.isFinite(memory) || memory <= 0) return visible;
+  return Math.max(1, Math.min(visible, Math.round(memory / MB_PER_VCPU)));
+}
+
 /**
  * Worker threads for a function with this many vCPUs: one fewer than the vCPUs (the main thread
  * reads, encodes Parquet and uploads), none on a single vCPU (a worker would only add copying).
  */
-export function defaultBatchWorkers(vcpus: number = availableParallelism()): number {
+export function defaultBatchWorkers(vcpus: number = functionVcpus()): number {
   return vcpus >= 2 ? vcpus - 1 : 0;
 }
 
 /** Where the worker's code is: beside this module in the bundle, or the TypeScript source (tests, tsx). */
-function workerEntry(): { url: URL; execArgv: string[] } {
+function workerEntry(): { url: URL; execArgv?: string[] } {
   const here = import.meta.url;
   if (here.endsWith('.ts')) return { url: new URL('./batch-worker.ts', here), execArgv: ['--import', 'tsx'] };
-  return { url: new URL('./batch-worker.mjs', here), execArgv: [] };
+  // The bundle: the workers inherit the process's options (as Node does by default).
+  return { url: new URL('./batch-worker.mjs', here) };
 }
 
 interface Pending {
@@ -55,7 +70,7 @@ export class BatchPool {
     this.workers = Array.from({ length: size }, () => {
       const worker = new Worker(entry.url, {
         workerData: init,
-        execArgv: entry.execArgv,
+        ...(entry.execArgv ? { execArgv: entry.execArgv } : {}),
         resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
         stdout: false,
         stderr: false,
