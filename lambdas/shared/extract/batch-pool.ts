@@ -90,9 +90,12 @@ export class BatchPool {
     });
   }
 
-  /** Batches to keep submitted and not yet written: two per worker keeps each one busy. */
+  /**
+   * Batches to keep submitted and not yet written: four per worker (each ~1 MB of COPY text and
+   * ~1 MB of Arrow IPC), so a late wake-up of one thread does not stall the other.
+   */
   get maxInFlight(): number {
-    return this.workers.length * 2;
+    return this.workers.length * 4;
   }
 
   /** Maps and encodes one batch in the next worker. Rejects with the worker's error (same class). */
