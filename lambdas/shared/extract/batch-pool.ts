@@ -45,7 +45,10 @@ export function defaultBatchWorkers(vcpus: number = functionVcpus()): number {
 /** Where the worker's code is: beside this module in the bundle, or the TypeScript source (tests, tsx). */
 function workerEntry(): { url: URL; execArgv?: string[] } {
   const here = import.meta.url;
-  if (here.endsWith('.ts')) return { url: new URL('./batch-worker.ts', here), execArgv: ['--import', 'tsx'] };
+  if (here.endsWith('.ts')) {
+    // Resolved from here, not from the working directory (the CLI may run from anywhere).
+    return { url: new URL('./batch-worker.ts', here), execArgv: ['--import', import.meta.resolve('tsx')] };
+  }
   // The bundle: the workers inherit the process's options (as Node does by default).
   return { url: new URL('./batch-worker.mjs', here) };
 }
