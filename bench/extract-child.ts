@@ -3,12 +3,14 @@
  * one extract-window of the whole benchmark range into Parquet on S3 (s3rver), with PII
  * pseudonymization on. Prints one JSON line with its figures.
  *
- * Environment: BENCH_SOURCE_URL, BENCH_CONFIG (the operator config as JSON), BENCH_FROM, BENCH_TO, BENCH_S3_ENDPOINT, BENCH_BUCKET.
+ * Environment: BENCH_SOURCE_URL, BENCH_CONFIG (the operator config as JSON), BENCH_FROM, BENCH_TO, BENCH_S3_ENDPOINT, BENCH_BUCKET,
+ * BENCH_WORKERS (worker threads; default: as the Lambda runtime chooses for this machine).
  */
 import { randomBytes } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
 import { parseSourceUrl } from '#shared/adapters/index';
 import { operatorConfigSchema } from '#shared/config/schema';
+import { defaultBatchWorkers } from '#shared/extract/batch-pool';
 import { extractRange } from '#shared/extract/extract-range';
 import { createPseudonymizer } from '#shared/pii/pseudonymizer';
 import { S3Sink } from '#shared/sink/s3';
@@ -55,6 +57,8 @@ source.countAndSums = async (spec) => {
   }
 };
 
+// Worker threads: BENCH_WORKERS, else what the Lambda runtime uses for this machine's vCPUs.
+const workers = process.env.BENCH_WORKERS ? Number(process.env.BENCH_WORKERS) : defaultBatchWorkers();
 const started = performance.now();
 const cpuStarted = process.cpuUsage();
 const outcome = await extractRange(
@@ -65,6 +69,7 @@ const outcome = await extractRange(
     pseudonymizer: createPseudonymizer(key),
     pseudonymKey: key,
     remainingMs: () => Number.MAX_SAFE_INTEGER,
+    workers,
   },
   {
     stream: 'game_rounds',
@@ -81,6 +86,7 @@ if (outcome.status !== 'complete') throw new Error('the benchmark window did not
 console.log(
   JSON.stringify({
     rows: outcome.totalRows,
+    workers,
     seconds,
     countSeconds,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,

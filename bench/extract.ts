@@ -7,12 +7,15 @@
  *       drained and discarded by a client;
  *   (b) the connector: one extract-window of the same range into Parquet on S3 (s3rver), with PII
  *       pseudonymization on, in a separate process whose peak RSS is reported.
- * Prints a table and, as its very last line, one JSON object (the last size measured).
+ * Prints a table and, as its very last line, one JSON object (the last size measured):
+ * `{"rows","copyRowsPerSec","connectorRowsPerSec","ratio","cpuSecondsPerMillionRows","peakRssMb",…}`.
+ * CPU seconds count every thread of the extractor process (process.cpuUsage), so they stay
+ * comparable when the machine is busy and when the work is spread over worker threads.
  * `--scale` repeats at 1M, 2M, 4M and 8M rows to show memory staying flat.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -22,7 +25,8 @@ import { startS3rver } from '../local/engines.ts';
 import { syntheticOperatorConfig } from '../synthetic/operator.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const SCHEMA = 'bench';
+/** Own schema per run: with --url the database may be shared with other runs. */
+const SCHEMA = `bench_${process.pid}`;
 /** V8 old-space limit of the extractor process, as a Lambda of this memory size would set it. */
 const CHILD_NODE_OPTIONS = ['--max-old-space-size=160'];
 
@@ -35,24 +39,35 @@ function bundleExtractor(): { entry: string; dir: string } {
 
 interface Args {
   rows: number[];
+  /** Worker threads of each extractor run (every run measured against its own COPY). */
+  workers: (number | undefined)[];
   url?: string;
 }
 
 function parseArgs(argv: readonly string[]): Args {
   let rows = [1_000_000];
+  // Default: the single-threaded path, then what the Lambda runtime chooses for this machine.
+  let workers: (number | undefined)[] = [0, undefined];
   let url: string | undefined = process.env.CONNECTOR_BENCH_PG_URL;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--rows') rows = [Number(argv[++i])];
     else if (arg === '--scale') rows = [1_000_000, 2_000_000, 4_000_000, 8_000_000];
     else if (arg === '--url') url = argv[++i];
+    else if (arg === '--workers')
+      workers = (argv[++i] ?? '').split(',').map((w) => (w === 'auto' ? undefined : Number(w)));
     else if (arg === '--help') {
-      console.log('usage: npm run bench -- [--rows N] [--scale] [--url postgres://user@host:port/db]');
+      console.log(
+        'usage: npm run bench -- [--rows N] [--scale] [--workers 0,auto] [--url postgres://user@host:port/db]',
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${arg} (try --help)`);
   }
   if (rows.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--rows needs a positive integer');
-  return { rows, ...(url ? { url } : {}) };
+  if (workers.some((w) => w !== undefined && (!Number.isInteger(w) || w < 0))) {
+    throw new Error('--workers needs a comma-separated list of counts (0 = single thread) or auto');
+  }
+  return { rows, workers, ...(url ? { url } : {}) };
 }
 
 /** The benchmark table: the synthetic operator's game_rounds (native names), ~7 s apart. */
@@ -125,6 +140,7 @@ async function measureCopy(client: pg.Client, from: Date, to: Date): Promise<{ r
 
 interface ChildResult {
   rows: number;
+  workers: number;
   seconds: number;
   countSeconds: number;
   cpuSeconds: number;
@@ -135,7 +151,9 @@ interface ChildResult {
 
 function runExtractor(entry: string, env: Record<string, string>): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...CHILD_NODE_OPTIONS, entry], {
+    // BENCH_CHILD_NODE_OPTIONS adds options, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (every thread).
+    const extra = (process.env.BENCH_CHILD_NODE_OPTIONS ?? '').split(' ').filter((o) => o !== '');
+    const child = spawn(process.execPath, [...CHILD_NODE_OPTIONS, ...extra, entry], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -159,53 +177,99 @@ const url = args.url ?? embedded?.url ?? '';
 const s3 = await startS3rver();
 const client = new pg.Client({ connectionString: url, application_name: 'igaming-connector/bench' });
 await client.connect();
-const results: Record<string, number>[] = [];
+const results: Record<string, number | string>[] = [];
 try {
   for (const rows of args.rows) {
     process.stderr.write(`seeding ${rows.toLocaleString('en-US')} game rounds...\n`);
     const { from, to } = await seed(client, rows);
-    process.stderr.write('COPY ... TO STDOUT (FORMAT csv)...\n');
-    const copy = await measureCopy(client, from, to);
-    if (copy.rows !== rows) throw new Error(`COPY returned ${copy.rows} rows, expected ${rows}`);
-    process.stderr.write('extract-window into Parquet on S3...\n');
-    const bucket = await s3.createBucket();
-    const ext = await runExtractor(bundle.entry, {
-      BENCH_SOURCE_URL: url,
-      BENCH_CONFIG: JSON.stringify(benchConfig(url)),
-      BENCH_FROM: from.toISOString(),
-      BENCH_TO: to.toISOString(),
-      BENCH_S3_ENDPOINT: s3.endpoint,
-      BENCH_BUCKET: bucket,
-    });
-    process.stderr.write(
-      `connector ${ext.seconds.toFixed(2)} s, ${ext.cpuSeconds.toFixed(2)} s CPU (reconciliation count ${ext.countSeconds.toFixed(2)} s), COPY ${copy.seconds.toFixed(2)} s\n`,
-    );
-    if (ext.rows !== rows || !ext.reconciled) throw new Error(`the extractor landed ${ext.rows} of ${rows} rows`);
-    const copyRowsPerSec = Math.round(copy.rows / copy.seconds);
-    const connectorRowsPerSec = Math.round(ext.rows / ext.seconds);
-    results.push({
-      rows,
-      copyRowsPerSec,
-      connectorRowsPerSec,
-      ratio: Math.round((connectorRowsPerSec / copyRowsPerSec) * 1000) / 1000,
-      peakRssMb: ext.peakRssMb,
-      parquetBytes: ext.parquetBytes,
-    });
+    for (const workers of args.workers) {
+      process.stderr.write('COPY ... TO STDOUT (FORMAT csv)...\n');
+      const copy = await measureCopy(client, from, to);
+      if (copy.rows !== rows) throw new Error(`COPY returned ${copy.rows} rows, expected ${rows}`);
+      process.stderr.write(`extract-window into Parquet on S3 (workers: ${workers ?? 'auto'})...\n`);
+      const bucket = await s3.createBucket();
+      const ext = await runExtractor(bundle.entry, {
+        BENCH_SOURCE_URL: url,
+        BENCH_CONFIG: JSON.stringify(benchConfig(url)),
+        BENCH_FROM: from.toISOString(),
+        BENCH_TO: to.toISOString(),
+        BENCH_S3_ENDPOINT: s3.endpoint,
+        BENCH_BUCKET: bucket,
+        ...(workers === undefined ? {} : { BENCH_WORKERS: String(workers) }),
+      });
+      process.stderr.write(
+        `connector ${ext.seconds.toFixed(2)} s, ${ext.cpuSeconds.toFixed(2)} s CPU (reconciliation count ${ext.countSeconds.toFixed(2)} s), COPY ${copy.seconds.toFixed(2)} s\n`,
+      );
+      if (ext.rows !== rows || !ext.reconciled) throw new Error(`the extractor landed ${ext.rows} of ${rows} rows`);
+      const copyRowsPerSec = Math.round(copy.rows / copy.seconds);
+      const connectorRowsPerSec = Math.round(ext.rows / ext.seconds);
+      results.push({
+        rows,
+        copyRowsPerSec,
+        connectorRowsPerSec,
+        ratio: Math.round((connectorRowsPerSec / copyRowsPerSec) * 1000) / 1000,
+        // CPU of the whole extractor process (every thread), per million rows: less noisy than wall time.
+        cpuSecondsPerMillionRows: Math.round((ext.cpuSeconds / rows) * 1e6 * 100) / 100,
+        peakRssMb: ext.peakRssMb,
+        workers: ext.workers,
+        parquetBytes: ext.parquetBytes,
+        connectorSeconds: Math.round(ext.seconds * 100) / 100,
+        copySeconds: Math.round(copy.seconds * 100) / 100,
+        countSeconds: Math.round(ext.countSeconds * 100) / 100,
+        cpus: availableParallelism(),
+        cpuModel: cpus()[0]?.model ?? 'unknown',
+        // 1-minute load average when the run ended: other work on the machine skews wall-clock figures.
+        loadAvg1m: Math.round(loadavg()[0]! * 100) / 100,
+      });
+    }
   }
 } finally {
+  await client.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`).catch(() => undefined);
   await client.end();
   await s3.stop();
   await embedded?.stop();
   rmSync(bundle.dir, { recursive: true, force: true });
 }
 
-const header = ['rows', 'COPY rows/s', 'connector rows/s', 'ratio', 'peak RSS MB', 'Parquet bytes'];
+const header = [
+  'rows',
+  'workers',
+  'COPY rows/s',
+  'connector rows/s',
+  'ratio',
+  'CPU s/M rows',
+  'peak RSS MB',
+  'Parquet bytes',
+];
 console.log(`\n${header.map((h) => h.padStart(17)).join('')}`);
 for (const r of results) {
   console.log(
-    [r.rows, r.copyRowsPerSec, r.connectorRowsPerSec, r.ratio, r.peakRssMb, r.parquetBytes]
+    [
+      r.rows,
+      r.workers,
+      r.copyRowsPerSec,
+      r.connectorRowsPerSec,
+      r.ratio,
+      r.cpuSecondsPerMillionRows,
+      r.peakRssMb,
+      r.parquetBytes,
+    ]
       .map((v) => String(v?.toLocaleString('en-US')).padStart(17))
       .join(''),
   );
 }
-console.log(JSON.stringify(results[results.length - 1]));
+// The last run, with the single-threaded run of the same size beside it when there was one.
+const last = results[results.length - 1]!;
+const single = results.find((r) => r.rows === last.rows && r.workers === 0);
+console.log(
+  JSON.stringify({
+    ...last,
+    ...(single && single !== last
+      ? {
+          singleThreadRatio: single.ratio,
+          singleThreadCpuSecondsPerMillionRows: single.cpuSecondsPerMillionRows,
+          singleThreadPeakRssMb: single.peakRssMb,
+        }
+      : {}),
+  }),
+);

@@ -30,6 +30,21 @@ export interface SourceColumn {
 export interface SourceBatch {
   readonly columns: readonly SourceColumn[];
   readonly rows: readonly (readonly (string | null)[])[];
+  /**
+   * The rows' undecoded PostgreSQL COPY text, when the reader was asked for it (`ReadSpec.copyText`):
+   * `rows` then decodes it on first use, and the text can be handed to a worker thread instead.
+   */
+  readonly copyText?: SourceCopyText;
+}
+
+/** A batch's rows as PostgreSQL COPY text (see {@link SourceBatch.copyText}). */
+export interface SourceCopyText {
+  /** Lines in COPY text format, each ending with a newline. */
+  readonly text: Uint8Array;
+  /** Number of lines (rows). */
+  readonly rowCount: number;
+  /** The last row, decoded (a continuation's position is taken from it). */
+  readonly lastRow: readonly (string | null)[];
 }
 
 /**

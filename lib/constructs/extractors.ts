@@ -47,6 +47,9 @@ export function connectorEnvironment(
   };
 }
 
+/** Memory of the snapshot window function: 2 vCPUs (see bench/RESULTS.md). */
+export const EXTRACT_WINDOW_MEMORY_MB = 3538;
+
 /** extract-window and incremental-sync. */
 export class Extractors extends Construct {
   public readonly extractWindow: ConnectorFunction;
@@ -68,6 +71,10 @@ export class Extractors extends Construct {
       handler: 'extract-window',
       // The state machine's Map runs at most this many windows; never more sessions than that.
       reservedConcurrency: config.snapshot.maxParallelWindows,
+      // Two vCPUs: the main thread reads COPY, encodes Parquet and uploads while a worker thread
+      // decodes, maps, pseudonymizes and builds Arrow batches (bench/RESULTS.md has the figures
+      // and the cost per million rows). At 1,769 MB (one vCPU) the window runs single-threaded.
+      memorySize: EXTRACT_WINDOW_MEMORY_MB,
       description: `${config.operatorId}-${config.stage}: extracts one snapshot window into Parquet`,
       logGroupName: `${landingZone.logGroupNamePrefix}extract-window`,
     });

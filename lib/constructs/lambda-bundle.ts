@@ -31,6 +31,14 @@ export const HANDLER_ENTRIES = {
 
 export type HandlerName = keyof typeof HANDLER_ENTRIES;
 
+/**
+ * Worker thread entry points, bundled beside the handlers (the code that starts them finds them
+ * next to itself as `<name>.mjs`).
+ */
+export const WORKER_ENTRIES = {
+  'batch-worker': 'lambdas/shared/extract/batch-worker.ts',
+} as const;
+
 // ESM output still runs CommonJS dependencies (pg, mysql2) and code that reads __dirname
 // (parquet-wasm loads its .wasm file from beside itself).
 const BANNER = [
@@ -44,8 +52,8 @@ const BANNER = [
 
 /**
  * Bundles entry points the way the Lambda asset is built (ESM for Node 22, minified, source maps,
- * the CommonJS/`__dirname` banner) into `outDir`, with parquet-wasm's WebAssembly module beside
- * the code. Used by the asset, and by the benchmark so it measures the code Lambda runs.
+ * the CommonJS/`__dirname` banner) into `outDir`, with the worker thread entries and
+ * parquet-wasm's WebAssembly module beside the code. Used by the asset, and by the benchmark so it measures the code Lambda runs.
  */
 export function bundleForNode(outDir: string, entryPoints: Record<string, string>): void {
   const require = createRequire(import.meta.url);
@@ -53,7 +61,7 @@ export function bundleForNode(outDir: string, entryPoints: Record<string, string
   mkdirSync(outDir, { recursive: true });
   esbuild.buildSync({
     absWorkingDir: PROJECT_ROOT,
-    entryPoints,
+    entryPoints: { ...entryPoints, ...WORKER_ENTRIES },
     outdir: outDir,
     bundle: true,
     splitting: true,

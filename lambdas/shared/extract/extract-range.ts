@@ -32,6 +32,7 @@ import type { OperatorConfig } from '../config/schema.ts';
 import { type LandedColumn, landedColumns, schemaFingerprint } from '../landed-schema.ts';
 import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
 import { databaseSourceSeq } from '../mapping/version.ts';
+import type { EncodedBatch } from '../parquet/batch-encoding.ts';
 import { parseUnscaled } from '../parquet/decimal-text.ts';
 import { PartitionedPartWriter } from '../parquet/part-writer.ts';
 import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
@@ -40,6 +41,7 @@ import type { ObjectSink } from '../sink/sink.ts';
 import { commitWindow, newAttemptId, type WindowManifest } from '../sink/window.ts';
 import type { CountAndSums, KeysetPosition, SourceConnection } from '../sources/source.ts';
 import type { SourceBatch } from '../types.ts';
+import { BatchPool } from './batch-pool.ts';
 import { checkCursorLookback } from './cursor-check.ts';
 import { openPosition, sealPosition } from './position.ts';
 import { sourcePlan } from './source-plan.ts';
@@ -77,6 +79,13 @@ export interface ExtractRangeDeps {
   readonly now?: () => Date;
   /** Called with the manifest just before the window commits (registers it for publishing). */
   readonly beforeCommit?: (manifest: WindowManifest) => Promise<void>;
+  /**
+   * Worker threads that map and encode batches (batch-pool.ts) while this thread reads, encodes
+   * Parquet and uploads; 0 does everything on this thread. The workers pseudonymize with
+   * `pseudonymKey` (as `pseudonymizer` does). The Lambda runtime passes `defaultBatchWorkers()`.
+   * @default 0
+   */
+  readonly workers?: number;
 }
 
 export interface ExtractRangeRequest {
@@ -117,7 +126,7 @@ export type ExtractRangeOutcome =
     };
 
 function lastPosition(batch: SourceBatch, cursorColumn: string, keyColumn: string): KeysetPosition {
-  const row = batch.rows[batch.rows.length - 1];
+  const row = batch.copyText ? batch.copyText.lastRow : batch.rows[batch.rows.length - 1];
   const c = batch.columns.findIndex((col) => col.name === cursorColumn);
   const k = batch.columns.findIndex((col) => col.name === keyColumn);
   const cursor = row?.[c];
@@ -203,6 +212,13 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
   });
 
   let mapper: RowMapper | undefined;
+  const workers = deps.workers ?? 0;
+  let pool: BatchPool | undefined;
+  /** Batches handed to the pool and not yet written, in read order. */
+  const inFlight: Promise<EncodedBatch>[] = [];
+  const writeOldest = async () => {
+    await writer.writeEncoded(await inFlight.shift()!);
+  };
   let rows = 0;
   let stoppedAt: KeysetPosition | undefined;
   let nullCursorRows = previous?.nullCursorRows;
@@ -220,26 +236,51 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
         columns: plan.columns,
         ...(after ? { after } : {}),
         batchRows: deps.batchRows ?? 10_000,
+        ...(workers > 0 ? { copyText: true } : {}),
       })) {
-        if (batch.rows.length === 0) continue;
-        mapper ??= createRowMapper({
-          config,
-          stream: req.stream,
-          sourceColumns: batch.columns,
-          pseudonymizer: deps.pseudonymizer,
-          runId: req.runId,
-          extractedAt: now(),
-          sourceSeq: databaseSourceSeq(view.readAtMicros),
-          cursorColumn: plan.cursorColumn,
-        });
-        await writer.write(mapper.map(batch));
-        rows += batch.rows.length;
+        const batchRows = batch.copyText ? batch.copyText.rowCount : batch.rows.length;
+        if (batchRows === 0) continue;
+        if (workers > 0) {
+          pool ??= new BatchPool(
+            {
+              config,
+              stream: req.stream,
+              sourceColumns: batch.columns,
+              pseudonymKey: deps.pseudonymKey,
+              runId: req.runId,
+              extractedAt: now().getTime(),
+              sourceSeq: databaseSourceSeq(view.readAtMicros),
+              cursorColumn: plan.cursorColumn,
+              context: { operatorId: config.operatorId, stream: req.stream, windowId: `${req.runId}/${req.windowId}` },
+            },
+            workers,
+          );
+          const encoded = pool.encode(batch);
+          // Awaited in order below; a failure of a later batch must not go unhandled meanwhile.
+          encoded.catch(() => {});
+          inFlight.push(encoded);
+          while (inFlight.length >= pool.maxInFlight) await writeOldest();
+        } else {
+          mapper ??= createRowMapper({
+            config,
+            stream: req.stream,
+            sourceColumns: batch.columns,
+            pseudonymizer: deps.pseudonymizer,
+            runId: req.runId,
+            extractedAt: now(),
+            sourceSeq: databaseSourceSeq(view.readAtMicros),
+            cursorColumn: plan.cursorColumn,
+          });
+          await writer.write(mapper.map(batch));
+        }
+        rows += batchRows;
         last = lastPosition(batch, plan.cursorColumn, plan.keyColumn);
         if (deps.remainingMs() < reserveMs) {
           stoppedAt = last;
           break;
         }
       }
+      while (inFlight.length > 0) await writeOldest();
       const readFromStart = await source.countAndSums({
         ...range,
         ...(after ? { after } : {}),
@@ -251,8 +292,20 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
       return subtract(readFromStart, beyondStop);
     });
   } catch (error) {
+    await pool?.close();
     await writer.abort().catch(() => undefined);
     throw error;
+  }
+  let unmapped: Record<string, number>;
+  try {
+    unmapped = pool
+      ? Object.fromEntries(Object.entries(await pool.unmapped()).map(([f, u]) => [f, u.count]))
+      : (mapper?.unmappedCounts() ?? {});
+  } catch (error) {
+    await writer.abort().catch(() => undefined);
+    throw error;
+  } finally {
+    await pool?.close();
   }
   const progress = await writer.close();
 
@@ -324,7 +377,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     manifestKey: committed.manifestKey,
     strayObjectsDeleted: committed.deletedKeys.length,
     reconciliation,
-    unmapped: mapper?.unmappedCounts() ?? {},
+    unmapped,
     ...(nullCursorRows !== undefined ? { nullCursorRows } : {}),
   };
 }

@@ -94,7 +94,20 @@ export class ParquetFileStream {
   /** Encodes one batch; resolves when the writer is ready for the next one. */
   async write(batch: RecordBatch): Promise<void> {
     if (batch.numRows === 0) return;
-    const wasmBatch = toWasm(batch);
+    await this.writeIpc(RecordBatchStreamWriter.writeAll([batch]).toUint8Array(true), batch.numRows);
+  }
+
+  /**
+   * Encodes one batch given as an Arrow IPC stream (one record batch of `rows` rows, the schema
+   * of every batch of the file), as produced in a worker thread; resolves as {@link write}.
+   */
+  async writeIpc(ipc: Uint8Array, rows: number): Promise<void> {
+    if (rows === 0) return;
+    const wasmBatch = toWasm(ipc);
+    if (wasmBatch.numRows !== rows) {
+      wasmBatch.free();
+      throw new ParquetWriteError(`an Arrow batch of ${wasmBatch.numRows} rows was given as ${rows} rows`);
+    }
     if (this.pump === undefined) {
       // transformParquetStream peeks at the first batch for the schema before it returns.
       const output = transformParquetStream(this.feed.stream, writerProperties(this.options));
@@ -104,7 +117,7 @@ export class ParquetFileStream {
     } else {
       await this.guard(this.feed.give(wasmBatch));
     }
-    this.rowsWritten += batch.numRows;
+    this.rowsWritten += rows;
     // The writer asks for the next batch only after it has written this one (and flushed any
     // completed row group to its output); then wait until the pump has passed those bytes on.
     await this.guard(this.feed.nextPull());
@@ -226,9 +239,8 @@ function writerProperties(options: ParquetFileOptions) {
     .build();
 }
 
-/** Moves an Arrow JS batch into wasm memory (Arrow IPC stream → arrow-rs RecordBatch). */
-function toWasm(batch: RecordBatch): WasmRecordBatch {
-  const ipc = RecordBatchStreamWriter.writeAll([batch]).toUint8Array(true);
+/** Moves an Arrow batch into wasm memory (Arrow IPC stream → arrow-rs RecordBatch). */
+function toWasm(ipc: Uint8Array): WasmRecordBatch {
   const table = WasmTable.fromIPCStream(ipc);
   try {
     const wasmBatch = table.recordBatch(0);

@@ -15,24 +15,30 @@
  * (`rowGroupRows` rows or `rowGroupBytes` encoded bytes) and the sink's upload buffers (of the open parts and of up to four closed parts still completing); a window is
  * never held whole.
  */
-import { CANONICAL_STREAMS, METADATA_FIELDS, type StreamName } from '../canonical.ts';
+import { CANONICAL_STREAMS, type StreamName } from '../canonical.ts';
 import type { LandedColumn } from '../landed-schema.ts';
 import { partitionDate, rawPartKey } from '../layout.ts';
 import type { ObjectSink, ObjectUpload } from '../sink/sink.ts';
 import type { LandedBatch } from '../types.ts';
+import {
+  CURSOR_COLUMN,
+  checkedCursor,
+  cursorIndexOf,
+  DAY_MS,
+  type EncodedBatch,
+  forEachDayRun,
+} from './batch-encoding.ts';
 import { createParquetEncoder, type ParquetEncoder, type ParquetEncoderOptions } from './encoder.ts';
 import { ParquetEncodeError, type WriteContext } from './errors.ts';
 import { type ParquetFileOptions, ParquetFileStream } from './file-stream.ts';
 import { WindowStats, type WindowStatsSnapshot } from './stats.ts';
 
-/** The landed column every row is partitioned by. */
-export const CURSOR_COLUMN = METADATA_FIELDS[0]!.name;
+export { CURSOR_COLUMN };
 /** Content type of the Parquet objects. */
 export const PARQUET_CONTENT_TYPE = 'application/vnd.apache.parquet';
 /** Default size after which a part is closed and the next one started. */
 export const DEFAULT_PART_BYTES = 128 * 1024 * 1024;
 
-const DAY_MS = 86_400_000;
 /**
  * Closed parts whose upload may still be completing while the next rows are encoded. Ending an
  * upload sends its last (at most one multipart part) bytes and completes it: a round trip that
@@ -154,16 +160,7 @@ export class PartitionedPartWriter {
       stream: options.stream,
       windowId: `${options.runId}/${options.windowId}`,
     };
-    this.cursorIndex = options.columns.findIndex((c) => c.name === CURSOR_COLUMN);
-    const cursor = options.columns[this.cursorIndex];
-    if (cursor?.type.kind !== 'timestamp' || cursor.nullable) {
-      throw new ParquetEncodeError(
-        this.context,
-        CURSOR_COLUMN,
-        0,
-        'the landed columns need a required timestamp _cursor',
-      );
-    }
+    this.cursorIndex = cursorIndexOf(options.columns, this.context);
     if (options.resume && options.resume.attempt !== options.attempt) {
       throw new ParquetEncodeError(
         this.context,
@@ -195,20 +192,39 @@ export class PartitionedPartWriter {
     this.assertOpen();
     if (batch.rowCount === 0) return;
     try {
-      const cursor = this.checkedCursor(batch);
+      const cursor = checkedCursor(batch, this.options.columns, this.cursorIndex, this.context);
       this.stats.add(batch);
-      let start = 0;
-      while (start < batch.rowCount) {
-        const day = Math.floor(cursor[start]! / DAY_MS);
-        const dayStart = day * DAY_MS;
-        const dayEnd = dayStart + DAY_MS;
-        let end = start + 1;
-        while (end < batch.rowCount && cursor[end]! >= dayStart && cursor[end]! < dayEnd) end++;
+      const runs: [number, number, number][] = [];
+      forEachDayRun(cursor, batch.rowCount, (day, start, end) => runs.push([day, start, end]));
+      for (let [day, start, end] of runs) {
         const partition = await this.partition(day);
         while (start < end) {
           start = partition.encoder.append(batch, start, end);
           if (partition.encoder.full) await this.flushBatch(partition);
         }
+      }
+    } catch (err) {
+      await this.fail();
+      throw err;
+    }
+  }
+
+  /**
+   * Writes a batch already checked, counted and serialized by a {@link LandedBatchEncoder} (in a
+   * worker thread): each segment goes to its date's part as one Arrow batch. Do not mix with
+   * `write` on one writer. Resolves when the segments are encoded.
+   */
+  async writeEncoded(batch: EncodedBatch): Promise<void> {
+    this.assertOpen();
+    if (batch.rowCount === 0) return;
+    try {
+      this.stats.merge(batch.stats);
+      for (const segment of batch.segments) {
+        const partition = await this.partition(segment.day);
+        if (!partition.file) this.startPart(partition);
+        await partition.file!.writeIpc(segment.ipc, segment.rows);
+        partition.rows += segment.rows;
+        if (partition.file!.bytesWritten >= this.partBytes) await this.finishPart(partition);
       }
     } catch (err) {
       await this.fail();
@@ -249,30 +265,6 @@ export class PartitionedPartWriter {
 
   private assertOpen(): void {
     if (this.state !== 'open') throw new Error(`the part writer of ${this.context.windowId} is ${this.state}`);
-  }
-
-  private checkedCursor(batch: LandedBatch): readonly number[] {
-    const cursor = batch.columns[this.cursorIndex];
-    if (!cursor || batch.columns.length !== this.options.columns.length) {
-      throw new ParquetEncodeError(
-        this.context,
-        '*',
-        0,
-        `the batch has ${batch.columns.length} columns but the landed schema has ${this.options.columns.length}`,
-      );
-    }
-    for (let i = 0; i < batch.rowCount; i++) {
-      const v = cursor[i];
-      if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
-        throw new ParquetEncodeError(
-          this.context,
-          CURSOR_COLUMN,
-          i,
-          v === null ? 'is NULL but every row needs a cursor' : 'is not an integer number of epoch milliseconds',
-        );
-      }
-    }
-    return cursor as readonly number[];
   }
 
   private async partition(day: number): Promise<OpenPartition> {

@@ -38,6 +38,22 @@ interface MoneyColumn {
   sum: bigint;
 }
 
+/**
+ * The statistics of some batches in mergeable form (structured-cloneable, exact): what a worker
+ * thread computes for the batches it encodes, added to the window's by {@link WindowStats.merge}.
+ */
+export interface WindowStatsPart {
+  readonly rowCount: number;
+  readonly minCursor: number;
+  readonly maxCursor: number;
+  /** Unscaled sums, in the order of the money columns. */
+  readonly moneySums: readonly bigint[];
+  /** [min, max] epoch milliseconds, in the order of the timestamp columns. */
+  readonly timeRanges: readonly (readonly [number, number])[];
+  /** Per landed column. */
+  readonly nullCounts: readonly number[];
+}
+
 /** Accumulates {@link WindowStatsSnapshot} over landed batches aligned with `columns`. */
 export class WindowStats {
   rowCount = 0;
@@ -121,6 +137,34 @@ export class WindowStats {
       for (let i = 0; i < n; i++) if (values[i] === null) nulls++;
       this.nulls[c]! += nulls;
     }
+  }
+
+  /** These statistics in mergeable form (of a fresh instance: the batches added to it). */
+  part(): WindowStatsPart {
+    return {
+      rowCount: this.rowCount,
+      minCursor: this.minCursor,
+      maxCursor: this.maxCursor,
+      moneySums: this.money.map((m) => m.sum),
+      timeRanges: this.times.map((t) => [t.min, t.max] as const),
+      nullCounts: [...this.nulls],
+    };
+  }
+
+  /** Adds the statistics of batches counted elsewhere (same columns). */
+  merge(part: WindowStatsPart): void {
+    this.rowCount += part.rowCount;
+    if (part.minCursor < this.minCursor) this.minCursor = part.minCursor;
+    if (part.maxCursor > this.maxCursor) this.maxCursor = part.maxCursor;
+    this.money.forEach((m, i) => {
+      m.sum += part.moneySums[i]!;
+    });
+    this.times.forEach((t, i) => {
+      const [min, max] = part.timeRanges[i]!;
+      if (min < t.min) t.min = min;
+      if (max > t.max) t.max = max;
+    });
+    for (let c = 0; c < this.nulls.length; c++) this.nulls[c]! += part.nullCounts[c]!;
   }
 
   snapshot(): WindowStatsSnapshot {

@@ -6,6 +6,7 @@ import type { Context } from 'aws-lambda';
 import { type Adapters, createAdapters } from '../adapters/index.ts';
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
+import { defaultBatchWorkers } from '../extract/batch-pool.ts';
 import { type ExtractRangeOutcome, type ExtractRangeRequest, extractRange } from '../extract/extract-range.ts';
 import { ensureKeyForm, loadPseudonymKey } from '../pii/key.ts';
 import { createPseudonymizer, type Pseudonymizer } from '../pii/pseudonymizer.ts';
@@ -29,6 +30,8 @@ export interface ExtractorRuntime {
   readonly obs: Observability;
   /** Milliseconds kept back from the Lambda budget to close, reconcile and commit. */
   readonly reserveMs: number;
+  /** Worker threads per window (batch-pool.ts). @default defaultBatchWorkers() (vCPUs − 1) */
+  readonly batchWorkers?: number;
 }
 
 /** Builds the runtime once per execution environment (module scope). */
@@ -140,6 +143,7 @@ export async function extractForInvocation(
         remainingMs: remainingTime(context),
         reserveMs: rt.reserveMs,
         beforeCommit: (manifest) => rt.publications.register(publicationOf(rt.config, manifest)),
+        workers: rt.batchWorkers ?? defaultBatchWorkers(),
       },
       request,
     );

@@ -17,6 +17,7 @@
  */
 import type { Socket } from 'node:net';
 import type pg from 'pg';
+import type { SourceBatch, SourceColumn } from '../types.ts';
 
 /** What `pg` hands to a Submittable; only the members used here. */
 interface PgConnection {
@@ -98,6 +99,9 @@ export function parseCopyTextLine(line: string): Row {
 export class CopyTextDecoder {
   private buf = Buffer.allocUnsafe(256 * 1024);
   private used = 0;
+  /** Text mode: complete lines at the start of the buffer not yet emitted, and where they end. */
+  private lines = 0;
+  private linesEnd = 0;
 
   /** Appends bytes (copied: `bytes` may be a view into a reused buffer). */
   append(bytes: Buffer, start = 0, end = bytes.length): void {
@@ -123,6 +127,38 @@ export class CopyTextDecoder {
     this.used = rest;
   }
 
+  /**
+   * Text mode (instead of {@link flush}): emits the COPY text of every `batchRows` complete lines
+   * collected so far, undecoded, as a copy whose lines each end with a newline.
+   */
+  flushText(batchRows: number, onText: (text: Buffer, rows: number) => void): void {
+    const buf = this.buf;
+    for (;;) {
+      const nl = buf.indexOf(10, this.linesEnd);
+      if (nl === -1 || nl >= this.used) return;
+      this.linesEnd = nl + 1;
+      if (++this.lines === batchRows) this.emitText(onText);
+    }
+  }
+
+  /** Text mode, at the end of the output: emits the complete lines not emitted yet. */
+  finishText(onText: (text: Buffer, rows: number) => void): void {
+    this.flushText(Number.MAX_SAFE_INTEGER, onText);
+    if (this.lines > 0) this.emitText(onText);
+  }
+
+  private emitText(onText: (text: Buffer, rows: number) => void): void {
+    const text = Buffer.allocUnsafe(this.linesEnd);
+    this.buf.copy(text, 0, 0, this.linesEnd);
+    const rows = this.lines;
+    const rest = this.used - this.linesEnd;
+    if (rest > 0) this.buf.copy(this.buf, 0, this.linesEnd, this.used);
+    this.used = rest;
+    this.lines = 0;
+    this.linesEnd = 0;
+    onText(text, rows);
+  }
+
   /** Decodes `chunk` (valid only during this call) and emits every complete row. */
   push(chunk: Buffer, onRow: (row: Row) => void): void {
     this.append(chunk);
@@ -132,6 +168,8 @@ export class CopyTextDecoder {
   /** Drops everything collected. */
   clear(): void {
     this.used = 0;
+    this.lines = 0;
+    this.linesEnd = 0;
   }
 
   /** Whether an incomplete row is pending (a protocol anomaly at the end of COPY). */
@@ -151,8 +189,56 @@ const HIGH_WATER_BATCHES = 2;
  * of `batchRows`. Breaking out of the iteration drains the rest of the statement's output
  * (discarding it) so the session stays usable.
  */
-export async function* copyOutBatches(client: pg.Client, copySql: string, batchRows: number): AsyncGenerator<Row[]> {
-  const queue: Row[][] = [];
+export function copyOutBatches(client: pg.Client, copySql: string, batchRows: number): AsyncGenerator<Row[]> {
+  return copyOut<Row[]>(client, copySql, batchRows, false);
+}
+
+/** COPY text of up to `batchRows` complete lines (each ending with a newline) and its line count. */
+export interface CopyText {
+  readonly text: Buffer;
+  readonly rows: number;
+}
+
+/**
+ * Like {@link copyOutBatches}, but yields each batch as its undecoded COPY text, so the lines can
+ * be parsed elsewhere (a worker thread): the only per-row work here is finding newline bytes.
+ */
+export function copyOutText(client: pg.Client, copySql: string, batchRows: number): AsyncGenerator<CopyText> {
+  return copyOut<CopyText>(client, copySql, batchRows, true);
+}
+
+/** Decodes the COPY text of {@link copyOutText} into rows. */
+export function parseCopyText(text: Uint8Array): Row[] {
+  const buf = Buffer.isBuffer(text) ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
+  if (buf.length === 0) return [];
+  const lines = buf.toString('utf8', 0, buf.length - 1).split('\n');
+  const rows: Row[] = new Array(lines.length);
+  for (let i = 0; i < lines.length; i++) rows[i] = parseCopyTextLine(lines[i]!);
+  return rows;
+}
+
+/** A SourceBatch over COPY text: `copyText` set, `rows` decoded on first use. */
+export function copyTextBatch(columns: readonly SourceColumn[], { text, rows: rowCount }: CopyText): SourceBatch {
+  const lastStart = text.length < 2 ? 0 : text.lastIndexOf(10, text.length - 2) + 1;
+  const lastRow = parseCopyTextLine(text.toString('utf8', lastStart, text.length - 1));
+  let rows: Row[] | undefined;
+  return {
+    columns,
+    get rows() {
+      rows ??= parseCopyText(text);
+      return rows;
+    },
+    copyText: { text, rowCount, lastRow },
+  };
+}
+
+async function* copyOut<T extends Row[] | CopyText>(
+  client: pg.Client,
+  copySql: string,
+  batchRows: number,
+  textMode: boolean,
+): AsyncGenerator<T> {
+  const queue: T[] = [];
   let current: Row[] = [];
   let finished = false;
   let failure: unknown;
@@ -168,20 +254,26 @@ export async function* copyOutBatches(client: pg.Client, copySql: string, batchR
     wake = undefined;
     w?.();
   };
+  const enqueue = (batch: T) => {
+    queue.push(batch);
+    if (queue.length >= HIGH_WATER_BATCHES && !paused && connection) {
+      paused = true;
+      connection.stream.pause();
+    }
+    notify();
+  };
   const onRow = (row: Row) => {
     current.push(row);
     if (current.length >= batchRows) {
-      queue.push(current);
+      const full = current;
       current = [];
-      if (queue.length >= HIGH_WATER_BATCHES && !paused && connection) {
-        paused = true;
-        connection.stream.pause();
-      }
-      notify();
+      enqueue(full as T);
     }
   };
+  const onText = (text: Buffer, rows: number) => enqueue({ text, rows } as T);
   const flush = () => {
     if (discard) decoder.clear();
+    else if (textMode) decoder.flushText(batchRows, onText);
     else decoder.flush(onRow);
   };
   const finish = (err?: unknown) => {
@@ -189,8 +281,9 @@ export async function* copyOutBatches(client: pg.Client, copySql: string, batchR
     finished = true;
     restore?.();
     failure = err;
+    if (textMode && !discard) decoder.finishText(onText);
     if (!err && decoder.pending && !discard) failure = new Error('COPY output ended in the middle of a row');
-    if (current.length > 0 && !discard) queue.push(current);
+    if (current.length > 0 && !discard) queue.push(current as T);
     current = [];
     if (paused && connection) {
       paused = false;
@@ -276,7 +369,7 @@ export async function* copyOutBatches(client: pg.Client, copySql: string, batchR
     handleCopyData(msg: { chunk: Buffer }) {
       if (discard) return;
       decoder.append(msg.chunk);
-      decoder.flush(onRow);
+      flush();
     },
     handleCopyInResponse(con: PgConnection) {
       con.sendCopyFail('the source reader only reads');

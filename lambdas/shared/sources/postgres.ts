@@ -15,7 +15,7 @@
 import pg from 'pg';
 import type { SourceCredentials, SourceKind } from '../types.ts';
 import { describeDriverError, type SourceErrorContext, SourceQueryError, toSourceError } from './errors.ts';
-import { copyOutBatches } from './pg-copy.ts';
+import { copyOutBatches, copyOutText, copyTextBatch } from './pg-copy.ts';
 import {
   type CountAndSums,
   type CountSpec,
@@ -326,10 +326,19 @@ class PostgresSource implements SourceConnection {
           this.opts.logger?.debug('source read', { engine: 'postgres', sql });
           let count = 0;
           let last: (string | null)[] | undefined;
-          for await (const rows of copyOutBatches(this.client, this.comment + sql, batchRows)) {
-            count += rows.length;
-            last = rows[rows.length - 1];
-            yield { columns, rows };
+          if (spec.copyText) {
+            for await (const text of copyOutText(this.client, this.comment + sql, batchRows)) {
+              const batch = copyTextBatch(columns, text);
+              count += text.rows;
+              last = batch.copyText!.lastRow as (string | null)[];
+              yield batch;
+            }
+          } else {
+            for await (const rows of copyOutBatches(this.client, this.comment + sql, batchRows)) {
+              count += rows.length;
+              last = rows[rows.length - 1];
+              yield { columns, rows };
+            }
           }
           if (count < pageRows || !last) break;
           const lastCursor = last[cursorIndex];

@@ -74,6 +74,12 @@ export interface ReadSpec extends RangeSpec {
    */
   readonly batchRows?: number;
   /**
+   * PostgreSQL: yield batches carrying their undecoded COPY text (`SourceBatch.copyText`, rows
+   * decoded lazily), for a consumer that parses them in a worker thread. Other engines ignore it.
+   * @default false
+   */
+  readonly copyText?: boolean;
+  /**
    * Rows per statement. Each statement is ordered by (cursor, key) with a LIMIT and continues
    * from the last row of the previous one, so no single statement runs for long (the statement
    * timeout applies to each, including the time the consumer takes to drain it).

@@ -50,6 +50,12 @@ describe('Extractors', () => {
     });
   });
 
+  it('gives extract-window two vCPUs (3,538 MB) for its worker thread; incremental-sync keeps one (1,769 MB)', () => {
+    const { template } = synthesize(exampleConfig('acme-casino'));
+    template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'extract-window.handler', MemorySize: 3538 });
+    template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'incremental-sync.handler', MemorySize: 1769 });
+  });
+
   it('places the extractors in the configured VPC subnets and security groups', () => {
     royal.template.hasResourceProperties('AWS::Lambda::Function', {
       Handler: 'extract-window.handler',

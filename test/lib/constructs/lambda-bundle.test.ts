@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildLambdaBundle, HANDLER_ENTRIES } from '../../../lib/constructs/lambda-bundle.ts';
+import { buildLambdaBundle, HANDLER_ENTRIES, WORKER_ENTRIES } from '../../../lib/constructs/lambda-bundle.ts';
 import { exampleConfig } from '../helpers.ts';
 
 describe('LambdaBundle', () => {
@@ -12,8 +12,10 @@ describe('LambdaBundle', () => {
   beforeAll(() => buildLambdaBundle(out, config), 60_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-  it('holds every handler, the Parquet WebAssembly module and the validated config', () => {
+  it('holds every handler, the worker thread entries, the Parquet WebAssembly module and the validated config', () => {
     for (const name of Object.keys(HANDLER_ENTRIES)) expect(existsSync(join(out, `${name}.mjs`))).toBe(true);
+    // The batch pool starts its workers from `<name>.mjs` beside its own chunk.
+    for (const name of Object.keys(WORKER_ENTRIES)) expect(existsSync(join(out, `${name}.mjs`))).toBe(true);
     expect(existsSync(join(out, 'parquet_wasm_bg.wasm'))).toBe(true);
     expect(JSON.parse(readFileSync(join(out, 'operator-config.json'), 'utf8'))).toEqual(
       JSON.parse(JSON.stringify(config)),

@@ -1,6 +1,13 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CopyTextDecoder, copyOutBatches, parseCopyTextLine } from '../../../lambdas/shared/sources/pg-copy.ts';
+import {
+  CopyTextDecoder,
+  copyOutBatches,
+  copyOutText,
+  copyTextBatch,
+  parseCopyText,
+  parseCopyTextLine,
+} from '../../../lambdas/shared/sources/pg-copy.ts';
 import { engineAvailable, PG_URL } from '../../helpers/databases.ts';
 
 const available = await engineAvailable('postgres');
@@ -57,6 +64,31 @@ describe('CopyTextDecoder', () => {
     ]);
     expect(decoder.pending).toBe(false);
   });
+
+  it('in text mode, emits batches of whole lines, undecoded, whatever the chunking', () => {
+    const bytes = Buffer.from('é🎰\tx\n\\N\tÿ\nthird\tline\nfourth\n');
+    const texts: [string, number][] = [];
+    const decoder = new CopyTextDecoder();
+    for (let i = 0; i < bytes.length; i++) {
+      decoder.append(bytes.subarray(i, i + 1));
+      decoder.flushText(3, (text, rows) => texts.push([text.toString('utf8'), rows]));
+    }
+    decoder.finishText((text, rows) => texts.push([text.toString('utf8'), rows]));
+    expect(texts).toEqual([
+      ['é🎰\tx\n\\N\tÿ\nthird\tline\n', 3],
+      ['fourth\n', 1],
+    ]);
+    expect(decoder.pending).toBe(false);
+    expect(parseCopyText(Buffer.from(texts[0]![0]))).toEqual([
+      ['é🎰', 'x'],
+      [null, 'ÿ'],
+      ['third', 'line'],
+    ]);
+    const batch = copyTextBatch([], { text: Buffer.from(texts[0]![0]), rows: 3 });
+    expect(batch.copyText?.lastRow).toEqual(['third', 'line']);
+    expect(batch.copyText?.rowCount).toBe(3);
+    expect(batch.rows).toHaveLength(3);
+  });
 });
 
 describe.skipIf(!available)('copyOutBatches on a real PostgreSQL', () => {
@@ -88,6 +120,30 @@ describe.skipIf(!available)('copyOutBatches on a real PostgreSQL', () => {
     const chopped = await drain(client, sql, 500);
     expect(chopped).toEqual(whole);
     expect((await client.query('SELECT 41 + 1 AS n')).rows).toEqual([{ n: 42 }]);
+  });
+
+  it('yields the same rows as undecoded COPY text of batchRows lines (copyOutText), whatever the chunking', async () => {
+    const whole = await drain(client, sql);
+    chop(client, 7);
+    const rows: (string | null)[][] = [];
+    const counts: number[] = [];
+    for await (const { text, rows: n } of copyOutText(client, sql, 700)) {
+      rows.push(...parseCopyText(text));
+      counts.push(n);
+    }
+    expect(rows).toEqual(whole);
+    expect(counts).toEqual([700, 700, 700, 700, 200]);
+    // A notice in mid-stream hands the socket back to pg; its CopyData still arrives as text.
+    const noisy = [];
+    for await (const { text } of copyOutText(
+      client,
+      `COPY (SELECT pg_temp.noisy(g) FROM generate_series(1, 3000) g) TO STDOUT`,
+      1000,
+    )) {
+      noisy.push(...parseCopyText(text));
+    }
+    expect(noisy.map((r) => Number(r[0]))).toEqual(Array.from({ length: 3000 }, (_, i) => i + 1));
+    expect((await client.query('SELECT 43 AS n')).rows).toEqual([{ n: 43 }]);
   });
 
   it('hands the socket back to pg at a notice in mid-stream and still returns every row', async () => {

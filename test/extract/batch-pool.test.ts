@@ -1,0 +1,145 @@
+/**
+ * The batch pool (worker threads mapping and encoding batches): what a worker produces equals what
+ * the main thread produces from the same batch (values, pseudonyms, statistics, partition runs),
+ * and a worker's error reaches the window as the same class with the same message.
+ */
+import { randomBytes } from 'node:crypto';
+import { RecordBatchReader } from 'apache-arrow';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BatchPool, defaultBatchWorkers, functionVcpus } from '#shared/extract/batch-pool';
+import { fromWireError, toWireError } from '#shared/extract/batch-wire';
+import { landedColumns } from '#shared/landed-schema';
+import { CoercionError } from '#shared/mapping/errors';
+import { createRowMapper } from '#shared/mapping/mapper';
+import { databaseSourceSeq } from '#shared/mapping/version';
+import { type EncodedBatch, LandedBatchEncoder } from '#shared/parquet/batch-encoding';
+import { ParquetEncodeError } from '#shared/parquet/errors';
+import { WindowStats } from '#shared/parquet/stats';
+import { createPseudonymizer } from '#shared/pii/pseudonymizer';
+import { GAME_ROUNDS_COLUMNS, GAME_ROUNDS_STREAM, gameRoundRows, operatorConfig } from '../shared/mapping/fixtures.ts';
+
+const config = operatorConfig({ game_rounds: GAME_ROUNDS_STREAM });
+const key = randomBytes(32);
+const extractedAt = Date.parse('2026-11-01T00:00:00Z');
+const sourceSeq = databaseSourceSeq(1_790_000_000_000_000n);
+const context = { operatorId: config.operatorId, stream: 'game_rounds', windowId: 'run-1/w-1' };
+const columns = landedColumns(config, 'game_rounds');
+
+function mainThread(rows: (string | null)[][]): EncodedBatch {
+  const mapper = createRowMapper({
+    config,
+    stream: 'game_rounds',
+    sourceColumns: GAME_ROUNDS_COLUMNS,
+    pseudonymizer: createPseudonymizer(key),
+    runId: 'run-1',
+    extractedAt: new Date(extractedAt),
+    sourceSeq,
+  });
+  return new LandedBatchEncoder(columns, context).encode(mapper.map({ columns: GAME_ROUNDS_COLUMNS, rows }));
+}
+
+const decoded = (batch: EncodedBatch) =>
+  batch.segments.map((s) => ({
+    day: s.day,
+    rows: [...RecordBatchReader.from(s.ipc)].flatMap((b) => b.toArray().map((r) => r.toJSON())),
+  }));
+
+describe('BatchPool', () => {
+  const pool = new BatchPool(
+    {
+      config,
+      stream: 'game_rounds',
+      sourceColumns: GAME_ROUNDS_COLUMNS,
+      pseudonymKey: key,
+      runId: 'run-1',
+      extractedAt,
+      sourceSeq,
+      context,
+    },
+    2,
+  );
+  afterAll(() => pool.close());
+
+  it('maps, pseudonymizes and encodes in workers exactly as on the main thread, in order', async () => {
+    const rows = gameRoundRows(6000);
+    const batches = [rows.slice(0, 2500), rows.slice(2500, 5000), rows.slice(5000)];
+    const fromPool = await Promise.all(batches.map((b) => pool.encode({ columns: GAME_ROUNDS_COLUMNS, rows: b })));
+    const expected = batches.map(mainThread);
+    for (let i = 0; i < batches.length; i++) {
+      expect(fromPool[i]!.rowCount).toBe(batches[i]!.length);
+      expect(fromPool[i]!.stats).toEqual(expected[i]!.stats);
+      expect(decoded(fromPool[i]!)).toEqual(decoded(expected[i]!));
+    }
+    // Merged statistics equal those of the whole input counted at once.
+    const merged = new WindowStats(
+      columns,
+      columns.findIndex((c) => c.name === '_cursor'),
+    );
+    for (const b of fromPool) merged.merge(b.stats);
+    const whole = new WindowStats(
+      columns,
+      columns.findIndex((c) => c.name === '_cursor'),
+    );
+    whole.add(
+      createRowMapper({
+        config,
+        stream: 'game_rounds',
+        sourceColumns: GAME_ROUNDS_COLUMNS,
+        pseudonymizer: createPseudonymizer(key),
+        runId: 'run-1',
+        extractedAt: new Date(extractedAt),
+        sourceSeq,
+      }).map({ columns: GAME_ROUNDS_COLUMNS, rows }),
+    );
+    expect(merged.snapshot()).toEqual(whole.snapshot());
+    expect((await pool.unmapped()).status?.count ?? 0).toBe(0);
+  });
+
+  it("fails a batch with the worker's CoercionError: same class, fields and message, no personal value", async () => {
+    const rows = gameRoundRows(10);
+    const bad = rows.map((r) => [...r]);
+    bad[7]![4] = '12.345'; // bet_amount needs rounding at scale 2
+    const inThread = (() => {
+      try {
+        mainThread(bad);
+      } catch (e) {
+        return e as CoercionError;
+      }
+      throw new Error('expected a CoercionError');
+    })();
+    const fromWorker = await pool.encode({ columns: GAME_ROUNDS_COLUMNS, rows: bad }).catch((e: unknown) => e);
+    expect(fromWorker).toBeInstanceOf(CoercionError);
+    expect((fromWorker as CoercionError).message).toBe(inThread.message);
+    expect(fromWorker).toMatchObject({ name: 'CoercionError', retryable: false, field: 'stake', rowIndex: 7 });
+
+    const personal = rows.map((r) => [...r]);
+    personal[3]![1] = null; // customer_id (player_id) is required and personal
+    const error = (await pool
+      .encode({ columns: GAME_ROUNDS_COLUMNS, rows: personal })
+      .catch((e: unknown) => e)) as Error;
+    expect(error).toBeInstanceOf(CoercionError);
+    // No personal value (customer ids) in the message; the row is named by its key, which is not personal.
+    expect(error.message).toContain('value is NULL');
+    for (const row of rows) expect(error.message).not.toContain(row[1]!);
+
+    // The pool keeps working after a failed batch.
+    expect((await pool.encode({ columns: GAME_ROUNDS_COLUMNS, rows })).rowCount).toBe(10);
+  });
+
+  it('revives errors with their class, and picks one worker fewer than the vCPUs', () => {
+    const revived = fromWireError(toWireError(new ParquetEncodeError(context, 'stake', 3, 'is too wide')));
+    expect(revived).toBeInstanceOf(ParquetEncodeError);
+    expect(revived.message).toBe(
+      'acme-casino/game_rounds window run-1/w-1: column stake, row #3 of the batch: is too wide',
+    );
+    expect(defaultBatchWorkers(1)).toBe(0);
+    expect(defaultBatchWorkers(2)).toBe(1);
+    expect(defaultBatchWorkers(6)).toBe(5);
+    // In Lambda the CPU share follows the memory size, whatever the kernel shows.
+    expect(functionVcpus({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1769' }, 2)).toBe(1);
+    expect(functionVcpus({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '3538' }, 2)).toBe(2);
+    expect(functionVcpus({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '10240' }, 6)).toBe(6);
+    expect(functionVcpus({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512' }, 2)).toBe(1);
+    expect(functionVcpus({}, 4)).toBe(4);
+  });
+});
