@@ -495,6 +495,7 @@ for (const [engine, workers] of ENGINES.flatMap((e) => [0, 1].map((w) => [e, w] 
               reserveMs: 1000,
               batchRows: run.batchRows ?? 500,
               workers,
+              workerMinRows: 1,
             },
             {
               stream: run.stream,
@@ -676,6 +677,7 @@ for (const [engine, workers] of ENGINES.flatMap((e) => [0, 1].map((w) => [e, w] 
             reserveMs: 1000,
             batchRows: 500,
             workers,
+            workerMinRows: 1,
           },
           {
             stream: 'payments',

@@ -86,6 +86,12 @@ export interface ExtractRangeDeps {
    * @default 0
    */
   readonly workers?: number;
+  /**
+   * Rows the window's first batch must hold for the workers to start: a window smaller than one
+   * batch is mapped on this thread, since starting a worker costs more than mapping it there.
+   * @default batchRows (the first batch is full, so more follow)
+   */
+  readonly workerMinRows?: number;
 }
 
 export interface ExtractRangeRequest {
@@ -212,6 +218,10 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
   });
 
   let mapper: RowMapper | undefined;
+  const batchRowsLimit = deps.batchRows ?? 10_000;
+  const workerMinRows = deps.workerMinRows ?? batchRowsLimit;
+  /** Decided at the window's first batch: through the pool, or on this thread. */
+  let useWorkers: boolean | undefined;
   const workers = deps.workers ?? 0;
   let pool: BatchPool | undefined;
   /** Batches handed to the pool and not yet written, in read order. */
@@ -235,12 +245,13 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
         ...range,
         columns: plan.columns,
         ...(after ? { after } : {}),
-        batchRows: deps.batchRows ?? 10_000,
+        batchRows: batchRowsLimit,
         ...(workers > 0 ? { copyText: true } : {}),
       })) {
         const batchRows = batch.copyText ? batch.copyText.rowCount : batch.rows.length;
         if (batchRows === 0) continue;
-        if (workers > 0) {
+        useWorkers ??= workers > 0 && batchRows >= workerMinRows;
+        if (useWorkers) {
           pool ??= new BatchPool(
             {
               config,
