@@ -34,6 +34,7 @@ import { CANONICAL_STREAMS, glueType, LATEST_VERSION_FIRST, type StreamName } fr
 import type { OperatorConfig } from '#shared/config/schema';
 import { sourcePlan } from '#shared/extract/source-plan';
 import { landedColumns } from '#shared/landed-schema';
+import { formatUnscaled, unscaledOf } from '#shared/parquet/decimal-text';
 import { loadPseudonymKey } from '#shared/pii/key';
 import { databaseStreams } from '#shared/pipeline/plan';
 import { servingColumns } from '#shared/serving/tables';
@@ -279,23 +280,6 @@ async function readSource(db: SourceDb, streams: readonly StreamInfo[], timeZone
   return state;
 }
 
-// ------------------------------------------------------------------------------------- decimals
-
-function unscaled(text: string, scale: number): bigint {
-  const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(text.trim());
-  if (!m) throw new Error(`not a decimal: ${text}`);
-  const digits = `${m[2] || '0'}${(m[3] ?? '').slice(0, scale).padEnd(scale, '0')}`;
-  const value = BigInt(digits);
-  return m[1] === '-' ? -value : value;
-}
-
-function decimalText(value: bigint, scale: number): string {
-  const negative = value < 0n;
-  const digits = (negative ? -value : value).toString().padStart(scale + 1, '0');
-  const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
-  return negative ? `-${text}` : text;
-}
-
 // ------------------------------------------------------------------------------------- landed data in DuckDB
 
 /** DuckDB's type for a Glue column type (the catalog's table definition, read the same way). */
@@ -460,12 +444,12 @@ async function reconcile(
         let sourceSum = 0n;
         for (const v of source) {
           const value = v.money[i];
-          if (value !== null && value !== undefined) sourceSum += unscaled(value, m.scale);
+          if (value !== null && value !== undefined) sourceSum += unscaledOf(value, m.scale);
         }
-        const landedSum = unscaled(String(sums[m.landed]), m.scale);
+        const landedSum = unscaledOf(String(sums[m.landed]), m.scale);
         if (landedSum !== sourceSum) {
           sumMismatches.push(
-            `${m.landed}: source ${decimalText(sourceSum, m.scale)}, landed ${decimalText(landedSum, m.scale)}`,
+            `${m.landed}: source ${formatUnscaled(sourceSum, m.scale)}, landed ${formatUnscaled(landedSum, m.scale)}`,
           );
         }
       });
@@ -488,7 +472,7 @@ async function reconcile(
           const a = v.money[i];
           const b = row[m.landed];
           if (a === null || a === undefined || b === null || b === undefined) return (a ?? null) === (b ?? null);
-          return unscaled(a, m.scale) === unscaled(String(b), m.scale);
+          return unscaledOf(a, m.scale) === unscaledOf(String(b), m.scale);
         });
       if (!same) servingSourceMismatches++;
     }

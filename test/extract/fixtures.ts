@@ -17,6 +17,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import type { StreamName } from '#shared/canonical';
 import { rawWindowPrefix } from '#shared/layout';
+import { formatUnscaled, unscaledOf } from '#shared/parquet/decimal-text';
 import { S3Sink } from '#shared/sink/s3';
 import { type CommittedWindow, readCommittedWindow, type WindowManifest } from '#shared/sink/window';
 import { type Engine, MYSQL_URL, PG_URL, uniqueName } from '../helpers/databases.ts';
@@ -104,28 +105,6 @@ export function wallToUtcMicros(text: string, zone = MALTA): bigint {
 export function wallText(utcMs: number, zone = MALTA): string {
   const iso = new Date(utcMs + offsetAt(utcMs, zone)).toISOString();
   return `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Exact decimals.
-
-/** The unscaled value of a decimal text at `scale`; throws when it would need rounding. */
-export function unscaled(text: string, scale: number): bigint {
-  const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(text.trim());
-  if (!m || (m[2] === '' && (m[3] ?? '') === '')) throw new Error(`not a decimal: ${text}`);
-  const fraction = m[3] ?? '';
-  if (/[1-9]/.test(fraction.slice(scale))) throw new Error(`${text} has more than ${scale} decimals`);
-  const digits = `${m[2] || '0'}${fraction.slice(0, scale).padEnd(scale, '0')}`;
-  const value = BigInt(digits);
-  return m[1] === '-' ? -value : value;
-}
-
-/** Decimal text of an unscaled value (`-12.50` for -1250n at scale 2), as DuckDB prints DECIMALs. */
-export function decimalText(value: bigint, scale: number): string {
-  const negative = value < 0n;
-  const digits = (negative ? -value : value).toString().padStart(scale + 1, '0');
-  const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
-  return negative ? `-${text}` : text;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,7 +471,7 @@ export const col = {
     (column: string, scale: number): Expectation =>
     (row) => {
       const v = value(row, column);
-      return v === null ? null : decimalText(unscaled(v, scale), scale);
+      return v === null ? null : formatUnscaled(unscaledOf(v, scale), scale);
     },
   time:
     (column: string): Expectation =>
@@ -650,7 +629,7 @@ export function sumOf(rows: readonly LandedRow[], column: string, scale: number)
   let sum = 0n;
   for (const row of rows) {
     const v = row[column];
-    if (v !== null && v !== undefined) sum += unscaled(String(v), scale);
+    if (v !== null && v !== undefined) sum += unscaledOf(String(v), scale);
   }
-  return decimalText(sum, scale);
+  return formatUnscaled(sum, scale);
 }
