@@ -34,11 +34,11 @@ import { CANONICAL_STREAMS, glueType, LATEST_VERSION_FIRST, type StreamName } fr
 import type { OperatorConfig } from '#shared/config/schema';
 import { sourcePlan } from '#shared/extract/source-plan';
 import { landedColumns } from '#shared/landed-schema';
+import { localWallTimeToUtc } from '#shared/mapping/time';
 import { formatUnscaled, unscaledOf } from '#shared/parquet/decimal-text';
 import { loadPseudonymKey } from '#shared/pii/key';
 import { databaseStreams } from '#shared/pipeline/plan';
 import { servingColumns } from '#shared/serving/tables';
-import { localWallTimeToUtc } from '#shared/sources/time-zone';
 import { glueDatabaseName } from '../lib/constructs/data-catalog.ts';
 import type { LocalAthena } from '../local/athena.ts';
 import { redactUrl, type SourceEngine, sourceEngineOf } from '../local/engines.ts';

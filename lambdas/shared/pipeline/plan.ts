@@ -21,8 +21,8 @@ import { INCREMENTAL_LOCK_TTL_SECONDS } from '../contracts/locks.ts';
 import { checkCursorLookback } from '../extract/cursor-check.ts';
 import { sourcePlan } from '../extract/source-plan.ts';
 import { manifestKey } from '../layout.ts';
+import { localWallTimeToUtc } from '../mapping/time.ts';
 import type { CursorBounds, SourceConnection } from '../sources/source.ts';
-import { localWallTimeToUtc } from '../sources/time-zone.ts';
 import { INCREMENTAL_LOCK } from '../state/keys.ts';
 import type { SnapshotMeta, SyncStateStore, WindowProgress } from '../state/store.ts';
 
