@@ -27,8 +27,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
-import mysql from 'mysql2/promise';
-import pg from 'pg';
 import { LocalKeyService } from '#shared/adapters/kms-local';
 import { CANONICAL_STREAMS, glueType, LATEST_VERSION_FIRST, type StreamName } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
@@ -44,6 +42,7 @@ import type { LocalAthena } from '../local/athena.ts';
 import { redactUrl, type SourceEngine, sourceEngineOf } from '../local/engines.ts';
 import type { IncrementalRun, LocalPipeline } from '../local/pipeline-runner.ts';
 import { CURRENT_FOLDER, dropPowertoolsWarnings, type LocalRunSession, openLocalRun } from '../local/run-local.ts';
+import { openSqlSession } from '../local/sql-session.ts';
 import {
   type AdvanceResult,
   addNullCursorPlayers,
@@ -163,49 +162,19 @@ interface SourceDb {
 }
 
 async function openSourceDb(engine: SourceEngine, url: string): Promise<SourceDb> {
-  if (engine === 'postgres') {
-    const text = (value: string) => value;
-    const client = new pg.Client({
-      connectionString: url,
-      application_name: 'igaming-connector/demo-check',
-      types: { getTypeParser: () => text } as unknown as pg.CustomTypesConfig,
-    });
-    await client.connect();
-    const q = (s: string) => `"${s}"`;
-    return {
-      async select(schema, tableName, columns) {
-        const result = await client.query({
-          text: `SELECT ${columns.map(q).join(', ')} FROM ${q(schema)}.${q(tableName)}`,
-          rowMode: 'array',
-        });
-        return result.rows as (string | null)[][];
-      },
-      exec: async (sql) => {
-        await client.query(sql);
-      },
-      close: () => client.end(),
-    };
-  }
-  const conn = await mysql.createConnection({
-    uri: url,
-    dateStrings: true,
-    supportBigNumbers: true,
-    bigNumberStrings: true,
-    typeCast: (field) => field.string(),
+  const session = await openSqlSession(engine, url, {
+    text: true,
+    ...(engine === 'postgres' ? { applicationName: 'igaming-connector/demo-check' } : {}),
   });
-  const q = (s: string) => `\`${s}\``;
+  const q = session.q;
   return {
-    async select(schema, tableName, columns) {
-      const [rows] = await conn.query({
-        sql: `SELECT ${columns.map(q).join(', ')} FROM ${q(schema)}.${q(tableName)}`,
-        rowsAsArray: true,
-      });
-      return rows as (string | null)[][];
-    },
-    exec: async (sql) => {
-      await conn.query(sql);
-    },
-    close: () => conn.end(),
+    select: async (schema, tableName, columns) =>
+      (await session.arrays(`SELECT ${columns.map(q).join(', ')} FROM ${q(schema)}.${q(tableName)}`)) as (
+        | string
+        | null
+      )[][],
+    exec: (sql) => session.exec(sql),
+    close: () => session.close(),
   };
 }
 
