@@ -27,22 +27,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
-import mysql from 'mysql2/promise';
-import pg from 'pg';
 import { LocalKeyService } from '#shared/adapters/kms-local';
 import { CANONICAL_STREAMS, glueType, LATEST_VERSION_FIRST, type StreamName } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
 import { sourcePlan } from '#shared/extract/source-plan';
 import { landedColumns } from '#shared/landed-schema';
+import { localWallTimeToUtc } from '#shared/mapping/time';
+import { formatUnscaled, unscaledOf } from '#shared/parquet/decimal-text';
 import { loadPseudonymKey } from '#shared/pii/key';
 import { databaseStreams } from '#shared/pipeline/plan';
 import { servingColumns } from '#shared/serving/tables';
-import { localWallTimeToUtc } from '#shared/sources/time-zone';
 import { glueDatabaseName } from '../lib/constructs/data-catalog.ts';
 import type { LocalAthena } from '../local/athena.ts';
 import { redactUrl, type SourceEngine, sourceEngineOf } from '../local/engines.ts';
 import type { IncrementalRun, LocalPipeline } from '../local/pipeline-runner.ts';
 import { CURRENT_FOLDER, dropPowertoolsWarnings, type LocalRunSession, openLocalRun } from '../local/run-local.ts';
+import { openSqlSession } from '../local/sql-session.ts';
 import {
   type AdvanceResult,
   addNullCursorPlayers,
@@ -162,49 +162,19 @@ interface SourceDb {
 }
 
 async function openSourceDb(engine: SourceEngine, url: string): Promise<SourceDb> {
-  if (engine === 'postgres') {
-    const text = (value: string) => value;
-    const client = new pg.Client({
-      connectionString: url,
-      application_name: 'igaming-connector/demo-check',
-      types: { getTypeParser: () => text } as unknown as pg.CustomTypesConfig,
-    });
-    await client.connect();
-    const q = (s: string) => `"${s}"`;
-    return {
-      async select(schema, tableName, columns) {
-        const result = await client.query({
-          text: `SELECT ${columns.map(q).join(', ')} FROM ${q(schema)}.${q(tableName)}`,
-          rowMode: 'array',
-        });
-        return result.rows as (string | null)[][];
-      },
-      exec: async (sql) => {
-        await client.query(sql);
-      },
-      close: () => client.end(),
-    };
-  }
-  const conn = await mysql.createConnection({
-    uri: url,
-    dateStrings: true,
-    supportBigNumbers: true,
-    bigNumberStrings: true,
-    typeCast: (field) => field.string(),
+  const session = await openSqlSession(engine, url, {
+    text: true,
+    ...(engine === 'postgres' ? { applicationName: 'igaming-connector/demo-check' } : {}),
   });
-  const q = (s: string) => `\`${s}\``;
+  const q = session.q;
   return {
-    async select(schema, tableName, columns) {
-      const [rows] = await conn.query({
-        sql: `SELECT ${columns.map(q).join(', ')} FROM ${q(schema)}.${q(tableName)}`,
-        rowsAsArray: true,
-      });
-      return rows as (string | null)[][];
-    },
-    exec: async (sql) => {
-      await conn.query(sql);
-    },
-    close: () => conn.end(),
+    select: async (schema, tableName, columns) =>
+      (await session.arrays(`SELECT ${columns.map(q).join(', ')} FROM ${q(schema)}.${q(tableName)}`)) as (
+        | string
+        | null
+      )[][],
+    exec: (sql) => session.exec(sql),
+    close: () => session.close(),
   };
 }
 
@@ -277,23 +247,6 @@ async function readSource(db: SourceDb, streams: readonly StreamInfo[], timeZone
     state.set(s.stream, byKey);
   }
   return state;
-}
-
-// ------------------------------------------------------------------------------------- decimals
-
-function unscaled(text: string, scale: number): bigint {
-  const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(text.trim());
-  if (!m) throw new Error(`not a decimal: ${text}`);
-  const digits = `${m[2] || '0'}${(m[3] ?? '').slice(0, scale).padEnd(scale, '0')}`;
-  const value = BigInt(digits);
-  return m[1] === '-' ? -value : value;
-}
-
-function decimalText(value: bigint, scale: number): string {
-  const negative = value < 0n;
-  const digits = (negative ? -value : value).toString().padStart(scale + 1, '0');
-  const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
-  return negative ? `-${text}` : text;
 }
 
 // ------------------------------------------------------------------------------------- landed data in DuckDB
@@ -460,12 +413,12 @@ async function reconcile(
         let sourceSum = 0n;
         for (const v of source) {
           const value = v.money[i];
-          if (value !== null && value !== undefined) sourceSum += unscaled(value, m.scale);
+          if (value !== null && value !== undefined) sourceSum += unscaledOf(value, m.scale);
         }
-        const landedSum = unscaled(String(sums[m.landed]), m.scale);
+        const landedSum = unscaledOf(String(sums[m.landed]), m.scale);
         if (landedSum !== sourceSum) {
           sumMismatches.push(
-            `${m.landed}: source ${decimalText(sourceSum, m.scale)}, landed ${decimalText(landedSum, m.scale)}`,
+            `${m.landed}: source ${formatUnscaled(sourceSum, m.scale)}, landed ${formatUnscaled(landedSum, m.scale)}`,
           );
         }
       });
@@ -488,7 +441,7 @@ async function reconcile(
           const a = v.money[i];
           const b = row[m.landed];
           if (a === null || a === undefined || b === null || b === undefined) return (a ?? null) === (b ?? null);
-          return unscaled(a, m.scale) === unscaled(String(b), m.scale);
+          return unscaledOf(a, m.scale) === unscaledOf(String(b), m.scale);
         });
       if (!same) servingSourceMismatches++;
     }

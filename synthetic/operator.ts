@@ -6,9 +6,8 @@
  * the benchmark.
  */
 import { readFileSync } from 'node:fs';
-import mysql from 'mysql2/promise';
-import pg from 'pg';
 import { parse } from 'yaml';
+import { openSqlSession } from '../local/sql-session.ts';
 import { Prng } from './prng.ts';
 
 export type Engine = 'postgres' | 'mysql';
@@ -499,7 +498,7 @@ class Activity {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Database access: the two dialects differ only in quoting, DDL and placeholders.
+// Database access (the dialects' differences in local/sql-session.ts; the DDL below).
 
 interface Db {
   readonly engine: Engine;
@@ -510,45 +509,17 @@ interface Db {
 }
 
 async function connect(engine: Engine, url: string, schema: string): Promise<Db> {
-  if (engine === 'postgres') {
-    const client = new pg.Client({ connectionString: url, application_name: 'igaming-connector/synthetic' });
-    await client.connect();
-    const q = (s: string) => `"${s}"`;
-    return {
-      engine,
-      exec: async (sql) => {
-        await client.query(sql);
-      },
-      query: async (sql, params) => (await client.query(sql, params as unknown[])).rows,
-      insert: async (table, columns, rows) => {
-        const width = columns.length;
-        for (let i = 0; i < rows.length; i += 2000) {
-          const chunk = rows.slice(i, i + 2000);
-          const values = chunk.map((_, r) => `(${columns.map((_, k) => `$${r * width + k + 1}`).join(',')})`).join(',');
-          await client.query(
-            `INSERT INTO ${q(schema)}.${q(table)} (${columns.map(q).join(',')}) VALUES ${values}`,
-            chunk.flat(),
-          );
-        }
-      },
-      close: () => client.end(),
-    };
-  }
-  const conn = await mysql.createConnection({ uri: url, multipleStatements: false, charset: 'utf8mb4' });
-  const q = (s: string) => `\`${s}\``;
+  const session = await openSqlSession(
+    engine,
+    url,
+    engine === 'postgres' ? { applicationName: 'igaming-connector/synthetic' } : { charset: 'utf8mb4' },
+  );
   return {
     engine,
-    exec: async (sql) => {
-      await conn.query(sql);
-    },
-    query: async <T>(sql: string, params?: unknown[]) => (await conn.query(sql, params))[0] as T[],
-    insert: async (table, columns, rows) => {
-      for (let i = 0; i < rows.length; i += 2000) {
-        const chunk = rows.slice(i, i + 2000);
-        await conn.query(`INSERT INTO ${q(schema)}.${q(table)} (${columns.map(q).join(',')}) VALUES ?`, [chunk]);
-      }
-    },
-    close: () => conn.end(),
+    exec: (sql) => session.exec(sql),
+    query: (sql, params) => session.rows(sql, params),
+    insert: (table, columns, rows) => session.insert(`${session.q(schema)}.${session.q(table)}`, columns, rows, 2000),
+    close: () => session.close(),
   };
 }
 

@@ -8,7 +8,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { STREAM_NAMES } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
-import { type SnapshotMeta, SyncStateError, SyncStateStore, type WindowProgress } from '#shared/state/store';
+import { type SnapshotMeta, type SnapshotWindowRecord, SyncStateError, SyncStateStore } from '#shared/state/store';
 import { awsError } from '../aws.ts';
 import {
   type CliIo,
@@ -123,7 +123,7 @@ export async function readStatus(
   const states = await store.getStreamStates(streams);
   const pointer = await store.getCurrentSnapshot();
   const meta = pointer ? await store.getSnapshot(pointer.currentSnapshotId) : undefined;
-  const windows: WindowProgress[] = meta ? await store.listWindows(meta.snapshotId) : [];
+  const windows: SnapshotWindowRecord[] = meta ? await store.listWindows(meta.snapshotId) : [];
   const lock = await store.getLock(INCREMENTAL_LOCK);
   const lockActive = lock && lock.expiresAt * 1000 > now.getTime() ? lock : undefined;
   const out: StreamStatus[] = streams.map((stream, i) => {

@@ -4,6 +4,7 @@
  * Publish state machine.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { ENV } from '#shared/contracts/environment';
 import { PUBLISH_METRICS } from '#shared/contracts/metrics';
 import { createAwsClients, loadRuntimeConfig, RuntimeConfigError, readRuntimeEnv } from '#shared/runtime/context';
 import { createObservability, wrapHandler } from '#shared/runtime/observability';
@@ -34,10 +35,10 @@ const { logger, metrics } = obs;
 
 /** Name of the Glue database the statements run in (the stack sets it). */
 function database(): string {
-  const name = process.env.CONNECTOR_GLUE_DATABASE?.trim();
+  const name = process.env[ENV.glueDatabase]?.trim();
   if (!name)
     throw new RuntimeConfigError(
-      'environment variable CONNECTOR_GLUE_DATABASE is not set (the stack sets it on the publish function)',
+      `environment variable ${ENV.glueDatabase} is not set (the stack sets it on the publish function)`,
     );
   return name;
 }

@@ -11,6 +11,7 @@ import type { StreamName } from '#shared/canonical';
 import { type OperatorConfig, operatorConfigSchema } from '#shared/config/schema';
 import { CursorLookbackError } from '#shared/extract/cursor-check';
 import { type ExtractRangeOutcome, extractRange } from '#shared/extract/extract-range';
+import { unscaledOf } from '#shared/parquet/decimal-text';
 import { createPseudonymizer } from '#shared/pii/pseudonymizer';
 import type { Continuation } from '#shared/pipeline/contracts';
 import { S3Sink } from '#shared/sink/s3';
@@ -35,7 +36,6 @@ import {
   type StreamExpectation,
   startLocalAws,
   sumOf,
-  unscaled,
   wallText,
   windowPartKeys,
 } from './fixtures.ts';
@@ -574,7 +574,9 @@ for (const [engine, workers] of ENGINES.flatMap((e) => [0, 1].map((w) => [e, w] 
         const manifest = await getManifest(landing, b.outcome.manifestKey);
         expect(manifest?.parts).toHaveLength(b.invocations);
         expect(manifest?.moneySums.amount).toBe(sumOf(landed, 'amount', 2));
-        expect(unscaled(b.outcome.reconciliation.sums.amount!.source, 2)).toBe(unscaled(sumOf(landed, 'amount', 2), 2));
+        expect(unscaledOf(b.outcome.reconciliation.sums.amount!.source, 2)).toBe(
+          unscaledOf(sumOf(landed, 'amount', 2), 2),
+        );
       });
 
       it('counts the NULL cursors of an incremental run once, through its continuations, and never lands them', async () => {
@@ -797,7 +799,9 @@ for (const [engine, workers] of ENGINES.flatMap((e) => [0, 1].map((w) => [e, w] 
         expect(manifest?.moneySums.stake).toBe('10000000000000000000000000001.0000000000');
         for (const field of ['stake', 'payout', 'bonus_stake']) {
           expect(manifest?.moneySums[field]).toBe(sumOf(landed, field, 10));
-          expect(unscaled(outcome.reconciliation.sums[field]!.source, 10)).toBe(unscaled(sumOf(landed, field, 10), 10));
+          expect(unscaledOf(outcome.reconciliation.sums[field]!.source, 10)).toBe(
+            unscaledOf(sumOf(landed, field, 10), 10),
+          );
         }
         expect(manifest?.nullCounts).toMatchObject({ game_id: 1, stake: 1, bonus_stake: 2, started_at: 6 });
 

@@ -13,12 +13,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import mysql from 'mysql2/promise';
-import pg from 'pg';
 import type { StreamName } from '#shared/canonical';
 import { rawWindowPrefix } from '#shared/layout';
+import { formatUnscaled, unscaledOf } from '#shared/parquet/decimal-text';
 import { S3Sink } from '#shared/sink/s3';
 import { type CommittedWindow, readCommittedWindow, type WindowManifest } from '#shared/sink/window';
+import { openSqlSession } from '../../local/sql-session.ts';
 import { type Engine, MYSQL_URL, PG_URL, uniqueName } from '../helpers/databases.ts';
 import { type DuckDbHandle, parquetSource } from '../helpers/duckdb.ts';
 import { type DynaliteHandle, startDynalite } from '../helpers/dynalite.ts';
@@ -107,28 +107,6 @@ export function wallText(utcMs: number, zone = MALTA): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Exact decimals.
-
-/** The unscaled value of a decimal text at `scale`; throws when it would need rounding. */
-export function unscaled(text: string, scale: number): bigint {
-  const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(text.trim());
-  if (!m || (m[2] === '' && (m[3] ?? '') === '')) throw new Error(`not a decimal: ${text}`);
-  const fraction = m[3] ?? '';
-  if (/[1-9]/.test(fraction.slice(scale))) throw new Error(`${text} has more than ${scale} decimals`);
-  const digits = `${m[2] || '0'}${fraction.slice(0, scale).padEnd(scale, '0')}`;
-  const value = BigInt(digits);
-  return m[1] === '-' ? -value : value;
-}
-
-/** Decimal text of an unscaled value (`-12.50` for -1250n at scale 2), as DuckDB prints DECIMALs. */
-export function decimalText(value: bigint, scale: number): string {
-  const negative = value < 0n;
-  const digits = (negative ? -value : value).toString().padStart(scale + 1, '0');
-  const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
-  return negative ? `-${text}` : text;
-}
-
-// ---------------------------------------------------------------------------------------------
 // The source database, read as text.
 
 /** A source row: column name → the database's text of the value. */
@@ -159,34 +137,12 @@ export interface SourceDb {
 
 /** Opens an admin session on the engine's test database; `schema` names the tables' schema (or MySQL database). */
 export async function openSourceDb(engine: Engine, schema: string): Promise<SourceDb> {
-  let rows: SourceDb['rows'];
-  let close: () => Promise<void>;
-  const q = engine === 'postgres' ? (s: string) => `"${s}"` : (s: string) => `\`${s}\``;
-  const p = engine === 'postgres' ? (n: number) => `$${n}` : () => '?';
-  if (engine === 'postgres') {
-    const text = (value: string) => value;
-    const client = new pg.Client({
-      connectionString: PG_URL,
-      types: { getTypeParser: () => text } as unknown as pg.CustomTypesConfig,
-    });
-    await client.connect();
-    rows = async (sql, params = []) => (await client.query(sql, params as unknown[])).rows as SourceRow[];
-    close = () => client.end();
-  } else {
-    const conn = await mysql.createConnection({
-      uri: MYSQL_URL,
-      charset: 'UTF8MB4_BIN',
-      dateStrings: true,
-      supportBigNumbers: true,
-      bigNumberStrings: true,
-      typeCast: (field) => field.string(),
-    });
-    rows = async (sql, params = []) => {
-      const [result] = await conn.query(sql, params as unknown[]);
-      return Array.isArray(result) ? (result as SourceRow[]) : [];
-    };
-    close = () => conn.end();
-  }
+  const session = await openSqlSession(engine, engine === 'postgres' ? PG_URL : MYSQL_URL, {
+    text: true,
+    ...(engine === 'mysql' ? { charset: 'UTF8MB4_BIN' } : {}),
+  });
+  const { q, p } = session;
+  const rows = (sql: string, params?: readonly unknown[]) => session.rows<SourceRow>(sql, params);
   const db: SourceDb = {
     engine,
     schema,
@@ -194,17 +150,8 @@ export async function openSourceDb(engine: Engine, schema: string): Promise<Sour
     p,
     table: (name) => `${q(schema)}.${q(name)}`,
     rows,
-    exec: async (sql, params) => {
-      await rows(sql, params);
-    },
-    async insert(table, columns, values) {
-      for (let i = 0; i < values.length; i += 500) {
-        const chunk = values.slice(i, i + 500);
-        let n = 0;
-        const tuples = chunk.map((row) => `(${row.map(() => p(++n)).join(', ')})`).join(', ');
-        await rows(`INSERT INTO ${db.table(table)} (${columns.map(q).join(', ')}) VALUES ${tuples}`, chunk.flat());
-      }
-    },
+    exec: (sql, params) => session.exec(sql, params),
+    insert: (table, columns, values) => session.insert(db.table(table), columns, values),
     async rowsInRange(table, cursor, from, to) {
       const all = await rows(`SELECT * FROM ${db.table(table)}`);
       return all.filter((row) => {
@@ -214,7 +161,7 @@ export async function openSourceDb(engine: Engine, schema: string): Promise<Sour
         return at >= from.getTime() && at < to.getTime();
       });
     },
-    close,
+    close: () => session.close(),
   };
   return db;
 }
@@ -492,7 +439,7 @@ export const col = {
     (column: string, scale: number): Expectation =>
     (row) => {
       const v = value(row, column);
-      return v === null ? null : decimalText(unscaled(v, scale), scale);
+      return v === null ? null : formatUnscaled(unscaledOf(v, scale), scale);
     },
   time:
     (column: string): Expectation =>
@@ -650,7 +597,7 @@ export function sumOf(rows: readonly LandedRow[], column: string, scale: number)
   let sum = 0n;
   for (const row of rows) {
     const v = row[column];
-    if (v !== null && v !== undefined) sum += unscaled(String(v), scale);
+    if (v !== null && v !== undefined) sum += unscaledOf(String(v), scale);
   }
-  return decimalText(sum, scale);
+  return formatUnscaled(sum, scale);
 }

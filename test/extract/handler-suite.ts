@@ -11,6 +11,7 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LocalKeyService } from '#shared/adapters/kms-local';
 import type { StreamName } from '#shared/canonical';
+import { unscaledOf } from '#shared/parquet/decimal-text';
 import { loadPseudonymKey } from '#shared/pii/key';
 import type {
   ExtractResult,
@@ -50,7 +51,6 @@ import {
   startLocalAws,
   sumOf,
   syntheticExpectation,
-  unscaled,
   wallText,
   windowPartKeys,
 } from './fixtures.ts';
@@ -248,7 +248,7 @@ export function describeHandlers(engine: Engine, available: boolean): void {
         const manifest = await getManifest(aws, paymentsResult.manifestKey);
         const amount = sumOf(landed.payments!, 'amount', 2);
         expect(manifest?.moneySums.amount).toBe(amount);
-        expect(unscaled(paymentsResult.reconciliation.sums.amount!.source, 2)).toBe(unscaled(amount, 2));
+        expect(unscaledOf(paymentsResult.reconciliation.sums.amount!.source, 2)).toBe(unscaledOf(amount, 2));
         const roundsManifest = await getManifest(aws, roundsResult.manifestKey);
         for (const field of ['stake', 'payout', 'bonus_stake']) {
           expect(roundsManifest?.moneySums[field]).toBe(sumOf(landed.game_rounds!, field, 2));
@@ -295,7 +295,7 @@ export function describeHandlers(engine: Engine, available: boolean): void {
         expect(result.rows).toBe(0);
         expect(result.reconciliation.ok).toBe(true);
         expect(result.reconciliation.sourceRows).toBe('0');
-        expect(unscaled(result.reconciliation.sums.amount!.landed, 2)).toBe(0n);
+        expect(unscaledOf(result.reconciliation.sums.amount!.landed, 2)).toBe(0n);
         const manifest = await getManifest(aws, result.manifestKey);
         expect(manifest).toMatchObject({ rowCount: 0, parts: [], minCursor: null, maxCursor: null });
         expect(await windowPartKeys(aws, 'payments', SNAP, 'w-empty')).toEqual([]);

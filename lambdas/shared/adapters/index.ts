@@ -12,6 +12,7 @@
  * |                                 | operator's database (host, credentials and TLS mode)      |
  */
 
+import { ENV } from '../contracts/environment.ts';
 import type { SourceCredentials } from '../types.ts';
 import type { KeyService } from './key-service.ts';
 import { AwsKeyService } from './kms-aws.ts';
@@ -59,7 +60,7 @@ export function createAdapters(
   if (mode !== 'aws' && mode !== 'local') {
     throw new AdapterConfigError(`CONNECTOR_ADAPTERS must be "aws" or "local", got ${JSON.stringify(mode)}`);
   }
-  const operatorId = options.operatorId ?? env.CONNECTOR_OPERATOR_ID;
+  const operatorId = options.operatorId ?? env[ENV.operatorId];
   if (!operatorId) {
     throw new AdapterConfigError('the operator id is unknown: set CONNECTOR_OPERATOR_ID (or pass operatorId)');
   }

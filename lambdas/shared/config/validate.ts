@@ -3,6 +3,7 @@
  * Every problem is reported with its path, what was expected and an example of a good value.
  */
 import { CANONICAL_STREAMS, getField, STREAM_NAMES, type StreamName } from '../canonical.ts';
+import { mappedColumn } from './columns.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { checkIncremental } from './incremental.ts';
 import { type OperatorConfig, SAFE_IDENTIFIER, type StreamConfig } from './schema.ts';
@@ -91,10 +92,6 @@ function secretsIn(value: unknown, path: (string | number)[], operatorId: string
 
 const IDENTIFIER_EXPECTED =
   'a plain SQL identifier: letters, digits and underscores, starting with a letter or underscore (no quotes, spaces, dots or semicolons)';
-
-function mappedColumn(mapping: StreamConfig['columns'][string]): string {
-  return typeof mapping === 'string' ? mapping : mapping.column;
-}
 
 function checkStream(config: OperatorConfig, name: StreamName, stream: StreamConfig, issues: SemanticIssue[]): void {
   const canonical = CANONICAL_STREAMS[name];

@@ -33,7 +33,7 @@ import { type LandedColumn, landedColumns, schemaFingerprint } from '../landed-s
 import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
 import { databaseSourceSeq } from '../mapping/version.ts';
 import type { EncodedBatch } from '../parquet/batch-encoding.ts';
-import { parseUnscaled } from '../parquet/decimal-text.ts';
+import { addDecimalTexts, decimalTextsEqual, subtractDecimalTexts } from '../parquet/decimal-text.ts';
 import { PartitionedPartWriter } from '../parquet/part-writer.ts';
 import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
 import type { Continuation, Reconciliation } from '../pipeline/contracts.ts';
@@ -144,37 +144,9 @@ function lastPosition(batch: SourceBatch, cursorColumn: string, keyColumn: strin
 function subtract(a: CountAndSums, b: CountAndSums | undefined): { count: bigint; sums: Record<string, string> } {
   const sums: Record<string, string> = {};
   for (const [col, value] of Object.entries(a.sums)) {
-    sums[col] = b ? decimalSub(value, b.sums[col] ?? '0') : value;
+    sums[col] = b ? subtractDecimalTexts(value, b.sums[col] ?? '0') : value;
   }
   return { count: a.count - (b?.count ?? 0n), sums };
-}
-
-/** Scale of a decimal text (digits after the point). */
-const scaleOf = (text: string): number => {
-  const dot = text.indexOf('.');
-  return dot < 0 ? 0 : text.length - dot - 1;
-};
-
-function decimalAdd(a: string, b: string): string {
-  const scale = Math.max(scaleOf(a), scaleOf(b));
-  return formatScaled(parseUnscaled(a, scale) + parseUnscaled(b, scale), scale);
-}
-
-function decimalSub(a: string, b: string): string {
-  const scale = Math.max(scaleOf(a), scaleOf(b));
-  return formatScaled(parseUnscaled(a, scale) - parseUnscaled(b, scale), scale);
-}
-
-function decimalEquals(a: string, b: string): boolean {
-  const scale = Math.max(scaleOf(a), scaleOf(b));
-  return parseUnscaled(a, scale) === parseUnscaled(b, scale);
-}
-
-function formatScaled(unscaled: bigint, scale: number): string {
-  const negative = unscaled < 0n;
-  const digits = (negative ? -unscaled : unscaled).toString().padStart(scale + 1, '0');
-  const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
-  return negative ? `-${text}` : text;
 }
 
 /** Extracts, reconciles and (when the range is complete) commits one range. */
@@ -323,7 +295,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
   const sourceCount = (BigInt(previous?.source.count ?? '0') + segment.count).toString();
   const sourceSums: Record<string, string> = { ...(previous?.source.sums ?? {}) };
   for (const [col, value] of Object.entries(segment.sums)) {
-    sourceSums[col] = sourceSums[col] === undefined ? value : decimalAdd(sourceSums[col], value);
+    sourceSums[col] = sourceSums[col] === undefined ? value : addDecimalTexts(sourceSums[col], value);
   }
 
   if (stoppedAt) {
@@ -348,7 +320,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     const landed = progress.moneySums[field] ?? '0';
     const fromSource = sourceSums[sourceColumn] ?? '0';
     sums[field] = { source: fromSource, landed };
-    if (!decimalEquals(landed, fromSource)) ok = false;
+    if (!decimalTextsEqual(landed, fromSource)) ok = false;
   }
   const reconciliation: Reconciliation = {
     ok,
@@ -358,7 +330,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
   };
   if (!ok) {
     const detail = Object.entries(sums)
-      .filter(([, s]) => !decimalEquals(s.landed, s.source))
+      .filter(([, s]) => !decimalTextsEqual(s.landed, s.source))
       .map(([f, s]) => `${f} source ${s.source} landed ${s.landed}`);
     throw new ReconciliationError(
       `${config.operatorId}/${req.stream} window ${req.runId}/${req.windowId}: landed data does not reconcile with the source ` +

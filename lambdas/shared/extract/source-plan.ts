@@ -4,9 +4,9 @@
  * and key columns, and the money columns reconciled against the landed sums.
  */
 import { CANONICAL_STREAMS, type StreamName } from '../canonical.ts';
-import type { FieldMapping, OperatorConfig } from '../config/schema.ts';
+import { cursorColumnOf, mappedColumn } from '../config/columns.ts';
+import type { OperatorConfig } from '../config/schema.ts';
 import { treatmentOf } from '../landed-schema.ts';
-import { cursorColumnOf } from '../mapping/mapper.ts';
 
 export interface SourcePlan {
   readonly schema: string;
@@ -23,9 +23,6 @@ export class SourcePlanError extends Error {
   override readonly name = 'SourcePlanError';
 }
 
-const column = (mapping: FieldMapping | undefined): string | undefined =>
-  mapping === undefined ? undefined : typeof mapping === 'string' ? mapping : mapping.column;
-
 export function sourcePlan(config: OperatorConfig, stream: StreamName): SourcePlan {
   const source = config.source;
   const streamConfig = config.streams[stream];
@@ -33,7 +30,7 @@ export function sourcePlan(config: OperatorConfig, stream: StreamName): SourcePl
   if (source.type === 'files') throw new SourcePlanError(`${where}: a file-drop operator has no source database`);
   if (!streamConfig?.table) throw new SourcePlanError(`${where}: streams.${stream}.table is not configured`);
   const canonical = CANONICAL_STREAMS[stream];
-  const keyColumn = column(streamConfig.columns[canonical.primaryKey]);
+  const keyColumn = mappedColumn(streamConfig.columns[canonical.primaryKey]);
   const cursorColumn = cursorColumnOf(stream, streamConfig);
   if (!keyColumn || !cursorColumn) {
     throw new SourcePlanError(`${where}: the primary key and the cursor must be mapped`);
@@ -41,7 +38,7 @@ export function sourcePlan(config: OperatorConfig, stream: StreamName): SourcePl
   const columns: string[] = [];
   const moneyColumns: Record<string, string> = {};
   for (const field of canonical.fields) {
-    const mapped = column(streamConfig.columns[field.name]);
+    const mapped = mappedColumn(streamConfig.columns[field.name]);
     if (mapped === undefined || treatmentOf(field, streamConfig) === 'drop') continue;
     if (!columns.includes(mapped)) columns.push(mapped);
     if (field.money) moneyColumns[field.name] = mapped;

@@ -11,11 +11,11 @@
  * column turns a field into NULLs.
  */
 import { CANONICAL_STREAMS, type CanonicalField, type FieldType, type StreamName } from '../canonical.ts';
-import type { FileFormat, OperatorConfig, StreamConfig } from '../config/schema.ts';
+import { cursorColumnOf, mappedColumn } from '../config/columns.ts';
+import type { FileFormat, OperatorConfig } from '../config/schema.ts';
 import { landedTypeOf, treatmentOf } from '../landed-schema.ts';
 import { buildConverter, type Converter, typeLabel } from '../mapping/coerce.ts';
 import { quoteValue, REDACTED_VALUE, ValueProblem } from '../mapping/errors.ts';
-import { cursorColumnOf } from '../mapping/mapper.ts';
 import { zoneConverter } from '../mapping/time.ts';
 import type { SourceColumn, SourceKind } from '../types.ts';
 import { type FileProblem, FileProblemError } from './reason.ts';
@@ -101,10 +101,6 @@ const SPECIFICITY: Record<FieldType['kind'], number> = {
   date: 3,
   timestamp: 4,
 };
-
-function mappedColumn(mapping: StreamConfig['columns'][string]): string {
-  return typeof mapping === 'string' ? mapping : mapping.column;
-}
 
 /** Builds the plan of a stream's files. Throws when the stream is not configured. */
 export function planFile(config: OperatorConfig, stream: StreamName): FilePlan {

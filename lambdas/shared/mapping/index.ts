@@ -3,7 +3,6 @@ export { typeLabel } from './coerce.ts';
 export { CoercionError, MappingError } from './errors.ts';
 export {
   createRowMapper,
-  cursorColumnOf,
   type RowMapper,
   type RowMapperOptions,
   type UnmappedValues,

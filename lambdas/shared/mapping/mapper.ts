@@ -7,7 +7,8 @@
  * landed column, and allocates nothing per row beyond the output values themselves.
  */
 import { CANONICAL_STREAMS, type CanonicalField, type StreamName, UNMAPPED_VALUE } from '../canonical.ts';
-import type { FieldMapping, OperatorConfig, StreamConfig } from '../config/schema.ts';
+import { cursorColumnOf, mappedColumn } from '../config/columns.ts';
+import type { FieldMapping, OperatorConfig } from '../config/schema.ts';
 import { type LandedColumn, landedColumns, treatmentOf } from '../landed-schema.ts';
 import { type Pseudonymizer, pseudonymInput } from '../pii/pseudonymizer.ts';
 import type { LandedBatch, LandedValue, SourceBatch, SourceColumn } from '../types.ts';
@@ -78,22 +79,12 @@ const MISSING = Symbol('NULL in a required column');
 
 const isCursor = (landedName: string) => landedName === '_cursor' || landedName === '_cursor_us';
 
-function mappedColumn(mapping: FieldMapping | undefined): string | undefined {
-  if (mapping === undefined) return undefined;
-  return typeof mapping === 'string' ? mapping : mapping.column;
-}
-
 function findColumn(columns: readonly SourceColumn[], name: string): number {
   const exact = columns.findIndex((c) => c.name === name);
   if (exact >= 0) return exact;
   const lower = name.toLowerCase();
   const matches = columns.flatMap((c, i) => (c.name.toLowerCase() === lower ? [i] : []));
   return matches.length === 1 ? matches[0]! : -1;
-}
-
-/** The cursor source column of a stream: `cursor` if set, else the column mapped to the canonical cursor. */
-export function cursorColumnOf(stream: StreamName, streamConfig: StreamConfig): string | undefined {
-  return streamConfig.cursor ?? mappedColumn(streamConfig.columns[CANONICAL_STREAMS[stream].cursor]);
 }
 
 /** Builds the mapper of one stream; throws {@link MappingError} when the source cannot feed it. */

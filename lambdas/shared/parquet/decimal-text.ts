@@ -19,3 +19,43 @@ export function parseUnscaled(text: string, scale: number): bigint {
   const value = BigInt(match[2]! + fraction.padEnd(scale, '0'));
   return match[1] === '-' ? -value : value;
 }
+
+/**
+ * The unscaled value at `scale` of a decimal text as a database or DuckDB prints it: insignificant
+ * zeros beyond `scale` are accepted (`"12.5000"` at scale 2 → `1250n`), as are a `+` sign and a
+ * missing integer part (`".5"`). Rejects non-zero digits beyond `scale`: never rounds.
+ */
+export function unscaledOf(text: string, scale: number): bigint {
+  const match = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(text.trim());
+  if (!match || (match[2] === '' && (match[3] ?? '') === '')) {
+    throw new RangeError(`not a decimal number: ${JSON.stringify(text)}`);
+  }
+  const fraction = match[3] ?? '';
+  if (/[1-9]/.test(fraction.slice(scale))) throw new RangeError(`${text} has more than ${scale} decimals`);
+  const value = BigInt(`${match[2] || '0'}${fraction.slice(0, scale).padEnd(scale, '0')}`);
+  return match[1] === '-' ? -value : value;
+}
+
+/** Scale of a decimal text (digits after the point). */
+const scaleOf = (text: string): number => {
+  const dot = text.indexOf('.');
+  return dot < 0 ? 0 : text.length - dot - 1;
+};
+
+/** `a + b` of two decimal texts, at the larger of their scales (`"1.5" + "2.25"` → `"3.75"`). */
+export function addDecimalTexts(a: string, b: string): string {
+  const scale = Math.max(scaleOf(a), scaleOf(b));
+  return formatUnscaled(parseUnscaled(a, scale) + parseUnscaled(b, scale), scale);
+}
+
+/** `a - b` of two decimal texts, at the larger of their scales. */
+export function subtractDecimalTexts(a: string, b: string): string {
+  const scale = Math.max(scaleOf(a), scaleOf(b));
+  return formatUnscaled(parseUnscaled(a, scale) - parseUnscaled(b, scale), scale);
+}
+
+/** Whether two decimal texts are the same number (`"1.50"` and `"1.5"` are). */
+export function decimalTextsEqual(a: string, b: string): boolean {
+  const scale = Math.max(scaleOf(a), scaleOf(b));
+  return parseUnscaled(a, scale) === parseUnscaled(b, scale);
+}

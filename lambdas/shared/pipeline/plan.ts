@@ -21,10 +21,10 @@ import { INCREMENTAL_LOCK_TTL_SECONDS } from '../contracts/locks.ts';
 import { checkCursorLookback } from '../extract/cursor-check.ts';
 import { sourcePlan } from '../extract/source-plan.ts';
 import { manifestKey } from '../layout.ts';
+import { localWallTimeToUtc } from '../mapping/time.ts';
 import type { CursorBounds, SourceConnection } from '../sources/source.ts';
-import { localWallTimeToUtc } from '../sources/time-zone.ts';
 import { INCREMENTAL_LOCK } from '../state/keys.ts';
-import type { SnapshotMeta, SyncStateStore, WindowProgress } from '../state/store.ts';
+import type { SnapshotMeta, SnapshotWindowRecord, SyncStateStore } from '../state/store.ts';
 
 export const HOUR_MS = 3_600_000;
 
@@ -408,7 +408,7 @@ export interface PlanDeps {
   readonly maxWindows?: number;
 }
 
-function toPlanned(w: Pick<WindowProgress, 'stream' | 'windowId' | 'from' | 'to'>): PlannedWindow {
+function toPlanned(w: Pick<SnapshotWindowRecord, 'stream' | 'windowId' | 'from' | 'to'>): PlannedWindow {
   return { s: w.stream as StreamName, w: w.windowId, f: isoSeconds(w.from), t: isoSeconds(w.to) };
 }
 

@@ -6,6 +6,7 @@ import type { Context } from 'aws-lambda';
 import { type Adapters, createAdapters } from '../adapters/index.ts';
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
+import { ENV } from '../contracts/environment.ts';
 import { defaultBatchWorkers } from '../extract/batch-pool.ts';
 import { type ExtractRangeOutcome, type ExtractRangeRequest, extractRange } from '../extract/extract-range.ts';
 import { ensureKeyForm, loadPseudonymKey } from '../pii/key.ts';
@@ -90,8 +91,7 @@ export async function invocationTools(
 export async function openOperatorSource(rt: ExtractorRuntime, stream: StreamName): Promise<SourceConnection> {
   const source = rt.config.source;
   if (source.type === 'files') throw new Error(`${rt.config.operatorId}: file-drop operators have no source database`);
-  if (!rt.env.secretId)
-    throw new Error('environment variable CONNECTOR_SECRET_ID is not set (database sources need it)');
+  if (!rt.env.secretId) throw new Error(`environment variable ${ENV.secretId} is not set (database sources need it)`);
   const database: OperatorDatabase = {
     source,
     stage: rt.config.stage,

@@ -4,8 +4,7 @@
  */
 import type { OperatorConfig } from '../config/schema.ts';
 import type { WindowManifest } from '../sink/window.ts';
-import type { PendingPublication } from '../state/publications.ts';
-import type { PartitionRange } from './sql.ts';
+import type { PartitionRange, PendingPublication } from '../state/publications.ts';
 import { boundedByTime, servingLayout } from './tables.ts';
 
 /** The partition column's values in a window, from its manifest; undefined for a bucketed table. */

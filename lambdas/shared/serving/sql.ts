@@ -17,6 +17,7 @@
  */
 import { CANONICAL_STREAMS, type StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
+import type { PartitionRange } from '../state/publications.ts';
 import { boundedByTime, type ServingColumn, servingColumns, servingLayout, servingTableName } from './tables.ts';
 
 /** Athena's limit on the length of a query string. */
@@ -48,14 +49,6 @@ export function timestampLiteral(iso: string): string {
 export interface MergeSource {
   readonly runIds: readonly string[];
   readonly windowIds: readonly string[];
-}
-
-/** What the merged rows hold of the stream's partition column (from the windows' manifests). */
-export interface PartitionRange {
-  /** Smallest and largest non-NULL value (ISO-8601); null when every value is NULL. */
-  readonly range: { readonly min: string; readonly max: string } | null;
-  /** Whether some merged row has a NULL partition value. */
-  readonly hasNulls: boolean;
 }
 
 export interface MergeInput {

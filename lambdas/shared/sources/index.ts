@@ -7,11 +7,11 @@ import { openMysql } from './mysql.ts';
 import { openPostgres } from './postgres.ts';
 import type { SourceConnection, SourceOptions } from './source.ts';
 
+export { dateBound, localWallTimeToUtc, utcToLocalWallTime, wallTimeBound } from '../mapping/time.ts';
 export * from './errors.ts';
 export { mysqlKind } from './mysql.ts';
 export { postgresKind } from './postgres.ts';
 export * from './source.ts';
-export { dateBound, localWallTimeToUtc, utcToLocalWallTime, wallTimeBound } from './time-zone.ts';
 
 /**
  * Opens a read-only session on the operator's database.

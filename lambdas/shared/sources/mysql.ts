@@ -17,6 +17,7 @@
  */
 import { checkServerIdentity, type TLSSocket } from 'node:tls';
 import mysql from 'mysql2';
+import { dateBound, utcToLocalWallTime, wallTimeBound } from '../mapping/time.ts';
 import type { SourceBatch, SourceCredentials, SourceKind } from '../types.ts';
 import { describeDriverError, type SourceErrorContext, SourceQueryError, toSourceError } from './errors.ts';
 import {
@@ -39,7 +40,6 @@ import {
   selectedColumns,
   snapshotViewOf,
 } from './source.ts';
-import { dateBound, utcToLocalWallTime, wallTimeBound } from './time-zone.ts';
 
 type Row = (string | null)[];
 

@@ -13,6 +13,7 @@
  * `…+00`), ISO dates, shortest-exact floats, and `application_name` for the DBA.
  */
 import pg from 'pg';
+import { dateBound, wallTimeBound } from '../mapping/time.ts';
 import type { SourceCredentials, SourceKind } from '../types.ts';
 import { describeDriverError, type SourceErrorContext, SourceQueryError, toSourceError } from './errors.ts';
 import { copyOutBatches, copyOutText, copyTextBatch } from './pg-copy.ts';
@@ -36,7 +37,6 @@ import {
   selectedColumns,
   snapshotViewOf,
 } from './source.ts';
-import { dateBound, wallTimeBound } from './time-zone.ts';
 
 const RAW_TEXT = (value: string) => value;
 /** Every type parser returns the server's text unchanged. */

@@ -8,10 +8,10 @@ export {
   type SnapshotPointer,
   type SnapshotStatus,
   type SnapshotWindowInput,
+  type SnapshotWindowRecord,
   type StreamState,
   SyncStateError,
   SyncStateStore,
   type SyncStateStoreOptions,
-  type WindowProgress,
   type WindowStatus,
 } from './store.ts';

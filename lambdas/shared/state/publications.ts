@@ -16,9 +16,16 @@ import {
   paginateQuery,
 } from '@aws-sdk/lib-dynamodb';
 import type { StreamName } from '../canonical.ts';
-import type { PartitionRange } from '../serving/sql.ts';
 import { keys, publicationPk } from './keys.ts';
 import { SyncStateError } from './store.ts';
+
+/** What the rows of one or more windows hold of the stream's partition column (from the windows' manifests). */
+export interface PartitionRange {
+  /** Smallest and largest non-NULL value (ISO-8601); null when every value is NULL. */
+  readonly range: { readonly min: string; readonly max: string } | null;
+  /** Whether some merged row has a NULL partition value. */
+  readonly hasNulls: boolean;
+}
 
 /** A committed (or committing) window waiting to be published. */
 export interface PendingPublication {

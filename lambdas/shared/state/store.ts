@@ -121,7 +121,8 @@ export interface SnapshotMeta {
   readonly nullCursorRows?: Readonly<Record<string, number>>;
 }
 
-export interface WindowProgress {
+/** What the sync-state table records of one window of a snapshot: its bounds, status, attempts and totals. */
+export interface SnapshotWindowRecord {
   readonly snapshotId: string;
   readonly stream: string;
   readonly windowId: string;
@@ -413,7 +414,7 @@ export class SyncStateStore {
   }
 
   /** Marks a window as running and counts the attempt; the stored progress is returned. */
-  async markWindowRunning(snapshotId: string, stream: string, windowId: string): Promise<WindowProgress> {
+  async markWindowRunning(snapshotId: string, stream: string, windowId: string): Promise<SnapshotWindowRecord> {
     const out = await this.call('markWindowRunning', () =>
       this.doc.send(
         new UpdateCommand({
@@ -427,7 +428,7 @@ export class SyncStateStore {
         }),
       ),
     );
-    return toWindowProgress(out.Attributes ?? {});
+    return toSnapshotWindowRecord(out.Attributes ?? {});
   }
 
   /** Saves where a window that ran out of Lambda time resumes, with the rows and bytes so far. */
@@ -523,8 +524,8 @@ export class SyncStateStore {
   }
 
   /** Every window of a snapshot (optionally of one stream), in key order; follows Query pagination. */
-  async listWindows(snapshotId: string, options: { readonly stream?: string } = {}): Promise<WindowProgress[]> {
-    const windows: WindowProgress[] = [];
+  async listWindows(snapshotId: string, options: { readonly stream?: string } = {}): Promise<SnapshotWindowRecord[]> {
+    const windows: SnapshotWindowRecord[] = [];
     let start: Record<string, unknown> | undefined;
     do {
       const out = await this.call('listWindows', () =>
@@ -541,7 +542,7 @@ export class SyncStateStore {
           }),
         ),
       );
-      for (const item of out.Items ?? []) windows.push(toWindowProgress(item));
+      for (const item of out.Items ?? []) windows.push(toSnapshotWindowRecord(item));
       start = out.LastEvaluatedKey;
     } while (start);
     return windows;
@@ -927,7 +928,7 @@ function toSnapshotMeta(item: Item): SnapshotMeta {
   };
 }
 
-function toWindowProgress(item: Item): WindowProgress {
+function toSnapshotWindowRecord(item: Item): SnapshotWindowRecord {
   const continuation = str(item.continuation);
   const manifestKey = str(item.manifestKey);
   const error = str(item.error);

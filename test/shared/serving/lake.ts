@@ -12,11 +12,13 @@ import * as s3lib from 'aws-cdk-lib/aws-s3';
 import { CANONICAL_STREAMS, type StreamName } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
 import { landedColumns } from '#shared/landed-schema';
+import { unscaledOf } from '#shared/parquet/decimal-text';
 import { PartitionedPartWriter } from '#shared/parquet/part-writer';
-import { mergeStatement, type PartitionRange } from '#shared/serving/sql';
+import { mergeStatement } from '#shared/serving/sql';
 import { servingLayout } from '#shared/serving/tables';
 import { S3Sink } from '#shared/sink/s3';
 import { commitWindow, newAttemptId, readCommittedWindow } from '#shared/sink/window';
+import type { PartitionRange } from '#shared/state/publications';
 import type { LandedValue } from '#shared/types';
 import { DataCatalog } from '../../../lib/constructs/data-catalog.ts';
 import { LocalAthena } from '../../../local/athena.ts';
@@ -54,7 +56,7 @@ export function landedRow(
   for (const column of landedColumns(config, stream)) {
     const value = values[column.name] ?? null;
     row[column.name] =
-      column.type.kind === 'decimal' && typeof value === 'string' ? unscaled(value, column.type.scale) : value;
+      column.type.kind === 'decimal' && typeof value === 'string' ? unscaledOf(value, column.type.scale) : value;
   }
   return {
     ...row,
@@ -65,14 +67,6 @@ export function landedRow(
     _extracted_at: version.extractedAt,
     _deleted: version.deleted ?? false,
   };
-}
-
-/** `'-12.5'` at scale 2 → `-1250n`. */
-export function unscaled(text: string, scale: number): bigint {
-  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text);
-  if (!m || (m[3]?.length ?? 0) > scale) throw new Error(`not a decimal of scale ${scale}: ${text}`);
-  const digits = BigInt(`${m[2]}${(m[3] ?? '').padEnd(scale, '0')}`);
-  return m[1] === '-' ? -digits : digits;
 }
 
 /** What committed windows' manifests say of a stream's partition column (as the publish planner reads them). */

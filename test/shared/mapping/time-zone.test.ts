@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { parseDateTime, ZoneConverter } from '../../../lambdas/shared/mapping/time.ts';
 import {
   dateBound,
   localWallTimeToUtc,
+  parseDateTime,
   utcToLocalWallTime,
   wallTimeBound,
-} from '../../../lambdas/shared/sources/time-zone.ts';
+  ZoneConverter,
+} from '../../../lambdas/shared/mapping/time.ts';
 
 const utc = (iso: string) => Date.parse(iso);
 const MALTA = 'Europe/Malta';
