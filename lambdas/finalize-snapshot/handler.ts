@@ -5,7 +5,6 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { PIPELINE_METRICS } from '#shared/contracts/metrics';
-import { acceptSchemas } from '#shared/drift/check';
 import { type FinalizeSnapshotInput, type FinalizeSnapshotResult, finalizeSnapshot } from '#shared/pipeline/plan';
 import { createAwsClients, loadRuntimeConfig, readRuntimeEnv } from '#shared/runtime/context';
 import { createObservability, wrapHandler } from '#shared/runtime/observability';
@@ -23,7 +22,14 @@ const { logger, metrics } = obs;
 export async function finalizeSnapshotHandler(event: FinalizeSnapshotInput): Promise<FinalizeSnapshotResult> {
   logger.appendKeys({ snapshotId: event.snapshotId });
   const result = await finalizeSnapshot(
-    { config, store, acceptSchemas: (streams, snapshotId) => acceptSchemas(schemas, streams, snapshotId) },
+    {
+      config,
+      store,
+      // Straight to the ledger: this function never opens the operator database (no driver to load).
+      acceptSchemas: async (streams, snapshotId) => {
+        for (const stream of streams) await schemas.accept(stream, snapshotId);
+      },
+    },
     event,
   );
   if (result.status === 'completed') {
