@@ -960,6 +960,20 @@ export class Monitoring extends Construct {
       );
     }
 
+    if (props.pipeline || props.fileDrop) {
+      dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Schema drift (columns changed per check)',
+          left: streams.map((s) =>
+            this.connectorMetric(METRICS.schemaDriftColumns, 'Maximum', fiveMinutes, s).with({ label: s }),
+          ),
+          leftYAxis: { min: 0, label: 'columns' },
+          width: 24,
+          height: 6,
+        }),
+      );
+    }
+
     if (props.fileDrop) {
       dashboard.addWidgets(
         new cloudwatch.GraphWidget({

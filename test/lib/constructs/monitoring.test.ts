@@ -473,6 +473,7 @@ describe('Monitoring', () => {
         'Window and run duration (max, ms)',
         'Snapshot progress',
         'Rows with a NULL cursor (not landed)',
+        'Schema drift (columns changed per check)',
       ]),
     );
     for (const stream of Object.keys(acme.stack.config.streams)) {
