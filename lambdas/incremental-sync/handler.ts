@@ -17,6 +17,7 @@ import { ReconciliationError } from '#shared/extract/extract-range';
 import type { IncrementalSyncInput, IncrementalSyncResult, SchemaDriftSummary } from '#shared/pipeline/contracts';
 import { createExtractorRuntime, extractForInvocation } from '#shared/runtime/extractor';
 import { loggableError, wrapHandler } from '#shared/runtime/observability';
+import type { SourceConnection } from '#shared/sources/source';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
 
 const rt = createExtractorRuntime();
@@ -76,7 +77,7 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     let schemaDrift: SchemaDriftSummary[] | undefined;
     const checkSchema = event.continuation
       ? undefined
-      : async (source: Parameters<typeof checkSchemas>[0]['source']) => {
+      : async (source: SourceConnection) => {
           const checked = (
             await checkSchemas({ source, config: rt.config, ledger: rt.schemas, streams: [stream], runId })
           )[stream];
