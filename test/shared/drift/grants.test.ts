@@ -124,5 +124,24 @@ for (const engine of ['postgres', 'mysql'] as const) {
         engine === 'postgres' ? [{ change: 'added', column: 'referral_code', to: 'character varying(16)' }] : [],
       );
     });
+
+    it.runIf(engine === 'mysql')(
+      'sees new columns on MySQL/MariaDB with the optional REFERENCES grant grant-sql offers',
+      async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'drift-grants-'));
+        const configFile = join(dir, 'operator.yaml');
+        writeFileSync(configFile, stringify(raw));
+        const generated = await runCli(['grant-sql', '--config', configFile, '--user', user]);
+        const offered = /^-- (GRANT REFERENCES ON .*`customers` TO .*;)$/m.exec(generated.out);
+        expect(offered).not.toBeNull();
+        await exec(offered![1]!);
+        const third = await check('r3');
+        expect(third.players?.changes).toEqual(
+          expect.arrayContaining([{ change: 'added', column: 'referral_code', to: 'varchar(16)' }]),
+        );
+        // Still no read of a column that is not granted.
+        await expect(source.query(`SELECT referral_code FROM ${table('customers')} LIMIT 1`)).rejects.toThrow();
+      },
+    );
   });
 }
