@@ -3,20 +3,21 @@
  * schemas, tables, columns with their types, primary keys, indexes and row estimates. Used by
  * `discover` (to propose a mapping) and `check` (to verify one).
  */
-import { mysqlKind, postgresKind, type SourceConnection } from '#shared/sources/index';
+import {
+  findCatalogColumn,
+  mysqlCatalogColumn,
+  PG_COLUMN_FROM,
+  PG_COLUMN_SELECT,
+  PG_COLUMN_WHERE,
+  postgresCatalogColumn,
+  type CatalogColumn as SourceCatalogColumn,
+} from '#shared/sources/catalog';
+import type { SourceConnection } from '#shared/sources/index';
 import type { SourceKind } from '#shared/types';
 import { type ColumnComparison, mysqlColumnComparison, postgresColumnComparison } from './collation.ts';
 
-export interface CatalogColumn {
-  readonly name: string;
-  /** Type as the database shows it, e.g. `numeric(18,2)`, `datetime(6)`. */
-  readonly type: string;
-  /** How the connector reads it (the readers' classification). */
-  readonly kind: SourceKind;
-  readonly nullable: boolean;
-  /** DECIMAL precision and scale, when the type is a decimal with both. */
-  readonly precision?: number;
-  readonly scale?: number;
+/** A column as the catalog describes it, with how a text column compares values. */
+export interface CatalogColumn extends SourceCatalogColumn {
   /** How a text column compares values (collation, case, trailing spaces); absent for other types. */
   readonly comparison?: ColumnComparison;
 }
@@ -86,32 +87,27 @@ export async function readSchema(conn: SourceConnection, schema: string): Promis
     const [[version]] = (await conn.query('SHOW server_version_num')) as [[string | null]];
     const deterministic = Number(version) >= 120000 ? 'co.collisdeterministic' : 'true';
     const columns = await conn.query(
-      `SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), bt.typname, NOT a.attnotnull,
-              CASE WHEN bt.typname = 'numeric' AND a.atttypmod > 0 THEN ((a.atttypmod - 4) >> 16) & 65535 END,
-              CASE WHEN bt.typname = 'numeric' AND a.atttypmod > 0 THEN (a.atttypmod - 4) & 65535 END,
+      `SELECT c.relname, ${PG_COLUMN_SELECT},
               GREATEST(c.reltuples, 0)::bigint, c.reltuples < 0, co.collname, ${deterministic}
-         FROM pg_catalog.pg_attribute a
-         JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-         JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-         JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+         FROM ${PG_COLUMN_FROM}
          LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
-        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND ${PG_COLUMN_WHERE}
         ORDER BY c.relname, a.attnum`,
       [schema],
     );
     for (const [tableName, name, type, base, nullable, precision, scale, tuples, unknown, collation, det] of columns) {
       const t = table(tableName ?? '');
-      const p = num(precision);
-      const s = num(scale);
-      const kind = postgresKind(base ?? '');
-      t.columns.push({
+      const column = postgresCatalogColumn({
         name: name ?? '',
         type: type ?? '',
-        kind,
-        nullable: nullable === 't' || nullable === 'true',
-        ...(p !== undefined && s !== undefined ? { precision: p, scale: s } : {}),
-        ...(kind === 'text' && collation
+        baseType: base ?? '',
+        nullable: nullable ?? null,
+        precision: precision ?? null,
+        scale: scale ?? null,
+      });
+      t.columns.push({
+        ...column,
+        ...(column.kind === 'text' && collation
           ? {
               comparison: postgresColumnComparison({
                 baseType: base ?? '',
@@ -173,16 +169,17 @@ export async function readSchema(conn: SourceConnection, schema: string): Promis
       padAttribute,
     ] of columns) {
       const t = table(tableName ?? '');
-      const kind = mysqlKind(dataType ?? '', columnType ?? '');
-      const p = num(precision);
-      const s = num(scale);
-      t.columns.push({
+      const column = mysqlCatalogColumn({
         name: name ?? '',
-        type: columnType ?? '',
-        kind,
-        nullable: nullable === 'YES',
-        ...(kind === 'decimal' && p !== undefined && s !== undefined ? { precision: p, scale: s } : {}),
-        ...(kind === 'text' && collation ? { comparison: mysqlColumnComparison(collation, padAttribute) } : {}),
+        columnType: columnType ?? '',
+        dataType: dataType ?? '',
+        nullable: nullable ?? null,
+        precision: precision ?? null,
+        scale: scale ?? null,
+      });
+      t.columns.push({
+        ...column,
+        ...(column.kind === 'text' && collation ? { comparison: mysqlColumnComparison(collation, padAttribute) } : {}),
       });
       t.rowEstimate = num(rows) ?? null;
     }
@@ -214,7 +211,5 @@ export function hasLeadingIndex(table: CatalogTable, column: string, next?: stri
 
 /** A column of a table by name (case-insensitive on MySQL, exact on PostgreSQL). */
 export function findColumn(table: CatalogTable, name: string, engine: 'postgres' | 'mysql'): CatalogColumn | undefined {
-  return engine === 'postgres'
-    ? table.columns.find((c) => c.name === name)
-    : table.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
+  return findCatalogColumn(table.columns, name, engine);
 }

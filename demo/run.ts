@@ -50,6 +50,7 @@ import {
   createSyntheticOperator,
   syntheticOperatorConfig,
 } from '../synthetic/operator.ts';
+import { addSourceColumn, schemaDriftCheck } from './integrity/drift.ts';
 import { type IntegrityCheck, type IntegrityReport, integrityProblems, integrityReport } from './integrity.ts';
 import { activePlayers, depositsPerDay, ggrPerGame, playerAccounts } from './questions.ts';
 
@@ -657,6 +658,7 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
     // it is caught by the first incremental run's lookback.
     let from = cutoff - 30 * MINUTE;
     const watermarks = new Map(streams.map((s) => [s.stream, cutoff]));
+    const driftExpected: string[] = [];
     for (const [i, lateByMs] of [20 * MINUTE, 10 * MINUTE].entries()) {
       const tag = `incremental ${i + 1}`;
       // New activity up to just before now minus the safety lag: the run reads up to there.
@@ -676,6 +678,8 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
         tag,
         `source moved to ${utc(to)}: ${n(inserted)} new rows, ${n(updated)} updates, late payment ${advance.lateKey} at ${utc(from - lateByMs)}`,
       );
+      // Schema drift: a new source column before the second run, reported by it and never copied.
+      if (i === 1) driftExpected.push(...(await addSourceColumn(db, engine, schema)));
       const state = await readSource(db, streams, zone);
       t = Date.now();
       const { run } = await session.incremental();
@@ -699,6 +703,13 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
       steps.push({ advance, from, to, late: from - lateByMs, run, ms });
       from = to;
     }
+
+    integrity.push(
+      schemaDriftCheck(
+        steps.map((s) => s.run),
+        driftExpected,
+      ),
+    );
 
     // 4. Read everything back.
     progress('verify', `reading the committed Parquet in ${out} with DuckDB`);

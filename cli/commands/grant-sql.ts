@@ -129,6 +129,12 @@ export function grantSql(config: OperatorConfig, options: GrantSqlOptions = {}):
       `GRANT SELECT (${cols}) ON ${dialect === 'postgres' ? 'TABLE ' : ''}${table} TO ${to};`,
       '-- recommended index for ordered, ranged reads (skip it if an index on (cursor, key) exists):',
       `-- ${recommendedIndex(dialect, plan.schema, plan.table, plan.cursorColumn, plan.keyColumn)}`,
+      ...(dialect === 'mysql'
+        ? [
+            '-- optional: lets the schema-drift check see new columns too (it lists column names and types, reads no row):',
+            `-- GRANT REFERENCES ON ${table} TO ${to};`,
+          ]
+        : []),
     );
   }
   if (dialect === 'mysql') {

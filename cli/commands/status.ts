@@ -8,6 +8,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { STREAM_NAMES } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
+import { type SchemaChangeRecord, SchemaLedger, type SchemaState } from '#shared/state/schemas';
 import { type SnapshotMeta, type SnapshotWindowRecord, SyncStateError, SyncStateStore } from '#shared/state/store';
 import { awsError } from '../aws.ts';
 import {
@@ -61,7 +62,7 @@ AWS_ENDPOINT_URL_DYNAMODB (or AWS_ENDPOINT_URL) points the client at another end
 ${OPERATOR_HELP}
 
 Exit codes: 0 healthy, 1 problems found (failed snapshot or windows, a stream over its freshness SLA,
-rows with a NULL cursor), 2 usage error, 4 the table cannot be read.`;
+rows with a NULL cursor, a stream failing on schema drift), 2 usage error, 4 the table cannot be read.`;
 
 /** Progress of one stream in the current snapshot. */
 export interface StreamSnapshotProgress {
@@ -89,6 +90,23 @@ export interface StreamStatus {
   /** When and by which snapshot or incremental run they were counted. */
   readonly nullCursorCountedAt: string | null;
   readonly nullCursorRunId: string | null;
+  /** The last schema drift found in the stream's source table (or file header); null when none was. */
+  readonly schemaDrift: StreamSchemaDrift | null;
+}
+
+/** The last schema drift of a stream, as `connector status` shows it. */
+export interface StreamSchemaDrift {
+  readonly at: string;
+  /** The snapshot, incremental run or file that found it. */
+  readonly runId: string;
+  /** `schema.table`, or the file's key. */
+  readonly source: string;
+  /** Each drifted column in words (names and types, what to change in config). */
+  readonly changes: readonly string[];
+  /** Whether it failed the stream. */
+  readonly failed: boolean;
+  /** Whether a later run succeeded with the columns as they are now (the drift is behind the stream). */
+  readonly resolved: boolean;
 }
 
 export interface OperatorStatus {
@@ -118,9 +136,11 @@ export async function readStatus(
   store: SyncStateStore,
   config: OperatorConfig,
   now = new Date(),
+  schemas?: SchemaLedger,
 ): Promise<OperatorStatus> {
   const streams = STREAM_NAMES.filter((s) => config.streams[s]);
   const states = await store.getStreamStates(streams);
+  const schemaStates = schemas ? await schemas.getMany(streams) : [];
   const pointer = await store.getCurrentSnapshot();
   const meta = pointer ? await store.getSnapshot(pointer.currentSnapshotId) : undefined;
   const windows: SnapshotWindowRecord[] = meta ? await store.listWindows(meta.snapshotId) : [];
@@ -154,6 +174,7 @@ export async function readStatus(
       nullCursorRows: state.nullCursorRows ?? null,
       nullCursorCountedAt: iso(state.nullCursorCountedAt),
       nullCursorRunId: state.nullCursorRunId ?? null,
+      schemaDrift: schemaDriftOf(schemaStates[i]),
     };
   });
   const failures = windows
@@ -196,8 +217,33 @@ export async function readStatus(
       : null,
     streams: out,
     failures,
-    ok: meta?.status !== 'failed' && failures.length === 0 && out.every((s) => !s.late && !s.nullCursorRows),
+    ok:
+      meta?.status !== 'failed' &&
+      failures.length === 0 &&
+      out.every((s) => !s.late && !s.nullCursorRows && !(s.schemaDrift?.failed && !s.schemaDrift.resolved)),
   };
+}
+
+function schemaDriftOf(state: SchemaState | undefined): StreamSchemaDrift | null {
+  const drift = state?.lastDrift;
+  if (!drift) return null;
+  const accepted = state.accepted;
+  return {
+    at: drift.at.toISOString(),
+    runId: drift.runId,
+    source: drift.source,
+    changes: drift.changes.map(describeRecordedChange),
+    failed: drift.failed,
+    resolved: drift.failed && accepted !== undefined && accepted.runId !== drift.runId && accepted.at >= drift.at,
+  };
+}
+
+/** A recorded change in words (as the run described it, with the fix for a failing one). */
+function describeRecordedChange(c: SchemaChangeRecord): string {
+  const types = c.from && c.to ? `${c.from} → ${c.to}` : (c.to ?? c.from);
+  const fields = c.fields?.length ? ` (field ${c.fields.join(', ')})` : '';
+  const renamed = c.renamedTo ? `, new column ${c.renamedTo} looks like its new name` : '';
+  return `${c.column}${fields}: ${c.change}${types ? ` ${types}` : ''}${renamed}${c.fix ? ` – ${c.fix}` : ''}`;
 }
 
 /** The status as text. */
@@ -250,6 +296,15 @@ export function formatStatus(s: OperatorStatus): string {
       '  The operator gives them a cursor value; see docs/runbook.md#null-cursor-rows.',
     );
   }
+  const drifted = s.streams.filter((x) => x.schemaDrift);
+  if (drifted.length > 0) {
+    lines.push('', 'Schema drift (see docs/runbook.md#schema-drift):');
+    for (const x of drifted) {
+      const d = x.schemaDrift!;
+      const state = d.failed ? (d.resolved ? 'failed the stream, resolved since' : 'FAILS THE STREAM') : 'reported';
+      lines.push(`  ${x.stream}: ${d.source} at ${d.at} by ${d.runId} (${state}): ${d.changes.join('; ')}`);
+    }
+  }
   if (s.failures.length > 0) {
     lines.push('', 'Recent failures:');
     for (const f of s.failures) lines.push(`  ${f.at} ${f.stream}/${f.windowId} (attempt ${f.attempts}): ${f.error}`);
@@ -291,11 +346,13 @@ export const statusCommand: Command = {
     const endpoint = io.env.AWS_ENDPOINT_URL_DYNAMODB ?? io.env.AWS_ENDPOINT_URL;
     const client = new DynamoDBClient({ region: config.region, ...(endpoint ? { endpoint } : {}) });
     try {
-      const store = new SyncStateStore(DynamoDBDocumentClient.from(client), table);
+      const doc = DynamoDBDocumentClient.from(client);
+      const store = new SyncStateStore(doc, table);
+      const schemas = new SchemaLedger(doc, table);
       for (;;) {
         let status: OperatorStatus;
         try {
-          status = await readStatus(store, config);
+          status = await readStatus(store, config, new Date(), schemas);
         } catch (e) {
           throw awsError(`reading sync-state table ${table}`, e instanceof SyncStateError ? (e.cause ?? e) : e);
         }

@@ -8,17 +8,30 @@ import { PIPELINE_METRICS } from '#shared/contracts/metrics';
 import { type FinalizeSnapshotInput, type FinalizeSnapshotResult, finalizeSnapshot } from '#shared/pipeline/plan';
 import { createAwsClients, loadRuntimeConfig, readRuntimeEnv } from '#shared/runtime/context';
 import { createObservability, wrapHandler } from '#shared/runtime/observability';
+import { SchemaLedger } from '#shared/state/schemas';
 import { SyncStateStore } from '#shared/state/store';
 
 const env = readRuntimeEnv();
 const config = loadRuntimeConfig();
-const store = new SyncStateStore(createAwsClients().doc, env.stateTable);
+const { doc } = createAwsClients();
+const store = new SyncStateStore(doc, env.stateTable);
+const schemas = new SchemaLedger(doc, env.stateTable);
 const obs = createObservability(`${env.operatorId}-${env.stage}`);
 const { logger, metrics } = obs;
 
 export async function finalizeSnapshotHandler(event: FinalizeSnapshotInput): Promise<FinalizeSnapshotResult> {
   logger.appendKeys({ snapshotId: event.snapshotId });
-  const result = await finalizeSnapshot({ config, store }, event);
+  const result = await finalizeSnapshot(
+    {
+      config,
+      store,
+      // Straight to the ledger: this function never opens the operator database (no driver to load).
+      acceptSchemas: async (streams, snapshotId) => {
+        for (const stream of streams) await schemas.accept(stream, snapshotId);
+      },
+    },
+    event,
+  );
   if (result.status === 'completed') {
     metrics.addMetric(PIPELINE_METRICS.snapshotsCompleted, MetricUnit.Count, 1);
     metrics.addMetric(PIPELINE_METRICS.snapshotRows, MetricUnit.Count, result.rows);

@@ -11,10 +11,13 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { isStreamName } from '#shared/canonical';
 import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
+import { acceptSchemas, checkSchemas } from '#shared/drift/check';
 import { ReconciliationError } from '#shared/extract/extract-range';
-import type { IncrementalSyncInput, IncrementalSyncResult } from '#shared/pipeline/contracts';
+import type { IncrementalSyncInput, IncrementalSyncResult, SchemaDriftSummary } from '#shared/pipeline/contracts';
 import { createExtractorRuntime, extractForInvocation } from '#shared/runtime/extractor';
 import { loggableError, wrapHandler } from '#shared/runtime/observability';
+import { reportSchemaCheck, summarize } from '#shared/runtime/schema-drift';
+import type { SourceConnection } from '#shared/sources/source';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
 
 const rt = createExtractorRuntime();
@@ -69,20 +72,46 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     const from = new Date(range.from);
     const to = new Date(range.to);
 
-    const outcome = await extractForInvocation(rt, context, {
-      stream,
-      runId,
-      windowId: WINDOW_ID,
-      from,
-      to,
-      continuation: event.continuation ?? null,
-      incremental: true,
-    });
+    // The first invocation of a run checks the table's columns before reading (continuations read
+    // on from where it stopped, under the same check).
+    let schemaDrift: SchemaDriftSummary[] | undefined;
+    const checkSchema = event.continuation
+      ? undefined
+      : async (source: SourceConnection) => {
+          const checked = (
+            await checkSchemas({ source, config: rt.config, ledger: rt.schemas, streams: [stream], runId })
+          )[stream];
+          if (!checked) return;
+          reportSchemaCheck(rt.obs, stream, checked.table, checked.changes);
+          if (checked.error) throw checked.error;
+          schemaDrift = summarize(checked.changes);
+        };
+    const outcome = await extractForInvocation(
+      rt,
+      context,
+      {
+        stream,
+        runId,
+        windowId: WINDOW_ID,
+        from,
+        to,
+        continuation: event.continuation ?? null,
+        incremental: true,
+      },
+      checkSchema,
+    );
     metrics.addMetric(METRICS.rowsExtracted, MetricUnit.Count, outcome.rows);
     metrics.addMetric(METRICS.bytesWritten, MetricUnit.Bytes, outcome.bytes);
     metrics.addMetric(METRICS.windowDurationMs, MetricUnit.Milliseconds, Date.now() - started);
     if (outcome.status === 'continue') {
-      return { status: 'continue', stream, range, continuation: outcome.continuation, rows: outcome.rows };
+      return {
+        status: 'continue',
+        stream,
+        range,
+        continuation: outcome.continuation,
+        rows: outcome.rows,
+        ...(schemaDrift ? { schemaDrift } : {}),
+      };
     }
     // Recorded before the watermark moves: the watermark is the run's success, and a retry after a
     // failed write here reads the same range again.
@@ -90,6 +119,8 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     await rt.store.recordNullCursorRows(stream, { rows: nullCursorRows, runId });
     const advanced = await rt.store.advanceWatermark(stream, to, runId, { rowCount: outcome.totalRows });
     const watermark = advanced.current ?? to;
+    // The run succeeded: the columns it saw become the stream's fingerprint.
+    await acceptSchemas(rt.schemas, [stream], runId);
     metrics.addMetric(METRICS.reconciliationMismatch, MetricUnit.Count, 0);
     metrics.addMetric(METRICS.strayObjectsDeleted, MetricUnit.Count, outcome.strayObjectsDeleted);
     metrics.addMetric(
@@ -118,6 +149,7 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
       reconciliation: outcome.reconciliation,
       watermark: watermark.toISOString(),
       nullCursorRows,
+      ...(schemaDrift ? { schemaDrift } : {}),
     };
   } catch (error) {
     if (error instanceof ReconciliationError) metrics.addMetric(METRICS.reconciliationMismatch, MetricUnit.Count, 1);

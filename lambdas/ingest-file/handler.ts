@@ -5,12 +5,15 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { isStreamName } from '#shared/canonical';
 import { DIMENSIONS, INGEST_METRICS, METRICS } from '#shared/contracts/metrics';
+import { recordFileSchema } from '#shared/drift/files';
 import { createIngestBatchHandler, FileLedger, type IngestOutcome } from '#shared/ingest/index';
 import { ensureKeyForm, loadPseudonymKey } from '#shared/pii/key';
 import { createPseudonymizer, type Pseudonymizer } from '#shared/pii/pseudonymizer';
 import { createExtractorRuntime } from '#shared/runtime/extractor';
 import { wrapHandler } from '#shared/runtime/observability';
+import { reportSchemaCheck } from '#shared/runtime/schema-drift';
 import { publicationOf } from '#shared/serving/backlog';
 
 const rt = createExtractorRuntime();
@@ -29,9 +32,14 @@ async function operatorPseudonymizer(): Promise<Pseudonymizer> {
   return pseudonymizer.value;
 }
 
-/** Per-file metrics: rows and lag per stream (a batch may hold several streams). */
-function record(outcome: IngestOutcome, eventTime: Date): void {
+/**
+ * Per-file metrics: rows and lag per stream (a batch may hold several streams), and the columns the
+ * file showed compared with the previous accepted file's (schema drift).
+ */
+async function record(outcome: IngestOutcome, eventTime: Date): Promise<void> {
   if (outcome.status === 'landed') {
+    const changes = await recordFileSchema({ config: rt.config, ledger: rt.schemas }, outcome);
+    reportSchemaCheck(rt.obs, outcome.stream, outcome.key, changes);
     files.ingested++;
     const single = metrics.singleMetric();
     single.addDimension(DIMENSIONS.stream, outcome.stream);
@@ -44,6 +52,14 @@ function record(outcome: IngestOutcome, eventTime: Date): void {
     );
   } else if (outcome.status === 'quarantined') {
     files.quarantined++;
+    const stream = outcome.reason.stream;
+    if (stream !== null && isStreamName(stream) && rt.config.streams[stream]) {
+      const changes = await recordFileSchema(
+        { config: rt.config, ledger: rt.schemas },
+        { ...outcome, status: 'quarantined', stream },
+      );
+      if (changes.length > 0) reportSchemaCheck(rt.obs, stream, outcome.key, changes);
+    }
   } else {
     logger.info('event needed no ingestion', { key: outcome.key, status: outcome.status });
   }

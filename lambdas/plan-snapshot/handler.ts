@@ -11,6 +11,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { StreamName } from '#shared/canonical';
 import { DIMENSIONS, METRICS, PIPELINE_METRICS } from '#shared/contracts/metrics';
+import { checkSchemas } from '#shared/drift/check';
 import {
   countNullCursors,
   estimateStreams,
@@ -21,6 +22,7 @@ import {
 } from '#shared/pipeline/plan';
 import { createExtractorRuntime, openOperatorSource } from '#shared/runtime/extractor';
 import { wrapHandler } from '#shared/runtime/observability';
+import { reportSchemaCheck } from '#shared/runtime/schema-drift';
 import type { SourceConnection } from '#shared/sources/source';
 
 const rt = createExtractorRuntime();
@@ -47,6 +49,23 @@ export async function planSnapshotHandler(event: PlanSnapshotInput): Promise<Pla
         estimate: async (streams) => (streams.length ? estimateStreams(await open(streams), rt.config, streams) : {}),
         countNullCursors: async (streams, snapshotId) =>
           streams.length ? countNullCursors(await open(streams), rt.config, streams, snapshotId) : {},
+        // One catalog read for the tables of every stream with windows to run.
+        checkSchemas: async (streams, snapshotId) => {
+          const checked = await checkSchemas({
+            source: await open(streams),
+            config: rt.config,
+            ledger: rt.schemas,
+            streams,
+            runId: snapshotId,
+          });
+          for (const c of Object.values(checked)) {
+            if (!c) continue;
+            reportSchemaCheck(rt.obs, c.stream, c.table, c.changes);
+            if (c.error)
+              logger.error('stream not snapshotted: schema drift', { stream: c.stream, error: c.error.message });
+          }
+          return checked;
+        },
         maxWindows,
       },
       event,

@@ -20,6 +20,12 @@
  * completed incremental run (0 included). Missing data keeps the alarm's state, so it stays in ALARM
  * from the run that counted rows until a run counts none, whatever the schedule interval.
  *
+ * **Schema drift.** SchemaDriftColumns is emitted per stream by every schema check (a snapshot's
+ * plan, the first invocation of every incremental run, every ingested or header-quarantined file;
+ * 0 included). Missing data keeps the alarm's state: it stays in ALARM from the check that found
+ * drift until a later check of the stream finds none (a reported change is accepted by the next
+ * successful run, so that is usually the next run).
+ *
  * **Sync delayed.** FreshnessLagSeconds is emitted by every completed incremental run of a stream;
  * missing data is breaching, so a stopped schedule, a run that never reports and an operator whose
  * first snapshot has not completed all alarm after two periods without a report. The period is at
@@ -76,6 +82,7 @@ export const RUNBOOK_ANCHORS = {
   fileDropDeadLetters: 'file-drop-dead-letters',
   filesQuarantined: 'files-quarantined',
   nullCursorRows: 'null-cursor-rows',
+  schemaDrift: 'schema-drift',
   sweepDeadLetters: 'sweep-dead-letters',
   publishFailed: 'publish-failed',
   publishBacklog: 'publish-backlog',
@@ -294,6 +301,7 @@ export class Monitoring extends Construct {
     const streams = Object.keys(config.streams) as StreamName[];
     if (props.pipeline) this.pipelineAlarms(props.pipeline, streams, stall, props.freshnessPeriod);
     if (props.fileDrop) this.fileDropAlarms(props.fileDrop);
+    if (props.pipeline || props.fileDrop) this.schemaDriftAlarms(streams, props.pipeline ? 'database' : 'files');
     if (props.landing) this.landingAlarms(props.landing);
     if (props.serving) this.servingAlarms(props.serving, config.serving.maxPublishDelayMinutes);
     this.alarms = this.list;
@@ -678,6 +686,35 @@ export class Monitoring extends Construct {
     );
   }
 
+  private schemaDriftAlarms(streams: readonly StreamName[], source: 'database' | 'files'): void {
+    for (const stream of streams) {
+      const where =
+        source === 'database'
+          ? `the source table of ${stream}`
+          : `the header of ${stream} files (against the last landed file)`;
+      this.add(
+        `SchemaDrift${pascal(stream)}`,
+        'warning',
+        `stream ${stream}`,
+        RUNBOOK_ANCHORS.schemaDrift,
+        `${stream} schema drift`,
+        `Columns of ${where} changed since the last successful run: a new, removed or retyped column is reported (never read); a mapped column dropped, renamed or retyped beyond its landed type fails the stream with SchemaDriftError until the config matches.`,
+        [
+          `connector status ${this.config.operatorId} --stage ${this.config.stage} (line "schema drift": what changed, when, and what to change in config)`,
+          `Logs Insights on /connector/${this.name}/${source === 'database' ? 'incremental-sync' : 'ingest-file'}: filter stream = "${stream}" and ispresent(schemaDrift)`,
+        ],
+        this.connectorMetric(METRICS.schemaDriftColumns, 'Maximum', this.period, stream),
+        {
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          datapointsToAlarm: 1,
+          treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+        },
+      );
+    }
+  }
+
   private fileDropAlarms(fileDrop: MonitoredFileDrop): void {
     this.queueNotEmpty(
       'FileDropDeadLetters',
@@ -918,6 +955,20 @@ export class Monitoring extends Construct {
             props.pipeline.scheduleDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes }),
           ],
           width: 12,
+          height: 6,
+        }),
+      );
+    }
+
+    if (props.pipeline || props.fileDrop) {
+      dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Schema drift (columns changed per check)',
+          left: streams.map((s) =>
+            this.connectorMetric(METRICS.schemaDriftColumns, 'Maximum', fiveMinutes, s).with({ label: s }),
+          ),
+          leftYAxis: { min: 0, label: 'columns' },
+          width: 24,
           height: 6,
         }),
       );

@@ -12,6 +12,7 @@
  * | `SourceTimeoutError` | timeout | a statement or lock timeout: one more attempt, later (sources/errors.ts) |
  * | `SourceAccessError` | never | authentication, TLS, a missing database or privilege (sources/errors.ts) |
  * | `SourceQueryError` | never | the schema or the config must change (sources/errors.ts) |
+ * | `SchemaDriftError` | never | the source table changed under the mapping; the config must match it (sources/errors.ts, drift/) |
  * | `WindowCommitError` | never | a window's parts cannot be committed as given (sink/errors.ts) |
  * | `ParquetEncodeError` | never | a value cannot be written to its landed column (parquet/errors.ts) |
  * | `ParquetWriteError` | never | the Parquet writer's output does not match its input (parquet/errors.ts) |
@@ -30,6 +31,7 @@ export const ERROR_RETRY_CLASS = {
   SourceTimeoutError: 'timeout',
   SourceAccessError: 'never',
   SourceQueryError: 'never',
+  SchemaDriftError: 'never',
   WindowCommitError: 'never',
   ParquetEncodeError: 'never',
   ParquetWriteError: 'never',

@@ -27,6 +27,12 @@ export const METRICS = {
   nullCursorRows: 'NullCursorRows',
   /** Objects of attempts that never committed (or were superseded), removed by a commit or the landing sweep. */
   strayObjectsDeleted: 'StrayObjectsDeleted',
+  /**
+   * Columns of a stream's source table (or file header) that changed since the last successful run:
+   * added, removed, retyped or widened (reported), or dropped, renamed or retyped beyond the landed
+   * type (the stream fails). 0 when nothing changed.
+   */
+  schemaDriftColumns: 'SchemaDriftColumns',
 } as const;
 
 /** Metrics of the pipeline steps (namespace and `Operator` dimension as every connector metric). */

@@ -8,8 +8,8 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { parseObjectCreatedEvent } from './event.ts';
 import { type IngestDeps, type IngestOutcome, ingestObject } from './ingest.ts';
 
-/** Called with each outcome (metrics, logs). */
-export type OutcomeListener = (outcome: IngestOutcome, eventTime: Date) => void;
+/** Called with each outcome (metrics, logs, schema drift); a returned promise is awaited, and a rejection fails the record. */
+export type OutcomeListener = (outcome: IngestOutcome, eventTime: Date) => unknown;
 
 /**
  * The batch handler of the ingest function. Records are processed sequentially (a file may use
@@ -25,7 +25,7 @@ export function createIngestBatchHandler(
   const recordHandler = async (record: SQSRecord): Promise<IngestOutcome> => {
     const event = parseObjectCreatedEvent(record.body);
     const outcome = await ingestObject(resolve(), event);
-    onOutcome?.(outcome, event.time);
+    await onOutcome?.(outcome, event.time);
     return outcome;
   };
   return async (event, context) =>

@@ -70,6 +70,15 @@ export type ExtractResult =
       readonly reconciliation: Reconciliation;
     };
 
+/** A drifted column of a stream's source table, as step results carry it (names and types only). */
+export interface SchemaDriftSummary {
+  /** `added`, `removed`, `retyped`, `widened` (reported), or `dropped`, `renamed`, `incompatible` (the stream failed). */
+  readonly change: string;
+  readonly column: string;
+  readonly from?: string;
+  readonly to?: string;
+}
+
 /** incremental-sync input: one stream of one incremental run. */
 export interface IncrementalSyncInput {
   readonly runId: string;
@@ -96,6 +105,11 @@ export type IncrementalSyncResult =
        * when complete.
        */
       readonly nullCursorRows?: number;
+      /**
+       * Columns of the stream's table that changed since the last successful run (names and types),
+       * set by the invocation that checked them: the run's first.
+       */
+      readonly schemaDrift?: readonly SchemaDriftSummary[];
     })
   | {
       readonly status: 'skipped';

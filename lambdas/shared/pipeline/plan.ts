@@ -406,29 +406,64 @@ export interface PlanDeps {
   ) => Promise<Partial<Record<StreamName, number>>>;
   /** @default MAX_WINDOWS_PER_EXECUTION */
   readonly maxWindows?: number;
+  /**
+   * Checks the source schema of the streams that have windows to run (`drift/check.ts`): a stream
+   * with an error (schema drift under its mapping) has its windows failed with it and not run, so
+   * the other streams' windows still land and the snapshot ends failed naming the drift.
+   * @default - not checked
+   */
+  readonly checkSchemas?: (
+    streams: readonly StreamName[],
+    snapshotId: string,
+  ) => Promise<Partial<Record<StreamName, { readonly error?: Error }>>>;
 }
 
 function toPlanned(w: Pick<SnapshotWindowRecord, 'stream' | 'windowId' | 'from' | 'to'>): PlannedWindow {
   return { s: w.stream as StreamName, w: w.windowId, f: isoSeconds(w.from), t: isoSeconds(w.to) };
 }
 
+type SchemaChecks = Awaited<ReturnType<NonNullable<PlanDeps['checkSchemas']>>>;
+
 async function planFromStore(
   deps: PlanDeps,
   meta: SnapshotMeta,
   mode: PlanSnapshotResult['mode'],
+  alreadyChecked?: SchemaChecks,
 ): Promise<PlanSnapshotResult> {
-  const windows = await deps.store.listWindows(meta.snapshotId);
+  let windows = await deps.store.listWindows(meta.snapshotId);
+  if (deps.checkSchemas) {
+    const open = [...new Set(windows.filter((w) => w.status !== 'done').map((w) => w.stream as StreamName))];
+    const checked = alreadyChecked ?? (open.length > 0 ? await deps.checkSchemas(open, meta.snapshotId) : {});
+    let failedAny = false;
+    for (const w of windows) {
+      const error = checked[w.stream as StreamName]?.error;
+      if (!error || w.status === 'done') continue;
+      await deps.store.markWindowFailed(meta.snapshotId, w.stream, w.windowId, {
+        error: `${error.name}: ${error.message}`,
+      });
+      failedAny = true;
+    }
+    if (failedAny) windows = await deps.store.listWindows(meta.snapshotId);
+    // Windows of a drifted stream stay failed (and are not run) until a plan finds the schema right.
+    const drifted = new Set(
+      Object.entries(checked)
+        .filter(([, c]) => c?.error)
+        .map(([stream]) => stream),
+    );
+    windows = windows.filter((w) => !drifted.has(w.stream) || w.status === 'done');
+  }
   const pending = windows.filter((w) => w.status !== 'done');
   const max = deps.maxWindows ?? MAX_WINDOWS_PER_EXECUTION;
   const now = pending.slice(0, max);
+  const all = deps.checkSchemas ? await deps.store.listWindows(meta.snapshotId) : windows;
   return {
     snapshotId: meta.snapshotId,
     runId: meta.snapshotId,
     mode,
     cutoff: meta.cutoff.toISOString(),
     windows: now.map(toPlanned),
-    total: windows.length,
-    done: windows.length - pending.length,
+    total: all.length,
+    done: all.filter((w) => w.status === 'done').length,
     remaining: pending.length - now.length,
     nullCursorRows: meta.nullCursorRows ?? {},
   };
@@ -458,11 +493,12 @@ export async function planSnapshot(deps: PlanDeps, input: PlanSnapshotInput): Pr
   const existing = await store.getSnapshot(resolved.snapshotId);
   if (existing) return planFromStore(deps, existing, resolved.mode);
 
-  const nullCursorRows = deps.countNullCursors
-    ? await deps.countNullCursors(resolved.streams, resolved.snapshotId)
-    : undefined;
-  const estimates =
-    config.snapshot.targetRowsPerWindow && deps.estimate ? await deps.estimate(resolved.streams) : undefined;
+  // The schema first: a stream whose mapped columns drifted is neither counted nor estimated (its
+  // cursor or key may be gone); its windows are recorded and failed with the drift.
+  const checked = deps.checkSchemas ? await deps.checkSchemas(resolved.streams, resolved.snapshotId) : undefined;
+  const readable = resolved.streams.filter((s) => !checked?.[s]?.error);
+  const nullCursorRows = deps.countNullCursors ? await deps.countNullCursors(readable, resolved.snapshotId) : undefined;
+  const estimates = config.snapshot.targetRowsPerWindow && deps.estimate ? await deps.estimate(readable) : undefined;
   const windows = resolved.streams.flatMap((stream) =>
     planStreamWindows({
       from: resolved.from,
@@ -484,7 +520,7 @@ export async function planSnapshot(deps: PlanDeps, input: PlanSnapshotInput): Pr
       await store.recordNullCursorRows(stream, { rows, runId: resolved.snapshotId });
     }
   }
-  return planFromStore(deps, snapshot, resolved.mode);
+  return planFromStore(deps, snapshot, resolved.mode, created ? checked : undefined);
 }
 
 // ------------------------------------------------------------------------------------- finalize-snapshot
@@ -552,7 +588,12 @@ function causeText(cause: string | undefined, max = 300): string {
  * `snapshotId` redoes only those.
  */
 export async function finalizeSnapshot(
-  deps: { readonly config: OperatorConfig; readonly store: SyncStateStore },
+  deps: {
+    readonly config: OperatorConfig;
+    readonly store: SyncStateStore;
+    /** Makes the source columns the snapshot's plan saw each stream's fingerprint, once it completed. */
+    readonly acceptSchemas?: (streams: readonly string[], snapshotId: string) => Promise<void>;
+  },
   input: FinalizeSnapshotInput,
 ): Promise<FinalizeSnapshotResult> {
   const { config, store } = deps;
@@ -618,7 +659,9 @@ export async function finalizeSnapshot(
     // them, or they were never run. Completing now would move watermarks past missing data.
     const named = notDone
       .slice(0, MAX_NAMED)
-      .map((w) => `stream ${w.stream} window ${w.windowId} (${w.status})`)
+      .map(
+        (w) => `stream ${w.stream} window ${w.windowId} (${w.status}${w.error ? ` – ${causeText(w.error, 300)}` : ''})`,
+      )
       .join('; ');
     const summary = `${notDone.length} window(s) are not done: ${named}${notDone.length > MAX_NAMED ? '; …' : ''}; ${rerun}`;
     await store.failSnapshot(snapshotId, `${operator}: ${summary}`);
@@ -627,6 +670,7 @@ export async function finalizeSnapshot(
 
   const { watermarks } = await store.completeSnapshot(snapshotId);
   const meta = await store.getSnapshot(snapshotId);
+  await deps.acceptSchemas?.(meta?.streams ?? [], snapshotId);
   const cutoff = meta?.cutoff.toISOString() ?? '';
   const held = Object.entries(watermarks)
     .filter(([, r]) => !r.advanced && r.current && r.current.toISOString() !== cutoff)

@@ -16,6 +16,7 @@ import { S3Sink } from '../sink/s3.ts';
 import { type OperatorDatabase, openOperatorDatabase } from '../sources/connect.ts';
 import { applicationNameFor, type SourceConnection } from '../sources/index.ts';
 import { PublicationLedger } from '../state/publications.ts';
+import { SchemaLedger } from '../state/schemas.ts';
 import { SyncStateStore } from '../state/store.ts';
 import { type AwsClients, createAwsClients, loadRuntimeConfig, type RuntimeEnv, readRuntimeEnv } from './context.ts';
 import { createObservability, type Observability } from './observability.ts';
@@ -28,6 +29,8 @@ export interface ExtractorRuntime {
   readonly store: SyncStateStore;
   /** The publication backlog: every window is registered just before it commits. */
   readonly publications: PublicationLedger;
+  /** Each stream's source-schema fingerprint and last drift. */
+  readonly schemas: SchemaLedger;
   readonly obs: Observability;
   /** Milliseconds kept back from the Lambda budget to close, reconcile and commit. */
   readonly reserveMs: number;
@@ -48,6 +51,7 @@ export function createExtractorRuntime(processEnv: NodeJS.ProcessEnv = process.e
     adapters: createAdapters(processEnv, { operatorId: env.operatorId }),
     store: new SyncStateStore(clients.doc, env.stateTable),
     publications: new PublicationLedger(clients.doc, env.stateTable),
+    schemas: new SchemaLedger(clients.doc, env.stateTable),
     obs: createObservability(`${env.operatorId}-${env.stage}`),
     reserveMs: Number.isFinite(reserve) && reserve >= 0 ? reserve : 90_000,
   };
@@ -123,16 +127,19 @@ export function remainingTime(context: Context | undefined): () => number {
 
 /**
  * Opens the operator database, runs {@link extractRange} for one request with the invocation's
- * sink, pseudonym key and time budget, and closes the session whatever happens.
+ * sink, pseudonym key and time budget, and closes the session whatever happens. `beforeRead` runs
+ * on the open session first (the schema-drift check); what it throws fails the invocation.
  */
 export async function extractForInvocation(
   rt: ExtractorRuntime,
   context: Context | undefined,
   request: ExtractRangeRequest,
+  beforeRead?: (source: SourceConnection) => Promise<void>,
 ): Promise<ExtractRangeOutcome> {
   const tools = await invocationTools(rt, request.stream, `${request.runId}/${request.windowId}`);
   const source = await openOperatorSource(rt, request.stream);
   try {
+    await beforeRead?.(source);
     return await extractRange(
       {
         config: rt.config,

@@ -7,6 +7,7 @@
  * | `SourceTimeoutError` | yes | the statement timeout or a lock timeout fired, or a serialization failure / deadlock |
  * | `SourceAccessError` | no | authentication failed, TLS verification failed, the database does not exist, or a privilege is missing |
  * | `SourceQueryError` | no | anything the operator's schema or the config must fix: a missing table or column, an unsafe identifier, a type problem |
+ * | `SchemaDriftError` | no | the source table changed under the mapping (a mapped column dropped, renamed or retyped beyond what the landed type holds), found by the catalog check before a run reads |
  *
  * Messages name the operator, stream and table when known, and are the connector's own words: never
  * a driver message (which can quote row values), a statement with bound values, the password or a
@@ -57,6 +58,16 @@ export class SourceAccessError extends SourceError {
 /** The query cannot succeed as configured (missing table or column, unsafe identifier, …). */
 export class SourceQueryError extends SourceError {
   override readonly name = 'SourceQueryError';
+  readonly retryable = false;
+}
+
+/**
+ * A mapped column of the stream's table was dropped, renamed or retyped beyond what its landed type
+ * holds (see `drift/compare.ts`). The message names the table, each column, its old and new type and
+ * what to change in config; it holds names and types only, never a value.
+ */
+export class SchemaDriftError extends SourceError {
+  override readonly name = 'SchemaDriftError';
   readonly retryable = false;
 }
 

@@ -5,6 +5,7 @@
  * | item                    | pk                   | sk                          |
  * | ----------------------- | -------------------- | --------------------------- |
  * | stream watermark        | `STREAM#<stream>`    | `WATERMARK`                 |
+ * | source schema (drift)   | `STREAM#<stream>`    | `SCHEMA`                    |
  * | snapshot metadata       | `SNAPSHOT#<id>`      | `META`                      |
  * | snapshot window         | `SNAPSHOT#<id>`      | `WINDOW#<stream>#<window>`  |
  * | current snapshot        | `CONFIG`             | `SNAPSHOT`                  |
@@ -42,6 +43,8 @@ export function publicationPk(stream: string): string {
 
 export const keys = {
   watermark: (stream: string): ItemKey => ({ pk: `STREAM#${stream}`, sk: 'WATERMARK' }),
+  /** The columns of the stream's source table (or file header) seen by the last successful run, and the last drift. */
+  schema: (stream: string): ItemKey => ({ pk: `STREAM#${stream}`, sk: 'SCHEMA' }),
   snapshotMeta: (snapshotId: string): ItemKey => ({ pk: `SNAPSHOT#${snapshotId}`, sk: 'META' }),
   snapshotWindow: (snapshotId: string, stream: string, windowId: string): ItemKey => ({
     pk: `SNAPSHOT#${snapshotId}`,

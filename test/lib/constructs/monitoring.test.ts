@@ -61,10 +61,10 @@ describe('Monitoring', () => {
     const page = ref(acme, acme.stack.alarmTopic.topic.topicArn);
     const anchors = runbookAnchors();
     const individual = acme.stack.monitoring.alarms;
-    // 2 state machines + 7 streams × (sync delayed, NULL-cursor rows) + stalled + reconciliation
-    // + 5 functions × 2 + schedule DLQ + the landing sweep (its schedule's DLQ, its function × 2)
-    // + publishing (state machine, backlog age, its function × 2)
-    expect(individual).toHaveLength(2 + 7 * 2 + 1 + 1 + 10 + 1 + 3 + 4);
+    // 2 state machines + 7 streams × (sync delayed, NULL-cursor rows, schema drift) + stalled
+    // + reconciliation + 5 functions × 2 + schedule DLQ + the landing sweep (its schedule's DLQ,
+    // its function × 2) + publishing (state machine, backlog age, its function × 2)
+    expect(individual).toHaveLength(2 + 7 * 3 + 1 + 1 + 10 + 1 + 3 + 4);
     for (const { alarm, component, anchor } of individual) {
       const props = alarm.node.defaultChild as Json;
       const description = acme.stack.resolve(props.alarmDescription) as string;
@@ -170,6 +170,46 @@ describe('Monitoring', () => {
     // Runs that report within the SLA keep it OK; a lag above the SLA in 2 of 3 periods alarms.
     expect(evaluate(p, [60, 75, 90])).toBe('OK');
     expect(evaluate(p, [60, 1801, 2400])).toBe('ALARM');
+  });
+
+  it('schema drift: SchemaDriftColumns of each stream ≥ 1, kept until a check finds none, in the composite', () => {
+    const config = acme.stack.config;
+    const health = composite(`${OP} unhealthy`);
+    const inRule = new Set(
+      (health.AlarmRule['Fn::Join'][1] as Json[])
+        .filter((part) => typeof part === 'object')
+        .map((part) => part['Fn::GetAtt'][0] as string),
+    );
+    for (const stream of Object.keys(config.streams)) {
+      const p = byName(`warning ${stream} schema drift`);
+      expect(metricsOfAlarm(p)).toEqual([
+        {
+          namespace: 'IGamingConnector',
+          name: 'SchemaDriftColumns',
+          dimensions: CONNECTOR_DIMENSIONS(stream),
+          stat: 'Maximum',
+          period: 300,
+        },
+      ]);
+      expect(p).toMatchObject({
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 1,
+        DatapointsToAlarm: 1,
+        TreatMissingData: 'ignore',
+      });
+      expect(p.AlarmDescription).toContain('docs/runbook.md#schema-drift');
+      expect(p.AlarmDescription).toContain('SchemaDriftError');
+      const id = Object.entries(alarms).find(
+        ([, a]) => a.Properties.AlarmName === `${OP} warning ${stream} schema drift`,
+      )![0];
+      expect(inRule, `${stream} schema drift in the composite`).toContain(id);
+    }
+    const p = byName('warning players schema drift');
+    // A check reports 2 drifted columns: ALARM; quiet periods keep it; a check that finds none clears it.
+    expect(evaluate(p, [2], 'OK')).toBe('ALARM');
+    expect(evaluate(p, [undefined], 'ALARM')).toBe('ALARM');
+    expect(evaluate(p, [0], 'ALARM')).toBe('OK');
   });
 
   it('NULL-cursor rows: NullCursorRows of each stream ≥ 1, kept until a run counts none', () => {
@@ -433,6 +473,7 @@ describe('Monitoring', () => {
         'Window and run duration (max, ms)',
         'Snapshot progress',
         'Rows with a NULL cursor (not landed)',
+        'Schema drift (columns changed per check)',
       ]),
     );
     for (const stream of Object.keys(acme.stack.config.streams)) {
@@ -469,6 +510,9 @@ describe('Monitoring', () => {
         'warning files quarantined',
         'warning ingest-file errors',
         'warning ingest-file throttles',
+        'warning players schema drift',
+        'warning payments schema drift',
+        'warning wallet_transactions schema drift',
         'critical landing sweep not started',
         'warning sweep-landing errors',
         'warning sweep-landing throttles',
@@ -504,7 +548,7 @@ describe('Monitoring with a file drop', () => {
     return { stack, config, monitoring, ingest, deadLetterQueue, template: Template.fromStack(stack) };
   }
 
-  it('alarms on the file-drop DLQ, quarantined files (sum over streams) and the ingest function', () => {
+  it('alarms on the file-drop DLQ, quarantined files (sum over streams), the ingest function and header drift', () => {
     const { stack, monitoring, ingest, deadLetterQueue, template } = standalone();
     const op = 'lucky-files-sandbox';
     const alarms = Object.values(alarmsOf(template)).map((a) => a.Properties);
@@ -515,7 +559,13 @@ describe('Monitoring with a file drop', () => {
         'warning files quarantined',
         'warning ingest-file errors',
         'warning ingest-file throttles',
+        'warning payments schema drift',
+        'warning players schema drift',
+        'warning wallet_transactions schema drift',
       ].map((s) => `${op} ${s}`),
+    );
+    expect(named('warning players schema drift')?.AlarmDescription).toContain(
+      'the header of players files (against the last landed file)',
     );
     const dlq = named('critical file drop dead letters');
     expect(metricsOfAlarm(dlq)).toEqual([

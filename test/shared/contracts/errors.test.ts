@@ -3,7 +3,13 @@ import { type ConnectorErrorName, ERROR_RETRY_CLASS, RETRYABLE_ERRORS, TIMEOUT_E
 import { CoercionError, MappingError } from '#shared/mapping/errors';
 import { ParquetEncodeError, ParquetWriteError } from '#shared/parquet/errors';
 import { SinkError, WindowCommitError } from '#shared/sink/errors';
-import { SourceAccessError, SourceConnectionError, SourceQueryError, SourceTimeoutError } from '#shared/sources/errors';
+import {
+  SchemaDriftError,
+  SourceAccessError,
+  SourceConnectionError,
+  SourceQueryError,
+  SourceTimeoutError,
+} from '#shared/sources/errors';
 import { SyncStateError } from '#shared/state/store';
 import { type CfnTemplate, findStateMachines, resolveDefinition } from '../../../local/cfn-resolve.ts';
 import { exampleConfig, synthesize } from '../../lib/helpers.ts';
@@ -14,6 +20,7 @@ const instances: Record<ConnectorErrorName, Error & { retryable?: boolean }> = {
   SourceTimeoutError: new SourceTimeoutError('statement timeout'),
   SourceAccessError: new SourceAccessError('password authentication failed'),
   SourceQueryError: new SourceQueryError('relation does not exist'),
+  SchemaDriftError: new SchemaDriftError('column amount retyped numeric(18,2) → text'),
   SinkError: new SinkError('upload', 'raw/x.parquet', {}, { cause: new Error('socket hang up') }),
   // A throttled call: the state machines retry SyncStateError by name.
   SyncStateError: new SyncStateError(
