@@ -346,6 +346,9 @@ export function describeHandlers(engine: Engine, available: boolean): void {
         );
         expect(doc).toMatchObject({ Operator: `${OPERATOR}-sandbox`, Stream: 'payments', ReconciliationMismatch: 0 });
         expect(doc.RowsExtracted).toBe(source.length);
+        // Measured against the snapshot's digest of [H0 − lookback, H0): nothing was committed late.
+        expect(result.lateness).toEqual({ rows: 0, maxLatenessSeconds: 0 });
+        expect(doc).toMatchObject({ LateRows: 0, MaxLatenessSeconds: 0 });
         expect(doc.FreshnessLagSeconds).toBeGreaterThanOrEqual(SAFETY_LAG / 1000);
         expect(doc.FreshnessLagSeconds).toBeLessThan(600);
       });
@@ -382,6 +385,33 @@ export function describeHandlers(engine: Engine, available: boolean): void {
           W1 - LOOKBACK,
           W2,
         );
+
+        // Late arrivals, measured: every version of [W1 − lookback, W1) that incr-1 did not read
+        // (the new activity, the late payment, the refund), late by W1 − its cursor.
+        const readBefore = new Set(run1.map((r) => `${r.payment_id}|${r._cursor_us}`));
+        const lateVersions = run2.filter(
+          (r) =>
+            Number(r._cursor) >= W1 - LOOKBACK &&
+            Number(r._cursor) < W1 &&
+            !readBefore.has(`${r.payment_id}|${r._cursor_us}`),
+        );
+        expect(lateVersions.length).toBeGreaterThan(2);
+        const maxLateness = Math.max(...lateVersions.map((r) => (W1 * 1000 - Number(r._cursor_us)) / 1e6));
+        expect(maxLateness).toBe(35 * 60);
+        expect(result.lateness).toEqual({ rows: lateVersions.length, maxLatenessSeconds: maxLateness });
+        const recorded = (await store.getStreamState('payments')).lateness;
+        expect(recorded).toMatchObject({
+          runs: 2,
+          rows: lateVersions.length,
+          maxSeconds: maxLateness,
+          lastRunId: 'incr-2',
+        });
+        const doc = emitted.at(-1)!;
+        expect(doc).toMatchObject({
+          Stream: 'payments',
+          LateRows: lateVersions.length,
+          MaxLatenessSeconds: maxLateness,
+        });
 
         const late = run2.filter((r) => r.payment_id === advanced.lateKey);
         expect(late).toHaveLength(1);
