@@ -455,6 +455,42 @@ export function describeHandlers(engine: Engine, available: boolean): void {
         });
       });
 
+      it.runIf(engine === 'postgres')(
+        'holds the range end behind a transaction still open on PostgreSQL, and records it',
+        async () => {
+          const pg = await import('pg');
+          const writer = new pg.default.Client({ connectionString: url });
+          await writer.connect();
+          try {
+            await writer.query('BEGIN');
+            const [{ started }] = (
+              await writer.query(
+                `SELECT floor(extract(epoch FROM xact_start) * 1000)::bigint AS started FROM pg_stat_activity WHERE pid = pg_backend_pid()`,
+              )
+            ).rows as [{ started: string }];
+            // A write gives the transaction an id: it may commit rows the watermark must not pass.
+            await writer.query(
+              `UPDATE "${schema}".cashier_transactions SET txn_status = txn_status WHERE txn_id = (SELECT min(txn_id) FROM "${schema}".cashier_transactions)`,
+            );
+            await new Promise((resolve) => setTimeout(resolve, 1500));
+            const before = Date.now();
+            const result = complete(await runIncremental({ runId: 'incr-held', stream: 'payments' }));
+            const to = Date.parse(result.range.to);
+            // Without the holdback the end would be now − safety lag, after the transaction's start − margin.
+            expect(before - SAFETY_LAG).toBeGreaterThan(Number(started) - 60_000);
+            expect(to).toBeLessThanOrEqual(Number(started) - 60_000);
+            expect(result.heldBackSeconds).toBeGreaterThan(0);
+            const state = await store.getStreamState('payments');
+            expect(state.holdback).toMatchObject({ runId: 'incr-held', visibility: 'all' });
+            expect(state.holdback?.heldBackSeconds).toBe(result.heldBackSeconds);
+            expect(emitted.at(-1)).toMatchObject({ WatermarkHeldBackSeconds: result.heldBackSeconds });
+          } finally {
+            await writer.query('ROLLBACK').catch(() => undefined);
+            await writer.end();
+          }
+        },
+      );
+
       it('runs one incremental sync per operator at a time; the other is skipped and lands nothing', async () => {
         const before = (await store.getWatermark('payments'))!;
         const results = await runIncrementals([
