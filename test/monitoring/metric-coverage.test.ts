@@ -154,9 +154,16 @@ describe.skipIf(!available)('alarm metric coverage', () => {
     }
     const streams = Object.keys(config.streams as object);
     expect(streams.length).toBeGreaterThan(1);
-    // The connector metrics the alarms read: freshness, completed windows, reconciliation, NULL cursors, per stream.
+    // The connector metrics the alarms read: freshness, completed windows, reconciliation, NULL cursors,
+    // late arrivals against the lookback, per stream.
     for (const stream of streams) {
-      for (const name of ['FreshnessLagSeconds', 'WindowsCompleted', 'ReconciliationMismatch', 'NullCursorRows']) {
+      for (const name of [
+        'FreshnessLagSeconds',
+        'WindowsCompleted',
+        'ReconciliationMismatch',
+        'NullCursorRows',
+        'MaxLatenessSeconds',
+      ]) {
         expect(watched).toContain(
           metricKey(METRIC_NAMESPACE, name, { service: 'connector', Operator: `${OPERATOR}-sandbox`, Stream: stream }),
         );
