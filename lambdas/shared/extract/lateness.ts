@@ -244,3 +244,59 @@ export class LatenessTracker {
     return { fromMicros: record.fromMicros, toMicros: record.toMicros, hashes };
   }
 }
+
+/** What `connector status` shows of a stream's late arrivals and `connector check` recommends from them. */
+export interface LatenessSummary {
+  readonly runs: number;
+  readonly rows: number;
+  /** Upper bounds (seconds) of the histogram bucket holding each quantile; null without late rows. */
+  readonly p50: number | null;
+  readonly p90: number | null;
+  readonly p99: number | null;
+  readonly maxSeconds: number;
+  /** The largest lateness as a share of the lookback (0..1, more when a row was later than it could be caught). */
+  readonly shareOfLookback: number | null;
+  /** Above `incremental.latenessAlarmShare`: the alarm's condition. */
+  readonly nearLookback: boolean;
+  readonly recommendedLookbackMinutes: number;
+}
+
+/**
+ * The lookback that keeps the observed maximum lateness within half of it (twice the maximum,
+ * rounded up to 5 minutes), never below `minimumMinutes` (e.g. the repeated hour of a naive cursor's
+ * zone) nor 5 minutes.
+ */
+export function recommendedLookbackMinutes(maxLatenessSeconds: number, minimumMinutes = 0): number {
+  const twice = Math.ceil((2 * maxLatenessSeconds) / 60 / 5) * 5;
+  return Math.max(5, minimumMinutes, twice);
+}
+
+export function summarizeLateness(
+  record: {
+    readonly runs: number;
+    readonly rows: number;
+    readonly maxSeconds: number;
+    readonly histogram: readonly number[];
+  },
+  incremental: { readonly lookbackMinutes: number; readonly latenessAlarmShare: number },
+  minimumMinutes = 0,
+): LatenessSummary {
+  const q = (p: number) => {
+    const v = latenessQuantile(record.histogram, p);
+    return v === undefined ? null : Number.isFinite(v) ? v : null;
+  };
+  const lookbackSeconds = incremental.lookbackMinutes * 60;
+  const share = lookbackSeconds > 0 ? record.maxSeconds / lookbackSeconds : null;
+  return {
+    runs: record.runs,
+    rows: record.rows,
+    p50: q(0.5),
+    p90: q(0.9),
+    p99: q(0.99),
+    maxSeconds: record.maxSeconds,
+    shareOfLookback: share,
+    nearLookback:
+      share === null ? record.maxSeconds > 0 : record.maxSeconds > incremental.latenessAlarmShare * lookbackSeconds,
+    recommendedLookbackMinutes: recommendedLookbackMinutes(record.maxSeconds, minimumMinutes),
+  };
+}
