@@ -981,6 +981,21 @@ export class Monitoring extends Construct {
           height: 6,
         }),
         new cloudwatch.GraphWidget({
+          title: 'Late arrivals: largest lateness per run (alarm above the line)',
+          left: streams.map((s) =>
+            this.connectorMetric(METRICS.maxLatenessSeconds, 'Maximum', fiveMinutes, s).with({ label: s }),
+          ),
+          leftYAxis: { min: 0, label: 'seconds' },
+          leftAnnotations: [
+            {
+              value: this.config.incremental.latenessAlarmShare * this.config.incremental.lookbackMinutes * 60,
+              label: `${Math.round(this.config.incremental.latenessAlarmShare * 100)}% of the lookback`,
+            },
+          ],
+          width: 12,
+          height: 6,
+        }),
+        new cloudwatch.GraphWidget({
           title: 'Schedule dead letters',
           left: [
             props.pipeline.scheduleDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes }),

@@ -476,8 +476,13 @@ describe('Monitoring', () => {
         'Window and run duration (max, ms)',
         'Snapshot progress',
         'Rows with a NULL cursor (not landed)',
+        'Late arrivals: largest lateness per run (alarm above the line)',
       ]),
     );
+    const late = parsed.widgets.find((w) => w.properties.title?.startsWith('Late arrivals'));
+    expect(late.properties.annotations.horizontal).toEqual([
+      expect.objectContaining({ value: 1800, label: '50% of the lookback' }),
+    ]);
     for (const stream of Object.keys(acme.stack.config.streams)) {
       const widget = parsed.widgets.find((w) => w.properties.title === `Freshness lag: ${stream}`);
       expect(widget, stream).toBeDefined();
