@@ -50,6 +50,7 @@ import {
   createSyntheticOperator,
   syntheticOperatorConfig,
 } from '../synthetic/operator.ts';
+import { lateArrivalChecks } from './integrity/late.ts';
 import { type IntegrityCheck, type IntegrityReport, integrityProblems, integrityReport } from './integrity.ts';
 import { activePlayers, depositsPerDay, ggrPerGame, playerAccounts } from './questions.ts';
 
@@ -746,6 +747,15 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
       steps.push({ advance, from, to, late: from - lateByMs, run, ms });
       from = to;
     }
+
+    // Late arrivals: what the runs measured against what the demo's reads of the source say.
+    integrity.push(
+      ...lateArrivalChecks(
+        observations,
+        steps.flatMap((s) => s.run.streams),
+        lookbackMs,
+      ),
+    );
 
     // 4. Read everything back.
     progress('verify', `reading the committed Parquet in ${out} with DuckDB`);
