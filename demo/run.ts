@@ -51,6 +51,7 @@ import {
   syntheticOperatorConfig,
 } from '../synthetic/operator.ts';
 import { addSourceColumn, schemaDriftCheck } from './integrity/drift.ts';
+import { lateArrivalChecks } from './integrity/late.ts';
 import { type IntegrityCheck, type IntegrityReport, integrityProblems, integrityReport } from './integrity.ts';
 import { activePlayers, depositsPerDay, ggrPerGame, playerAccounts } from './questions.ts';
 
@@ -708,6 +709,14 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
       schemaDriftCheck(
         steps.map((s) => s.run),
         driftExpected,
+      ),
+    );
+    // Late arrivals: what the runs measured against what the demo's reads of the source say.
+    integrity.push(
+      ...lateArrivalChecks(
+        observations,
+        steps.flatMap((s) => s.run.streams),
+        lookbackMs,
       ),
     );
 

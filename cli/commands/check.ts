@@ -6,8 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CANONICAL_STREAMS, getField, isKeyField, type StreamName } from '#shared/canonical';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { CANONICAL_STREAMS, getField, isKeyField, STREAM_NAMES, type StreamName } from '#shared/canonical';
+import { minimumNaiveLookbackMinutes } from '#shared/config/incremental';
 import type { DatabaseSourceConfig, OperatorConfig } from '#shared/config/schema';
+import { summarizeLateness } from '#shared/extract/lateness';
 import type { SourcePlan } from '#shared/extract/source-plan';
 import { landedTypeOf, treatmentOf } from '#shared/landed-schema';
 import { isCompatible, typeLabel } from '#shared/mapping/coerce';
@@ -19,6 +23,8 @@ import {
 } from '#shared/pii/key-form';
 import { cursorInstant } from '#shared/pipeline/plan';
 import type { SourceConnection } from '#shared/sources/index';
+import { openTransactions } from '#shared/sources/open-transactions';
+import { type LatenessRecord, SyncStateStore } from '#shared/state/store';
 import { type CatalogTable, findColumn, hasLeadingIndex, isTimeKind, readSchema } from '../catalog.ts';
 import { compareGrouping, describeColumnComparison, type GroupingComparison, keyComparisonOf } from '../collation.ts';
 import {
@@ -38,6 +44,7 @@ import {
 import { findOperator } from '../operator.ts';
 import { connect, connectTimeout, operatorCredentials, TIMEOUT_HELP } from '../source.ts';
 import { type Dialect, qualified, quoteIdent, recommendedIndex } from '../sql.ts';
+import { operatorStack, STACK_OUTPUTS, stackOutput } from '../stack.ts';
 import { databasePlans } from './grant-sql.ts';
 
 /** Rows per second one extract-window lands when no benchmark figure can be read. */
@@ -108,7 +115,7 @@ export const DEFAULT_KEY_SAMPLE = 100_000;
 /** Clock skew beyond which a warning is shown. */
 const SKEW_WARN_SECONDS = 5;
 
-const HELP = `Usage: connector check <operator> [--url URL] [--json]
+const HELP = `Usage: connector check <operator> [--url URL] [--table NAME] [--json]
 
 Connects to the operator's database as the connector does and checks:
   reachable        the server answers and accepts the credentials
@@ -122,6 +129,10 @@ Connects to the operator's database as the connector does and checks:
                    at most --key-sample values (one bounded read-only query per column) shows
                    whether the source groups them as the connector's key form does
   clock            the server clock is within the incremental safety lag of this machine's
+  open transactions  PostgreSQL: the user sees other roles' open transactions (pg_read_all_stats),
+                   so incremental runs can hold their range end behind a long transaction
+  lookback         the late arrivals the incremental runs observed (sync state), and the
+                   incremental.lookbackMinutes that keeps twice the largest in reserve
   estimate         rows in the snapshot and its expected duration at snapshot.maxParallelWindows
 
 Credentials: --url, else CONNECTOR_SOURCE_URL, else the operator's secret
@@ -130,6 +141,9 @@ or with CONNECTOR_ADAPTERS=local in the JSON file CONNECTOR_LOCAL_SECRETS_FILE.
 
 Options:
   --url URL        postgres://user:password@host:port/db or mysql://… (?sslmode=require for TLS)
+  --table NAME     sync-state table to read the observed late arrivals from (default:
+                   CONNECTOR_SYNC_STATE_TABLE, else the stack output SyncStateTableName when AWS
+                   credentials are configured; without any, the lookback check says so)
   --key-sample N   values sampled per key column for the key comparison (default ${DEFAULT_KEY_SAMPLE}; 0: none)
   --json           print {"ok", "checks": [{name, status, message, stream?, suggestion?}], "estimate"}
 ${TIMEOUT_HELP}
@@ -523,6 +537,12 @@ export async function runChecks(
     readonly keySample?: number;
     /** @default the figure recorded in bench/RESULTS.md ({@link snapshotThroughput}) */
     readonly throughput?: Throughput;
+    /**
+     * Late arrivals observed per stream (the sync state's records), for the lookback recommendation;
+     * a string says why none could be read.
+     * @default none read
+     */
+    readonly lateness?: Readonly<Record<string, LatenessRecord | undefined>> | string;
   } = {},
 ): Promise<CheckReport> {
   const throughput = options.throughput ?? snapshotThroughput();
@@ -628,6 +648,12 @@ export async function runChecks(
         : { name: 'clock', status: 'ok', message: skewText },
   );
 
+  if (conn.engine === 'postgres' && config.incremental.holdBackForOpenTransactions) {
+    progress('checking what the user sees of open transactions…');
+    checks.push(await checkOpenTransactions(conn));
+  }
+  checks.push(...lookbackChecks(config, options.lateness));
+
   const parallel = config.snapshot.maxParallelWindows;
   const estimate: SnapshotEstimate = {
     rows,
@@ -643,6 +669,77 @@ export async function runChecks(
     message: `~${formatCount(rows)} rows in the ${config.snapshot.days}-day snapshot, ${estimate.seconds < 1 ? 'under 1s' : `about ${formatDuration(estimate.seconds)}`} of extraction at ${parallel} parallel window(s) × ${formatCount(throughput.rowsPerSecond)} rows/s (${throughput.source})${unknownStreams.length > 0 ? `; no row estimate for ${unknownStreams.join(', ')} (run ANALYZE on their tables)` : ''}`,
   });
   return { ok: checks.every((c) => c.status !== 'fail'), checks, estimate };
+}
+
+/**
+ * PostgreSQL: whether the user sees other roles' transactions (pg_stat_activity), which the
+ * incremental runs need to hold their range end behind a transaction still open.
+ */
+async function checkOpenTransactions(conn: SourceConnection): Promise<CheckResult> {
+  const open = await openTransactions(conn);
+  if (open.visibility === 'all') {
+    return {
+      name: 'open transactions',
+      status: 'ok',
+      message:
+        'the user sees every session of the database (pg_read_all_stats): incremental runs hold their range end behind a transaction still open',
+    };
+  }
+  return {
+    name: 'open transactions',
+    status: 'warn',
+    message:
+      "the user sees only its own sessions in pg_stat_activity: incremental runs cannot hold their range end behind other sessions' open transactions, so a transaction open longer than the lookback loses its rows",
+    suggestion: 'GRANT pg_read_all_stats TO <the connector user>; -- or pg_monitor; `connector grant-sql` prints it',
+  };
+}
+
+/** The lookback recommended from the late arrivals observed per stream (see extract/lateness.ts). */
+export function lookbackChecks(
+  config: OperatorConfig,
+  lateness: Readonly<Record<string, LatenessRecord | undefined>> | string | undefined,
+): CheckResult[] {
+  const { lookbackMinutes } = config.incremental;
+  if (typeof lateness === 'string' || lateness === undefined) {
+    return [
+      {
+        name: 'lookback',
+        status: 'ok',
+        message: `no late arrivals observed yet${typeof lateness === 'string' ? ` (${lateness})` : ''}; incremental.lookbackMinutes is ${lookbackMinutes}`,
+      },
+    ];
+  }
+  const minimum = config.source.type === 'files' ? 0 : minimumNaiveLookbackMinutes(config.source.timeZone);
+  const out: CheckResult[] = [];
+  for (const [stream, record] of Object.entries(lateness)) {
+    if (!record) continue;
+    const s = summarizeLateness(record, config.incremental, minimum);
+    const observed = `${formatCount(s.rows)} late row(s) over ${formatCount(s.runs)} measured run(s), max lateness ${formatDuration(s.maxSeconds)}${s.p99 === null ? '' : `, p99 ≤ ${formatDuration(s.p99)}`}`;
+    out.push(
+      s.recommendedLookbackMinutes > lookbackMinutes
+        ? {
+            name: 'lookback',
+            stream,
+            status: 'warn',
+            message: `${observed}: the ${lookbackMinutes}-minute lookback keeps less than twice the largest lateness in reserve; recommended ${s.recommendedLookbackMinutes}`,
+            suggestion: `incremental:\n  lookbackMinutes: ${s.recommendedLookbackMinutes}`,
+          }
+        : {
+            name: 'lookback',
+            stream,
+            status: 'ok',
+            message: `${observed}: the ${lookbackMinutes}-minute lookback covers twice that (recommended at least ${s.recommendedLookbackMinutes})`,
+          },
+    );
+  }
+  if (out.length === 0) {
+    out.push({
+      name: 'lookback',
+      status: 'ok',
+      message: `no incremental run measured yet; incremental.lookbackMinutes is ${lookbackMinutes}`,
+    });
+  }
+  return out;
 }
 
 const MARK: Record<CheckStatus, string> = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' };
@@ -667,6 +764,7 @@ export const checkCommand: Command = {
       ...OPERATOR_OPTIONS,
       url: { type: 'string' },
       'key-sample': { type: 'string' },
+      table: { type: 'string' },
       json: { type: 'boolean' },
       timeout: { type: 'string' },
     });
@@ -696,7 +794,11 @@ export const checkCommand: Command = {
       connectTimeoutSeconds: connectTimeout('check', values.timeout, values.url ?? io.env.CONNECTOR_SOURCE_URL),
     });
     try {
-      const report = await runChecks(conn, config, (line) => io.err(`${line}\n`), undefined, { keySample });
+      const lateness = await observedLateness(config, values.table, io);
+      const report = await runChecks(conn, config, (line) => io.err(`${line}\n`), undefined, {
+        keySample,
+        lateness,
+      });
       if (values.json) printJson(io, report);
       else io.out(formatReport(report));
       return report.ok ? EXIT.ok : EXIT.problems;
@@ -705,3 +807,36 @@ export const checkCommand: Command = {
     }
   },
 };
+
+/**
+ * The late arrivals recorded in the operator's sync state (`--table`, CONNECTOR_SYNC_STATE_TABLE,
+ * else the deployed stack's output), or why they could not be read (before the first deployment,
+ * without AWS credentials): the lookback check then says so instead of failing.
+ */
+async function observedLateness(
+  config: OperatorConfig,
+  table: string | undefined,
+  io: CliIo,
+): Promise<Readonly<Record<string, LatenessRecord | undefined>> | string> {
+  let client: DynamoDBClient | undefined;
+  try {
+    const explicit = table ?? io.env.CONNECTOR_SYNC_STATE_TABLE;
+    // The stack is asked only with AWS credentials configured: before the first deployment, or on an
+    // operator's machine, check needs no AWS at all.
+    if (!explicit && !io.env.AWS_PROFILE && !io.env.AWS_ACCESS_KEY_ID) {
+      return 'no AWS credentials configured to read the sync state; pass --table to compare with what the runs observed';
+    }
+    const name =
+      explicit ?? stackOutput(await operatorStack(config, io, 'check'), STACK_OUTPUTS.syncStateTable, 'check');
+    const endpoint = io.env.AWS_ENDPOINT_URL_DYNAMODB ?? io.env.AWS_ENDPOINT_URL;
+    client = new DynamoDBClient({ region: config.region, ...(endpoint ? { endpoint } : {}) });
+    const store = new SyncStateStore(DynamoDBDocumentClient.from(client), name);
+    const streams = STREAM_NAMES.filter((s) => config.streams[s]);
+    const states = await store.getStreamStates(streams);
+    return Object.fromEntries(states.map((s) => [s.stream, s.lateness]));
+  } catch (e) {
+    return `sync state not read: ${(e as Error).message.split('\n')[0]}`;
+  } finally {
+    client?.destroy();
+  }
+}

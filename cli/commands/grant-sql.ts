@@ -104,6 +104,15 @@ export function grantSql(config: OperatorConfig, options: GrantSqlOptions = {}):
     for (const schema of [...new Set(plans.map((p) => p.plan.schema))]) {
       out.push(`GRANT USAGE ON SCHEMA ${quoteIdent('postgres', schema)} TO ${u};`);
     }
+    if (config.incremental.holdBackForOpenTransactions) {
+      out.push(
+        '-- Lets the user see when other sessions started their open transactions (pg_stat_activity), so an',
+        '-- incremental run never moves past rows a long transaction has not committed yet. Read-only',
+        "-- statistics, no data. Without it only the connector's own sessions are visible and only the",
+        '-- lookback protects against long transactions (`connector check` warns).',
+        `GRANT pg_read_all_stats TO ${u};`,
+      );
+    }
   } else {
     const u = `'${user}'@'${userHost}'`;
     out.push(

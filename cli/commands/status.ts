@@ -7,6 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { STREAM_NAMES } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
+import { type LatenessSummary, summarizeLateness } from '#shared/extract/lateness';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
 import { type SchemaChangeRecord, SchemaLedger, type SchemaState } from '#shared/state/schemas';
 import { type SnapshotMeta, type SnapshotWindowRecord, SyncStateError, SyncStateStore } from '#shared/state/store';
@@ -47,7 +48,9 @@ const HELP = `Usage: connector status <operator> [--table NAME] [--watch [--inte
 Shows, from the operator's sync-state table (DynamoDB): the current snapshot and its progress per
 stream (windows done/total, rows), each stream's watermark, last successful run and freshness lag
 against its SLA, rows with a NULL cursor (never landed; counted by each snapshot and incremental
-run), whether an incremental run holds the lock, and recent failures.
+run), the late arrivals the lookback caught (count and lateness distribution per stream, and the
+lookback they suggest), whether runs were held behind open transactions (PostgreSQL), whether an
+incremental run holds the lock, and recent failures.
 
 Options:
   --table NAME   sync-state table (default: CONNECTOR_SYNC_STATE_TABLE, else the stack output
@@ -90,6 +93,14 @@ export interface StreamStatus {
   /** When and by which snapshot or incremental run they were counted. */
   readonly nullCursorCountedAt: string | null;
   readonly nullCursorRunId: string | null;
+  /**
+   * Late arrivals caught by the lookback over the measured incremental runs: rows, quantiles of the
+   * lateness (upper bounds of histogram buckets, seconds), maximum, and the lookback it suggests.
+   * Null before the first measured run (database streams only).
+   */
+  readonly lateness: LatenessSummary | null;
+  /** PostgreSQL: the last run's open-transaction check (held back by how much, and what it could see). */
+  readonly holdback: { runId: string; at: string; heldBackSeconds: number; visibility: 'all' | 'own' } | null;
   /** The last schema drift found in the stream's source table (or file header); null when none was. */
   readonly schemaDrift: StreamSchemaDrift | null;
 }
@@ -175,6 +186,9 @@ export async function readStatus(
       nullCursorCountedAt: iso(state.nullCursorCountedAt),
       nullCursorRunId: state.nullCursorRunId ?? null,
       schemaDrift: schemaDriftOf(schemaStates[i]),
+      lateness:
+        state.lateness && config.source.type !== 'files' ? summarizeLateness(state.lateness, config.incremental) : null,
+      holdback: state.holdback ? { ...state.holdback, at: state.holdback.at.toISOString() } : null,
     };
   });
   const failures = windows
@@ -220,7 +234,13 @@ export async function readStatus(
     ok:
       meta?.status !== 'failed' &&
       failures.length === 0 &&
-      out.every((s) => !s.late && !s.nullCursorRows && !(s.schemaDrift?.failed && !s.schemaDrift.resolved)),
+      out.every(
+        (s) =>
+          !s.late &&
+          !s.nullCursorRows &&
+          !(s.schemaDrift?.failed && !s.schemaDrift.resolved) &&
+          !s.lateness?.nearLookback,
+      ),
   };
 }
 
@@ -303,6 +323,37 @@ export function formatStatus(s: OperatorStatus): string {
       const d = x.schemaDrift!;
       const state = d.failed ? (d.resolved ? 'failed the stream, resolved since' : 'FAILS THE STREAM') : 'reported';
       lines.push(`  ${x.stream}: ${d.source} at ${d.at} by ${d.runId} (${state}): ${d.changes.join('; ')}`);
+    }
+  }
+  const measured = s.streams.filter((x) => x.lateness);
+  if (measured.length > 0) {
+    const bound = (v: number | null) => (v === null ? '-' : `≤ ${formatDuration(v)}`);
+    lines.push('', 'Late arrivals (rows committed after a run had read past their cursor, caught by the lookback):');
+    for (const x of measured) {
+      const l = x.lateness!;
+      lines.push(
+        `  ${x.stream}: ${formatCount(l.rows)} row(s) over ${formatCount(l.runs)} measured run(s)` +
+          (l.rows > 0
+            ? `; lateness p50 ${bound(l.p50)}, p90 ${bound(l.p90)}, p99 ${bound(l.p99)}, max ${formatDuration(l.maxSeconds)}` +
+              (l.shareOfLookback === null ? '' : ` (${Math.round(l.shareOfLookback * 100)}% of the lookback)`) +
+              (l.nearLookback
+                ? ` NEAR THE LOOKBACK: set incremental.lookbackMinutes to at least ${l.recommendedLookbackMinutes} (docs/runbook.md#lookback-too-short)`
+                : '')
+            : ''),
+      );
+    }
+  }
+  const held = s.streams.filter((x) => x.holdback);
+  if (held.length > 0) {
+    lines.push('', 'Open transactions (PostgreSQL), at the last run:');
+    for (const x of held) {
+      const h = x.holdback!;
+      lines.push(
+        `  ${x.stream}: ${h.heldBackSeconds > 0 ? `range end held back ${formatDuration(h.heldBackSeconds)} behind an open transaction` : 'not held back'} (${h.runId}, ${h.at})` +
+          (h.visibility === 'own'
+            ? '; the connector user sees only its own sessions: GRANT pg_read_all_stats (connector grant-sql)'
+            : ''),
+      );
     }
   }
   if (s.failures.length > 0) {

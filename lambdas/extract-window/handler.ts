@@ -41,6 +41,10 @@ export async function extractWindow(event: ExtractWindowInput, context?: Context
   const started = Date.now();
   await rt.store.markWindowRunning(snapshotId, stream, windowId);
   try {
+    // The windows that reach into the lookback of the snapshot's cutoff record the versions they
+    // read there, so the first incremental run can tell late arrivals from versions already landed.
+    const lookbackMs = rt.config.incremental.lookbackMinutes * 60_000;
+    const cutoff = (await rt.store.getSnapshot(snapshotId))?.cutoff;
     const outcome = await extractForInvocation(rt, context, {
       stream,
       runId,
@@ -48,6 +52,9 @@ export async function extractWindow(event: ExtractWindowInput, context?: Context
       from,
       to,
       continuation: event.continuation ?? null,
+      ...(cutoff && to.getTime() > cutoff.getTime() - lookbackMs
+        ? { lateness: { recordUntil: cutoff, lookbackMs } }
+        : {}),
     });
     metrics.addMetric(METRICS.rowsExtracted, MetricUnit.Count, outcome.rows);
     metrics.addMetric(METRICS.bytesWritten, MetricUnit.Bytes, outcome.bytes);

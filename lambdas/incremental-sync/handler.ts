@@ -9,14 +9,21 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { isStreamName } from '#shared/canonical';
+import { isStreamName, type StreamName } from '#shared/canonical';
 import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
 import { acceptSchemas, checkSchemas } from '#shared/drift/check';
 import { ReconciliationError } from '#shared/extract/extract-range';
+import { deleteDigestsBefore } from '#shared/extract/lateness';
 import type { IncrementalSyncInput, IncrementalSyncResult, SchemaDriftSummary } from '#shared/pipeline/contracts';
-import { createExtractorRuntime, extractForInvocation } from '#shared/runtime/extractor';
+import {
+  createExtractorRuntime,
+  extractForInvocation,
+  invocationTools,
+  openOperatorSource,
+} from '#shared/runtime/extractor';
 import { loggableError, wrapHandler } from '#shared/runtime/observability';
 import { reportSchemaCheck, summarize } from '#shared/runtime/schema-drift';
+import { holdRangeEnd, openTransactions } from '#shared/sources/open-transactions';
 import type { SourceConnection } from '#shared/sources/source';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
 
@@ -59,14 +66,23 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
 
   try {
     let range = event.range ?? null;
+    // The watermark the previous run (or the snapshot) ended at: it does not move before this run
+    // completes, so every invocation of the run reads the same one.
+    const previousWatermark = await rt.store.getWatermark(stream);
+    let heldBackSeconds: number | undefined;
     if (!range) {
-      const watermark = await rt.store.getWatermark(stream);
+      const watermark = previousWatermark;
       if (!watermark) {
         throw new IncrementalSyncError(`${where}: no watermark yet; the stream's snapshot has not completed`);
       }
       const { lookbackMinutes, safetyLagSeconds } = rt.config.incremental;
       const from = new Date(watermark.getTime() - lookbackMinutes * 60_000);
-      const to = new Date(Math.max(Date.now() - safetyLagSeconds * 1000, watermark.getTime()));
+      let to = new Date(Math.max(Date.now() - safetyLagSeconds * 1000, watermark.getTime()));
+      const held = await holdBehindOpenTransactions(stream, runId, to, watermark);
+      if (held) {
+        to = held.to;
+        heldBackSeconds = held.heldBackSeconds;
+      }
       range = { from: from.toISOString(), to: to.toISOString() };
     }
     const from = new Date(range.from);
@@ -97,6 +113,11 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
         to,
         continuation: event.continuation ?? null,
         incremental: true,
+        lateness: {
+          ...(previousWatermark ? { previousWatermark } : {}),
+          recordUntil: to,
+          lookbackMs: rt.config.incremental.lookbackMinutes * 60_000,
+        },
       },
       checkSchema,
     );
@@ -117,10 +138,43 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     // failed write here reads the same range again.
     const nullCursorRows = outcome.nullCursorRows ?? 0;
     await rt.store.recordNullCursorRows(stream, { rows: nullCursorRows, runId });
+    const lateness = outcome.lateness
+      ? { rows: outcome.lateness.rows, maxLatenessSeconds: outcome.lateness.maxMicros / 1e6 }
+      : undefined;
+    if (outcome.lateness && lateness) {
+      await rt.store.recordLateness(stream, {
+        runId,
+        rows: lateness.rows,
+        maxSeconds: lateness.maxLatenessSeconds,
+        histogram: outcome.lateness.histogram,
+      });
+    }
     const advanced = await rt.store.advanceWatermark(stream, to, runId, { rowCount: outcome.totalRows });
     const watermark = advanced.current ?? to;
     // The run succeeded: the columns it saw become the stream's fingerprint.
     await acceptSchemas(rt.schemas, [stream], runId);
+    // The digests of earlier watermarks are read by no run any more (the lifecycle rule is the backstop).
+    await deleteDigestsBefore(
+      (await invocationTools(rt, stream, `${runId}/${WINDOW_ID}`)).sink,
+      stream,
+      watermark,
+    ).catch((error) => logger.warn('could not delete superseded lookback digests', { error: loggableError(error) }));
+    if (lateness) {
+      metrics.addMetric(METRICS.lateRows, MetricUnit.Count, lateness.rows);
+      metrics.addMetric(METRICS.maxLatenessSeconds, MetricUnit.Seconds, lateness.maxLatenessSeconds);
+      if (lateness.rows > 0) {
+        const share = lateness.maxLatenessSeconds / (rt.config.incremental.lookbackMinutes * 60);
+        logger.info('late arrivals caught by the lookback', {
+          lateRows: lateness.rows,
+          maxLatenessSeconds: lateness.maxLatenessSeconds,
+          shareOfLookback: Number.isFinite(share) ? Number(share.toFixed(3)) : null,
+        });
+      }
+    } else {
+      logger.info(
+        'late arrivals not measured: no digest of the previous read (first run after the upgrade, or it expired)',
+      );
+    }
     metrics.addMetric(METRICS.reconciliationMismatch, MetricUnit.Count, 0);
     metrics.addMetric(METRICS.strayObjectsDeleted, MetricUnit.Count, outcome.strayObjectsDeleted);
     metrics.addMetric(
@@ -150,6 +204,8 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
       watermark: watermark.toISOString(),
       nullCursorRows,
       ...(schemaDrift ? { schemaDrift } : {}),
+      ...(lateness ? { lateness } : {}),
+      ...(heldBackSeconds !== undefined ? { heldBackSeconds } : {}),
     };
   } catch (error) {
     if (error instanceof ReconciliationError) metrics.addMetric(METRICS.reconciliationMismatch, MetricUnit.Count, 1);
@@ -159,6 +215,42 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
   } finally {
     if (!event.lockOwner) await rt.store.releaseLock(INCREMENTAL_LOCK, owner).catch(() => undefined);
   }
+}
+
+/**
+ * PostgreSQL: the range end held behind the oldest open writing transaction (minus the margin),
+ * recorded in the sync state and emitted as `WatermarkHeldBackSeconds`. Undefined for other engines
+ * or when the holdback is off.
+ */
+async function holdBehindOpenTransactions(
+  stream: StreamName,
+  runId: string,
+  proposed: Date,
+  watermark: Date,
+): Promise<{ to: Date; heldBackSeconds: number } | undefined> {
+  const { source } = rt.config;
+  if (source.type !== 'postgres' || !rt.config.incremental.holdBackForOpenTransactions) return undefined;
+  const connection = await openOperatorSource(rt, stream);
+  let open: Awaited<ReturnType<typeof openTransactions>>;
+  try {
+    open = await openTransactions(connection);
+  } finally {
+    await connection.close();
+  }
+  const marginMs = rt.config.incremental.openTransactionMarginSeconds * 1000;
+  const held = holdRangeEnd(proposed, watermark, open, marginMs);
+  const heldBackSeconds = held.heldBackMs / 1000;
+  metrics.addMetric(METRICS.watermarkHeldBackSeconds, MetricUnit.Seconds, heldBackSeconds);
+  if (open.visibility === 'own') {
+    logger.warn(
+      'the connector user sees only its own sessions: the watermark cannot be held behind other open transactions (GRANT pg_read_all_stats; see the runbook section "Lookback too short")',
+    );
+  }
+  if (heldBackSeconds > 0) {
+    logger.info('range end held behind an open transaction', { heldBackSeconds, to: held.to.toISOString() });
+  }
+  await rt.store.recordHoldback(stream, { runId, heldBackSeconds, visibility: open.visibility });
+  return { to: held.to, heldBackSeconds };
 }
 
 export const handler = wrapHandler(rt.obs, incrementalSync);

@@ -10,6 +10,9 @@
  * - `_committed/<stream>/<run>/<window>/parts.txt`: the commit marker, a symlink list of the committed
  *   attempt's parts. `_committed/<stream>/` is the location of the stream's catalogued landed table
  *   (SymlinkTextInputFormat), so a reader of the catalog sees exactly the committed attempts.
+ * - `_integrity/<stream>/lookback/<watermark ms>/<part>.bin`: digests of the versions a read found in
+ *   its lookback region (keyed hashes only), read by the next run to count late arrivals
+ *   (extract/lateness.ts).
  * - `lake/<stream>/`: the stream's serving table (Apache Iceberg), written by Athena when runs are
  *   published; `_athena/` holds Athena's query results (expired after a day).
  */
@@ -24,6 +27,7 @@ export const PREFIX = {
   athenaResults: '_athena/',
   quarantine: 'quarantine/',
   archive: 'archive/',
+  integrity: '_integrity/',
 } as const;
 
 /** Identifiers that become key segments: no slashes, no dots-only segments, no spaces. */
@@ -157,4 +161,21 @@ export function quarantineReasonKey(folder: string, name: string): string {
 /** `archive/<stream>/<name>`: where a dropped file is kept once it has landed (`fileDrop.afterIngest: archive`). */
 export function archiveKey(stream: StreamName, name: string): string {
   return `${PREFIX.archive}${stream}/${objectPath(name, 'file name')}`;
+}
+
+/**
+ * `_integrity/<stream>/lookback/` (every digest of a stream) or, with a watermark,
+ * `_integrity/<stream>/lookback/<watermark epoch ms>/` (the parts recorded by the reads ending there).
+ */
+export function lookbackDigestPrefix(stream: StreamName, watermark?: Date): string {
+  const base = `${PREFIX.integrity}${stream}/lookback/`;
+  if (!watermark) return base;
+  const ms = watermark.getTime();
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new Error(`invalid watermark for a digest key: ${String(watermark)}`);
+  return `${base}${String(ms).padStart(15, '0')}/`;
+}
+
+/** `_integrity/<stream>/lookback/<watermark epoch ms>/<part>.bin` */
+export function lookbackDigestKey(stream: StreamName, watermark: Date, part: string): string {
+  return `${lookbackDigestPrefix(stream, watermark)}${segment(part, 'digest part')}.bin`;
 }

@@ -88,9 +88,16 @@ export class Extractors extends Construct {
     });
     for (const fn of [this.extractWindow, this.incrementalSync]) {
       landingZone.grantLandRaw(fn.grantee);
+      landingZone.grantLookbackDigests(fn.grantee);
       syncState.grantReadWrite(fn.grantee);
       sourceCredentials.grantRead(fn.grantee);
       acknowledgeLandingWildcards(fn, landingZone);
+      fn.acknowledgeWildcards(
+        [
+          `Resource::<${Stack.of(landingZone).getLogicalId(landingZone.bucket.node.defaultChild as CfnResource)}.Arn>/_integrity/*`,
+        ],
+        'Lookback digests have keys chosen per stream, watermark and invocation (_integrity/<stream>/lookback/<watermark>/<part>.bin): keyed hashes of the versions a read found, read and then deleted by the next run; the grant is limited to this prefix of this operator bucket, listing by an s3:prefix condition.',
+      );
     }
   }
 }

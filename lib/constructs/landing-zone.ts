@@ -242,6 +242,22 @@ export class LandingZone extends Construct {
   }
 
   /**
+   * What the late-arrival measurement needs (`extract/lateness.ts`): write, read, list and delete the
+   * lookback digests under `_integrity/` (keyed hashes of versions, never values).
+   */
+  public grantLookbackDigests(grantee: iam.IGrantable): iam.Grant {
+    return this.grantPutUnder(grantee, PREFIX.integrity)
+      .combine(
+        iam.Grant.addToPrincipal({
+          grantee,
+          actions: ['s3:GetObject', 's3:DeleteObject'],
+          resourceArns: [this.bucket.arnForObjects(`${PREFIX.integrity}*`)],
+        }),
+      )
+      .combine(this.grantListUnder(grantee, [PREFIX.integrity]));
+  }
+
+  /**
    * What the landing sweep needs (`sink/sweep.ts`): list attempts and committed lists, read a
    * committed list, and delete the objects of attempts that never committed.
    */
@@ -393,6 +409,9 @@ function landingLifecycleRules(retention: LandingZoneRetention): s3.LifecycleRul
     { id: 'expire-quarantine', prefix: PREFIX.quarantine, expiration: Duration.days(retention.quarantineDays) },
     // Athena query results are read by the state machine that ran the query, then never again.
     { id: 'expire-athena-results', prefix: PREFIX.athenaResults, expiration: Duration.days(1) },
+    // Lookback digests are read by the next run and then deleted; this removes those of streams
+    // whose runs stopped (the next run after that is reported as not measured).
+    { id: 'expire-lookback-digests', prefix: PREFIX.integrity, expiration: Duration.days(14) },
   ];
   if (retention.rawDays > 0) {
     // Parts, their manifests and the committed lists naming them expire together.

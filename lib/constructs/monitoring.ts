@@ -83,6 +83,8 @@ export const RUNBOOK_ANCHORS = {
   filesQuarantined: 'files-quarantined',
   nullCursorRows: 'null-cursor-rows',
   schemaDrift: 'schema-drift',
+  lookbackTooShort: 'lookback-too-short',
+  fileDropStale: 'file-drop-stale',
   sweepDeadLetters: 'sweep-dead-letters',
   publishFailed: 'publish-failed',
   publishBacklog: 'publish-backlog',
@@ -238,6 +240,21 @@ export function freshnessShape(intervalMinutes: number, slaMinutes: number, over
 /** The stream's freshness SLA in minutes (its own, or the operator default). */
 export function freshnessSlaMinutes(config: OperatorConfig, stream: StreamName): number {
   return config.streams[stream]?.freshnessSlaMinutes ?? config.alerts.defaultFreshnessSlaMinutes;
+}
+
+/** A file-drop stream's freshness SLA on files landed, in minutes: its own, or `fileDrop.freshnessSlaHours`. */
+export function fileDropSlaMinutes(config: OperatorConfig, stream: StreamName): number {
+  return config.streams[stream]?.freshnessSlaMinutes ?? (config.fileDrop?.freshnessSlaHours ?? 26) * 60;
+}
+
+/**
+ * Period and evaluation of a file-drop freshness alarm: every period without a landed file breaches
+ * (missing data breaching), so it alarms once a whole SLA passed without one. Hourly periods
+ * (CloudWatch evaluates at most 7 days of them); one period of the SLA when it is shorter than an hour.
+ */
+export function fileDropFreshnessShape(slaMinutes: number): { periodMinutes: number; evaluationPeriods: number } {
+  if (slaMinutes <= 60) return { periodMinutes: slaMinutes, evaluationPeriods: 1 };
+  return { periodMinutes: 60, evaluationPeriods: Math.min(168, Math.ceil(slaMinutes / 60)) };
 }
 
 /**
@@ -595,6 +612,31 @@ export class Monitoring extends Construct {
       );
     }
 
+    const { lookbackMinutes, latenessAlarmShare } = this.config.incremental;
+    const latenessThreshold = Math.round(latenessAlarmShare * lookbackMinutes * 60);
+    for (const stream of streams) {
+      this.add(
+        `LookbackTooShort${pascal(stream)}`,
+        'warning',
+        `stream ${stream}`,
+        RUNBOOK_ANCHORS.lookbackTooShort,
+        `${stream} late arrivals near the lookback`,
+        `An incremental run found a ${stream} row committed after an earlier run had read past its cursor by more than ${latenessThreshold} s (${Math.round(latenessAlarmShare * 100)}% of the ${lookbackMinutes}-minute lookback). It was caught; a row later than the lookback would be lost. MaxLatenessSeconds per run; the alarm clears after a run without such a row.`,
+        [
+          `connector status ${this.config.operatorId} --stage ${this.config.stage} (lateness distribution) and connector check (recommended lookback)`,
+          `Logs Insights on /connector/${this.name}/incremental-sync: filter stream = "${stream}" and lateRows > 0`,
+        ],
+        this.connectorMetric(METRICS.maxLatenessSeconds, 'Maximum', this.period, stream),
+        {
+          threshold: latenessThreshold,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 1,
+          datapointsToAlarm: 1,
+          treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+        },
+      );
+    }
+
     // Snapshot stalled: running (extract-window invoked) AND no window completed, over the stall time.
     const stallMinutes = stall.toMinutes();
     const noWindowCompleted = new cloudwatch.Alarm(this, 'NoWindowCompleted', {
@@ -743,6 +785,32 @@ export class Monitoring extends Construct {
       this.anyInOnePeriod,
     );
     this.functionAlarms(fileDrop.ingest, 'ingest-file');
+
+    for (const stream of Object.keys(this.config.streams) as StreamName[]) {
+      const sla = fileDropSlaMinutes(this.config, stream);
+      const shape = fileDropFreshnessShape(sla);
+      this.add(
+        `FileDropStale${pascal(stream)}`,
+        'critical',
+        `stream ${stream}`,
+        RUNBOOK_ANCHORS.fileDropStale,
+        `${stream} no file landed`,
+        `No ${stream} file has landed for ${sla} minutes (its file-drop freshness SLA): the operator's export stopped, its upload fails, or every file was quarantined. Missing data counts as breaching.`,
+        [
+          `aws s3 ls s3://<landing bucket>/inbound/${stream}/ and quarantine/${stream}/ (newest first)`,
+          `Logs Insights on /connector/${this.name}/ingest-file: filter stream = "${stream}"`,
+        ],
+        // One RowsIngested datapoint per landed file: its sample count is the number of files landed.
+        this.connectorMetric(INGEST_METRICS.rowsIngested, 'SampleCount', Duration.minutes(shape.periodMinutes), stream),
+        {
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+          evaluationPeriods: shape.evaluationPeriods,
+          datapointsToAlarm: shape.evaluationPeriods,
+          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        },
+      );
+    }
   }
 
   private servingAlarms(serving: NonNullable<MonitoringProps['serving']>, maxDelayMinutes: number): void {
@@ -946,6 +1014,21 @@ export class Monitoring extends Construct {
             this.connectorMetric(METRICS.nullCursorRows, 'Maximum', fiveMinutes, s).with({ label: s }),
           ),
           leftYAxis: { min: 0, label: 'rows' },
+          width: 12,
+          height: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'Late arrivals: largest lateness per run (alarm above the line)',
+          left: streams.map((s) =>
+            this.connectorMetric(METRICS.maxLatenessSeconds, 'Maximum', fiveMinutes, s).with({ label: s }),
+          ),
+          leftYAxis: { min: 0, label: 'seconds' },
+          leftAnnotations: [
+            {
+              value: this.config.incremental.latenessAlarmShare * this.config.incremental.lookbackMinutes * 60,
+              label: `${Math.round(this.config.incremental.latenessAlarmShare * 100)}% of the lookback`,
+            },
+          ],
           width: 12,
           height: 6,
         }),

@@ -12,6 +12,7 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
+import { LATENESS_BUCKETS_SECONDS, latenessBucket } from '#shared/extract/lateness';
 import { SyncStateStore } from '#shared/state/store';
 import { syntheticOperatorConfig } from '../../synthetic/operator.ts';
 import { credentialsFor, engineAvailable, PG_URL } from '../helpers/databases.ts';
@@ -314,8 +315,29 @@ describe('status', () => {
     await store.advanceWatermark('players', new Date(Date.now() - 10 * 60_000), 'incr-1', { rowCount: 42 });
     await store.recordNullCursorRows('players', { rows: 3, runId: 'incr-1' });
     await store.recordNullCursorRows('payments', { rows: 0, runId: 'snap-1' });
+    // Two measured runs of payments: 3 late rows (≤ 5 min, ≤ 20 min, ≤ 45 min), the latest 41 min late.
+    const bucketsOf = (...seconds: number[]) => {
+      const h: number[] = new Array(LATENESS_BUCKETS_SECONDS.length + 1).fill(0);
+      for (const x of seconds) h[latenessBucket(x)]! += 1;
+      return h;
+    };
+    const histogram = bucketsOf(200, 1100);
+    const later = bucketsOf(2460);
+    await store.recordLateness('payments', { runId: 'incr-1', rows: 2, maxSeconds: 1100, histogram });
+    await store.recordLateness('payments', { runId: 'incr-2', rows: 1, maxSeconds: 2460, histogram: later });
+    // A retry of the same run counts nothing twice.
+    expect(
+      await store.recordLateness('payments', { runId: 'incr-2', rows: 1, maxSeconds: 2460, histogram: later }),
+    ).toBe(false);
+    await store.recordHoldback('players', { runId: 'incr-1', heldBackSeconds: 192, visibility: 'own' });
 
     const r = await runCli(['status', 'cli-aws', '--config', configFile, '--table', table], { env });
+    expect(r.out).toContain(
+      'payments: 3 row(s) over 2 measured run(s); lateness p50 ≤ 20m 00s, p90 ≤ 45m 00s, p99 ≤ 45m 00s, max 41m 00s (68% of the lookback) NEAR THE LOOKBACK: set incremental.lookbackMinutes to at least 85',
+    );
+    expect(r.out).toMatch(
+      /players: range end held back 3m 12s behind an open transaction \(incr-1, \S+\); the connector user sees only its own sessions/,
+    );
     expect(r.code).toBe(1);
     expect(r.out).toContain('Snapshot snap-1: running, 1/3 windows done');
     expect(r.out).toMatch(/^players +1\/2 +1,200 +\S+ +10m 0\ds +120m +\S+ +42 +3 NOT LANDED$/m);
@@ -339,7 +361,10 @@ describe('status', () => {
       nullCursorRunId: 'incr-1',
       nullCursorCountedAt: expect.any(String),
     });
-    expect(json.streams.find((s: { stream: string }) => s.stream === 'payments')).toMatchObject({ nullCursorRows: 0 });
+    expect(json.streams.find((s: { stream: string }) => s.stream === 'payments')).toMatchObject({
+      nullCursorRows: 0,
+      lateness: { runs: 2, rows: 3, maxSeconds: 2460, p50: 1200, nearLookback: true, recommendedLookbackMinutes: 85 },
+    });
     expect(json.failures).toHaveLength(1);
 
     // Without --table, the table comes from the stack's outputs.

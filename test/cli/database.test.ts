@@ -140,6 +140,11 @@ for (const engine of ['postgres', 'mysql'] as const) {
       const check = await runCli(['check', '--config', configFile, '--url', url]);
       expect(check.out).toMatch(/^ok {4}read-only: the user cannot write$/m);
       expect(check.out).toMatch(/^ok {4}clock: /m);
+      if (engine === 'postgres') {
+        // grant-sql granted pg_read_all_stats: the user sees other sessions' open transactions.
+        expect(check.out).toMatch(/^ok {4}open transactions: the user sees every session/m);
+      }
+      expect(check.out).toMatch(/^ok {4}lookback: no late arrivals observed yet/m);
       expect(check.out).toContain('All checks passed.');
       expect(check.code).toBe(0);
       expect(check.out + check.err).not.toContain(password);

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { getField } from '#shared/canonical';
 import { type ConfigError, loadOperatorConfigFiles } from '#shared/config/load';
-import { mysqlScopeCovers } from '../../cli/commands/check.ts';
+import { lookbackChecks, mysqlScopeCovers } from '../../cli/commands/check.ts';
 import { grantSql } from '../../cli/commands/grant-sql.ts';
 import { stackNames } from '../../cli/operator.ts';
 import { proposeValue } from '../../cli/proposal.ts';
@@ -118,6 +118,10 @@ describe('connector (no engines)', () => {
     expect(sql).toContain('ALTER ROLE "connector_ro" SET default_transaction_read_only = on;');
     expect(sql).toContain(`ALTER ROLE "connector_ro" SET statement_timeout = '300s';`);
     expect(sql).toContain('GRANT USAGE ON SCHEMA "casino" TO "connector_ro";');
+    // Lets incremental runs see other sessions' open transactions (statistics only, no data).
+    expect(sql).toContain('GRANT pg_read_all_stats TO "connector_ro";');
+    const off = grantSql(exampleConfig('acme-casino', [[['incremental', 'holdBackForOpenTransactions'], false]]));
+    expect(off).not.toContain('pg_read_all_stats');
     // birth_date is dropped by default: dob is never granted.
     expect(sql).not.toContain('"dob"');
     expect(sql).toMatch(/GRANT SELECT \("customer_id", "signup_ts", "modified_ts", .*\) ON TABLE "casino"."customers"/);
@@ -168,5 +172,35 @@ describe('connector (no engines)', () => {
   it('runs through `npx connector`', async () => {
     const { stdout } = await promisify(execFile)('npx', ['--no-install', 'connector', '--help'], { timeout: 30_000 });
     expect(stdout).toContain('Usage: connector <command>');
+  });
+});
+
+describe('check: the lookback against the observed late arrivals', () => {
+  const config = exampleConfig('acme-casino');
+  const record = (maxSeconds: number) => ({
+    runs: 4,
+    rows: 2,
+    maxSeconds,
+    histogram: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0],
+    lastRunId: 'incr-4',
+    lastRows: 1,
+    lastMaxSeconds: maxSeconds,
+    lastAt: new Date(),
+  });
+
+  it('recommends twice the largest lateness, rounded up to 5 minutes, when the lookback is shorter', () => {
+    const [payments, players] = lookbackChecks(config, { payments: record(2460), players: record(600) });
+    expect(payments).toMatchObject({ name: 'lookback', stream: 'payments', status: 'warn' });
+    expect(payments?.message).toContain('max lateness 41m 00s');
+    expect(payments?.message).toContain('recommended 85');
+    expect(payments?.suggestion).toBe('incremental:\n  lookbackMinutes: 85');
+    // 10 minutes late: 20 minutes would do, but the naive cursor's zone repeats an hour (Europe/Malta).
+    expect(players).toMatchObject({ status: 'ok' });
+    expect(players?.message).toContain('recommended at least 60');
+  });
+
+  it('says why nothing was compared', () => {
+    expect(lookbackChecks(config, 'sync state not read: no table')[0]?.message).toContain('sync state not read');
+    expect(lookbackChecks(config, {})[0]?.message).toContain('no incremental run measured yet');
   });
 });

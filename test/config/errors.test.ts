@@ -720,7 +720,7 @@ describe('formatIssues', () => {
       [
         'Invalid operator config (1 problem):',
         `${FILE}:${lineOf(text, 'lookbackMinuts')}: incremental.lookbackMinuts: "lookbackMinuts" is not a key of incremental; did you mean "lookbackMinutes"?`,
-        '    expected: one of the keys schedule, lookbackMinutes, safetyLagSeconds',
+        '    expected: one of the keys schedule, lookbackMinutes, safetyLagSeconds, latenessAlarmShare, holdBackForOpenTransactions, openTransactionMarginSeconds',
         '    example:',
         '      incremental:',
         '        lookbackMinutes: 60',

@@ -71,7 +71,14 @@ streams:
     const { config } = parseOperatorConfig(minimal, FILE);
     expect(config).toBeDefined();
     expect(config?.snapshot).toEqual({ days: 90, windowHours: 24, maxParallelWindows: 2 });
-    expect(config?.incremental).toEqual({ schedule: 'rate(15 minutes)', lookbackMinutes: 60, safetyLagSeconds: 60 });
+    expect(config?.incremental).toEqual({
+      schedule: 'rate(15 minutes)',
+      lookbackMinutes: 60,
+      safetyLagSeconds: 60,
+      latenessAlarmShare: 0.5,
+      holdBackForOpenTransactions: true,
+      openTransactionMarginSeconds: 60,
+    });
     expect(config?.source).toEqual({
       type: 'postgres',
       host: 'db.example.com',
@@ -103,7 +110,14 @@ streams:
     const text = `${minimal}snapshot:\n  days: 30\nincremental:\n  lookbackMinutes: 10\nretention:\n  rawDays: 400\n`;
     const { config } = parseOperatorConfig(text, FILE);
     expect(config?.snapshot).toEqual({ days: 30, windowHours: 24, maxParallelWindows: 2 });
-    expect(config?.incremental).toEqual({ schedule: 'rate(15 minutes)', lookbackMinutes: 10, safetyLagSeconds: 60 });
+    expect(config?.incremental).toEqual({
+      schedule: 'rate(15 minutes)',
+      lookbackMinutes: 10,
+      safetyLagSeconds: 60,
+      latenessAlarmShare: 0.5,
+      holdBackForOpenTransactions: true,
+      openTransactionMarginSeconds: 60,
+    });
     expect(config?.retention.rawDays).toBe(400);
     expect(config?.retention.logDays).toBe(365);
   });
@@ -138,6 +152,7 @@ streams:
       assumeRole: false,
       timeZone: 'UTC',
       maxFileSizeMb: 5120,
+      freshnessSlaHours: 26,
       afterIngest: 'archive',
     });
     expect(config?.streams.players?.format).toEqual({

@@ -346,6 +346,9 @@ export function describeHandlers(engine: Engine, available: boolean): void {
         );
         expect(doc).toMatchObject({ Operator: `${OPERATOR}-sandbox`, Stream: 'payments', ReconciliationMismatch: 0 });
         expect(doc.RowsExtracted).toBe(source.length);
+        // Measured against the snapshot's digest of [H0 − lookback, H0): nothing was committed late.
+        expect(result.lateness).toEqual({ rows: 0, maxLatenessSeconds: 0 });
+        expect(doc).toMatchObject({ LateRows: 0, MaxLatenessSeconds: 0 });
         expect(doc.FreshnessLagSeconds).toBeGreaterThanOrEqual(SAFETY_LAG / 1000);
         expect(doc.FreshnessLagSeconds).toBeLessThan(600);
       });
@@ -382,6 +385,33 @@ export function describeHandlers(engine: Engine, available: boolean): void {
           W1 - LOOKBACK,
           W2,
         );
+
+        // Late arrivals, measured: every version of [W1 − lookback, W1) that incr-1 did not read
+        // (the new activity, the late payment, the refund), late by W1 − its cursor.
+        const readBefore = new Set(run1.map((r) => `${r.payment_id}|${r._cursor_us}`));
+        const lateVersions = run2.filter(
+          (r) =>
+            Number(r._cursor) >= W1 - LOOKBACK &&
+            Number(r._cursor) < W1 &&
+            !readBefore.has(`${r.payment_id}|${r._cursor_us}`),
+        );
+        expect(lateVersions.length).toBeGreaterThan(2);
+        const maxLateness = Math.max(...lateVersions.map((r) => (W1 * 1000 - Number(r._cursor_us)) / 1e6));
+        expect(maxLateness).toBe(35 * 60);
+        expect(result.lateness).toEqual({ rows: lateVersions.length, maxLatenessSeconds: maxLateness });
+        const recorded = (await store.getStreamState('payments')).lateness;
+        expect(recorded).toMatchObject({
+          runs: 2,
+          rows: lateVersions.length,
+          maxSeconds: maxLateness,
+          lastRunId: 'incr-2',
+        });
+        const doc = emitted.at(-1)!;
+        expect(doc).toMatchObject({
+          Stream: 'payments',
+          LateRows: lateVersions.length,
+          MaxLatenessSeconds: maxLateness,
+        });
 
         const late = run2.filter((r) => r.payment_id === advanced.lateKey);
         expect(late).toHaveLength(1);
@@ -424,6 +454,42 @@ export function describeHandlers(engine: Engine, available: boolean): void {
           current: before,
         });
       });
+
+      it.runIf(engine === 'postgres')(
+        'holds the range end behind a transaction still open on PostgreSQL, and records it',
+        async () => {
+          const pg = await import('pg');
+          const writer = new pg.default.Client({ connectionString: url });
+          await writer.connect();
+          try {
+            await writer.query('BEGIN');
+            const [{ started }] = (
+              await writer.query(
+                `SELECT floor(extract(epoch FROM xact_start) * 1000)::bigint AS started FROM pg_stat_activity WHERE pid = pg_backend_pid()`,
+              )
+            ).rows as [{ started: string }];
+            // A write gives the transaction an id: it may commit rows the watermark must not pass.
+            await writer.query(
+              `UPDATE "${schema}".cashier_transactions SET txn_status = txn_status WHERE txn_id = (SELECT min(txn_id) FROM "${schema}".cashier_transactions)`,
+            );
+            await new Promise((resolve) => setTimeout(resolve, 1500));
+            const before = Date.now();
+            const result = complete(await runIncremental({ runId: 'incr-held', stream: 'payments' }));
+            const to = Date.parse(result.range.to);
+            // Without the holdback the end would be now − safety lag, after the transaction's start − margin.
+            expect(before - SAFETY_LAG).toBeGreaterThan(Number(started) - 60_000);
+            expect(to).toBeLessThanOrEqual(Number(started) - 60_000);
+            expect(result.heldBackSeconds).toBeGreaterThan(0);
+            const state = await store.getStreamState('payments');
+            expect(state.holdback).toMatchObject({ runId: 'incr-held', visibility: 'all' });
+            expect(state.holdback?.heldBackSeconds).toBe(result.heldBackSeconds);
+            expect(emitted.at(-1)).toMatchObject({ WatermarkHeldBackSeconds: result.heldBackSeconds });
+          } finally {
+            await writer.query('ROLLBACK').catch(() => undefined);
+            await writer.end();
+          }
+        },
+      );
 
       it('runs one incremental sync per operator at a time; the other is skipped and lands nothing', async () => {
         const before = (await store.getWatermark('payments'))!;

@@ -110,5 +110,14 @@ describe('ingest-file handler', () => {
       Operator: 'lucky-files-sandbox',
       Stream: 'players',
     });
+    // One RowsIngested datapoint per landed file, under exactly the dimensions the file-drop
+    // freshness alarm reads (its SampleCount is the number of files landed).
+    const rows = metrics.find((m) => 'RowsIngested' in m) as {
+      _aws: { CloudWatchMetrics: { Dimensions: string[][] }[] };
+    };
+    expect(rows._aws.CloudWatchMetrics[0]?.Dimensions.map((d) => [...d].sort())).toEqual([
+      ['Operator', 'Stream', 'service'],
+    ]);
+    expect(metrics.filter((m) => 'RowsIngested' in m)).toHaveLength(1);
   });
 });

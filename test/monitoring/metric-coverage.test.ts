@@ -156,6 +156,7 @@ describe.skipIf(!available)('alarm metric coverage', () => {
     expect(streams.length).toBeGreaterThan(1);
     // The connector metrics the alarms read: freshness, completed windows, reconciliation, NULL cursors,
     // schema drift, per stream.
+    // late arrivals against the lookback, per stream.
     for (const stream of streams) {
       for (const name of [
         'FreshnessLagSeconds',
@@ -163,6 +164,7 @@ describe.skipIf(!available)('alarm metric coverage', () => {
         'ReconciliationMismatch',
         'NullCursorRows',
         'SchemaDriftColumns',
+        'MaxLatenessSeconds',
       ]) {
         expect(watched).toContain(
           metricKey(METRIC_NAMESPACE, name, { service: 'connector', Operator: `${OPERATOR}-sandbox`, Stream: stream }),

@@ -343,8 +343,13 @@ const streamConfig = z
       .min(5)
       .max(10080)
       .optional()
-      .describe('Alarm when the newest landed data of the stream is older than this.')
-      .meta({ examples: [30], whenAbsent: '`alerts.defaultFreshnessSlaMinutes`' }),
+      .describe(
+        'Alarm when the newest landed data of the stream is older than this. File drops: when no file of the stream has landed for this long.',
+      )
+      .meta({
+        examples: [30],
+        whenAbsent: '`alerts.defaultFreshnessSlaMinutes` (file drops: `fileDrop.freshnessSlaHours`)',
+      }),
     format: fileFormat
       .optional()
       .describe('File format of dropped files for this stream (file drops only).')
@@ -432,6 +437,15 @@ const fileDrop = z
       .default(5120)
       .describe(
         `Larger files (or their content after decompression) are quarantined unread. Parquet files are spooled to the ingest function's ephemeral storage, which is sized from this (plus ${EPHEMERAL_HEADROOM_MB} MB), so it is at most Lambda's ${LAMBDA_MAX_EPHEMERAL_MB} MB minus that headroom.`,
+      ),
+    freshnessSlaHours: z
+      .number()
+      .int()
+      .min(1)
+      .max(168)
+      .default(26)
+      .describe(
+        "Alarm when no file of a stream has landed for this long (missing data counts as breaching): the default suits a nightly export with a couple of hours' slack. A stream's own freshnessSlaMinutes overrides it.",
       ),
     afterIngest: z
       .enum(['archive', 'delete'])
@@ -629,6 +643,29 @@ export const operatorConfigSchema = z
           .default(60)
           .describe(
             "Never read rows with a cursor newer than now minus this lag: a transaction still open, or a database clock behind the connector's, writes cursors the watermark would otherwise pass before they commit; 0 only with a lookback.",
+          ),
+        latenessAlarmShare: z
+          .number()
+          .gt(0)
+          .max(1)
+          .default(0.5)
+          .describe(
+            "Alarm when a run finds a late arrival (a row committed after an earlier run read past its cursor, caught by the lookback) whose lateness exceeds this share of lookbackMinutes: the warning, before any row is lost, that the lookback is too short for this operator's database.",
+          ),
+        holdBackForOpenTransactions: z
+          .boolean()
+          .default(true)
+          .describe(
+            "PostgreSQL: end each run's range before the start of the oldest transaction of the database that is still open and has written (minus openTransactionMarginSeconds), so a long transaction's rows are not passed by the watermark. Needs the connector user to see other sessions (GRANT pg_read_all_stats; `connector grant-sql` prints it); without it only the user's own sessions are visible and `connector check` says so. Ignored for MySQL/MariaDB.",
+          ),
+        openTransactionMarginSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(3600)
+          .default(60)
+          .describe(
+            "PostgreSQL holdback: how far before an open transaction's start its rows' cursors may lie (an application that stamps the cursor before BEGIN, or with its own clock).",
           ),
       })
       .prefault({})

@@ -33,6 +33,12 @@ export const METRICS = {
    * type (the stream fails). 0 when nothing changed.
    */
   schemaDriftColumns: 'SchemaDriftColumns',
+  /** Versions an incremental run found committed after an earlier read had passed their cursor (extract/lateness.ts). */
+  lateRows: 'LateRows',
+  /** The largest lateness among them: from the earlier read's watermark to the version's cursor. */
+  maxLatenessSeconds: 'MaxLatenessSeconds',
+  /** PostgreSQL: how far a run's range end was held behind the oldest open writing transaction. */
+  watermarkHeldBackSeconds: 'WatermarkHeldBackSeconds',
 } as const;
 
 /** Metrics of the pipeline steps (namespace and `Operator` dimension as every connector metric). */

@@ -36,13 +36,14 @@ import type { EncodedBatch } from '../parquet/batch-encoding.ts';
 import { addDecimalTexts, decimalTextsEqual, subtractDecimalTexts } from '../parquet/decimal-text.ts';
 import { PartitionedPartWriter } from '../parquet/part-writer.ts';
 import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
-import type { Continuation, Reconciliation } from '../pipeline/contracts.ts';
+import type { Continuation, LatenessStats, Reconciliation } from '../pipeline/contracts.ts';
 import type { ObjectSink } from '../sink/sink.ts';
 import { commitWindow, newAttemptId, type WindowManifest } from '../sink/window.ts';
 import type { CountAndSums, KeysetPosition, SourceConnection } from '../sources/source.ts';
 import type { SourceBatch } from '../types.ts';
 import { BatchPool } from './batch-pool.ts';
 import { checkCursorLookback } from './cursor-check.ts';
+import { digestKey, LatenessTracker, loadDigest, mergeLateness, storeDigestPart } from './lateness.ts';
 import { openPosition, sealPosition } from './position.ts';
 import { sourcePlan } from './source-plan.ts';
 
@@ -107,6 +108,16 @@ export interface ExtractRangeRequest {
    * @default false
    */
   readonly incremental?: boolean;
+  /**
+   * Late-arrival measurement (extract/lateness.ts): the versions found in the digest region of the
+   * read that ended at `previousWatermark` and missing from its digest are counted late; the versions
+   * found in [recordUntil − lookback, recordUntil) are recorded as this read's digest part.
+   */
+  readonly lateness?: {
+    readonly previousWatermark?: Date;
+    readonly recordUntil?: Date;
+    readonly lookbackMs: number;
+  };
 }
 
 export type ExtractRangeOutcome =
@@ -129,6 +140,8 @@ export type ExtractRangeOutcome =
       readonly unmapped: Record<string, number>;
       /** Incremental runs: rows of the table whose cursor is NULL, counted by the first invocation. */
       readonly nullCursorRows?: number;
+      /** Late versions found by the whole range; absent when not measured (no previous digest). */
+      readonly lateness?: LatenessStats;
     };
 
 function lastPosition(batch: SourceBatch, cursorColumn: string, keyColumn: string): KeysetPosition {
@@ -189,12 +202,18 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     ...(deps.partBytes ? { partBytes: deps.partBytes } : {}),
   });
 
+  const tracker = req.lateness ? await latenessTracker(deps, req, req.lateness) : undefined;
+  let cursorUsIndex = -1;
+  let keyIndex = -1;
+
   let mapper: RowMapper | undefined;
   const batchRowsLimit = deps.batchRows ?? 10_000;
   const workerMinRows = deps.workerMinRows ?? batchRowsLimit;
   /** Decided at the window's first batch: through the pool, or on this thread. */
   let useWorkers: boolean | undefined;
-  const workers = deps.workers ?? 0;
+  // A read that measures or records late arrivals needs each row's key and cursor on this thread:
+  // it maps here (incremental runs, and the snapshot windows that reach into the cutoff's lookback).
+  const workers = tracker ? 0 : (deps.workers ?? 0);
   let pool: BatchPool | undefined;
   /** Batches handed to the pool and not yet written, in read order. */
   const inFlight: Promise<EncodedBatch>[] = [];
@@ -254,7 +273,18 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
             sourceSeq: databaseSourceSeq(view.readAtMicros),
             cursorColumn: plan.cursorColumn,
           });
-          await writer.write(mapper.map(batch));
+          const landed = mapper.map(batch);
+          if (tracker) {
+            if (cursorUsIndex < 0) {
+              cursorUsIndex = mapper.columns.findIndex((c) => c.name === '_cursor_us');
+              keyIndex = batch.columns.findIndex((c) => c.name === plan.keyColumn);
+            }
+            const cursors = landed.columns[cursorUsIndex]!;
+            for (let i = 0; i < batch.rows.length; i++) {
+              tracker.observe(String(batch.rows[i]![keyIndex]), BigInt(cursors[i] as bigint));
+            }
+          }
+          await writer.write(landed);
         }
         rows += batchRows;
         last = lastPosition(batch, plan.cursorColumn, plan.keyColumn);
@@ -291,6 +321,16 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     await pool?.close();
   }
   const progress = await writer.close();
+  const digest = tracker?.digest();
+  if (digest && req.lateness?.recordUntil) {
+    await storeDigestPart(sink, req.stream, req.lateness.recordUntil, digest);
+  }
+  const lateness =
+    tracker?.measured === true
+      ? previous?.lateness
+        ? mergeLateness(previous.lateness, tracker.stats())
+        : tracker.stats()
+      : undefined;
 
   const sourceCount = (BigInt(previous?.source.count ?? '0') + segment.count).toString();
   const sourceSums: Record<string, string> = { ...(previous?.source.sums ?? {}) };
@@ -310,6 +350,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
         invocations: (previous?.invocations ?? 0) + 1,
         schemaFingerprint: fingerprint,
         ...(nullCursorRows !== undefined ? { nullCursorRows } : {}),
+        ...(lateness ? { lateness } : {}),
       },
     };
   }
@@ -362,5 +403,33 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     reconciliation,
     unmapped,
     ...(nullCursorRows !== undefined ? { nullCursorRows } : {}),
+    ...(lateness ? { lateness } : {}),
   };
+}
+
+/**
+ * The tracker of one invocation: the previous read's digest (loaded again by every invocation, so
+ * continuations need no state but their counts) and the region this read records.
+ */
+async function latenessTracker(
+  deps: ExtractRangeDeps,
+  req: ExtractRangeRequest,
+  options: NonNullable<ExtractRangeRequest['lateness']>,
+): Promise<LatenessTracker> {
+  const previous = options.previousWatermark
+    ? await loadDigest(deps.sink, req.stream, options.previousWatermark)
+    : undefined;
+  const until = options.recordUntil;
+  const record =
+    until && until.getTime() - options.lookbackMs < req.to.getTime()
+      ? {
+          fromMicros: BigInt(until.getTime() - options.lookbackMs) * 1000n,
+          toMicros: BigInt(until.getTime()) * 1000n,
+        }
+      : undefined;
+  return new LatenessTracker({
+    key: digestKey(deps.pseudonymKey),
+    ...(previous ? { previous } : {}),
+    ...(record ? { record } : {}),
+  });
 }

@@ -18,6 +18,16 @@ export interface WindowTask {
   readonly to: string;
 }
 
+/** Late versions found by a read (extract/lateness.ts). Counts only: never a key or a value. */
+export interface LatenessStats {
+  /** Late versions found. */
+  readonly rows: number;
+  /** The largest lateness among them, in microseconds (0 when none). */
+  readonly maxMicros: number;
+  /** Counts per bucket of `LATENESS_BUCKETS_SECONDS` (one more than the bounds). */
+  readonly histogram: readonly number[];
+}
+
 /** Where a window or an incremental run stopped when the Lambda time budget ran out. */
 export interface Continuation {
   /**
@@ -33,6 +43,8 @@ export interface Continuation {
   readonly invocations: number;
   /** Incremental runs: rows with a NULL cursor, counted by the first invocation. */
   readonly nullCursorRows?: number;
+  /** Incremental runs: late versions found by the invocations so far (extract/lateness.ts). */
+  readonly lateness?: LatenessStats;
   /**
    * `schemaFingerprint` of the landed columns the parts so far were written with. An invocation
    * whose landed schema differs (the connector or the mapping changed mid-window) starts the range
@@ -110,6 +122,13 @@ export type IncrementalSyncResult =
        * set by the invocation that checked them: the run's first.
        */
       readonly schemaDrift?: readonly SchemaDriftSummary[];
+      /**
+       * Late arrivals found by the run: versions committed after the previous read had gone past
+       * their cursor. Absent when not measured (no digest of the previous read). Set when complete.
+       */
+      readonly lateness?: { readonly rows: number; readonly maxLatenessSeconds: number };
+      /** Seconds the range end was held behind the source's oldest open transaction (PostgreSQL). */
+      readonly heldBackSeconds?: number;
     })
   | {
       readonly status: 'skipped';

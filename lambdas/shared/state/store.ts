@@ -86,6 +86,36 @@ export interface StreamState {
   readonly nullCursorCountedAt?: Date;
   /** The snapshot or incremental run that counted them. */
   readonly nullCursorRunId?: string;
+  /** Late arrivals observed by the measured incremental runs (extract/lateness.ts). */
+  readonly lateness?: LatenessRecord;
+  /** The last run whose range end was held behind an open source transaction (PostgreSQL). */
+  readonly holdback?: HoldbackRecord;
+}
+
+/** Late arrivals of a stream, accumulated over its measured incremental runs. Counts only. */
+export interface LatenessRecord {
+  /** Incremental runs that were measured. */
+  readonly runs: number;
+  /** Late versions found by them. */
+  readonly rows: number;
+  /** The largest lateness seen (seconds). */
+  readonly maxSeconds: number;
+  /** Counts per bucket of `LATENESS_BUCKETS_SECONDS` (extract/lateness.ts). */
+  readonly histogram: readonly number[];
+  readonly lastRunId: string;
+  readonly lastRows: number;
+  readonly lastMaxSeconds: number;
+  readonly lastAt: Date;
+}
+
+/** What the last open-transaction check of a stream's run found (PostgreSQL). */
+export interface HoldbackRecord {
+  readonly runId: string;
+  readonly at: Date;
+  /** Seconds the range end was held back (0: not held). */
+  readonly heldBackSeconds: number;
+  /** Whether the connector's user sees every session's transaction (pg_read_all_stats) or only its own. */
+  readonly visibility: 'all' | 'own';
 }
 
 export interface AdvanceResult {
@@ -293,6 +323,66 @@ export class SyncStateStore {
       ExpressionAttributeNames: { '#stream': 'stream' },
       ExpressionAttributeValues: { ':rows': count.rows, ':at': at, ':run': count.runId, ':stream': stream },
     });
+  }
+
+  /**
+   * Adds one measured run's late arrivals to the stream's record. A run is counted once: a retry of
+   * the same run changes nothing.
+   */
+  async recordLateness(
+    stream: string,
+    run: {
+      readonly runId: string;
+      readonly rows: number;
+      readonly maxSeconds: number;
+      readonly histogram: readonly number[];
+    },
+  ): Promise<boolean> {
+    const before = (await this.getStreamState(stream)).lateness;
+    if (before?.lastRunId === run.runId) return false;
+    const width = Math.max(before?.histogram.length ?? 0, run.histogram.length);
+    const record = {
+      runs: (before?.runs ?? 0) + 1,
+      rows: (before?.rows ?? 0) + run.rows,
+      maxSeconds: Math.max(before?.maxSeconds ?? 0, run.maxSeconds),
+      histogram: Array.from({ length: width }, (_, i) => (before?.histogram[i] ?? 0) + (run.histogram[i] ?? 0)),
+      lastRunId: run.runId,
+      lastRows: run.rows,
+      lastMaxSeconds: run.maxSeconds,
+      lastAt: this.now().toISOString(),
+    };
+    return this.conditionally('recordLateness', {
+      TableName: this.tableName,
+      Key: keys.watermark(stream),
+      UpdateExpression: 'SET lateness = :record, #stream = :stream, updatedAt = :at',
+      // Only over the record read above: a concurrent writer (there is none under the run lock) retries.
+      ConditionExpression: before
+        ? 'lateness.lastRunId = :previous AND lateness.runs = :runs'
+        : 'attribute_not_exists(lateness)',
+      ExpressionAttributeNames: { '#stream': 'stream' },
+      ExpressionAttributeValues: {
+        ':record': record,
+        ':stream': stream,
+        ':at': record.lastAt,
+        ...(before ? { ':previous': before.lastRunId, ':runs': before.runs } : {}),
+      },
+    });
+  }
+
+  /** Records what a run's open-transaction check found (PostgreSQL). */
+  async recordHoldback(stream: string, holdback: Omit<HoldbackRecord, 'at'>): Promise<void> {
+    const at = this.now().toISOString();
+    await this.call('recordHoldback', () =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.watermark(stream),
+          UpdateExpression: 'SET holdback = :h, #stream = :stream, updatedAt = :at',
+          ExpressionAttributeNames: { '#stream': 'stream' },
+          ExpressionAttributeValues: { ':h': { ...holdback, at }, ':stream': stream, ':at': at },
+        }),
+      ),
+    );
   }
 
   /** Records a successful run of a stream without touching its watermark (e.g. a run that found no rows). */
@@ -906,6 +996,42 @@ function toStreamState(stream: string, item: Item | undefined): StreamState {
     ...(nullCursorRows !== undefined ? { nullCursorRows } : {}),
     ...(nullCursorCountedAt ? { nullCursorCountedAt } : {}),
     ...(nullCursorRunId !== undefined ? { nullCursorRunId } : {}),
+    ...latenessOf(item.lateness),
+    ...holdbackOf(item.holdback),
+  };
+}
+
+function latenessOf(value: unknown): { lateness?: LatenessRecord } {
+  if (!value || typeof value !== 'object') return {};
+  const v = value as Item;
+  const lastAt = date(v.lastAt);
+  if (!lastAt || !Array.isArray(v.histogram)) return {};
+  return {
+    lateness: {
+      runs: num(v.runs) ?? 0,
+      rows: num(v.rows) ?? 0,
+      maxSeconds: num(v.maxSeconds) ?? 0,
+      histogram: v.histogram.map((n) => Number(n)),
+      lastRunId: str(v.lastRunId) ?? '',
+      lastRows: num(v.lastRows) ?? 0,
+      lastMaxSeconds: num(v.lastMaxSeconds) ?? 0,
+      lastAt,
+    },
+  };
+}
+
+function holdbackOf(value: unknown): { holdback?: HoldbackRecord } {
+  if (!value || typeof value !== 'object') return {};
+  const v = value as Item;
+  const at = date(v.at);
+  if (!at) return {};
+  return {
+    holdback: {
+      runId: str(v.runId) ?? '',
+      at,
+      heldBackSeconds: num(v.heldBackSeconds) ?? 0,
+      visibility: v.visibility === 'all' ? 'all' : 'own',
+    },
   };
 }
 

@@ -7,6 +7,8 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  fileDropFreshnessShape,
+  fileDropSlaMinutes,
   freshnessShape,
   Monitoring,
   type MonitoringProps,
@@ -61,10 +63,10 @@ describe('Monitoring', () => {
     const page = ref(acme, acme.stack.alarmTopic.topic.topicArn);
     const anchors = runbookAnchors();
     const individual = acme.stack.monitoring.alarms;
-    // 2 state machines + 7 streams × (sync delayed, NULL-cursor rows, schema drift) + stalled
-    // + reconciliation + 5 functions × 2 + schedule DLQ + the landing sweep (its schedule's DLQ,
-    // its function × 2) + publishing (state machine, backlog age, its function × 2)
-    expect(individual).toHaveLength(2 + 7 * 3 + 1 + 1 + 10 + 1 + 3 + 4);
+    // 2 state machines + 7 streams × (sync delayed, NULL-cursor rows, schema drift, lookback too
+    // short) + stalled + reconciliation + 5 functions × 2 + schedule DLQ + the landing sweep (its
+    // schedule's DLQ, its function × 2) + publishing (state machine, backlog age, its function × 2)
+    expect(individual).toHaveLength(2 + 7 * 4 + 1 + 1 + 10 + 1 + 3 + 4);
     for (const { alarm, component, anchor } of individual) {
       const props = alarm.node.defaultChild as Json;
       const description = acme.stack.resolve(props.alarmDescription) as string;
@@ -243,6 +245,47 @@ describe('Monitoring', () => {
     expect(evaluate(p, [0], 'ALARM')).toBe('OK');
     expect(evaluate(p, [undefined], 'OK')).toBe('OK');
     expect(acme.stack.monitoring.alarmsOf('warning').filter((a) => a.anchor === 'null-cursor-rows')).toHaveLength(7);
+  });
+
+  it('lookback too short: MaxLatenessSeconds of each stream above the configured share of the lookback, in the composite', () => {
+    const config = acme.stack.config;
+    const threshold = 0.5 * config.incremental.lookbackMinutes * 60;
+    expect(threshold).toBe(1800);
+    const health = JSON.stringify(composite(`${OP} unhealthy`).AlarmRule);
+    for (const stream of Object.keys(config.streams)) {
+      const p = byName(`warning ${stream} late arrivals near the lookback`);
+      expect(metricsOfAlarm(p)).toEqual([
+        {
+          namespace: 'IGamingConnector',
+          name: 'MaxLatenessSeconds',
+          dimensions: CONNECTOR_DIMENSIONS(stream),
+          stat: 'Maximum',
+          period: 300,
+        },
+      ]);
+      expect(p).toMatchObject({
+        Threshold: threshold,
+        ComparisonOperator: 'GreaterThanThreshold',
+        EvaluationPeriods: 1,
+        DatapointsToAlarm: 1,
+        TreatMissingData: 'ignore',
+      });
+      expect(p.AlarmDescription).toContain('docs/runbook.md#lookback-too-short');
+      const id = Object.entries(alarms).find(([, a]) => a.Properties.AlarmName === p.AlarmName)![0];
+      expect(health).toContain(`"${id}"`);
+    }
+    const p = byName('warning payments late arrivals near the lookback');
+    // A run finds a row 31 minutes late: ALARM, kept between runs, cleared by a run within the share.
+    expect(evaluate(p, [31 * 60], 'OK')).toBe('ALARM');
+    expect(evaluate(p, [undefined], 'ALARM')).toBe('ALARM');
+    expect(evaluate(p, [1800], 'ALARM')).toBe('OK');
+    expect(acme.stack.monitoring.alarmsOf('warning').filter((a) => a.anchor === 'lookback-too-short')).toHaveLength(7);
+
+    const quarter = synthesize(exampleConfig('acme-casino', [[['incremental', 'latenessAlarmShare'], 0.25]]));
+    const q = Object.values(alarmsOf(quarter.template)).find(
+      (a) => a.Properties.AlarmName === `${OP} warning payments late arrivals near the lookback`,
+    );
+    expect(q?.Properties.Threshold).toBe(900);
   });
 
   it('snapshot stalled: extract-window invoked AND no window completed during the stall time', () => {
@@ -474,8 +517,13 @@ describe('Monitoring', () => {
         'Snapshot progress',
         'Rows with a NULL cursor (not landed)',
         'Schema drift (columns changed per check)',
+        'Late arrivals: largest lateness per run (alarm above the line)',
       ]),
     );
+    const late = parsed.widgets.find((w) => w.properties.title?.startsWith('Late arrivals'));
+    expect(late.properties.annotations.horizontal).toEqual([
+      expect.objectContaining({ value: 1800, label: '50% of the lookback' }),
+    ]);
     for (const stream of Object.keys(acme.stack.config.streams)) {
       const widget = parsed.widgets.find((w) => w.properties.title === `Freshness lag: ${stream}`);
       expect(widget, stream).toBeDefined();
@@ -513,6 +561,9 @@ describe('Monitoring', () => {
         'warning players schema drift',
         'warning payments schema drift',
         'warning wallet_transactions schema drift',
+        'critical players no file landed',
+        'critical payments no file landed',
+        'critical wallet_transactions no file landed',
         'critical landing sweep not started',
         'warning sweep-landing errors',
         'warning sweep-landing throttles',
@@ -556,6 +607,9 @@ describe('Monitoring with a file drop', () => {
     expect(alarms.map((a) => a.AlarmName).sort()).toEqual(
       [
         'critical file drop dead letters',
+        'critical payments no file landed',
+        'critical players no file landed',
+        'critical wallet_transactions no file landed',
         'warning files quarantined',
         'warning ingest-file errors',
         'warning ingest-file throttles',
@@ -607,7 +661,62 @@ describe('Monitoring with a file drop', () => {
     });
     expect(monitoring.healthAlarm).toBeDefined();
     template.hasResourceProperties('AWS::CloudWatch::CompositeAlarm', { AlarmName: `${op} unhealthy` });
-    expect(monitoring.alarmsOf('critical').map((a) => a.anchor)).toEqual(['file-drop-dead-letters']);
+    expect(monitoring.alarmsOf('critical').map((a) => a.anchor)).toEqual([
+      'file-drop-dead-letters',
+      'file-drop-stale',
+      'file-drop-stale',
+      'file-drop-stale',
+    ]);
+  });
+
+  it('file-drop freshness: no landed file of a stream for its SLA (default 26 h) alarms, missing data breaching, in the composite', () => {
+    const { monitoring, template } = standalone();
+    const op = 'lucky-files-sandbox';
+    const alarms = alarmsOf(template);
+    const health = JSON.stringify(
+      Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm'))[0]!.Properties.AlarmRule,
+    );
+    for (const stream of ['players', 'payments', 'wallet_transactions']) {
+      const [id, alarm] = Object.entries(alarms).find(
+        ([, a]) => a.Properties.AlarmName === `${op} critical ${stream} no file landed`,
+      )!;
+      const p = alarm.Properties;
+      // One RowsIngested datapoint per landed file: the sample count is the files landed per hour.
+      expect(metricsOfAlarm(p)).toEqual([
+        {
+          namespace: 'IGamingConnector',
+          name: 'RowsIngested',
+          dimensions: { service: 'connector', Operator: op, Stream: stream },
+          stat: 'SampleCount',
+          period: 3600,
+        },
+      ]);
+      expect(p).toMatchObject({
+        Threshold: 1,
+        ComparisonOperator: 'LessThanThreshold',
+        EvaluationPeriods: 26,
+        DatapointsToAlarm: 26,
+        TreatMissingData: 'breaching',
+      });
+      expect(p.AlarmDescription).toContain('docs/runbook.md#file-drop-stale');
+      expect(health).toContain(`"${id}"`);
+      // The nightly export stops: 26 hours without a file is ALARM; one file in them is not.
+      expect(evaluate(p, new Array(26).fill(undefined), 'OK')).toBe('ALARM');
+      expect(evaluate(p, [...new Array(25).fill(undefined), 1], 'ALARM')).toBe('OK');
+    }
+    expect(monitoring.alarmsOf('critical').filter((a) => a.anchor === 'file-drop-stale')).toHaveLength(3);
+  });
+
+  it("file-drop freshness follows fileDrop.freshnessSlaHours and a stream's own freshnessSlaMinutes", () => {
+    expect(fileDropFreshnessShape(26 * 60)).toEqual({ periodMinutes: 60, evaluationPeriods: 26 });
+    expect(fileDropFreshnessShape(90)).toEqual({ periodMinutes: 60, evaluationPeriods: 2 });
+    expect(fileDropFreshnessShape(30)).toEqual({ periodMinutes: 30, evaluationPeriods: 1 });
+    const config = exampleConfig('lucky-files', [
+      [['fileDrop', 'freshnessSlaHours'], 50],
+      [['streams', 'payments', 'freshnessSlaMinutes'], 180],
+    ]);
+    expect(fileDropSlaMinutes(config, 'players')).toBe(3000);
+    expect(fileDropSlaMinutes(config, 'payments')).toBe(180);
   });
 
   it('subscribes notification e-mails with a dead-letter queue', () => {

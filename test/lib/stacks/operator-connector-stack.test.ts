@@ -283,6 +283,7 @@ describe('OperatorConnectorStack', () => {
         },
         { Id: 'expire-archive', Prefix: 'archive/', ExpirationInDays: 90, Status: 'Enabled' },
         { Id: 'expire-athena-results', Prefix: '_athena/', ExpirationInDays: 1, Status: 'Enabled' },
+        { Id: 'expire-lookback-digests', Prefix: '_integrity/', ExpirationInDays: 14, Status: 'Enabled' },
         {
           Id: 'expire-noncurrent-versions',
           NoncurrentVersionExpiration: { NoncurrentDays: 35 },
@@ -300,6 +301,7 @@ describe('OperatorConnectorStack', () => {
         { Id: 'expire-archive', Prefix: 'archive/', ExpirationInDays: 30, Status: 'Enabled' },
         { Id: 'expire-athena-results', Prefix: '_athena/', ExpirationInDays: 1, Status: 'Enabled' },
         { Id: 'expire-committed', Prefix: '_committed/', ExpirationInDays: 365, Status: 'Enabled' },
+        { Id: 'expire-lookback-digests', Prefix: '_integrity/', ExpirationInDays: 14, Status: 'Enabled' },
         { Id: 'expire-manifests', Prefix: '_manifests/', ExpirationInDays: 365, Status: 'Enabled' },
         {
           Id: 'expire-noncurrent-versions',
@@ -654,13 +656,14 @@ describe('OperatorConnectorStack', () => {
           objects('_committed/'),
           objects('quarantine/'),
           objects('archive/'),
+          objects('_integrity/'),
         ]),
       );
       for (const r of puts.flatMap((s) => list(s.Resource))) expect(r).not.toEqual(objects(''));
       const deletes = statements.filter((s) => list(s.Action).some((a) => String(a).startsWith('s3:DeleteObject')));
       // Dropped originals once processed; parts and manifests of attempts at a window that did not
       // commit; Iceberg files of the serving tables (Athena's writes, the optimizers per table) and
-      // Athena's query results. Committed lists are never deleted.
+      // Athena's query results; lookback digests once a run read past them. Committed lists are never deleted.
       const deleted = new Set(deletes.flatMap((s) => list(s.Resource)).map((r) => JSON.stringify(r)));
       const servingTables = Object.keys(grantedStack.dataCatalog.servingTables);
       expect([...deleted].sort()).toEqual(
@@ -670,6 +673,7 @@ describe('OperatorConnectorStack', () => {
           objects('_manifests/'),
           objects('lake/'),
           objects('_athena/'),
+          objects('_integrity/'),
           ...servingTables.map((t) => objects(`lake/${t}/`)),
         ]
           .map((o) => JSON.stringify(o))
