@@ -27,6 +27,12 @@ export const METRICS = {
   nullCursorRows: 'NullCursorRows',
   /** Objects of attempts that never committed (or were superseded), removed by a commit or the landing sweep. */
   strayObjectsDeleted: 'StrayObjectsDeleted',
+  /** Keys the key audit found deleted at the source and tombstoned (per stream, per audit). */
+  keyAuditDeletes: 'KeyAuditDeletes',
+  /** Rows lost from the lake that the key audit re-extracted (per stream, per audit): alarmed above 0. */
+  keyAuditRepaired: 'KeyAuditRepaired',
+  /** 1 when a stream's key audit failed, 0 when it completed: alarmed above 0. */
+  keyAuditFailed: 'KeyAuditFailed',
 } as const;
 
 /** Metrics of the pipeline steps (namespace and `Operator` dimension as every connector metric). */

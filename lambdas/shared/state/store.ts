@@ -86,6 +86,31 @@ export interface StreamState {
   readonly nullCursorCountedAt?: Date;
   /** The snapshot or incremental run that counted them. */
   readonly nullCursorRunId?: string;
+  /** The stream's last key audit (`connector status`). */
+  readonly keyAudit?: KeyAuditRecord;
+}
+
+/**
+ * The last key audit of a stream: what it compared, found and repaired, or why it failed. Counts
+ * only; never a key.
+ */
+export interface KeyAuditRecord {
+  readonly status: 'completed' | 'failed';
+  readonly runId: string;
+  /** When it ended. */
+  readonly at: string;
+  readonly sourceKeys?: number;
+  readonly lakeKeys?: number;
+  readonly bucketsCompared?: number;
+  readonly passes?: number;
+  readonly keysListed?: number;
+  readonly deletesDetected?: number;
+  readonly outOfScopeKeys?: number;
+  readonly missingKeys?: number;
+  readonly rowsRepaired?: number;
+  readonly pendingKeys?: number;
+  /** The error (the connector's own words), when it failed. */
+  readonly error?: string;
 }
 
 export interface AdvanceResult {
@@ -292,6 +317,35 @@ export class SyncStateStore {
       ExpressionAttributeNames: { '#stream': 'stream' },
       ExpressionAttributeValues: { ':rows': count.rows, ':at': at, ':run': count.runId, ':stream': stream },
     });
+  }
+
+  /** Records a stream's key audit (the last one wins). */
+  async recordKeyAudit(stream: string, record: KeyAuditRecord): Promise<void> {
+    const now = this.now().toISOString();
+    const stored = { ...record, ...(record.error ? { error: record.error.slice(0, MAX_ERROR_CHARS) } : {}) };
+    await this.call('recordKeyAudit', () =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.watermark(stream),
+          UpdateExpression: 'SET keyAudit = :audit, #stream = :stream, updatedAt = :now',
+          ExpressionAttributeNames: { '#stream': 'stream' },
+          ExpressionAttributeValues: { ':audit': stored, ':stream': stream, ':now': now },
+        }),
+      ),
+    );
+  }
+
+  /**
+   * The start of the lake's data for a stream: the earliest window start of the last completed
+   * snapshot that covered it (rows older than that were never landed); undefined before one.
+   */
+  async lakeHorizon(stream: string): Promise<Date | undefined> {
+    const pointer = await this.getCurrentSnapshot();
+    if (!pointer?.lastCompletedSnapshotId) return undefined;
+    const windows = await this.listWindows(pointer.lastCompletedSnapshotId, { stream });
+    if (windows.length === 0) return undefined;
+    return new Date(Math.min(...windows.map((w) => w.from.getTime())));
   }
 
   /** Records a successful run of a stream without touching its watermark (e.g. a run that found no rows). */
@@ -905,6 +959,7 @@ function toStreamState(stream: string, item: Item | undefined): StreamState {
     ...(nullCursorRows !== undefined ? { nullCursorRows } : {}),
     ...(nullCursorCountedAt ? { nullCursorCountedAt } : {}),
     ...(nullCursorRunId !== undefined ? { nullCursorRunId } : {}),
+    ...(item.keyAudit && typeof item.keyAudit === 'object' ? { keyAudit: item.keyAudit as KeyAuditRecord } : {}),
   };
 }
 
