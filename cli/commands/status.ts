@@ -8,7 +8,13 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { STREAM_NAMES } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
-import { type SnapshotMeta, SyncStateError, SyncStateStore, type WindowProgress } from '#shared/state/store';
+import {
+  type KeyAuditRecord,
+  type SnapshotMeta,
+  SyncStateError,
+  SyncStateStore,
+  type WindowProgress,
+} from '#shared/state/store';
 import { awsError } from '../aws.ts';
 import {
   type CliIo,
@@ -89,6 +95,8 @@ export interface StreamStatus {
   /** When and by which snapshot or incremental run they were counted. */
   readonly nullCursorCountedAt: string | null;
   readonly nullCursorRunId: string | null;
+  /** The stream's last key audit (counts only); null before any. */
+  readonly keyAudit: KeyAuditRecord | null;
 }
 
 export interface OperatorStatus {
@@ -154,6 +162,7 @@ export async function readStatus(
       nullCursorRows: state.nullCursorRows ?? null,
       nullCursorCountedAt: iso(state.nullCursorCountedAt),
       nullCursorRunId: state.nullCursorRunId ?? null,
+      keyAudit: state.keyAudit ?? null,
     };
   });
   const failures = windows
@@ -196,8 +205,23 @@ export async function readStatus(
       : null,
     streams: out,
     failures,
-    ok: meta?.status !== 'failed' && failures.length === 0 && out.every((s) => !s.late && !s.nullCursorRows),
+    ok:
+      meta?.status !== 'failed' &&
+      failures.length === 0 &&
+      out.every((s) => !s.late && !s.nullCursorRows && s.keyAudit?.status !== 'failed'),
   };
+}
+
+/** One line of a stream's last key audit: what it compared, found and repaired, or why it failed. */
+export function formatKeyAudit(a: KeyAuditRecord): string {
+  if (a.status === 'failed')
+    return `FAILED at ${a.at} (${a.runId}): ${a.error ?? 'no reason recorded'}; see docs/runbook.md#key-audit-failed`;
+  const n = (v: number | undefined) => formatCount(v ?? 0);
+  return (
+    `${a.at} (${a.runId}): ${n(a.sourceKeys)} source keys vs ${n(a.lakeKeys)} lake keys in ${n(a.bucketsCompared)} buckets, ` +
+    `${n(a.deletesDetected)} deleted (tombstoned), ${n(a.rowsRepaired)} lost rows re-extracted${a.rowsRepaired ? ' LOST ROWS' : ''}, ` +
+    `${n(a.pendingKeys)} pending, ${n(a.outOfScopeKeys)} out of scope`
+  );
 }
 
 /** The status as text. */
@@ -249,6 +273,11 @@ export function formatStatus(s: OperatorStatus): string {
       `Rows with a NULL cursor are never landed (${withNulls.map((x) => `${x.stream}: ${formatCount(x.nullCursorRows ?? 0)}, counted ${x.nullCursorCountedAt} by ${x.nullCursorRunId}`).join('; ')}).`,
       '  The operator gives them a cursor value; see docs/runbook.md#null-cursor-rows.',
     );
+  }
+  const audited = s.streams.filter((x) => x.keyAudit);
+  if (audited.length > 0) {
+    lines.push('', 'Key audit (last per stream):');
+    for (const x of audited) lines.push(`  ${x.stream}: ${formatKeyAudit(x.keyAudit!)}`);
   }
   if (s.failures.length > 0) {
     lines.push('', 'Recent failures:');
