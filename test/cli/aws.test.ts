@@ -314,8 +314,35 @@ describe('status', () => {
     await store.advanceWatermark('players', new Date(Date.now() - 10 * 60_000), 'incr-1', { rowCount: 42 });
     await store.recordNullCursorRows('players', { rows: 3, runId: 'incr-1' });
     await store.recordNullCursorRows('payments', { rows: 0, runId: 'snap-1' });
+    await store.recordKeyAudit('players', {
+      status: 'completed',
+      runId: 'audit-1',
+      at: h(49).toISOString(),
+      sourceKeys: 1200,
+      lakeKeys: 1201,
+      bucketsCompared: 272,
+      passes: 2,
+      keysListed: 40,
+      deletesDetected: 2,
+      outOfScopeKeys: 0,
+      missingKeys: 1,
+      rowsRepaired: 1,
+      pendingKeys: 0,
+    });
+    await store.recordKeyAudit('payments', {
+      status: 'failed',
+      runId: 'audit-2',
+      at: h(49).toISOString(),
+      error: 'KeyAuditLimitError: too many differences',
+    });
 
     const r = await runCli(['status', 'cli-aws', '--config', configFile, '--table', table], { env });
+    expect(r.out).toMatch(
+      /^ {2}players: \S+ \(audit-1\): 1,200 source keys vs 1,201 lake keys in 272 buckets, 2 deleted \(tombstoned\), 1 lost rows re-extracted LOST ROWS, 0 pending, 0 out of scope$/m,
+    );
+    expect(r.out).toMatch(
+      /^ {2}payments: FAILED at \S+ \(audit-2\): KeyAuditLimitError: too many differences; see docs\/runbook.md#key-audit-failed$/m,
+    );
     expect(r.code).toBe(1);
     expect(r.out).toContain('Snapshot snap-1: running, 1/3 windows done');
     expect(r.out).toMatch(/^players +1\/2 +1,200 +\S+ +10m 0\ds +120m +\S+ +42 +3 NOT LANDED$/m);
@@ -338,6 +365,7 @@ describe('status', () => {
       nullCursorRows: 3,
       nullCursorRunId: 'incr-1',
       nullCursorCountedAt: expect.any(String),
+      keyAudit: { status: 'completed', runId: 'audit-1', deletesDetected: 2, rowsRepaired: 1 },
     });
     expect(json.streams.find((s: { stream: string }) => s.stream === 'payments')).toMatchObject({ nullCursorRows: 0 });
     expect(json.failures).toHaveLength(1);
