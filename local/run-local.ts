@@ -140,7 +140,8 @@ export interface LocalRunSession {
   incremental(): Promise<{ readonly summary: LocalRunSummary; readonly run: IncrementalRun }>;
   /**
    * Runs the key audit of one stream, as its schedule does: the audit, then the publish of the
-   * tombstones and re-extracted rows it landed. Refused before a snapshot completed.
+   * tombstones and re-extracted rows it landed; then exports like every run. Refused before a
+   * snapshot completed.
    */
   keyAudit(stream: StreamName): Promise<KeyAuditRun>;
   /** Makes `DIR/<stream>/` hold exactly the committed parts (done after every run). */
@@ -403,7 +404,11 @@ function session(
 
     async keyAudit(stream) {
       refuseRun('incremental', await pipeline.store.getCurrentSnapshot(), config, out);
-      return pipeline.runKeyAudit(stream);
+      const run = await pipeline.runKeyAudit(stream);
+      // As after every run: the directory holds the committed parts and the serving tables as published.
+      await exportLanded();
+      await exportCurrent();
+      return run;
     },
 
     exportLanded,
