@@ -12,9 +12,11 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { AwsAthena, localQueryEngine, type QueryEngine } from '#shared/adapters/athena';
-import { auditRunId, type KeyAuditReport, runKeyAudit } from '#shared/audit/key-audit';
+import { auditRunId, KeyAuditError, type KeyAuditReport, runKeyAudit } from '#shared/audit/key-audit';
 import { isStreamName, type StreamName } from '#shared/canonical';
 import { keyAuditedStreams } from '#shared/config/schema';
+import { ENV } from '#shared/contracts/environment';
+import { INCREMENTAL_LOCK_TTL_SECONDS } from '#shared/contracts/locks';
 import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
 import { createExtractorRuntime, invocationTools, openOperatorSource } from '#shared/runtime/extractor';
 import { loggableError, wrapHandler } from '#shared/runtime/observability';
@@ -23,9 +25,6 @@ import { INCREMENTAL_LOCK } from '#shared/state/keys';
 
 const rt = createExtractorRuntime();
 const { logger, metrics } = rt.obs;
-
-/** Lock lifetime: longer than the function's timeout (15 minutes). */
-const LOCK_TTL_SECONDS = 20 * 60;
 
 /** Input of the key-audit function (and of its state machine, from the stream's schedule). */
 export interface KeyAuditInput {
@@ -41,18 +40,13 @@ export type KeyAuditResult =
       readonly windows: readonly string[];
     };
 
-/** The stream cannot be audited (not configured, no snapshot yet). Not retryable. */
-export class KeyAuditError extends Error {
-  override readonly name = 'KeyAuditError';
-}
-
 function queryEngine(): QueryEngine {
   if (rt.adapters.mode === 'local') return localQueryEngine();
-  const database = process.env.CONNECTOR_GLUE_DATABASE?.trim();
-  const workGroup = process.env.CONNECTOR_ATHENA_WORKGROUP?.trim();
+  const database = process.env[ENV.glueDatabase]?.trim();
+  const workGroup = process.env[ENV.athenaWorkGroup]?.trim();
   if (!database || !workGroup) {
     throw new KeyAuditError(
-      'environment variables CONNECTOR_GLUE_DATABASE and CONNECTOR_ATHENA_WORKGROUP must be set (the stack sets them on the key-audit function)',
+      `environment variables ${ENV.glueDatabase} and ${ENV.athenaWorkGroup} must be set (the stack sets them on the key-audit function)`,
     );
   }
   return new AwsAthena({ workGroup, database });
@@ -71,7 +65,7 @@ export async function keyAudit(event: KeyAuditInput, _context?: Context): Promis
   metrics.addDimension(DIMENSIONS.stream, stream);
   const where = `${rt.config.operatorId}/${stream} key audit ${runId}`;
   const owner = `${runId}/${stream}`;
-  if (!(await rt.store.acquireLock(INCREMENTAL_LOCK, owner, LOCK_TTL_SECONDS))) {
+  if (!(await rt.store.acquireLock(INCREMENTAL_LOCK, owner, INCREMENTAL_LOCK_TTL_SECONDS))) {
     logger.info('an incremental run holds the lock; the audit runs at its next schedule');
     return { status: 'skipped', stream, reason: 'an incremental run holds the lock', windows: [] };
   }
@@ -96,7 +90,7 @@ export async function keyAudit(event: KeyAuditInput, _context?: Context): Promis
           config: rt.config,
           source,
           athena: queryEngine(),
-          database: process.env.CONNECTOR_GLUE_DATABASE?.trim() ?? '',
+          database: process.env[ENV.glueDatabase]?.trim() ?? '',
           sink: tools.sink,
           pseudonymizer: tools.pseudonymizer,
           pseudonymKey: tools.pseudonymKey,

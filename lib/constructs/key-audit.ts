@@ -19,6 +19,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { StreamName } from '#shared/canonical';
 import { keyAuditedStreams, type OperatorConfig } from '#shared/config/schema';
+import { ENV } from '#shared/contracts/environment';
 import { PREFIX, servingTablePrefix } from '#shared/layout';
 import { acknowledgeFindings } from '../nag.ts';
 import { ConnectorFunction } from './connector-function.ts';
@@ -98,8 +99,8 @@ export class KeyAudit extends Construct {
       logRetentionDays: config.retention.logDays,
       environment: {
         ...connectorEnvironment(config, landingZone, syncState, sourceCredentials),
-        CONNECTOR_GLUE_DATABASE: dataCatalog.databaseName,
-        CONNECTOR_ATHENA_WORKGROUP: serving.workGroupName,
+        [ENV.glueDatabase]: dataCatalog.databaseName,
+        [ENV.athenaWorkGroup]: serving.workGroupName,
       },
       vpc: { vpc: network.vpc, subnets: network.subnetSelection, securityGroups: network.securityGroups },
       // One audit at a time per stream is enough; audits hold the run lock, so they never overlap runs.

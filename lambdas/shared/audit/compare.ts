@@ -155,6 +155,8 @@ export interface CompareResult {
 /** The lake is too far from the source for a key audit: more differences than it lists. */
 export class KeyAuditLimitError extends Error {
   override readonly name = 'KeyAuditLimitError';
+  /** Not retryable: the same audit would find the same differences. */
+  readonly retryable = false;
 }
 
 const same = (x: BucketSummary | undefined, y: BucketSummary | undefined) =>

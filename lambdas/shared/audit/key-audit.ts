@@ -36,6 +36,12 @@ import { type CompareResult, compareKeys, startDepth } from './compare.ts';
 import { LakeKeySide, lakeRowsStatement } from './lake-side.ts';
 import { PseudonymKeySide, type SourceKeyScope, SqlKeySide } from './source-side.ts';
 
+/** A stream cannot be audited (not audited, no snapshot yet). Not retryable. */
+export class KeyAuditError extends Error {
+  override readonly name = 'KeyAuditError';
+  readonly retryable = false;
+}
+
 /** Tuning of an audit (config `streams.<stream>.keyAudit`, defaults there). */
 export interface KeyAuditTuning {
   /** Keys per source statement. */
