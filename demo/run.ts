@@ -51,6 +51,7 @@ import {
   syntheticOperatorConfig,
 } from '../synthetic/operator.ts';
 import { addSourceColumn, schemaDriftCheck } from './integrity/drift.ts';
+import { runKeyAuditDemo } from './integrity/key-audit.ts';
 import { lateArrivalChecks } from './integrity/late.ts';
 import { type IntegrityCheck, type IntegrityReport, integrityProblems, integrityReport } from './integrity.ts';
 import { activePlayers, depositsPerDay, ggrPerGame, playerAccounts } from './questions.ts';
@@ -386,7 +387,7 @@ async function reconcile(
       }
     }
     const landed = await duck.rows(
-      `SELECT CAST(${ident(s.key)} AS VARCHAR) AS k, epoch_ms(_cursor) AS c FROM ${ident(s.stream)} GROUP BY ALL`,
+      `SELECT CAST(${ident(s.key)} AS VARCHAR) AS k, epoch_ms(_cursor) AS c FROM ${ident(s.stream)} WHERE NOT coalesce(_deleted, false) GROUP BY ALL`,
     );
     const landedSet = new Set(landed.map((r) => versionId(String(r.k), Number(r.c))));
     let missing = 0;
@@ -399,7 +400,7 @@ async function reconcile(
     const to = last.ranges.get(s.stream)?.to ?? 0;
     const source = [...(last.state.get(s.stream)?.values() ?? [])].filter((v) => v.cursorMs >= from && v.cursorMs < to);
     const current = await duck.rows(
-      `SELECT CAST(${ident(s.key)} AS VARCHAR) AS k, epoch_ms(_cursor) AS c FROM ${ident(`${s.stream}_current`)}`,
+      `SELECT CAST(${ident(s.key)} AS VARCHAR) AS k, epoch_ms(_cursor) AS c FROM ${ident(`${s.stream}_current`)} WHERE NOT coalesce(_deleted, false)`,
     );
     const currentByKey = new Map(current.map((r) => [String(r.k), Number(r.c)]));
     let currentMismatches = Math.abs(current.length - source.length);
@@ -408,7 +409,7 @@ async function reconcile(
     if (s.money.length > 0) {
       const sums = (
         await duck.rows(
-          `SELECT ${s.money.map((m) => `CAST(coalesce(sum(${ident(m.landed)}), 0) AS VARCHAR) AS ${ident(m.landed)}`).join(', ')} FROM ${ident(`${s.stream}_current`)}`,
+          `SELECT ${s.money.map((m) => `CAST(coalesce(sum(${ident(m.landed)}), 0) AS VARCHAR) AS ${ident(m.landed)}`).join(', ')} FROM ${ident(`${s.stream}_current`)} WHERE NOT coalesce(_deleted, false)`,
         )
       )[0]!;
       s.money.forEach((m, i) => {
@@ -719,6 +720,20 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
         lookbackMs,
       ),
     );
+    // 3b. Integrity: a hard delete and a lost row, found by the key audit (demo/integrity/key-audit.ts).
+    const pay = streams.find((s) => s.stream === 'payments')!;
+    const qi = (id: string) => (engine === 'postgres' ? `"${id}"` : `\`${id}\``);
+    const audit = await runKeyAuditDemo({
+      session,
+      database: glueDatabaseName(config.operatorId, config.stage),
+      sourceExec: (sql) => db.exec(sql),
+      paymentsTable: `${qi(pay.schema)}.${qi(pay.table)}`,
+      paymentsKeyColumn: qi(pay.keyColumn),
+    });
+    integrity.push(...audit.checks);
+    // The source's current rows no longer hold the deleted payment.
+    observations.at(-1)?.state.get('payments')?.delete(audit.deletedKey);
+    progress('key audit', audit.summary);
 
     // 4. Read everything back.
     progress('verify', `reading the committed Parquet in ${out} with DuckDB`);

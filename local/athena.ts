@@ -83,6 +83,23 @@ export function referencedTables(sql: string): { database: string; table: string
   return [...out.values()];
 }
 
+/**
+ * Trino functions the connector's SQL uses that DuckDB lacks or spells differently, as DuckDB
+ * macros with Trino's meaning: `to_utf8` (varchar → varbinary), `from_base` (base 16 only: the key
+ * audit's digests), and Trino's `md5` (varbinary → varbinary digest; DuckDB's returns hex text), which
+ * {@link toDuckSql} renames to `trino_md5`.
+ */
+const TRINO_FUNCTIONS = [
+  'CREATE OR REPLACE MACRO to_utf8(s) AS encode(s)',
+  `CREATE OR REPLACE MACRO from_base(s, radix) AS CASE WHEN radix = 16 THEN CAST('0x' || s AS BIGINT) ELSE error('from_base: the local engine reads base 16 only') END`,
+  'CREATE OR REPLACE MACRO trino_md5(b) AS unhex(md5(b))',
+];
+
+/** A Trino statement as DuckDB runs it: Trino's `md5(` is {@link TRINO_FUNCTIONS}' `trino_md5(`. */
+export function toDuckSql(sql: string): string {
+  return sql.replace(/\bmd5\(/gi, 'trino_md5(');
+}
+
 export class LocalAthena implements QueryEngine {
   private readonly byName = new Map<string, CatalogTable>();
   private queue: Promise<unknown> = Promise.resolve();
@@ -101,6 +118,7 @@ export class LocalAthena implements QueryEngine {
     const instance = await DuckDBInstance.create(options.databasePath);
     const connection = await instance.connect();
     await connection.run(`SET TimeZone = 'UTC'`);
+    for (const macro of TRINO_FUNCTIONS) await connection.run(macro);
     return new LocalAthena(options, instance, connection);
   }
 
@@ -162,7 +180,7 @@ export class LocalAthena implements QueryEngine {
       else scannedBytes += await this.refreshLandedView(table);
     }
     try {
-      const reader = await this.connection.runAndReadAll(sql);
+      const reader = await this.connection.runAndReadAll(toDuckSql(sql));
       const rows = reader.getRowObjectsJson() as Record<string, unknown>[];
       const isDml = /^\s*(MERGE|INSERT|UPDATE|DELETE)\b/i.test(sql);
       const count = isDml ? Number(rows[0]?.Count ?? rows[0]?.count ?? 0) : undefined;

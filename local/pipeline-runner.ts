@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, type CfnElement, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
+import { useLocalQueryEngine } from '#shared/adapters/athena';
 import { formatIssues, parseOperatorConfig } from '#shared/config/load';
 import type { OperatorConfig } from '#shared/config/schema';
 import type { ExtractResult, IncrementalSyncResult } from '#shared/pipeline/contracts';
@@ -35,6 +36,8 @@ import type {
   SnapshotRequest,
 } from '#shared/pipeline/plan';
 import { SyncStateStore } from '#shared/state/store';
+import type { KeyAuditResult } from '../lambdas/key-audit/handler.ts';
+import { KEY_AUDIT_STATES } from '../lib/constructs/key-audit.ts';
 import { PROJECT_ROOT } from '../lib/constructs/lambda-bundle.ts';
 import { INCREMENTAL_STATES, SNAPSHOT_STATES } from '../lib/constructs/pipeline.ts';
 import { OperatorConnectorStack, operatorStackName } from '../lib/stacks/operator-connector-stack.ts';
@@ -207,6 +210,22 @@ export interface SynthesizedPipeline {
   readonly stateMachineNames: { readonly snapshot: string; readonly incremental: string; readonly publish: string };
   /** The functions, resolved (logical id, timeout, memory, environment). */
   readonly functions: Readonly<Record<PipelineFunction, LambdaFunctionInfo>>;
+  /** The key-audit state machine and function, when a stream of the operator is audited. */
+  readonly keyAudit?: {
+    readonly definition: Record<string, unknown>;
+    readonly stateMachineName: string;
+    readonly function: LambdaFunctionInfo;
+  };
+}
+
+/** The outcome of a key-audit execution. */
+export interface KeyAuditRun {
+  readonly status: StateMachineRunResult['status'];
+  /** What the key-audit function returned (a report of counts, or `skipped`). */
+  readonly result?: KeyAuditResult;
+  readonly error?: string;
+  readonly cause?: string;
+  readonly execution: StateMachineRunResult;
 }
 
 /** The outcome of a publish execution (started by a snapshot or incremental execution, or by `runPublish`). */
@@ -244,6 +263,11 @@ export interface LocalPipeline {
   runIncremental(options?: ExecutionOptions): Promise<IncrementalRun>;
   /** Runs the publish state machine once (snapshot and incremental executions start it themselves). */
   runPublish(options?: ExecutionOptions): Promise<PublishRun>;
+  /**
+   * Runs the key-audit state machine for one stream (what its schedule starts): the audit, then the
+   * publish of what it landed. The function queries the serving tables on {@link athena}.
+   */
+  runKeyAudit(stream: string, options?: ExecutionOptions): Promise<KeyAuditRun>;
   /** The local engine of the Athena statements, holding the serving tables. */
   readonly athena: LocalAthena;
   /** Every publish execution so far, in order. */
@@ -331,6 +355,9 @@ export function synthesizePipeline(
     publish: logicalIdOf(stack.serving.publishFunction.function),
   };
   const all = new Map(findLambdaFunctions(template, resolve).map((f) => [f.logicalId, f]));
+  const audit = stack.keyAudit;
+  const auditFunction = audit ? all.get(logicalIdOf(audit.function.function)) : undefined;
+  if (audit && !auditFunction) throw new LocalPipelineError('the template has no key-audit function');
   const functions = Object.fromEntries(
     PIPELINE_FUNCTIONS.map((name) => {
       const info = all.get(ids[name]);
@@ -352,14 +379,26 @@ export function synthesizePipeline(
       publish: `${operatorStackName(config)}-publish`,
     },
     functions,
+    ...(audit && auditFunction
+      ? {
+          keyAudit: {
+            definition: resolveDefinition(template, logicalIdOf(audit.stateMachine), resolve),
+            stateMachineName: `${operatorStackName(config)}-key-audit`,
+            function: auditFunction,
+          },
+        }
+      : {}),
   };
 }
 
 /** One environment for every handler: the union of the functions' variables, which must agree. */
-function mergedEnvironment(functions: Readonly<Record<PipelineFunction, LambdaFunctionInfo>>): Record<string, string> {
+function mergedEnvironment(
+  functions: Readonly<Record<PipelineFunction, LambdaFunctionInfo>>,
+  extra: readonly LambdaFunctionInfo[] = [],
+): Record<string, string> {
   const merged: Record<string, string> = {};
-  for (const name of PIPELINE_FUNCTIONS) {
-    for (const [key, value] of Object.entries(functions[name].environment)) {
+  for (const info of [...PIPELINE_FUNCTIONS.map((name) => functions[name]), ...extra]) {
+    for (const [key, value] of Object.entries(info.environment)) {
       if (key in merged && merged[key] !== value) {
         throw new LocalPipelineError(
           `the functions disagree on ${key}; the handlers share one process environment locally`,
@@ -429,7 +468,7 @@ export async function createLocalPipeline(options: LocalPipelineOptions): Promis
   await writeFile(configPath, `${JSON.stringify(config)}\n`);
   const quiet = options.quiet ?? true;
   const environment: Record<string, string> = {
-    ...mergedEnvironment(synthesized.functions),
+    ...mergedEnvironment(synthesized.functions, synthesized.keyAudit ? [synthesized.keyAudit.function] : []),
     CONNECTOR_CONFIG_PATH: configPath,
     CONNECTOR_ADAPTERS: 'local',
     CONNECTOR_LOCAL_KMS_KEY_FILE: join(dir, 'local-kms.key'),
@@ -668,6 +707,50 @@ export async function createLocalPipeline(options: LocalPipelineOptions): Promis
     };
   }
 
+  async function runKeyAudit(stream: string, opts: ExecutionOptions = {}): Promise<KeyAuditRun> {
+    const audit = synthesized.keyAudit;
+    if (!audit) {
+      throw new LocalPipelineError(
+        `operator ${config.operatorId} audits no stream (streams.<stream>.keyAudit); nothing to run for ${stream}`,
+      );
+    }
+    const real = (await import('../lambdas/key-audit/handler.ts')).handler as unknown as LambdaHandler;
+    let result: KeyAuditResult | undefined;
+    // The function queries the serving tables itself: locally, on the DuckDB engine.
+    useLocalQueryEngine(athena);
+    try {
+      const execution = await runStateMachine({
+        ...common(opts),
+        definition: audit.definition,
+        input: { stream },
+        stateMachineName: audit.stateMachineName,
+        ...(opts.executionName ? { executionName: opts.executionName } : {}),
+        lambdaHandlers: {
+          [audit.function.logicalId]: {
+            handler: async (event, context) => {
+              const out = (await real(event, context)) as KeyAuditResult;
+              result = out;
+              return out;
+            },
+            timeoutSeconds: audit.function.timeoutSeconds,
+            memoryMb: audit.function.memoryMb,
+          },
+        },
+        serviceHandlers: { 'states:startExecution.sync:2': nestedPublish(opts) },
+        onStateEvent: (event) => opts.onStateEvent?.(event),
+      });
+      return {
+        status: execution.status,
+        ...(result ? { result } : {}),
+        ...(execution.error !== undefined ? { error: execution.error } : {}),
+        ...(execution.cause !== undefined ? { cause: execution.cause } : {}),
+        execution,
+      };
+    } finally {
+      useLocalQueryEngine(undefined);
+    }
+  }
+
   return {
     config,
     bucket: names.bucket,
@@ -680,6 +763,7 @@ export async function createLocalPipeline(options: LocalPipelineOptions): Promis
     runSnapshot,
     runIncremental,
     runPublish,
+    runKeyAudit,
     athena,
     publishes,
     async close() {
@@ -689,4 +773,4 @@ export async function createLocalPipeline(options: LocalPipelineOptions): Promis
   };
 }
 
-export { INCREMENTAL_STATES, SNAPSHOT_STATES };
+export { INCREMENTAL_STATES, KEY_AUDIT_STATES, SNAPSHOT_STATES };

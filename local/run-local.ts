@@ -40,6 +40,7 @@ import { type ExportResult, exportCommittedParts } from './landed.ts';
 import {
   createLocalPipeline,
   type IncrementalRun,
+  type KeyAuditRun,
   type LocalPipeline,
   localNames,
   type SnapshotRun,
@@ -137,6 +138,12 @@ export interface LocalRunSession {
   snapshot(): Promise<{ readonly summary: LocalRunSummary; readonly run: SnapshotRun }>;
   /** Runs one incremental sync; refused before a snapshot completed in the directory. */
   incremental(): Promise<{ readonly summary: LocalRunSummary; readonly run: IncrementalRun }>;
+  /**
+   * Runs the key audit of one stream, as its schedule does: the audit, then the publish of the
+   * tombstones and re-extracted rows it landed; then exports like every run. Refused before a
+   * snapshot completed.
+   */
+  keyAudit(stream: StreamName): Promise<KeyAuditRun>;
   /** Makes `DIR/<stream>/` hold exactly the committed parts (done after every run). */
   exportLanded(): Promise<ExportResult>;
   /** Stops the engines; the directory keeps everything. */
@@ -393,6 +400,15 @@ function session(
         rows,
       );
       return { summary, run };
+    },
+
+    async keyAudit(stream) {
+      refuseRun('incremental', await pipeline.store.getCurrentSnapshot(), config, out);
+      const run = await pipeline.runKeyAudit(stream);
+      // As after every run: the directory holds the committed parts and the serving tables as published.
+      await exportLanded();
+      await exportCurrent();
+      return run;
     },
 
     exportLanded,

@@ -10,7 +10,13 @@ import type { OperatorConfig } from '#shared/config/schema';
 import { type LatenessSummary, summarizeLateness } from '#shared/extract/lateness';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
 import { type SchemaChangeRecord, SchemaLedger, type SchemaState } from '#shared/state/schemas';
-import { type SnapshotMeta, type SnapshotWindowRecord, SyncStateError, SyncStateStore } from '#shared/state/store';
+import {
+  type KeyAuditRecord,
+  type SnapshotMeta,
+  type SnapshotWindowRecord,
+  SyncStateError,
+  SyncStateStore,
+} from '#shared/state/store';
 import { awsError } from '../aws.ts';
 import {
   type CliIo,
@@ -103,6 +109,8 @@ export interface StreamStatus {
   readonly holdback: { runId: string; at: string; heldBackSeconds: number; visibility: 'all' | 'own' } | null;
   /** The last schema drift found in the stream's source table (or file header); null when none was. */
   readonly schemaDrift: StreamSchemaDrift | null;
+  /** The stream's last key audit (counts only); null before any. */
+  readonly keyAudit: KeyAuditRecord | null;
 }
 
 /** The last schema drift of a stream, as `connector status` shows it. */
@@ -189,6 +197,7 @@ export async function readStatus(
       lateness:
         state.lateness && config.source.type !== 'files' ? summarizeLateness(state.lateness, config.incremental) : null,
       holdback: state.holdback ? { ...state.holdback, at: state.holdback.at.toISOString() } : null,
+      keyAudit: state.keyAudit ?? null,
     };
   });
   const failures = windows
@@ -239,7 +248,8 @@ export async function readStatus(
           !s.late &&
           !s.nullCursorRows &&
           !(s.schemaDrift?.failed && !s.schemaDrift.resolved) &&
-          !s.lateness?.nearLookback,
+          !s.lateness?.nearLookback &&
+          s.keyAudit?.status !== 'failed',
       ),
   };
 }
@@ -264,6 +274,18 @@ function describeRecordedChange(c: SchemaChangeRecord): string {
   const fields = c.fields?.length ? ` (field ${c.fields.join(', ')})` : '';
   const renamed = c.renamedTo ? `, new column ${c.renamedTo} looks like its new name` : '';
   return `${c.column}${fields}: ${c.change}${types ? ` ${types}` : ''}${renamed}${c.fix ? ` – ${c.fix}` : ''}`;
+}
+
+/** One line of a stream's last key audit: what it compared, found and repaired, or why it failed. */
+export function formatKeyAudit(a: KeyAuditRecord): string {
+  if (a.status === 'failed')
+    return `FAILED at ${a.at} (${a.runId}): ${a.error ?? 'no reason recorded'}; see docs/runbook.md#key-audit-failed`;
+  const n = (v: number | undefined) => formatCount(v ?? 0);
+  return (
+    `${a.at} (${a.runId}): ${n(a.sourceKeys)} source keys vs ${n(a.lakeKeys)} lake keys in ${n(a.bucketsCompared)} buckets, ` +
+    `${n(a.deletesDetected)} deleted (tombstoned), ${n(a.rowsRepaired)} lost rows re-extracted${a.rowsRepaired ? ' LOST ROWS' : ''}, ` +
+    `${n(a.pendingKeys)} pending, ${n(a.outOfScopeKeys)} out of scope`
+  );
 }
 
 /** The status as text. */
@@ -355,6 +377,11 @@ export function formatStatus(s: OperatorStatus): string {
             : ''),
       );
     }
+  }
+  const audited = s.streams.filter((x) => x.keyAudit);
+  if (audited.length > 0) {
+    lines.push('', 'Key audit (last per stream):');
+    for (const x of audited) lines.push(`  ${x.stream}: ${formatKeyAudit(x.keyAudit!)}`);
   }
   if (s.failures.length > 0) {
     lines.push('', 'Recent failures:');

@@ -298,7 +298,7 @@ export const METADATA_FIELDS: readonly CanonicalField[] = [
   field(
     '_deleted',
     { kind: 'boolean' },
-    'True for a tombstone: the key was found deleted at the source (by the key audit) at this version; every other column is NULL. False for every row read from the source.',
+    "True for a tombstone: the key audit found the key deleted at the source. A tombstone is the key's last served row re-landed with this flag set and a newer version (`_cursor`/`_cursor_us` the detection time, or the row's own cursor when later; `_source_seq` the detection time), so it carries the partition column the publish bounds its MERGE with; publishing deletes the key. False for every row read from the source.",
     { nullable: false },
   ),
 ];

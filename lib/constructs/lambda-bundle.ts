@@ -27,6 +27,7 @@ export const HANDLER_ENTRIES = {
   'ingest-file': 'lambdas/ingest-file/handler.ts',
   'sweep-landing': 'lambdas/sweep-landing/handler.ts',
   publish: 'lambdas/publish/handler.ts',
+  'key-audit': 'lambdas/key-audit/handler.ts',
 } as const;
 
 export type HandlerName = keyof typeof HANDLER_ENTRIES;

@@ -89,6 +89,9 @@ export const RUNBOOK_ANCHORS = {
   publishFailed: 'publish-failed',
   publishBacklog: 'publish-backlog',
   publishScheduleDeadLetters: 'publish-schedule-dead-letters',
+  keyAuditFailed: 'key-audit-failed',
+  keyAuditLostRows: 'key-audit-lost-rows',
+  keyAuditScheduleDeadLetters: 'key-audit-schedule-dead-letters',
 } as const;
 
 /**
@@ -184,6 +187,13 @@ export interface MonitoringProps extends MonitoringOptions {
    */
   readonly landing?: {
     readonly sweep: lambda.IFunction;
+    readonly scheduleDeadLetterQueue: sqs.IQueue;
+  };
+  /** The scheduled key audit (hard deletes, lost rows), when any stream is audited. */
+  readonly keyAudit?: {
+    readonly stateMachine: sfn.IStateMachine;
+    readonly function: lambda.IFunction;
+    readonly streams: readonly StreamName[];
     readonly scheduleDeadLetterQueue: sqs.IQueue;
   };
   /**
@@ -321,6 +331,7 @@ export class Monitoring extends Construct {
     if (props.pipeline || props.fileDrop) this.schemaDriftAlarms(streams, props.pipeline ? 'database' : 'files');
     if (props.landing) this.landingAlarms(props.landing);
     if (props.serving) this.servingAlarms(props.serving, config.serving.maxPublishDelayMinutes);
+    if (props.keyAudit) this.keyAuditAlarms(props.keyAudit);
     this.alarms = this.list;
 
     if (this.list.length > 0) {
@@ -755,6 +766,88 @@ export class Monitoring extends Construct {
         },
       );
     }
+  }
+
+  /**
+   * Key audit: a failed audit (the function's KeyAuditFailed, or an execution that failed before it
+   * could report) and an audit that found rows missing from the lake (KeyAuditRepaired). Both per
+   * stream stay in ALARM until that stream's next audit reports otherwise (missing data ignored:
+   * audits run daily).
+   */
+  private keyAuditAlarms(keyAudit: NonNullable<MonitoringProps['keyAudit']>): void {
+    const options = { period: this.period, statistic: 'Sum' };
+    const machine = keyAudit.stateMachine;
+    this.add(
+      'KeyAuditExecutionFailed',
+      'critical',
+      'key-audit state machine',
+      RUNBOOK_ANCHORS.keyAuditFailed,
+      'key audit execution failed',
+      'An execution of the key-audit state machine failed, timed out or was aborted: a stream was not audited, or what the audit landed was not published.',
+      [
+        `aws stepfunctions list-executions --state-machine-arn <${this.name}-key-audit> --status-filter FAILED --max-items 5`,
+        `Logs Insights on /connector/${this.name}/key-audit: filter level = "ERROR"`,
+      ],
+      new cloudwatch.MathExpression({
+        expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
+        usingMetrics: {
+          failed: machine.metricFailed(options),
+          timedOut: machine.metricTimedOut(options),
+          aborted: machine.metricAborted(options),
+        },
+        period: this.period,
+        label: 'key-audit executions failed, timed out or aborted',
+      }),
+      this.anyInOnePeriod,
+    );
+    const ignoreMissing = {
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+    };
+    const status = `connector status ${this.name.replace(/-(sandbox|production)$/, '')} (the last key audit per stream)`;
+    for (const stream of keyAudit.streams) {
+      this.add(
+        `KeyAuditFailed${pascal(stream)}`,
+        'critical',
+        `stream ${stream}`,
+        RUNBOOK_ANCHORS.keyAuditFailed,
+        `${stream} key audit failed`,
+        `The key audit of ${stream} failed: deletes at the source and rows missing from the lake are not being detected. In ALARM until an audit of the stream completes.`,
+        [status, `Logs Insights on /connector/${this.name}/key-audit: filter stream = "${stream}" and level = "ERROR"`],
+        this.connectorMetric(METRICS.keyAuditFailed, 'Maximum', this.period, stream),
+        ignoreMissing,
+      );
+      this.add(
+        `KeyAuditLostRows${pascal(stream)}`,
+        'warning',
+        `stream ${stream}`,
+        RUNBOOK_ANCHORS.keyAuditLostRows,
+        `${stream} rows lost from the lake`,
+        `The key audit of ${stream} found rows at the source that the lake had lost, and re-extracted them: something removed or never landed them (a commit later than the lookback, a manual deletion). In ALARM until an audit of the stream finds none.`,
+        [
+          status,
+          `Logs Insights on /connector/${this.name}/key-audit: filter stream = "${stream}" and rowsRepaired > 0`,
+        ],
+        this.connectorMetric(METRICS.keyAuditRepaired, 'Maximum', this.period, stream),
+        ignoreMissing,
+      );
+    }
+    this.functionAlarms(keyAudit.function, 'key-audit');
+    this.queueNotEmpty(
+      'KeyAuditScheduleDeadLetters',
+      keyAudit.scheduleDeadLetterQueue,
+      'key-audit schedule',
+      RUNBOOK_ANCHORS.keyAuditScheduleDeadLetters,
+      'key audit schedule dead letters',
+      'EventBridge Scheduler could not start a key audit after its retries; the start request is in the dead-letter queue.',
+      [
+        'aws sqs receive-message on the key-audit schedule dead-letter queue (the input names the stream)',
+        `the schedule role may still start ${this.name}-key-audit (aws iam simulate-principal-policy)`,
+      ],
+    );
   }
 
   private fileDropAlarms(fileDrop: MonitoredFileDrop): void {

@@ -3,13 +3,14 @@
  */
 import { CfnOutput, Fn, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { OperatorConfig } from '#shared/config/schema';
+import { keyAuditedStreams, type OperatorConfig } from '#shared/config/schema';
 import { PREFIX } from '#shared/layout';
 import { AlarmTopic } from '../constructs/alarm-topic.ts';
 import { hardenCustomResourceProviders } from '../constructs/custom-resource-providers.ts';
 import { DataCatalog } from '../constructs/data-catalog.ts';
 import { Extractors } from '../constructs/extractors.ts';
 import { FileDrop } from '../constructs/file-drop.ts';
+import { KeyAudit } from '../constructs/key-audit.ts';
 import { LambdaBundle } from '../constructs/lambda-bundle.ts';
 import { LandingMaintenance } from '../constructs/landing-maintenance.ts';
 import { LandingZone } from '../constructs/landing-zone.ts';
@@ -61,6 +62,8 @@ export class OperatorConnectorStack extends Stack {
   public readonly extractors?: Extractors;
   /** Snapshot and incremental state machines and the schedule; undefined for file-drop operators. */
   public readonly pipeline?: Pipeline;
+  /** The scheduled key audit of the audited streams; undefined when no stream is audited. */
+  public readonly keyAudit?: KeyAudit;
   /** Upload access, event queue and ingest function; undefined without `fileDrop` config. */
   public readonly fileDrop?: FileDrop;
   /** Workgroup, publish state machine and table optimizers of the serving tables. */
@@ -158,6 +161,23 @@ export class OperatorConnectorStack extends Stack {
         },
         removalPolicy: this.dataRemovalPolicy,
       });
+      if (keyAuditedStreams(config).length > 0) {
+        this.keyAudit = new KeyAudit(this, 'KeyAudit', {
+          config,
+          bundle: this.bundle,
+          landingZone: this.landingZone,
+          syncState: this.syncState,
+          sourceCredentials: this.sourceCredentials,
+          network: this.network,
+          dataCatalog: this.dataCatalog,
+          serving: {
+            workGroupName: this.serving.workGroupName,
+            publishStateMachine: this.serving.publishStateMachine,
+            publishStatements: this.serving.publishStatements(),
+          },
+          removalPolicy: this.dataRemovalPolicy,
+        });
+      }
     }
     if (config.fileDrop) {
       this.fileDrop = new FileDrop(this, 'FileDrop', {
@@ -198,6 +218,16 @@ export class OperatorConnectorStack extends Stack {
               planSnapshot: this.pipeline.planSnapshot.function,
               finalizeSnapshot: this.pipeline.finalizeSnapshot.function,
               runLock: this.pipeline.runLock.function,
+            },
+          }
+        : {}),
+      ...(this.keyAudit
+        ? {
+            keyAudit: {
+              stateMachine: this.keyAudit.stateMachine,
+              function: this.keyAudit.function.function,
+              streams: this.keyAudit.streams,
+              scheduleDeadLetterQueue: this.keyAudit.scheduleDeadLetterQueue,
             },
           }
         : {}),

@@ -331,12 +331,40 @@ describe('status', () => {
     ).toBe(false);
     await store.recordHoldback('players', { runId: 'incr-1', heldBackSeconds: 192, visibility: 'own' });
 
+    await store.recordKeyAudit('players', {
+      status: 'completed',
+      runId: 'audit-1',
+      at: h(49).toISOString(),
+      sourceKeys: 1200,
+      lakeKeys: 1201,
+      bucketsCompared: 272,
+      passes: 2,
+      keysListed: 40,
+      deletesDetected: 2,
+      outOfScopeKeys: 0,
+      missingKeys: 1,
+      rowsRepaired: 1,
+      pendingKeys: 0,
+    });
+    await store.recordKeyAudit('payments', {
+      status: 'failed',
+      runId: 'audit-2',
+      at: h(49).toISOString(),
+      error: 'KeyAuditLimitError: too many differences',
+    });
+
     const r = await runCli(['status', 'cli-aws', '--config', configFile, '--table', table], { env });
     expect(r.out).toContain(
       'payments: 3 row(s) over 2 measured run(s); lateness p50 ≤ 20m 00s, p90 ≤ 45m 00s, p99 ≤ 45m 00s, max 41m 00s (68% of the lookback) NEAR THE LOOKBACK: set incremental.lookbackMinutes to at least 85',
     );
     expect(r.out).toMatch(
       /players: range end held back 3m 12s behind an open transaction \(incr-1, \S+\); the connector user sees only its own sessions/,
+    );
+    expect(r.out).toMatch(
+      /^ {2}players: \S+ \(audit-1\): 1,200 source keys vs 1,201 lake keys in 272 buckets, 2 deleted \(tombstoned\), 1 lost rows re-extracted LOST ROWS, 0 pending, 0 out of scope$/m,
+    );
+    expect(r.out).toMatch(
+      /^ {2}payments: FAILED at \S+ \(audit-2\): KeyAuditLimitError: too many differences; see docs\/runbook.md#key-audit-failed$/m,
     );
     expect(r.code).toBe(1);
     expect(r.out).toContain('Snapshot snap-1: running, 1/3 windows done');
@@ -360,6 +388,7 @@ describe('status', () => {
       nullCursorRows: 3,
       nullCursorRunId: 'incr-1',
       nullCursorCountedAt: expect.any(String),
+      keyAudit: { status: 'completed', runId: 'audit-1', deletesDetected: 2, rowsRepaired: 1 },
     });
     expect(json.streams.find((s: { stream: string }) => s.stream === 'payments')).toMatchObject({
       nullCursorRows: 0,

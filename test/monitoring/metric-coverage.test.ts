@@ -8,13 +8,19 @@
  * CloudWatch matches a metric only by its exact dimension set, so an alarm on
  * `{Operator, Stream}` would never see datapoints published as `{service, Operator, Stream}`.
  */
+
+import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { useLocalQueryEngine } from '#shared/adapters/athena';
 import type { StreamName } from '#shared/canonical';
-import { operatorConfigSchema } from '#shared/config/schema';
+import { keyAuditedStreams, operatorConfigSchema } from '#shared/config/schema';
 import { METRIC_NAMESPACE } from '#shared/contracts/metrics';
 import type { ExtractWindowInput } from '#shared/pipeline/contracts';
 import { SyncStateStore } from '#shared/state/store';
+import { LocalAthena } from '../../local/athena.ts';
+import { catalogTables } from '../../local/lake.ts';
+import { synthesizeOperatorStack } from '../../local/pipeline-runner.ts';
 import { createSyntheticOperator, syntheticOperatorConfig } from '../../synthetic/operator.ts';
 import {
   type Emf,
@@ -67,6 +73,7 @@ describe.skipIf(!available)('alarm metric coverage', () => {
   const context: Context = lambdaContext(() => 900_000);
   let aws: LocalAws;
   let config: Record<string, unknown>;
+  let athena: LocalAthena | undefined;
 
   async function captured<T>(fn: () => Promise<T>): Promise<T> {
     const writes: string[] = [];
@@ -132,6 +139,25 @@ describe.skipIf(!available)('alarm metric coverage', () => {
       s.statements.map((st) => ({ id: st.id, status: 'merged' as const, scannedBytes: 1 })),
     );
     await captured(() => publish.handler({ action: 'end', owner: plan.owner, results }, context));
+
+    // The key audit of every audited stream, its Athena statements on the local engine over the
+    // synthesized catalog. The serving tables are empty (the MERGEs above were not run), so every
+    // audit finds rows to repair and reports all its metrics.
+    const parsed = operatorConfigSchema.parse(config);
+    const { template, resolve } = synthesizeOperatorStack(parsed, { bucket: aws.bucket, table: aws.table });
+    athena = await LocalAthena.open({
+      tables: catalogTables(template, resolve),
+      s3: aws.s3.client,
+      databasePath: ':memory:',
+      cacheDir: join(aws.dir, 'athena-cache'),
+    });
+    useLocalQueryEngine(athena);
+    const keyAudit = await import('../../lambdas/key-audit/handler.ts');
+    for (const { stream } of keyAuditedStreams(parsed)) {
+      const result = (await captured(() => keyAudit.handler({ stream }, context))) as { status: string };
+      expect(result.status).toBe('completed');
+    }
+    useLocalQueryEngine(undefined);
   });
 
   afterAll(async () => {
@@ -139,6 +165,7 @@ describe.skipIf(!available)('alarm metric coverage', () => {
     const client = new pg.default.Client({ connectionString: url });
     await client.connect();
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() => client.end());
+    athena?.close();
     await aws?.stop();
   });
 
@@ -166,6 +193,16 @@ describe.skipIf(!available)('alarm metric coverage', () => {
         'SchemaDriftColumns',
         'MaxLatenessSeconds',
       ]) {
+        expect(watched).toContain(
+          metricKey(METRIC_NAMESPACE, name, { service: 'connector', Operator: `${OPERATOR}-sandbox`, Stream: stream }),
+        );
+      }
+    }
+    // The key audit's alarms, per audited stream.
+    const audited = keyAuditedStreams(operatorConfigSchema.parse(config)).map((a) => a.stream);
+    expect(audited.length).toBeGreaterThan(0);
+    for (const stream of audited) {
+      for (const name of ['KeyAuditFailed', 'KeyAuditRepaired']) {
         expect(watched).toContain(
           metricKey(METRIC_NAMESPACE, name, { service: 'connector', Operator: `${OPERATOR}-sandbox`, Stream: stream }),
         );

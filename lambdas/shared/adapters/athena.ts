@@ -222,3 +222,24 @@ export class AwsAthena implements QueryEngine {
     );
   }
 }
+
+let localEngine: QueryEngine | undefined;
+
+/**
+ * Local adapters (`CONNECTOR_ADAPTERS=local`): the engine that runs Athena's statements on a laptop
+ * (local/athena.ts on DuckDB), set by the local harness before it invokes a handler that queries
+ * the serving tables itself.
+ */
+export function useLocalQueryEngine(engine: QueryEngine | undefined): void {
+  localEngine = engine;
+}
+
+/** The engine set by {@link useLocalQueryEngine}; names what to do when none was set. */
+export function localQueryEngine(): QueryEngine {
+  if (!localEngine) {
+    throw new Error(
+      'no local query engine: with CONNECTOR_ADAPTERS=local the harness sets one (useLocalQueryEngine) before invoking a function that queries Athena',
+    );
+  }
+  return localEngine;
+}

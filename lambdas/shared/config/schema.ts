@@ -308,6 +308,37 @@ const fileFormat = z.strictObject({
     .describe('How dates are written.'),
 });
 
+/** When a key audit runs unless the stream says otherwise: daily at 03:30 UTC. */
+export const DEFAULT_KEY_AUDIT_SCHEDULE = 'cron(30 3 * * ? *)';
+
+/**
+ * Whether a stream is audited when its config does not say: streams whose rows are updated and can
+ * be deleted (accounts, payments, bonuses) are; append-only or high-volume event streams are not.
+ */
+export const KEY_AUDIT_BY_DEFAULT: Readonly<Record<StreamName, boolean>> = {
+  players: true,
+  payments: true,
+  bonuses: true,
+  sessions: false,
+  wallet_transactions: false,
+  game_rounds: false,
+  compliance_events: false,
+};
+
+/** The streams an operator's key audit covers, with their schedules (database sources only). */
+export function keyAuditedStreams(config: {
+  readonly source: { readonly type: string };
+  readonly streams: Partial<
+    Record<StreamName, { readonly keyAudit?: { readonly enabled?: boolean; readonly schedule?: string } }>
+  >;
+}): { stream: StreamName; schedule: string }[] {
+  if (config.source.type === 'files') return [];
+  return STREAM_NAMES.filter((name) => {
+    const stream = config.streams[name];
+    return stream !== undefined && (stream.keyAudit?.enabled ?? KEY_AUDIT_BY_DEFAULT[name]);
+  }).map((stream) => ({ stream, schedule: config.streams[stream]?.keyAudit?.schedule ?? DEFAULT_KEY_AUDIT_SCHEDULE }));
+}
+
 const streamConfig = z
   .strictObject({
     table: identifier('Source table the stream is read from (database sources; required there).', 'tx_payments')
@@ -350,6 +381,28 @@ const streamConfig = z
         examples: [30],
         whenAbsent: '`alerts.defaultFreshnessSlaMinutes` (file drops: `fileDrop.freshnessSlaHours`)',
       }),
+    keyAudit: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .optional()
+          .describe(
+            "Compare the stream's primary keys at the source with the serving table's on a schedule: keys deleted at the source are removed from the lake (tombstones), rows missing from the lake are re-extracted. Database sources only.",
+          )
+          .meta({
+            examples: [true],
+            whenAbsent:
+              'on for players, payments and bonuses; off for the append-only or high-volume event streams (sessions, wallet_transactions, game_rounds, compliance_events)',
+          }),
+        schedule: schedule
+          .default(DEFAULT_KEY_AUDIT_SCHEDULE)
+          .describe(
+            'When the audit runs (EventBridge Scheduler `rate(…)` or `cron(…)`, UTC). It reads every key of the table in pages, so once a day at a quiet hour is the usual choice.',
+          ),
+      })
+      .optional()
+      .describe('The scheduled key audit of this stream (hard deletes and lost rows without CDC).')
+      .meta({ examples: [{ enabled: true, schedule: 'cron(30 3 * * ? *)' }], whenAbsent: 'the stream default' }),
     format: fileFormat
       .optional()
       .describe('File format of dropped files for this stream (file drops only).')

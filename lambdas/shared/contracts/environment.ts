@@ -10,7 +10,8 @@
  * | `CONNECTOR_KMS_KEY_ARN`  | operator key (SSE-KMS of landed objects, pseudonym key wrapping)     |
  * | `CONNECTOR_STATE_TABLE`  | sync-state table                                                     |
  * | `CONNECTOR_SECRET_ID`    | source credentials secret (database sources)                         |
- * | `CONNECTOR_GLUE_DATABASE`| Glue database of the serving tables (publish function)               |
+ * | `CONNECTOR_GLUE_DATABASE`| Glue database of the serving tables (publish, key-audit functions)   |
+ * | `CONNECTOR_ATHENA_WORKGROUP` | Athena workgroup of the operator (key-audit function)            |
  * | `CONNECTOR_CONFIG_PATH`  | operator config JSON; default: `operator-config.json` in the bundle  |
  */
 
@@ -23,6 +24,7 @@ export const ENV = {
   stateTable: 'CONNECTOR_STATE_TABLE',
   secretId: 'CONNECTOR_SECRET_ID',
   glueDatabase: 'CONNECTOR_GLUE_DATABASE',
+  athenaWorkGroup: 'CONNECTOR_ATHENA_WORKGROUP',
   configPath: 'CONNECTOR_CONFIG_PATH',
 } as const;
 

@@ -18,6 +18,8 @@
  * | `ParquetWriteError` | never | the Parquet writer's output does not match its input (parquet/errors.ts) |
  * | `CoercionError` | never | a source value cannot become its canonical type (mapping/errors.ts) |
  * | `MappingError` | never | the mapping cannot feed the canonical stream (mapping/errors.ts) |
+ * | `KeyAuditError` | never | a stream cannot be audited: not audited, no snapshot yet (audit/key-audit.ts) |
+ * | `KeyAuditLimitError` | never | more differences than an audit lists: replay instead (audit/compare.ts) |
  */
 
 /** How the state machines treat an error: retried with backoff, retried once later, or never. */
@@ -37,6 +39,8 @@ export const ERROR_RETRY_CLASS = {
   ParquetWriteError: 'never',
   CoercionError: 'never',
   MappingError: 'never',
+  KeyAuditError: 'never',
+  KeyAuditLimitError: 'never',
 } as const satisfies Record<string, RetryClass>;
 
 export type ConnectorErrorName = keyof typeof ERROR_RETRY_CLASS;

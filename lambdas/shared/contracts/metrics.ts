@@ -39,6 +39,12 @@ export const METRICS = {
   maxLatenessSeconds: 'MaxLatenessSeconds',
   /** PostgreSQL: how far a run's range end was held behind the oldest open writing transaction. */
   watermarkHeldBackSeconds: 'WatermarkHeldBackSeconds',
+  /** Keys the key audit found deleted at the source and tombstoned (per stream, per audit). */
+  keyAuditDeletes: 'KeyAuditDeletes',
+  /** Rows lost from the lake that the key audit re-extracted (per stream, per audit): alarmed above 0. */
+  keyAuditRepaired: 'KeyAuditRepaired',
+  /** 1 when a stream's key audit failed, 0 when it completed: alarmed above 0. */
+  keyAuditFailed: 'KeyAuditFailed',
 } as const;
 
 /** Metrics of the pipeline steps (namespace and `Operator` dimension as every connector metric). */

@@ -118,6 +118,11 @@ export interface ExtractRangeRequest {
     readonly recordUntil?: Date;
     readonly lookbackMs: number;
   };
+  /**
+   * Only these keys of the range (the key audit re-extracting lost rows), in the reader's text form;
+   * at most `MAX_KEYS_PER_READ`.
+   */
+  readonly keys?: readonly string[];
 }
 
 export type ExtractRangeOutcome =
@@ -188,6 +193,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     keyColumn: plan.keyColumn,
     from: req.from,
     to: req.to,
+    ...(req.keys ? { keys: req.keys } : {}),
   };
 
   const writer = new PartitionedPartWriter({

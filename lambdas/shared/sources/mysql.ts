@@ -25,6 +25,7 @@ import {
   type CountSpec,
   type CursorBounds,
   checkIdentifier,
+  checkKeyList,
   checkRangeIdentifiers,
   type NullCursorCount,
   notATimeCursor,
@@ -297,6 +298,12 @@ class MysqlSource implements SourceConnection {
       // Expanded form of (c, k) > (?, ?): MySQL uses the (cursor, key) index well with it.
       conditions.push(`(${c} > ? OR (${c} = ? AND ${q(key.name)} > ?))`);
       values.push(spec.after.cursor, spec.after.cursor, spec.after.key);
+    }
+    if (spec.keys !== undefined) {
+      checkKeyList(spec.keys, this.ctx(spec.schema, spec.table));
+      conditions.push(`${c} IS NOT NULL`);
+      conditions.push(`${q(key.name)} IN (${spec.keys.map(() => '?').join(', ')})`);
+      values.push(...spec.keys);
     }
     if (conditions.length === 0) conditions.push(`${c} IS NOT NULL`);
     return conditions.join(' AND ');

@@ -22,6 +22,7 @@ import {
   type CountSpec,
   type CursorBounds,
   checkIdentifier,
+  checkKeyList,
   checkRangeIdentifiers,
   type NullCursorCount,
   notATimeCursor,
@@ -248,6 +249,11 @@ class PostgresSource implements SourceConnection {
       conditions.push(
         `(${c}, ${q(key.name)}) > (${placeholder(spec.after.cursor, cursor)}, ${placeholder(spec.after.key, key)})`,
       );
+    }
+    if (spec.keys !== undefined) {
+      checkKeyList(spec.keys, this.ctx(spec.schema, spec.table));
+      conditions.push(`${c} IS NOT NULL`);
+      conditions.push(`${q(key.name)} IN (${spec.keys.map((k) => placeholder(k, key)).join(', ')})`);
     }
     if (conditions.length === 0) conditions.push(`${c} IS NOT NULL`);
     return conditions.join(' AND ');

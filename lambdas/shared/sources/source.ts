@@ -58,6 +58,21 @@ export interface RangeSpec {
   readonly to?: Date;
   /** Exclusive key-set continuation: only rows after this (cursor, key) position. */
   readonly after?: KeysetPosition;
+  /**
+   * Only rows whose key is one of these (the key audit re-reads lost rows by key), in the reader's
+   * text form of the key; bound values, at most {@link MAX_KEYS_PER_READ}.
+   */
+  readonly keys?: readonly string[];
+}
+
+/** Most keys one ranged read may name (each is a bound value). */
+export const MAX_KEYS_PER_READ = 1000;
+
+/** Refuses an empty or oversized key list. */
+export function checkKeyList(keys: readonly string[], context: SourceErrorContext): void {
+  if (keys.length === 0 || keys.length > MAX_KEYS_PER_READ) {
+    throw new SourceQueryError(`a read by keys names 1 to ${MAX_KEYS_PER_READ} keys, got ${keys.length}`, { context });
+  }
 }
 
 /** A read of one table range. */

@@ -90,6 +90,8 @@ export interface StreamState {
   readonly lateness?: LatenessRecord;
   /** The last run whose range end was held behind an open source transaction (PostgreSQL). */
   readonly holdback?: HoldbackRecord;
+  /** The stream's last key audit (`connector status`). */
+  readonly keyAudit?: KeyAuditRecord;
 }
 
 /** Late arrivals of a stream, accumulated over its measured incremental runs. Counts only. */
@@ -116,6 +118,29 @@ export interface HoldbackRecord {
   readonly heldBackSeconds: number;
   /** Whether the connector's user sees every session's transaction (pg_read_all_stats) or only its own. */
   readonly visibility: 'all' | 'own';
+}
+
+/**
+ * The last key audit of a stream: what it compared, found and repaired, or why it failed. Counts
+ * only; never a key.
+ */
+export interface KeyAuditRecord {
+  readonly status: 'completed' | 'failed';
+  readonly runId: string;
+  /** When it ended. */
+  readonly at: string;
+  readonly sourceKeys?: number;
+  readonly lakeKeys?: number;
+  readonly bucketsCompared?: number;
+  readonly passes?: number;
+  readonly keysListed?: number;
+  readonly deletesDetected?: number;
+  readonly outOfScopeKeys?: number;
+  readonly missingKeys?: number;
+  readonly rowsRepaired?: number;
+  readonly pendingKeys?: number;
+  /** The error (the connector's own words), when it failed. */
+  readonly error?: string;
 }
 
 export interface AdvanceResult {
@@ -383,6 +408,35 @@ export class SyncStateStore {
         }),
       ),
     );
+  }
+
+  /** Records a stream's key audit (the last one wins). */
+  async recordKeyAudit(stream: string, record: KeyAuditRecord): Promise<void> {
+    const now = this.now().toISOString();
+    const stored = { ...record, ...(record.error ? { error: record.error.slice(0, MAX_ERROR_CHARS) } : {}) };
+    await this.call('recordKeyAudit', () =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.watermark(stream),
+          UpdateExpression: 'SET keyAudit = :audit, #stream = :stream, updatedAt = :now',
+          ExpressionAttributeNames: { '#stream': 'stream' },
+          ExpressionAttributeValues: { ':audit': stored, ':stream': stream, ':now': now },
+        }),
+      ),
+    );
+  }
+
+  /**
+   * The start of the lake's data for a stream: the earliest window start of the last completed
+   * snapshot that covered it (rows older than that were never landed); undefined before one.
+   */
+  async lakeHorizon(stream: string): Promise<Date | undefined> {
+    const pointer = await this.getCurrentSnapshot();
+    if (!pointer?.lastCompletedSnapshotId) return undefined;
+    const windows = await this.listWindows(pointer.lastCompletedSnapshotId, { stream });
+    if (windows.length === 0) return undefined;
+    return new Date(Math.min(...windows.map((w) => w.from.getTime())));
   }
 
   /** Records a successful run of a stream without touching its watermark (e.g. a run that found no rows). */
@@ -998,6 +1052,7 @@ function toStreamState(stream: string, item: Item | undefined): StreamState {
     ...(nullCursorRunId !== undefined ? { nullCursorRunId } : {}),
     ...latenessOf(item.lateness),
     ...holdbackOf(item.holdback),
+    ...(item.keyAudit && typeof item.keyAudit === 'object' ? { keyAudit: item.keyAudit as KeyAuditRecord } : {}),
   };
 }
 

@@ -66,7 +66,8 @@ describe('Monitoring', () => {
     // 2 state machines + 7 streams × (sync delayed, NULL-cursor rows, schema drift, lookback too
     // short) + stalled + reconciliation + 5 functions × 2 + schedule DLQ + the landing sweep (its
     // schedule's DLQ, its function × 2) + publishing (state machine, backlog age, its function × 2)
-    expect(individual).toHaveLength(2 + 7 * 4 + 1 + 1 + 10 + 1 + 3 + 4);
+    // + the key audit (state machine, 3 audited streams × (failed, lost rows), its function × 2, schedule DLQ)
+    expect(individual).toHaveLength(2 + 7 * 4 + 1 + 1 + 10 + 1 + 3 + 4 + (1 + 3 * 2 + 2 + 1));
     for (const { alarm, component, anchor } of individual) {
       const props = alarm.node.defaultChild as Json;
       const description = acme.stack.resolve(props.alarmDescription) as string;

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { KeyAuditLimitError } from '#shared/audit/compare';
+import { KeyAuditError } from '#shared/audit/key-audit';
 import { type ConnectorErrorName, ERROR_RETRY_CLASS, RETRYABLE_ERRORS, TIMEOUT_ERRORS } from '#shared/contracts/errors';
 import { CoercionError, MappingError } from '#shared/mapping/errors';
 import { ParquetEncodeError, ParquetWriteError } from '#shared/parquet/errors';
@@ -43,6 +45,8 @@ const instances: Record<ConnectorErrorName, Error & { retryable?: boolean }> = {
     rowIndex: 0,
   }),
   MappingError: new MappingError('o', 'payments', 'column missing'),
+  KeyAuditError: new KeyAuditError('no completed snapshot'),
+  KeyAuditLimitError: new KeyAuditLimitError('too many differences'),
 };
 
 // biome-ignore lint/suspicious/noExplicitAny: ASL JSON

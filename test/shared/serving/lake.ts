@@ -104,7 +104,8 @@ export class ServingLake {
     /** The operator's Glue tables, resolved against the local bucket. */
     readonly tables: readonly CatalogTable[],
     readonly athena: LocalAthena,
-    private readonly sink: S3Sink,
+    /** The landing bucket's sink (s3rver). */
+    readonly sink: S3Sink,
     private readonly s3: S3rverHandle,
     private readonly work: string,
   ) {}
