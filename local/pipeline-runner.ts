@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, type CfnElement, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
+import { useLocalQueryEngine } from '#shared/adapters/athena';
 import { formatIssues, parseOperatorConfig } from '#shared/config/load';
 import type { OperatorConfig } from '#shared/config/schema';
 import type { ExtractResult, IncrementalSyncResult } from '#shared/pipeline/contracts';
@@ -482,6 +483,8 @@ export async function createLocalPipeline(options: LocalPipelineOptions): Promis
     cacheDir: join(dir, 'athena-cache'),
   });
   const publishes: PublishRun[] = [];
+  // Statements the functions send themselves (the wallet ledger audit) run on the same engine.
+  useLocalQueryEngine(athena);
 
   /** The Athena integration (`startQueryExecution.sync`), on the local engine. */
   const athenaHandler =
@@ -683,6 +686,7 @@ export async function createLocalPipeline(options: LocalPipelineOptions): Promis
     athena,
     publishes,
     async close() {
+      useLocalQueryEngine(undefined);
       athena.close();
       if (ownDir) await rm(dir, { recursive: true, force: true });
     },

@@ -24,6 +24,8 @@ export const PREFIX = {
   athenaResults: '_athena/',
   quarantine: 'quarantine/',
   archive: 'archive/',
+  /** What the integrity checks found, for on-call (the wallet ledger audit's examples). */
+  integrity: '_integrity/',
 } as const;
 
 /** Identifiers that become key segments: no slashes, no dots-only segments, no spaces. */
@@ -118,6 +120,14 @@ export function parseAttemptKey(
 export function parseCommittedKey(key: string): { stream: string; runId: string; windowId: string } | undefined {
   const m = /^_committed\/([a-z_]+)\/([^/]+)\/([^/]+)\/parts\.txt$/.exec(key);
   return m ? { stream: m[1]!, runId: m[2]!, windowId: m[3]! } : undefined;
+}
+
+/** `_integrity/wallet/`: the wallet ledger audits' reports (breaks with their examples). */
+export const WALLET_AUDIT_PREFIX = `${PREFIX.integrity}wallet/`;
+
+/** `_integrity/wallet/<publish>.json`: the report of the wallet ledger audit a publish ran. */
+export function walletAuditKey(publish: string): string {
+  return `${WALLET_AUDIT_PREFIX}${segment(publish, 'publish execution name')}.json`;
 }
 
 /** `inbound/<stream>/` — where an operator drops files for a stream. */
