@@ -7,6 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { STREAM_NAMES } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
+import { walletLedgerSettings } from '#shared/integrity/wallet-ledger';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
 import { type SnapshotMeta, SyncStateError, SyncStateStore, type WindowProgress } from '#shared/state/store';
 import { awsError } from '../aws.ts';
@@ -46,7 +47,8 @@ const HELP = `Usage: connector status <operator> [--table NAME] [--watch [--inte
 Shows, from the operator's sync-state table (DynamoDB): the current snapshot and its progress per
 stream (windows done/total, rows), each stream's watermark, last successful run and freshness lag
 against its SLA, rows with a NULL cursor (never landed; counted by each snapshot and incremental
-run), whether an incremental run holds the lock, and recent failures.
+run), whether an incremental run holds the lock, recent failures, and the last wallet ledger audit
+(breaks in balance_after continuity, with the report that holds the examples).
 
 Options:
   --table NAME   sync-state table (default: CONNECTOR_SYNC_STATE_TABLE, else the stack output
@@ -61,7 +63,7 @@ AWS_ENDPOINT_URL_DYNAMODB (or AWS_ENDPOINT_URL) points the client at another end
 ${OPERATOR_HELP}
 
 Exit codes: 0 healthy, 1 problems found (failed snapshot or windows, a stream over its freshness SLA,
-rows with a NULL cursor), 2 usage error, 4 the table cannot be read.`;
+rows with a NULL cursor, wallet ledger breaks in the last audit), 2 usage error, 4 the table cannot be read.`;
 
 /** Progress of one stream in the current snapshot. */
 export interface StreamSnapshotProgress {
@@ -108,6 +110,14 @@ export interface OperatorStatus {
   readonly incrementalLock: { owner: string; acquiredAt: string; expiresAt: string } | null;
   readonly streams: readonly StreamStatus[];
   readonly failures: readonly { stream: string; windowId: string; attempts: number; error: string; at: string }[];
+  /** The last wallet ledger audit (null: none ran yet, or the audit is off). */
+  readonly walletLedger: {
+    readonly auditedAt: string;
+    readonly breaks: number;
+    readonly windows: number;
+    readonly publish: string;
+    readonly report: string | null;
+  } | null;
   readonly ok: boolean;
 }
 
@@ -125,6 +135,7 @@ export async function readStatus(
   const meta = pointer ? await store.getSnapshot(pointer.currentSnapshotId) : undefined;
   const windows: WindowProgress[] = meta ? await store.listWindows(meta.snapshotId) : [];
   const lock = await store.getLock(INCREMENTAL_LOCK);
+  const wallet = walletLedgerSettings(config).enabled ? await store.getWalletAudit() : undefined;
   const lockActive = lock && lock.expiresAt * 1000 > now.getTime() ? lock : undefined;
   const out: StreamStatus[] = streams.map((stream, i) => {
     const state = states[i]!;
@@ -196,7 +207,20 @@ export async function readStatus(
       : null,
     streams: out,
     failures,
-    ok: meta?.status !== 'failed' && failures.length === 0 && out.every((s) => !s.late && !s.nullCursorRows),
+    walletLedger: wallet
+      ? {
+          auditedAt: wallet.auditedAt.toISOString(),
+          breaks: wallet.breaks,
+          windows: wallet.windows,
+          publish: wallet.publish,
+          report: wallet.report ?? null,
+        }
+      : null,
+    ok:
+      meta?.status !== 'failed' &&
+      failures.length === 0 &&
+      out.every((s) => !s.late && !s.nullCursorRows) &&
+      !wallet?.breaks,
   };
 }
 
@@ -248,6 +272,15 @@ export function formatStatus(s: OperatorStatus): string {
       '',
       `Rows with a NULL cursor are never landed (${withNulls.map((x) => `${x.stream}: ${formatCount(x.nullCursorRows ?? 0)}, counted ${x.nullCursorCountedAt} by ${x.nullCursorRunId}`).join('; ')}).`,
       '  The operator gives them a cursor value; see docs/runbook.md#null-cursor-rows.',
+    );
+  }
+  if (s.walletLedger) {
+    const w = s.walletLedger;
+    lines.push(
+      '',
+      w.breaks > 0
+        ? `Wallet ledger: ${formatCount(w.breaks)} BREAKS in the last audit (${w.auditedAt}, publish ${w.publish}, ${formatCount(w.windows)} windows' players); examples in ${w.report ?? 'no report'}; see docs/runbook.md#wallet-ledger-breaks.`
+        : `Wallet ledger: no break in the last audit (${w.auditedAt}, publish ${w.publish}, ${formatCount(w.windows)} windows' players).`,
     );
   }
   if (s.failures.length > 0) {

@@ -114,6 +114,12 @@ export async function publish(event: PublishInput): Promise<PlanPublishResult | 
       logger.info('wallet ledger audit skipped', { reason: result.reason });
       return result;
     }
+    await store.recordWalletAudit({
+      breaks: result.breaks,
+      windows: result.windows,
+      publish: String(event.publish),
+      ...(result.report ? { report: result.report } : {}),
+    });
     metrics.addMetric(WALLET_LEDGER_METRICS.walletLedgerAuditFailures, MetricUnit.Count, 0);
     metrics.addMetric(WALLET_LEDGER_METRICS.walletLedgerBreaks, MetricUnit.Count, result.breaks);
     // Counts and the report's location only: the breaks themselves are in the encrypted report.

@@ -381,6 +381,9 @@ export class LandingZone extends Construct {
   }
 }
 
+/** Days the integrity reports under `_integrity/` (the wallet ledger audit's examples) are kept. */
+export const INTEGRITY_REPORT_DAYS = 90;
+
 function landingLifecycleRules(retention: LandingZoneRetention): s3.LifecycleRule[] {
   const rules: s3.LifecycleRule[] = [
     { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
@@ -393,6 +396,8 @@ function landingLifecycleRules(retention: LandingZoneRetention): s3.LifecycleRul
     { id: 'expire-quarantine', prefix: PREFIX.quarantine, expiration: Duration.days(retention.quarantineDays) },
     // Athena query results are read by the state machine that ran the query, then never again.
     { id: 'expire-athena-results', prefix: PREFIX.athenaResults, expiration: Duration.days(1) },
+    // Integrity reports (pseudonymized player ids, transaction ids) serve an investigation, then go.
+    { id: 'expire-integrity-reports', prefix: PREFIX.integrity, expiration: Duration.days(INTEGRITY_REPORT_DAYS) },
   ];
   if (retention.rawDays > 0) {
     // Parts, their manifests and the committed lists naming them expire together.

@@ -18,6 +18,7 @@ import type { WalletAuditReport } from '#shared/integrity/wallet-ledger';
 import { WALLET_AUDIT_PREFIX } from '#shared/layout';
 import { loadPseudonymKey } from '#shared/pii/key';
 import { S3Sink } from '#shared/sink/s3';
+import { formatStatus, readStatus } from '../../cli/commands/status.ts';
 import { type DynaliteHandle, type S3rverHandle, startDynalite, startS3rver } from '../../local/engines.ts';
 import { createLocalPipeline, type LocalPipeline, type PublishRun } from '../../local/pipeline-runner.ts';
 import { createSyntheticOperator, syntheticOperatorConfig, WallClock } from '../../synthetic/operator.ts';
@@ -198,6 +199,17 @@ export function describeWalletLedger(engine: Engine, available: boolean): void {
           expectedBalance: money(C + 1500),
           actualBalance: money(C - 1500),
         });
+      });
+
+      it('shows the last audit in connector status, and fails the status while it found breaks', async () => {
+        const status = await readStatus(pipeline.store, pipeline.config);
+        expect(status.walletLedger).toMatchObject({ breaks: 3, publish: expect.any(String) });
+        expect(status.walletLedger?.report).toContain('/_integrity/wallet/');
+        expect(status.ok).toBe(false);
+        const text = formatStatus(status);
+        expect(text).toMatch(
+          /Wallet ledger: 3 BREAKS in the last audit .*_integrity\/wallet\/.*docs\/runbook\.md#wallet-ledger-breaks/,
+        );
       });
 
       it('sends only statements the Trino grammar accepts', () => {

@@ -283,6 +283,7 @@ describe('OperatorConnectorStack', () => {
         },
         { Id: 'expire-archive', Prefix: 'archive/', ExpirationInDays: 90, Status: 'Enabled' },
         { Id: 'expire-athena-results', Prefix: '_athena/', ExpirationInDays: 1, Status: 'Enabled' },
+        { Id: 'expire-integrity-reports', Prefix: '_integrity/', ExpirationInDays: 90, Status: 'Enabled' },
         {
           Id: 'expire-noncurrent-versions',
           NoncurrentVersionExpiration: { NoncurrentDays: 35 },
@@ -300,6 +301,7 @@ describe('OperatorConnectorStack', () => {
         { Id: 'expire-archive', Prefix: 'archive/', ExpirationInDays: 30, Status: 'Enabled' },
         { Id: 'expire-athena-results', Prefix: '_athena/', ExpirationInDays: 1, Status: 'Enabled' },
         { Id: 'expire-committed', Prefix: '_committed/', ExpirationInDays: 365, Status: 'Enabled' },
+        { Id: 'expire-integrity-reports', Prefix: '_integrity/', ExpirationInDays: 90, Status: 'Enabled' },
         { Id: 'expire-manifests', Prefix: '_manifests/', ExpirationInDays: 365, Status: 'Enabled' },
         {
           Id: 'expire-noncurrent-versions',
