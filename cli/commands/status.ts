@@ -279,7 +279,7 @@ export function formatStatus(s: OperatorStatus): string {
     lines.push(
       '',
       w.breaks > 0
-        ? `Wallet ledger: ${formatCount(w.breaks)} BREAKS in the last audit (${w.auditedAt}, publish ${w.publish}, ${formatCount(w.windows)} windows' players); examples in ${w.report ?? 'no report'}; see docs/runbook.md#wallet-ledger-breaks.`
+        ? `Wallet ledger: ${formatCount(w.breaks)} ${w.breaks === 1 ? 'BREAK' : 'BREAKS'} in the last audit (${w.auditedAt}, publish ${w.publish}, ${formatCount(w.windows)} windows' players); examples in ${w.report ?? 'no report'}; see docs/runbook.md#wallet-ledger-breaks.`
         : `Wallet ledger: no break in the last audit (${w.auditedAt}, publish ${w.publish}, ${formatCount(w.windows)} windows' players).`,
     );
   }
