@@ -662,7 +662,13 @@ export class Serving extends Construct {
     walletAudit.next(result);
     walletAuditFailed.next(result);
     const walletChoice = new sfn.Choice(this, 'WalletEntriesPublished', { stateName: S.walletChoice })
-      .when(sfn.Condition.numberGreaterThan('$.end.walletWindows', 0), walletAudit)
+      .when(
+        sfn.Condition.and(
+          sfn.Condition.isPresent('$.end.walletWindows'),
+          sfn.Condition.numberGreaterThan('$.end.walletWindows', 0),
+        ),
+        walletAudit,
+      )
       .otherwise(result);
     const outcome = new sfn.Choice(this, 'AnythingToPublish', { stateName: S.outcome })
       .when(sfn.Condition.stringEquals('$.plan.status', 'planned'), streams.next(end).next(walletChoice))
