@@ -6,9 +6,8 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { athenaWorkGroupName, queryEngineFor } from '#shared/adapters/athena';
-import { PUBLISH_METRICS } from '#shared/contracts/metrics';
+import { PUBLISH_METRICS, WALLET_LEDGER_METRICS } from '#shared/contracts/metrics';
 import { auditWalletLedger, type WalletAuditInput, type WalletAuditResult } from '#shared/integrity/wallet-audit';
-import { WALLET_LEDGER_METRICS } from '#shared/integrity/wallet-ledger';
 import { createAwsClients, loadRuntimeConfig, RuntimeConfigError, readRuntimeEnv } from '#shared/runtime/context';
 import { createObservability, wrapHandler } from '#shared/runtime/observability';
 import {

@@ -48,8 +48,9 @@ import {
   PIPELINE_METRICS,
   PUBLISH_METRICS,
   SERVICE_NAME,
+  WALLET_LEDGER_METRICS,
 } from '#shared/contracts/metrics';
-import { WALLET_LEDGER_METRICS, walletLedgerSettings } from '#shared/integrity/wallet-ledger';
+import { walletLedgerSettings } from '#shared/integrity/wallet-ledger';
 import { acknowledgeFindings } from '../nag.ts';
 
 /** Where the runbook lives in the repository; every alarm description links a section of it. */

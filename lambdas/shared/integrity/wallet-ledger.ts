@@ -60,14 +60,6 @@ export const DEFAULT_WALLET_DIRECTIONS: Readonly<Record<string, WalletDirection>
 /** Breaks kept as examples per audit by default. */
 export const DEFAULT_MAX_EXAMPLES = 20;
 
-/** Metric names of the audit (namespace and `Operator` dimension as every connector metric). */
-export const WALLET_LEDGER_METRICS = {
-  /** Entries whose balance does not roll forward from their predecessor's, among the audited players. */
-  walletLedgerBreaks: 'WalletLedgerBreaks',
-  /** Audits that could not run (the statement failed): the ledger went unchecked. */
-  walletLedgerAuditFailures: 'WalletLedgerAuditFailures',
-} as const;
-
 /** The audit's settings for one operator, config defaults applied. */
 export interface WalletLedgerSettings {
   readonly enabled: boolean;
