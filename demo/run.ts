@@ -53,6 +53,7 @@ import {
 import { addSourceColumn, schemaDriftCheck } from './integrity/drift.ts';
 import { runKeyAuditDemo } from './integrity/key-audit.ts';
 import { lateArrivalChecks } from './integrity/late.ts';
+import * as wallet from './integrity/wallet.ts';
 import { type IntegrityCheck, type IntegrityReport, integrityProblems, integrityReport } from './integrity.ts';
 import { activePlayers, depositsPerDay, ggrPerGame, playerAccounts } from './questions.ts';
 
@@ -69,6 +70,8 @@ const HISTORY_ENDS_BEFORE_NOW = 2 * HOUR;
 const NULL_CURSOR_PLAYERS = 3;
 
 // ------------------------------------------------------------------------------------- output
+
+const last = <T>(list: readonly T[]): T => list[list.length - 1]!;
 
 function progress(tag: string, message: string): void {
   process.stderr.write(`[${tag}] ${message}\n`);
@@ -639,6 +642,10 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
     // Each integrity detector adds its check (observed vs expected) here; see demo/integrity.ts.
     const integrity: IntegrityCheck[] = [];
 
+    // The wallet ledger gap: one entry deleted mid-chain before the snapshot reads the ledger.
+    const gap = await wallet.injectWalletGap(db, config, historyEnd - 30 * DAY);
+    progress('source', `wallet ledger gap: entry ${gap.entryId} deleted from the middle of one player's chain`);
+
     // 2. Snapshot.
     const before = await readSource(db, streams, zone);
     t = Date.now();
@@ -772,6 +779,21 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
         `${parts.length} committed Parquet files, ${checks.filter((c) => c.reconciled).length}/${checks.length} streams reconcile`,
       );
 
+      const walletBreaks = await wallet.observedWalletBreaks(session.s3.client, pipeline.bucket);
+      integrity.push(wallet.walletBreaksCheck(walletBreaks));
+      const range = (stream: StreamName) => ({ from: start, to: last(observations).ranges.get(stream)?.to ?? cutoff });
+      const money = await wallet.moneyTotals(
+        db,
+        config,
+        pipeline.athena,
+        glueDatabaseName(config.operatorId, config.stage),
+        {
+          payments: range('payments'),
+          game_rounds: range('game_rounds'),
+        },
+      );
+      if (!money.every((m) => m.equal)) problems.push('money totals differ between source and lake');
+
       // The late-committed payments: cursors before the watermark of the run that followed them.
       const lateKeys = steps.map((s) => s.advance.lateKey).filter((k): k is string => k !== undefined);
       const lateLanded = await duck.rows(
@@ -870,6 +892,12 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
       say('    column by column, the landed current state with tombstones applied.');
       say();
 
+      say(
+        `Wallet ledger audit (after each publish): ${walletBreaks} break(s) in the reports under _integrity/wallet/; one gap was injected (entry ${gap.entryId} deleted before the snapshot).`,
+      );
+      say();
+      for (const line of wallet.moneyTotalsLines(money)) say(line);
+      say();
       await businessQuestions(pipeline.athena, glueDatabaseName(config.operatorId, config.stage));
       problems.push(...integrityProblems(integrity));
       const reconciled = checks.every((c) => c.reconciled);

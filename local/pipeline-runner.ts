@@ -521,6 +521,8 @@ export async function createLocalPipeline(options: LocalPipelineOptions): Promis
     cacheDir: join(dir, 'athena-cache'),
   });
   const publishes: PublishRun[] = [];
+  // Statements the functions send themselves (the wallet ledger audit) run on the same engine.
+  useLocalQueryEngine(athena);
 
   /** The Athena integration (`startQueryExecution.sync`), on the local engine. */
   const athenaHandler =
@@ -767,6 +769,7 @@ export async function createLocalPipeline(options: LocalPipelineOptions): Promis
     athena,
     publishes,
     async close() {
+      useLocalQueryEngine(undefined);
       athena.close();
       if (ownDir) await rm(dir, { recursive: true, force: true });
     },

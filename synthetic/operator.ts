@@ -261,6 +261,15 @@ const cents = (n: number): string => {
 class Activity {
   readonly rows: Rows = Object.fromEntries(TABLES.map((t) => [t.name, []]));
   private seq: Record<string, number>;
+  private readonly pendingLedger: {
+    readonly player: Player;
+    readonly type: string;
+    readonly amount: number;
+    readonly roundId: string | null;
+    readonly at: number;
+    readonly micros: number;
+    readonly order: number;
+  }[] = [];
 
   constructor(
     private readonly rng: Prng,
@@ -450,17 +459,39 @@ class Activity {
     }
   }
 
+  /**
+   * Books a wallet movement. Entries are kept until {@link flushLedger}, which orders them by
+   * booking time and computes each player's balance_after in that order: a win settles after the
+   * next bet was booked, a payment is booked when approved, so generation order is not ledger order.
+   */
   ledger(p: Player, type: string, amount: number, roundId: string | null, at: number): void {
-    this.rows.wallet_ledger?.push([
-      this.next('wallet_ledger'),
-      p.id,
-      type,
-      cents(amount),
-      cents(p.balanceCents),
-      p.currency,
-      roundId,
-      this.ts(at),
-    ]);
+    const micros = this.rng.int(0, 999);
+    this.pendingLedger.push({ player: p, type, amount, roundId, at, micros, order: this.pendingLedger.length });
+  }
+
+  /**
+   * Writes the booked movements as wallet_ledger rows in booking order (ids ascending with it), each
+   * balance_after rolling forward from the player's previous one (`opening`, else 0): a consistent
+   * ledger, `balance_after[i] = balance_after[i-1] + amount[i]` per player.
+   */
+  flushLedger(opening: ReadonlyMap<string, number> = new Map()): void {
+    const balances = new Map(opening);
+    const entries = this.pendingLedger.splice(0);
+    entries.sort((a, b) => a.at - b.at || a.micros - b.micros || a.order - b.order);
+    for (const e of entries) {
+      const balance = (balances.get(e.player.id) ?? 0) + e.amount;
+      balances.set(e.player.id, balance);
+      this.rows.wallet_ledger?.push([
+        this.next('wallet_ledger'),
+        e.player.id,
+        e.type,
+        cents(e.amount),
+        cents(balance),
+        e.player.currency,
+        e.roundId,
+        this.clock.text(e.at, e.micros),
+      ]);
+    }
   }
 
   bonus(p: Player, at: number, end: number): void {
@@ -610,6 +641,7 @@ export async function createSyntheticOperator(opts: SyntheticOptions): Promise<T
     }
     sessions.sort((a, b) => a[1] - b[1]);
     for (const [p, at] of sessions) activity.session(p, at, now);
+    activity.flushLedger();
     await writeRows(db, activity.rows);
     await saveState(db, opts.schema, { seq: activity.sequences, step: 0 });
     return count(activity.rows);
@@ -654,15 +686,35 @@ export async function advanceSyntheticOperator(opts: AdvanceOptions): Promise<Ad
         : (s: string) => `\`${opts.schema}\`.\`${s}\``;
     const p = (i: number) => (opts.engine === 'postgres' ? `$${i}` : '?');
 
-    const existing = await db.query<{ customer_id: string; country_code: string; currency_code: string }>(
-      `SELECT customer_id, country_code, currency_code FROM ${q('customers')} ORDER BY customer_id LIMIT 200`,
+    // Players whose ledger already runs past `from` (an earlier step overlapping this one) sit this
+    // step out, so every player's new entries follow their last one and the balances chain on.
+    const fromText = clock.text(from);
+    const busy = new Set(
+      (
+        await db.query<{ customer_id: string }>(
+          `SELECT DISTINCT customer_id FROM ${q('wallet_ledger')} WHERE booked_ts >= ${p(1)}`,
+          [fromText],
+        )
+      ).map((r) => String(r.customer_id)),
     );
+    const opening = new Map(
+      (
+        await db.query<{ customer_id: string; balance: string | number }>(
+          `SELECT customer_id, balance FROM (SELECT customer_id, balance, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY booked_ts DESC, entry_id DESC) AS rn FROM ${q('wallet_ledger')}) AS last_entry WHERE rn = 1`,
+        )
+      ).map((r) => [String(r.customer_id), Math.round(Number(r.balance) * 100)]),
+    );
+    const existing = (
+      await db.query<{ customer_id: string; country_code: string; currency_code: string }>(
+        `SELECT customer_id, country_code, currency_code FROM ${q('customers')} ORDER BY customer_id LIMIT 200`,
+      )
+    ).filter((r) => !busy.has(String(r.customer_id)));
     const roster: Player[] = existing.map((r) => ({
       id: r.customer_id,
       country: r.country_code,
       currency: r.currency_code,
       registered: from - 86_400_000,
-      balanceCents: 50_000,
+      balanceCents: opening.get(String(r.customer_id)) ?? 0,
     }));
     const newPlayers = Math.max(1, Math.round(roster.length / 50));
     for (let i = 0; i < newPlayers; i++) roster.push(activity.player(from + Math.floor(rng.next() * (to - from)), to));
@@ -691,6 +743,7 @@ export async function advanceSyntheticOperator(opts: AdvanceOptions): Promise<Ad
         null,
       ]);
     }
+    activity.flushLedger(opening);
     await writeRows(db, activity.rows);
 
     // Updates: pending payments settle, open rounds close, a few players change KYC state.

@@ -8,6 +8,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { STREAM_NAMES } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
 import { type LatenessSummary, summarizeLateness } from '#shared/extract/lateness';
+import { walletLedgerSettings } from '#shared/integrity/wallet-ledger';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
 import { type SchemaChangeRecord, SchemaLedger, type SchemaState } from '#shared/state/schemas';
 import {
@@ -56,7 +57,8 @@ stream (windows done/total, rows), each stream's watermark, last successful run 
 against its SLA, rows with a NULL cursor (never landed; counted by each snapshot and incremental
 run), the late arrivals the lookback caught (count and lateness distribution per stream, and the
 lookback they suggest), whether runs were held behind open transactions (PostgreSQL), whether an
-incremental run holds the lock, and recent failures.
+incremental run holds the lock, recent failures, and the last wallet ledger audit (breaks in
+balance_after continuity, with the report that holds the examples).
 
 Options:
   --table NAME   sync-state table (default: CONNECTOR_SYNC_STATE_TABLE, else the stack output
@@ -71,7 +73,7 @@ AWS_ENDPOINT_URL_DYNAMODB (or AWS_ENDPOINT_URL) points the client at another end
 ${OPERATOR_HELP}
 
 Exit codes: 0 healthy, 1 problems found (failed snapshot or windows, a stream over its freshness SLA,
-rows with a NULL cursor, a stream failing on schema drift), 2 usage error, 4 the table cannot be read.`;
+rows with a NULL cursor, a stream failing on schema drift, wallet ledger breaks in the last audit), 2 usage error, 4 the table cannot be read.`;
 
 /** Progress of one stream in the current snapshot. */
 export interface StreamSnapshotProgress {
@@ -145,6 +147,14 @@ export interface OperatorStatus {
   readonly incrementalLock: { owner: string; acquiredAt: string; expiresAt: string } | null;
   readonly streams: readonly StreamStatus[];
   readonly failures: readonly { stream: string; windowId: string; attempts: number; error: string; at: string }[];
+  /** The last wallet ledger audit (null: none ran yet, or the audit is off). */
+  readonly walletLedger: {
+    readonly auditedAt: string;
+    readonly breaks: number;
+    readonly windows: number;
+    readonly publish: string;
+    readonly report: string | null;
+  } | null;
   readonly ok: boolean;
 }
 
@@ -164,6 +174,7 @@ export async function readStatus(
   const meta = pointer ? await store.getSnapshot(pointer.currentSnapshotId) : undefined;
   const windows: SnapshotWindowRecord[] = meta ? await store.listWindows(meta.snapshotId) : [];
   const lock = await store.getLock(INCREMENTAL_LOCK);
+  const wallet = walletLedgerSettings(config).enabled ? await store.getWalletAudit() : undefined;
   const lockActive = lock && lock.expiresAt * 1000 > now.getTime() ? lock : undefined;
   const out: StreamStatus[] = streams.map((stream, i) => {
     const state = states[i]!;
@@ -240,6 +251,15 @@ export async function readStatus(
       : null,
     streams: out,
     failures,
+    walletLedger: wallet
+      ? {
+          auditedAt: wallet.auditedAt.toISOString(),
+          breaks: wallet.breaks,
+          windows: wallet.windows,
+          publish: wallet.publish,
+          report: wallet.report ?? null,
+        }
+      : null,
     ok:
       meta?.status !== 'failed' &&
       failures.length === 0 &&
@@ -250,7 +270,8 @@ export async function readStatus(
           !(s.schemaDrift?.failed && !s.schemaDrift.resolved) &&
           !s.lateness?.nearLookback &&
           s.keyAudit?.status !== 'failed',
-      ),
+      ) &&
+      !wallet?.breaks,
   };
 }
 
@@ -382,6 +403,15 @@ export function formatStatus(s: OperatorStatus): string {
   if (audited.length > 0) {
     lines.push('', 'Key audit (last per stream):');
     for (const x of audited) lines.push(`  ${x.stream}: ${formatKeyAudit(x.keyAudit!)}`);
+  }
+  if (s.walletLedger) {
+    const w = s.walletLedger;
+    lines.push(
+      '',
+      w.breaks > 0
+        ? `Wallet ledger: ${formatCount(w.breaks)} ${w.breaks === 1 ? 'BREAK' : 'BREAKS'} in the last audit (${w.auditedAt}, publish ${w.publish}, ${formatCount(w.windows)} windows' players); examples in ${w.report ?? 'no report'}; see docs/runbook.md#wallet-ledger-breaks.`
+        : `Wallet ledger: no break in the last audit (${w.auditedAt}, publish ${w.publish}, ${formatCount(w.windows)} windows' players).`,
+    );
   }
   if (s.failures.length > 0) {
     lines.push('', 'Recent failures:');

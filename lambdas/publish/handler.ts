@@ -1,11 +1,14 @@
 /**
  * publish: plans and ends a publish of committed windows into the serving tables (see
- * shared/serving/publish.ts). The MERGE statements between the two steps are Athena tasks of the
- * Publish state machine.
+ * shared/serving/publish.ts), and audits the wallet ledger of the players a publish touched (see
+ * shared/integrity/wallet-audit.ts). The MERGE statements between plan and end are Athena tasks of
+ * the Publish state machine.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { athenaWorkGroupName, queryEngineFor } from '#shared/adapters/athena';
 import { ENV } from '#shared/contracts/environment';
-import { PUBLISH_METRICS } from '#shared/contracts/metrics';
+import { PUBLISH_METRICS, WALLET_LEDGER_METRICS } from '#shared/contracts/metrics';
+import { auditWalletLedger, type WalletAuditInput, type WalletAuditResult } from '#shared/integrity/wallet-audit';
 import { createAwsClients, loadRuntimeConfig, RuntimeConfigError, readRuntimeEnv } from '#shared/runtime/context';
 import { createObservability, wrapHandler } from '#shared/runtime/observability';
 import {
@@ -30,6 +33,17 @@ const sink = new S3Sink({
   kmsKeyArn: env.kmsKeyArn,
   context: { operatorId: config.operatorId },
 });
+/** Athena in the operator's workgroup (locally, the harness's engine); resolved on first use. */
+let engine: ReturnType<typeof queryEngineFor> | undefined;
+const queryEngine = () => {
+  engine ??= queryEngineFor({
+    workGroup: athenaWorkGroupName(config.operatorId, config.stage),
+    database: database(),
+    // Well inside the function's timeout: a slow audit fails and is reported instead of timing out.
+    timeoutMs: 10 * 60_000,
+  });
+  return engine;
+};
 const obs = createObservability(`${env.operatorId}-${env.stage}`);
 const { logger, metrics } = obs;
 
@@ -46,14 +60,15 @@ function database(): string {
 /** publish input: which end of the publish. */
 export type PublishInput =
   | { readonly action: 'plan'; readonly executionName: string }
-  | ({ readonly action: 'end' } & EndPublishInput);
+  | ({ readonly action: 'end' } & EndPublishInput)
+  | ({ readonly action: 'audit-wallet' } & WalletAuditInput);
 
 /** The action is unknown. Not retryable. */
 export class PublishInputError extends Error {
   override readonly name = 'PublishInputError';
 }
 
-export async function publish(event: PublishInput): Promise<PlanPublishResult | EndPublishResult> {
+export async function publish(event: PublishInput): Promise<PlanPublishResult | EndPublishResult | WalletAuditResult> {
   if (event.action === 'plan') {
     const result = await planPublish(
       { config, database: database(), store, ledger, sink },
@@ -84,8 +99,41 @@ export async function publish(event: PublishInput): Promise<PlanPublishResult | 
     else logger.info('publish ended', { published: result.published, scannedBytes: result.scannedBytes });
     return result;
   }
+  if (event.action === 'audit-wallet') {
+    let result: WalletAuditResult;
+    try {
+      result = await auditWalletLedger(
+        { config, database: database(), engine: queryEngine(), sink },
+        { publish: String(event.publish), sources: event.sources ?? [] },
+      );
+    } catch (error) {
+      metrics.addMetric(WALLET_LEDGER_METRICS.walletLedgerAuditFailures, MetricUnit.Count, 1);
+      throw error;
+    }
+    if (result.status === 'skipped') {
+      logger.info('wallet ledger audit skipped', { reason: result.reason });
+      return result;
+    }
+    await store.recordWalletAudit({
+      breaks: result.breaks,
+      windows: result.windows,
+      publish: String(event.publish),
+      ...(result.report ? { report: result.report } : {}),
+    });
+    metrics.addMetric(WALLET_LEDGER_METRICS.walletLedgerAuditFailures, MetricUnit.Count, 0);
+    metrics.addMetric(WALLET_LEDGER_METRICS.walletLedgerBreaks, MetricUnit.Count, result.breaks);
+    // Counts and the report's location only: the breaks themselves are in the encrypted report.
+    if (result.breaks > 0) {
+      logger.warn('wallet ledger breaks found', {
+        breaks: result.breaks,
+        windows: result.windows,
+        report: result.report,
+      });
+    } else logger.info('wallet ledger audited', { windows: result.windows, scannedBytes: result.scannedBytes });
+    return result;
+  }
   throw new PublishInputError(
-    `operator ${config.operatorId}: publish action must be "plan" or "end", got ${JSON.stringify((event as { action?: unknown }).action)}`,
+    `operator ${config.operatorId}: publish action must be "plan", "end" or "audit-wallet", got ${JSON.stringify((event as { action?: unknown }).action)}`,
   );
 }
 

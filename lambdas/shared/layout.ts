@@ -27,6 +27,7 @@ export const PREFIX = {
   athenaResults: '_athena/',
   quarantine: 'quarantine/',
   archive: 'archive/',
+  /** Integrity data: lookback digests (`<stream>/lookback/`) and the wallet ledger audit's reports (`wallet/`). */
   integrity: '_integrity/',
 } as const;
 
@@ -122,6 +123,14 @@ export function parseAttemptKey(
 export function parseCommittedKey(key: string): { stream: string; runId: string; windowId: string } | undefined {
   const m = /^_committed\/([a-z_]+)\/([^/]+)\/([^/]+)\/parts\.txt$/.exec(key);
   return m ? { stream: m[1]!, runId: m[2]!, windowId: m[3]! } : undefined;
+}
+
+/** `_integrity/wallet/`: the wallet ledger audits' reports (breaks with their examples). */
+export const WALLET_AUDIT_PREFIX = `${PREFIX.integrity}wallet/`;
+
+/** `_integrity/wallet/<publish>.json`: the report of the wallet ledger audit a publish ran. */
+export function walletAuditKey(publish: string): string {
+  return `${WALLET_AUDIT_PREFIX}${segment(publish, 'publish execution name')}.json`;
 }
 
 /** `inbound/<stream>/` — where an operator drops files for a stream. */

@@ -8,8 +8,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { STREAM_NAMES } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
-import { PREFIX, QUARANTINE_REASON_SUFFIX } from '#shared/layout';
+import { lookbackDigestPrefix, PREFIX, QUARANTINE_REASON_SUFFIX, WALLET_AUDIT_PREFIX } from '#shared/layout';
 import { acknowledgeFindings } from '../nag.ts';
 import { type ConnectorStage, dataRemovalPolicy } from './removal-policy.ts';
 
@@ -397,6 +398,12 @@ export class LandingZone extends Construct {
   }
 }
 
+/** Days the integrity reports under `_integrity/wallet/` (the wallet ledger audit's examples) are kept. */
+export const INTEGRITY_REPORT_DAYS = 90;
+
+/** Days a lookback digest under `_integrity/<stream>/lookback/` is kept if no run deletes it. */
+export const LOOKBACK_DIGEST_DAYS = 14;
+
 function landingLifecycleRules(retention: LandingZoneRetention): s3.LifecycleRule[] {
   const rules: s3.LifecycleRule[] = [
     { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
@@ -409,9 +416,18 @@ function landingLifecycleRules(retention: LandingZoneRetention): s3.LifecycleRul
     { id: 'expire-quarantine', prefix: PREFIX.quarantine, expiration: Duration.days(retention.quarantineDays) },
     // Athena query results are read by the state machine that ran the query, then never again.
     { id: 'expire-athena-results', prefix: PREFIX.athenaResults, expiration: Duration.days(1) },
-    // Lookback digests are read by the next run and then deleted; this removes those of streams
-    // whose runs stopped (the next run after that is reported as not measured).
-    { id: 'expire-lookback-digests', prefix: PREFIX.integrity, expiration: Duration.days(14) },
+    // Integrity reports (pseudonymized player ids, transaction ids) serve an investigation, then go.
+    { id: 'expire-integrity-reports', prefix: WALLET_AUDIT_PREFIX, expiration: Duration.days(INTEGRITY_REPORT_DAYS) },
+    // Lookback digests are read by the next run and then deleted; these remove those of streams
+    // whose runs stopped (the next run after that is reported as not measured). One rule per
+    // stream, so no prefix overlaps the reports' (S3 would apply the shorter expiration to both).
+    ...STREAM_NAMES.map(
+      (stream): s3.LifecycleRule => ({
+        id: `expire-lookback-digests-${stream}`,
+        prefix: lookbackDigestPrefix(stream),
+        expiration: Duration.days(LOOKBACK_DIGEST_DAYS),
+      }),
+    ),
   ];
   if (retention.rawDays > 0) {
     // Parts, their manifests and the committed lists naming them expire together.

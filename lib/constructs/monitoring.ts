@@ -46,6 +46,7 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { CANONICAL_STREAMS, type StreamName } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
+import { walletLedgerSettings } from '#shared/config/wallet-ledger';
 import {
   DIMENSIONS,
   INGEST_METRICS,
@@ -54,6 +55,7 @@ import {
   PIPELINE_METRICS,
   PUBLISH_METRICS,
   SERVICE_NAME,
+  WALLET_LEDGER_METRICS,
 } from '#shared/contracts/metrics';
 import { acknowledgeFindings } from '../nag.ts';
 
@@ -92,6 +94,8 @@ export const RUNBOOK_ANCHORS = {
   keyAuditFailed: 'key-audit-failed',
   keyAuditLostRows: 'key-audit-lost-rows',
   keyAuditScheduleDeadLetters: 'key-audit-schedule-dead-letters',
+  walletLedgerBreaks: 'wallet-ledger-breaks',
+  walletLedgerAuditFailed: 'wallet-ledger-audit-failed',
 } as const;
 
 /**
@@ -966,7 +970,45 @@ export class Monitoring extends Construct {
         ],
       );
     }
+    if (walletLedgerSettings(this.config).enabled && this.config.streams.wallet_transactions) this.walletAlarms();
     this.functionAlarms(serving.publishFunction, 'publish');
+  }
+
+  /** The wallet ledger audit run after each publish: breaks found, and audits that could not run. */
+  private walletAlarms(): void {
+    const operator = this.name.replace(/-(sandbox|production)$/, '');
+    this.add(
+      'WalletLedgerBreaks',
+      'critical',
+      'stream wallet_transactions',
+      RUNBOOK_ANCHORS.walletLedgerBreaks,
+      'wallet ledger breaks',
+      "The wallet ledger audit found entries whose balance_after does not follow from the player's previous entry and the entry's amount: a ledger entry is missing, duplicated or mapped to the wrong type (a wallet discrepancy, at the operator or in the lake).",
+      [
+        `connector status ${operator} (the last audit's breaks and the report object)`,
+        `aws s3 cp s3://<landing bucket>/_integrity/wallet/<publish>-<time>.json - (the examples: player pseudonym, transaction ids, expected and actual balance)`,
+      ],
+      this.connectorMetric(WALLET_LEDGER_METRICS.walletLedgerBreaks, 'Maximum', this.period),
+      {
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      },
+    );
+    this.add(
+      'WalletLedgerAuditFailed',
+      'warning',
+      'stream wallet_transactions',
+      RUNBOOK_ANCHORS.walletLedgerAuditFailed,
+      'wallet ledger audit failed',
+      "The wallet ledger audit after a publish could not run (its Athena statement failed or timed out): the players of that publish's wallet entries went unchecked.",
+      [
+        `aws stepfunctions list-executions --state-machine-arn <${this.name}-publish> --max-items 5 (the "Audit wallet ledger" step)`,
+        'the publish function log (the audit error) and the failed query in the workgroup history',
+      ],
+      this.connectorMetric(WALLET_LEDGER_METRICS.walletLedgerAuditFailures, 'Sum', this.period),
+      this.anyInOnePeriod,
+    );
   }
 
   private landingAlarms(landing: NonNullable<MonitoringProps['landing']>): void {

@@ -25,10 +25,11 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { StreamName } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
+import { walletLedgerSettings } from '#shared/config/wallet-ledger';
 import { ENV } from '#shared/contracts/environment';
 import type { RETRYABLE_ERRORS } from '#shared/contracts/errors';
 import { PUBLISH_LOCK_TTL_SECONDS } from '#shared/contracts/locks';
-import { PREFIX, servingTablePrefix } from '#shared/layout';
+import { PREFIX, servingTablePrefix, WALLET_AUDIT_PREFIX } from '#shared/layout';
 import { acknowledgeFindings } from '../nag.ts';
 import { ConnectorFunction } from './connector-function.ts';
 import type { DataCatalog } from './data-catalog.ts';
@@ -58,6 +59,9 @@ export const PUBLISH_STATES = {
   mergeFailed: 'Merge failed',
   end: 'End publish',
   endFailed: 'Publish could not end',
+  walletChoice: 'Wallet entries published?',
+  walletAudit: 'Audit wallet ledger',
+  walletAuditFailed: 'Wallet ledger audit failed',
   result: 'Publish outcome',
   again: 'More to publish?',
   completed: 'Publish completed',
@@ -101,6 +105,8 @@ export class Serving extends Construct {
   /** File-drop operators: start requests the scheduler could not deliver. */
   public readonly scheduleDeadLetterQueue?: sqs.Queue;
 
+  private readonly landing: LandingZone;
+
   constructor(scope: Construct, id: string, props: ServingProps) {
     super(scope, id);
     const { config, landingZone, syncState, dataCatalog } = props;
@@ -108,6 +114,7 @@ export class Serving extends Construct {
     const name = `${config.operatorId}-${config.stage}`;
     const removal = props.removalPolicy ? { removalPolicy: props.removalPolicy } : {};
     const bucket = landingZone.bucket;
+    this.landing = landingZone;
     const streams = Object.keys(dataCatalog.servingTables) as StreamName[];
 
     // ------------------------------------------------------------------ workgroup
@@ -152,7 +159,8 @@ export class Serving extends Construct {
       // One publish at a time; plan and end of consecutive publishes may overlap.
       reservedConcurrency: 2,
       memorySize: 512,
-      timeout: Duration.minutes(5),
+      // The wallet ledger audit waits for its Athena statement (at most 10 minutes).
+      timeout: Duration.minutes(12),
       ...removal,
     });
     const fn = this.publishFunction;
@@ -163,6 +171,9 @@ export class Serving extends Construct {
       resourceArns: [bucket.bucketArn],
       conditions: { StringLike: { 's3:prefix': [`${PREFIX.committed}*`] } },
     });
+    if (walletLedgerSettings(config).enabled && streams.includes('wallet_transactions')) {
+      this.grantWalletAudit(fn, workGroupArn, dataCatalog);
+    }
     fn.acknowledgeWildcards(
       ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'],
       "These are the KMS action groups DynamoDB uses with the customer-managed key of the sync-state table (GenerateDataKey / GenerateDataKeyWithoutPlaintext, ReEncryptFrom / ReEncryptTo); they are granted on this operator's one key ARN only.",
@@ -411,6 +422,58 @@ export class Serving extends Construct {
   }
 
   /**
+   * What the wallet ledger audit needs (the publish function runs it): its Athena statement in the
+   * workgroup, reading the wallet serving table and the committed wallet windows, the query results,
+   * and writing the audit reports under `_integrity/wallet/`. Nothing of the other streams.
+   */
+  private grantWalletAudit(fn: ConnectorFunction, workGroupArn: string, dataCatalog: DataCatalog): void {
+    const stack = Stack.of(this);
+    const bucket = this.landing.bucket;
+    const stream: StreamName = 'wallet_transactions';
+    const tableArn = (table: string) =>
+      stack.formatArn({
+        service: 'glue',
+        resource: 'table',
+        resourceName: `${dataCatalog.databaseName}/${table}`,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      });
+    const add = (actions: string[], resources: string[], conditions?: Record<string, Record<string, unknown>>) =>
+      iam.Grant.addToPrincipal({
+        grantee: fn.grantee,
+        actions,
+        resourceArns: resources,
+        ...(conditions ? { conditions } : {}),
+      });
+    add(
+      ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:GetQueryResults', 'athena:StopQueryExecution'],
+      [workGroupArn],
+    );
+    add(
+      ['glue:GetDatabase', 'glue:GetTable', 'glue:GetPartitions'],
+      [dataCatalog.catalogArn, dataCatalog.databaseArn, tableArn(stream), tableArn(`${stream}_landed`)],
+    );
+    const readPrefixes = [`${PREFIX.committed}${stream}/`, `${PREFIX.raw}${stream}/`, servingTablePrefix(stream)];
+    add(
+      ['s3:GetObject'],
+      readPrefixes.map((p) => bucket.arnForObjects(`${p}*`)),
+    );
+    add(
+      ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
+      [bucket.arnForObjects(`${PREFIX.athenaResults}*`)],
+    );
+    add(['s3:PutObject'], [bucket.arnForObjects(`${WALLET_AUDIT_PREFIX}*`)]);
+    add(['s3:ListBucket', 's3:GetBucketLocation'], [bucket.bucketArn], {
+      StringLike: { 's3:prefix': [...readPrefixes, PREFIX.athenaResults].map((p) => `${p}*`) },
+    });
+    add(['kms:Decrypt', 'kms:GenerateDataKey'], [this.landing.key.keyArn]);
+    const bucketId = stack.getLogicalId(bucket.node.defaultChild as CfnResource);
+    fn.acknowledgeWildcards(
+      [...[...readPrefixes, PREFIX.athenaResults, WALLET_AUDIT_PREFIX].map((p) => `Resource::<${bucketId}.Arn>/${p}*`)],
+      "The wallet ledger audit's Athena statement reads the wallet serving table (Iceberg files under lake/wallet_transactions/) and the committed wallet windows (lists under _committed/wallet_transactions/, parts under raw/wallet_transactions/), whose object names Iceberg and the extractor choose; Athena writes its results under _athena/ with names it chooses; each audit writes one report under _integrity/wallet/ named by its publish. All are prefixes of this operator's bucket, and listing is limited to them.",
+    );
+  }
+
+  /**
    * Grants `role` what starting a publish and waiting for it takes (`states:startExecution.sync:2`):
    * start and stop it, read its executions, and the EventBridge rule Step Functions manages for it.
    */
@@ -563,6 +626,25 @@ export class Serving extends Construct {
     endAfterError.addCatch(endFailed, { errors: ['States.ALL'], resultPath: '$.error' });
     streams.addCatch(endAfterError, { errors: ['States.ALL'], resultPath: '$.error' });
 
+    // The wallet ledger audit of the players whose entries merged: a failure is reported by the
+    // function (metric WalletLedgerAuditFailures) and does not fail the publish, which did its work.
+    const walletAudit = invoke(
+      'AuditWalletLedgerTask',
+      S.walletAudit,
+      {
+        action: 'audit-wallet',
+        publish: path.stringAt('$$.Execution.Name'),
+        sources: path.listAt('$.end.walletSources'),
+      },
+      '$.walletAudit',
+    );
+    const walletAuditFailed = new sfn.Pass(this, 'WalletLedgerAuditFailed', {
+      stateName: S.walletAuditFailed,
+      parameters: { status: 'failed', error: path.stringAt('$.walletAuditError.Error') },
+      resultPath: '$.walletAudit',
+    });
+    walletAudit.addCatch(walletAuditFailed, { errors: ['States.ALL'], resultPath: '$.walletAuditError' });
+
     const failed = new sfn.Fail(this, 'PublishFailed', {
       stateName: S.failed,
       error: 'PublishFailed',
@@ -577,8 +659,19 @@ export class Serving extends Construct {
     const result = new sfn.Choice(this, 'PublishOutcome', { stateName: S.result })
       .when(sfn.Condition.numberGreaterThan('$.end.failed', 0), failed)
       .otherwise(again);
+    walletAudit.next(result);
+    walletAuditFailed.next(result);
+    const walletChoice = new sfn.Choice(this, 'WalletEntriesPublished', { stateName: S.walletChoice })
+      .when(
+        sfn.Condition.and(
+          sfn.Condition.isPresent('$.end.walletWindows'),
+          sfn.Condition.numberGreaterThan('$.end.walletWindows', 0),
+        ),
+        walletAudit,
+      )
+      .otherwise(result);
     const outcome = new sfn.Choice(this, 'AnythingToPublish', { stateName: S.outcome })
-      .when(sfn.Condition.stringEquals('$.plan.status', 'planned'), streams.next(end).next(result))
+      .when(sfn.Condition.stringEquals('$.plan.status', 'planned'), streams.next(end).next(walletChoice))
       .otherwise(nothing);
     return plan.next(outcome);
   }

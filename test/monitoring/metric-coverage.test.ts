@@ -17,8 +17,9 @@ import type { StreamName } from '#shared/canonical';
 import { keyAuditedStreams, operatorConfigSchema } from '#shared/config/schema';
 import { METRIC_NAMESPACE } from '#shared/contracts/metrics';
 import type { ExtractWindowInput } from '#shared/pipeline/contracts';
+import { servingColumns } from '#shared/serving/tables';
 import { SyncStateStore } from '#shared/state/store';
-import { LocalAthena } from '../../local/athena.ts';
+import { duckType, LocalAthena } from '../../local/athena.ts';
 import { catalogTables } from '../../local/lake.ts';
 import { synthesizeOperatorStack } from '../../local/pipeline-runner.ts';
 import { createSyntheticOperator, syntheticOperatorConfig } from '../../synthetic/operator.ts';
@@ -31,6 +32,7 @@ import {
   startLocalAws,
 } from '../extract/fixtures.ts';
 import { engineAvailable, engineUrl, uniqueName } from '../helpers/databases.ts';
+import { openDuckDb } from '../helpers/duckdb.ts';
 import { synthesize } from '../lib/helpers.ts';
 import { alarmsOf, metricsOfAlarm } from './alarm-metrics.ts';
 
@@ -138,7 +140,31 @@ describe.skipIf(!available)('alarm metric coverage', () => {
     const results = plan.streams.map((s) =>
       s.statements.map((st) => ({ id: st.id, status: 'merged' as const, scannedBytes: 1 })),
     );
-    await captured(() => publish.handler({ action: 'end', owner: plan.owner, results }, context));
+    const end = (await captured(() =>
+      publish.handler({ action: 'end', owner: plan.owner, results }, context),
+    )) as unknown as { walletSources: { runIds: string[]; windowIds: string[] }[] };
+    expect(end.walletSources.length).toBeGreaterThan(0);
+    // The wallet ledger audit that follows, its statement run by DuckDB over the (empty) wallet tables.
+    const duck = await openDuckDb();
+    const database = process.env.CONNECTOR_GLUE_DATABASE;
+    await duck.query(`CREATE SCHEMA "${database}"`);
+    const columns = servingColumns(operatorConfigSchema.parse(config), 'wallet_transactions');
+    await duck.query(
+      `CREATE TABLE "${database}".wallet_transactions (${columns.map((c) => `"${c.name}" ${duckType(c.icebergType)}`).join(', ')})`,
+    );
+    await duck.query(
+      `CREATE TABLE "${database}".wallet_transactions_landed (player_id VARCHAR, run_id VARCHAR, window_id VARCHAR)`,
+    );
+    useLocalQueryEngine({ execute: async (sql) => ({ rows: await duck.query(sql), scannedBytes: 0 }) });
+    try {
+      const audit = (await captured(() =>
+        publish.handler({ action: 'audit-wallet', publish: 'publish-coverage', sources: end.walletSources }, context),
+      )) as unknown as { status: string; breaks: number };
+      expect(audit).toMatchObject({ status: 'audited', breaks: 0 });
+    } finally {
+      useLocalQueryEngine(undefined);
+      duck.close();
+    }
 
     // The key audit of every audited stream, its Athena statements on the local engine over the
     // synthesized catalog. The serving tables are empty (the MERGEs above were not run), so every
@@ -207,6 +233,12 @@ describe.skipIf(!available)('alarm metric coverage', () => {
           metricKey(METRIC_NAMESPACE, name, { service: 'connector', Operator: `${OPERATOR}-sandbox`, Stream: stream }),
         );
       }
+    }
+    // The wallet ledger audit's, per operator.
+    for (const name of ['WalletLedgerBreaks', 'WalletLedgerAuditFailures']) {
+      expect(watched).toContain(
+        metricKey(METRIC_NAMESPACE, name, { service: 'connector', Operator: `${OPERATOR}-sandbox` }),
+      );
     }
 
     const emittedSet = emittedKeys(emitted);

@@ -30,6 +30,40 @@ export interface QueryEngine {
   execute(sql: string): Promise<QueryOutcome>;
 }
 
+let localEngine: QueryEngine | undefined;
+
+/**
+ * Local runs (`CONNECTOR_ADAPTERS=local`): the engine functions use instead of Athena. The local
+ * harness, which runs the handlers in its own process, registers its DuckDB engine here (and
+ * `undefined` when it closes).
+ */
+export function useLocalQueryEngine(engine: QueryEngine | undefined): void {
+  localEngine = engine;
+}
+
+/**
+ * The query engine of a function: Athena in the operator's workgroup, or (local adapters) the
+ * engine the local harness registered. Resolved per statement, so it can be created at module scope.
+ */
+export function queryEngineFor(
+  options: AwsAthenaOptions,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): QueryEngine {
+  if (env.CONNECTOR_ADAPTERS?.trim() !== 'local') return new AwsAthena(options);
+  return {
+    execute(sql) {
+      if (!localEngine) {
+        throw new AthenaQueryError(
+          `${options.workGroup}: no local query engine is registered (CONNECTOR_ADAPTERS=local runs inside the local harness, which provides one)`,
+          undefined,
+          false,
+        );
+      }
+      return localEngine.execute(sql);
+    },
+  };
+}
+
 /** `<operatorId>-<stage>`: the Athena workgroup of an operator's stack. */
 export function athenaWorkGroupName(operatorId: string, stage: string): string {
   return `${operatorId}-${stage}`;
@@ -221,17 +255,6 @@ export class AwsAthena implements QueryEngine {
       { cause: error },
     );
   }
-}
-
-let localEngine: QueryEngine | undefined;
-
-/**
- * Local adapters (`CONNECTOR_ADAPTERS=local`): the engine that runs Athena's statements on a laptop
- * (local/athena.ts on DuckDB), set by the local harness before it invokes a handler that queries
- * the serving tables itself.
- */
-export function useLocalQueryEngine(engine: QueryEngine | undefined): void {
-  localEngine = engine;
 }
 
 /** The engine set by {@link useLocalQueryEngine}; names what to do when none was set. */

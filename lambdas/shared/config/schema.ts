@@ -10,9 +10,12 @@
  * - `expected`: overrides the generated "expected ..." text where the type alone says too little.
  */
 import { z } from 'zod';
-import { CANONICAL_STREAMS, STREAM_NAMES, type StreamName } from '../canonical.ts';
+import { CANONICAL_STREAMS, getField, STREAM_NAMES, type StreamName } from '../canonical.ts';
 import { checkScheduleExpression } from './schedule.ts';
 import { checkCaBundle } from './tls.ts';
+
+/** Canonical wallet transaction types (the keys of `walletLedger.directions`). */
+const WALLET_TYPE_NAMES = getField('wallet_transactions', 'type')?.values ?? ['unmapped'];
 
 /** A SQL identifier that can be quoted safely in PostgreSQL and MySQL without escaping. */
 export const SAFE_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -781,6 +784,33 @@ export const operatorConfigSchema = z
       })
       .prefault({})
       .describe('The serving tables (Apache Iceberg) analysts query: publishing, limits and maintenance.'),
+    walletLedger: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe(
+            "Audit the wallet ledger after every publish: per player and currency, each entry's balance_after must equal the previous entry's plus its amount in the direction of its type (needs wallet_transactions with player_id, type, amount, balance_after and created_at landed).",
+          ),
+        directions: z
+          .partialRecord(z.enum(WALLET_TYPE_NAMES as [string, ...string[]]), z.enum(['credit', 'debit', 'signed']))
+          .default({})
+          .describe(
+            'How each canonical wallet transaction type moves the balance: `credit` adds abs(amount), `debit` subtracts abs(amount), `signed` adds the amount as booked. Types not listed keep the default: deposit, win, bonus_credit, refund credit; bet, withdrawal, bonus_debit debit; adjustment and unmapped signed.',
+          )
+          .meta({ examples: [{ refund: 'signed', adjustment: 'signed' }] }),
+        maxExamples: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(20)
+          .describe(
+            'Breaks kept per audit as examples (player pseudonym, transaction ids, expected and actual balance) in a KMS-encrypted object under `_integrity/wallet/` of the landing bucket.',
+          ),
+      })
+      .prefault({})
+      .describe('The wallet ledger audit (balance_after continuity), run after each publish.'),
     fileDrop: fileDrop
       .optional()
       .describe('File-drop access: who may upload, and how files are handled.')

@@ -80,3 +80,11 @@ export const PUBLISH_METRICS = {
   publishBacklogAgeSeconds: 'PublishBacklogAgeSeconds',
   abandonedPublications: 'AbandonedPublications',
 } as const;
+
+/** Metrics of the wallet ledger audit run after each publish (namespace and `Operator` dimension as every connector metric). */
+export const WALLET_LEDGER_METRICS = {
+  /** Entries whose balance does not roll forward from their predecessor's, among the audited players. */
+  walletLedgerBreaks: 'WalletLedgerBreaks',
+  /** Audits that could not run (the statement failed): the ledger went unchecked. */
+  walletLedgerAuditFailures: 'WalletLedgerAuditFailures',
+} as const;

@@ -25,7 +25,7 @@ import { PUBLISH_LOCK } from '../state/keys.ts';
 import type { PendingPublication, PlannedBatch, PublicationLedger } from '../state/publications.ts';
 import type { SyncStateStore } from '../state/store.ts';
 import { unionRange } from './backlog.ts';
-import { mergeStatement } from './sql.ts';
+import { type MergeSource, mergeStatement } from './sql.ts';
 
 /** Windows (or runs) one MERGE reads at most. */
 export const MAX_WINDOWS_PER_BATCH = 400;
@@ -215,6 +215,13 @@ export interface EndPublishResult {
   /** Names the failed streams and runs, or what was published. */
   readonly summary: string;
   readonly scannedBytes: number;
+  /**
+   * The wallet_transactions batches that merged: the players of their windows are what the wallet
+   * ledger audit checks next (run and window ids only).
+   */
+  readonly walletSources: readonly MergeSource[];
+  /** Windows in {@link walletSources} (what the state machine tests to run the audit). */
+  readonly walletWindows: number;
 }
 
 const MAX_CAUSE = 300;
@@ -247,6 +254,7 @@ export async function endPublish(
   let published = 0;
   let scannedBytes = 0;
   const failures: string[] = [];
+  const walletSources: MergeSource[] = [];
   for (const batch of plan) {
     const outcome = outcomes.get(batch.id);
     const entries = batch.runIds.flatMap((runId) =>
@@ -256,6 +264,9 @@ export async function endPublish(
       await ledger.remove(entries);
       published += entries.length;
       scannedBytes += outcome.scannedBytes ?? 0;
+      if (batch.stream === 'wallet_transactions') {
+        walletSources.push({ runIds: batch.runIds, windowIds: batch.windowIds });
+      }
     } else {
       const runs =
         batch.runIds.length > 3
@@ -276,5 +287,12 @@ export async function endPublish(
     failures.length > 0
       ? `operator ${config.operatorId}: publishing failed for ${failures.join('; ')}; the windows stay in the backlog for the next publish`
       : `operator ${config.operatorId}: published ${published} window(s) into the serving tables`;
-  return { published, failed: failures.length, summary, scannedBytes };
+  return {
+    published,
+    failed: failures.length,
+    summary,
+    scannedBytes,
+    walletSources,
+    walletWindows: walletSources.reduce((n, s) => n + s.runIds.length * s.windowIds.length, 0),
+  };
 }

@@ -11,6 +11,7 @@
  * | current snapshot        | `CONFIG`             | `SNAPSHOT`                  |
  * | pseudonym key (wrapped) | `CONFIG`             | `PSEUDONYM_KEY`             |
  * | key form of pseudonyms  | `CONFIG`             | `KEY_FORM`                  |
+ * | last wallet audit       | `INTEGRITY`          | `WALLET_LEDGER`             |
  * | run lock                | `LOCK`               | `<name>` (e.g. INCREMENTAL) |
  * | pending publication     | `PUBLISH#<stream>`   | `<run>#<window>`            |
  * | publish plan            | `PUBLISH_PLAN`       | `<owner>`                   |
@@ -54,6 +55,7 @@ export const keys = {
   pseudonymKey: (): ItemKey => ({ pk: CONFIG_PK, sk: 'PSEUDONYM_KEY' }),
   keyForm: (): ItemKey => ({ pk: CONFIG_PK, sk: 'KEY_FORM' }),
   lock: (name: string): ItemKey => ({ pk: LOCK_PK, sk: name }),
+  walletAudit: (): ItemKey => ({ pk: 'INTEGRITY', sk: 'WALLET_LEDGER' }),
   erasureRequest: (pseudonym: string, erasureId: string): ItemKey => ({
     pk: `${ERASURE_PK_PREFIX}${pseudonym}`,
     sk: `${ERASURE_REQUEST_PREFIX}${erasureId}`,

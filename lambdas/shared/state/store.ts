@@ -245,6 +245,19 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Reads and writes the sync-state table. Takes its DynamoDB document client so handlers create one
  * client at module scope and tests point it at dynalite.
  */
+/** The last wallet ledger audit, as `connector status` shows it. */
+export interface WalletAuditRecord {
+  readonly auditedAt: Date;
+  /** Breaks found among the audited players. */
+  readonly breaks: number;
+  /** Committed windows whose players were audited. */
+  readonly windows: number;
+  /** The publish execution that ran it. */
+  readonly publish: string;
+  /** `s3://…` of the report with the examples, when there were breaks. */
+  readonly report?: string;
+}
+
 export class SyncStateStore {
   private readonly now: () => Date;
 
@@ -954,6 +967,49 @@ export class SyncStateStore {
    */
   async putKeyForm(form: Omit<RecordedKeyForm, 'recordedAt'>): Promise<boolean> {
     return this.putIfAbsent('putKeyForm', { ...keys.keyForm(), ...form, recordedAt: this.now().toISOString() });
+  }
+
+  // ---------------------------------------------------------------- wallet ledger audit
+
+  /**
+   * Records the last wallet ledger audit (counts and the report's location only; the breaks are in
+   * the report), unless a later one is recorded.
+   */
+  async recordWalletAudit(audit: Omit<WalletAuditRecord, 'auditedAt'> & { readonly auditedAt?: Date }): Promise<void> {
+    const at = (audit.auditedAt ?? this.now()).toISOString();
+    await this.conditionally('recordWalletAudit', {
+      TableName: this.tableName,
+      Key: keys.walletAudit(),
+      UpdateExpression:
+        'SET auditedAt = :at, #breaks = :breaks, #windows = :windows, #publish = :publish, #report = :report',
+      ConditionExpression: 'attribute_not_exists(auditedAt) OR auditedAt <= :at',
+      ExpressionAttributeNames: {
+        '#breaks': 'breaks',
+        '#windows': 'windows',
+        '#publish': 'publish',
+        '#report': 'report',
+      },
+      ExpressionAttributeValues: {
+        ':at': at,
+        ':breaks': audit.breaks,
+        ':windows': audit.windows,
+        ':publish': audit.publish,
+        ':report': audit.report ?? null,
+      },
+    });
+  }
+
+  /** The last wallet ledger audit, or undefined before the first. */
+  async getWalletAudit(): Promise<WalletAuditRecord | undefined> {
+    const item = await this.get('getWalletAudit', keys.walletAudit());
+    if (!item) return undefined;
+    return {
+      auditedAt: new Date(String(item.auditedAt)),
+      breaks: Number(item.breaks),
+      windows: Number(item.windows),
+      publish: String(item.publish),
+      ...(typeof item.report === 'string' ? { report: item.report } : {}),
+    };
   }
 
   // ---------------------------------------------------------------- helpers

@@ -67,7 +67,8 @@ describe('Monitoring', () => {
     // short) + stalled + reconciliation + 5 functions × 2 + schedule DLQ + the landing sweep (its
     // schedule's DLQ, its function × 2) + publishing (state machine, backlog age, its function × 2)
     // + the key audit (state machine, 3 audited streams × (failed, lost rows), its function × 2, schedule DLQ)
-    expect(individual).toHaveLength(2 + 7 * 4 + 1 + 1 + 10 + 1 + 3 + 4 + (1 + 3 * 2 + 2 + 1));
+    // + the wallet ledger audit (breaks, failures)
+    expect(individual).toHaveLength(2 + 7 * 4 + 1 + 1 + 10 + 1 + 3 + 4 + (1 + 3 * 2 + 2 + 1) + 2);
     for (const { alarm, component, anchor } of individual) {
       const props = alarm.node.defaultChild as Json;
       const description = acme.stack.resolve(props.alarmDescription) as string;
@@ -426,6 +427,38 @@ describe('Monitoring', () => {
     });
   });
 
+  it('wallet ledger: any break in a period alarms (critical), and so does an audit that could not run (warning), both in the composite', () => {
+    const breaks = byName('critical wallet ledger breaks');
+    expect(breaks).toMatchObject({
+      Namespace: 'IGamingConnector',
+      MetricName: 'WalletLedgerBreaks',
+      Statistic: 'Maximum',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(breaks.Dimensions).toEqual(
+      expect.arrayContaining([
+        { Name: 'Operator', Value: OP },
+        { Name: 'service', Value: 'connector' },
+      ]),
+    );
+    expect(breaks.AlarmDescription).toContain('docs/runbook.md#wallet-ledger-breaks');
+    const failed = byName('warning wallet ledger audit failed');
+    expect(failed).toMatchObject({ MetricName: 'WalletLedgerAuditFailures', Threshold: 1 });
+    expect(failed.AlarmDescription).toContain('docs/runbook.md#wallet-ledger-audit-failed');
+    const health = composite(`${OP} unhealthy`);
+    const referenced = JSON.stringify(health.AlarmRule);
+    for (const id of Object.keys(alarms).filter((k) => /WalletLedger/.test(k))) expect(referenced).toContain(id);
+    expect(Object.keys(alarms).filter((k) => /WalletLedger/.test(k))).toHaveLength(2);
+  });
+
+  it('has no wallet ledger alarms when the audit is off', () => {
+    const off = synthesize(exampleConfig('acme-casino', [[['walletLedger', 'enabled'], false]]));
+    const names = Object.values(alarmsOf(off.template)).map((a) => (a as Json).Properties.AlarmName as string);
+    expect(names.filter((n) => n.includes('wallet ledger'))).toEqual([]);
+  });
+
   it('one composite "<op>-<stage> unhealthy" ORs every alarm and is the only one that pages', () => {
     const health = composite(`${OP} unhealthy`);
     const page = ref(acme, acme.stack.alarmTopic.topic.topicArn);
@@ -571,6 +604,8 @@ describe('Monitoring', () => {
         'critical publish failed',
         'warning publish backlog',
         'critical publish schedule dead letters',
+        'critical wallet ledger breaks',
+        'warning wallet ledger audit failed',
         'warning publish errors',
         'warning publish throttles',
       ].map((s) => `lucky-files-sandbox ${s}`),

@@ -139,6 +139,55 @@ describe('Serving', () => {
     }
   });
 
+  it('lets the publish function run the wallet ledger audit and nothing more of the lake', () => {
+    const fn = acme.stack.serving.publishFunction;
+    const policies = Object.values(acme.template.findResources('AWS::IAM::ManagedPolicy')).filter((p) =>
+      JSON.stringify((p as Json).Properties.Roles ?? []).includes(logicalId(fn.role)),
+    ) as Json[];
+    const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement as Json[]);
+    const on = (action: string) =>
+      statements
+        .filter((st) => list(st.Action).includes(action))
+        .flatMap((st) => list(st.Resource))
+        .map((r) => JSON.stringify(r));
+    const athena = on('athena:StartQueryExecution');
+    expect(athena).toHaveLength(1);
+    expect(athena[0]).toContain(':workgroup/acme-casino-sandbox');
+    expect(on('athena:GetQueryResults')).toEqual(athena);
+    // Reads the wallet tables only, never writes the catalog.
+    const tables = on('glue:GetTable').filter((r) => r.includes(':table/'));
+    expect(tables).toHaveLength(2);
+    expect(tables.every((t) => t.includes('/wallet_transactions'))).toBe(true);
+    expect(on('glue:UpdateTable')).toEqual([]);
+    // Reads the wallet windows and table; writes query results and its reports only.
+    const reads = on('s3:GetObject');
+    expect(reads.every((r) => /wallet_transactions\/\*|_athena\/\*/.test(r))).toBe(true);
+    const puts = on('s3:PutObject');
+    expect(puts).toHaveLength(2);
+    expect(puts.some((r) => r.includes('/_integrity/wallet/*'))).toBe(true);
+    expect(puts.some((r) => r.includes('/_athena/*'))).toBe(true);
+    expect(on('s3:DeleteObject')).toEqual([]);
+    for (const st of statements) {
+      const actions = list(st.Action).map(String);
+      if (actions.some((a) => /^(s3|glue|athena):/.test(a))) expect(st.Resource).not.toBe('*');
+    }
+    // Without the audit, no Athena access at all.
+    const off = synthesize(exampleConfig('acme-casino', [[['walletLedger', 'enabled'], false]]));
+    const offFn = off.stack.serving.publishFunction;
+    const offPolicies = Object.values(off.template.findResources('AWS::IAM::ManagedPolicy')).filter((p) =>
+      JSON.stringify((p as Json).Properties.Roles ?? []).includes(logicalId(offFn.role)),
+    );
+    expect(JSON.stringify(offPolicies)).not.toContain('athena:');
+  });
+
+  it('audits the wallet ledger after End publish when wallet windows merged, without failing the publish', () => {
+    const machine = acme.template.toJSON().Resources[logicalId(acme.stack.serving.publishStateMachine)];
+    const definition = JSON.stringify(machine.Properties.DefinitionString);
+    for (const state of [PUBLISH_STATES.walletChoice, PUBLISH_STATES.walletAudit, PUBLISH_STATES.walletAuditFailed]) {
+      expect(definition).toContain(state);
+    }
+  });
+
   it('publishes dropped files on a schedule; database operators publish when their runs end', () => {
     const schedules = (s: SynthesizedStack) =>
       Object.values(s.template.findResources('AWS::Scheduler::Schedule')).map((r) => (r as Json).Properties);

@@ -283,7 +283,13 @@ describe('OperatorConnectorStack', () => {
         },
         { Id: 'expire-archive', Prefix: 'archive/', ExpirationInDays: 90, Status: 'Enabled' },
         { Id: 'expire-athena-results', Prefix: '_athena/', ExpirationInDays: 1, Status: 'Enabled' },
-        { Id: 'expire-lookback-digests', Prefix: '_integrity/', ExpirationInDays: 14, Status: 'Enabled' },
+        { Id: 'expire-integrity-reports', Prefix: '_integrity/wallet/', ExpirationInDays: 90, Status: 'Enabled' },
+        ...STREAM_NAMES.toSorted().map((stream) => ({
+          Id: `expire-lookback-digests-${stream}`,
+          Prefix: `_integrity/${stream}/lookback/`,
+          ExpirationInDays: 14,
+          Status: 'Enabled',
+        })),
         {
           Id: 'expire-noncurrent-versions',
           NoncurrentVersionExpiration: { NoncurrentDays: 35 },
@@ -301,7 +307,13 @@ describe('OperatorConnectorStack', () => {
         { Id: 'expire-archive', Prefix: 'archive/', ExpirationInDays: 30, Status: 'Enabled' },
         { Id: 'expire-athena-results', Prefix: '_athena/', ExpirationInDays: 1, Status: 'Enabled' },
         { Id: 'expire-committed', Prefix: '_committed/', ExpirationInDays: 365, Status: 'Enabled' },
-        { Id: 'expire-lookback-digests', Prefix: '_integrity/', ExpirationInDays: 14, Status: 'Enabled' },
+        { Id: 'expire-integrity-reports', Prefix: '_integrity/wallet/', ExpirationInDays: 90, Status: 'Enabled' },
+        ...STREAM_NAMES.toSorted().map((stream) => ({
+          Id: `expire-lookback-digests-${stream}`,
+          Prefix: `_integrity/${stream}/lookback/`,
+          ExpirationInDays: 14,
+          Status: 'Enabled',
+        })),
         { Id: 'expire-manifests', Prefix: '_manifests/', ExpirationInDays: 365, Status: 'Enabled' },
         {
           Id: 'expire-noncurrent-versions',
