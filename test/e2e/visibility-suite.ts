@@ -10,10 +10,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { StreamName } from '#shared/canonical';
 import type { ExtractResult } from '#shared/pipeline/contracts';
 import { gridWindows } from '#shared/pipeline/plan';
+import { keys } from '#shared/state/keys';
 import { type DynaliteHandle, type S3rverHandle, startDynalite, startS3rver } from '../../local/engines.ts';
 import { landedTableFiles, type TableFile } from '../../local/lake.ts';
 import { createLocalPipeline, type LocalPipeline } from '../../local/pipeline-runner.ts';
@@ -86,12 +88,18 @@ export function describeVisibility(engine: Engine, available: boolean): void {
         (await s3.listKeys(pipeline.bucket, `raw/${stream}/${runId}/`)).filter((k) => k.endsWith('.parquet'));
 
       /** Widens a money column so the source can hold a value with more decimals than the mapping's scale. */
-      async function widen(table: string, column: string): Promise<void> {
+      /**
+       * A source column wider than its mapping, as if it had always been (its stream's column
+       * fingerprint is forgotten, so the schema check sees no retype): only a value can then fail,
+       * with a CoercionError in the window or run that reads it.
+       */
+      async function widen(table: string, column: string, stream: StreamName): Promise<void> {
         await db.exec(
           engine === 'postgres'
             ? `ALTER TABLE ${db.table(table)} ALTER COLUMN ${db.q(column)} TYPE numeric(20,7)`
             : `ALTER TABLE ${db.table(table)} MODIFY ${db.q(column)} decimal(20,7)`,
         );
+        await dynamo.doc.send(new DeleteCommand({ TableName: pipeline.tableName, Key: keys.schema(stream) }));
       }
 
       beforeAll(async () => {
@@ -153,7 +161,7 @@ export function describeVisibility(engine: Engine, available: boolean): void {
         // 10,050 more payments spread over the window's three dates, the last of them (on the third
         // date, read in a later batch than the first date's rows) with a value the mapping's
         // DECIMAL(18,2) cannot hold.
-        await widen('cashier_transactions', 'amount');
+        await widen('cashier_transactions', 'amount', 'payments');
         const [{ id: maxId }] = (await db.rows(
           `SELECT max(txn_id) AS id FROM ${db.table('cashier_transactions')}`,
         )) as [{ id: string }];
@@ -232,7 +240,7 @@ export function describeVisibility(engine: Engine, available: boolean): void {
       });
 
       it('never shows an incremental run that failed after a continuation, also after the next runs', async () => {
-        await widen('bonus_awards', 'amount');
+        await widen('bonus_awards', 'amount', 'bonuses');
         const watermark = (await pipeline.store.getWatermark('bonuses'))!;
         const [{ id: maxId }] = (await db.rows(`SELECT max(award_id) AS id FROM ${db.table('bonus_awards')}`)) as [
           { id: string },

@@ -330,8 +330,12 @@ export function describeHandlers(engine: Engine, available: boolean): void {
         run1 = landed;
 
         const emf = emitted.slice(mark);
-        expect(emf).toHaveLength(1);
-        const doc = emf[0]!;
+        // The run's metrics, and the schema check's SchemaDriftColumns (0: nothing changed) in a document of its own.
+        expect(emf).toHaveLength(2);
+        expect(emf.filter((d) => 'SchemaDriftColumns' in d)).toEqual([
+          expect.objectContaining({ Stream: 'payments', SchemaDriftColumns: 0 }),
+        ]);
+        const doc = emf.find((d) => 'RowsExtracted' in d)!;
         const directive = doc._aws.CloudWatchMetrics[0]!;
         expect(directive.Namespace).toBe('IGamingConnector');
         expect(directive.Metrics.map((m) => m.Name)).toEqual(
