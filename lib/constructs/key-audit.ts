@@ -29,7 +29,7 @@ import type { LambdaBundle } from './lambda-bundle.ts';
 import type { LandingZone } from './landing-zone.ts';
 import { EncryptedLogGroup } from './log-group.ts';
 import type { Network } from './network.ts';
-import { addLambdaRetries } from './pipeline.ts';
+import { addLambdaRetries, vendedLogDeliveryStatements } from './pipeline.ts';
 import type { SourceCredentials } from './source-credentials.ts';
 import type { SyncState } from './sync-state.ts';
 
@@ -227,28 +227,7 @@ export class KeyAudit extends Construct {
       description: `Permissions of state machine ${machineName}`,
       statements: [
         new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.function.functionArn] }),
-        new iam.PolicyStatement({
-          actions: [
-            'logs:CreateLogDelivery',
-            'logs:GetLogDelivery',
-            'logs:UpdateLogDelivery',
-            'logs:DeleteLogDelivery',
-            'logs:ListLogDeliveries',
-            'logs:PutResourcePolicy',
-            'logs:DescribeResourcePolicies',
-            'logs:DescribeLogGroups',
-          ],
-          resources: ['*'],
-        }),
-        new iam.PolicyStatement({
-          actions: [
-            'xray:PutTraceSegments',
-            'xray:PutTelemetryRecords',
-            'xray:GetSamplingRules',
-            'xray:GetSamplingTargets',
-          ],
-          resources: ['*'],
-        }),
+        ...vendedLogDeliveryStatements(),
         ...serving.publishStatements,
       ],
     });

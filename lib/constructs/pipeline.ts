@@ -743,29 +743,7 @@ export class Pipeline extends Construct {
           actions: ['lambda:InvokeFunction'],
           resources: props.invokes.map((fn) => fn.function.functionArn),
         }),
-        // What Step Functions needs to deliver its logs (vended log delivery) and traces.
-        new iam.PolicyStatement({
-          actions: [
-            'logs:CreateLogDelivery',
-            'logs:GetLogDelivery',
-            'logs:UpdateLogDelivery',
-            'logs:DeleteLogDelivery',
-            'logs:ListLogDeliveries',
-            'logs:PutResourcePolicy',
-            'logs:DescribeResourcePolicies',
-            'logs:DescribeLogGroups',
-          ],
-          resources: ['*'],
-        }),
-        new iam.PolicyStatement({
-          actions: [
-            'xray:PutTraceSegments',
-            'xray:PutTelemetryRecords',
-            'xray:GetSamplingRules',
-            'xray:GetSamplingTargets',
-          ],
-          resources: ['*'],
-        }),
+        ...vendedLogDeliveryStatements(),
         ...props.extraStatements,
       ],
     });
@@ -790,4 +768,32 @@ export class Pipeline extends Construct {
     machine.node.addDependency(policy);
     return machine;
   }
+}
+
+/** What Step Functions needs to deliver its logs (vended log delivery) and traces. */
+export function vendedLogDeliveryStatements(): iam.PolicyStatement[] {
+  return [
+    new iam.PolicyStatement({
+      actions: [
+        'logs:CreateLogDelivery',
+        'logs:GetLogDelivery',
+        'logs:UpdateLogDelivery',
+        'logs:DeleteLogDelivery',
+        'logs:ListLogDeliveries',
+        'logs:PutResourcePolicy',
+        'logs:DescribeResourcePolicies',
+        'logs:DescribeLogGroups',
+      ],
+      resources: ['*'],
+    }),
+    new iam.PolicyStatement({
+      actions: [
+        'xray:PutTraceSegments',
+        'xray:PutTelemetryRecords',
+        'xray:GetSamplingRules',
+        'xray:GetSamplingTargets',
+      ],
+      resources: ['*'],
+    }),
+  ];
 }

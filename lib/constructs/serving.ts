@@ -37,7 +37,7 @@ import { connectorEnvironment } from './extractors.ts';
 import type { LambdaBundle } from './lambda-bundle.ts';
 import type { LandingZone } from './landing-zone.ts';
 import { EncryptedLogGroup } from './log-group.ts';
-import { LAMBDA_TRANSIENT_ERRORS } from './pipeline.ts';
+import { LAMBDA_TRANSIENT_ERRORS, vendedLogDeliveryStatements } from './pipeline.ts';
 import type { SyncState } from './sync-state.ts';
 
 /** The retryable errors the publish function can throw (it reads no source database). */
@@ -680,32 +680,4 @@ export class Serving extends Construct {
 /** How cdk-nag writes the stack's partition in a finding: the literal, or the pseudo parameter. */
 export function nagPartition(stack: Stack): string {
   return Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
-}
-
-/** What Step Functions needs to deliver its logs (vended log delivery) and traces. */
-export function vendedLogDeliveryStatements(): iam.PolicyStatement[] {
-  return [
-    new iam.PolicyStatement({
-      actions: [
-        'logs:CreateLogDelivery',
-        'logs:GetLogDelivery',
-        'logs:UpdateLogDelivery',
-        'logs:DeleteLogDelivery',
-        'logs:ListLogDeliveries',
-        'logs:PutResourcePolicy',
-        'logs:DescribeResourcePolicies',
-        'logs:DescribeLogGroups',
-      ],
-      resources: ['*'],
-    }),
-    new iam.PolicyStatement({
-      actions: [
-        'xray:PutTraceSegments',
-        'xray:PutTelemetryRecords',
-        'xray:GetSamplingRules',
-        'xray:GetSamplingTargets',
-      ],
-      resources: ['*'],
-    }),
-  ];
 }
