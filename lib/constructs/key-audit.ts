@@ -13,7 +13,7 @@
 import { ArnFormat, type CfnResource, Duration, type RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -30,6 +30,7 @@ import type { LandingZone } from './landing-zone.ts';
 import { EncryptedLogGroup } from './log-group.ts';
 import type { Network } from './network.ts';
 import { addLambdaRetries, vendedLogDeliveryStatements } from './pipeline.ts';
+import { scheduleDeadLetterQueue, schedulerRole } from './schedule.ts';
 import type { SourceCredentials } from './source-credentials.ts';
 import type { SyncState } from './sync-state.ts';
 
@@ -252,24 +253,13 @@ export class KeyAudit extends Construct {
     this.stateMachine.node.addDependency(policy);
 
     // ---------------------------------------------------------------- schedules
-    this.scheduleDeadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: landingZone.key,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-      ...removal,
-    });
-    acknowledgeFindings(
-      this.scheduleDeadLetterQueue,
-      ['AwsSolutions-SQS3', 'Serverless-SQSRedrivePolicy'],
+    this.scheduleDeadLetterQueue = scheduleDeadLetterQueue(
+      this,
+      landingZone.key,
+      props.removalPolicy,
       'This queue is itself the dead-letter queue of the key-audit schedules: it keeps start requests the scheduler could not deliver for 14 days for the on-call engineer; a dead-letter queue of a dead-letter queue would only move them again.',
     );
-    this.scheduleRole = new iam.Role(this, 'ScheduleRole', {
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
-      }),
-      description: `${name}: starts key audits on schedule`,
-    });
+    this.scheduleRole = schedulerRole(this, `${name}: starts key audits on schedule`);
     const schedulePolicy = new iam.ManagedPolicy(this, 'SchedulePolicy', {
       roles: [this.scheduleRole],
       description: `${name}: start the key-audit state machine; dead-letter undeliverable starts`,

@@ -6,7 +6,7 @@
 import { type CfnResource, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { OperatorConfig } from '#shared/config/schema';
 import { acknowledgeFindings } from '../nag.ts';
@@ -14,6 +14,7 @@ import { ConnectorFunction } from './connector-function.ts';
 import { connectorEnvironment } from './extractors.ts';
 import type { LambdaBundle } from './lambda-bundle.ts';
 import type { LandingZone } from './landing-zone.ts';
+import { scheduleDeadLetterQueue, schedulerRole } from './schedule.ts';
 import type { SyncState } from './sync-state.ts';
 
 /** When the sweep runs (UTC): daily, off the hour so it does not meet the incremental schedule's round minutes. */
@@ -78,24 +79,13 @@ export class LandingMaintenance extends Construct {
       'The sweep only calls S3 and KMS over TLS with IAM authorization; it connects to no network resource, so it needs no VPC (a file-drop operator has none in this stack).',
     );
 
-    this.deadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: landingZone.key,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-      ...removal,
-    });
-    acknowledgeFindings(
-      this.deadLetterQueue,
-      ['AwsSolutions-SQS3', 'Serverless-SQSRedrivePolicy'],
+    this.deadLetterQueue = scheduleDeadLetterQueue(
+      this,
+      landingZone.key,
+      props.removalPolicy,
       'This queue is itself the dead-letter queue of the sweep schedule: it keeps invocations the scheduler could not deliver for 14 days; a dead-letter queue of a dead-letter queue would only move them again.',
     );
-    const role = new iam.Role(this, 'ScheduleRole', {
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
-      }),
-      description: `${name}: invokes the landing sweep on schedule`,
-    });
+    const role = schedulerRole(this, `${name}: invokes the landing sweep on schedule`);
     const policy = new iam.ManagedPolicy(this, 'SchedulePolicy', {
       roles: [role],
       description: `${name}: invoke the landing sweep; dead-letter undeliverable invocations`,

@@ -28,7 +28,7 @@
 import { ArnFormat, type CfnResource, Duration, type RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -42,6 +42,7 @@ import type { LambdaBundle } from './lambda-bundle.ts';
 import type { LandingZone } from './landing-zone.ts';
 import { EncryptedLogGroup } from './log-group.ts';
 import type { Network } from './network.ts';
+import { scheduleDeadLetterQueue, schedulerRole } from './schedule.ts';
 import type { SourceCredentials } from './source-credentials.ts';
 import type { SyncState } from './sync-state.ts';
 
@@ -296,24 +297,13 @@ export class Pipeline extends Construct {
     });
 
     // ---------------------------------------------------------------- schedule
-    this.scheduleDeadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: landingZone.key,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-      ...removal,
-    });
-    acknowledgeFindings(
-      this.scheduleDeadLetterQueue,
-      ['AwsSolutions-SQS3', 'Serverless-SQSRedrivePolicy'],
+    this.scheduleDeadLetterQueue = scheduleDeadLetterQueue(
+      this,
+      landingZone.key,
+      props.removalPolicy,
       'This queue is itself the dead-letter queue of the incremental schedule: it keeps start requests the scheduler could not deliver for 14 days for the on-call engineer; a dead-letter queue of a dead-letter queue would only move them again.',
     );
-    this.scheduleRole = new iam.Role(this, 'ScheduleRole', {
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
-      }),
-      description: `${name}: starts incremental executions on schedule`,
-    });
+    this.scheduleRole = schedulerRole(this, `${name}: starts incremental executions on schedule`);
     const schedulePolicy = new iam.ManagedPolicy(this, 'SchedulePolicy', {
       roles: [this.scheduleRole],
       description: `${name}: start the incremental state machine; dead-letter undeliverable starts`,

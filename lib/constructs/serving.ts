@@ -19,7 +19,7 @@ import * as athena from 'aws-cdk-lib/aws-athena';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -38,6 +38,7 @@ import type { LambdaBundle } from './lambda-bundle.ts';
 import type { LandingZone } from './landing-zone.ts';
 import { EncryptedLogGroup } from './log-group.ts';
 import { LAMBDA_TRANSIENT_ERRORS, vendedLogDeliveryStatements } from './pipeline.ts';
+import { scheduleDeadLetterQueue, schedulerRole } from './schedule.ts';
 import type { SyncState } from './sync-state.ts';
 
 /** The retryable errors the publish function can throw (it reads no source database). */
@@ -371,24 +372,13 @@ export class Serving extends Construct {
 
     // ------------------------------------------------------------------ file drops: publish on a schedule
     if (config.source.type === 'files') {
-      const dlq = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
-        encryption: sqs.QueueEncryption.KMS,
-        encryptionMasterKey: landingZone.key,
-        enforceSSL: true,
-        retentionPeriod: Duration.days(14),
-        ...removal,
-      });
-      acknowledgeFindings(
-        dlq,
-        ['AwsSolutions-SQS3', 'Serverless-SQSRedrivePolicy'],
+      const dlq = scheduleDeadLetterQueue(
+        this,
+        landingZone.key,
+        props.removalPolicy,
         'This queue is itself the dead-letter queue of the publish schedule: it keeps start requests the scheduler could not deliver for 14 days; a dead-letter queue of a dead-letter queue would only move them again.',
       );
-      const scheduleRole = new iam.Role(this, 'ScheduleRole', {
-        assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-          conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
-        }),
-        description: `${name}: starts publishes on schedule`,
-      });
+      const scheduleRole = schedulerRole(this, `${name}: starts publishes on schedule`);
       const schedulePolicy = new iam.ManagedPolicy(this, 'SchedulePolicy', {
         roles: [scheduleRole],
         description: `${name}: start the publish state machine; dead-letter undeliverable starts`,
