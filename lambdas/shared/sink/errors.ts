@@ -6,7 +6,7 @@
  * | `SinkError` | yes | an S3 request failed (network, throttling, 5xx, access) while writing, listing or deleting; the window is not committed, and retrying it converges to exactly one copy |
  * | `WindowCommitError` | no | the window's data cannot be committed as given (rows outside the window's range) |
  */
-import { describeContext, type WriteContext } from '../parquet/errors.ts';
+import { describeContext, type WriteContext } from '../write-context.ts';
 
 export type SinkOperation = 'upload' | 'put' | 'get' | 'list' | 'delete';
 
