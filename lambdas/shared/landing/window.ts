@@ -31,9 +31,9 @@ import {
   rawAttemptPrefix,
   rawWindowPrefix,
 } from '../layout.ts';
-import { WindowCommitError } from '../sink/errors.ts';
 import type { ObjectSink } from '../sink/sink.ts';
 import type { WriteContext } from '../write-context.ts';
+import { WindowCommitError } from './errors.ts';
 import type { PartResult, WindowProgress } from './part-writer.ts';
 
 /** User metadata of a committed list that names its attempt. */
