@@ -18,12 +18,12 @@ import { createGzip } from 'node:zlib';
 import { operatorConfigSchema } from '#shared/config/schema';
 import { readInboundFile } from '#shared/files/index';
 import { landedColumns } from '#shared/landed-schema';
+import { PartitionedPartWriter } from '#shared/landing/part-writer';
+import { newAttemptId } from '#shared/landing/window';
 import { createRowMapper } from '#shared/mapping/mapper';
 import { fileSourceSeq } from '#shared/mapping/version';
-import { PartitionedPartWriter } from '#shared/parquet/part-writer';
 import { createPseudonymizer } from '#shared/pii/pseudonymizer';
 import type { ObjectSink } from '#shared/sink/sink';
-import { newAttemptId } from '#shared/sink/window';
 
 const MIB = 1024 * 1024;
 const args = process.argv.slice(2);

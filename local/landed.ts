@@ -16,8 +16,8 @@ import { mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/prom
 import { dirname, join, relative, sep } from 'node:path';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { StreamName } from '#shared/canonical';
+import type { WindowManifest } from '#shared/landing/window';
 import { manifestKey, parseAttemptKey } from '#shared/layout';
-import type { WindowManifest } from '#shared/sink/window';
 import { landedTableFiles } from './lake.ts';
 
 /** One committed Parquet part. */

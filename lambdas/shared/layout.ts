@@ -1,7 +1,7 @@
 /**
  * The S3 key layout of an operator's landing bucket. Every writer and reader builds keys here.
  *
- * Landed data is written and committed in three places (see `sink/window.ts`):
+ * Landed data is written and committed in three places (see `landing/window.ts`):
  * - `raw/<stream>/<run>/<window>/<attempt>/dt=<date>/part-<n>.parquet`: the Parquet parts of one
  *   attempt at a window. Every attempt writes under its own prefix, so no attempt ever overwrites
  *   an object another attempt (or a committed list) refers to. `raw/` is not a table location.

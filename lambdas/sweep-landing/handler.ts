@@ -7,10 +7,10 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { isStreamName, type StreamName } from '#shared/canonical';
 import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
+import { DEFAULT_STRAY_GRACE_HOURS, type SweepResult, sweepStream } from '#shared/landing/sweep';
 import { createAwsClients, loadRuntimeConfig, readRuntimeEnv } from '#shared/runtime/context';
 import { createObservability, wrapHandler } from '#shared/runtime/observability';
 import { S3Sink } from '#shared/sink/s3';
-import { DEFAULT_STRAY_GRACE_HOURS, type SweepResult, sweepStream } from '#shared/sink/sweep';
 
 const env = readRuntimeEnv();
 const config = loadRuntimeConfig();

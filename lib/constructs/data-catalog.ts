@@ -2,7 +2,7 @@
  * The Glue database and, per stream, two tables: the serving table `<stream>` (Apache Iceberg v2,
  * the current state analysts query; see `lambdas/shared/serving/tables.ts`) and the landed table
  * `<stream>_landed` (the committed windows of the stream as landed, read by Athena through their
- * symlink lists; see `lambdas/shared/sink/window.ts`), which publishing merges from.
+ * symlink lists; see `lambdas/shared/landing/window.ts`), which publishing merges from.
  */
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import * as glue from 'aws-cdk-lib/aws-glue';

@@ -1,7 +1,7 @@
 /**
  * Housekeeping of the landing zone: the sweep-landing function, run daily by an EventBridge
  * Scheduler schedule, removes the parts and manifests of window attempts that never committed
- * (they were never visible; see `lambdas/shared/sink/sweep.ts`).
+ * (they were never visible; see `lambdas/shared/landing/sweep.ts`).
  */
 import { type CfnResource, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';

@@ -221,7 +221,7 @@ export class LandingZone extends Construct {
   }
 
   /**
-   * Everything an extractor needs to land and commit a window (`sink/window.ts`): write parts,
+   * Everything an extractor needs to land and commit a window (`landing/window.ts`): write parts,
    * manifests and the committed list, read a committed list and its manifest, list the window's
    * attempts under `raw/` and `_manifests/`, and delete the other attempts' objects there. Listing
    * is limited to those prefixes; nothing under `_committed/` is ever deleted by an extractor.
@@ -259,7 +259,7 @@ export class LandingZone extends Construct {
   }
 
   /**
-   * What the landing sweep needs (`sink/sweep.ts`): list attempts and committed lists, read a
+   * What the landing sweep needs (`landing/sweep.ts`): list attempts and committed lists, read a
    * committed list, and delete the objects of attempts that never committed.
    */
   public grantSweepRaw(grantee: iam.IGrantable): iam.Grant {

@@ -9,12 +9,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BatchPool, defaultBatchWorkers, functionVcpus } from '#shared/extract/batch-pool';
 import { fromWireError, toWireError } from '#shared/extract/batch-wire';
 import { landedColumns } from '#shared/landed-schema';
+import { type EncodedBatch, LandedBatchEncoder } from '#shared/landing/batch-encoding';
+import { WindowStats } from '#shared/landing/stats';
 import { CoercionError } from '#shared/mapping/errors';
 import { createRowMapper } from '#shared/mapping/mapper';
 import { databaseSourceSeq } from '#shared/mapping/version';
-import { type EncodedBatch, LandedBatchEncoder } from '#shared/parquet/batch-encoding';
 import { ParquetEncodeError } from '#shared/parquet/errors';
-import { WindowStats } from '#shared/parquet/stats';
 import { createPseudonymizer } from '#shared/pii/pseudonymizer';
 import { GAME_ROUNDS_COLUMNS, GAME_ROUNDS_STREAM, gameRoundRows, operatorConfig } from '../shared/mapping/fixtures.ts';
 

@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { WindowManifest } from '#shared/sink/window';
+import type { WindowManifest } from '#shared/landing/window';
 import {
   getBytes,
   getJson,

@@ -17,8 +17,8 @@ import {
   ingestObject,
   parseObjectCreatedEvent,
 } from '#shared/ingest/index';
+import type { WindowManifest } from '#shared/landing/window';
 import { committedListKey, manifestWindowPrefix } from '#shared/layout';
-import type { WindowManifest } from '#shared/sink/window';
 import { parquetSource } from '../helpers/duckdb.ts';
 import {
   getBytes,

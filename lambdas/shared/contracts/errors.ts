@@ -13,7 +13,7 @@
  * | `SourceAccessError` | never | authentication, TLS, a missing database or privilege (sources/errors.ts) |
  * | `SourceQueryError` | never | the schema or the config must change (sources/errors.ts) |
  * | `SchemaDriftError` | never | the source table changed under the mapping; the config must match it (sources/errors.ts, drift/) |
- * | `WindowCommitError` | never | a window's parts cannot be committed as given (sink/errors.ts) |
+ * | `WindowCommitError` | never | a window's parts cannot be committed as given (landing/errors.ts) |
  * | `ParquetEncodeError` | never | a value cannot be written to its landed column (parquet/errors.ts) |
  * | `ParquetWriteError` | never | the Parquet writer's output does not match its input (parquet/errors.ts) |
  * | `CoercionError` | never | a source value cannot become its canonical type (mapping/errors.ts) |

@@ -11,8 +11,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { EncodedBatch } from '../landing/batch-encoding.ts';
 import { MAX_UNMAPPED_SAMPLES, type UnmappedValues } from '../mapping/mapper.ts';
-import type { EncodedBatch } from '../parquet/batch-encoding.ts';
 import type { SourceBatch } from '../types.ts';
 import { type BatchJob, type BatchReply, fromWireError } from './batch-wire.ts';
 import type { BatchWorkerInit } from './batch-worker.ts';

@@ -5,9 +5,10 @@
  * main thread. Messages carry no row values beyond what the error messages already quote under
  * the mapper's redaction rules.
  */
+
+import type { EncodedBatch } from '../landing/batch-encoding.ts';
 import { CoercionError, MappingError, ValueProblem } from '../mapping/errors.ts';
 import type { UnmappedValues } from '../mapping/mapper.ts';
-import type { EncodedBatch } from '../parquet/batch-encoding.ts';
 import { ParquetEncodeError, ParquetWriteError } from '../parquet/errors.ts';
 
 export type BatchJob =

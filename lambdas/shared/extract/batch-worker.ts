@@ -8,13 +8,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
 import { landedColumns } from '../landed-schema.ts';
+import { type EncodedBatch, LandedBatchEncoder } from '../landing/batch-encoding.ts';
 import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
 import type { SourceSeq } from '../mapping/version.ts';
-import { type EncodedBatch, LandedBatchEncoder } from '../parquet/batch-encoding.ts';
-import type { WriteContext } from '../parquet/errors.ts';
 import { createPseudonymizer } from '../pii/pseudonymizer.ts';
 import { parseCopyText } from '../sources/pg-copy.ts';
 import type { SourceColumn } from '../types.ts';
+import type { WriteContext } from '../write-context.ts';
 import { type BatchJob, type BatchReply, toWireError } from './batch-wire.ts';
 
 /** What a worker is started with: everything `createRowMapper` and the encoder need. */

@@ -30,15 +30,15 @@
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
 import { type LandedColumn, landedColumns, schemaFingerprint } from '../landed-schema.ts';
+import type { EncodedBatch } from '../landing/batch-encoding.ts';
+import { PartitionedPartWriter } from '../landing/part-writer.ts';
+import { commitWindow, newAttemptId, type WindowManifest } from '../landing/window.ts';
 import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
 import { databaseSourceSeq } from '../mapping/version.ts';
-import type { EncodedBatch } from '../parquet/batch-encoding.ts';
 import { addDecimalTexts, decimalTextsEqual, subtractDecimalTexts } from '../parquet/decimal-text.ts';
-import { PartitionedPartWriter } from '../parquet/part-writer.ts';
 import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
 import type { Continuation, LatenessStats, Reconciliation } from '../pipeline/contracts.ts';
 import type { ObjectSink } from '../sink/sink.ts';
-import { commitWindow, newAttemptId, type WindowManifest } from '../sink/window.ts';
 import type { CountAndSums, KeysetPosition, SourceConnection } from '../sources/source.ts';
 import type { SourceBatch } from '../types.ts';
 import { BatchPool } from './batch-pool.ts';

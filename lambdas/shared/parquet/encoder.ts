@@ -35,7 +35,8 @@ import {
 import type { FieldType } from '../canonical.ts';
 import type { LandedColumn } from '../landed-schema.ts';
 import type { LandedBatch, LandedValue } from '../types.ts';
-import { ParquetEncodeError, type WriteContext } from './errors.ts';
+import type { WriteContext } from '../write-context.ts';
+import { ParquetEncodeError } from './errors.ts';
 
 /**
  * Default rows per Arrow batch handed to the Parquet writer. The writer merges batches into row

@@ -9,22 +9,7 @@
  * Messages name the operator, stream and window when known and never contain the value of a
  * personal column.
  */
-
-/** Where a write happens, for messages. */
-export interface WriteContext {
-  readonly operatorId?: string;
-  readonly stream?: string;
-  readonly windowId?: string;
-}
-
-/** Prefix such as `acme-casino/game_rounds window w-0003: ` for messages. */
-export function describeContext(context: WriteContext | undefined): string {
-  if (!context) return '';
-  const where = [context.operatorId, context.stream].filter((part) => part !== undefined).join('/');
-  const window = context.windowId ? `window ${context.windowId}` : '';
-  const text = [where, window].filter((part) => part !== '').join(' ');
-  return text === '' ? '' : `${text}: `;
-}
+import { describeContext, type WriteContext } from '../write-context.ts';
 
 /** A value cannot be written to its landed Parquet column. Not retryable: the data or the mapping must change. */
 export class ParquetEncodeError extends Error {

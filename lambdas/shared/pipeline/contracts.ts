@@ -3,7 +3,7 @@
  * every value passes through state-machine payloads (256 KiB limit).
  */
 import type { StreamName } from '../canonical.ts';
-import type { WindowProgress } from '../parquet/part-writer.ts';
+import type { WindowProgress } from '../landing/part-writer.ts';
 
 /** One unit of snapshot work: a [from, to) range of one stream. */
 export interface WindowTask {

@@ -3,7 +3,7 @@
  * reading its manifest again (rows, and the range of the stream's partition column).
  */
 import type { OperatorConfig } from '../config/schema.ts';
-import type { WindowManifest } from '../sink/window.ts';
+import type { WindowManifest } from '../landing/window.ts';
 import type { PartitionRange, PendingPublication } from '../state/publications.ts';
 import { boundedByTime, servingLayout } from './tables.ts';
 

@@ -18,9 +18,9 @@
 import { isStreamName, type StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
 import { PUBLISH_LOCK_TTL_SECONDS } from '../contracts/locks.ts';
+import { DEFAULT_STRAY_GRACE_HOURS } from '../landing/sweep.ts';
 import { COMMITTED_LIST_NAME, committedWindowPrefix } from '../layout.ts';
 import type { ObjectSink } from '../sink/sink.ts';
-import { DEFAULT_STRAY_GRACE_HOURS } from '../sink/sweep.ts';
 import { PUBLISH_LOCK } from '../state/keys.ts';
 import type { PendingPublication, PlannedBatch, PublicationLedger } from '../state/publications.ts';
 import type { SyncStateStore } from '../state/store.ts';

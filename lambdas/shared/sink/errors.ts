@@ -4,9 +4,8 @@
  * | name | retryable | when |
  * | --- | --- | --- |
  * | `SinkError` | yes | an S3 request failed (network, throttling, 5xx, access) while writing, listing or deleting; the window is not committed, and retrying it converges to exactly one copy |
- * | `WindowCommitError` | no | the window's data cannot be committed as given (rows outside the window's range) |
  */
-import { describeContext, type WriteContext } from '../parquet/errors.ts';
+import { describeContext, type WriteContext } from '../write-context.ts';
 
 export type SinkOperation = 'upload' | 'put' | 'get' | 'list' | 'delete';
 
@@ -26,16 +25,6 @@ export class SinkError extends Error {
       `${describeContext(context)}S3 ${operation} of ${key} failed: ${causeText(options?.cause)}; the window was not committed and can be retried`,
       options,
     );
-  }
-}
-
-/** A window's parts cannot be committed as described. Not retryable: the caller's window bounds are wrong. */
-export class WindowCommitError extends Error {
-  override readonly name = 'WindowCommitError';
-  readonly retryable = false;
-
-  constructor(context: WriteContext, problem: string, options?: { cause?: unknown }) {
-    super(`${describeContext(context)}${problem}`, options);
   }
 }
 

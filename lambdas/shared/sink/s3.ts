@@ -17,7 +17,7 @@ import {
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { WriteContext } from '../parquet/errors.ts';
+import type { WriteContext } from '../write-context.ts';
 import { SinkError } from './errors.ts';
 import type { ListedObject, ObjectSink, ObjectUpload } from './sink.ts';
 

@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { KeyAuditLimitError } from '#shared/audit/compare';
 import { KeyAuditError } from '#shared/audit/key-audit';
 import { type ConnectorErrorName, ERROR_RETRY_CLASS, RETRYABLE_ERRORS, TIMEOUT_ERRORS } from '#shared/contracts/errors';
+import { WindowCommitError } from '#shared/landing/errors';
 import { CoercionError, MappingError } from '#shared/mapping/errors';
 import { ParquetEncodeError, ParquetWriteError } from '#shared/parquet/errors';
-import { SinkError, WindowCommitError } from '#shared/sink/errors';
+import { SinkError } from '#shared/sink/errors';
 import {
   SchemaDriftError,
   SourceAccessError,

@@ -18,8 +18,12 @@
 import { CANONICAL_STREAMS, type StreamName } from '../canonical.ts';
 import type { LandedColumn } from '../landed-schema.ts';
 import { partitionDate, rawPartKey } from '../layout.ts';
+import { createParquetEncoder, type ParquetEncoder, type ParquetEncoderOptions } from '../parquet/encoder.ts';
+import { ParquetEncodeError } from '../parquet/errors.ts';
+import { type ParquetFileOptions, ParquetFileStream } from '../parquet/file-stream.ts';
 import type { ObjectSink, ObjectUpload } from '../sink/sink.ts';
 import type { LandedBatch } from '../types.ts';
+import type { WriteContext } from '../write-context.ts';
 import {
   CURSOR_COLUMN,
   checkedCursor,
@@ -28,9 +32,6 @@ import {
   type EncodedBatch,
   forEachDayRun,
 } from './batch-encoding.ts';
-import { createParquetEncoder, type ParquetEncoder, type ParquetEncoderOptions } from './encoder.ts';
-import { ParquetEncodeError, type WriteContext } from './errors.ts';
-import { type ParquetFileOptions, ParquetFileStream } from './file-stream.ts';
 import { WindowStats, type WindowStatsSnapshot } from './stats.ts';
 
 export { CURSOR_COLUMN };

@@ -4,19 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LandedColumn } from '#shared/landed-schema';
-import { rawPartKey } from '#shared/layout';
-import { formatUnscaled } from '#shared/parquet/decimal-text';
-import { ParquetEncodeError } from '#shared/parquet/errors';
 import {
   PartitionedPartWriter,
   type PartitionedPartWriterOptions,
   type WindowProgress,
-} from '#shared/parquet/part-writer';
+} from '#shared/landing/part-writer';
+import { rawPartKey } from '#shared/layout';
+import { formatUnscaled } from '#shared/parquet/decimal-text';
+import { ParquetEncodeError } from '#shared/parquet/errors';
 import { S3Sink } from '#shared/sink/s3';
 import type { LandedBatch } from '#shared/types';
 import { type DuckDbHandle, openDuckDb, parquetSource } from '../../helpers/duckdb.ts';
 import { type S3rverHandle, startS3rver } from '../../helpers/s3rver.ts';
-import { gameRoundColumns, syntheticBatch } from './fixtures.ts';
+import { gameRoundColumns, syntheticBatch } from '../parquet/fixtures.ts';
 
 const DAY = 86_400_000;
 const MAY_1 = Date.UTC(2024, 4, 1);

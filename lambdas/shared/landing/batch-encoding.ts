@@ -9,9 +9,10 @@
 import { RecordBatchStreamWriter } from 'apache-arrow';
 import { METADATA_FIELDS } from '../canonical.ts';
 import type { LandedColumn } from '../landed-schema.ts';
+import { createParquetEncoder, DEFAULT_BATCH_BYTES, type ParquetEncoder } from '../parquet/encoder.ts';
+import { ParquetEncodeError } from '../parquet/errors.ts';
 import type { LandedBatch } from '../types.ts';
-import { createParquetEncoder, DEFAULT_BATCH_BYTES, type ParquetEncoder } from './encoder.ts';
-import { ParquetEncodeError, type WriteContext } from './errors.ts';
+import type { WriteContext } from '../write-context.ts';
 import { WindowStats, type WindowStatsPart } from './stats.ts';
 
 /** The landed column every row is partitioned by. */

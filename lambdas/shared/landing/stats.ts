@@ -4,8 +4,8 @@
  * a MERGE reads with them), exact money sums and NULL counts per column.
  */
 import type { LandedColumn } from '../landed-schema.ts';
+import { formatUnscaled, parseUnscaled } from '../parquet/decimal-text.ts';
 import type { LandedBatch } from '../types.ts';
-import { formatUnscaled, parseUnscaled } from './decimal-text.ts';
 
 /** JSON form of the statistics (also carried across continuations of a window). */
 export interface WindowStatsSnapshot {

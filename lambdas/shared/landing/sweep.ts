@@ -18,7 +18,7 @@ import {
   parseCommittedKey,
   rawStreamPrefix,
 } from '../layout.ts';
-import type { ListedObject, ObjectSink } from './sink.ts';
+import type { ListedObject, ObjectSink } from '../sink/sink.ts';
 import { COMMITTED_ATTEMPT_METADATA } from './window.ts';
 
 /** Default age after which an attempt that did not commit is removed. */

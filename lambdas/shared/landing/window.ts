@@ -31,10 +31,10 @@ import {
   rawAttemptPrefix,
   rawWindowPrefix,
 } from '../layout.ts';
-import type { WriteContext } from '../parquet/errors.ts';
-import type { PartResult, WindowProgress } from '../parquet/part-writer.ts';
+import type { ObjectSink } from '../sink/sink.ts';
+import type { WriteContext } from '../write-context.ts';
 import { WindowCommitError } from './errors.ts';
-import type { ObjectSink } from './sink.ts';
+import type { PartResult, WindowProgress } from './part-writer.ts';
 
 /** User metadata of a committed list that names its attempt. */
 export const COMMITTED_ATTEMPT_METADATA = 'attempt';
