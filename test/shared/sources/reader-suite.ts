@@ -1,8 +1,8 @@
 /**
  * The database readers, one suite run on PostgreSQL and on MySQL/MariaDB (readers-postgres.test.ts,
- * readers-mysql.test.ts). What differs between the
- * engines (fixture DDL, the text form of a timestamp, how a DBA sees and kills a session) is in
- * the engine descriptors; engine-only cases run on their engine only.
+ * readers-mysql.test.ts). What differs between the engines (fixture DDL, the text form of a
+ * timestamp, how a DBA sees and kills a session) is in the engine descriptors; engine-only cases
+ * run on their engine only.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
