@@ -4,7 +4,8 @@
  * pseudonymization on. Prints one JSON line with its figures.
  *
  * Environment: BENCH_SOURCE_URL, BENCH_CONFIG (the operator config as JSON), BENCH_FROM, BENCH_TO, BENCH_S3_ENDPOINT, BENCH_BUCKET,
- * BENCH_WORKERS (worker threads; default: as the Lambda runtime chooses for this machine).
+ * BENCH_WORKERS (worker threads; default: as the Lambda runtime chooses for this machine),
+ * BENCH_PSEUDONYM_KEY (hex; default: a random key).
  */
 import { randomBytes } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -38,7 +39,8 @@ const sink = new S3Sink({
   bucket: env('BENCH_BUCKET'),
   kmsKeyArn: 'arn:aws:kms:eu-west-1:111111111111:key/bench',
 });
-const key = randomBytes(32);
+// BENCH_PSEUDONYM_KEY (hex) lets another engine's output be compared pseudonym for pseudonym.
+const key = process.env.BENCH_PSEUDONYM_KEY ? Buffer.from(process.env.BENCH_PSEUDONYM_KEY, 'hex') : randomBytes(32);
 const source = await openSource(parseSourceUrl(url), {
   applicationName: applicationNameFor('bench-casino', 'game_rounds'),
   statementTimeoutSeconds: 900,

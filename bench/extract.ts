@@ -22,7 +22,7 @@ import pg from 'pg';
 import { bundleForNode } from '../lib/constructs/lambda-bundle.ts';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.ts';
 import { startS3rver } from '../local/engines.ts';
-import { syntheticOperatorConfig } from '../synthetic/operator.ts';
+import { benchConfig, measureCopy, seed } from './game-rounds.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** Own schema per run: with --url the database may be shared with other runs. */
@@ -70,74 +70,6 @@ function parseArgs(argv: readonly string[]): Args {
   return { rows, workers, ...(url ? { url } : {}) };
 }
 
-/** The benchmark table: the synthetic operator's game_rounds (native names), ~7 s apart. */
-async function seed(client: pg.Client, rows: number): Promise<{ from: Date; to: Date }> {
-  await client.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
-  await client.query(`CREATE SCHEMA ${SCHEMA}`);
-  await client.query(`CREATE TABLE ${SCHEMA}.game_rounds (
-    round_id varchar(24) PRIMARY KEY, customer_id varchar(16) NOT NULL, game_code varchar(32), studio varchar(32),
-    bet_amount numeric(18,2), win_amount numeric(18,2), bonus_bet_amount numeric(18,2), currency_code char(3),
-    round_state varchar(8), started_ts timestamp(6), settled_ts timestamp(6), modified_ts timestamp(6) NOT NULL)`);
-  await client.query('SELECT setseed(0.42)');
-  await client.query(
-    `INSERT INTO ${SCHEMA}.game_rounds
-     SELECT 'R' || lpad(i::text, 10, '0'),
-            'C' || lpad((1 + (i::bigint * 7919) % 50000)::text, 7, '0'),
-            (ARRAY['starburst','book-of-dead','sweet-bonanza','lightning-roulette','blackjack-classic','gates-of-olympus'])[1 + i % 6],
-            (ARRAY['NetEnt','Play''n GO','Pragmatic Play','Evolution','Evolution','Pragmatic Play'])[1 + i % 6],
-            round((0.1 + random() * 50)::numeric, 2),
-            CASE WHEN random() < 0.42 THEN round((random() * 120)::numeric, 2) ELSE 0 END,
-            CASE WHEN i % 10 = 0 THEN 0.50 ELSE 0 END,
-            (ARRAY['EUR','SEK','GBP','CAD'])[1 + i % 4],
-            CASE WHEN i % 200 = 0 THEN 'OPEN' WHEN i % 97 = 0 THEN 'VOID' ELSE 'CLOSED' END,
-            ts, CASE WHEN i % 200 = 0 THEN NULL ELSE ts + interval '4 seconds' END,
-            ts + interval '4 seconds'
-     FROM generate_series(1, $1::int) AS i,
-          LATERAL (SELECT timestamp '2026-08-20 00:00:00' + (i * (90 * 86400.0 / $1)) * interval '1 second' AS ts) t`,
-    [rows],
-  );
-  await client.query(`CREATE INDEX ON ${SCHEMA}.game_rounds (modified_ts, round_id)`);
-  await client.query(`ANALYZE ${SCHEMA}.game_rounds`);
-  // The window covers every row: [first cursor, last cursor + 1 s), in UTC (the table is Malta time).
-  const bounds = await client.query(
-    `SELECT (min(modified_ts) AT TIME ZONE 'Europe/Malta') AS lo, (max(modified_ts) AT TIME ZONE 'Europe/Malta') AS hi FROM ${SCHEMA}.game_rounds`,
-  );
-  const row = bounds.rows[0] as { lo: Date; hi: Date };
-  return { from: new Date(row.lo.getTime() - 1000), to: new Date(row.hi.getTime() + 1000) };
-}
-
-/** The synthetic operator's config, reduced to its game_rounds stream, on the benchmark schema. */
-function benchConfig(url: string): Record<string, unknown> {
-  const raw = syntheticOperatorConfig({ engine: 'postgres', url, schema: SCHEMA, operatorId: 'bench-casino' });
-  const streams = raw.streams as Record<string, unknown>;
-  return { ...raw, streams: { game_rounds: streams.game_rounds } };
-}
-
-/** (a): COPY of the extractor's SELECT (same columns, range and order), drained by the client. */
-async function measureCopy(client: pg.Client, from: Date, to: Date): Promise<{ rows: number; seconds: number }> {
-  const cols = [
-    'customer_id',
-    'round_id',
-    'game_code',
-    'studio',
-    'bet_amount',
-    'win_amount',
-    'bonus_bet_amount',
-    'currency_code',
-    'round_state',
-    'started_ts',
-    'settled_ts',
-    'modified_ts',
-  ];
-  const wall = (d: Date) => `(timestamptz '${d.toISOString()}' AT TIME ZONE 'Europe/Malta')`;
-  const sql = `COPY (SELECT ${cols.join(', ')} FROM ${SCHEMA}.game_rounds
-    WHERE modified_ts >= ${wall(from)} AND modified_ts < ${wall(to)} ORDER BY modified_ts, round_id) TO STDOUT (FORMAT csv)`;
-  const started = performance.now();
-  // pg drains COPY OUT data and discards it when nothing consumes the stream.
-  const result = await client.query(sql);
-  return { rows: result.rowCount ?? 0, seconds: (performance.now() - started) / 1000 };
-}
-
 interface ChildResult {
   rows: number;
   workers: number;
@@ -181,16 +113,16 @@ const results: Record<string, number | string>[] = [];
 try {
   for (const rows of args.rows) {
     process.stderr.write(`seeding ${rows.toLocaleString('en-US')} game rounds...\n`);
-    const { from, to } = await seed(client, rows);
+    const { from, to } = await seed(client, SCHEMA, rows);
     for (const workers of args.workers) {
       process.stderr.write('COPY ... TO STDOUT (FORMAT csv)...\n');
-      const copy = await measureCopy(client, from, to);
+      const copy = await measureCopy(client, SCHEMA, from, to);
       if (copy.rows !== rows) throw new Error(`COPY returned ${copy.rows} rows, expected ${rows}`);
       process.stderr.write(`extract-window into Parquet on S3 (workers: ${workers ?? 'auto'})...\n`);
       const bucket = await s3.createBucket();
       const ext = await runExtractor(bundle.entry, {
         BENCH_SOURCE_URL: url,
-        BENCH_CONFIG: JSON.stringify(benchConfig(url)),
+        BENCH_CONFIG: JSON.stringify(benchConfig(url, SCHEMA)),
         BENCH_FROM: from.toISOString(),
         BENCH_TO: to.toISOString(),
         BENCH_S3_ENDPOINT: s3.endpoint,

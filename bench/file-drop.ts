@@ -15,7 +15,6 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { operatorConfigSchema } from '#shared/config/schema';
 import { readInboundFile } from '#shared/files/index';
 import { landedColumns } from '#shared/landed-schema';
 import { PartitionedPartWriter } from '#shared/landing/part-writer';
@@ -24,6 +23,7 @@ import { createRowMapper } from '#shared/mapping/mapper';
 import { fileSourceSeq } from '#shared/mapping/version';
 import { createPseudonymizer } from '#shared/pii/pseudonymizer';
 import type { ObjectSink } from '#shared/sink/sink';
+import { fileDropConfig as config, generateFileDrop } from './file-drop-data.ts';
 
 const MIB = 1024 * 1024;
 const args = process.argv.slice(2);
@@ -31,73 +31,12 @@ const sizeMib = Number(args.find((a) => /^\d+$/.test(a)) ?? 2048);
 const useGzip = args.includes('--gzip');
 const writesParquet = !args.includes('--no-write');
 
-const config = operatorConfigSchema.parse({
-  operatorId: 'bench-files',
-  displayName: 'Bench Files Ltd',
-  stage: 'sandbox',
-  account: '333333333333',
-  region: 'eu-west-1',
-  source: { type: 'files' },
-  fileDrop: { timeZone: 'Europe/Malta', maxFileSizeMb: 9728 },
-  streams: {
-    wallet_transactions: {
-      columns: {
-        transaction_id: 'txn_id',
-        player_id: 'customer_id',
-        type: { column: 'txn_type', values: { BET: 'bet', WIN: 'win', DEP: 'deposit' } },
-        amount: { column: 'amount', precision: 18, scale: 2 },
-        balance_after: { column: 'balance', precision: 18, scale: 2 },
-        currency: 'currency',
-        round_id: 'round_id',
-        created_at: 'booked_at',
-      },
-      format: { type: 'csv' },
-    },
-  },
-});
-
-const HEADER = 'txn_id,customer_id,txn_type,amount,balance,currency,round_id,booked_at\n';
-const TYPES = ['BET', 'WIN', 'DEP'];
-
-/**
- * About 1 MiB of rows; `seed` varies the values between blocks. Rows are booked through one day
- * (Malta time, so two UTC date partitions), in time order within a block, as a daily export is.
- */
-function block(seed: number): Buffer {
-  const rows: string[] = [];
-  let size = 0;
-  for (let i = 0; size < MIB; i++) {
-    const n = seed * 100_000 + i;
-    const second = n % 86_400;
-    const hh = String(Math.floor(second / 3600)).padStart(2, '0');
-    const mm = String(Math.floor((second % 3600) / 60)).padStart(2, '0');
-    const ss = String(second % 60).padStart(2, '0');
-    const row = `tx-${n},cust-${n % 50_000},${TYPES[n % 3]},${(n % 100_000) / 100},${(n % 7_000_000) / 100},EUR,rnd-${n},2024-03-10 ${hh}:${mm}:${ss}.${String(n % 1000).padStart(3, '0')}\n`;
-    rows.push(row);
-    size += row.length;
-  }
-  return Buffer.from(rows.join(''));
-}
-
-const blocks = Array.from({ length: 16 }, (_, i) => block(i));
-const totalBytes = sizeMib * MIB;
-
-function* generate(): Generator<Buffer> {
-  yield Buffer.from(HEADER);
-  let sent = 0;
-  for (let i = 0; sent < totalBytes; i++) {
-    const b = blocks[i % blocks.length]!;
-    sent += b.length;
-    yield b;
-  }
-}
-
 let peakRss = 0;
 const sampler = setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage.rss());
 }, 100);
 
-const source = Readable.from(generate(), { objectMode: false });
+const source = Readable.from(generateFileDrop(sizeMib), { objectMode: false });
 const body = useGzip ? source.pipe(createGzip({ level: 1 })) : source;
 const started = performance.now();
 const cpuStarted = process.cpuUsage();
