@@ -22,6 +22,8 @@
  * A lone CR is field content; an empty field is `''`.
  */
 
+import { isAscii } from 'node:buffer';
+
 const LF = 10;
 const CR = 13;
 const BOM = [0xef, 0xbb, 0xbf];
@@ -279,6 +281,9 @@ export class CsvRecordParser {
     const qlen = quote.length;
     const single = dlen === 1 && qlen === 1;
     const values = this.values;
+    // An ASCII buffer is decoded once (SIMD) and its fields are substrings, whose offsets are the
+    // byte offsets; else each field is decoded from its bytes.
+    const text = isAscii(buf) ? buf.toString('latin1', 0, n) : undefined;
     let i = 0;
     record: while (i < n) {
       const recordStart = i;
@@ -339,7 +344,7 @@ export class CsvRecordParser {
             if (m2 === NEED_MORE && !final) break;
             if (m2 === 1) {
               escaped = true;
-              parts = (parts ?? '') + utf8(buf, seg, after);
+              parts = (parts ?? '') + (text === undefined ? utf8(buf, seg, after) : text.substring(seg, after));
               seg = after + qlen;
               k = seg;
               continue;
@@ -353,7 +358,8 @@ export class CsvRecordParser {
             this.fail('QUOTE_NOT_CLOSED', buf, recordStart, n - 1);
           }
           this.checkSize(buf, recordStart, recordSize, from, closed, escaped);
-          value = parts === undefined ? utf8(buf, from, closed) : parts + utf8(buf, seg, closed);
+          const tail = text === undefined ? utf8(buf, seg, closed) : text.substring(seg, closed);
+          value = parts === undefined ? tail : parts + tail;
           next = closed + qlen;
           // Only a delimiter, a record end or the end of the input may follow a closing quote.
           if (next < n) {
@@ -423,7 +429,7 @@ export class CsvRecordParser {
             break;
           }
           this.checkSize(buf, recordStart, recordSize, i, k, false);
-          value = k === i ? '' : utf8(buf, i, k);
+          value = k === i ? '' : text === undefined ? utf8(buf, i, k) : text.substring(i, k);
           next = k;
         }
         values.push(value);
