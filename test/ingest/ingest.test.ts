@@ -115,9 +115,10 @@ describe('ingestObject', () => {
   });
 
   it('quarantines a file with a bad value: original preserved, reason beside it, no part left', async () => {
-    // 10,000 good rows over three dates fill the first batch and complete a part before the bad row is read.
-    const good = Array.from({ length: 10_001 }, (_, i) => {
-      const day = 10 + Math.floor((i * 3) / 10_001);
+    // 10,000 good rows over three dates fill the first batch and complete a part before the bad row
+    // is read; 10,000 more on the last date keep the bad row chunks away from them.
+    const good = Array.from({ length: 20_001 }, (_, i) => {
+      const day = 10 + Math.min(2, Math.floor((i * 3) / 10_001));
       return `Q-${i};01/01/2026 00:00:00;${day}/01/2026 12:00:00;AT;EUR;Active`;
     });
     const csv = [HEADER, ...good, 'Q-bad;01/01/2026 00:00:00;31/02/2026 12:00:00;AT;EUR;Active', ''].join('\n');
@@ -143,7 +144,7 @@ describe('ingestObject', () => {
     expect((await getBytes(env, outcome.quarantineKey))?.toString('latin1')).toBe(csv);
     const reason = quarantineReasonSchema.parse(await getJson<QuarantineReason>(env, outcome.reasonKey));
     expect(reason).toMatchObject({ code: 'INVALID_VALUE', file: key, stream: 'players', errorCount: 1 });
-    expect(reason.errors[0]).toMatchObject({ line: 10_003, row: 10_002, column: 'LastModified' });
+    expect(reason.errors[0]).toMatchObject({ line: 20_003, row: 20_002, column: 'LastModified' });
     expect(await getBytes(env, key)).toBeUndefined();
     // Nothing of the run is left under raw/ and no manifest was written.
     const raw = await env.s3.listKeys(env.bucket, 'raw/players/');

@@ -1,5 +1,5 @@
 /**
- * CSV reader: `csv-parse` in streaming mode over validated UTF-8 chunks.
+ * CSV reader: the byte-level {@link CsvRecordParser} over validated UTF-8 chunks.
  *
  * RFC 4180: the first record is the header; fields may be quoted with `format.quote`, a quote
  * inside a quoted field is doubled, quoted fields may hold delimiters and line breaks. Records end
@@ -8,13 +8,11 @@
  * text after a closing quote, is an `INVALID_CSV` error: such files cannot be read unambiguously.
  * A header alone is a valid file with no rows: it says the export ran and found nothing.
  *
- * Records are handed over by `on_record` while `csv-parse` parses each chunk, and nothing is
- * pushed through its readable side: that avoids one object-mode stream hop per record and keeps
- * memory to one chunk plus one batch.
+ * Each chunk is parsed into one batch of records (values decoded only field by field), which is
+ * checked at once: memory stays at one chunk plus one batch.
  */
 
-import { once } from 'node:events';
-import { type CsvError, parse } from 'csv-parse';
+import { type CsvRecordBatch, CsvRecordParser, type CsvSyntaxError } from './csv-records.ts';
 import { type FilePlan, type ProblemCollector, RowChecker, resolveColumns } from './plan.ts';
 import { FileProblemError } from './reason.ts';
 
@@ -34,38 +32,23 @@ export interface ReadContext {
   stoppedEarly: boolean;
 }
 
-function countNewlinesIn(record: readonly string[]): number {
-  let n = 0;
-  for (const field of record) {
-    for (let i = field.indexOf('\n'); i >= 0; i = field.indexOf('\n', i + 1)) n++;
-  }
-  return n;
-}
-
-function csvProblem(
-  err: CsvError,
-  format: FilePlan['format'],
-  formatPath: string,
-  maxRecord: number,
-  lineCorrection: number,
-): Error {
-  const line = typeof err.lines === 'number' ? err.lines - lineCorrection : null;
-  const at = line === null ? '' : ` (line ${line})`;
+function csvProblem(err: CsvSyntaxError, format: FilePlan['format'], formatPath: string, maxRecord: number): Error {
+  const line = err.line;
+  const at = ` (line ${line})`;
   switch (err.code) {
-    case 'CSV_MAX_RECORD_SIZE':
+    case 'MAX_RECORD_SIZE':
       return new FileProblemError(
         'LINE_TOO_LONG',
         `a record is longer than ${maxRecord} characters${at}; is ${formatPath}.quote (${JSON.stringify(format.quote)}) right, or is a quote never closed?`,
         { line, cause: err },
       );
-    case 'CSV_QUOTE_NOT_CLOSED':
+    case 'QUOTE_NOT_CLOSED':
       return new FileProblemError(
         'INVALID_CSV',
-        `a quoted field is never closed${line === null ? '' : ` (the file ends in a quoted field started on or before line ${line})`}; double quotes inside quoted fields`,
+        `a quoted field is never closed (the file ends in a quoted field started on or before line ${line}); double quotes inside quoted fields`,
         { line, cause: err },
       );
-    case 'CSV_INVALID_CLOSING_QUOTE':
-    case 'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE':
+    case 'INVALID_CLOSING_QUOTE':
       return new FileProblemError(
         'INVALID_CSV',
         `text follows a closing quote${at}; a quote inside a quoted field must be doubled`,
@@ -77,12 +60,6 @@ function csvProblem(
         `a quote character appears inside an unquoted field${at}; quote the field and double the quote`,
         { line, cause: err },
       );
-    default:
-      // csv-parse messages quote field values; only the code and line are reported.
-      return new FileProblemError('INVALID_CSV', `the CSV cannot be parsed: ${err.code}${at}`, {
-        line,
-        cause: err,
-      });
   }
 }
 
@@ -97,102 +74,88 @@ export async function* readCsv(text: AsyncIterable<Buffer>, ctx: ReadContext): A
   let indexes: number[] = [];
   let pending: (string | null)[][] = [];
   let stopped: Error | undefined;
-  let endLine = 0;
-  /** csv-parse counts a carriage return inside a quoted field as a line of its own; lines count LFs. */
-  let carriageReturns = 0;
-  let record: string[] = [];
+  let line = 0;
   const location = {
-    line: () => endLine - countNewlinesIn(record),
+    line: () => line,
     row: () => ctx.rowsRead,
   };
   const checker = new RowChecker(plan, problems, location, true, true);
-
-  const onRecord = (fields: string[], info: { lines: number }): null => {
-    if (stopped !== undefined || ctx.stoppedEarly) return null;
-    for (const field of fields) {
-      if (field.indexOf('\r') >= 0) {
-        for (let i = field.indexOf('\r'); i >= 0; i = field.indexOf('\r', i + 1)) carriageReturns++;
-      }
-    }
-    endLine = info.lines - carriageReturns;
-    record = fields;
-    if (headerLength < 0) {
-      try {
-        indexes = resolveColumns(plan, fields, {
-          what: 'header',
-          line: location.line(),
-          delimiter: format.delimiter,
-        });
-      } catch (e) {
-        stopped = e as Error;
-        return null;
-      }
-      headerLength = fields.length;
-      return null;
-    }
-    ctx.rowsRead++;
-    if (fields.length !== headerLength) {
-      problems.add({
-        line: location.line(),
-        row: ctx.rowsRead,
-        column: null,
-        code: 'FIELD_COUNT',
-        message: `the row has ${fields.length} fields but the header has ${headerLength}; check ${formatPath}.delimiter (${JSON.stringify(format.delimiter)}) and quoting`,
-        example: null,
-      });
-    } else {
-      const cells: (string | null)[] = new Array(width);
-      for (let c = 0; c < width; c++) {
-        const value = fields[indexes[c]!]!;
-        cells[c] = value === '' ? null : value;
-      }
-      if (checker.check(cells)) pending.push(cells);
-    }
-    if (problems.count >= ctx.stopAfterProblems) ctx.stoppedEarly = true;
-    return null;
-  };
-
-  const parser = parse({
-    delimiter: format.delimiter,
-    quote: format.quote,
-    escape: format.quote,
-    record_delimiter: ['\r\n', '\n'],
-    relax_column_count: true,
-    skip_empty_lines: true,
-    max_record_size: ctx.maxRecordBytes,
-    encoding: 'utf8',
-    on_record: onRecord as never,
-  });
-  parser.on('error', () => {}); // surfaced through `parser.errored` below
-  parser.resume();
-
-  const failIfErrored = () => {
-    if (stopped !== undefined) throw stopped;
-    const err = parser.errored as CsvError | null;
-    if (err) throw csvProblem(err, format, formatPath, ctx.maxRecordBytes, carriageReturns);
-  };
-
+  let parser: CsvRecordParser;
   try {
-    for await (const chunk of text) {
-      parser.write(chunk);
-      failIfErrored();
-      if (pending.length >= ctx.batchRows) {
-        const batch = pending;
-        pending = [];
-        yield batch;
-      }
-      if (ctx.stoppedEarly) break;
-    }
-    if (!ctx.stoppedEarly) {
-      parser.end();
-      await Promise.race([once(parser, 'end'), once(parser, 'close')]).catch(() => {});
-      failIfErrored();
-      if (headerLength < 0) {
-        throw new FileProblemError('EMPTY_FILE', 'the file has no header row (it is empty or only blank lines)');
-      }
-    }
-    if (pending.length > 0) yield pending;
-  } finally {
-    parser.destroy();
+    parser = new CsvRecordParser({
+      delimiter: format.delimiter,
+      quote: format.quote,
+      maxRecordSize: ctx.maxRecordBytes,
+      skipEmptyLines: true,
+    });
+  } catch (e) {
+    throw new FileProblemError(
+      'INVALID_CSV',
+      `${formatPath} cannot be read: ${(e as Error).message}; agree a delimiter and a quote character with your connector contact`,
+      { cause: e },
+    );
   }
+
+  /** Checks the records of a batch; then throws what stopped the file, if anything. */
+  const take = (batch: CsvRecordBatch): void => {
+    const { values, starts, lines } = batch;
+    for (let r = 0; r < batch.count; r++) {
+      if (stopped !== undefined || ctx.stoppedEarly) break;
+      const first = starts[r]!;
+      const fieldCount = starts[r + 1]! - first;
+      line = lines[r]!;
+      if (headerLength < 0) {
+        try {
+          indexes = resolveColumns(plan, values.slice(first, first + fieldCount), {
+            what: 'header',
+            line,
+            delimiter: format.delimiter,
+          });
+        } catch (e) {
+          stopped = e as Error;
+          break;
+        }
+        headerLength = fieldCount;
+        continue;
+      }
+      ctx.rowsRead++;
+      if (fieldCount !== headerLength) {
+        problems.add({
+          line,
+          row: ctx.rowsRead,
+          column: null,
+          code: 'FIELD_COUNT',
+          message: `the row has ${fieldCount} fields but the header has ${headerLength}; check ${formatPath}.delimiter (${JSON.stringify(format.delimiter)}) and quoting`,
+          example: null,
+        });
+      } else {
+        const cells: (string | null)[] = new Array(width);
+        for (let c = 0; c < width; c++) {
+          const value = values[first + indexes[c]!]!;
+          cells[c] = value === '' ? null : value;
+        }
+        if (checker.check(cells)) pending.push(cells);
+      }
+      if (problems.count >= ctx.stopAfterProblems) ctx.stoppedEarly = true;
+    }
+    if (stopped !== undefined) throw stopped;
+    if (batch.error !== undefined) throw csvProblem(batch.error, format, formatPath, ctx.maxRecordBytes);
+  };
+
+  for await (const chunk of text) {
+    take(parser.push(chunk));
+    if (pending.length >= ctx.batchRows) {
+      const batch = pending;
+      pending = [];
+      yield batch;
+    }
+    if (ctx.stoppedEarly) break;
+  }
+  if (!ctx.stoppedEarly) {
+    take(parser.end());
+    if (headerLength < 0) {
+      throw new FileProblemError('EMPTY_FILE', 'the file has no header row (it is empty or only blank lines)');
+    }
+  }
+  if (pending.length > 0) yield pending;
 }

@@ -309,6 +309,26 @@ describe('CSV files', () => {
     expect(stray).toMatchObject({ code: 'INVALID_CSV', errors: [{ line: 2 }] });
   });
 
+  it('refuses a format whose delimiter and quote are the same character, as a rejection', async () => {
+    const same = filesConfig({ players: playersStream({ type: 'csv', delimiter: "'", quote: "'" }) });
+    const reason = await rejected(`${PLAYERS_HEADER}\n${ROW1}\n`, same);
+    expect(reason.code).toBe('INVALID_CSV');
+    expect(reason.message).toContain('streams.players.format cannot be read');
+  });
+
+  it('reads the same rows from ASCII and non-ASCII chunks, whatever the chunking', async () => {
+    const text = `${PLAYERS_HEADER}\n${ROW1}\np3,,2024-01-06T09:30:00Z,"Għawdex, ""MT""",1,,Closed\n${ROW2}\n`;
+    const bytes = Buffer.from(text);
+    const whole = await accepted(bytes);
+    expect(whole.rows[1]?.[3]).toBe('Għawdex, "MT"');
+    for (const size of [1, 7, 64]) {
+      const chunks = Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) =>
+        bytes.subarray(i * size, (i + 1) * size),
+      );
+      expect((await accepted(Readable.from(chunks))).rows).toEqual(whole.rows);
+    }
+  });
+
   it('accepts decimal commas when configured, and refuses them otherwise', async () => {
     const wallet = (format: Record<string, string>) =>
       filesConfig({
