@@ -35,7 +35,7 @@ import { landedColumns } from '#shared/landed-schema';
 import { localWallTimeToUtc } from '#shared/mapping/time';
 import { formatUnscaled, unscaledOf } from '#shared/parquet/decimal-text';
 import { loadPseudonymKey } from '#shared/pii/key';
-import { databaseStreams } from '#shared/pipeline/plan';
+import { databaseStreams } from '#shared/pipeline/snapshot';
 import { servingColumns } from '#shared/serving/tables';
 import { glueDatabaseName } from '../lib/constructs/data-catalog.ts';
 import type { LocalAthena } from '../local/athena.ts';

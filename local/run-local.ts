@@ -33,7 +33,7 @@ import { STREAM_NAMES, type StreamName } from '#shared/canonical';
 import { formatIssues, parseOperatorConfig } from '#shared/config/load';
 import type { OperatorConfig } from '#shared/config/schema';
 import type { ExtractResult, IncrementalSyncResult } from '#shared/pipeline/contracts';
-import { databaseStreams } from '#shared/pipeline/plan';
+import { databaseStreams } from '#shared/pipeline/snapshot';
 import { type SnapshotPointer, SyncStateStore } from '#shared/state/store';
 import { type DynaliteHandle, type S3rverHandle, startDynalite, startS3rver } from './engines.ts';
 import { type ExportResult, exportCommittedParts } from './landed.ts';

@@ -21,7 +21,7 @@ import {
   type KeyComparison,
   sameKeyComparison,
 } from '#shared/pii/key-form';
-import { cursorInstant } from '#shared/pipeline/plan';
+import { cursorInstant } from '#shared/pipeline/snapshot';
 import type { SourceConnection } from '#shared/sources/index';
 import { openTransactions } from '#shared/sources/open-transactions';
 import { type LatenessRecord, SyncStateStore } from '#shared/state/store';

@@ -14,7 +14,7 @@ import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { StreamName } from '#shared/canonical';
 import type { ExtractResult } from '#shared/pipeline/contracts';
-import { gridWindows } from '#shared/pipeline/plan';
+import { gridWindows } from '#shared/pipeline/window-grid';
 import { keys } from '#shared/state/keys';
 import { type DynaliteHandle, type S3rverHandle, startDynalite, startS3rver } from '../../local/engines.ts';
 import { landedTableFiles, type TableFile } from '../../local/lake.ts';

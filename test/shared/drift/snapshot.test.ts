@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamName } from '#shared/canonical';
 import { operatorConfigSchema } from '#shared/config/schema';
 import { acceptSchemas, checkSchemas } from '#shared/drift/check';
-import { countNullCursors, finalizeSnapshot, type PlanDeps, planSnapshot } from '#shared/pipeline/plan';
+import { countNullCursors, finalizeSnapshot, type PlanDeps, planSnapshot } from '#shared/pipeline/snapshot';
 import { openSource, type SourceConnection } from '#shared/sources/index';
 import { SchemaLedger } from '#shared/state/schemas';
 import { SyncStateStore } from '#shared/state/store';

@@ -1,23 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamName } from '#shared/canonical';
 import { manifestKey } from '#shared/layout';
+import { PlanRequestError } from '#shared/pipeline/ids';
+import { beginIncrementalRun, endIncrementalRun } from '#shared/pipeline/incremental';
 import {
-  adaptiveWindowHours,
-  beginIncrementalRun,
   databaseStreams,
-  endIncrementalRun,
   estimateStreams,
   finalizeSnapshot,
-  gridWindows,
-  HOUR_MS,
   MAX_WINDOWS_PER_EXECUTION,
-  PlanRequestError,
   type PlanSnapshotInput,
   planSnapshot,
-  planStreamWindows,
   resolveSnapshotRequest,
   snapshotCutoff,
-} from '#shared/pipeline/plan';
+} from '#shared/pipeline/snapshot';
+import { adaptiveWindowHours, gridWindows, HOUR_MS, planStreamWindows } from '#shared/pipeline/window-grid';
 import { openSource } from '#shared/sources/index';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
 import { SyncStateStore } from '#shared/state/store';

@@ -20,7 +20,7 @@ import type {
   IncrementalSyncInput,
   IncrementalSyncResult,
 } from '#shared/pipeline/contracts';
-import { databaseStreams } from '#shared/pipeline/plan';
+import { databaseStreams } from '#shared/pipeline/snapshot';
 import { SourceConnectionError, SourceQueryError } from '#shared/sources/errors';
 import { INCREMENTAL_LOCK, keys } from '#shared/state/keys';
 import { SyncStateStore } from '#shared/state/store';
