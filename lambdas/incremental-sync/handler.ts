@@ -51,10 +51,10 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
 
   const owner = event.lockOwner ?? `${runId}/${stream}`;
   if (event.lockOwner) {
-    if (!(await rt.store.renewLock(INCREMENTAL_LOCK, owner, LOCK_TTL_SECONDS))) {
+    if (!(await rt.store.locks.renew(INCREMENTAL_LOCK, owner, LOCK_TTL_SECONDS))) {
       throw new IncrementalSyncError(`${where}: the run no longer holds the operator's incremental lock`);
     }
-  } else if (!(await rt.store.acquireLock(INCREMENTAL_LOCK, owner, LOCK_TTL_SECONDS))) {
+  } else if (!(await rt.store.locks.acquire(INCREMENTAL_LOCK, owner, LOCK_TTL_SECONDS))) {
     logger.info('another incremental run holds the lock; skipping');
     return {
       status: 'skipped',
@@ -68,7 +68,7 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     let range = event.range ?? null;
     // The watermark the previous run (or the snapshot) ended at: it does not move before this run
     // completes, so every invocation of the run reads the same one.
-    const previousWatermark = await rt.store.getWatermark(stream);
+    const previousWatermark = await rt.store.watermarks.get(stream);
     let heldBackSeconds: number | undefined;
     if (!range) {
       const watermark = previousWatermark;
@@ -137,19 +137,19 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     // Recorded before the watermark moves: the watermark is the run's success, and a retry after a
     // failed write here reads the same range again.
     const nullCursorRows = outcome.nullCursorRows ?? 0;
-    await rt.store.recordNullCursorRows(stream, { rows: nullCursorRows, runId });
+    await rt.store.watermarks.recordNullCursorRows(stream, { rows: nullCursorRows, runId });
     const lateness = outcome.lateness
       ? { rows: outcome.lateness.rows, maxLatenessSeconds: outcome.lateness.maxMicros / 1e6 }
       : undefined;
     if (outcome.lateness && lateness) {
-      await rt.store.recordLateness(stream, {
+      await rt.store.watermarks.recordLateness(stream, {
         runId,
         rows: lateness.rows,
         maxSeconds: lateness.maxLatenessSeconds,
         histogram: outcome.lateness.histogram,
       });
     }
-    const advanced = await rt.store.advanceWatermark(stream, to, runId, { rowCount: outcome.totalRows });
+    const advanced = await rt.store.watermarks.advance(stream, to, runId, { rowCount: outcome.totalRows });
     const watermark = advanced.current ?? to;
     // The run succeeded: the columns it saw become the stream's fingerprint.
     await acceptSchemas(rt.schemas, [stream], runId);
@@ -213,7 +213,7 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     logger.error('incremental run failed', { error: loggableError(error) });
     throw error;
   } finally {
-    if (!event.lockOwner) await rt.store.releaseLock(INCREMENTAL_LOCK, owner).catch(() => undefined);
+    if (!event.lockOwner) await rt.store.locks.release(INCREMENTAL_LOCK, owner).catch(() => undefined);
   }
 }
 
@@ -249,7 +249,7 @@ async function holdBehindOpenTransactions(
   if (heldBackSeconds > 0) {
     logger.info('range end held behind an open transaction', { heldBackSeconds, to: held.to.toISOString() });
   }
-  await rt.store.recordHoldback(stream, { runId, heldBackSeconds, visibility: open.visibility });
+  await rt.store.watermarks.recordHoldback(stream, { runId, heldBackSeconds, visibility: open.visibility });
   return { to: held.to, heldBackSeconds };
 }
 

@@ -241,7 +241,7 @@ export function describeVisibility(engine: Engine, available: boolean): void {
 
       it('never shows an incremental run that failed after a continuation, also after the next runs', async () => {
         await widen('bonus_awards', 'amount', 'bonuses');
-        const watermark = (await pipeline.store.getWatermark('bonuses'))!;
+        const watermark = (await pipeline.store.watermarks.get('bonuses'))!;
         const [{ id: maxId }] = (await db.rows(`SELECT max(award_id) AS id FROM ${db.table('bonus_awards')}`)) as [
           { id: string },
         ];
@@ -291,7 +291,7 @@ export function describeVisibility(engine: Engine, available: boolean): void {
         expect(continued.length).toBeGreaterThan(0);
         const failedParts = await rawParts('bonuses', failedRun);
         expect(failedParts.length).toBeGreaterThan(0);
-        expect(await pipeline.store.getWatermark('bonuses')).toEqual(watermark);
+        expect(await pipeline.store.watermarks.get('bonuses')).toEqual(watermark);
         const inserted = new Set(rows.map((r) => String(r[0])));
         const visibleInserted = async () =>
           (await visibleRows('bonuses', 'bonus_id')).filter((r) => inserted.has(r.key));

@@ -43,14 +43,14 @@ export async function beginIncrementalRun(
   const { config, store } = deps;
   const owner = String(input.executionName);
   const startTime = instant(input.startTime, 'startTime', `operator ${config.operatorId}`);
-  if (!(await store.hasCompletedSnapshot())) {
+  if (!(await store.snapshots.hasCompleted())) {
     return {
       status: 'waiting',
       reason: `operator ${config.operatorId}: no snapshot has completed yet; incremental syncs start after the first one`,
     };
   }
-  if (!(await store.acquireLock(INCREMENTAL_LOCK, owner, INCREMENTAL_LOCK_TTL_SECONDS))) {
-    const holder = (await store.getLock(INCREMENTAL_LOCK))?.owner ?? 'unknown';
+  if (!(await store.locks.acquire(INCREMENTAL_LOCK, owner, INCREMENTAL_LOCK_TTL_SECONDS))) {
+    const holder = (await store.locks.get(INCREMENTAL_LOCK))?.owner ?? 'unknown';
     return {
       status: 'locked',
       holder,
@@ -96,7 +96,7 @@ export async function endIncrementalRun(
   deps: { readonly config: OperatorConfig; readonly store: SyncStateStore },
   input: EndIncrementalInput,
 ): Promise<EndIncrementalResult> {
-  const released = await deps.store.releaseLock(INCREMENTAL_LOCK, String(input.owner));
+  const released = await deps.store.locks.release(INCREMENTAL_LOCK, String(input.owner));
   if (input.error) {
     return {
       released,

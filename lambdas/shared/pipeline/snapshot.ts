@@ -14,7 +14,8 @@ import { checkCursorLookback } from '../extract/cursor-check.ts';
 import { sourcePlan } from '../extract/source-plan.ts';
 import { localWallTimeToUtc } from '../mapping/time.ts';
 import type { CursorBounds, SourceConnection } from '../sources/source.ts';
-import type { SnapshotMeta, SnapshotWindowRecord, SyncStateStore } from '../state/store.ts';
+import type { SnapshotMeta, SnapshotWindowRecord } from '../state/snapshots.ts';
+import type { SyncStateStore } from '../state/store.ts';
 import { checkRunId, instant, PlanRequestError, snapshotIdFor } from './ids.ts';
 import { causeText, type StepError } from './step-error.ts';
 import { ceilHour, floorHour, HOUR_MS, isoSeconds, planStreamWindows, type RowEstimate } from './window-grid.ts';
@@ -258,7 +259,7 @@ async function planFromStore(
   mode: PlanSnapshotResult['mode'],
   alreadyChecked?: SchemaChecks,
 ): Promise<PlanSnapshotResult> {
-  let windows = await deps.store.listWindows(meta.snapshotId);
+  let windows = await deps.store.snapshots.listWindows(meta.snapshotId);
   if (deps.checkSchemas) {
     const open = [...new Set(windows.filter((w) => w.status !== 'done').map((w) => w.stream as StreamName))];
     const checked = alreadyChecked ?? (open.length > 0 ? await deps.checkSchemas(open, meta.snapshotId) : {});
@@ -266,12 +267,12 @@ async function planFromStore(
     for (const w of windows) {
       const error = checked[w.stream as StreamName]?.error;
       if (!error || w.status === 'done') continue;
-      await deps.store.markWindowFailed(meta.snapshotId, w.stream, w.windowId, {
+      await deps.store.snapshots.markWindowFailed(meta.snapshotId, w.stream, w.windowId, {
         error: `${error.name}: ${error.message}`,
       });
       failedAny = true;
     }
-    if (failedAny) windows = await deps.store.listWindows(meta.snapshotId);
+    if (failedAny) windows = await deps.store.snapshots.listWindows(meta.snapshotId);
     // Windows of a drifted stream stay failed (and are not run) until a plan finds the schema right.
     const drifted = new Set(
       Object.entries(checked)
@@ -283,7 +284,7 @@ async function planFromStore(
   const pending = windows.filter((w) => w.status !== 'done');
   const max = deps.maxWindows ?? MAX_WINDOWS_PER_EXECUTION;
   const now = pending.slice(0, max);
-  const all = deps.checkSchemas ? await deps.store.listWindows(meta.snapshotId) : windows;
+  const all = deps.checkSchemas ? await deps.store.snapshots.listWindows(meta.snapshotId) : windows;
   return {
     snapshotId: meta.snapshotId,
     runId: meta.snapshotId,
@@ -307,18 +308,18 @@ export async function planSnapshot(deps: PlanDeps, input: PlanSnapshotInput): Pr
   const startTime = instant(input.startTime, 'startTime', `operator ${config.operatorId}`);
   const resolved = resolveSnapshotRequest(config, input.request, { name: String(input.executionName), startTime });
   if (resolved.mode === 'resume') {
-    const meta = await store.getSnapshot(resolved.snapshotId);
+    const meta = await store.snapshots.get(resolved.snapshotId);
     if (!meta) {
       throw new PlanRequestError(
         `operator ${config.operatorId}: snapshot ${resolved.snapshotId} does not exist; start a new snapshot with {} or a replay with {"from": …, "to": …}`,
       );
     }
     // Running again: `connector status` must not show a failure while the resume works on it.
-    if (meta.status === 'failed') await store.resumeSnapshot(meta.snapshotId);
+    if (meta.status === 'failed') await store.snapshots.resume(meta.snapshotId);
     return planFromStore(deps, meta, 'resume');
   }
   // A retried plan step of the same execution finds the snapshot it already recorded.
-  const existing = await store.getSnapshot(resolved.snapshotId);
+  const existing = await store.snapshots.get(resolved.snapshotId);
   if (existing) return planFromStore(deps, existing, resolved.mode);
 
   // The schema first: a stream whose mapped columns drifted is neither counted nor estimated (its
@@ -336,7 +337,7 @@ export async function planSnapshot(deps: PlanDeps, input: PlanSnapshotInput): Pr
       estimate: estimates?.[stream],
     }).map((w) => ({ stream, ...w })),
   );
-  const { snapshot, created } = await store.startSnapshot({
+  const { snapshot, created } = await store.snapshots.start({
     snapshotId: resolved.snapshotId,
     cutoff: resolved.to,
     streams: resolved.streams,
@@ -345,7 +346,7 @@ export async function planSnapshot(deps: PlanDeps, input: PlanSnapshotInput): Pr
   });
   if (created && nullCursorRows) {
     for (const [stream, rows] of Object.entries(nullCursorRows)) {
-      await store.recordNullCursorRows(stream, { rows, runId: resolved.snapshotId });
+      await store.watermarks.recordNullCursorRows(stream, { rows, runId: resolved.snapshotId });
     }
   }
   return planFromStore(deps, snapshot, resolved.mode, created ? checked : undefined);
@@ -413,22 +414,24 @@ export async function finalizeSnapshot(
 
   if (input.error) {
     const summary = `${operator}: snapshot ${snapshotId} failed: ${input.error.Error ?? 'error'}: ${causeText(input.error.Cause)}; ${rerun}`;
-    await store.failSnapshot(snapshotId, summary);
+    await store.snapshots.fail(snapshotId, summary);
     return { status: 'failed', snapshotId, failed: 0, summary, windows: 0, rows: 0 };
   }
 
   const failures = (input.failures ?? []).filter((f): f is WindowFailure => typeof (f as WindowFailure).w === 'string');
-  let windows = await store.listWindows(snapshotId);
+  let windows = await store.snapshots.listWindows(snapshotId);
   if (failures.length > 0) {
     const byKey = new Map(windows.map((w) => [`${w.stream}/${w.windowId}`, w]));
     for (const f of failures) {
       const stored = byKey.get(`${f.s}/${f.w}`);
       // The extractor records its own errors with their message; only fill in those it could not.
       if (stored && stored.status !== 'failed' && stored.status !== 'done') {
-        await store.markWindowFailed(snapshotId, f.s, f.w, { error: `${f.e}: the window's invocation failed` });
+        await store.snapshots.markWindowFailed(snapshotId, f.s, f.w, {
+          error: `${f.e}: the window's invocation failed`,
+        });
       }
     }
-    windows = await store.listWindows(snapshotId);
+    windows = await store.snapshots.listWindows(snapshotId);
   }
   const notDone = windows.filter((w) => w.status !== 'done');
   const rows = windows.reduce((sum, w) => sum + (w.status === 'done' ? w.rows : 0), 0);
@@ -446,7 +449,7 @@ export async function finalizeSnapshot(
       .join('; ');
     const more = failed.length > MAX_NAMED ? `; and ${failed.length - MAX_NAMED} more` : '';
     const summary = `${failed.length} window(s) failed: ${named}${more}; ${rerun}`;
-    await store.failSnapshot(snapshotId, `${operator}: ${summary}`);
+    await store.snapshots.fail(snapshotId, `${operator}: ${summary}`);
     return { status: 'failed', snapshotId, failed: failed.length, summary, windows: windows.length, rows };
   }
 
@@ -474,12 +477,12 @@ export async function finalizeSnapshot(
       )
       .join('; ');
     const summary = `${notDone.length} window(s) are not done: ${named}${notDone.length > MAX_NAMED ? '; …' : ''}; ${rerun}`;
-    await store.failSnapshot(snapshotId, `${operator}: ${summary}`);
+    await store.snapshots.fail(snapshotId, `${operator}: ${summary}`);
     return { status: 'failed', snapshotId, failed: notDone.length, summary, windows: windows.length, rows };
   }
 
-  const { watermarks } = await store.completeSnapshot(snapshotId);
-  const meta = await store.getSnapshot(snapshotId);
+  const { watermarks } = await store.snapshots.complete(snapshotId);
+  const meta = await store.snapshots.get(snapshotId);
   await deps.acceptSchemas?.(meta?.streams ?? [], snapshotId);
   const cutoff = meta?.cutoff.toISOString() ?? '';
   const held = Object.entries(watermarks)

@@ -16,7 +16,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ERASURE_PK_PREFIX, ERASURE_REQUEST_PREFIX, ERASURE_WINDOW_INFIX, keys } from './keys.ts';
-import { SyncStateError } from './store.ts';
+import { SyncStateError } from './table.ts';
 
 /** Rows and objects one request removed from one stream. */
 export interface ErasureStreamCounts {

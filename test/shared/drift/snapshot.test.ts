@@ -64,9 +64,9 @@ describe.skipIf(!available)('schema drift when a snapshot is planned (PostgreSQL
   });
 
   const finishAll = async (snapshotId: string, only?: (stream: string) => boolean) => {
-    for (const w of await store.listWindows(snapshotId)) {
+    for (const w of await store.snapshots.listWindows(snapshotId)) {
       if (w.status === 'done' || (only && !only(w.stream))) continue;
-      await store.markWindowDone(snapshotId, w.stream, w.windowId, { rows: 0, bytes: 0, manifestKey: 'm' });
+      await store.snapshots.markWindowDone(snapshotId, w.stream, w.windowId, { rows: 0, bytes: 0, manifestKey: 'm' });
     }
   };
   const finalize = (snapshotId: string) =>
@@ -92,7 +92,7 @@ describe.skipIf(!available)('schema drift when a snapshot is planned (PostgreSQL
     const plan = await planSnapshot(deps, { executionName: 'second', startTime: now.toISOString() });
     expect(plan.windows.some((w) => w.s === 'payments')).toBe(false);
     expect(new Set(plan.windows.map((w) => w.s))).toEqual(new Set(streams.filter((s) => s !== 'payments')));
-    const payments = await store.listWindows(plan.snapshotId, { stream: 'payments' });
+    const payments = await store.snapshots.listWindows(plan.snapshotId, { stream: 'payments' });
     expect(payments.length).toBeGreaterThan(0);
     for (const w of payments) {
       expect(w.status).toBe('failed');
