@@ -35,7 +35,7 @@ import { landedColumns } from '#shared/landed-schema';
 import { localWallTimeToUtc } from '#shared/mapping/time';
 import { formatUnscaled, unscaledOf } from '#shared/parquet/decimal-text';
 import { loadPseudonymKey } from '#shared/pii/key';
-import { databaseStreams } from '#shared/pipeline/plan';
+import { databaseStreams } from '#shared/pipeline/snapshot';
 import { servingColumns } from '#shared/serving/tables';
 import { glueDatabaseName } from '../lib/constructs/data-catalog.ts';
 import type { LocalAthena } from '../local/athena.ts';
@@ -464,7 +464,7 @@ async function reconcile(
       )[0]?.n ?? -1,
     );
 
-    const state = await pipeline.store.getStreamState(s.stream);
+    const state = await pipeline.store.watermarks.getState(s.stream);
     const config = pipeline.config;
     checks.push({
       stream: s.stream,
@@ -654,7 +654,7 @@ async function runDemo(args: Args, source: DemoSource, out: string, startedAt: n
     if (snapshot.status !== 'SUCCEEDED' || snapshot.finalize?.status !== 'completed' || !snapshot.snapshotId) {
       throw new Error(`the snapshot did not complete: ${snapshot.error ?? snapshot.status}: ${snapshot.cause ?? ''}`);
     }
-    const meta = await pipeline.store.getSnapshot(snapshot.snapshotId);
+    const meta = await pipeline.store.snapshots.get(snapshot.snapshotId);
     if (!meta) throw new Error(`snapshot ${snapshot.snapshotId} is not recorded in the sync state`);
     const cutoff = meta.cutoff.getTime();
     const start = cutoff - config.snapshot.days * DAY;

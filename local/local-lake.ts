@@ -31,7 +31,7 @@ import { LocalKeyService } from '#shared/adapters/kms-local';
 import { isStreamName, type StreamName } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
 import { parseAttemptKey } from '#shared/layout';
-import { databaseStreams } from '#shared/pipeline/plan';
+import { databaseStreams } from '#shared/pipeline/snapshot';
 import { LocalAthena } from './athena.ts';
 import { type DynaliteHandle, type S3rverHandle, startDynalite, startS3rver } from './engines.ts';
 import { catalogTables } from './lake.ts';

@@ -28,13 +28,8 @@ import { useLocalQueryEngine } from '#shared/adapters/athena';
 import { formatIssues, parseOperatorConfig } from '#shared/config/load';
 import type { OperatorConfig } from '#shared/config/schema';
 import type { ExtractResult, IncrementalSyncResult } from '#shared/pipeline/contracts';
-import type {
-  BeginIncrementalResult,
-  EndIncrementalResult,
-  FinalizeSnapshotResult,
-  PlanSnapshotResult,
-  SnapshotRequest,
-} from '#shared/pipeline/plan';
+import type { BeginIncrementalResult, EndIncrementalResult } from '#shared/pipeline/incremental';
+import type { FinalizeSnapshotResult, PlanSnapshotResult, SnapshotRequest } from '#shared/pipeline/snapshot';
 import { SyncStateStore } from '#shared/state/store';
 import type { KeyAuditResult } from '../lambdas/key-audit/handler.ts';
 import { KEY_AUDIT_STATES } from '../lib/constructs/key-audit.ts';

@@ -33,8 +33,9 @@ import { STREAM_NAMES, type StreamName } from '#shared/canonical';
 import { formatIssues, parseOperatorConfig } from '#shared/config/load';
 import type { OperatorConfig } from '#shared/config/schema';
 import type { ExtractResult, IncrementalSyncResult } from '#shared/pipeline/contracts';
-import { databaseStreams } from '#shared/pipeline/plan';
-import { type SnapshotPointer, SyncStateStore } from '#shared/state/store';
+import { databaseStreams } from '#shared/pipeline/snapshot';
+import type { SnapshotPointer } from '#shared/state/snapshots';
+import { SyncStateStore } from '#shared/state/store';
 import { type DynaliteHandle, type S3rverHandle, startDynalite, startS3rver } from './engines.ts';
 import { type ExportResult, exportCommittedParts } from './landed.ts';
 import {
@@ -223,7 +224,7 @@ export async function openLocalRun(options: LocalRunOptions): Promise<LocalRunSe
       const table = localNames(config).table;
       const existing = await dynamo.client.send(new ListTablesCommand({})).then((r) => r.TableNames ?? []);
       const store = new SyncStateStore(dynamo.doc, table);
-      const pointer = existing.includes(table) ? await store.getCurrentSnapshot() : undefined;
+      const pointer = existing.includes(table) ? await store.snapshots.getCurrent() : undefined;
       refuseRun(options.mode, pointer, config, out);
     }
     const pipeline = await createLocalPipeline({
@@ -271,7 +272,7 @@ function session(
   ): Promise<LocalRunSummary> {
     const exported = await exportLanded();
     const current = await exportCurrent();
-    const states = await pipeline.store.getStreamStates(streams);
+    const states = await pipeline.store.watermarks.getStates(streams);
     const summary: Partial<Record<StreamName, LocalStreamSummary>> = {};
     streams.forEach((stream, i) => {
       const parts = exported.parts.filter((p) => p.stream === stream);
@@ -296,7 +297,7 @@ function session(
     streams,
 
     async snapshot() {
-      const pointer = await pipeline.store.getCurrentSnapshot();
+      const pointer = await pipeline.store.snapshots.getCurrent();
       refuseRun('snapshot', pointer, config, out);
       const resume = pointer !== undefined && pointer.currentStatus !== 'completed';
       const started = Date.now();
@@ -346,7 +347,7 @@ function session(
     },
 
     async incremental() {
-      refuseRun('incremental', await pipeline.store.getCurrentSnapshot(), config, out);
+      refuseRun('incremental', await pipeline.store.snapshots.getCurrent(), config, out);
       const started = Date.now();
       const rows = new Map<StreamName, number>();
       const finished = new Set<StreamName>();
@@ -403,7 +404,7 @@ function session(
     },
 
     async keyAudit(stream) {
-      refuseRun('incremental', await pipeline.store.getCurrentSnapshot(), config, out);
+      refuseRun('incremental', await pipeline.store.snapshots.getCurrent(), config, out);
       const run = await pipeline.runKeyAudit(stream);
       // As after every run: the directory holds the committed parts and the serving tables as published.
       await exportLanded();

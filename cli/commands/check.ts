@@ -21,10 +21,11 @@ import {
   type KeyComparison,
   sameKeyComparison,
 } from '#shared/pii/key-form';
-import { cursorInstant } from '#shared/pipeline/plan';
+import { cursorInstant } from '#shared/pipeline/snapshot';
 import type { SourceConnection } from '#shared/sources/index';
 import { openTransactions } from '#shared/sources/open-transactions';
-import { type LatenessRecord, SyncStateStore } from '#shared/state/store';
+import { SyncStateStore } from '#shared/state/store';
+import type { LatenessRecord } from '#shared/state/watermarks';
 import { type CatalogTable, findColumn, hasLeadingIndex, isTimeKind, readSchema } from '../catalog.ts';
 import { compareGrouping, describeColumnComparison, type GroupingComparison, keyComparisonOf } from '../collation.ts';
 import {
@@ -832,7 +833,7 @@ async function observedLateness(
     client = new DynamoDBClient({ region: config.region, ...(endpoint ? { endpoint } : {}) });
     const store = new SyncStateStore(DynamoDBDocumentClient.from(client), name);
     const streams = STREAM_NAMES.filter((s) => config.streams[s]);
-    const states = await store.getStreamStates(streams);
+    const states = await store.watermarks.getStates(streams);
     return Object.fromEntries(states.map((s) => [s.stream, s.lateness]));
   } catch (e) {
     return `sync state not read: ${(e as Error).message.split('\n')[0]}`;

@@ -28,7 +28,8 @@ import { readPseudonymKey } from '#shared/pii/key';
 import { describeKeyComparison, type KeyComparison, sameKeyComparison } from '#shared/pii/key-form';
 import { S3Sink } from '#shared/sink/s3';
 import { ErasureAudit } from '#shared/state/erasures';
-import { SyncStateError, SyncStateStore } from '#shared/state/store';
+import { SyncStateStore } from '#shared/state/store';
+import { SyncStateError } from '#shared/state/table';
 import {
   CliError,
   type CliIo,
@@ -253,7 +254,7 @@ async function awsTarget(
 /** The key form the operator's pseudonyms were landed with: the recorded one, else the config's. */
 async function keyFormOf(store: SyncStateStore, config: OperatorConfig, io: CliIo): Promise<KeyComparison> {
   const configured = config.source.keyComparison;
-  const recorded = await store.getKeyForm();
+  const recorded = await store.pseudonymKey.getKeyForm();
   if (!recorded) return configured;
   const form = { caseInsensitive: recorded.caseInsensitive, padSpace: recorded.padSpace };
   if (!sameKeyComparison(form, configured)) {
@@ -414,7 +415,7 @@ export const eraseCommand: Command = {
           sink: target.sink,
           objects: target.objects,
           audit: target.audit,
-          locks: target.store,
+          locks: target.store.locks,
           pseudonym,
           keyComparison: comparison,
           dryRun: values['dry-run'] === true,

@@ -6,7 +6,7 @@
  */
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { OperatorConfig } from '#shared/config/schema';
-import { databaseStreams, type SnapshotRequest } from '#shared/pipeline/plan';
+import { databaseStreams, type SnapshotRequest } from '#shared/pipeline/snapshot';
 import { awsError } from '../aws.ts';
 import {
   CliError,

@@ -11,13 +11,10 @@ import { type LatenessSummary, summarizeLateness } from '#shared/extract/latenes
 import { walletLedgerSettings } from '#shared/integrity/wallet-ledger';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
 import { type SchemaChangeRecord, SchemaLedger, type SchemaState } from '#shared/state/schemas';
-import {
-  type KeyAuditRecord,
-  type SnapshotMeta,
-  type SnapshotWindowRecord,
-  SyncStateError,
-  SyncStateStore,
-} from '#shared/state/store';
+import type { SnapshotMeta, SnapshotWindowRecord } from '#shared/state/snapshots';
+import { SyncStateStore } from '#shared/state/store';
+import { SyncStateError } from '#shared/state/table';
+import type { KeyAuditRecord } from '#shared/state/watermarks';
 import { awsError } from '../aws.ts';
 import {
   type CliIo,
@@ -168,13 +165,13 @@ export async function readStatus(
   schemas?: SchemaLedger,
 ): Promise<OperatorStatus> {
   const streams = STREAM_NAMES.filter((s) => config.streams[s]);
-  const states = await store.getStreamStates(streams);
+  const states = await store.watermarks.getStates(streams);
   const schemaStates = schemas ? await schemas.getMany(streams) : [];
-  const pointer = await store.getCurrentSnapshot();
-  const meta = pointer ? await store.getSnapshot(pointer.currentSnapshotId) : undefined;
-  const windows: SnapshotWindowRecord[] = meta ? await store.listWindows(meta.snapshotId) : [];
-  const lock = await store.getLock(INCREMENTAL_LOCK);
-  const wallet = walletLedgerSettings(config).enabled ? await store.getWalletAudit() : undefined;
+  const pointer = await store.snapshots.getCurrent();
+  const meta = pointer ? await store.snapshots.get(pointer.currentSnapshotId) : undefined;
+  const windows: SnapshotWindowRecord[] = meta ? await store.snapshots.listWindows(meta.snapshotId) : [];
+  const lock = await store.locks.get(INCREMENTAL_LOCK);
+  const wallet = walletLedgerSettings(config).enabled ? await store.walletAudit.get() : undefined;
   const lockActive = lock && lock.expiresAt * 1000 > now.getTime() ? lock : undefined;
   const out: StreamStatus[] = streams.map((stream, i) => {
     const state = states[i]!;

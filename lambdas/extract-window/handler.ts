@@ -39,12 +39,12 @@ export async function extractWindow(event: ExtractWindowInput, context?: Context
   logger.appendKeys({ stream, runId, windowId, snapshotId });
   metrics.addDimension(DIMENSIONS.stream, stream);
   const started = Date.now();
-  await rt.store.markWindowRunning(snapshotId, stream, windowId);
+  await rt.store.snapshots.markWindowRunning(snapshotId, stream, windowId);
   try {
     // The windows that reach into the lookback of the snapshot's cutoff record the versions they
     // read there, so the first incremental run can tell late arrivals from versions already landed.
     const lookbackMs = rt.config.incremental.lookbackMinutes * 60_000;
-    const cutoff = (await rt.store.getSnapshot(snapshotId))?.cutoff;
+    const cutoff = (await rt.store.snapshots.get(snapshotId))?.cutoff;
     const outcome = await extractForInvocation(rt, context, {
       stream,
       runId,
@@ -60,7 +60,7 @@ export async function extractWindow(event: ExtractWindowInput, context?: Context
     metrics.addMetric(METRICS.bytesWritten, MetricUnit.Bytes, outcome.bytes);
     metrics.addMetric(METRICS.windowDurationMs, MetricUnit.Milliseconds, Date.now() - started);
     if (outcome.status === 'continue') {
-      await rt.store.saveWindowContinuation(snapshotId, stream, windowId, {
+      await rt.store.snapshots.saveWindowContinuation(snapshotId, stream, windowId, {
         continuation: outcome.continuation,
         rows: outcome.continuation.progress.rowCount,
         bytes: outcome.continuation.progress.bytes,
@@ -75,7 +75,7 @@ export async function extractWindow(event: ExtractWindowInput, context?: Context
     metrics.addMetric(METRICS.unmappedValues, MetricUnit.Count, unmapped);
     if (unmapped > 0)
       logger.warn('enumeration values without a mapping landed as "unmapped"', { unmapped: outcome.unmapped });
-    await rt.store.markWindowDone(snapshotId, stream, windowId, {
+    await rt.store.snapshots.markWindowDone(snapshotId, stream, windowId, {
       rows: outcome.totalRows,
       bytes: outcome.totalBytes,
       manifestKey: outcome.manifestKey,
@@ -93,7 +93,7 @@ export async function extractWindow(event: ExtractWindowInput, context?: Context
       metrics.addMetric(METRICS.reconciliationMismatch, MetricUnit.Count, 1);
     }
     metrics.addMetric(METRICS.extractFailures, MetricUnit.Count, 1);
-    await rt.store
+    await rt.store.snapshots
       .markWindowFailed(snapshotId, stream, windowId, {
         error: `${(error as Error).name}: ${(error as Error).message}`,
       })

@@ -5,7 +5,7 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { PIPELINE_METRICS } from '#shared/contracts/metrics';
-import { type FinalizeSnapshotInput, type FinalizeSnapshotResult, finalizeSnapshot } from '#shared/pipeline/plan';
+import { type FinalizeSnapshotInput, type FinalizeSnapshotResult, finalizeSnapshot } from '#shared/pipeline/snapshot';
 import { createAwsClients, loadRuntimeConfig, readRuntimeEnv } from '#shared/runtime/context';
 import { createObservability, wrapHandler } from '#shared/runtime/observability';
 import { SchemaLedger } from '#shared/state/schemas';

@@ -1,7 +1,7 @@
 /**
  * incremental-sync: lands one stream's changes since its watermark (minus the lookback, which
  * catches rows committed late with an earlier cursor) up to now minus the safety lag, then
- * advances the watermark with a write that can never move it backwards.
+ * advances the watermark with a write that can never move it backwards (`pipeline/incremental.ts`).
  *
  * Only one incremental run per operator at a time: the state machine holds the operator's run
  * lock and passes its owner (the handler renews it); a direct invocation takes the lock itself
@@ -11,10 +11,17 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { isStreamName, type StreamName } from '#shared/canonical';
 import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
-import { acceptSchemas, checkSchemas } from '#shared/drift/check';
+import { checkSchemas } from '#shared/drift/check';
 import { ReconciliationError } from '#shared/extract/extract-range';
 import { deleteDigestsBefore } from '#shared/extract/lateness';
 import type { IncrementalSyncInput, IncrementalSyncResult, SchemaDriftSummary } from '#shared/pipeline/contracts';
+import {
+  holdIncrementalLock,
+  INCREMENTAL_WINDOW_ID,
+  IncrementalSyncError,
+  incrementalRange,
+  recordIncrementalRun,
+} from '#shared/pipeline/incremental';
 import {
   createExtractorRuntime,
   extractForInvocation,
@@ -23,21 +30,11 @@ import {
 } from '#shared/runtime/extractor';
 import { loggableError, wrapHandler } from '#shared/runtime/observability';
 import { reportSchemaCheck, summarize } from '#shared/runtime/schema-drift';
-import { holdRangeEnd, openTransactions } from '#shared/sources/open-transactions';
+import { openTransactions } from '#shared/sources/open-transactions';
 import type { SourceConnection } from '#shared/sources/source';
-import { INCREMENTAL_LOCK } from '#shared/state/keys';
 
 const rt = createExtractorRuntime();
 const { logger, metrics } = rt.obs;
-
-/** Lock lifetime; a crashed run's lock expires after it. Longer than one Lambda invocation. */
-const LOCK_TTL_SECONDS = 20 * 60;
-const WINDOW_ID = 'incr';
-
-/** The stream cannot be synced incrementally yet, or the run lost its lock. Not retryable. */
-export class IncrementalSyncError extends Error {
-  override readonly name = 'IncrementalSyncError';
-}
 
 export async function incrementalSync(event: IncrementalSyncInput, context?: Context): Promise<IncrementalSyncResult> {
   const { stream, runId } = event;
@@ -45,16 +42,12 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
   if (!isStreamName(stream) || !rt.config.streams[stream]) {
     throw new IncrementalSyncError(`${rt.config.operatorId}: stream ${JSON.stringify(stream)} is not configured`);
   }
-  logger.appendKeys({ stream, runId, windowId: WINDOW_ID });
+  logger.appendKeys({ stream, runId, windowId: INCREMENTAL_WINDOW_ID });
   metrics.addDimension(DIMENSIONS.stream, stream);
   const started = Date.now();
 
-  const owner = event.lockOwner ?? `${runId}/${stream}`;
-  if (event.lockOwner) {
-    if (!(await rt.store.renewLock(INCREMENTAL_LOCK, owner, LOCK_TTL_SECONDS))) {
-      throw new IncrementalSyncError(`${where}: the run no longer holds the operator's incremental lock`);
-    }
-  } else if (!(await rt.store.acquireLock(INCREMENTAL_LOCK, owner, LOCK_TTL_SECONDS))) {
+  const lock = await holdIncrementalLock(rt.store.locks, { runId, stream, lockOwner: event.lockOwner, where });
+  if (!lock) {
     logger.info('another incremental run holds the lock; skipping');
     return {
       status: 'skipped',
@@ -65,28 +58,15 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
   }
 
   try {
-    let range = event.range ?? null;
-    // The watermark the previous run (or the snapshot) ended at: it does not move before this run
-    // completes, so every invocation of the run reads the same one.
-    const previousWatermark = await rt.store.getWatermark(stream);
-    let heldBackSeconds: number | undefined;
-    if (!range) {
-      const watermark = previousWatermark;
-      if (!watermark) {
-        throw new IncrementalSyncError(`${where}: no watermark yet; the stream's snapshot has not completed`);
-      }
-      const { lookbackMinutes, safetyLagSeconds } = rt.config.incremental;
-      const from = new Date(watermark.getTime() - lookbackMinutes * 60_000);
-      let to = new Date(Math.max(Date.now() - safetyLagSeconds * 1000, watermark.getTime()));
-      const held = await holdBehindOpenTransactions(stream, runId, to, watermark);
-      if (held) {
-        to = held.to;
-        heldBackSeconds = held.heldBackSeconds;
-      }
-      range = { from: from.toISOString(), to: to.toISOString() };
-    }
-    const from = new Date(range.from);
-    const to = new Date(range.to);
+    const { range, from, to, previousWatermark, heldBackSeconds } = await incrementalRange(
+      {
+        config: rt.config,
+        watermarks: rt.store.watermarks,
+        openTransactions: () => readOpenTransactions(stream),
+        onHoldback: reportHoldback,
+      },
+      { stream, runId, where, range: event.range },
+    );
 
     // The first invocation of a run checks the table's columns before reading (continuations read
     // on from where it stopped, under the same check).
@@ -108,7 +88,7 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
       {
         stream,
         runId,
-        windowId: WINDOW_ID,
+        windowId: INCREMENTAL_WINDOW_ID,
         from,
         to,
         continuation: event.continuation ?? null,
@@ -134,28 +114,13 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
         ...(schemaDrift ? { schemaDrift } : {}),
       };
     }
-    // Recorded before the watermark moves: the watermark is the run's success, and a retry after a
-    // failed write here reads the same range again.
-    const nullCursorRows = outcome.nullCursorRows ?? 0;
-    await rt.store.recordNullCursorRows(stream, { rows: nullCursorRows, runId });
-    const lateness = outcome.lateness
-      ? { rows: outcome.lateness.rows, maxLatenessSeconds: outcome.lateness.maxMicros / 1e6 }
-      : undefined;
-    if (outcome.lateness && lateness) {
-      await rt.store.recordLateness(stream, {
-        runId,
-        rows: lateness.rows,
-        maxSeconds: lateness.maxLatenessSeconds,
-        histogram: outcome.lateness.histogram,
-      });
-    }
-    const advanced = await rt.store.advanceWatermark(stream, to, runId, { rowCount: outcome.totalRows });
-    const watermark = advanced.current ?? to;
-    // The run succeeded: the columns it saw become the stream's fingerprint.
-    await acceptSchemas(rt.schemas, [stream], runId);
+    const { watermark, nullCursorRows, lateness } = await recordIncrementalRun(
+      { watermarks: rt.store.watermarks, schemas: rt.schemas },
+      { stream, runId, to, landed: outcome },
+    );
     // The digests of earlier watermarks are read by no run any more (the lifecycle rule is the backstop).
     await deleteDigestsBefore(
-      (await invocationTools(rt, stream, `${runId}/${WINDOW_ID}`)).sink,
+      (await invocationTools(rt, stream, `${runId}/${INCREMENTAL_WINDOW_ID}`)).sink,
       stream,
       watermark,
     ).catch((error) => logger.warn('could not delete superseded lookback digests', { error: loggableError(error) }));
@@ -213,44 +178,34 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
     logger.error('incremental run failed', { error: loggableError(error) });
     throw error;
   } finally {
-    if (!event.lockOwner) await rt.store.releaseLock(INCREMENTAL_LOCK, owner).catch(() => undefined);
+    await lock.release();
   }
 }
 
-/**
- * PostgreSQL: the range end held behind the oldest open writing transaction (minus the margin),
- * recorded in the sync state and emitted as `WatermarkHeldBackSeconds`. Undefined for other engines
- * or when the holdback is off.
- */
-async function holdBehindOpenTransactions(
-  stream: StreamName,
-  runId: string,
-  proposed: Date,
-  watermark: Date,
-): Promise<{ to: Date; heldBackSeconds: number } | undefined> {
-  const { source } = rt.config;
-  if (source.type !== 'postgres' || !rt.config.incremental.holdBackForOpenTransactions) return undefined;
+/** Reads the operator database's open transactions in a short session of its own. */
+async function readOpenTransactions(stream: StreamName) {
   const connection = await openOperatorSource(rt, stream);
-  let open: Awaited<ReturnType<typeof openTransactions>>;
   try {
-    open = await openTransactions(connection);
+    return await openTransactions(connection);
   } finally {
     await connection.close();
   }
-  const marginMs = rt.config.incremental.openTransactionMarginSeconds * 1000;
-  const held = holdRangeEnd(proposed, watermark, open, marginMs);
-  const heldBackSeconds = held.heldBackMs / 1000;
-  metrics.addMetric(METRICS.watermarkHeldBackSeconds, MetricUnit.Seconds, heldBackSeconds);
-  if (open.visibility === 'own') {
+}
+
+/** Emits `WatermarkHeldBackSeconds` and says when the range end was held (or cannot be). */
+function reportHoldback(held: { heldBackSeconds: number; visibility: 'all' | 'own'; to: Date }): void {
+  metrics.addMetric(METRICS.watermarkHeldBackSeconds, MetricUnit.Seconds, held.heldBackSeconds);
+  if (held.visibility === 'own') {
     logger.warn(
       'the connector user sees only its own sessions: the watermark cannot be held behind other open transactions (GRANT pg_read_all_stats; see the runbook section "Lookback too short")',
     );
   }
-  if (heldBackSeconds > 0) {
-    logger.info('range end held behind an open transaction', { heldBackSeconds, to: held.to.toISOString() });
+  if (held.heldBackSeconds > 0) {
+    logger.info('range end held behind an open transaction', {
+      heldBackSeconds: held.heldBackSeconds,
+      to: held.to.toISOString(),
+    });
   }
-  await rt.store.recordHoldback(stream, { runId, heldBackSeconds, visibility: open.visibility });
-  return { to: held.to, heldBackSeconds };
 }
 
 export const handler = wrapHandler(rt.obs, incrementalSync);

@@ -65,7 +65,7 @@ export async function keyAudit(event: KeyAuditInput, _context?: Context): Promis
   metrics.addDimension(DIMENSIONS.stream, stream);
   const where = `${rt.config.operatorId}/${stream} key audit ${runId}`;
   const owner = `${runId}/${stream}`;
-  if (!(await rt.store.acquireLock(INCREMENTAL_LOCK, owner, INCREMENTAL_LOCK_TTL_SECONDS))) {
+  if (!(await rt.store.locks.acquire(INCREMENTAL_LOCK, owner, INCREMENTAL_LOCK_TTL_SECONDS))) {
     logger.info('an incremental run holds the lock; the audit runs at its next schedule');
     return { status: 'skipped', stream, reason: 'an incremental run holds the lock', windows: [] };
   }
@@ -77,7 +77,10 @@ export async function keyAudit(event: KeyAuditInput, _context?: Context): Promis
       });
       return { status: 'skipped', stream, reason: 'windows of the stream wait to be published', windows: [] };
     }
-    const [watermark, horizon] = await Promise.all([rt.store.getWatermark(stream), rt.store.lakeHorizon(stream)]);
+    const [watermark, horizon] = await Promise.all([
+      rt.store.watermarks.get(stream),
+      rt.store.snapshots.lakeHorizon(stream),
+    ]);
     if (!watermark || !horizon) {
       throw new KeyAuditError(`${where}: the stream has no completed snapshot yet; nothing to audit`);
     }
@@ -102,7 +105,7 @@ export async function keyAudit(event: KeyAuditInput, _context?: Context): Promis
       await source.close();
     }
     const { horizon: _h, watermark: _w, ...counts } = report;
-    await rt.store.recordKeyAudit(stream, {
+    await rt.store.watermarks.recordKeyAudit(stream, {
       status: 'completed',
       runId,
       at: report.finishedAt,
@@ -130,7 +133,7 @@ export async function keyAudit(event: KeyAuditInput, _context?: Context): Promis
   } catch (error) {
     metrics.addMetric(METRICS.keyAuditFailed, MetricUnit.Count, 1);
     logger.error('key audit failed', { error: loggableError(error) });
-    await rt.store
+    await rt.store.watermarks
       .recordKeyAudit(stream, {
         status: 'failed',
         runId,
@@ -140,7 +143,7 @@ export async function keyAudit(event: KeyAuditInput, _context?: Context): Promis
       .catch(() => undefined);
     throw error;
   } finally {
-    await rt.store.releaseLock(INCREMENTAL_LOCK, owner).catch(() => undefined);
+    await rt.store.locks.release(INCREMENTAL_LOCK, owner).catch(() => undefined);
   }
 }
 

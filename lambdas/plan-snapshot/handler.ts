@@ -19,7 +19,7 @@ import {
   type PlanSnapshotInput,
   type PlanSnapshotResult,
   planSnapshot,
-} from '#shared/pipeline/plan';
+} from '#shared/pipeline/snapshot';
 import { createExtractorRuntime, openOperatorSource } from '#shared/runtime/extractor';
 import { wrapHandler } from '#shared/runtime/observability';
 import { reportSchemaCheck } from '#shared/runtime/schema-drift';

@@ -114,7 +114,7 @@ export async function publish(event: PublishInput): Promise<PlanPublishResult | 
       logger.info('wallet ledger audit skipped', { reason: result.reason });
       return result;
     }
-    await store.recordWalletAudit({
+    await store.walletAudit.record({
       breaks: result.breaks,
       windows: result.windows,
       publish: String(event.publish),

@@ -13,7 +13,7 @@ import {
   type EndIncrementalInput,
   type EndIncrementalResult,
   endIncrementalRun,
-} from '#shared/pipeline/plan';
+} from '#shared/pipeline/incremental';
 import { createAwsClients, loadRuntimeConfig, readRuntimeEnv } from '#shared/runtime/context';
 import { createObservability, wrapHandler } from '#shared/runtime/observability';
 import { SyncStateStore } from '#shared/state/store';

@@ -298,7 +298,7 @@ describe('status', () => {
 
     const store = new SyncStateStore(dynamo.doc, table);
     const h = (n: number) => new Date(Date.UTC(2025, 0, 1, n));
-    await store.startSnapshot({
+    await store.snapshots.start({
       snapshotId: 'snap-1',
       cutoff: h(48),
       streams: ['players', 'payments'],
@@ -308,13 +308,15 @@ describe('status', () => {
         { stream: 'payments', windowId: 'w1', from: h(0), to: h(24) },
       ],
     });
-    await store.markWindowRunning('snap-1', 'players', 'w1');
-    await store.markWindowDone('snap-1', 'players', 'w1', { rows: 1200, bytes: 10, manifestKey: 'm' });
-    await store.markWindowRunning('snap-1', 'payments', 'w1');
-    await store.markWindowFailed('snap-1', 'payments', 'w1', { error: 'SourceTimeoutError: statement timeout' });
-    await store.advanceWatermark('players', new Date(Date.now() - 10 * 60_000), 'incr-1', { rowCount: 42 });
-    await store.recordNullCursorRows('players', { rows: 3, runId: 'incr-1' });
-    await store.recordNullCursorRows('payments', { rows: 0, runId: 'snap-1' });
+    await store.snapshots.markWindowRunning('snap-1', 'players', 'w1');
+    await store.snapshots.markWindowDone('snap-1', 'players', 'w1', { rows: 1200, bytes: 10, manifestKey: 'm' });
+    await store.snapshots.markWindowRunning('snap-1', 'payments', 'w1');
+    await store.snapshots.markWindowFailed('snap-1', 'payments', 'w1', {
+      error: 'SourceTimeoutError: statement timeout',
+    });
+    await store.watermarks.advance('players', new Date(Date.now() - 10 * 60_000), 'incr-1', { rowCount: 42 });
+    await store.watermarks.recordNullCursorRows('players', { rows: 3, runId: 'incr-1' });
+    await store.watermarks.recordNullCursorRows('payments', { rows: 0, runId: 'snap-1' });
     // Two measured runs of payments: 3 late rows (≤ 5 min, ≤ 20 min, ≤ 45 min), the latest 41 min late.
     const bucketsOf = (...seconds: number[]) => {
       const h: number[] = new Array(LATENESS_BUCKETS_SECONDS.length + 1).fill(0);
@@ -323,15 +325,20 @@ describe('status', () => {
     };
     const histogram = bucketsOf(200, 1100);
     const later = bucketsOf(2460);
-    await store.recordLateness('payments', { runId: 'incr-1', rows: 2, maxSeconds: 1100, histogram });
-    await store.recordLateness('payments', { runId: 'incr-2', rows: 1, maxSeconds: 2460, histogram: later });
+    await store.watermarks.recordLateness('payments', { runId: 'incr-1', rows: 2, maxSeconds: 1100, histogram });
+    await store.watermarks.recordLateness('payments', { runId: 'incr-2', rows: 1, maxSeconds: 2460, histogram: later });
     // A retry of the same run counts nothing twice.
     expect(
-      await store.recordLateness('payments', { runId: 'incr-2', rows: 1, maxSeconds: 2460, histogram: later }),
+      await store.watermarks.recordLateness('payments', {
+        runId: 'incr-2',
+        rows: 1,
+        maxSeconds: 2460,
+        histogram: later,
+      }),
     ).toBe(false);
-    await store.recordHoldback('players', { runId: 'incr-1', heldBackSeconds: 192, visibility: 'own' });
+    await store.watermarks.recordHoldback('players', { runId: 'incr-1', heldBackSeconds: 192, visibility: 'own' });
 
-    await store.recordKeyAudit('players', {
+    await store.watermarks.recordKeyAudit('players', {
       status: 'completed',
       runId: 'audit-1',
       at: h(49).toISOString(),
@@ -346,7 +353,7 @@ describe('status', () => {
       rowsRepaired: 1,
       pendingKeys: 0,
     });
-    await store.recordKeyAudit('payments', {
+    await store.watermarks.recordKeyAudit('payments', {
       status: 'failed',
       runId: 'audit-2',
       at: h(49).toISOString(),

@@ -318,7 +318,7 @@ export function describePipeline(engine: Engine, available: boolean): void {
         expect(stopped.status).toBe('ABORTED');
         snapshotId = stopped.snapshotId ?? '';
         expect(snapshotId).toMatch(/^snap-/);
-        const meta = await pipeline.store.getSnapshot(snapshotId);
+        const meta = await pipeline.store.snapshots.get(snapshotId);
         cutoff = meta!.cutoff.getTime();
         start = cutoff - SNAPSHOT_DAYS * DAY;
         expect(meta).toMatchObject({ status: 'running', streams: ALL_STREAMS });
@@ -327,14 +327,14 @@ export function describePipeline(engine: Engine, available: boolean): void {
         expect(cutoff).toBeLessThanOrEqual(Date.now() - SAFETY_LAG);
         expect(cutoff).toBeGreaterThan(Date.now() - SAFETY_LAG - 2 * HOUR);
 
-        const windows = await pipeline.store.listWindows(snapshotId);
+        const windows = await pipeline.store.snapshots.listWindows(snapshotId);
         const doneBefore = windows.filter((w) => w.status === 'done').map((w) => `${w.stream}/${w.windowId}`);
         const pending = windows.filter((w) => w.status !== 'done');
         expect(doneBefore.length).toBeGreaterThanOrEqual(8);
         expect(pending.length).toBeGreaterThanOrEqual(2);
         flaky = `${pending[0]!.stream}/${pending[0]!.windowId}`;
         lost = `${pending.at(-1)!.stream}/${pending.at(-1)!.windowId}`;
-        expect(await pipeline.store.getWatermark('payments')).toBeUndefined();
+        expect(await pipeline.store.watermarks.get('payments')).toBeUndefined();
 
         const resume = extractRecorder((e, attempt) => {
           const id = `${e.stream}/${e.windowId}`;
@@ -359,9 +359,9 @@ export function describePipeline(engine: Engine, available: boolean): void {
         expect(retried(resumed, SNAPSHOT_STATES.extract)).toBe(2);
         for (const c of resume.calls) expect(c.runId).toBe(snapshotId);
 
-        const after = await pipeline.store.listWindows(snapshotId);
+        const after = await pipeline.store.snapshots.listWindows(snapshotId);
         expect(after.every((w) => w.status === 'done')).toBe(true);
-        for (const stream of ALL_STREAMS) expect((await pipeline.store.getWatermark(stream))?.getTime()).toBe(cutoff);
+        for (const stream of ALL_STREAMS) expect((await pipeline.store.watermarks.get(stream))?.getTime()).toBe(cutoff);
 
         pseudonymKey = await loadPseudonymKey({
           keys: new LocalKeyService({
@@ -381,8 +381,8 @@ export function describePipeline(engine: Engine, available: boolean): void {
         const players = new Set((await readAllLanded('players')).map((r) => String(r.player_id)));
         for (const key of nullCursorKeys) expect(players.has(landedKey('players', key))).toBe(false);
         const counts = Object.fromEntries(ALL_STREAMS.map((s) => [s, s === 'players' ? NULL_CURSOR_PLAYERS : 0]));
-        expect((await pipeline.store.getSnapshot(snapshotId))?.nullCursorRows).toEqual(counts);
-        expect(await pipeline.store.getStreamState('players')).toMatchObject({
+        expect((await pipeline.store.snapshots.get(snapshotId))?.nullCursorRows).toEqual(counts);
+        expect(await pipeline.store.watermarks.getState('players')).toMatchObject({
           nullCursorRows: NULL_CURSOR_PLAYERS,
           nullCursorRunId: snapshotId,
         });
@@ -438,7 +438,7 @@ export function describePipeline(engine: Engine, available: boolean): void {
             expect(range.to).toBeGreaterThanOrEqual(to);
             expect(range.to).toBeLessThanOrEqual(Date.now() - SAFETY_LAG);
             expect(r.reconciliation.ok).toBe(true);
-            expect((await pipeline.store.getWatermark(r.stream))?.getTime()).toBe(range.to);
+            expect((await pipeline.store.watermarks.get(r.stream))?.getTime()).toBe(range.to);
             ranges.set(r.stream, range);
             watermark.set(r.stream, range.to);
           }
@@ -449,7 +449,7 @@ export function describePipeline(engine: Engine, available: boolean): void {
           }
           expect(run.end?.nullCursorRows).toMatchObject({ players: nullCursorPlayers, payments: 0 });
           expect(run.end?.summary).toContain(`not landed: rows with a NULL cursor (players ${nullCursorPlayers})`);
-          expect(await pipeline.store.getStreamState('players')).toMatchObject({
+          expect(await pipeline.store.watermarks.getState('players')).toMatchObject({
             nullCursorRows: nullCursorPlayers,
             nullCursorRunId: run.begin?.status === 'acquired' ? run.begin.runId : '?',
           });
@@ -458,7 +458,7 @@ export function describePipeline(engine: Engine, available: boolean): void {
           from = to;
         }
         expect(updatedPayments).toBeGreaterThan(0);
-        expect(await pipeline.store.getLock(INCREMENTAL_LOCK)).toBeUndefined();
+        expect(await pipeline.store.locks.get(INCREMENTAL_LOCK)).toBeUndefined();
 
         // Every row version present when a run started, in that run's range, landed; nothing else did.
         for (const stream of ALL_STREAMS) {
@@ -494,8 +494,8 @@ export function describePipeline(engine: Engine, available: boolean): void {
 
       it('skips an incremental run while another run holds the lock, and leaves the lock and watermarks alone', async () => {
         expect(afterRuns).toBeDefined();
-        const before = await Promise.all(ALL_STREAMS.map((s) => pipeline.store.getWatermark(s)));
-        expect(await pipeline.store.acquireLock(INCREMENTAL_LOCK, 'other-run', 1200)).toBe(true);
+        const before = await Promise.all(ALL_STREAMS.map((s) => pipeline.store.watermarks.get(s)));
+        expect(await pipeline.store.locks.acquire(INCREMENTAL_LOCK, 'other-run', 1200)).toBe(true);
         try {
           const run = await pipeline.runIncremental({ executionName: 'e2e-while-locked' });
           expect(run.status).toBe('SUCCEEDED');
@@ -503,10 +503,10 @@ export function describePipeline(engine: Engine, available: boolean): void {
           expect(run.begin).toMatchObject({ status: 'locked', holder: 'other-run' });
           expect(run.streams).toEqual([]);
           expect(run.end).toBeUndefined();
-          expect((await pipeline.store.getLock(INCREMENTAL_LOCK))?.owner).toBe('other-run');
-          expect(await Promise.all(ALL_STREAMS.map((s) => pipeline.store.getWatermark(s)))).toEqual(before);
+          expect((await pipeline.store.locks.get(INCREMENTAL_LOCK))?.owner).toBe('other-run');
+          expect(await Promise.all(ALL_STREAMS.map((s) => pipeline.store.watermarks.get(s)))).toEqual(before);
         } finally {
-          await pipeline.store.releaseLock(INCREMENTAL_LOCK, 'other-run');
+          await pipeline.store.locks.release(INCREMENTAL_LOCK, 'other-run');
         }
       });
 
@@ -545,11 +545,11 @@ export function describePipeline(engine: Engine, available: boolean): void {
         );
         expect(failing.attempts.get(`payments/${brokenId}`)).toBe(1 + (retry?.MaxAttempts ?? 3));
 
-        const windows = await pipeline.store.listWindows(replayId);
+        const windows = await pipeline.store.snapshots.listWindows(replayId);
         expect(windows.filter((w) => w.status !== 'done').map((w) => `${w.stream}/${w.windowId}:${w.status}`)).toEqual([
           `payments/${brokenId}:failed`,
         ]);
-        expect(await pipeline.store.getSnapshot(replayId)).toMatchObject({ status: 'failed' });
+        expect(await pipeline.store.snapshots.get(replayId)).toMatchObject({ status: 'failed' });
         const doneWindows = windows.filter((w) => w.status === 'done');
         expect(doneWindows.length).toBeGreaterThanOrEqual(3);
 
@@ -598,7 +598,7 @@ export function describePipeline(engine: Engine, available: boolean): void {
         expect(comparable(replayed, 'payment_id')).toEqual(comparable(expected, 'payment_id'));
         // A replay ends before the watermarks: they stay where the incremental runs left them.
         for (const stream of ALL_STREAMS) {
-          expect((await pipeline.store.getWatermark(stream))?.getTime()).toBe(lastRanges.get(stream)!.to);
+          expect((await pipeline.store.watermarks.get(stream))?.getTime()).toBe(lastRanges.get(stream)!.to);
         }
       });
 
@@ -642,14 +642,14 @@ export function describePipeline(engine: Engine, available: boolean): void {
         expect(failed.status).toBe('FAILED');
         expect(failed.error).toBe('SnapshotFailed');
         const replayId = failed.snapshotId!;
-        const bad = (await pipeline.store.listWindows(replayId)).find((w) => w.status !== 'done')!;
+        const bad = (await pipeline.store.snapshots.listWindows(replayId)).find((w) => w.status !== 'done')!;
         expect(bad.from.getTime()).toBeLessThanOrEqual(badAt);
         expect(bad.to.getTime()).toBeGreaterThan(badAt);
         const named = `1 window(s) failed: stream payments window ${bad.windowId} (CoercionError – CoercionError:`;
         expect(failed.cause).toContain(named);
         expect(failed.cause).toContain('amount');
         expect(failed.cause).toContain(`{"snapshotId": "${replayId}"}`);
-        expect(await pipeline.store.getSnapshot(replayId)).toMatchObject({ status: 'failed' });
+        expect(await pipeline.store.snapshots.get(replayId)).toMatchObject({ status: 'failed' });
 
         // Resumed without fixing the source: the same window fails with the same error, reported as such.
         const unfixed = extractRecorder(() => null);
@@ -662,8 +662,8 @@ export function describePipeline(engine: Engine, available: boolean): void {
         const entered = again.executions[0]!.events.filter((e) => e.type === 'StateEntered').map((e) => e.state.name);
         expect(entered).toContain(SNAPSHOT_STATES.failed);
         expect(entered).not.toContain(SNAPSHOT_STATES.stepFailed);
-        expect(await pipeline.store.getSnapshot(replayId)).toMatchObject({ status: 'failed' });
-        expect((await pipeline.store.getSnapshot(replayId))?.error).toContain(named);
+        expect(await pipeline.store.snapshots.get(replayId)).toMatchObject({ status: 'failed' });
+        expect((await pipeline.store.snapshots.get(replayId))?.error).toContain(named);
 
         // The DBA fixes the value: the resume redoes that window only and the snapshot completes.
         await db.exec(`UPDATE ${payments} SET amount = ${db.p(1)} WHERE txn_id = ${db.p(2)}`, ['12.35', badKey]);
@@ -672,7 +672,7 @@ export function describePipeline(engine: Engine, available: boolean): void {
         expect(completed.error).toBeUndefined();
         expect(completed.finalize).toMatchObject({ status: 'completed', snapshotId: replayId, failed: 0 });
         expect(fixed.calls.map((c) => `${c.stream}/${c.windowId}`)).toEqual([`payments/${bad.windowId}`]);
-        expect(await pipeline.store.getSnapshot(replayId)).toMatchObject({ status: 'completed' });
+        expect(await pipeline.store.snapshots.get(replayId)).toMatchObject({ status: 'completed' });
         const landed = await readAllLanded('payments', replayId);
         expect(landed.find((r) => r.payment_id === badKey)).toMatchObject({ amount: '12.35' });
         const expected = await expectedLanded('payments', replayId, { from, to });
@@ -692,7 +692,7 @@ export function describePipeline(engine: Engine, available: boolean): void {
         const players = run.streams.find((r) => r.stream === 'players' && r.status === 'complete');
         expect(players?.nullCursorRows).toBe(0);
         expect(run.end?.summary).not.toContain('NULL cursor');
-        expect(await pipeline.store.getStreamState('players')).toMatchObject({ nullCursorRows: 0 });
+        expect(await pipeline.store.watermarks.getState('players')).toMatchObject({ nullCursorRows: 0 });
         // Every one of them is now landed at its source cursor (the fix time, or an update since).
         const source = toState(await readSource()).players;
         const landed = latestPerKey(await readAllLanded('players'), 'player_id');

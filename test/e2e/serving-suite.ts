@@ -158,7 +158,7 @@ export function describeServing(engine: Engine, available: boolean): void {
     }
 
     async function lastWatermark(): Promise<number> {
-      const marks = await Promise.all(ALL.map((s) => pipeline.store.getWatermark(s)));
+      const marks = await Promise.all(ALL.map((s) => pipeline.store.watermarks.get(s)));
       return Math.min(...marks.map((m) => m!.getTime()));
     }
 
@@ -218,7 +218,7 @@ export function describeServing(engine: Engine, available: boolean): void {
     it('publishes a snapshot: every serving table holds the source current state', async () => {
       const run = await pipeline.runSnapshot({}, { executionName: 'serving-snapshot' });
       expect(run.status, run.cause).toBe('SUCCEEDED');
-      const meta = await pipeline.store.getSnapshot(run.snapshotId!);
+      const meta = await pipeline.store.snapshots.get(run.snapshotId!);
       start = meta!.cutoff.getTime() - SNAPSHOT_DAYS * DAY;
       const publish = pipeline.publishes.at(-1)!;
       expect(publish.status).toBe('SUCCEEDED');
@@ -244,7 +244,7 @@ export function describeServing(engine: Engine, available: boolean): void {
       const sink = new S3Sink({ client: s3.client, bucket: pipeline.bucket });
       const snapshots = pipeline.publishes.flatMap((p) => p.statements);
       expect(snapshots.length).toBeGreaterThan(0);
-      const lastRun = (await pipeline.store.getStreamState('payments')).lastRunId!;
+      const lastRun = (await pipeline.store.watermarks.getState('payments')).lastRunId!;
       const committed = await readCommittedWindow(sink, 'payments', lastRun, 'incr');
       await ledger.register(publicationOf(pipeline.config, committed!.manifest));
       const again = await pipeline.runPublish({ executionName: 'serving-publish-again' });
@@ -259,7 +259,7 @@ export function describeServing(engine: Engine, available: boolean): void {
 
     it('fails a run visibly when publishing fails, keeps extraction going, and the next run publishes the backlog', async () => {
       await advanceRecent();
-      const watermarkBefore = await pipeline.store.getWatermark('game_rounds');
+      const watermarkBefore = await pipeline.store.watermarks.get('game_rounds');
       const failing = await pipeline.runIncremental({
         executionName: 'serving-incremental-publish-fails',
         athenaFault: (sql) =>
@@ -272,7 +272,9 @@ export function describeServing(engine: Engine, available: boolean): void {
       expect(failing.cause).toContain(`operator ${OPERATOR} (sandbox): incremental run`);
       expect(failing.cause).toContain('stream game_rounds');
       // Extraction went on: the watermark moved, the other streams were published.
-      expect((await pipeline.store.getWatermark('game_rounds'))!.getTime()).toBeGreaterThan(watermarkBefore!.getTime());
+      expect((await pipeline.store.watermarks.get('game_rounds'))!.getTime()).toBeGreaterThan(
+        watermarkBefore!.getTime(),
+      );
       const backlog = await new PublicationLedger(dynamo.doc, pipeline.tableName).pending('game_rounds');
       expect(backlog.length).toBeGreaterThan(0);
       expect(await new PublicationLedger(dynamo.doc, pipeline.tableName).pending('payments')).toEqual([]);

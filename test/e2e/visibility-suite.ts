@@ -14,7 +14,7 @@ import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { StreamName } from '#shared/canonical';
 import type { ExtractResult } from '#shared/pipeline/contracts';
-import { gridWindows } from '#shared/pipeline/plan';
+import { gridWindows } from '#shared/pipeline/window-grid';
 import { keys } from '#shared/state/keys';
 import { type DynaliteHandle, type S3rverHandle, startDynalite, startS3rver } from '../../local/engines.ts';
 import { landedTableFiles, type TableFile } from '../../local/lake.ts';
@@ -241,7 +241,7 @@ export function describeVisibility(engine: Engine, available: boolean): void {
 
       it('never shows an incremental run that failed after a continuation, also after the next runs', async () => {
         await widen('bonus_awards', 'amount', 'bonuses');
-        const watermark = (await pipeline.store.getWatermark('bonuses'))!;
+        const watermark = (await pipeline.store.watermarks.get('bonuses'))!;
         const [{ id: maxId }] = (await db.rows(`SELECT max(award_id) AS id FROM ${db.table('bonus_awards')}`)) as [
           { id: string },
         ];
@@ -291,7 +291,7 @@ export function describeVisibility(engine: Engine, available: boolean): void {
         expect(continued.length).toBeGreaterThan(0);
         const failedParts = await rawParts('bonuses', failedRun);
         expect(failedParts.length).toBeGreaterThan(0);
-        expect(await pipeline.store.getWatermark('bonuses')).toEqual(watermark);
+        expect(await pipeline.store.watermarks.get('bonuses')).toEqual(watermark);
         const inserted = new Set(rows.map((r) => String(r[0])));
         const visibleInserted = async () =>
           (await visibleRows('bonuses', 'bonus_id')).filter((r) => inserted.has(r.key));

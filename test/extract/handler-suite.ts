@@ -20,7 +20,8 @@ import type {
   IncrementalSyncResult,
 } from '#shared/pipeline/contracts';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
-import { SnapshotIncompleteError, SyncStateStore } from '#shared/state/store';
+import { SnapshotIncompleteError } from '#shared/state/snapshots';
+import { SyncStateStore } from '#shared/state/store';
 import {
   advanceSyntheticOperator,
   createSyntheticOperator,
@@ -203,7 +204,7 @@ export function describeHandlers(engine: Engine, available: boolean): void {
       ];
 
       it('lands snapshot windows of payments, game_rounds and players exactly and marks them done', async () => {
-        await store.startSnapshot({
+        await store.snapshots.start({
           snapshotId: SNAP,
           cutoff: new Date(H0),
           streams: ['payments', 'game_rounds', 'players'],
@@ -225,7 +226,7 @@ export function describeHandlers(engine: Engine, available: boolean): void {
         remaining = 900_000;
         if (first.status !== 'continue') throw new Error('game_rounds should have continued');
         expect(first.continuation.after).toMatch(/^v1\./);
-        const [saved] = await store.listWindows(SNAP, { stream: 'game_rounds' });
+        const [saved] = await store.snapshots.listWindows(SNAP, { stream: 'game_rounds' });
         expect(saved).toMatchObject({ status: 'running', continuation: first.continuation });
         const roundsResult = complete(
           await runWindow({ ...rounds, continuation: JSON.parse(JSON.stringify(first.continuation)) }),
@@ -277,7 +278,7 @@ export function describeHandlers(engine: Engine, available: boolean): void {
         expect(shared.length).toBeGreaterThan(0);
         for (const p of shared) expect(p).toMatch(/^[0-9a-f]{64}$/);
 
-        const windows = await store.listWindows(SNAP);
+        const windows = await store.snapshots.listWindows(SNAP);
         for (const stream of ['payments', 'game_rounds', 'players'] as const) {
           const w = windows.find((x) => x.stream === stream && x.windowId === 'w1');
           expect(w).toMatchObject({
@@ -299,7 +300,7 @@ export function describeHandlers(engine: Engine, available: boolean): void {
         const manifest = await getManifest(aws, result.manifestKey);
         expect(manifest).toMatchObject({ rowCount: 0, parts: [], minCursor: null, maxCursor: null });
         expect(await windowPartKeys(aws, 'payments', SNAP, 'w-empty')).toEqual([]);
-        const [w] = (await store.listWindows(SNAP)).filter((x) => x.windowId === 'w-empty');
+        const [w] = (await store.snapshots.listWindows(SNAP)).filter((x) => x.windowId === 'w-empty');
         expect(w?.status).toBe('done');
       });
 
@@ -307,7 +308,7 @@ export function describeHandlers(engine: Engine, available: boolean): void {
       let run1: LandedRow[] = [];
 
       it('starts incremental syncs at the snapshot cutoff minus the lookback and emits its metrics as EMF', async () => {
-        const completed = await store.completeSnapshot(SNAP);
+        const completed = await store.snapshots.complete(SNAP);
         expect(completed.watermarks.payments).toEqual({ advanced: true, current: new Date(H0) });
 
         const mark = emitted.length;
@@ -317,7 +318,7 @@ export function describeHandlers(engine: Engine, available: boolean): void {
         expect(result.range.to).toBe(result.watermark);
         expect(W1).toBeGreaterThan(H0);
         expect(W1).toBeLessThanOrEqual(Date.now() - SAFETY_LAG);
-        expect(await store.getWatermark('payments')).toEqual(new Date(W1));
+        expect(await store.watermarks.get('payments')).toEqual(new Date(W1));
 
         const { landed, source } = await expectLandedExactly(
           'payments',
@@ -403,7 +404,7 @@ export function describeHandlers(engine: Engine, available: boolean): void {
         const maxLateness = Math.max(...lateVersions.map((r) => (W1 * 1000 - Number(r._cursor_us)) / 1e6));
         expect(maxLateness).toBe(35 * 60);
         expect(result.lateness).toEqual({ rows: lateVersions.length, maxLatenessSeconds: maxLateness });
-        const recorded = (await store.getStreamState('payments')).lateness;
+        const recorded = (await store.watermarks.getState('payments')).lateness;
         expect(recorded).toMatchObject({
           runs: 2,
           rows: lateVersions.length,
@@ -443,7 +444,7 @@ export function describeHandlers(engine: Engine, available: boolean): void {
       });
 
       it('never moves the watermark backwards', async () => {
-        const before = (await store.getWatermark('payments'))!;
+        const before = (await store.watermarks.get('payments'))!;
         const replay = complete(
           await runIncremental({
             runId: 'incr-replay',
@@ -452,8 +453,8 @@ export function describeHandlers(engine: Engine, available: boolean): void {
           }),
         );
         expect(replay.watermark).toBe(before.toISOString());
-        expect(await store.getWatermark('payments')).toEqual(before);
-        expect(await store.advanceWatermark('payments', new Date(H0), 'manual')).toEqual({
+        expect(await store.watermarks.get('payments')).toEqual(before);
+        expect(await store.watermarks.advance('payments', new Date(H0), 'manual')).toEqual({
           advanced: false,
           current: before,
         });
@@ -484,7 +485,7 @@ export function describeHandlers(engine: Engine, available: boolean): void {
             expect(before - SAFETY_LAG).toBeGreaterThan(Number(started) - 60_000);
             expect(to).toBeLessThanOrEqual(Number(started) - 60_000);
             expect(result.heldBackSeconds).toBeGreaterThan(0);
-            const state = await store.getStreamState('payments');
+            const state = await store.watermarks.getState('payments');
             expect(state.holdback).toMatchObject({ runId: 'incr-held', visibility: 'all' });
             expect(state.holdback?.heldBackSeconds).toBe(result.heldBackSeconds);
             expect(emitted.at(-1)).toMatchObject({ WatermarkHeldBackSeconds: result.heldBackSeconds });
@@ -496,7 +497,7 @@ export function describeHandlers(engine: Engine, available: boolean): void {
       );
 
       it('runs one incremental sync per operator at a time; the other is skipped and lands nothing', async () => {
-        const before = (await store.getWatermark('payments'))!;
+        const before = (await store.watermarks.get('payments'))!;
         const results = await runIncrementals([
           { runId: 'incr-3a', stream: 'payments' },
           { runId: 'incr-3b', stream: 'payments' },
@@ -510,15 +511,15 @@ export function describeHandlers(engine: Engine, available: boolean): void {
         expect(manifests).toHaveLength(1);
         expect(manifests[0]).toMatch(new RegExp(`^_manifests/payments/${winRun}/incr/[^/]+\\.json$`));
         expect(await windowPartKeys(aws, 'payments', loseRun, 'incr')).toEqual([]);
-        expect((await store.getWatermark('payments'))!.getTime()).toBeGreaterThan(before.getTime());
-        expect(await store.getLock(INCREMENTAL_LOCK)).toBeUndefined();
+        expect((await store.watermarks.get('payments'))!.getTime()).toBeGreaterThan(before.getTime());
+        expect(await store.locks.get(INCREMENTAL_LOCK)).toBeUndefined();
 
         // A run of the state machine holds the lock: a direct invocation is skipped.
-        expect(await store.acquireLock(INCREMENTAL_LOCK, 'state-machine-run', 60)).toBe(true);
+        expect(await store.locks.acquire(INCREMENTAL_LOCK, 'state-machine-run', 60)).toBe(true);
         const skipped = await runIncremental({ runId: 'incr-4', stream: 'payments' });
         expect(skipped).toMatchObject({ status: 'skipped', stream: 'payments' });
         expect(await aws.s3.listKeys(aws.bucket, '_manifests/payments/incr-4/')).toEqual([]);
-        expect(await store.releaseLock(INCREMENTAL_LOCK, 'state-machine-run')).toBe(true);
+        expect(await store.locks.release(INCREMENTAL_LOCK, 'state-machine-run')).toBe(true);
       });
 
       it('orders two versions of one player landed 800 µs apart, and a rewrite at the same cursor, by (_cursor_us, _source_seq)', async () => {
@@ -625,7 +626,7 @@ export function describeHandlers(engine: Engine, available: boolean): void {
           windowEvent('payments', 'w-bad', from, from + DAY, 'snap-bad'),
           windowEvent('players', 'w-bad', from, from + DAY, 'snap-bad'),
         ] as const;
-        await store.startSnapshot({
+        await store.snapshots.start({
           snapshotId: 'snap-bad',
           cutoff: new Date(from + DAY),
           streams: ['payments', 'players'],
@@ -661,7 +662,7 @@ export function describeHandlers(engine: Engine, available: boolean): void {
           ['players', 1],
         ]);
 
-        const windows = await store.listWindows('snap-bad');
+        const windows = await store.snapshots.listWindows('snap-bad');
         expect(windows.map((w) => [w.stream, w.status])).toEqual([
           ['payments', 'failed'],
           ['players', 'failed'],
@@ -671,7 +672,7 @@ export function describeHandlers(engine: Engine, available: boolean): void {
           expect(await aws.s3.listKeys(aws.bucket, `_manifests/${stream}/snap-bad/`)).toEqual([]);
           expect(await windowPartKeys(aws, stream, 'snap-bad', 'w-bad')).toEqual([]);
         }
-        await expect(store.completeSnapshot('snap-bad')).rejects.toBeInstanceOf(SnapshotIncompleteError);
+        await expect(store.snapshots.complete('snap-bad')).rejects.toBeInstanceOf(SnapshotIncompleteError);
       });
     },
   );

@@ -138,7 +138,7 @@ export function describeKeyJoins(engine: Engine, available: boolean): void {
           keyId: KMS_KEY_ARN,
           cache: false,
         });
-        await store.startSnapshot({
+        await store.snapshots.start({
           snapshotId: 'snap-keys',
           cutoff: new Date(H0),
           streams: ['players', 'payments'],

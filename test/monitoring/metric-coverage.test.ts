@@ -119,14 +119,14 @@ describe.skipIf(!available)('alarm metric coverage', () => {
       from: new Date(H0 - DAY).toISOString(),
       to: new Date(H0).toISOString(),
     }));
-    await store.startSnapshot({
+    await store.snapshots.start({
       snapshotId: 'snap-coverage',
       cutoff: new Date(H0),
       streams,
       windows: windows.map((w) => ({ ...w, from: new Date(w.from), to: new Date(w.to) })),
     });
     for (const w of windows) await captured(() => extract.handler(w, context));
-    await store.completeSnapshot('snap-coverage');
+    await store.snapshots.complete('snap-coverage');
     for (const stream of streams) {
       await captured(() => incremental.handler({ runId: 'incr-coverage', stream }, context));
     }

@@ -8,7 +8,7 @@
  * | --- | --- | --- |
  * | `SourceConnectionError` | retryable | a lost or refused database session (sources/errors.ts) |
  * | `SinkError` | retryable | a failed S3 request; the window is rewritten under the same keys (sink/errors.ts) |
- * | `SyncStateError` | retryable | a throttled or failing sync-state call (state/store.ts; its `retryable` flag tells throttling from validation, the state machines retry it by name) |
+ * | `SyncStateError` | retryable | a throttled or failing sync-state call (state/table.ts; its `retryable` flag tells throttling from validation, the state machines retry it by name) |
  * | `SourceTimeoutError` | timeout | a statement or lock timeout: one more attempt, later (sources/errors.ts) |
  * | `SourceAccessError` | never | authentication, TLS, a missing database or privilege (sources/errors.ts) |
  * | `SourceQueryError` | never | the schema or the config must change (sources/errors.ts) |

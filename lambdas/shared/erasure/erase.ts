@@ -24,7 +24,7 @@ import { servingColumns } from '../serving/tables.ts';
 import type { ObjectSink } from '../sink/sink.ts';
 import type { ErasureAudit, ErasureRecord, ErasureStreamCounts, ErasureWindowRecord } from '../state/erasures.ts';
 import { PUBLISH_LOCK } from '../state/keys.ts';
-import type { SyncStateStore } from '../state/store.ts';
+import type { LockStore } from '../state/locks.ts';
 import type { ErasureObjects } from './objects.ts';
 import {
   committedWindows,
@@ -111,7 +111,7 @@ export interface EraseInput {
    * The sync-state store: the erasure holds the operator's publish lock while it rewrites and
    * deletes, so no publish merges windows read before their parts were rewritten.
    */
-  readonly locks: Pick<SyncStateStore, 'acquireLock' | 'renewLock' | 'releaseLock' | 'getLock'>;
+  readonly locks: LockStore;
   /** How long to wait for a running publish to release the lock. @default 1800000 (30 minutes) */
   readonly lockWaitMs?: number;
   /** @default setTimeout */
@@ -213,8 +213,8 @@ async function takePublishLock(input: EraseInput, owner: string): Promise<void> 
   const deadline = Date.now() + (input.lockWaitMs ?? 1_800_000);
   const sleep = input.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   for (;;) {
-    if (await input.locks.acquireLock(PUBLISH_LOCK, owner, PUBLISH_LOCK_TTL_SECONDS)) return;
-    const holder = (await input.locks.getLock(PUBLISH_LOCK))?.owner ?? 'unknown';
+    if (await input.locks.acquire(PUBLISH_LOCK, owner, PUBLISH_LOCK_TTL_SECONDS)) return;
+    const holder = (await input.locks.get(PUBLISH_LOCK))?.owner ?? 'unknown';
     if (Date.now() >= deadline) {
       throw new RawErasureError(
         `${input.config.operatorId}: a publish into the serving tables holds the publish lock (${holder}); nothing was changed. Run the erasure again once it has finished (a lock whose publish no longer runs expires after ${PUBLISH_LOCK_TTL_SECONDS / 3600} hours: docs/runbook.md#publish-backlog)`,
@@ -227,7 +227,7 @@ async function takePublishLock(input: EraseInput, owner: string): Promise<void> 
 
 /** Extends the publish lock; stops the erasure if it was lost (expired and taken by a publish). */
 async function keepPublishLock(input: EraseInput, owner: string): Promise<void> {
-  if (await input.locks.renewLock(PUBLISH_LOCK, owner, PUBLISH_LOCK_TTL_SECONDS)) return;
+  if (await input.locks.renew(PUBLISH_LOCK, owner, PUBLISH_LOCK_TTL_SECONDS)) return;
   throw new RawErasureError(
     `${input.config.operatorId}: the erasure lost the publish lock (it expired and a publish took it); run the erasure again: it resumes`,
   );
@@ -286,7 +286,7 @@ export async function erasePlayer(input: EraseInput): Promise<ErasureReport> {
   try {
     return await eraseUnderLock(input, { erasureId, owner, running, pending, located, streams, base });
   } finally {
-    await input.locks.releaseLock(PUBLISH_LOCK, owner);
+    await input.locks.release(PUBLISH_LOCK, owner);
   }
 }
 

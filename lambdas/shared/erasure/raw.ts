@@ -38,7 +38,7 @@ import { openLandedPart } from '../parquet/part-reader.ts';
 import { MAX_QUERY_BYTES, type MergeSource, playerPartsStatement } from '../serving/sql.ts';
 import type { ObjectSink } from '../sink/sink.ts';
 import type { ErasureAudit } from '../state/erasures.ts';
-import { SyncStateError } from '../state/store.ts';
+import { SyncStateError } from '../state/table.ts';
 import type { LandedBatch, LandedValue } from '../types.ts';
 import { ErasureObjectError, type ErasureObjects } from './objects.ts';
 

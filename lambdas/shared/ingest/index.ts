@@ -2,6 +2,15 @@
  * File-drop ingestion: from an S3 Object Created event to landed Parquet or a quarantined file.
  * See `ingest.ts` for the flow and its guarantees.
  */
+
+export {
+  FileBusyError,
+  FileLedger,
+  type FileLedgerEntry,
+  type FileLedgerOptions,
+  type FileLedgerStatus,
+  fileVersionOf,
+} from '../state/file-ledger.ts';
 export { createIngestBatchHandler, type OutcomeListener } from './batch.ts';
 export {
   type InboundObjectEvent,
@@ -18,14 +27,6 @@ export {
   type IngestOutcome,
   ingestObject,
 } from './ingest.ts';
-export {
-  FileBusyError,
-  FileLedger,
-  type FileLedgerEntry,
-  type FileLedgerOptions,
-  type FileLedgerStatus,
-  fileVersionOf,
-} from './ledger.ts';
 export {
   copyObjectVersion,
   deleteObjectVersion,

@@ -41,8 +41,8 @@ import { fileSourceSeq, MAX_FILE_ROWS } from '../mapping/version.ts';
 import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
 import { S3Sink } from '../sink/s3.ts';
 import type { ListedObject, ObjectSink, ObjectUpload } from '../sink/sink.ts';
+import { type FileLedger, type FileLedgerStatus, fileVersionOf } from '../state/file-ledger.ts';
 import type { InboundObjectEvent } from './event.ts';
-import { type FileLedger, type FileLedgerStatus, fileVersionOf } from './ledger.ts';
 import { copyObjectVersion, deleteObjectVersion, getObjectVersion, type ObjectRef } from './objects.ts';
 
 /** Window id of every file run (a file is one window of its own run). */

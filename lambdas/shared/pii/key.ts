@@ -67,22 +67,22 @@ export async function readPseudonymKey(options: {
   /** The wrapping KMS key; omitted, the key recorded in the ciphertext is used. */
   readonly keyId?: string;
 }): Promise<Buffer | undefined> {
-  const stored = await options.store.getPseudonymKeyCiphertext();
+  const stored = await options.store.pseudonymKey.getCiphertext();
   if (!stored) return undefined;
   return checked(await options.keys.decrypt(stored, options.keyId));
 }
 
 async function resolveKey({ keys, store, keyId }: LoadPseudonymKeyOptions): Promise<Buffer> {
-  const stored = await store.getPseudonymKeyCiphertext();
+  const stored = await store.pseudonymKey.getCiphertext();
   if (stored) return unwrap(keys, stored, keyId);
 
   const generated = await keys.generateDataKey(keyId);
-  if (await store.putPseudonymKeyCiphertext(generated.ciphertext, keyId)) {
+  if (await store.pseudonymKey.putCiphertext(generated.ciphertext, keyId)) {
     return checked(generated.plaintext);
   }
   // Another Lambda stored its key between our read and our write: use theirs, forget ours.
   generated.plaintext.fill(0);
-  const winner = await store.getPseudonymKeyCiphertext();
+  const winner = await store.pseudonymKey.getCiphertext();
   if (!winner) {
     throw new PseudonymKeyError(
       `the pseudonym key item in ${store.tableName} was reported present but cannot be read back; retry`,
@@ -160,10 +160,10 @@ async function checkKeyForm({
     padSpace: comparison.padSpace,
     caseFolding: KEY_FORM_CASE_FOLDING,
   };
-  let current = await store.getKeyForm();
+  let current = await store.pseudonymKey.getKeyForm();
   if (!current) {
-    if (await store.putKeyForm(wanted)) return;
-    current = await store.getKeyForm();
+    if (await store.pseudonymKey.putKeyForm(wanted)) return;
+    current = await store.pseudonymKey.getKeyForm();
     if (!current) {
       throw new PseudonymKeyError(
         `the key form item in ${store.tableName} was reported present but cannot be read back; retry`,

@@ -65,7 +65,7 @@ export interface PublishDeps {
   readonly config: OperatorConfig;
   /** The operator's Glue database (Athena's default database of the statements). */
   readonly database: string;
-  readonly store: Pick<SyncStateStore, 'acquireLock' | 'releaseLock' | 'getLock'>;
+  readonly store: Pick<SyncStateStore, 'locks'>;
   readonly ledger: PublicationLedger;
   /** The landing bucket (to check which registered windows committed). */
   readonly sink: Pick<ObjectSink, 'listKeys'>;
@@ -123,8 +123,8 @@ async function committedOf(
 export async function planPublish(deps: PublishDeps, owner: string): Promise<PlanPublishResult> {
   const { config, store, ledger } = deps;
   const now = (deps.now ?? (() => new Date()))();
-  if (!(await store.acquireLock(PUBLISH_LOCK, owner, PUBLISH_LOCK_TTL_SECONDS))) {
-    const holder = (await store.getLock(PUBLISH_LOCK))?.owner ?? 'unknown';
+  if (!(await store.locks.acquire(PUBLISH_LOCK, owner, PUBLISH_LOCK_TTL_SECONDS))) {
+    const holder = (await store.locks.get(PUBLISH_LOCK))?.owner ?? 'unknown';
     return {
       status: 'locked',
       holder,
@@ -184,7 +184,7 @@ export async function planPublish(deps: PublishDeps, owner: string): Promise<Pla
   }
   const backlogAgeSeconds = Math.max(0, Math.round((now.getTime() - oldest) / 1000));
   if (batches.length === 0) {
-    await store.releaseLock(PUBLISH_LOCK, owner);
+    await store.locks.release(PUBLISH_LOCK, owner);
     return { status: 'empty', owner, abandoned, backlogAgeSeconds };
   }
   await ledger.savePlan(owner, batches, now);
@@ -282,7 +282,7 @@ export async function endPublish(
     failures.push(`${input.error.Error ?? 'error'}: ${causeText(input.error.Cause)}`);
   }
   await ledger.deletePlan(input.owner);
-  await store.releaseLock(PUBLISH_LOCK, input.owner);
+  await store.locks.release(PUBLISH_LOCK, input.owner);
   const summary =
     failures.length > 0
       ? `operator ${config.operatorId}: publishing failed for ${failures.join('; ')}; the windows stay in the backlog for the next publish`

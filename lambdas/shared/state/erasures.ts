@@ -15,8 +15,8 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ERASURE_PK_PREFIX, ERASURE_REQUEST_PREFIX, ERASURE_WINDOW_INFIX, keys } from './keys.ts';
-import { SyncStateError } from './store.ts';
+import { ERASURE_REQUEST_PREFIX, ERASURE_WINDOW_INFIX, erasurePk, keys } from './keys.ts';
+import { isConditionFailure, SyncStateError } from './table.ts';
 
 /** Rows and objects one request removed from one stream. */
 export interface ErasureStreamCounts {
@@ -62,10 +62,6 @@ export interface ErasureWindowRecord {
 }
 
 type Item = Record<string, unknown>;
-
-function isConditionFailure(error: unknown): boolean {
-  return (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
-}
 
 function toRecord(item: Item): ErasureRecord {
   const completedAt = typeof item.completedAt === 'string' ? new Date(item.completedAt) : undefined;
@@ -116,7 +112,7 @@ export class ErasureAudit {
           new QueryCommand({
             TableName: this.tableName,
             KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-            ExpressionAttributeValues: { ':pk': `${ERASURE_PK_PREFIX}${pseudonym}`, ':prefix': ERASURE_REQUEST_PREFIX },
+            ExpressionAttributeValues: { ':pk': erasurePk(pseudonym), ':prefix': ERASURE_REQUEST_PREFIX },
             ConsistentRead: true,
             ExclusiveStartKey: start,
           }),

@@ -17,9 +17,15 @@
  * | publish plan            | `PUBLISH_PLAN`       | `<owner>`                   |
  * | erasure request (audit) | `ERASURE#<pseudonym>`| `REQUEST#<erasure id>`      |
  * | erasure of a window     | `ERASURE#<pseudonym>`| `REQUEST#<erasure id>#WINDOW#<stream>#<run>#<window>` |
+ * | dropped object version  | `FILE#<object key>`  | `<version id>` or `ETAG#<etag>` |
+ *
+ * Every key is produced by {@link keys} (or the prefixes below, for queries); each item family has
+ * its store in this folder: `watermarks.ts`, `schemas.ts`, `snapshots.ts`, `pseudonym-key.ts`,
+ * `wallet-audit.ts`, `locks.ts`, `publications.ts`, `erasures.ts`, `file-ledger.ts`.
  *
  * Erasure items hold the player's pseudonym (never the clear id) and are never expired: they are
- * the record that a player's data was erased (see `erasures.ts`).
+ * the record that a player's data was erased (see `erasures.ts`). File items are kept so a
+ * duplicate event is recognised after the original has been archived or deleted.
  */
 
 /** Attribute names of the table's key and TTL, as the CDK construct defines them. */
@@ -36,6 +42,11 @@ export const LOCK_PK = 'LOCK';
 export const INCREMENTAL_LOCK = 'INCREMENTAL';
 /** Lock name of publishes: one at a time per operator (Iceberg commits to one table would conflict). */
 export const PUBLISH_LOCK = 'PUBLISH';
+
+/** Partition key of a player's erasure items (requests and their windows). */
+export function erasurePk(pseudonym: string): string {
+  return `${ERASURE_PK_PREFIX}${pseudonym}`;
+}
 
 /** Partition key of a stream's pending publications. */
 export function publicationPk(stream: string): string {
@@ -57,11 +68,11 @@ export const keys = {
   lock: (name: string): ItemKey => ({ pk: LOCK_PK, sk: name }),
   walletAudit: (): ItemKey => ({ pk: 'INTEGRITY', sk: 'WALLET_LEDGER' }),
   erasureRequest: (pseudonym: string, erasureId: string): ItemKey => ({
-    pk: `${ERASURE_PK_PREFIX}${pseudonym}`,
+    pk: erasurePk(pseudonym),
     sk: `${ERASURE_REQUEST_PREFIX}${erasureId}`,
   }),
   erasureWindow: (pseudonym: string, erasureId: string, stream: string, runId: string, windowId: string): ItemKey => ({
-    pk: `${ERASURE_PK_PREFIX}${pseudonym}`,
+    pk: erasurePk(pseudonym),
     sk: `${ERASURE_REQUEST_PREFIX}${erasureId}${ERASURE_WINDOW_INFIX}${stream}#${runId}#${windowId}`,
   }),
   publication: (stream: string, runId: string, windowId: string): ItemKey => ({
@@ -69,6 +80,8 @@ export const keys = {
     sk: `${runId}#${windowId}`,
   }),
   publishPlan: (owner: string): ItemKey => ({ pk: 'PUBLISH_PLAN', sk: owner }),
+  /** A dropped object version: its sort key is {@link fileVersionOf}'s (file-ledger.ts). */
+  fileVersion: (objectKey: string, version: string): ItemKey => ({ pk: `FILE#${objectKey}`, sk: version }),
 };
 
 /** Partition-key prefix of a player's erasure items. */

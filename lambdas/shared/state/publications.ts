@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { StreamName } from '../canonical.ts';
 import { keys, publicationPk } from './keys.ts';
-import { SyncStateError } from './store.ts';
+import { SyncStateError } from './table.ts';
 
 /** What the rows of one or more windows hold of the stream's partition column (from the windows' manifests). */
 export interface PartitionRange {

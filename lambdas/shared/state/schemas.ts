@@ -7,7 +7,7 @@
 import { BatchGetCommand, type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { SourceKind } from '../types.ts';
 import { type ItemKey, keys } from './keys.ts';
-import { SyncStateError } from './store.ts';
+import { SyncStateError } from './table.ts';
 
 /** A column as recorded: name and declared type. */
 export interface SchemaColumnRecord {

@@ -13,7 +13,7 @@ import {
   SourceQueryError,
   SourceTimeoutError,
 } from '#shared/sources/errors';
-import { SyncStateError } from '#shared/state/store';
+import { SyncStateError } from '#shared/state/table';
 import { type CfnTemplate, findStateMachines, resolveDefinition } from '../../../local/cfn-resolve.ts';
 import { exampleConfig, synthesize } from '../../lib/helpers.ts';
 

@@ -76,8 +76,8 @@ export function describeSchemaDrift(engine: Engine, available: boolean): void {
       ledger = new SchemaLedger(aws.dynamo.doc, aws.table);
       const streams = Object.keys(config.streams as object) as StreamName[];
       // A completed snapshot without windows: every stream's watermark starts at its cutoff.
-      await store.startSnapshot({ snapshotId: 'snap-drift', cutoff: new Date(now), streams, windows: [] });
-      await store.completeSnapshot('snap-drift');
+      await store.snapshots.start({ snapshotId: 'snap-drift', cutoff: new Date(now), streams, windows: [] });
+      await store.snapshots.complete('snap-drift');
       if (engine === 'postgres') {
         const client = new pg.Client({ connectionString: url });
         await client.connect();

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamName } from '#shared/canonical';
 import { operatorConfigSchema } from '#shared/config/schema';
 import { acceptSchemas, checkSchemas } from '#shared/drift/check';
-import { countNullCursors, finalizeSnapshot, type PlanDeps, planSnapshot } from '#shared/pipeline/plan';
+import { countNullCursors, finalizeSnapshot, type PlanDeps, planSnapshot } from '#shared/pipeline/snapshot';
 import { openSource, type SourceConnection } from '#shared/sources/index';
 import { SchemaLedger } from '#shared/state/schemas';
 import { SyncStateStore } from '#shared/state/store';
@@ -64,9 +64,9 @@ describe.skipIf(!available)('schema drift when a snapshot is planned (PostgreSQL
   });
 
   const finishAll = async (snapshotId: string, only?: (stream: string) => boolean) => {
-    for (const w of await store.listWindows(snapshotId)) {
+    for (const w of await store.snapshots.listWindows(snapshotId)) {
       if (w.status === 'done' || (only && !only(w.stream))) continue;
-      await store.markWindowDone(snapshotId, w.stream, w.windowId, { rows: 0, bytes: 0, manifestKey: 'm' });
+      await store.snapshots.markWindowDone(snapshotId, w.stream, w.windowId, { rows: 0, bytes: 0, manifestKey: 'm' });
     }
   };
   const finalize = (snapshotId: string) =>
@@ -92,7 +92,7 @@ describe.skipIf(!available)('schema drift when a snapshot is planned (PostgreSQL
     const plan = await planSnapshot(deps, { executionName: 'second', startTime: now.toISOString() });
     expect(plan.windows.some((w) => w.s === 'payments')).toBe(false);
     expect(new Set(plan.windows.map((w) => w.s))).toEqual(new Set(streams.filter((s) => s !== 'payments')));
-    const payments = await store.listWindows(plan.snapshotId, { stream: 'payments' });
+    const payments = await store.snapshots.listWindows(plan.snapshotId, { stream: 'payments' });
     expect(payments.length).toBeGreaterThan(0);
     for (const w of payments) {
       expect(w.status).toBe('failed');

@@ -274,7 +274,7 @@ async function erase(
     sink: lake.sink,
     objects: options.objects ?? lake.objects,
     audit: lake.audit,
-    locks: lake.store,
+    locks: lake.store.locks,
     lockWaitMs: options.lockWaitMs ?? 0,
     pseudonym: playerPseudonym(lake.key, id, lake.comparison),
     keyComparison: lake.comparison,
@@ -533,13 +533,13 @@ describe('erasing a player', () => {
 
   it('waits for a running publish, and changes nothing when it does not finish in time', async () => {
     const now = await state(lake);
-    expect(await lake.store.acquireLock(PUBLISH_LOCK, 'publish-run-7', 3600)).toBe(true);
+    expect(await lake.store.locks.acquire(PUBLISH_LOCK, 'publish-run-7', 3600)).toBe(true);
     try {
       await expect(erase(lake, 'bob-0007', { lockWaitMs: 0 })).rejects.toThrow(
         /a publish into the serving tables holds the publish lock \(publish-run-7\); nothing was changed/,
       );
     } finally {
-      await lake.store.releaseLock(PUBLISH_LOCK, 'publish-run-7');
+      await lake.store.locks.release(PUBLISH_LOCK, 'publish-run-7');
     }
     expect(await state(lake)).toEqual(now);
   });
@@ -551,7 +551,7 @@ describe('erasing a player', () => {
     const failing = new ErasureObjects(s3.client, lake.bucket);
     const upload = failing.upload.bind(failing);
     failing.upload = async (key, body, contentType, metadata) => {
-      holders.push((await lake.store.getLock(PUBLISH_LOCK))?.owner);
+      holders.push((await lake.store.locks.get(PUBLISH_LOCK))?.owner);
       // The first window's manifest goes through, its first part does not.
       if (key.startsWith('raw/') && ++uploads === 1) throw new Error('connection reset');
       return upload(key, body, contentType, metadata);
@@ -562,7 +562,7 @@ describe('erasing a player', () => {
     expect(requests.map((r) => r.status)).toEqual(['running']);
     // No publish ran while the erasure rewrote; the lock is free again after the failure.
     expect(holders).toEqual([`erasure-${requests[0]!.erasureId}`, `erasure-${requests[0]!.erasureId}`]);
-    expect(await lake.store.getLock(PUBLISH_LOCK)).toBeUndefined();
+    expect(await lake.store.locks.get(PUBLISH_LOCK)).toBeUndefined();
 
     const { report } = await erase(lake, BOB);
     expect(report.outcome).toBe('erased');

@@ -102,7 +102,7 @@ describe('loadPseudonymKey', () => {
     // Both generated a key; the loser of the conditional put unwrapped the winner's.
     expect([keysA.generated, keysB.generated]).toEqual([1, 1]);
     expect(keysA.decrypted + keysB.decrypted).toBe(1);
-    const stored = await new SyncStateStore(dynamo.doc, table).getPseudonymKeyCiphertext();
+    const stored = await new SyncStateStore(dynamo.doc, table).pseudonymKey.getCiphertext();
     expect((await local.decrypt(stored!, KEY_ID)).equals(a)).toBe(true);
   });
 
@@ -125,7 +125,7 @@ describe('loadPseudonymKey', () => {
       generateDataKey: () => Promise.resolve(wrong),
       decrypt: async () => Buffer.alloc(16),
     };
-    await store.putPseudonymKeyCiphertext(wrong.ciphertext, KEY_ID);
+    await store.pseudonymKey.putCiphertext(wrong.ciphertext, KEY_ID);
     await expect(loadPseudonymKey({ keys: short, store, keyId: KEY_ID })).rejects.toThrow(PseudonymKeyError);
     const key = await loadPseudonymKey({ keys: local, store, keyId: KEY_ID });
     expect(key.equals(wrong.plaintext)).toBe(true);
@@ -171,12 +171,12 @@ describe('ensureKeyForm', () => {
     await expect(ensureKeyForm({ store, operatorId: 'acme-casino', comparison: CI_PAD })).rejects.toThrow(
       KeyFormChangedError,
     );
-    expect(await store.getKeyForm()).toMatchObject(EXACT);
+    expect(await store.pseudonymKey.getKeyForm()).toMatchObject(EXACT);
   });
 
   it('refuses a case folding table other than the recorded one when keys are case-insensitive', async () => {
     const store = new SyncStateStore(dynamo.doc, table);
-    await store.putKeyForm({ ...CI_PAD, caseFolding: 'unicode-9.0.0-simple' });
+    await store.pseudonymKey.putKeyForm({ ...CI_PAD, caseFolding: 'unicode-9.0.0-simple' });
     await expect(ensureKeyForm({ store, operatorId: 'acme-casino', comparison: CI_PAD })).rejects.toThrow(
       `with case folding unicode-9.0.0-simple, this version folds with ${KEY_FORM_CASE_FOLDING}`,
     );

@@ -1,23 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamName } from '#shared/canonical';
 import { manifestKey } from '#shared/layout';
+import { PlanRequestError } from '#shared/pipeline/ids';
+import { beginIncrementalRun, endIncrementalRun } from '#shared/pipeline/incremental';
 import {
-  adaptiveWindowHours,
-  beginIncrementalRun,
   databaseStreams,
-  endIncrementalRun,
   estimateStreams,
   finalizeSnapshot,
-  gridWindows,
-  HOUR_MS,
   MAX_WINDOWS_PER_EXECUTION,
-  PlanRequestError,
   type PlanSnapshotInput,
   planSnapshot,
-  planStreamWindows,
   resolveSnapshotRequest,
   snapshotCutoff,
-} from '#shared/pipeline/plan';
+} from '#shared/pipeline/snapshot';
+import { adaptiveWindowHours, gridWindows, HOUR_MS, planStreamWindows } from '#shared/pipeline/window-grid';
 import { openSource } from '#shared/sources/index';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
 import { SyncStateStore } from '#shared/state/store';
@@ -195,7 +191,7 @@ describe('planSnapshot', () => {
     });
     const bytes = Buffer.byteLength(JSON.stringify(plan));
     expect(bytes).toBeLessThan(64 * 1024);
-    const meta = await store.getSnapshot(plan.snapshotId);
+    const meta = await store.snapshots.get(plan.snapshotId);
     expect(meta).toMatchObject({ status: 'running', windowCount: 637, streams: STREAMS });
   });
 
@@ -219,16 +215,16 @@ describe('planSnapshot', () => {
     const first = await planSnapshot({ config, store }, execution('resume-1'));
     const [a, b, c] = first.windows;
     if (!a || !b || !c) throw new Error('expected windows');
-    await store.markWindowDone(first.snapshotId, a.s, a.w, { rows: 10, bytes: 100, manifestKey: 'm1' });
-    await store.markWindowDone(first.snapshotId, b.s, b.w, { rows: 20, bytes: 200, manifestKey: 'm2' });
-    await store.markWindowFailed(first.snapshotId, c.s, c.w, { error: 'SourceQueryError: boom' });
+    await store.snapshots.markWindowDone(first.snapshotId, a.s, a.w, { rows: 10, bytes: 100, manifestKey: 'm1' });
+    await store.snapshots.markWindowDone(first.snapshotId, b.s, b.w, { rows: 20, bytes: 200, manifestKey: 'm2' });
+    await store.snapshots.markWindowFailed(first.snapshotId, c.s, c.w, { error: 'SourceQueryError: boom' });
 
     const retried = await planSnapshot({ config, store }, execution('resume-1'));
     expect(retried.snapshotId).toBe(first.snapshotId);
     expect(retried).toMatchObject({ total: 637, done: 2 });
     expect(retried.windows).toHaveLength(635);
 
-    await store.failSnapshot(first.snapshotId, `1 window(s) failed: stream ${c.s} window ${c.w}`);
+    await store.snapshots.fail(first.snapshotId, `1 window(s) failed: stream ${c.s} window ${c.w}`);
     const resumed = await planSnapshot(
       { config, store },
       {
@@ -240,8 +236,8 @@ describe('planSnapshot', () => {
     expect(resumed.windows.map((w) => `${w.s}/${w.w}`)).not.toContain(`${a.s}/${a.w}`);
     expect(resumed.windows.map((w) => `${w.s}/${w.w}`)).toContain(`${c.s}/${c.w}`);
     // The failed snapshot runs again until its finalize says otherwise.
-    expect(await store.getSnapshot(first.snapshotId)).toMatchObject({ status: 'running' });
-    expect(await store.getCurrentSnapshot()).toMatchObject({ currentStatus: 'running' });
+    expect(await store.snapshots.get(first.snapshotId)).toMatchObject({ status: 'running' });
+    expect(await store.snapshots.getCurrent()).toMatchObject({ currentStatus: 'running' });
   });
 
   it('plans a replay of a range as a new snapshot of the chosen streams', async () => {
@@ -313,15 +309,15 @@ describe('finalizeSnapshot', () => {
     const store = await newStore();
     const plan = await started(store);
     for (const w of plan.windows)
-      await store.markWindowDone(plan.snapshotId, w.s, w.w, { rows: 5, bytes: 1, manifestKey: 'm' });
+      await store.snapshots.markWindowDone(plan.snapshotId, w.s, w.w, { rows: 5, bytes: 1, manifestKey: 'm' });
     const result = await finalizeSnapshot(
       { config, store },
       { snapshotId: plan.snapshotId, remaining: 0, failures: [{}, {}] },
     );
     expect(result).toMatchObject({ status: 'completed', windows: 4, rows: 20, failed: 0 });
     expect(result.summary).toContain('incremental watermarks start at 2025-03-03T00:00:00.000Z');
-    expect((await store.getWatermark('payments'))?.toISOString()).toBe('2025-03-03T00:00:00.000Z');
-    expect(await store.hasCompletedSnapshot()).toBe(true);
+    expect((await store.watermarks.get('payments'))?.toISOString()).toBe('2025-03-03T00:00:00.000Z');
+    expect(await store.snapshots.hasCompleted()).toBe(true);
     // Idempotent: a retried finalize completes again without harm.
     expect((await finalizeSnapshot({ config, store }, { snapshotId: plan.snapshotId })).status).toBe('completed');
   });
@@ -331,10 +327,12 @@ describe('finalizeSnapshot', () => {
     const plan = await started(store);
     const [a, b, c, e] = plan.windows;
     if (!a || !b || !c || !e) throw new Error('expected 4 windows');
-    await store.markWindowDone(plan.snapshotId, a.s, a.w, { rows: 1, bytes: 1, manifestKey: 'm' });
-    await store.markWindowDone(plan.snapshotId, e.s, e.w, { rows: 1, bytes: 1, manifestKey: 'm' });
-    await store.markWindowFailed(plan.snapshotId, b.s, b.w, { error: 'SourceQueryError: column "x" not found' });
-    await store.markWindowRunning(plan.snapshotId, c.s, c.w); // crashed: the extractor never recorded it
+    await store.snapshots.markWindowDone(plan.snapshotId, a.s, a.w, { rows: 1, bytes: 1, manifestKey: 'm' });
+    await store.snapshots.markWindowDone(plan.snapshotId, e.s, e.w, { rows: 1, bytes: 1, manifestKey: 'm' });
+    await store.snapshots.markWindowFailed(plan.snapshotId, b.s, b.w, {
+      error: 'SourceQueryError: column "x" not found',
+    });
+    await store.snapshots.markWindowRunning(plan.snapshotId, c.s, c.w); // crashed: the extractor never recorded it
     const result = await finalizeSnapshot(
       { config, store },
       {
@@ -349,13 +347,13 @@ describe('finalizeSnapshot', () => {
     );
     expect(result.summary).toContain(`stream ${c.s} window ${c.w} (States.Timeout`);
     expect(result.summary).toContain(`{"snapshotId": "${plan.snapshotId}"}`);
-    const stored = await store.listWindows(plan.snapshotId);
+    const stored = await store.snapshots.listWindows(plan.snapshotId);
     expect(stored.find((w) => w.windowId === c.w && w.stream === c.s)).toMatchObject({ status: 'failed' });
     expect(stored.find((w) => w.windowId === b.w && w.stream === b.s)?.error).toBe(
       'SourceQueryError: column "x" not found',
     );
-    expect(await store.getSnapshot(plan.snapshotId)).toMatchObject({ status: 'failed' });
-    expect(await store.getWatermark('payments')).toBeUndefined();
+    expect(await store.snapshots.get(plan.snapshotId)).toMatchObject({ status: 'failed' });
+    expect(await store.watermarks.get('payments')).toBeUndefined();
   });
 
   it('hands remaining windows to the next execution, and records a failure outside the windows', async () => {
@@ -369,7 +367,7 @@ describe('finalizeSnapshot', () => {
     );
     expect(failed.status).toBe('failed');
     expect(failed.summary).toContain('States.DataLimitExceeded: too big');
-    expect(await store.getSnapshot(plan.snapshotId)).toMatchObject({ status: 'failed' });
+    expect(await store.snapshots.get(plan.snapshotId)).toMatchObject({ status: 'failed' });
   });
 
   it('does not complete while windows are not done even when nothing failed', async () => {
@@ -392,15 +390,15 @@ describe('incremental run lock', () => {
     const begin = (name: string) =>
       beginIncrementalRun({ config, store }, { executionName: name, startTime: '2025-03-31T10:15:00.000Z' });
     expect(await begin('run-a')).toMatchObject({ status: 'waiting' });
-    expect(await store.getLock(INCREMENTAL_LOCK)).toBeUndefined();
+    expect(await store.locks.get(INCREMENTAL_LOCK)).toBeUndefined();
 
-    await store.startSnapshot({
+    await store.snapshots.start({
       snapshotId: 's1',
       cutoff: new Date('2025-03-31T00:00:00Z'),
       streams: ['payments'],
       windows: [],
     });
-    await store.completeSnapshot('s1');
+    await store.snapshots.complete('s1');
     const a = await begin('run-a');
     expect(a).toEqual({
       status: 'acquired',
@@ -435,13 +433,13 @@ describe('incremental run lock', () => {
       summary: 'stream payments (SourceQueryError – no table); not landed: rows with a NULL cursor (players 3)',
       nullCursorRows: { players: 3 },
     });
-    expect(await store.getLock(INCREMENTAL_LOCK)).toBeUndefined();
+    expect(await store.locks.get(INCREMENTAL_LOCK)).toBeUndefined();
     expect(await begin('run-b')).toMatchObject({ status: 'acquired' });
     // Releasing a lock another run holds does nothing.
     expect(await endIncrementalRun({ config, store }, { owner: 'run-a', results: [] })).toMatchObject({
       released: false,
     });
-    expect((await store.getLock(INCREMENTAL_LOCK))?.owner).toBe('run-b');
+    expect((await store.locks.get(INCREMENTAL_LOCK))?.owner).toBe('run-b');
   });
 });
 

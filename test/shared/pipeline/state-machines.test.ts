@@ -20,7 +20,7 @@ import type {
   IncrementalSyncInput,
   IncrementalSyncResult,
 } from '#shared/pipeline/contracts';
-import { databaseStreams } from '#shared/pipeline/plan';
+import { databaseStreams } from '#shared/pipeline/snapshot';
 import { SourceConnectionError, SourceQueryError } from '#shared/sources/errors';
 import { INCREMENTAL_LOCK, keys } from '#shared/state/keys';
 import { SyncStateStore } from '#shared/state/store';
@@ -163,10 +163,10 @@ const retried = (r: StateMachineRunResult, state: string) =>
 
 /** A completed snapshot in the table, so incremental runs may start. */
 async function ensureCompletedSnapshot(): Promise<void> {
-  if (await store.hasCompletedSnapshot()) return;
+  if (await store.snapshots.hasCompleted()) return;
   const snapshotId = `seed-${Date.now()}`;
-  await store.startSnapshot({ snapshotId, cutoff: new Date(Date.now() - 3_600_000), streams: STREAMS, windows: [] });
-  await store.completeSnapshot(snapshotId);
+  await store.snapshots.start({ snapshotId, cutoff: new Date(Date.now() - 3_600_000), streams: STREAMS, windows: [] });
+  await store.snapshots.complete(snapshotId);
 }
 
 // ------------------------------------------------------------------------------------- extract-window stand-in
@@ -193,7 +193,7 @@ function fakeExtract(behaviour: ExtractBehaviour) {
     active++;
     maxActive = Math.max(maxActive, active);
     try {
-      await store.markWindowRunning(e.snapshotId, e.stream, e.windowId);
+      await store.snapshots.markWindowRunning(e.snapshotId, e.stream, e.windowId);
       await new Promise((resolve) => setTimeout(resolve, 2));
       if (behaviour.flaky?.(e) && attempts.get(key) === 1) {
         throw new SourceConnectionError('server closed the connection unexpectedly', {
@@ -204,7 +204,9 @@ function fakeExtract(behaviour: ExtractBehaviour) {
         const error = new SourceQueryError('column "modified_ts" not found', {
           context: { operatorId: config.operatorId, stream: e.stream },
         });
-        await store.markWindowFailed(e.snapshotId, e.stream, e.windowId, { error: `${error.name}: ${error.message}` });
+        await store.snapshots.markWindowFailed(e.snapshotId, e.stream, e.windowId, {
+          error: `${error.name}: ${error.message}`,
+        });
         throw error;
       }
       if (behaviour.continues?.(e) && !e.continuation) {
@@ -217,7 +219,11 @@ function fakeExtract(behaviour: ExtractBehaviour) {
         return { status: 'continue', continuation, rows: 7 } satisfies ExtractResult;
       }
       const rows = e.continuation ? 14 : 10;
-      await store.markWindowDone(e.snapshotId, e.stream, e.windowId, { rows, bytes: 100, manifestKey: `m/${key}` });
+      await store.snapshots.markWindowDone(e.snapshotId, e.stream, e.windowId, {
+        rows,
+        bytes: 100,
+        manifestKey: `m/${key}`,
+      });
       return {
         status: 'complete',
         rows,
@@ -282,7 +288,7 @@ describe('SnapshotStateMachine', () => {
     expect(snapshotId).toMatch(/^snap-\d{8}T\d{6}Z-[0-9a-f]{8}$/);
     expect(first.status).toBe('continue');
     expect(last).toMatchObject({ status: 'completed', snapshotId });
-    const windows = await store.listWindows(snapshotId);
+    const windows = await store.snapshots.listWindows(snapshotId);
     // One day of 7 streams: 7 or 14 windows depending on the hour, more than one execution takes.
     expect(windows.length).toBeGreaterThan(WINDOWS_PER_EXECUTION);
     expect(runs).toHaveLength(Math.ceil(windows.length / WINDOWS_PER_EXECUTION));
@@ -315,10 +321,10 @@ describe('SnapshotStateMachine', () => {
     expect(windows.find((w) => w.stream === 'players')?.rows).toBe(14);
 
     // The incremental watermark of every stream starts at the cutoff.
-    const meta = await store.getSnapshot(snapshotId);
+    const meta = await store.snapshots.get(snapshotId);
     expect(meta?.status).toBe('completed');
-    for (const stream of STREAMS) expect((await store.getWatermark(stream))?.getTime()).toBe(meta?.cutoff.getTime());
-    expect((await store.getCurrentSnapshot())?.lastCompletedSnapshotId).toBe(snapshotId);
+    for (const stream of STREAMS) expect((await store.watermarks.get(stream))?.getTime()).toBe(meta?.cutoff.getTime());
+    expect((await store.snapshots.getCurrent())?.lastCompletedSnapshotId).toBe(snapshotId);
 
     const completed = emf.find((d) => 'SnapshotsCompleted' in d);
     expect(completed).toMatchObject({ SnapshotsCompleted: 1, Operator: 'acme-casino-sandbox', service: 'connector' });
@@ -338,11 +344,11 @@ describe('SnapshotStateMachine', () => {
     expect(plans[0]).toMatchObject({ mode: 'full', nullCursorRows: counts });
     expect(plans.slice(1).every((p) => p.mode === 'resume')).toBe(true);
     expect(meta?.nullCursorRows).toEqual(counts);
-    expect(await store.getStreamState('players')).toMatchObject({
+    expect(await store.watermarks.getState('players')).toMatchObject({
       nullCursorRows: NULL_CURSOR_PLAYERS,
       nullCursorRunId: snapshotId,
     });
-    expect(await store.getStreamState('payments')).toMatchObject({ nullCursorRows: 0 });
+    expect(await store.watermarks.getState('payments')).toMatchObject({ nullCursorRows: 0 });
     const counted = emf.filter((d) => 'NullCursorRows' in d);
     expect(counted).toHaveLength(STREAMS.length);
     expect(counted.find((d) => d.Stream === 'players')).toMatchObject({
@@ -377,14 +383,14 @@ describe('SnapshotStateMachine', () => {
     expect(extract.attempts.get('payments/2025010200-2025010300')).toBe(1);
 
     const snapshotId = /snapshot (replay-\S+) failed/.exec(failed.cause ?? '')?.[1] ?? '';
-    const windows = await store.listWindows(snapshotId);
+    const windows = await store.snapshots.listWindows(snapshotId);
     expect(windows.map((w) => `${w.stream}/${w.windowId}:${w.status}`).sort()).toEqual([
       'game_rounds/2025010100-2025010200:done',
       'game_rounds/2025010200-2025010300:done',
       'payments/2025010100-2025010200:done',
       'payments/2025010200-2025010300:failed',
     ]);
-    expect(await store.getSnapshot(snapshotId)).toMatchObject({ status: 'failed' });
+    expect(await store.snapshots.get(snapshotId)).toMatchObject({ status: 'failed' });
 
     broken = false;
     extract.calls.length = 0;
@@ -420,7 +426,7 @@ function fakeSync(options: { failing?: string; continuing?: string }) {
     const e = raw as IncrementalSyncInput;
     calls.push(e);
     // As the real handler: a run that holds the lock renews it, and fails when it lost it.
-    if (!e.lockOwner || !(await store.renewLock(INCREMENTAL_LOCK, e.lockOwner, 1200))) {
+    if (!e.lockOwner || !(await store.locks.renew(INCREMENTAL_LOCK, e.lockOwner, 1200))) {
       throw new Error(`${e.stream}: the run no longer holds the lock`);
     }
     if (e.stream === options.failing) {
@@ -489,7 +495,7 @@ describe('IncrementalStateMachine', () => {
       released: true,
       failed: 1,
     });
-    expect(await store.getLock(INCREMENTAL_LOCK)).toBeUndefined();
+    expect(await store.locks.get(INCREMENTAL_LOCK)).toBeUndefined();
     expect(emf.find((d) => 'IncrementalStreamsFailed' in d)).toMatchObject({ IncrementalStreamsFailed: 1 });
   });
 
@@ -508,12 +514,12 @@ describe('IncrementalStateMachine', () => {
       summary: expect.stringContaining('not landed: rows with a NULL cursor (players 4)'),
     });
     expect(sync.calls).toHaveLength(STREAMS.length);
-    expect(await store.getLock(INCREMENTAL_LOCK)).toBeUndefined();
+    expect(await store.locks.get(INCREMENTAL_LOCK)).toBeUndefined();
   });
 
   it('ends quietly as skipped when another run holds the lock, and leaves that lock alone', async () => {
     await ensureCompletedSnapshot();
-    expect(await store.acquireLock(INCREMENTAL_LOCK, 'other-run', 1200)).toBe(true);
+    expect(await store.locks.acquire(INCREMENTAL_LOCK, 'other-run', 1200)).toBe(true);
     try {
       const sync = fakeSync({});
       const { run: result } = await run({
@@ -523,9 +529,9 @@ describe('IncrementalStateMachine', () => {
       expect(result.status).toBe('SUCCEEDED');
       expect(result.output).toMatchObject({ skipped: 'locked', holder: 'other-run' });
       expect(sync.calls).toHaveLength(0);
-      expect((await store.getLock(INCREMENTAL_LOCK))?.owner).toBe('other-run');
+      expect((await store.locks.get(INCREMENTAL_LOCK))?.owner).toBe('other-run');
     } finally {
-      await store.releaseLock(INCREMENTAL_LOCK, 'other-run');
+      await store.locks.release(INCREMENTAL_LOCK, 'other-run');
     }
   });
 
@@ -548,7 +554,7 @@ describe('IncrementalStateMachine', () => {
       reason: expect.stringContaining('no snapshot'),
     });
     expect(sync.calls).toHaveLength(0);
-    expect(await store.getLock(INCREMENTAL_LOCK)).toBeUndefined();
+    expect(await store.locks.get(INCREMENTAL_LOCK)).toBeUndefined();
     await ensureCompletedSnapshot();
   });
 
@@ -575,6 +581,6 @@ describe('IncrementalStateMachine', () => {
     expect(result.cause).toMatch(/^operator acme-casino \(sandbox\): starting the incremental run failed: /);
     expect(result.cause).toContain('connection reset after the lock was written');
     expect(sync.calls).toHaveLength(0);
-    expect(await store.getLock(INCREMENTAL_LOCK)).toBeUndefined();
+    expect(await store.locks.get(INCREMENTAL_LOCK)).toBeUndefined();
   });
 });

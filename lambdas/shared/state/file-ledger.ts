@@ -10,6 +10,8 @@
  * taken over. The item is finished with the outcome once the original has been moved.
  */
 import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { keys } from './keys.ts';
+import { isConditionFailure } from './table.ts';
 
 /** How a dropped object version was finished. */
 export type FileLedgerStatus = 'landed' | 'quarantined' | 'missing';
@@ -40,8 +42,6 @@ export function fileVersionOf(versionId: string | undefined, etag: string | unde
   throw new Error('an object event without version id or ETag cannot be processed idempotently');
 }
 
-const isConditionFailure = (e: unknown) => (e as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
-
 export interface FileLedgerOptions {
   readonly doc: DynamoDBDocumentClient;
   readonly tableName: string;
@@ -64,14 +64,10 @@ export class FileLedger {
     this.leaseMs = options.leaseMs ?? 15 * 60_000;
   }
 
-  private static itemKey(key: string, version: string) {
-    return { pk: `FILE#${key}`, sk: version };
-  }
-
   /** The item of an object version, if any. */
   async get(key: string, version: string): Promise<FileLedgerEntry | undefined> {
     const out = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: FileLedger.itemKey(key, version), ConsistentRead: true }),
+      new GetCommand({ TableName: this.tableName, Key: keys.fileVersion(key, version), ConsistentRead: true }),
     );
     return out.Item as FileLedgerEntry | undefined;
   }
@@ -86,7 +82,7 @@ export class FileLedger {
         new PutCommand({
           TableName: this.tableName,
           Item: {
-            ...FileLedger.itemKey(key, version),
+            ...keys.fileVersion(key, version),
             key,
             version,
             status: 'processing',
@@ -123,7 +119,7 @@ export class FileLedger {
       new PutCommand({
         TableName: this.tableName,
         Item: {
-          ...FileLedger.itemKey(key, version),
+          ...keys.fileVersion(key, version),
           key,
           version,
           status,
@@ -141,7 +137,7 @@ export class FileLedger {
       .send(
         new DeleteCommand({
           TableName: this.tableName,
-          Key: FileLedger.itemKey(key, version),
+          Key: keys.fileVersion(key, version),
           ConditionExpression: '#status = :processing',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':processing': 'processing' },

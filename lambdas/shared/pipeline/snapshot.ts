@@ -1,32 +1,24 @@
 /**
- * Planning and bookkeeping of the snapshot and incremental pipelines, shared by the plan-snapshot,
- * finalize-snapshot and run-lock handlers. Pure planning functions (window grids, ids, request
- * resolution) plus small functions that apply them to the sync-state table; every function takes
- * its config, store and source as arguments.
- *
- * **Windows.** A stream's snapshot range [from, cutoff) is cut on a grid of `windowHours` counted
- * from the Unix epoch (UTC), so boundaries fall on the same UTC hours whatever the range, and a
- * window's id (`YYYYMMDDHH-YYYYMMDDHH`, its UTC bounds) is the same for the same range. With
- * `snapshot.targetRowsPerWindow`, a stream whose estimated density would put more rows than that
- * into one window gets a finer grid (a divisor of 24 hours, or a multiple of 24, at least 1 hour).
+ * Planning and finalizing of snapshots, shared by the plan-snapshot and finalize-snapshot handlers:
+ * what an execution input asks for, the source estimates and counts a new snapshot needs, the
+ * windows of an execution (on the grid of `window-grid.ts`) and the end of the execution. Every
+ * function takes its config, store and source as arguments.
  *
  * **Payload.** The plan output travels through the state machine (256 KiB per state): windows are
  * `{ s, w, f, t }` (stream, id, from, to), and one execution takes at most
  * {@link MAX_WINDOWS_PER_EXECUTION} of them; the rest run in a new execution of the same snapshot.
  */
-import { createHash } from 'node:crypto';
 import { isStreamName, type StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
-import { INCREMENTAL_LOCK_TTL_SECONDS } from '../contracts/locks.ts';
 import { checkCursorLookback } from '../extract/cursor-check.ts';
 import { sourcePlan } from '../extract/source-plan.ts';
-import { manifestKey } from '../layout.ts';
 import { localWallTimeToUtc } from '../mapping/time.ts';
 import type { CursorBounds, SourceConnection } from '../sources/source.ts';
-import { INCREMENTAL_LOCK } from '../state/keys.ts';
-import type { SnapshotMeta, SnapshotWindowRecord, SyncStateStore } from '../state/store.ts';
-
-export const HOUR_MS = 3_600_000;
+import type { SnapshotMeta, SnapshotWindowRecord } from '../state/snapshots.ts';
+import type { SyncStateStore } from '../state/store.ts';
+import { checkRunId, instant, PlanRequestError, snapshotIdFor } from './ids.ts';
+import { causeText, type StepError } from './step-error.ts';
+import { ceilHour, floorHour, HOUR_MS, isoSeconds, planStreamWindows, type RowEstimate } from './window-grid.ts';
 
 /**
  * Most windows one snapshot execution runs. An inline Map iteration costs about 11 execution
@@ -34,159 +26,6 @@ export const HOUR_MS = 3_600_000;
  * windows also keep the plan output near 100 KiB. A larger snapshot continues in new executions.
  */
 export const MAX_WINDOWS_PER_EXECUTION = 1000;
-
-/** The request cannot be planned as given (bad input of the execution). Not retryable. */
-export class PlanRequestError extends Error {
-  override readonly name = 'PlanRequestError';
-}
-
-// ------------------------------------------------------------------------------------- windows
-
-/** One window of a stream: [from, to), both on whole UTC hours. */
-export interface WindowSpan {
-  readonly windowId: string;
-  readonly from: Date;
-  readonly to: Date;
-}
-
-const compactHour = (d: Date): string => d.toISOString().slice(0, 13).replace(/[-T]/g, '');
-
-/** ISO-8601 UTC without milliseconds (windows are whole hours). */
-export const isoSeconds = (d: Date): string => `${d.toISOString().slice(0, 19)}Z`;
-
-export function floorHour(ms: number): number {
-  return Math.floor(ms / HOUR_MS) * HOUR_MS;
-}
-
-export function ceilHour(ms: number): number {
-  return Math.ceil(ms / HOUR_MS) * HOUR_MS;
-}
-
-/** `YYYYMMDDHH-YYYYMMDDHH`: the window's UTC bounds, a valid S3 key segment. */
-export function windowIdOf(from: Date, to: Date): string {
-  return `${compactHour(from)}-${compactHour(to)}`;
-}
-
-/**
- * Cuts [from, to) on a grid of `hours` counted from the Unix epoch; the first and last windows are
- * clipped to the range. `from` and `to` must be whole UTC hours.
- */
-export function gridWindows(from: Date, to: Date, hours: number): WindowSpan[] {
-  const start = from.getTime();
-  const end = to.getTime();
-  if (start % HOUR_MS !== 0 || end % HOUR_MS !== 0) {
-    throw new RangeError(`window range ${from.toISOString()} – ${to.toISOString()} must start and end on whole hours`);
-  }
-  if (!Number.isInteger(hours) || hours < 1)
-    throw new RangeError(`window size must be a whole number of hours, got ${hours}`);
-  const step = hours * HOUR_MS;
-  const windows: WindowSpan[] = [];
-  for (let lo = start; lo < end; ) {
-    const hi = Math.min(end, Math.floor(lo / step) * step + step);
-    const f = new Date(lo);
-    const t = new Date(hi);
-    windows.push({ windowId: windowIdOf(f, t), from: f, to: t });
-    lo = hi;
-  }
-  return windows;
-}
-
-/** What the source says about a stream's table, for adaptive windows. */
-export interface RowEstimate {
-  /** Planner estimate of the table's rows; null when unknown. */
-  readonly rows: number | null;
-  /** Smallest and largest cursor of the table, when known. */
-  readonly minCursor?: Date | null;
-  readonly maxCursor?: Date | null;
-}
-
-/** Window sizes that keep boundaries on calendar-friendly hours. */
-const ALIGNED_HOURS = [1, 2, 3, 4, 6, 8, 12, 24];
-
-/**
- * The window size (hours) of a stream: `windowHours`, or less when the estimated rows per window
- * would exceed `targetRowsPerWindow`. Rows are assumed to spread evenly between the table's
- * smallest and largest cursor (the planner cannot see skew; a window that is still too large
- * loops on its continuation in the state machine, it only takes longer).
- */
-export function adaptiveWindowHours(
-  range: { readonly from: Date; readonly to: Date },
-  windowHours: number,
-  targetRowsPerWindow: number | undefined,
-  estimate: RowEstimate | undefined,
-): number {
-  if (!targetRowsPerWindow || !estimate?.rows || estimate.rows <= 0) return windowHours;
-  const lo = range.from.getTime();
-  const hi = range.to.getTime();
-  const min = estimate.minCursor?.getTime();
-  const max = estimate.maxCursor?.getTime();
-  // Hours the table's rows spread over: its cursor span when known, else the range itself.
-  let spanHours = Math.max(1, (hi - lo) / HOUR_MS);
-  if (min !== undefined && max !== undefined && Number.isFinite(min) && Number.isFinite(max) && max >= min) {
-    // No row falls into the range: nothing to split.
-    if (Math.min(hi, max + HOUR_MS) <= Math.max(lo, min)) return windowHours;
-    spanHours = Math.max(1, (max - min) / HOUR_MS);
-  }
-  const rowsPerHour = estimate.rows / spanHours;
-  const ideal = Math.floor(targetRowsPerWindow / rowsPerHour);
-  if (ideal >= windowHours) return windowHours;
-  const candidates = [...ALIGNED_HOURS.filter((h) => h < windowHours), ...multiplesOf24(windowHours)];
-  let best = 1;
-  for (const h of candidates) if (h <= ideal && h > best) best = h;
-  return best;
-}
-
-function multiplesOf24(below: number): number[] {
-  const out: number[] = [];
-  for (let h = 48; h < below; h += 24) out.push(h);
-  return out;
-}
-
-/** The windows of one stream over [from, to): fixed `windowHours`, or adaptive (see above). */
-export function planStreamWindows(input: {
-  readonly from: Date;
-  readonly to: Date;
-  readonly windowHours: number;
-  readonly targetRowsPerWindow?: number | undefined;
-  readonly estimate?: RowEstimate | undefined;
-}): WindowSpan[] {
-  const hours = adaptiveWindowHours(input, input.windowHours, input.targetRowsPerWindow, input.estimate);
-  return gridWindows(input.from, input.to, hours);
-}
-
-// ------------------------------------------------------------------------------------- ids
-
-function shortHash(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 8);
-}
-
-const compactInstant = (d: Date): string => d.toISOString().slice(0, 19).replace(/[-:]/g, '') + 'Z';
-
-/** Refuses an id that is not a valid S3 key segment (the layout's rule). */
-export function checkRunId(id: string, what: string): string {
-  try {
-    manifestKey('players', id, 'check', 'check');
-  } catch {
-    throw new PlanRequestError(
-      `${what} ${JSON.stringify(id)} is not valid: letters, digits, '_', '.', '=' and '-' only, starting with a letter or digit`,
-    );
-  }
-  return id;
-}
-
-/**
- * The id of a snapshot started by an execution: `snap-` (or `replay-`), the execution's start time
- * and a hash of its name. The same execution always gets the same id, so a retried plan step
- * finds the snapshot it already started.
- */
-export function snapshotIdFor(kind: 'full' | 'replay', startTime: Date, executionName: string): string {
-  return `${kind === 'full' ? 'snap' : 'replay'}-${compactInstant(startTime)}-${shortHash(executionName)}`;
-}
-
-/** Run id of an incremental execution (`incr-<start>-<hash>`), used in object keys. */
-export function incrementalRunIdFor(startTime: Date, executionName: string): string {
-  return `incr-${compactInstant(startTime)}-${shortHash(executionName)}`;
-}
 
 // ------------------------------------------------------------------------------------- requests
 
@@ -224,16 +63,6 @@ export type ResolvedRequest =
       readonly to: Date;
       readonly streams: readonly StreamName[];
     };
-
-function instant(value: unknown, what: string, where: string): Date {
-  const d = typeof value === 'string' ? new Date(value) : new Date(Number.NaN);
-  if (Number.isNaN(d.getTime())) {
-    throw new PlanRequestError(
-      `${where}: ${what} must be an ISO-8601 instant like 2025-01-31T00:00:00Z, got ${JSON.stringify(value)}`,
-    );
-  }
-  return d;
-}
 
 /**
  * What an execution input asks for: `{}` a new full snapshot over the last `snapshot.days`;
@@ -430,7 +259,7 @@ async function planFromStore(
   mode: PlanSnapshotResult['mode'],
   alreadyChecked?: SchemaChecks,
 ): Promise<PlanSnapshotResult> {
-  let windows = await deps.store.listWindows(meta.snapshotId);
+  let windows = await deps.store.snapshots.listWindows(meta.snapshotId);
   if (deps.checkSchemas) {
     const open = [...new Set(windows.filter((w) => w.status !== 'done').map((w) => w.stream as StreamName))];
     const checked = alreadyChecked ?? (open.length > 0 ? await deps.checkSchemas(open, meta.snapshotId) : {});
@@ -438,12 +267,12 @@ async function planFromStore(
     for (const w of windows) {
       const error = checked[w.stream as StreamName]?.error;
       if (!error || w.status === 'done') continue;
-      await deps.store.markWindowFailed(meta.snapshotId, w.stream, w.windowId, {
+      await deps.store.snapshots.markWindowFailed(meta.snapshotId, w.stream, w.windowId, {
         error: `${error.name}: ${error.message}`,
       });
       failedAny = true;
     }
-    if (failedAny) windows = await deps.store.listWindows(meta.snapshotId);
+    if (failedAny) windows = await deps.store.snapshots.listWindows(meta.snapshotId);
     // Windows of a drifted stream stay failed (and are not run) until a plan finds the schema right.
     const drifted = new Set(
       Object.entries(checked)
@@ -455,7 +284,7 @@ async function planFromStore(
   const pending = windows.filter((w) => w.status !== 'done');
   const max = deps.maxWindows ?? MAX_WINDOWS_PER_EXECUTION;
   const now = pending.slice(0, max);
-  const all = deps.checkSchemas ? await deps.store.listWindows(meta.snapshotId) : windows;
+  const all = deps.checkSchemas ? await deps.store.snapshots.listWindows(meta.snapshotId) : windows;
   return {
     snapshotId: meta.snapshotId,
     runId: meta.snapshotId,
@@ -479,18 +308,18 @@ export async function planSnapshot(deps: PlanDeps, input: PlanSnapshotInput): Pr
   const startTime = instant(input.startTime, 'startTime', `operator ${config.operatorId}`);
   const resolved = resolveSnapshotRequest(config, input.request, { name: String(input.executionName), startTime });
   if (resolved.mode === 'resume') {
-    const meta = await store.getSnapshot(resolved.snapshotId);
+    const meta = await store.snapshots.get(resolved.snapshotId);
     if (!meta) {
       throw new PlanRequestError(
         `operator ${config.operatorId}: snapshot ${resolved.snapshotId} does not exist; start a new snapshot with {} or a replay with {"from": …, "to": …}`,
       );
     }
     // Running again: `connector status` must not show a failure while the resume works on it.
-    if (meta.status === 'failed') await store.resumeSnapshot(meta.snapshotId);
+    if (meta.status === 'failed') await store.snapshots.resume(meta.snapshotId);
     return planFromStore(deps, meta, 'resume');
   }
   // A retried plan step of the same execution finds the snapshot it already recorded.
-  const existing = await store.getSnapshot(resolved.snapshotId);
+  const existing = await store.snapshots.get(resolved.snapshotId);
   if (existing) return planFromStore(deps, existing, resolved.mode);
 
   // The schema first: a stream whose mapped columns drifted is neither counted nor estimated (its
@@ -508,7 +337,7 @@ export async function planSnapshot(deps: PlanDeps, input: PlanSnapshotInput): Pr
       estimate: estimates?.[stream],
     }).map((w) => ({ stream, ...w })),
   );
-  const { snapshot, created } = await store.startSnapshot({
+  const { snapshot, created } = await store.snapshots.start({
     snapshotId: resolved.snapshotId,
     cutoff: resolved.to,
     streams: resolved.streams,
@@ -517,7 +346,7 @@ export async function planSnapshot(deps: PlanDeps, input: PlanSnapshotInput): Pr
   });
   if (created && nullCursorRows) {
     for (const [stream, rows] of Object.entries(nullCursorRows)) {
-      await store.recordNullCursorRows(stream, { rows, runId: resolved.snapshotId });
+      await store.watermarks.recordNullCursorRows(stream, { rows, runId: resolved.snapshotId });
     }
   }
   return planFromStore(deps, snapshot, resolved.mode, created ? checked : undefined);
@@ -530,12 +359,6 @@ export interface WindowFailure {
   readonly s: string;
   readonly w: string;
   readonly e: string;
-}
-
-/** An error as a Step Functions Catch records it. */
-export interface StepError {
-  readonly Error?: string;
-  readonly Cause?: string;
 }
 
 /** finalize-snapshot input. */
@@ -568,18 +391,6 @@ export interface FinalizeSnapshotResult {
 
 const MAX_NAMED = 5;
 
-function causeText(cause: string | undefined, max = 300): string {
-  if (!cause) return '';
-  let text = cause;
-  try {
-    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
-    if (typeof parsed.errorMessage === 'string') text = parsed.errorMessage;
-  } catch {
-    // Not the Lambda runtime's JSON cause: keep the text.
-  }
-  return text.length > max ? `${text.slice(0, max)}…` : text;
-}
-
 /**
  * Ends a snapshot execution. When every window is done the snapshot completes: each stream's
  * incremental watermark moves to the cutoff (never backwards). When windows failed they are
@@ -603,22 +414,24 @@ export async function finalizeSnapshot(
 
   if (input.error) {
     const summary = `${operator}: snapshot ${snapshotId} failed: ${input.error.Error ?? 'error'}: ${causeText(input.error.Cause)}; ${rerun}`;
-    await store.failSnapshot(snapshotId, summary);
+    await store.snapshots.fail(snapshotId, summary);
     return { status: 'failed', snapshotId, failed: 0, summary, windows: 0, rows: 0 };
   }
 
   const failures = (input.failures ?? []).filter((f): f is WindowFailure => typeof (f as WindowFailure).w === 'string');
-  let windows = await store.listWindows(snapshotId);
+  let windows = await store.snapshots.listWindows(snapshotId);
   if (failures.length > 0) {
     const byKey = new Map(windows.map((w) => [`${w.stream}/${w.windowId}`, w]));
     for (const f of failures) {
       const stored = byKey.get(`${f.s}/${f.w}`);
       // The extractor records its own errors with their message; only fill in those it could not.
       if (stored && stored.status !== 'failed' && stored.status !== 'done') {
-        await store.markWindowFailed(snapshotId, f.s, f.w, { error: `${f.e}: the window's invocation failed` });
+        await store.snapshots.markWindowFailed(snapshotId, f.s, f.w, {
+          error: `${f.e}: the window's invocation failed`,
+        });
       }
     }
-    windows = await store.listWindows(snapshotId);
+    windows = await store.snapshots.listWindows(snapshotId);
   }
   const notDone = windows.filter((w) => w.status !== 'done');
   const rows = windows.reduce((sum, w) => sum + (w.status === 'done' ? w.rows : 0), 0);
@@ -636,7 +449,7 @@ export async function finalizeSnapshot(
       .join('; ');
     const more = failed.length > MAX_NAMED ? `; and ${failed.length - MAX_NAMED} more` : '';
     const summary = `${failed.length} window(s) failed: ${named}${more}; ${rerun}`;
-    await store.failSnapshot(snapshotId, `${operator}: ${summary}`);
+    await store.snapshots.fail(snapshotId, `${operator}: ${summary}`);
     return { status: 'failed', snapshotId, failed: failed.length, summary, windows: windows.length, rows };
   }
 
@@ -664,12 +477,12 @@ export async function finalizeSnapshot(
       )
       .join('; ');
     const summary = `${notDone.length} window(s) are not done: ${named}${notDone.length > MAX_NAMED ? '; …' : ''}; ${rerun}`;
-    await store.failSnapshot(snapshotId, `${operator}: ${summary}`);
+    await store.snapshots.fail(snapshotId, `${operator}: ${summary}`);
     return { status: 'failed', snapshotId, failed: notDone.length, summary, windows: windows.length, rows };
   }
 
-  const { watermarks } = await store.completeSnapshot(snapshotId);
-  const meta = await store.getSnapshot(snapshotId);
+  const { watermarks } = await store.snapshots.complete(snapshotId);
+  const meta = await store.snapshots.get(snapshotId);
   await deps.acceptSchemas?.(meta?.streams ?? [], snapshotId);
   const cutoff = meta?.cutoff.toISOString() ?? '';
   const held = Object.entries(watermarks)
@@ -684,124 +497,4 @@ export async function finalizeSnapshot(
       ? `; not landed: rows with a NULL cursor (${withNulls.map(([s, n]) => `${s} ${n}`).join(', ')}), see the runbook's "NULL-cursor rows"`
       : '');
   return { status: 'completed', snapshotId, failed: 0, summary, windows: windows.length, rows, nullCursorRows };
-}
-
-// ------------------------------------------------------------------------------------- run lock
-
-/** run-lock `begin` input. */
-export interface BeginIncrementalInput {
-  /** `$$.Execution.Name`: the lock owner. */
-  readonly executionName: string;
-  /** `$$.Execution.StartTime` */
-  readonly startTime: string;
-}
-
-/** run-lock `begin` output. */
-export type BeginIncrementalResult =
-  | {
-      readonly status: 'acquired';
-      readonly runId: string;
-      /** Lock owner to pass to incremental-sync as `lockOwner`. */
-      readonly owner: string;
-      readonly streams: readonly StreamName[];
-    }
-  | { readonly status: 'waiting'; readonly reason: string }
-  | { readonly status: 'locked'; readonly holder: string; readonly reason: string };
-
-/**
- * Starts an incremental run: nothing to do before a snapshot has completed (`waiting`); otherwise
- * takes the operator's run lock for the execution (`locked` when another run holds it). Taking a
- * lock the same owner already holds succeeds, so a retried step is harmless.
- */
-export async function beginIncrementalRun(
-  deps: { readonly config: OperatorConfig; readonly store: SyncStateStore },
-  input: BeginIncrementalInput,
-): Promise<BeginIncrementalResult> {
-  const { config, store } = deps;
-  const owner = String(input.executionName);
-  const startTime = instant(input.startTime, 'startTime', `operator ${config.operatorId}`);
-  if (!(await store.hasCompletedSnapshot())) {
-    return {
-      status: 'waiting',
-      reason: `operator ${config.operatorId}: no snapshot has completed yet; incremental syncs start after the first one`,
-    };
-  }
-  if (!(await store.acquireLock(INCREMENTAL_LOCK, owner, INCREMENTAL_LOCK_TTL_SECONDS))) {
-    const holder = (await store.getLock(INCREMENTAL_LOCK))?.owner ?? 'unknown';
-    return {
-      status: 'locked',
-      holder,
-      reason: `operator ${config.operatorId}: incremental run ${holder} is still running`,
-    };
-  }
-  return { status: 'acquired', runId: incrementalRunIdFor(startTime, owner), owner, streams: databaseStreams(config) };
-}
-
-/** One stream's outcome in the incremental Map. */
-export interface StreamOutcome {
-  readonly stream: string;
-  readonly status: 'complete' | 'skipped' | 'failed' | string;
-  readonly error?: string;
-  readonly cause?: string;
-  /** Rows of the stream's table with a NULL cursor (never landed); null when not counted. */
-  readonly nullCursorRows?: number | null;
-}
-
-/** run-lock `end` input. */
-export interface EndIncrementalInput {
-  readonly owner: string;
-  readonly runId?: string | null;
-  readonly results?: readonly StreamOutcome[] | null;
-  /** Set when the run failed outside the streams. */
-  readonly error?: StepError | null;
-}
-
-/** run-lock `end` output. */
-export interface EndIncrementalResult {
-  /** Whether this call released the lock (false when the run no longer held it). */
-  readonly released: boolean;
-  /** Streams that failed (or 1 when the run failed outside the streams). */
-  readonly failed: number;
-  /** Names the failed streams and their errors, or the streams that landed. */
-  readonly summary: string;
-  /** Rows with a NULL cursor per stream that counted them in this run (never landed). */
-  readonly nullCursorRows?: Readonly<Record<string, number>>;
-}
-
-/** Ends an incremental run: releases the lock and summarizes the streams' outcomes. */
-export async function endIncrementalRun(
-  deps: { readonly config: OperatorConfig; readonly store: SyncStateStore },
-  input: EndIncrementalInput,
-): Promise<EndIncrementalResult> {
-  const released = await deps.store.releaseLock(INCREMENTAL_LOCK, String(input.owner));
-  if (input.error) {
-    return {
-      released,
-      failed: 1,
-      summary: `${input.error.Error ?? 'error'}: ${causeText(input.error.Cause)}`,
-    };
-  }
-  const results = input.results ?? [];
-  const nullCursorRows: Record<string, number> = {};
-  for (const r of results) if (typeof r.nullCursorRows === 'number') nullCursorRows[r.stream] = r.nullCursorRows;
-  const withNulls = Object.entries(nullCursorRows).filter(([, n]) => n > 0);
-  const nullsText =
-    withNulls.length > 0
-      ? `; not landed: rows with a NULL cursor (${withNulls.map(([s, n]) => `${s} ${n}`).join(', ')})`
-      : '';
-  const failed = results.filter((r) => r.status === 'failed');
-  if (failed.length > 0) {
-    const summary = failed
-      .map((r) => `stream ${r.stream} (${r.error ?? 'error'}${r.cause ? ` – ${causeText(r.cause, 200)}` : ''})`)
-      .join('; ');
-    return { released, failed: failed.length, summary: `${summary}${nullsText}`, nullCursorRows };
-  }
-  const landed = results.filter((r) => r.status === 'complete').map((r) => r.stream);
-  const skipped = results.filter((r) => r.status === 'skipped').map((r) => r.stream);
-  return {
-    released,
-    failed: 0,
-    summary: `landed ${landed.join(', ') || 'no stream'}${skipped.length > 0 ? `; skipped ${skipped.join(', ')}` : ''}${nullsText}`,
-    nullCursorRows,
-  };
 }
