@@ -14,7 +14,7 @@ import { KeyAudit } from '../constructs/key-audit.ts';
 import { LambdaBundle } from '../constructs/lambda-bundle.ts';
 import { LandingMaintenance } from '../constructs/landing-maintenance.ts';
 import { LandingZone } from '../constructs/landing-zone.ts';
-import { Monitoring } from '../constructs/monitoring.ts';
+import { Monitoring } from '../constructs/monitoring/index.ts';
 import { Network } from '../constructs/network.ts';
 import { Pipeline } from '../constructs/pipeline.ts';
 import { dataRemovalPolicy } from '../constructs/removal-policy.ts';

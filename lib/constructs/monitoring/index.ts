@@ -57,7 +57,7 @@ import {
   SERVICE_NAME,
   WALLET_LEDGER_METRICS,
 } from '#shared/contracts/metrics';
-import { acknowledgeFindings } from '../nag.ts';
+import { acknowledgeFindings } from '../../nag.ts';
 
 /** Where the runbook lives in the repository; every alarm description links a section of it. */
 export const RUNBOOK = 'docs/runbook.md';
