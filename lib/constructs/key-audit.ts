@@ -29,7 +29,7 @@ import type { LambdaBundle } from './lambda-bundle.ts';
 import type { LandingZone } from './landing-zone.ts';
 import { EncryptedLogGroup } from './log-group.ts';
 import type { Network } from './network.ts';
-import { addLambdaRetries, vendedLogDeliveryStatements } from './pipeline.ts';
+import { addLambdaRetries, vendedLogDeliveryStatements } from './pipeline/index.ts';
 import { scheduleDeadLetterQueue, schedulerRole } from './schedule.ts';
 import type { SourceCredentials } from './source-credentials.ts';
 import type { SyncState } from './sync-state.ts';

@@ -16,7 +16,7 @@ import { LandingMaintenance } from '../constructs/landing-maintenance.ts';
 import { LandingZone } from '../constructs/landing-zone.ts';
 import { Monitoring } from '../constructs/monitoring/index.ts';
 import { Network } from '../constructs/network.ts';
-import { Pipeline } from '../constructs/pipeline.ts';
+import { Pipeline } from '../constructs/pipeline/index.ts';
 import { dataRemovalPolicy } from '../constructs/removal-policy.ts';
 import { Serving } from '../constructs/serving.ts';
 import { SourceCredentials } from '../constructs/source-credentials.ts';

@@ -12,7 +12,7 @@ import {
   LAMBDA_TRANSIENT_ERRORS,
   Pipeline,
   SNAPSHOT_STATES,
-} from '../../../lib/constructs/pipeline.ts';
+} from '../../../lib/constructs/pipeline/index.ts';
 import { applyCompliancePacks } from '../../../lib/nag.ts';
 import { OperatorConnectorStack, operatorStackName } from '../../../lib/stacks/operator-connector-stack.ts';
 import { type AslMachine, type CfnTemplate, resolveDefinition } from '../../../local/sfn-harness.ts';

@@ -35,16 +35,16 @@ import { Construct } from 'constructs';
 import type { OperatorConfig } from '#shared/config/schema';
 import { RETRYABLE_ERRORS, TIMEOUT_ERRORS } from '#shared/contracts/errors';
 import { INCREMENTAL_LOCK_TTL_SECONDS } from '#shared/contracts/locks';
-import { acknowledgeFindings } from '../nag.ts';
-import { ConnectorFunction } from './connector-function.ts';
-import { connectorEnvironment, type Extractors } from './extractors.ts';
-import type { LambdaBundle } from './lambda-bundle.ts';
-import type { LandingZone } from './landing-zone.ts';
-import { EncryptedLogGroup } from './log-group.ts';
-import type { Network } from './network.ts';
-import { scheduleDeadLetterQueue, schedulerRole } from './schedule.ts';
-import type { SourceCredentials } from './source-credentials.ts';
-import type { SyncState } from './sync-state.ts';
+import { acknowledgeFindings } from '../../nag.ts';
+import { ConnectorFunction } from '../connector-function.ts';
+import { connectorEnvironment, type Extractors } from '../extractors.ts';
+import type { LambdaBundle } from '../lambda-bundle.ts';
+import type { LandingZone } from '../landing-zone.ts';
+import { EncryptedLogGroup } from '../log-group.ts';
+import type { Network } from '../network.ts';
+import { scheduleDeadLetterQueue, schedulerRole } from '../schedule.ts';
+import type { SourceCredentials } from '../source-credentials.ts';
+import type { SyncState } from '../sync-state.ts';
 
 /** Errors of the Lambda service itself that AWS recommends retrying on every Lambda task. */
 export const LAMBDA_TRANSIENT_ERRORS = [
