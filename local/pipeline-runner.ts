@@ -34,7 +34,7 @@ import { SyncStateStore } from '#shared/state/store';
 import type { KeyAuditResult } from '../lambdas/key-audit/handler.ts';
 import { KEY_AUDIT_STATES } from '../lib/constructs/key-audit.ts';
 import { PROJECT_ROOT } from '../lib/constructs/lambda-bundle.ts';
-import { INCREMENTAL_STATES, SNAPSHOT_STATES } from '../lib/constructs/pipeline.ts';
+import { INCREMENTAL_STATES, SNAPSHOT_STATES } from '../lib/constructs/pipeline/index.ts';
 import { OperatorConnectorStack, operatorStackName } from '../lib/stacks/operator-connector-stack.ts';
 import { LocalAthena } from './athena.ts';
 import type { LocalEngines } from './engines.ts';

@@ -29,9 +29,9 @@ import type { LambdaBundle } from './lambda-bundle.ts';
 import type { LandingZone } from './landing-zone.ts';
 import { EncryptedLogGroup } from './log-group.ts';
 import type { Network } from './network.ts';
-import { addLambdaRetries, vendedLogDeliveryStatements } from './pipeline.ts';
 import { scheduleDeadLetterQueue, schedulerRole } from './schedule.ts';
 import type { SourceCredentials } from './source-credentials.ts';
+import { addLambdaRetries, vendedLogDeliveryStatements } from './step-functions.ts';
 import type { SyncState } from './sync-state.ts';
 
 /** State names of the key-audit state machine (tests and the local harness refer to them). */

@@ -37,8 +37,8 @@ import { connectorEnvironment } from './extractors.ts';
 import type { LambdaBundle } from './lambda-bundle.ts';
 import type { LandingZone } from './landing-zone.ts';
 import { EncryptedLogGroup } from './log-group.ts';
-import { LAMBDA_TRANSIENT_ERRORS, vendedLogDeliveryStatements } from './pipeline.ts';
 import { scheduleDeadLetterQueue, schedulerRole } from './schedule.ts';
+import { LAMBDA_TRANSIENT_ERRORS, vendedLogDeliveryStatements } from './step-functions.ts';
 import type { SyncState } from './sync-state.ts';
 
 /** The retryable errors the publish function can throw (it reads no source database). */

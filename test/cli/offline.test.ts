@@ -94,7 +94,7 @@ describe('connector (no engines)', () => {
     expect(readFileSync('lib/constructs/source-credentials.ts', 'utf8')).toContain(
       `this.secretName = \`connector/${$}{props.operatorId}-${$}{props.stage}/source\``,
     );
-    expect(readFileSync('lib/constructs/pipeline.ts', 'utf8')).toContain(
+    expect(readFileSync('lib/constructs/pipeline/index.ts', 'utf8')).toContain(
       `const snapshotName = \`${$}{name}-snapshot\``,
     );
   });

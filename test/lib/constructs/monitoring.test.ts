@@ -14,7 +14,7 @@ import {
   type MonitoringProps,
   RUNBOOK_ANCHORS,
   scheduleIntervalMinutes,
-} from '../../../lib/constructs/monitoring.ts';
+} from '../../../lib/constructs/monitoring/index.ts';
 import { OperatorConnectorStack, operatorStackName } from '../../../lib/stacks/operator-connector-stack.ts';
 import { alarmsOf, evaluate, expressionOf, type Json, metricsOfAlarm } from '../../monitoring/alarm-metrics.ts';
 import { exampleConfig, type SynthesizedStack, synthesize, testApp } from '../helpers.ts';

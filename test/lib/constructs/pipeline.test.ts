@@ -7,12 +7,8 @@ import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OperatorConfig } from '#shared/config/schema';
 import { RETRYABLE_ERRORS } from '#shared/contracts/errors';
-import {
-  INCREMENTAL_STATES,
-  LAMBDA_TRANSIENT_ERRORS,
-  Pipeline,
-  SNAPSHOT_STATES,
-} from '../../../lib/constructs/pipeline.ts';
+import { INCREMENTAL_STATES, Pipeline, SNAPSHOT_STATES } from '../../../lib/constructs/pipeline/index.ts';
+import { LAMBDA_TRANSIENT_ERRORS } from '../../../lib/constructs/step-functions.ts';
 import { applyCompliancePacks } from '../../../lib/nag.ts';
 import { OperatorConnectorStack, operatorStackName } from '../../../lib/stacks/operator-connector-stack.ts';
 import { type AslMachine, type CfnTemplate, resolveDefinition } from '../../../local/sfn-harness.ts';

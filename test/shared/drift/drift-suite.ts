@@ -17,7 +17,7 @@ import type { IncrementalSyncResult } from '#shared/pipeline/contracts';
 import { SchemaLedger } from '#shared/state/schemas';
 import { SyncStateStore } from '#shared/state/store';
 import { formatStatus, readStatus } from '../../../cli/commands/status.ts';
-import { INCREMENTAL_STATES } from '../../../lib/constructs/pipeline.ts';
+import { INCREMENTAL_STATES } from '../../../lib/constructs/pipeline/index.ts';
 import {
   type CfnTemplate,
   type LambdaHandler,

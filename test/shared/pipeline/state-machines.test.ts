@@ -24,7 +24,7 @@ import { databaseStreams } from '#shared/pipeline/snapshot';
 import { SourceConnectionError, SourceQueryError } from '#shared/sources/errors';
 import { INCREMENTAL_LOCK, keys } from '#shared/state/keys';
 import { SyncStateStore } from '#shared/state/store';
-import { INCREMENTAL_STATES, SNAPSHOT_STATES } from '../../../lib/constructs/pipeline.ts';
+import { INCREMENTAL_STATES, SNAPSHOT_STATES } from '../../../lib/constructs/pipeline/index.ts';
 import {
   type CfnTemplate,
   IntegrationError,
