@@ -7,14 +7,16 @@
 import { createHash } from 'node:crypto';
 import {
   CANONICAL_STREAMS,
-  type CanonicalField,
   type FieldType,
   METADATA_FIELDS,
   type PiiTreatment,
   type StreamName,
   sourceValueColumn,
 } from './canonical.ts';
-import type { OperatorConfig, StreamConfig } from './config/schema.ts';
+import type { OperatorConfig } from './config/schema.ts';
+import { landedTypeOf, treatmentOf } from './config/stream-plan.ts';
+
+export { landedTypeOf, treatmentOf };
 
 export interface LandedColumn {
   readonly name: string;
@@ -26,26 +28,6 @@ export interface LandedColumn {
   /** The PII treatment applied; pseudonymized columns hold a hex HMAC. */
   readonly treatment?: PiiTreatment;
   readonly money?: boolean;
-}
-
-/** The effective treatment of a field under an operator's mapping. */
-export function treatmentOf(field: CanonicalField, stream: StreamConfig | undefined): PiiTreatment {
-  const mapping = stream?.columns[field.name];
-  if (mapping && typeof mapping !== 'string' && mapping.pii) return mapping.pii;
-  return field.pii;
-}
-
-/** The landed type of a field: the canonical type, with the operator's precision/scale for money. */
-export function landedTypeOf(field: CanonicalField, stream: StreamConfig | undefined): FieldType {
-  const mapping = stream?.columns[field.name];
-  if (field.type.kind === 'decimal' && mapping && typeof mapping !== 'string') {
-    return {
-      kind: 'decimal',
-      precision: mapping.precision ?? field.type.precision,
-      scale: mapping.scale ?? field.type.scale,
-    };
-  }
-  return field.type;
 }
 
 /** Columns of the landed Parquet files and of the Glue table of a stream, in order. */
