@@ -44,7 +44,23 @@ describe('resolveStreamPlan: time zone', () => {
   });
 
   it('reads a file drop in UTC when fileDrop.timeZone is not set', () => {
-    expect(resolveStreamPlan(parse(FILES), 'players').timeZone).toBe('UTC');
+    expect(resolveStreamPlan(parse(FILES), 'players')).toMatchObject({ timeZone: 'UTC', fileDropTimeZone: 'UTC' });
+  });
+
+  it('checks dropped files in fileDrop.timeZone, also beside a database source read in its own zone', () => {
+    const files = parse(edit(FILES, 'fileDrop:\n', 'fileDrop:\n  timeZone: America/New_York\n'));
+    expect(resolveStreamPlan(files, 'players').fileDropTimeZone).toBe('America/New_York');
+    const both = parse(
+      edit(
+        edit(PG, '  database: casino\n', '  database: casino\n  timeZone: Europe/Malta\n'),
+        'streams:',
+        'fileDrop:\n  timeZone: Asia/Tokyo\n  principals:\n    - arn:aws:iam::210987654321:role/casino-data-export\nstreams:',
+      ),
+    );
+    expect(resolveStreamPlan(both, 'payments')).toMatchObject({
+      timeZone: 'Europe/Malta',
+      fileDropTimeZone: 'Asia/Tokyo',
+    });
   });
 });
 

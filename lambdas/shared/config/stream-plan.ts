@@ -106,6 +106,12 @@ export interface StreamPlan {
    * `source.timeZone` for databases; UTC when neither is set.
    */
   readonly timeZone: string;
+  /**
+   * Zone in which timestamps of dropped files written without an offset are checked by the file
+   * plan: `fileDrop.timeZone`, else UTC. The same as `timeZone` for a file-drop operator; a database
+   * operator that also has a file drop may give the two different zones.
+   */
+  readonly fileDropTimeZone: string;
   /** How the source compares key values (the key form of pseudonymized key and reference fields). */
   readonly keyComparison: KeyComparisonConfig;
   /** File format of dropped files, defaults filled in (file drops; the CSV defaults otherwise). */
@@ -229,6 +235,7 @@ export function resolveStreamPlan(config: OperatorConfig, stream: StreamName): S
     moneyColumns: Object.freeze(money),
     currencyColumn,
     timeZone: sourceTimeZone(config),
+    fileDropTimeZone: config.fileDrop?.timeZone ?? 'UTC',
     keyComparison: Object.freeze({ ...source.keyComparison }),
     format: streamConfig?.format ? Object.freeze({ ...streamConfig.format }) : DEFAULT_FILE_FORMAT,
     keyAudit: Object.freeze({
