@@ -2,19 +2,15 @@
  * The columns landed for one stream of one operator: the canonical fields the operator's treatment
  * keeps, with its decimal overrides, a `<field>_source` column beside each enumeration, and the
  * connector's metadata columns. Used for the Glue table and for the Parquet schema, so the two
- * can never disagree.
+ * can never disagree. Treatments and types come from the stream's resolved plan
+ * (config/stream-plan.ts), the one reading of the mapping.
  */
 import { createHash } from 'node:crypto';
-import {
-  CANONICAL_STREAMS,
-  type CanonicalField,
-  type FieldType,
-  METADATA_FIELDS,
-  type PiiTreatment,
-  type StreamName,
-  sourceValueColumn,
-} from './canonical.ts';
-import type { OperatorConfig, StreamConfig } from './config/schema.ts';
+import { type FieldType, METADATA_FIELDS, type PiiTreatment, type StreamName, sourceValueColumn } from './canonical.ts';
+import type { OperatorConfig } from './config/schema.ts';
+import { landedTypeOf, resolveStreamPlan, type StreamPlan, treatmentOf } from './config/stream-plan.ts';
+
+export { landedTypeOf, treatmentOf };
 
 export interface LandedColumn {
   readonly name: string;
@@ -28,37 +24,19 @@ export interface LandedColumn {
   readonly money?: boolean;
 }
 
-/** The effective treatment of a field under an operator's mapping. */
-export function treatmentOf(field: CanonicalField, stream: StreamConfig | undefined): PiiTreatment {
-  const mapping = stream?.columns[field.name];
-  if (mapping && typeof mapping !== 'string' && mapping.pii) return mapping.pii;
-  return field.pii;
-}
-
-/** The landed type of a field: the canonical type, with the operator's precision/scale for money. */
-export function landedTypeOf(field: CanonicalField, stream: StreamConfig | undefined): FieldType {
-  const mapping = stream?.columns[field.name];
-  if (field.type.kind === 'decimal' && mapping && typeof mapping !== 'string') {
-    return {
-      kind: 'decimal',
-      precision: mapping.precision ?? field.type.precision,
-      scale: mapping.scale ?? field.type.scale,
-    };
-  }
-  return field.type;
-}
-
 /** Columns of the landed Parquet files and of the Glue table of a stream, in order. */
 export function landedColumns(config: OperatorConfig, name: StreamName): LandedColumn[] {
-  const stream = config.streams[name];
+  return landedColumnsOf(resolveStreamPlan(config, name));
+}
+
+/** Columns of the landed Parquet files and of the Glue table of a resolved stream plan, in order. */
+export function landedColumnsOf(plan: StreamPlan): LandedColumn[] {
   const columns: LandedColumn[] = [];
-  for (const field of CANONICAL_STREAMS[name].fields) {
-    const treatment = treatmentOf(field, stream);
+  for (const { field, treatment, landedType } of plan.fields) {
     if (treatment === 'drop') continue;
-    const type: FieldType = treatment === 'pseudonymize' ? { kind: 'string' } : landedTypeOf(field, stream);
     columns.push({
       name: field.name,
-      type,
+      type: landedType,
       nullable: field.nullable,
       description: treatment === 'pseudonymize' ? `${field.description} (HMAC-SHA256 pseudonym)` : field.description,
       field: field.name,

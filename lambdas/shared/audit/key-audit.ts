@@ -18,11 +18,12 @@
  * publish applies them (the audit's state machine publishes right after it).
  */
 import type { QueryEngine } from '../adapters/athena.ts';
-import { CANONICAL_STREAMS, type StreamName } from '../canonical.ts';
+import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
+import { resolveStreamPlan } from '../config/stream-plan.ts';
 import { type ExtractRangeOutcome, extractRange } from '../extract/extract-range.ts';
-import { sourcePlan } from '../extract/source-plan.ts';
-import { type LandedColumn, landedColumns, treatmentOf } from '../landed-schema.ts';
+import { sourcePlanOf } from '../extract/source-plan.ts';
+import { type LandedColumn, landedColumnsOf } from '../landed-schema.ts';
 import { PartitionedPartWriter } from '../landing/part-writer.ts';
 import { commitWindow, newAttemptId, type WindowManifest } from '../landing/window.ts';
 import { dateBound, utcToLocalWallTime, wallTimeBound } from '../mapping/time.ts';
@@ -121,9 +122,7 @@ export function auditRunId(at: Date): string {
 
 /** Whether the lake holds pseudonyms of the stream's primary key. */
 export function keyIsPseudonymized(config: OperatorConfig, stream: StreamName): boolean {
-  const canonical = CANONICAL_STREAMS[stream];
-  const field = canonical.fields.find((f) => f.name === canonical.primaryKey);
-  return field !== undefined && treatmentOf(field, config.streams[stream]) === 'pseudonymize';
+  return resolveStreamPlan(config, stream).key.treatment === 'pseudonymize';
 }
 
 /** A UTC instant as text the database compares with a cursor column of this kind. */
@@ -228,7 +227,8 @@ export async function runKeyAudit(deps: KeyAuditDeps, req: KeyAuditRequest): Pro
   const startedAt = now();
   const tuning = { ...DEFAULT_KEY_AUDIT_TUNING, ...deps.tuning };
   const where = `${config.operatorId}/${req.stream} key audit ${req.runId}`;
-  const plan = sourcePlan(config, req.stream);
+  const streamPlan = resolveStreamPlan(config, req.stream);
+  const plan = sourcePlanOf(streamPlan);
   const range = {
     schema: plan.schema,
     table: plan.table,
@@ -236,16 +236,15 @@ export async function runKeyAudit(deps: KeyAuditDeps, req: KeyAuditRequest): Pro
     keyColumn: plan.keyColumn,
   };
   const bounds = await source.cursorBounds({ ...range, from: req.horizon });
-  const timeZone = config.source.type === 'files' ? 'UTC' : config.source.timeZone;
   const scope: SourceKeyScope = {
     ...range,
-    horizon: cursorBoundText(req.horizon, bounds.kind, source.engine, timeZone),
+    horizon: cursorBoundText(req.horizon, bounds.kind, source.engine, streamPlan.timeZone),
   };
-  const pseudonymized = keyIsPseudonymized(config, req.stream);
+  const pseudonymized = streamPlan.key.treatment === 'pseudonymize';
   const sideOptions = { pageRows: tuning.pageRows };
   let sourceSide: SqlKeySide | PseudonymKeySide;
   if (pseudonymized) {
-    const input = pseudonymInput(req.stream, CANONICAL_STREAMS[req.stream].primaryKey, config.source.keyComparison);
+    const input = pseudonymInput(req.stream, streamPlan.key.field, streamPlan.keyComparison);
     sourceSide = new PseudonymKeySide(
       source,
       scope,
@@ -271,7 +270,7 @@ export async function runKeyAudit(deps: KeyAuditDeps, req: KeyAuditRequest): Pro
   const outOfScope = compared.extra.length > 0 ? await sourceSide.present(compared.extra) : new Set<string>();
   const deleted = compared.extra.filter((k) => !outOfScope.has(k));
   const windows: string[] = [];
-  const columns = landedColumns(config, req.stream);
+  const columns = landedColumnsOf(streamPlan);
 
   // Tombstones, from the keys' current serving rows, in one window per 1,000 keys.
   for (let i = 0; i < deleted.length; i += MAX_KEYS_PER_READ) {

@@ -13,10 +13,9 @@
  * Only names and types are compared or reported, never a value.
  */
 import { createHash } from 'node:crypto';
-import { CANONICAL_STREAMS, type FieldType, type StreamName } from '../canonical.ts';
-import { cursorColumnOf, mappedColumn } from '../config/columns.ts';
+import type { FieldType, StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
-import { landedTypeOf, treatmentOf } from '../landed-schema.ts';
+import { resolveStreamPlan } from '../config/stream-plan.ts';
 import { isCompatible, typeLabel } from '../mapping/coerce.ts';
 import type { SourceKind } from '../types.ts';
 
@@ -77,27 +76,24 @@ export function isBreaking(change: ColumnChange): boolean {
 
 /** The source columns a database stream's mapping reads (dropped fields are never read, so never needed). */
 export function neededColumns(config: OperatorConfig, stream: StreamName): NeededColumn[] {
-  const streamConfig = config.streams[stream];
-  if (!streamConfig) return [];
-  const canonical = CANONICAL_STREAMS[stream];
+  const plan = resolveStreamPlan(config, stream);
+  if (!plan.configured) return [];
   const byColumn = new Map<string, NeededColumn>();
-  const keyColumn = mappedColumn(streamConfig.columns[canonical.primaryKey]);
-  const cursorColumn = cursorColumnOf(stream, streamConfig);
-  for (const field of canonical.fields) {
-    const mapping = streamConfig.columns[field.name];
-    const column = mappedColumn(mapping);
-    if (column === undefined || treatmentOf(field, streamConfig) === 'drop') continue;
+  const keyColumn = plan.key.column;
+  const cursorColumn = plan.cursor.column;
+  for (const { field, column, treatment, valueType } of plan.fields) {
+    if (column === undefined || treatment === 'drop') continue;
     const existing = byColumn.get(column);
     if (existing) {
       byColumn.set(column, { ...existing, fields: [...existing.fields, field.name] });
       continue;
     }
-    const pseudonymized = treatmentOf(field, streamConfig) === 'pseudonymize';
+    const pseudonymized = treatment === 'pseudonymize';
     byColumn.set(column, {
       column,
       fields: [field.name],
       // A pseudonymized field lands as text (the HMAC), but its source value is read as the field's type.
-      landed: pseudonymized && field.type.kind !== 'string' ? field.type : landedTypeOf(field, streamConfig),
+      landed: pseudonymized && field.type.kind !== 'string' ? field.type : valueType,
       enumerated: field.values !== undefined,
       required: column === keyColumn || column === cursorColumn,
     });

@@ -1,12 +1,13 @@
 /**
  * What to read from the source for one stream: the table, the mapped columns the landed schema
  * needs (dropped fields are never selected — data minimization starts in the query), the cursor
- * and key columns, and the money columns reconciled against the landed sums.
+ * and key columns, and the money columns reconciled against the landed sums. All of it comes from
+ * the stream's resolved plan (config/stream-plan.ts); this module only refuses a plan a database
+ * cannot be read by.
  */
-import { CANONICAL_STREAMS, type StreamName } from '../canonical.ts';
-import { cursorColumnOf, mappedColumn } from '../config/columns.ts';
+import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
-import { treatmentOf } from '../landed-schema.ts';
+import { resolveStreamPlan, type StreamPlan } from '../config/stream-plan.ts';
 
 export interface SourcePlan {
   readonly schema: string;
@@ -23,27 +24,29 @@ export class SourcePlanError extends Error {
   override readonly name = 'SourcePlanError';
 }
 
+/** The source plan of a stream of the config. */
 export function sourcePlan(config: OperatorConfig, stream: StreamName): SourcePlan {
-  const source = config.source;
-  const streamConfig = config.streams[stream];
-  const where = `${config.operatorId}/${stream}`;
-  if (source.type === 'files') throw new SourcePlanError(`${where}: a file-drop operator has no source database`);
-  if (!streamConfig?.table) throw new SourcePlanError(`${where}: streams.${stream}.table is not configured`);
-  const canonical = CANONICAL_STREAMS[stream];
-  const keyColumn = mappedColumn(streamConfig.columns[canonical.primaryKey]);
-  const cursorColumn = cursorColumnOf(stream, streamConfig);
+  return sourcePlanOf(resolveStreamPlan(config, stream));
+}
+
+/** The source plan of a resolved stream plan; throws {@link SourcePlanError} when a database cannot be read by it. */
+export function sourcePlanOf(plan: StreamPlan): SourcePlan {
+  const where = `${plan.operatorId}/${plan.stream}`;
+  if (plan.sourceType === 'files') throw new SourcePlanError(`${where}: a file-drop operator has no source database`);
+  if (!plan.table || plan.schema === undefined) {
+    throw new SourcePlanError(`${where}: streams.${plan.stream}.table is not configured`);
+  }
+  const keyColumn = plan.key.column;
+  const cursorColumn = plan.cursor.column;
   if (!keyColumn || !cursorColumn) {
     throw new SourcePlanError(`${where}: the primary key and the cursor must be mapped`);
   }
-  const columns: string[] = [];
-  const moneyColumns: Record<string, string> = {};
-  for (const field of canonical.fields) {
-    const mapped = mappedColumn(streamConfig.columns[field.name]);
-    if (mapped === undefined || treatmentOf(field, streamConfig) === 'drop') continue;
-    if (!columns.includes(mapped)) columns.push(mapped);
-    if (field.money) moneyColumns[field.name] = mapped;
-  }
-  for (const c of [cursorColumn, keyColumn]) if (!columns.includes(c)) columns.push(c);
-  const schema: string = streamConfig.schema ?? source.schema ?? source.database;
-  return { schema, table: streamConfig.table, columns, cursorColumn, keyColumn, moneyColumns };
+  return {
+    schema: plan.schema,
+    table: plan.table,
+    columns: plan.selectedColumns,
+    cursorColumn,
+    keyColumn,
+    moneyColumns: plan.moneyColumns,
+  };
 }

@@ -10,10 +10,9 @@
  * silently ignored column is how personal data slips into an export unnoticed and how a renamed
  * column turns a field into NULLs.
  */
-import { CANONICAL_STREAMS, type CanonicalField, type FieldType, type StreamName } from '../canonical.ts';
-import { cursorColumnOf, mappedColumn } from '../config/columns.ts';
+import { CANONICAL_STREAMS, type FieldType, type StreamName } from '../canonical.ts';
 import type { FileFormat, OperatorConfig } from '../config/schema.ts';
-import { landedTypeOf, treatmentOf } from '../landed-schema.ts';
+import { type FieldPlan, resolveStreamPlan, type StreamPlan } from '../config/stream-plan.ts';
 import { buildConverter, type Converter, typeLabel } from '../mapping/coerce.ts';
 import { quoteValue, REDACTED_VALUE, ValueProblem } from '../mapping/errors.ts';
 import { zoneConverter } from '../mapping/time.ts';
@@ -23,17 +22,7 @@ import { type Normalizer, normalizerFor } from './values.ts';
 
 /** The format of a stream's files, with the defaults filled in. */
 export function formatOf(config: OperatorConfig, stream: StreamName): FileFormat {
-  return (
-    config.streams[stream]?.format ?? {
-      type: 'csv',
-      delimiter: ',',
-      quote: '"',
-      encoding: 'utf-8',
-      decimalSeparator: '.',
-      timestampFormat: 'iso8601',
-      dateFormat: 'yyyy-MM-dd',
-    }
-  );
+  return resolveStreamPlan(config, stream).format;
 }
 
 /** One canonical field a file column feeds. */
@@ -104,15 +93,19 @@ const SPECIFICITY: Record<FieldType['kind'], number> = {
 
 /** Builds the plan of a stream's files. Throws when the stream is not configured. */
 export function planFile(config: OperatorConfig, stream: StreamName): FilePlan {
-  const streamConfig = config.streams[stream];
-  if (!streamConfig) throw new Error(`${config.operatorId}: stream ${stream} is not configured`);
+  return planFileOf(resolveStreamPlan(config, stream));
+}
+
+/** Builds the plan of a stream's files from the stream's resolved plan. Throws when the stream is not configured. */
+export function planFileOf(plan: StreamPlan): FilePlan {
+  const { stream, format } = plan;
+  if (!plan.configured) throw new Error(`${plan.operatorId}: stream ${stream} is not configured`);
   const canonical = CANONICAL_STREAMS[stream];
-  const format = formatOf(config, stream);
-  const zone = zoneConverter(config.fileDrop?.timeZone ?? 'UTC');
+  const zone = zoneConverter(plan.fileDropTimeZone);
   const byName = new Map<string, { fields: PlannedField[]; types: FieldType[] }>();
   const order: string[] = [];
   const dropped = new Set<string>();
-  const fieldsByName = new Map<string, CanonicalField>(canonical.fields.map((f) => [f.name, f]));
+  const fieldsByName = new Map<string, FieldPlan>(plan.fields.map((f) => [f.name, f]));
 
   const add = (column: string, field: PlannedField) => {
     let entry = byName.get(column);
@@ -126,40 +119,34 @@ export function planFile(config: OperatorConfig, stream: StreamName): FilePlan {
   };
 
   // Canonical order, so batches have the same columns whatever the order of the config or the file.
-  for (const field of canonical.fields) {
-    const mapping = streamConfig.columns[field.name];
-    if (mapping === undefined) continue;
-    const column = mappedColumn(mapping);
-    const treatment = treatmentOf(field, streamConfig);
+  for (const { field, column, treatment, valueType: type, configPath, personal } of plan.fields) {
+    if (column === undefined) continue;
     if (treatment === 'drop') {
       dropped.add(column);
       continue;
     }
-    const type = landedTypeOf(field, streamConfig);
-    const configPath = `streams.${stream}.columns.${field.name}`;
     // Pseudonymized values are checked too: a pseudonym of a malformed date would never match.
     const plain = !field.values && type.kind !== 'string';
     add(column, {
       name: field.name,
       type,
       required: !field.nullable,
-      personal: field.personal || treatment === 'pseudonymize',
+      personal,
       configPath,
       check: plain
         ? buildConverter({ type, kind: kindOf(type), nullable: field.nullable, configPath, zone })
         : undefined,
     });
   }
-  const cursorColumn = cursorColumnOf(stream, streamConfig);
+  const cursorColumn = plan.cursor.column;
   // The canonical cursor field, when it is the cursor column, already has the same check.
-  const cursorFieldColumn = streamConfig.columns[canonical.cursor];
+  const cursorFieldColumn = fieldsByName.get(canonical.cursor)?.column;
   const cursorChecked =
-    cursorFieldColumn !== undefined && mappedColumn(cursorFieldColumn) === cursorColumn && byName.has(cursorColumn);
+    cursorFieldColumn !== undefined && cursorFieldColumn === cursorColumn && byName.has(cursorColumn);
   if (cursorColumn !== undefined && !cursorChecked) {
-    const cursorField = fieldsByName.get(canonical.cursor);
+    const cursorField = fieldsByName.get(canonical.cursor)?.field;
     const type: FieldType = cursorField?.type ?? { kind: 'timestamp' };
-    const configPath =
-      streamConfig.cursor !== undefined ? `streams.${stream}.cursor` : `streams.${stream}.columns.${canonical.cursor}`;
+    const configPath = plan.cursor.configPath;
     add(cursorColumn, {
       name: '_cursor',
       type,
@@ -184,7 +171,7 @@ export function planFile(config: OperatorConfig, stream: StreamName): FilePlan {
     };
   });
   for (const c of columns) dropped.delete(c.name);
-  return { operatorId: config.operatorId, stream, format, columns, dropped: [...dropped] };
+  return { operatorId: plan.operatorId, stream, format, columns, dropped: [...dropped] };
 }
 
 /**

@@ -3,13 +3,15 @@
  * (typed, column-major): column mapping from the operator config, enumeration value maps, exact
  * type coercion, PII pseudonymization and the connector's metadata columns.
  *
- * Built once per stream and window; `map` runs column by column with a converter precomputed per
- * landed column, and allocates nothing per row beyond the output values themselves.
+ * Built once per stream and window from the stream's resolved plan (config/stream-plan.ts: the
+ * columns, cursor, key, treatments, value maps and time zone); `map` runs column by column with a
+ * converter precomputed per landed column, and allocates nothing per row beyond the output values
+ * themselves.
  */
 import { CANONICAL_STREAMS, type CanonicalField, type StreamName, UNMAPPED_VALUE } from '../canonical.ts';
-import { cursorColumnOf, mappedColumn } from '../config/columns.ts';
-import type { FieldMapping, OperatorConfig } from '../config/schema.ts';
-import { type LandedColumn, landedColumns, treatmentOf } from '../landed-schema.ts';
+import type { OperatorConfig } from '../config/schema.ts';
+import { type FieldPlan, resolveStreamPlan, type StreamPlan } from '../config/stream-plan.ts';
+import { type LandedColumn, landedColumnsOf } from '../landed-schema.ts';
 import { type Pseudonymizer, pseudonymInput } from '../pii/pseudonymizer.ts';
 import type { LandedBatch, LandedValue, SourceBatch, SourceColumn } from '../types.ts';
 import { buildConverter, type Converter, instantMicrosConverter, isCompatible, typeLabel } from './coerce.ts';
@@ -20,6 +22,11 @@ import type { SourceSeq } from './version.ts';
 export interface RowMapperOptions {
   readonly config: OperatorConfig;
   readonly stream: StreamName;
+  /**
+   * The stream's resolved plan, when the caller has resolved it already.
+   * @default `resolveStreamPlan(config, stream)`
+   */
+  readonly plan?: StreamPlan;
   /** Columns of the batches that will be mapped, in order (as read from the source). */
   readonly sourceColumns: readonly SourceColumn[];
   readonly pseudonymizer: Pseudonymizer;
@@ -90,20 +97,21 @@ function findColumn(columns: readonly SourceColumn[], name: string): number {
 /** Builds the mapper of one stream; throws {@link MappingError} when the source cannot feed it. */
 export function createRowMapper(options: RowMapperOptions): RowMapper {
   const { config, stream, sourceColumns, pseudonymizer } = options;
-  const operatorId = config.operatorId;
-  const streamConfig = config.streams[stream];
-  if (!streamConfig) {
+  const plan = options.plan ?? resolveStreamPlan(config, stream);
+  const operatorId = plan.operatorId;
+  if (plan.stream !== stream) {
+    throw new MappingError(operatorId, stream, `the plan given is the plan of stream ${plan.stream}`);
+  }
+  if (!plan.configured) {
     throw new MappingError(operatorId, stream, `stream ${stream} is not configured (streams.${stream} is missing)`);
   }
   const canonical = CANONICAL_STREAMS[stream];
-  const zoneName =
-    config.source.type === 'files' ? (config.fileDrop?.timeZone ?? 'UTC') : (config.source.timeZone ?? 'UTC');
-  const zone = zoneConverter(zoneName);
-  const columns = landedColumns(config, stream);
-  const fieldsByName = new Map<string, CanonicalField>(canonical.fields.map((f) => [f.name, f]));
+  const zone = zoneConverter(plan.timeZone);
+  const columns = landedColumnsOf(plan);
+  const fieldsByName = new Map<string, FieldPlan>(plan.fields.map((f) => [f.name, f]));
   const unmappedStats = new Map<string, { count: number; samples: Set<string> }>();
 
-  const cursorColumn = options.cursorColumn ?? cursorColumnOf(stream, streamConfig);
+  const cursorColumn = options.cursorColumn ?? plan.cursor.column;
   if (cursorColumn === undefined) {
     throw new MappingError(
       operatorId,
@@ -113,10 +121,7 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
   }
 
   // Where the cursor column comes from, for messages.
-  const cursorPath =
-    options.cursorColumn !== undefined || streamConfig.cursor !== undefined
-      ? `streams.${stream}.cursor`
-      : `streams.${stream}.columns.${canonical.cursor}`;
+  const cursorPath = options.cursorColumn !== undefined ? `streams.${stream}.cursor` : plan.cursor.configPath;
 
   const sourceIndex = (field: string, column: string, configPath: string): number => {
     const index = findColumn(sourceColumns, column);
@@ -132,12 +137,11 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
     return index;
   };
 
+  // The key names a failing row in messages only when it lands in clear.
   const pkField = fieldsByName.get(canonical.primaryKey);
-  const pkTreatment = pkField ? treatmentOf(pkField, streamConfig) : 'keep';
-  const pkColumn = mappedColumn(streamConfig.columns[canonical.primaryKey]);
   const pkIndex =
-    pkField && pkColumn !== undefined && pkTreatment === 'keep' && !pkField.personal
-      ? findColumn(sourceColumns, pkColumn)
+    pkField && pkField.column !== undefined && pkField.treatment === 'keep' && !pkField.field.personal
+      ? findColumn(sourceColumns, pkField.column)
       : -1;
 
   const { sourceSeq } = options;
@@ -172,13 +176,12 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
     }
 
     const fieldName = landed.field ?? landed.name;
-    const field = fieldsByName.get(fieldName);
-    if (!field) throw new MappingError(operatorId, stream, `landed column ${landed.name} has no canonical field`);
+    const fieldPlan = fieldsByName.get(fieldName);
+    if (!fieldPlan) throw new MappingError(operatorId, stream, `landed column ${landed.name} has no canonical field`);
+    const { field, configPath } = fieldPlan;
     const isSourceColumn = landed.name !== field.name;
-    const mapping = streamConfig.columns[field.name];
-    const configPath = `streams.${stream}.columns.${field.name}`;
-    let column = mappedColumn(mapping);
-    if (column === undefined && field.name === canonical.cursor && streamConfig.cursor !== undefined) {
+    let column = fieldPlan.column;
+    if (column === undefined && field.name === canonical.cursor && plan.cursor.explicit) {
       // The canonical cursor field is not mapped but a cursor column is configured: it carries the same time.
       column = cursorColumn;
     }
@@ -201,7 +204,7 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
     if (treatment === 'pseudonymize') {
       // An enumeration's `_source` column is pseudonymized too, so a clear value never lands.
       // Key and reference fields are hashed in the source's key form, so they join as in the source.
-      const input = pseudonymInput(stream, field.name, config.source.keyComparison);
+      const input = pseudonymInput(stream, field.name, plan.keyComparison);
       return {
         ...base,
         field: landed.name,
@@ -210,7 +213,7 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
     }
     if (isSourceColumn) return { ...base, field: landed.name, convert: undefined };
     if (field.values) {
-      return { ...base, field: field.name, convert: enumerationConverter(field, mapping, unmappedStats) };
+      return { ...base, field: field.name, convert: enumerationConverter(field, fieldPlan.values, unmappedStats) };
     }
     if (!isCompatible(source.kind, landed.type)) {
       throw new MappingError(
@@ -373,14 +376,12 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
 
 function enumerationConverter(
   field: CanonicalField,
-  mapping: FieldMapping | undefined,
+  values: Readonly<Record<string, string>> | undefined,
   stats: Map<string, { count: number; samples: Set<string> }>,
 ): Converter {
   const canonicalValues = new Set(field.values ?? []);
   // A Map, not the config object: an operator value such as "constructor" must not hit Object.prototype.
-  const map = new Map<string, string>(
-    mapping !== undefined && typeof mapping !== 'string' && mapping.values ? Object.entries(mapping.values) : [],
-  );
+  const map = new Map<string, string>(values ? Object.entries(values) : []);
   const stat = { count: 0, samples: new Set<string>() };
   stats.set(field.name, stat);
   const lookup = (value: string): string | undefined =>

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { type OperatorConfig, operatorConfigSchema } from '#shared/config/schema';
+import { resolveStreamPlan } from '#shared/config/stream-plan';
 import { landedColumns } from '#shared/landed-schema';
 import { CoercionError, MappingError } from '#shared/mapping/errors';
 import { createRowMapper, type RowMapperOptions } from '#shared/mapping/mapper';
@@ -52,6 +53,20 @@ describe('game_rounds', () => {
     expect(landed.rowCount).toBe(6);
     expect(landed.columns).toHaveLength(m.columns.length);
     for (const values of landed.columns) expect(values).toHaveLength(6);
+  });
+
+  it('maps the same with the resolved plan given as without it', () => {
+    const plan = resolveStreamPlan(config, 'game_rounds');
+    const withPlan = mapper({ config, stream: 'game_rounds', sourceColumns: GAME_ROUNDS_COLUMNS, plan });
+    expect(withPlan.columns).toEqual(m.columns);
+    expect(withPlan.map({ columns: GAME_ROUNDS_COLUMNS, rows })).toEqual(landed);
+  });
+
+  it("refuses another stream's plan", () => {
+    const plan = resolveStreamPlan(config, 'players');
+    expect(() => mapper({ config, stream: 'game_rounds', sourceColumns: GAME_ROUNDS_COLUMNS, plan })).toThrow(
+      /the plan given is the plan of stream players/,
+    );
   });
 
   it('converts every value exactly to its landed type', () => {
