@@ -107,9 +107,10 @@ export interface StreamPlan {
    */
   readonly timeZone: string;
   /**
-   * Zone in which timestamps of dropped files written without an offset are checked by the file
-   * plan: `fileDrop.timeZone`, else UTC. The same as `timeZone` for a file-drop operator; a database
-   * operator that also has a file drop may give the two different zones.
+   * Zone in which timestamps of dropped files written without an offset are read (checked by the
+   * file plan, converted by the mapper): `fileDrop.timeZone`, else UTC. The same as `timeZone` for a
+   * file-drop operator; a database operator that also has a file drop may give the two different
+   * zones.
    */
   readonly fileDropTimeZone: string;
   /** How the source compares key values (the key form of pseudonymized key and reference fields). */

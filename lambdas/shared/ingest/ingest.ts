@@ -357,6 +357,7 @@ export async function ingestObject(deps: IngestDeps, event: InboundObjectEvent):
         runId,
         extractedAt,
         sourceSeq,
+        origin: 'fileDrop',
       });
       try {
         await writer.write(mapper.map(batch));

@@ -37,6 +37,13 @@ export interface RowMapperOptions {
   /** How `_source_seq` is filled (`databaseSourceSeq` or `fileSourceSeq` of mapping/version.ts). */
   readonly sourceSeq: SourceSeq;
   /**
+   * Where the rows come from, which decides the zone a time written without an offset is read in:
+   * `source.timeZone` for a database, `fileDrop.timeZone` for a dropped file (a database operator
+   * may also take file drops, each with its own zone).
+   * @default `fileDrop` for a file-drop operator, else `database`
+   */
+  readonly origin?: 'database' | 'fileDrop';
+  /**
    * Source column whose value lands in `_cursor`.
    * @default `streams.<stream>.cursor`, else the column mapped to the canonical cursor field
    */
@@ -106,7 +113,7 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
     throw new MappingError(operatorId, stream, `stream ${stream} is not configured (streams.${stream} is missing)`);
   }
   const canonical = CANONICAL_STREAMS[stream];
-  const zone = zoneConverter(plan.timeZone);
+  const zone = zoneConverter(options.origin === 'fileDrop' ? plan.fileDropTimeZone : plan.timeZone);
   const columns = landedColumnsOf(plan);
   const fieldsByName = new Map<string, FieldPlan>(plan.fields.map((f) => [f.name, f]));
   const unmappedStats = new Map<string, { count: number; samples: Set<string> }>();

@@ -103,6 +103,30 @@ describe('game_rounds', () => {
   });
 });
 
+describe('the zone of a time without an offset', () => {
+  // A database operator in Malta that also takes file drops written in UTC.
+  const config = operatorConfigSchema.parse({
+    ...operatorConfig({ game_rounds: GAME_ROUNDS_STREAM }),
+    fileDrop: { timeZone: 'UTC' },
+  });
+  const batch = (): SourceBatch => ({ columns: GAME_ROUNDS_COLUMNS, rows: gameRoundRows(2) });
+  const startedAt = (origin: RowMapperOptions['origin']) => {
+    const m = mapper({ config, stream: 'game_rounds', sourceColumns: GAME_ROUNDS_COLUMNS, origin });
+    return column(m.map(batch()), m.columns, 'started_at')[1];
+  };
+
+  it('is the source zone for rows read from the database', () => {
+    expect(gameRoundRows(2)[1]![9]).toBe('2024-03-01 00:00:05.000037');
+    expect(startedAt(undefined)).toBe(Date.parse('2024-02-29T23:00:05.000Z'));
+    expect(startedAt('database')).toBe(Date.parse('2024-02-29T23:00:05.000Z'));
+  });
+
+  it("is the file drop's zone for rows of a dropped file, as the file plan checks them", () => {
+    expect(resolveStreamPlan(config, 'game_rounds').fileDropTimeZone).toBe('UTC');
+    expect(startedAt('fileDrop')).toBe(Date.parse('2024-03-01T00:00:05.000Z'));
+  });
+});
+
 describe('_source_seq of a file', () => {
   const config = operatorConfig({ game_rounds: GAME_ROUNDS_STREAM });
   const receivedAt = new Date('2024-06-01T10:00:00.750Z');
