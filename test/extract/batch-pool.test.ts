@@ -4,17 +4,20 @@
  * and a worker's error reaches the window as the same class with the same message.
  */
 import { randomBytes } from 'node:crypto';
-import { RecordBatchReader } from 'apache-arrow';
+import { tableFromIPC } from 'apache-arrow';
+import { readParquet } from 'parquet-wasm/node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BatchPool, defaultBatchWorkers, functionVcpus } from '#shared/extract/batch-pool';
 import { fromWireError, toWireError } from '#shared/extract/batch-wire';
 import { landedColumns } from '#shared/landed-schema';
-import { type EncodedBatch, LandedBatchEncoder } from '#shared/landing/batch-encoding';
+import { type EncodedBatch, RowGroupEncoder } from '#shared/landing/batch-encoding';
+import { partFileOptions } from '#shared/landing/part-writer';
 import { WindowStats } from '#shared/landing/stats';
 import { CoercionError } from '#shared/mapping/errors';
 import { createRowMapper } from '#shared/mapping/mapper';
 import { databaseSourceSeq } from '#shared/mapping/version';
 import { ParquetEncodeError } from '#shared/parquet/errors';
+import { type EncodedRowGroups, RowGroupFileWriter } from '#shared/parquet/row-groups';
 import { createPseudonymizer } from '#shared/pii/pseudonymizer';
 import { GAME_ROUNDS_COLUMNS, GAME_ROUNDS_STREAM, gameRoundRows, operatorConfig } from '../shared/mapping/fixtures.ts';
 
@@ -24,6 +27,7 @@ const extractedAt = Date.parse('2026-11-01T00:00:00Z');
 const sourceSeq = databaseSourceSeq(1_790_000_000_000_000n);
 const context = { operatorId: config.operatorId, stream: 'game_rounds', windowId: 'run-1/w-1' };
 const columns = landedColumns(config, 'game_rounds');
+const fileOptions = partFileOptions('game_rounds', columns);
 
 function mainThread(rows: (string | null)[][]): EncodedBatch {
   const mapper = createRowMapper({
@@ -35,14 +39,25 @@ function mainThread(rows: (string | null)[][]): EncodedBatch {
     extractedAt: new Date(extractedAt),
     sourceSeq,
   });
-  return new LandedBatchEncoder(columns, context).encode(mapper.map({ columns: GAME_ROUNDS_COLUMNS, rows }));
+  const encoder = new RowGroupEncoder(columns, context, fileOptions);
+  encoder.add(mapper.map({ columns: GAME_ROUNDS_COLUMNS, rows }));
+  return encoder.finish();
+}
+
+/** The rows of encoded row groups, read back by parquet-rs from a file made of them. */
+async function rowsOf(groups: EncodedRowGroups): Promise<unknown[]> {
+  const chunks: Uint8Array[] = [];
+  const file = new RowGroupFileWriter(async (c) => {
+    chunks.push(c);
+  });
+  await file.append(groups);
+  await file.close();
+  const table = tableFromIPC(readParquet(Buffer.concat(chunks)).intoIPCStream());
+  return table.toArray().map((r) => r.toJSON());
 }
 
 const decoded = (batch: EncodedBatch) =>
-  batch.segments.map((s) => ({
-    day: s.day,
-    rows: [...RecordBatchReader.from(s.ipc)].flatMap((b) => b.toArray().map((r) => r.toJSON())),
-  }));
+  Promise.all(batch.segments.map(async (s) => ({ day: s.day, rows: await rowsOf(s.groups) })));
 
 describe('BatchPool', () => {
   const pool = new BatchPool(
@@ -55,6 +70,7 @@ describe('BatchPool', () => {
       extractedAt,
       sourceSeq,
       context,
+      fileOptions,
     },
     2,
   );
@@ -63,13 +79,21 @@ describe('BatchPool', () => {
   it('maps, pseudonymizes and encodes in workers exactly as on the main thread, in order', async () => {
     const rows = gameRoundRows(6000);
     const batches = [rows.slice(0, 2500), rows.slice(2500, 5000), rows.slice(5000)];
-    const fromPool = await Promise.all(batches.map((b) => pool.encode({ columns: GAME_ROUNDS_COLUMNS, rows: b })));
+    const fromPool = await Promise.all(batches.map((b) => pool.encode([{ columns: GAME_ROUNDS_COLUMNS, rows: b }])));
     const expected = batches.map(mainThread);
     for (let i = 0; i < batches.length; i++) {
       expect(fromPool[i]!.rowCount).toBe(batches[i]!.length);
       expect(fromPool[i]!.stats).toEqual(expected[i]!.stats);
-      expect(decoded(fromPool[i]!)).toEqual(decoded(expected[i]!));
+      expect(await decoded(fromPool[i]!)).toEqual(await decoded(expected[i]!));
+      // The same Parquet bytes: row groups encoded in a worker are those of this thread.
+      expect(fromPool[i]!.segments.map((s) => Buffer.from(s.groups.body).toString('base64'))).toEqual(
+        expected[i]!.segments.map((s) => Buffer.from(s.groups.body).toString('base64')),
+      );
     }
+    // One job of several source batches is one encoded run: its row groups span the batches.
+    const job = await pool.encode(batches.map((b) => ({ columns: GAME_ROUNDS_COLUMNS, rows: b })));
+    expect(job.rowCount).toBe(rows.length);
+    expect(await decoded(job)).toEqual(await decoded(mainThread(rows)));
     // Merged statistics equal those of the whole input counted at once.
     const merged = new WindowStats(
       columns,
@@ -107,7 +131,7 @@ describe('BatchPool', () => {
       }
       throw new Error('expected a CoercionError');
     })();
-    const fromWorker = await pool.encode({ columns: GAME_ROUNDS_COLUMNS, rows: bad }).catch((e: unknown) => e);
+    const fromWorker = await pool.encode([{ columns: GAME_ROUNDS_COLUMNS, rows: bad }]).catch((e: unknown) => e);
     expect(fromWorker).toBeInstanceOf(CoercionError);
     expect((fromWorker as CoercionError).message).toBe(inThread.message);
     expect(fromWorker).toMatchObject({ name: 'CoercionError', retryable: false, field: 'stake', rowIndex: 7 });
@@ -115,7 +139,7 @@ describe('BatchPool', () => {
     const personal = rows.map((r) => [...r]);
     personal[3]![1] = null; // customer_id (player_id) is required and personal
     const error = (await pool
-      .encode({ columns: GAME_ROUNDS_COLUMNS, rows: personal })
+      .encode([{ columns: GAME_ROUNDS_COLUMNS, rows: personal }])
       .catch((e: unknown) => e)) as Error;
     expect(error).toBeInstanceOf(CoercionError);
     // No personal value (customer ids) in the message; the row is named by its key, which is not personal.
@@ -123,7 +147,7 @@ describe('BatchPool', () => {
     for (const row of rows) expect(error.message).not.toContain(row[1]!);
 
     // The pool keeps working after a failed batch.
-    expect((await pool.encode({ columns: GAME_ROUNDS_COLUMNS, rows })).rowCount).toBe(10);
+    expect((await pool.encode([{ columns: GAME_ROUNDS_COLUMNS, rows }])).rowCount).toBe(10);
   });
 
   it('revives errors with their class, and picks one worker fewer than the vCPUs', () => {

@@ -1,8 +1,8 @@
 /**
  * A pool of worker threads that map and encode source batches (batch-worker.ts), so every vCPU of
  * the function works: the main thread reads the source (for PostgreSQL only finding line ends in
- * the COPY text), hands batch n to worker n mod size, and writes the encoded batches in order
- * (Parquet encoding, zstd and the upload stay on the main thread, which owns the files).
+ * the COPY text), hands job n (consecutive source batches) to worker n mod size, which returns
+ * them as Parquet row groups, and places the row groups in the parts in read order and uploads.
  *
  * Results are identical to mapping on the main thread: each worker builds the same mapper (same
  * config, columns, run, extraction time and `_source_seq`) and a pseudonymizer with the same key,
@@ -36,11 +36,18 @@ export function functionVcpus(env: NodeJS.ProcessEnv = process.env, visible: num
 
 /**
  * Worker threads for a function with this many vCPUs: one fewer than the vCPUs (the main thread
- * reads, encodes Parquet and uploads), none on a single vCPU (a worker would only add copying).
+ * reads, places the encoded row groups and uploads), none on a single vCPU (a worker would only
+ * add copying).
  */
 export function defaultBatchWorkers(vcpus: number = functionVcpus()): number {
   return vcpus >= 2 ? vcpus - 1 : 0;
 }
+
+/**
+ * Source rows per job: a worker encodes a job into whole row groups, so a row group ends at a job
+ * boundary (and at a date boundary), besides at the writer's row-group limits.
+ */
+export const JOB_ROWS = 64 * 1024;
 
 /** Where the worker's code is: beside this module in the bundle, or the TypeScript source (tests, tsx). */
 function workerEntry(): { url: URL; execArgv?: string[] } {
@@ -94,21 +101,38 @@ export class BatchPool {
   }
 
   /**
-   * Batches to keep submitted and not yet written: four per worker (each ~1 MB of COPY text and
-   * ~1 MB of Arrow IPC), so a late wake-up of one thread does not stall the other.
+   * Jobs to keep submitted and not yet written: two per worker (each up to {@link JOB_ROWS} rows,
+   * ~10 MB of COPY text in and ~3 MB of Parquet out), so a worker has its next job queued when it
+   * finishes one.
    */
   get maxInFlight(): number {
-    return this.workers.length * 4;
+    return this.workers.length * 2;
   }
 
-  /** Maps and encodes one batch in the next worker. Rejects with the worker's error (same class). */
-  async encode(batch: SourceBatch): Promise<EncodedBatch> {
-    const job: BatchJob = batch.copyText
-      ? { kind: 'batch', id: this.nextId++, copyText: batch.copyText.text }
-      : { kind: 'batch', id: this.nextId++, rows: batch.rows };
+  /**
+   * Maps and encodes one job (consecutive source batches) in the next worker into row groups.
+   * Rejects with the worker's error (same class). COPY text is moved to the worker, not copied:
+   * the batches' text must not be used afterwards.
+   */
+  async encode(batches: readonly SourceBatch[]): Promise<EncodedBatch> {
+    const transfer: ArrayBuffer[] = [];
+    const job: BatchJob = {
+      kind: 'batch',
+      id: this.nextId++,
+      batches: batches.map((batch) => {
+        if (!batch.copyText) return batch.rows;
+        const text = batch.copyText.text;
+        const buffer = text.buffer;
+        // A text with its own buffer moves; one in a shared pool (small) is copied.
+        if (buffer instanceof ArrayBuffer && text.byteOffset === 0 && text.byteLength === buffer.byteLength) {
+          transfer.push(buffer);
+        }
+        return text;
+      }),
+    };
     const worker = this.workers[this.next]!;
     this.next = (this.next + 1) % this.workers.length;
-    const reply = await this.send(worker, job);
+    const reply = await this.send(worker, job, transfer);
     return (reply as { encoded: EncodedBatch }).encoded;
   }
 
@@ -137,11 +161,11 @@ export class BatchPool {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
-  private send(worker: Worker, job: BatchJob): Promise<BatchReply> {
+  private send(worker: Worker, job: BatchJob, transfer: ArrayBuffer[] = []): Promise<BatchReply> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     return new Promise<BatchReply>((resolve, reject) => {
       this.pending.set(job.id, { resolve, reject });
-      worker.postMessage(job);
+      worker.postMessage(job, transfer);
     });
   }
 

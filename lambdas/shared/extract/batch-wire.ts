@@ -15,10 +15,11 @@ export type BatchJob =
   | {
       readonly kind: 'batch';
       readonly id: number;
-      /** COPY text of the rows (PostgreSQL), or */
-      readonly copyText?: Uint8Array;
-      /** the rows themselves (other sources). */
-      readonly rows?: readonly (readonly (string | null)[])[];
+      /**
+       * The job's source batches in read order: each the COPY text of its rows (PostgreSQL) or
+       * the rows themselves (other sources).
+       */
+      readonly batches: readonly (Uint8Array | readonly (readonly (string | null)[])[])[];
     }
   | { readonly kind: 'unmapped'; readonly id: number };
 

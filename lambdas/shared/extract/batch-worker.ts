@@ -1,16 +1,18 @@
 /**
- * Entry point of a batch worker thread (see batch-pool.ts): decodes a source batch (COPY text or
- * rows), maps it (exact coercion, enumeration maps, pseudonymization with the operator's key) and
- * encodes it (checks, window statistics, Arrow IPC per date partition), and posts the result back.
- * The Lambda bundle builds this file as its own entry (`batch-worker.mjs`).
+ * Entry point of a batch worker thread (see batch-pool.ts): decodes the source batches of a job
+ * (COPY text or rows), maps them (exact coercion, enumeration maps, pseudonymization with the
+ * operator's key) and encodes them (checks, window statistics, Parquet row groups per date
+ * partition with the part writer's settings), and posts the result back. The Lambda bundle builds
+ * this file as its own entry (`batch-worker.mjs`).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
 import { landedColumns } from '../landed-schema.ts';
-import { type EncodedBatch, LandedBatchEncoder } from '../landing/batch-encoding.ts';
+import { type EncodedBatch, RowGroupEncoder } from '../landing/batch-encoding.ts';
 import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
 import type { SourceSeq } from '../mapping/version.ts';
+import type { ParquetFileOptions } from '../parquet/file-stream.ts';
 import { createPseudonymizer } from '../pii/pseudonymizer.ts';
 import { parseCopyText } from '../sources/pg-copy.ts';
 import type { SourceColumn } from '../types.ts';
@@ -29,6 +31,8 @@ export interface BatchWorkerInit {
   readonly sourceSeq: SourceSeq;
   readonly cursorColumn?: string;
   readonly context: WriteContext;
+  /** The part writer's Parquet settings (`partFileOptions`). */
+  readonly fileOptions: ParquetFileOptions;
 }
 
 const port = parentPort;
@@ -36,9 +40,9 @@ if (!port) throw new Error('batch-worker runs as a worker thread');
 const init = workerData as BatchWorkerInit;
 
 let mapper: RowMapper | undefined;
-let encoder: LandedBatchEncoder | undefined;
+let encoder: RowGroupEncoder | undefined;
 
-function setUp(): { mapper: RowMapper; encoder: LandedBatchEncoder } {
+function setUp(): { mapper: RowMapper; encoder: RowGroupEncoder } {
   mapper ??= createRowMapper({
     config: init.config,
     stream: init.stream,
@@ -49,7 +53,7 @@ function setUp(): { mapper: RowMapper; encoder: LandedBatchEncoder } {
     sourceSeq: init.sourceSeq,
     ...(init.cursorColumn === undefined ? {} : { cursorColumn: init.cursorColumn }),
   });
-  encoder ??= new LandedBatchEncoder(landedColumns(init.config, init.stream), init.context);
+  encoder ??= new RowGroupEncoder(landedColumns(init.config, init.stream), init.context, init.fileOptions);
   return { mapper, encoder };
 }
 
@@ -61,18 +65,18 @@ port.on('message', (job: BatchJob) => {
   let encoded: EncodedBatch;
   try {
     const tools = setUp();
-    const rows = job.copyText ? parseCopyText(job.copyText) : job.rows!;
-    encoded = tools.encoder.encode(tools.mapper.map({ columns: init.sourceColumns, rows }));
+    // Batch by batch: the decoded rows of one source batch at a time are alive, not the job's.
+    for (const batch of job.batches) {
+      const rows = batch instanceof Uint8Array ? parseCopyText(batch) : batch;
+      tools.encoder.add(tools.mapper.map({ columns: init.sourceColumns, rows }));
+    }
+    encoded = tools.encoder.finish();
   } catch (err) {
+    encoder?.discard();
     port.postMessage({ id: job.id, error: toWireError(err) } satisfies BatchReply);
     return;
   }
-  const transfer: ArrayBuffer[] = [];
-  for (const s of encoded.segments) {
-    const buffer = s.ipc.buffer;
-    if (buffer instanceof ArrayBuffer && s.ipc.byteOffset === 0 && s.ipc.byteLength === buffer.byteLength) {
-      transfer.push(buffer);
-    }
-  }
+  // Each file writeParquet returned has its own buffer; the body is a view of it.
+  const transfer = [...new Set(encoded.segments.map((s) => s.groups.body.buffer as ArrayBuffer))];
   port.postMessage({ id: job.id, encoded } satisfies BatchReply, transfer);
 });

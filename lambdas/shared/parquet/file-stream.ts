@@ -221,7 +221,8 @@ export function emptyParquetFile(schema: Schema, options: ParquetFileOptions = {
   return writeParquet(WasmTable.fromIPCStream(ipc), writerProperties(options));
 }
 
-function writerProperties(options: ParquetFileOptions) {
+/** parquet-wasm's writer settings for these options (a new object: writing consumes it). */
+export function writerProperties(options: ParquetFileOptions) {
   const compression = options.compression ?? 'zstd';
   let builder = new WriterPropertiesBuilder();
   for (const column of options.plainColumns ?? []) builder = builder.setColumnDictionaryEnabled(column, false);
