@@ -29,13 +29,13 @@ const context = { operatorId: config.operatorId, stream: 'game_rounds', windowId
 const columns = landedColumns(config, 'game_rounds');
 const fileOptions = partFileOptions('game_rounds', columns);
 
-function mainThread(rows: (string | null)[][]): EncodedBatch {
+function mainThread(rows: (string | null)[][], runId = 'run-1'): EncodedBatch {
   const mapper = createRowMapper({
     config,
     stream: 'game_rounds',
     sourceColumns: GAME_ROUNDS_COLUMNS,
     pseudonymizer: createPseudonymizer(key),
-    runId: 'run-1',
+    runId,
     extractedAt: new Date(extractedAt),
     sourceSeq,
   });
@@ -59,28 +59,31 @@ async function rowsOf(groups: EncodedRowGroups): Promise<unknown[]> {
 const decoded = (batch: EncodedBatch) =>
   Promise.all(batch.segments.map(async (s) => ({ day: s.day, rows: await rowsOf(s.groups) })));
 
+const init = {
+  config,
+  stream: 'game_rounds',
+  sourceColumns: GAME_ROUNDS_COLUMNS,
+  pseudonymKey: key,
+  runId: 'run-1',
+  extractedAt,
+  sourceSeq,
+  context,
+  fileOptions,
+} as const;
+
 describe('BatchPool', () => {
-  const pool = new BatchPool(
-    {
-      config,
-      stream: 'game_rounds',
-      sourceColumns: GAME_ROUNDS_COLUMNS,
-      pseudonymKey: key,
-      runId: 'run-1',
-      extractedAt,
-      sourceSeq,
-      context,
-      fileOptions,
-    },
-    2,
-  );
-  afterAll(() => pool.close());
+  const workers = new BatchPool();
+  const pool = workers.open(init, 2);
+  afterAll(async () => {
+    pool.close();
+    await workers.close();
+  });
 
   it('maps, pseudonymizes and encodes in workers exactly as on the main thread, in order', async () => {
     const rows = gameRoundRows(6000);
     const batches = [rows.slice(0, 2500), rows.slice(2500, 5000), rows.slice(5000)];
     const fromPool = await Promise.all(batches.map((b) => pool.encode([{ columns: GAME_ROUNDS_COLUMNS, rows: b }])));
-    const expected = batches.map(mainThread);
+    const expected = batches.map((b) => mainThread(b));
     for (let i = 0; i < batches.length; i++) {
       expect(fromPool[i]!.rowCount).toBe(batches[i]!.length);
       expect(fromPool[i]!.stats).toEqual(expected[i]!.stats);
@@ -148,6 +151,42 @@ describe('BatchPool', () => {
 
     // The pool keeps working after a failed batch.
     expect((await pool.encode([{ columns: GAME_ROUNDS_COLUMNS, rows }])).rowCount).toBe(10);
+  });
+
+  it('keeps its workers warm between sessions, each with its own context, and stops them when idle', async () => {
+    const warm = new BatchPool(300);
+    try {
+      const rows = gameRoundRows(300);
+      const runIds = async (session: ReturnType<BatchPool['open']>) => {
+        const encoded = await session.encode([{ columns: GAME_ROUNDS_COLUMNS, rows }]);
+        const read = (await decoded(encoded)).flatMap((s) => s.rows) as { _run_id: string }[];
+        return [...new Set(read.map((r) => r._run_id))];
+      };
+      const first = warm.open({ ...init, runId: 'run-a' }, 1);
+      expect(await runIds(first)).toEqual(['run-a']);
+      first.close();
+      await expect(first.encode([{ columns: GAME_ROUNDS_COLUMNS, rows }])).rejects.toThrow('closed');
+      // Two windows at once on the same worker, then a larger one: the first worker is reused.
+      const a = warm.open({ ...init, runId: 'run-b' }, 1);
+      const b = warm.open({ ...init, runId: 'run-c' }, 2);
+      expect(warm.size).toBe(2);
+      const [fromA, fromB] = await Promise.all([runIds(a), runIds(b)]);
+      expect(fromA).toEqual(['run-b']);
+      expect(fromB).toEqual(['run-c']);
+      // The pseudonyms of a warm worker are those of a fresh one (same key, same values).
+      expect(await decoded(await b.encode([{ columns: GAME_ROUNDS_COLUMNS, rows }]))).toEqual(
+        await decoded(mainThread(rows, 'run-c')),
+      );
+      a.close();
+      b.close();
+      expect(warm.usable).toBe(true);
+      // Idle for longer than its idle time: the workers stop, and the pool takes no new session.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      expect(warm.usable).toBe(false);
+      expect(() => warm.open(init, 1)).toThrow('closed');
+    } finally {
+      await warm.close();
+    }
   });
 
   it('revives errors with their class, and picks one worker fewer than the vCPUs', () => {

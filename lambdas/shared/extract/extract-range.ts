@@ -41,7 +41,7 @@ import type { Continuation, LatenessStats, Reconciliation } from '../pipeline/co
 import type { ObjectSink } from '../sink/sink.ts';
 import type { CountAndSums, KeysetPosition, SourceConnection } from '../sources/source.ts';
 import type { SourceBatch } from '../types.ts';
-import { BatchPool, JOB_ROWS } from './batch-pool.ts';
+import { type BatchPoolSession, JOB_ROWS, sharedBatchPool } from './batch-pool.ts';
 import { checkCursorLookback } from './cursor-check.ts';
 import { digestKey, LatenessTracker, loadDigest, mergeLateness, storeDigestPart } from './lateness.ts';
 import { openPosition, sealPosition } from './position.ts';
@@ -83,7 +83,7 @@ export interface ExtractRangeDeps {
   /**
    * Worker threads that map batches and encode them into Parquet row groups (batch-pool.ts) while
    * this thread reads, places the row groups in the parts and uploads; 0 does everything on this
-   * thread. The workers pseudonymize with
+   * thread. The workers are the process's shared pool, kept warm between windows. The workers pseudonymize with
    * `pseudonymKey` (as `pseudonymizer` does). The Lambda runtime passes `defaultBatchWorkers()`.
    * @default 0
    */
@@ -221,7 +221,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
   // A read that measures or records late arrivals needs each row's key and cursor on this thread:
   // it maps here (incremental runs, and the snapshot windows that reach into the cutoff's lookback).
   const workers = tracker ? 0 : (deps.workers ?? 0);
-  let pool: BatchPool | undefined;
+  let pool: BatchPoolSession | undefined;
   /** Jobs handed to the pool and not yet written, in read order. */
   const inFlight: Promise<EncodedBatch>[] = [];
   /** Source batches of the job being gathered, and their rows. */
@@ -263,7 +263,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
         if (batchRows === 0) continue;
         useWorkers ??= workers > 0 && batchRows >= workerMinRows;
         if (useWorkers) {
-          pool ??= new BatchPool(
+          pool ??= sharedBatchPool().open(
             {
               config,
               stream: req.stream,
@@ -325,7 +325,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
       return subtract(readFromStart, beyondStop);
     });
   } catch (error) {
-    await pool?.close();
+    pool?.close();
     await writer.abort().catch(() => undefined);
     throw error;
   }
@@ -338,7 +338,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     await writer.abort().catch(() => undefined);
     throw error;
   } finally {
-    await pool?.close();
+    pool?.close();
   }
   const progress = await writer.close();
   const digest = tracker?.digest();
