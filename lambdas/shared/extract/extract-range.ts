@@ -83,8 +83,9 @@ export interface ExtractRangeDeps {
   /**
    * Worker threads that map batches and encode them into Parquet row groups (batch-pool.ts) while
    * this thread reads, places the row groups in the parts and uploads; 0 does everything on this
-   * thread. The workers are the process's shared pool, kept warm between windows. The workers pseudonymize with
-   * `pseudonymKey` (as `pseudonymizer` does). The Lambda runtime passes `defaultBatchWorkers()`.
+   * thread. The workers are the process's shared pool, kept warm between windows; they
+   * pseudonymize with `pseudonymKey` (as `pseudonymizer` does). The Lambda runtime passes
+   * `defaultBatchWorkers()`.
    * @default 0
    */
   readonly workers?: number;

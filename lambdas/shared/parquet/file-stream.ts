@@ -99,7 +99,7 @@ export class ParquetFileStream {
 
   /**
    * Encodes one batch given as an Arrow IPC stream (one record batch of `rows` rows, the schema
-   * of every batch of the file), as produced in a worker thread; resolves as {@link write}.
+   * of every batch of the file); resolves as {@link write}.
    */
   async writeIpc(ipc: Uint8Array, rows: number): Promise<void> {
     if (rows === 0) return;
