@@ -189,15 +189,15 @@ describe('BatchPool', () => {
     }
   });
 
-  it('revives errors with their class, and picks one worker fewer than the vCPUs', () => {
+  it('revives errors with their class, and picks one worker per vCPU from two vCPUs', () => {
     const revived = fromWireError(toWireError(new ParquetEncodeError(context, 'stake', 3, 'is too wide')));
     expect(revived).toBeInstanceOf(ParquetEncodeError);
     expect(revived.message).toBe(
       'acme-casino/game_rounds window run-1/w-1: column stake, row #3 of the batch: is too wide',
     );
     expect(defaultBatchWorkers(1)).toBe(0);
-    expect(defaultBatchWorkers(2)).toBe(1);
-    expect(defaultBatchWorkers(6)).toBe(5);
+    expect(defaultBatchWorkers(2)).toBe(2);
+    expect(defaultBatchWorkers(6)).toBe(6);
     // In Lambda the CPU share follows the memory size, whatever the kernel shows.
     expect(functionVcpus({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1769' }, 2)).toBe(1);
     expect(functionVcpus({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '3538' }, 2)).toBe(2);

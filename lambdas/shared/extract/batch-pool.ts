@@ -35,12 +35,13 @@ export function functionVcpus(env: NodeJS.ProcessEnv = process.env, visible: num
 }
 
 /**
- * Worker threads for a function with this many vCPUs: one fewer than the vCPUs (the main thread
- * reads, places the encoded row groups and uploads), none on a single vCPU (a worker would only
- * add copying).
+ * Worker threads for a function with this many vCPUs: one per vCPU, none on a single vCPU (a
+ * worker would only add copying). The main thread only reads, places the encoded row groups and
+ * uploads: ~2 of ~12 CPU-seconds per million rows (bench/RESULTS.md), mostly waiting, so it
+ * does not need a vCPU of its own.
  */
 export function defaultBatchWorkers(vcpus: number = functionVcpus()): number {
-  return vcpus >= 2 ? vcpus - 1 : 0;
+  return vcpus >= 2 ? vcpus : 0;
 }
 
 /**
