@@ -95,6 +95,11 @@ export interface ExtractRangeDeps {
    * @default batchRows (the first batch is full, so more follow)
    */
   readonly workerMinRows?: number;
+  /**
+   * Source rows gathered into one job for a worker; a row group ends at each job boundary.
+   * @default JOB_ROWS (65536)
+   */
+  readonly workerJobRows?: number;
 }
 
 export interface ExtractRangeRequest {
@@ -281,7 +286,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
           );
           job.push(batch);
           jobRows += batchRows;
-          if (jobRows >= JOB_ROWS) await submitJob();
+          if (jobRows >= (deps.workerJobRows ?? JOB_ROWS)) await submitJob();
         } else {
           mapper ??= createRowMapper({
             config,
