@@ -76,6 +76,8 @@ interface ChildResult {
   seconds: number;
   countSeconds: number;
   cpuSeconds: number;
+  /** The main thread's share of cpuSeconds (Linux only). */
+  mainThreadCpuSeconds?: number;
   parquetBytes: number;
   reconciled: boolean;
   peakRssMb: number;
@@ -142,6 +144,10 @@ try {
         ratio: Math.round((connectorRowsPerSec / copyRowsPerSec) * 1000) / 1000,
         // CPU of the whole extractor process (every thread), per million rows: less noisy than wall time.
         cpuSecondsPerMillionRows: Math.round((ext.cpuSeconds / rows) * 1e6 * 100) / 100,
+        // The main thread's part of it: with workers, what is left on the thread that reads and uploads.
+        ...(ext.mainThreadCpuSeconds === undefined
+          ? {}
+          : { mainThreadCpuSecondsPerMillionRows: Math.round((ext.mainThreadCpuSeconds / rows) * 1e6 * 100) / 100 }),
         peakRssMb: ext.peakRssMb,
         workers: ext.workers,
         parquetBytes: ext.parquetBytes,
@@ -170,6 +176,7 @@ const header = [
   'connector rows/s',
   'ratio',
   'CPU s/M rows',
+  'main CPU s/M',
   'peak RSS MB',
   'Parquet bytes',
 ];
@@ -183,6 +190,7 @@ for (const r of results) {
       r.connectorRowsPerSec,
       r.ratio,
       r.cpuSecondsPerMillionRows,
+      r.mainThreadCpuSecondsPerMillionRows ?? '-',
       r.peakRssMb,
       r.parquetBytes,
     ]

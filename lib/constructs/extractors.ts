@@ -71,9 +71,10 @@ export class Extractors extends Construct {
       handler: 'extract-window',
       // The state machine's Map runs at most this many windows; never more sessions than that.
       reservedConcurrency: config.snapshot.maxParallelWindows,
-      // Two vCPUs: the main thread reads COPY, encodes Parquet and uploads while a worker thread
-      // decodes, maps, pseudonymizes and builds Arrow batches (bench/RESULTS.md has the figures
-      // and the cost per million rows). At 1,769 MB (one vCPU) the window runs single-threaded.
+      // Two vCPUs: two worker threads decode, map, pseudonymize and encode Parquet row groups
+      // while the main thread reads COPY, places the row groups in the parts and uploads
+      // (bench/RESULTS.md has the figures and the cost per million rows). At 1,769 MB (one vCPU)
+      // the window runs single-threaded.
       memorySize: EXTRACT_WINDOW_MEMORY_MB,
       description: `${config.operatorId}-${config.stage}: extracts one snapshot window into Parquet`,
       logGroupName: `${landingZone.logGroupNamePrefix}extract-window`,

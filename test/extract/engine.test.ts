@@ -496,6 +496,8 @@ for (const [engine, workers] of ENGINES.flatMap((e) => [0, 1].map((w) => [e, w] 
               batchRows: run.batchRows ?? 500,
               workers,
               workerMinRows: 1,
+              // Two batches per job: several jobs in flight, placed in read order.
+              workerJobRows: 2 * (run.batchRows ?? 500),
             },
             {
               stream: run.stream,

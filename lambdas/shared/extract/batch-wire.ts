@@ -10,17 +10,24 @@ import type { EncodedBatch } from '../landing/batch-encoding.ts';
 import { CoercionError, MappingError, ValueProblem } from '../mapping/errors.ts';
 import type { UnmappedValues } from '../mapping/mapper.ts';
 import { ParquetEncodeError, ParquetWriteError } from '../parquet/errors.ts';
+import type { BatchWorkerInit } from './batch-worker.ts';
 
 export type BatchJob =
   | {
       readonly kind: 'batch';
+      readonly session: number;
       readonly id: number;
-      /** COPY text of the rows (PostgreSQL), or */
-      readonly copyText?: Uint8Array;
-      /** the rows themselves (other sources). */
-      readonly rows?: readonly (readonly (string | null)[])[];
+      /**
+       * The job's source batches in read order: each the COPY text of its rows (PostgreSQL) or
+       * the rows themselves (other sources).
+       */
+      readonly batches: readonly (Uint8Array | readonly (readonly (string | null)[])[])[];
     }
-  | { readonly kind: 'unmapped'; readonly id: number };
+  | { readonly kind: 'unmapped'; readonly session: number; readonly id: number }
+  /** A window's session starts: what its mapper and encoder need. No reply. */
+  | { readonly kind: 'open'; readonly session: number; readonly init: BatchWorkerInit }
+  /** A window's session ends: its state is dropped. No reply. */
+  | { readonly kind: 'close'; readonly session: number; readonly id: number };
 
 export type BatchReply =
   | { readonly id: number; readonly encoded: EncodedBatch }

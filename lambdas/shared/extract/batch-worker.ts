@@ -1,23 +1,27 @@
 /**
- * Entry point of a batch worker thread (see batch-pool.ts): decodes a source batch (COPY text or
- * rows), maps it (exact coercion, enumeration maps, pseudonymization with the operator's key) and
- * encodes it (checks, window statistics, Arrow IPC per date partition), and posts the result back.
- * The Lambda bundle builds this file as its own entry (`batch-worker.mjs`).
+ * Entry point of a batch worker thread (see batch-pool.ts): decodes the source batches of a job
+ * (COPY text or rows), maps them (exact coercion, enumeration maps, pseudonymization with the
+ * operator's key) and encodes them (checks, window statistics, Parquet row groups per date
+ * partition with the part writer's settings), and posts the result back. A worker serves the
+ * windows of its process one after another (each a session with its own mapper and encoder) and
+ * keeps its loaded code and the pseudonymizer of the operator's key between them. The Lambda
+ * bundle builds this file as its own entry (`batch-worker.mjs`).
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
 import { landedColumns } from '../landed-schema.ts';
-import { type EncodedBatch, LandedBatchEncoder } from '../landing/batch-encoding.ts';
+import { type EncodedBatch, RowGroupEncoder } from '../landing/batch-encoding.ts';
 import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
 import type { SourceSeq } from '../mapping/version.ts';
-import { createPseudonymizer } from '../pii/pseudonymizer.ts';
+import type { ParquetFileOptions } from '../parquet/file-stream.ts';
+import { createPseudonymizer, type Pseudonymizer } from '../pii/pseudonymizer.ts';
 import { parseCopyText } from '../sources/pg-copy.ts';
 import type { SourceColumn } from '../types.ts';
 import type { WriteContext } from '../write-context.ts';
 import { type BatchJob, type BatchReply, toWireError } from './batch-wire.ts';
 
-/** What a worker is started with: everything `createRowMapper` and the encoder need. */
+/** What a window's session is opened with: everything `createRowMapper` and the encoder need. */
 export interface BatchWorkerInit {
   readonly config: OperatorConfig;
   readonly stream: StreamName;
@@ -29,50 +33,98 @@ export interface BatchWorkerInit {
   readonly sourceSeq: SourceSeq;
   readonly cursorColumn?: string;
   readonly context: WriteContext;
+  /** The part writer's Parquet settings (`partFileOptions`). */
+  readonly fileOptions: ParquetFileOptions;
 }
 
 const port = parentPort;
 if (!port) throw new Error('batch-worker runs as a worker thread');
-const init = workerData as BatchWorkerInit;
 
-let mapper: RowMapper | undefined;
-let encoder: LandedBatchEncoder | undefined;
+interface Session {
+  readonly init: BatchWorkerInit;
+  readonly mapper: RowMapper;
+  readonly encoder: RowGroupEncoder;
+}
 
-function setUp(): { mapper: RowMapper; encoder: LandedBatchEncoder } {
-  mapper ??= createRowMapper({
-    config: init.config,
-    stream: init.stream,
-    sourceColumns: init.sourceColumns,
-    pseudonymizer: createPseudonymizer(Buffer.from(init.pseudonymKey)),
-    runId: init.runId,
-    extractedAt: new Date(init.extractedAt),
-    sourceSeq: init.sourceSeq,
-    ...(init.cursorColumn === undefined ? {} : { cursorColumn: init.cursorColumn }),
-  });
-  encoder ??= new LandedBatchEncoder(landedColumns(init.config, init.stream), init.context);
-  return { mapper, encoder };
+/** Open windows (usually one) by session id. */
+const sessions = new Map<number, Session>();
+/** Sessions opened and not used yet: set up on their first job. */
+const pending = new Map<number, BatchWorkerInit>();
+/**
+ * The pseudonymizer of the last key seen, kept across windows with its cache (a Lambda function
+ * serves one operator, so one key); another key replaces it.
+ */
+let pseudonyms: { key: Buffer; pseudonymizer: Pseudonymizer } | undefined;
+
+function pseudonymizerFor(key: Uint8Array): Pseudonymizer {
+  if (!pseudonyms?.key.equals(key)) {
+    pseudonyms = { key: Buffer.from(key), pseudonymizer: createPseudonymizer(Buffer.from(key)) };
+  }
+  return pseudonyms.pseudonymizer;
+}
+
+function openSession(init: BatchWorkerInit): Session {
+  return {
+    init,
+    mapper: createRowMapper({
+      config: init.config,
+      stream: init.stream,
+      sourceColumns: init.sourceColumns,
+      pseudonymizer: pseudonymizerFor(init.pseudonymKey),
+      runId: init.runId,
+      extractedAt: new Date(init.extractedAt),
+      sourceSeq: init.sourceSeq,
+      ...(init.cursorColumn === undefined ? {} : { cursorColumn: init.cursorColumn }),
+    }),
+    encoder: new RowGroupEncoder(landedColumns(init.config, init.stream), init.context, init.fileOptions),
+  };
 }
 
 port.on('message', (job: BatchJob) => {
-  if (job.kind === 'unmapped') {
-    port.postMessage({ id: job.id, unmapped: mapper?.unmapped() ?? {} } satisfies BatchReply);
+  if (job.kind === 'open' || job.kind === 'close') {
+    // Opening maps nothing yet: a bad context fails the session's first job, with its error.
+    sessions.delete(job.session);
+    if (job.kind === 'open') pending.set(job.session, job.init);
+    else pending.delete(job.session);
     return;
   }
-  let encoded: EncodedBatch;
+  let session: Session;
   try {
-    const tools = setUp();
-    const rows = job.copyText ? parseCopyText(job.copyText) : job.rows!;
-    encoded = tools.encoder.encode(tools.mapper.map({ columns: init.sourceColumns, rows }));
+    session = sessionOf(job.session);
   } catch (err) {
     port.postMessage({ id: job.id, error: toWireError(err) } satisfies BatchReply);
     return;
   }
-  const transfer: ArrayBuffer[] = [];
-  for (const s of encoded.segments) {
-    const buffer = s.ipc.buffer;
-    if (buffer instanceof ArrayBuffer && s.ipc.byteOffset === 0 && s.ipc.byteLength === buffer.byteLength) {
-      transfer.push(buffer);
-    }
+  if (job.kind === 'unmapped') {
+    port.postMessage({ id: job.id, unmapped: session.mapper.unmapped() } satisfies BatchReply);
+    return;
   }
+  let encoded: EncodedBatch;
+  try {
+    // Batch by batch: the decoded rows of one source batch at a time are alive, not the job's.
+    for (const batch of job.batches) {
+      const rows = batch instanceof Uint8Array ? parseCopyText(batch) : batch;
+      session.encoder.add(session.mapper.map({ columns: session.init.sourceColumns, rows }));
+    }
+    encoded = session.encoder.finish();
+  } catch (err) {
+    session.encoder.discard();
+    port.postMessage({ id: job.id, error: toWireError(err) } satisfies BatchReply);
+    return;
+  }
+  // Each file writeParquet returned has its own buffer; the body is a view of it.
+  const transfer = [...new Set(encoded.segments.map((s) => s.groups.body.buffer as ArrayBuffer))];
   port.postMessage({ id: job.id, encoded } satisfies BatchReply, transfer);
 });
+
+function sessionOf(id: number): Session {
+  let session = sessions.get(id);
+  if (!session) {
+    const init = pending.get(id);
+    if (!init) throw new Error(`batch pool session ${id} is not open in this worker`);
+    pending.delete(id);
+    session = openSession(init);
+    sessions.set(id, session);
+  }
+  return session;
+}

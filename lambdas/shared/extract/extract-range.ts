@@ -31,7 +31,7 @@ import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
 import { type LandedColumn, landedColumns, schemaFingerprint } from '../landed-schema.ts';
 import type { EncodedBatch } from '../landing/batch-encoding.ts';
-import { PartitionedPartWriter } from '../landing/part-writer.ts';
+import { PartitionedPartWriter, partFileOptions } from '../landing/part-writer.ts';
 import { commitWindow, newAttemptId, type WindowManifest } from '../landing/window.ts';
 import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
 import { databaseSourceSeq } from '../mapping/version.ts';
@@ -41,7 +41,7 @@ import type { Continuation, LatenessStats, Reconciliation } from '../pipeline/co
 import type { ObjectSink } from '../sink/sink.ts';
 import type { CountAndSums, KeysetPosition, SourceConnection } from '../sources/source.ts';
 import type { SourceBatch } from '../types.ts';
-import { BatchPool } from './batch-pool.ts';
+import { type BatchPoolSession, JOB_ROWS, sharedBatchPool } from './batch-pool.ts';
 import { checkCursorLookback } from './cursor-check.ts';
 import { digestKey, LatenessTracker, loadDigest, mergeLateness, storeDigestPart } from './lateness.ts';
 import { openPosition, sealPosition } from './position.ts';
@@ -81,9 +81,11 @@ export interface ExtractRangeDeps {
   /** Called with the manifest just before the window commits (registers it for publishing). */
   readonly beforeCommit?: (manifest: WindowManifest) => Promise<void>;
   /**
-   * Worker threads that map and encode batches (batch-pool.ts) while this thread reads, encodes
-   * Parquet and uploads; 0 does everything on this thread. The workers pseudonymize with
-   * `pseudonymKey` (as `pseudonymizer` does). The Lambda runtime passes `defaultBatchWorkers()`.
+   * Worker threads that map batches and encode them into Parquet row groups (batch-pool.ts) while
+   * this thread reads, places the row groups in the parts and uploads; 0 does everything on this
+   * thread. The workers are the process's shared pool, kept warm between windows; they
+   * pseudonymize with `pseudonymKey` (as `pseudonymizer` does). The Lambda runtime passes
+   * `defaultBatchWorkers()`.
    * @default 0
    */
   readonly workers?: number;
@@ -93,6 +95,11 @@ export interface ExtractRangeDeps {
    * @default batchRows (the first batch is full, so more follow)
    */
   readonly workerMinRows?: number;
+  /**
+   * Source rows gathered into one job for a worker; a row group ends at each job boundary.
+   * @default JOB_ROWS (65536)
+   */
+  readonly workerJobRows?: number;
 }
 
 export interface ExtractRangeRequest {
@@ -220,11 +227,24 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
   // A read that measures or records late arrivals needs each row's key and cursor on this thread:
   // it maps here (incremental runs, and the snapshot windows that reach into the cutoff's lookback).
   const workers = tracker ? 0 : (deps.workers ?? 0);
-  let pool: BatchPool | undefined;
-  /** Batches handed to the pool and not yet written, in read order. */
+  let pool: BatchPoolSession | undefined;
+  /** Jobs handed to the pool and not yet written, in read order. */
   const inFlight: Promise<EncodedBatch>[] = [];
+  /** Source batches of the job being gathered, and their rows. */
+  let job: SourceBatch[] = [];
+  let jobRows = 0;
   const writeOldest = async () => {
     await writer.writeEncoded(await inFlight.shift()!);
+  };
+  const submitJob = async () => {
+    if (!pool || job.length === 0) return;
+    const encoded = pool.encode(job);
+    // Awaited in order below; a failure of a later job must not go unhandled meanwhile.
+    encoded.catch(() => {});
+    inFlight.push(encoded);
+    job = [];
+    jobRows = 0;
+    while (inFlight.length >= pool.maxInFlight) await writeOldest();
   };
   let rows = 0;
   let stoppedAt: KeysetPosition | undefined;
@@ -249,7 +269,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
         if (batchRows === 0) continue;
         useWorkers ??= workers > 0 && batchRows >= workerMinRows;
         if (useWorkers) {
-          pool ??= new BatchPool(
+          pool ??= sharedBatchPool().open(
             {
               config,
               stream: req.stream,
@@ -260,14 +280,13 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
               sourceSeq: databaseSourceSeq(view.readAtMicros),
               cursorColumn: plan.cursorColumn,
               context: { operatorId: config.operatorId, stream: req.stream, windowId: `${req.runId}/${req.windowId}` },
+              fileOptions: partFileOptions(req.stream, columns),
             },
             workers,
           );
-          const encoded = pool.encode(batch);
-          // Awaited in order below; a failure of a later batch must not go unhandled meanwhile.
-          encoded.catch(() => {});
-          inFlight.push(encoded);
-          while (inFlight.length >= pool.maxInFlight) await writeOldest();
+          job.push(batch);
+          jobRows += batchRows;
+          if (jobRows >= (deps.workerJobRows ?? JOB_ROWS)) await submitJob();
         } else {
           mapper ??= createRowMapper({
             config,
@@ -299,6 +318,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
           break;
         }
       }
+      await submitJob();
       while (inFlight.length > 0) await writeOldest();
       const readFromStart = await source.countAndSums({
         ...range,
@@ -311,7 +331,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
       return subtract(readFromStart, beyondStop);
     });
   } catch (error) {
-    await pool?.close();
+    pool?.close();
     await writer.abort().catch(() => undefined);
     throw error;
   }
@@ -324,7 +344,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     await writer.abort().catch(() => undefined);
     throw error;
   } finally {
-    await pool?.close();
+    pool?.close();
   }
   const progress = await writer.close();
   const digest = tracker?.digest();

@@ -1,16 +1,22 @@
 /**
- * The part of Parquet writing that needs no WebAssembly and no order: a landed batch checked,
- * counted into window statistics, cut into runs of rows of one `dt` partition (UTC date of the
- * `_cursor`) and serialized as Arrow IPC, so a worker thread can do it while the thread that
- * owns the Parquet files (`PartitionedPartWriter.writeEncoded`) only encodes and uploads.
- *
- * Importing this module loads apache-arrow only (not parquet-wasm).
+ * The part of Parquet writing that needs no order: landed batches checked, counted into window
+ * statistics, cut into runs of rows of one `dt` partition (UTC date of the `_cursor`) and encoded
+ * as whole Parquet row groups, so a worker thread can do it while the thread that owns the
+ * Parquet parts (`PartitionedPartWriter.writeEncoded`) only places the row groups and uploads.
  */
 import { RecordBatchStreamWriter } from 'apache-arrow';
+import { Table as WasmTable, writeParquet } from 'parquet-wasm/node';
 import { METADATA_FIELDS } from '../canonical.ts';
 import type { LandedColumn } from '../landed-schema.ts';
-import { createParquetEncoder, DEFAULT_BATCH_BYTES, type ParquetEncoder } from '../parquet/encoder.ts';
-import { ParquetEncodeError } from '../parquet/errors.ts';
+import { createParquetEncoder, type ParquetEncoder } from '../parquet/encoder.ts';
+import { ParquetEncodeError, ParquetWriteError } from '../parquet/errors.ts';
+import {
+  DEFAULT_ROW_GROUP_BYTES,
+  DEFAULT_ROW_GROUP_ROWS,
+  type ParquetFileOptions,
+  writerProperties,
+} from '../parquet/file-stream.ts';
+import { type EncodedRowGroups, rowGroupsOf } from '../parquet/row-groups.ts';
 import type { LandedBatch } from '../types.ts';
 import type { WriteContext } from '../write-context.ts';
 import { WindowStats, type WindowStatsPart } from './stats.ts';
@@ -20,16 +26,15 @@ export const CURSOR_COLUMN = METADATA_FIELDS[0]!.name;
 
 export const DAY_MS = 86_400_000;
 
-/** Consecutive rows of one batch that fall on one UTC date, as one Arrow IPC stream. */
+/** Consecutive rows that fall on one UTC date, encoded as Parquet row groups. */
 export interface EncodedSegment {
   /** Days since 1970-01-01 (UTC) of the rows' `_cursor`. */
   readonly day: number;
   readonly rows: number;
-  /** Arrow IPC stream: the schema of the landed columns and one record batch of `rows` rows. */
-  readonly ipc: Uint8Array;
+  readonly groups: EncodedRowGroups;
 }
 
-/** A landed batch ready for `PartitionedPartWriter.writeEncoded`. */
+/** Landed batches ready for `PartitionedPartWriter.writeEncoded`. */
 export interface EncodedBatch {
   readonly rowCount: number;
   readonly stats: WindowStatsPart;
@@ -96,50 +101,92 @@ export function forEachDayRun(
 }
 
 /**
- * Turns landed batches into {@link EncodedBatch}es with the same checks as the part writer
- * (a value that does not fit its column is a ParquetEncodeError naming the window). Keeps one
- * set of Arrow buffers, reused for every batch.
+ * Turns landed batches into encoded Parquet row groups with the same checks and writer settings
+ * as the part writer (a value that does not fit its column is a ParquetEncodeError naming the
+ * window), so a worker thread does all of the encoding and the thread that owns the parts only
+ * places the row groups (row-groups.ts). `add` the landed batches of one job in
+ * read order, then `finish`: a row group ends where the job ends, where the `dt` date changes,
+ * and at `rowGroupRows` rows or `rowGroupBytes` Arrow bytes. Keeps one set of Arrow buffers,
+ * reused for every row group.
  */
-export class LandedBatchEncoder {
+export class RowGroupEncoder {
   private readonly cursorIndex: number;
   private readonly encoder: ParquetEncoder;
+  private stats: WindowStats;
+  private segments: EncodedSegment[] = [];
+  private rowCount = 0;
+  private day: number | undefined;
 
   constructor(
     private readonly columns: readonly LandedColumn[],
     private readonly context: WriteContext,
-    options: { readonly batchRows?: number; readonly batchBytes?: number } = {},
+    private readonly fileOptions: ParquetFileOptions,
   ) {
     this.cursorIndex = cursorIndexOf(columns, context);
     this.encoder = createParquetEncoder(columns, {
-      batchRows: options.batchRows ?? 64 * 1024,
-      batchBytes: options.batchBytes ?? DEFAULT_BATCH_BYTES,
+      batchRows: fileOptions.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS,
+      batchBytes: fileOptions.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES,
       context,
     });
+    this.stats = new WindowStats(columns, this.cursorIndex);
   }
 
-  encode(batch: LandedBatch): EncodedBatch {
-    const cursor = checkedCursor(batch, this.columns, this.cursorIndex, this.context);
-    const stats = new WindowStats(this.columns, this.cursorIndex);
-    stats.add(batch);
-    const segments: EncodedSegment[] = [];
-    const encoder = this.encoder;
+  /** Checks, counts and buffers a landed batch, encoding every row group it completes. */
+  add(batch: LandedBatch): void {
+    if (batch.rowCount === 0) return;
     try {
+      const cursor = checkedCursor(batch, this.columns, this.cursorIndex, this.context);
+      this.stats.add(batch);
+      this.rowCount += batch.rowCount;
+      const encoder = this.encoder;
       forEachDayRun(cursor, batch.rowCount, (day, start, end) => {
+        if (day !== this.day) this.flush();
+        this.day = day;
         let at = start;
         while (at < end) {
           at = encoder.append(batch, at, end);
-          if (encoder.full || at === end) {
-            const rows = encoder.bufferedRows;
-            const ipc = RecordBatchStreamWriter.writeAll([encoder.recordBatch()]).toUint8Array(true);
-            encoder.reset();
-            segments.push({ day, rows, ipc });
-          }
+          if (encoder.full) this.flush();
         }
       });
     } catch (err) {
-      encoder.reset();
+      this.discard();
       throw err;
     }
-    return { rowCount: batch.rowCount, stats: stats.part(), segments };
+  }
+
+  /** Encodes the rows still buffered and returns everything added since the last `finish`. */
+  finish(): EncodedBatch {
+    try {
+      this.flush();
+    } catch (err) {
+      this.discard();
+      throw err;
+    }
+    const done: EncodedBatch = { rowCount: this.rowCount, stats: this.stats.part(), segments: this.segments };
+    this.discard();
+    return done;
+  }
+
+  /** Drops what was added since the last `finish`. */
+  discard(): void {
+    this.encoder.reset();
+    this.stats = new WindowStats(this.columns, this.cursorIndex);
+    this.segments = [];
+    this.rowCount = 0;
+    this.day = undefined;
+  }
+
+  private flush(): void {
+    const rows = this.encoder.bufferedRows;
+    if (rows === 0) return;
+    const ipc = RecordBatchStreamWriter.writeAll([this.encoder.recordBatch()]).toUint8Array(true);
+    this.encoder.reset();
+    // writeParquet takes ownership of the wasm table (and frees it).
+    const file = writeParquet(WasmTable.fromIPCStream(ipc), writerProperties(this.fileOptions));
+    const groups = rowGroupsOf(file);
+    if (groups.rows !== rows) {
+      throw new ParquetWriteError(`the Parquet writer encoded ${groups.rows} rows of a row group of ${rows}`);
+    }
+    this.segments.push({ day: this.day!, rows, groups });
   }
 }

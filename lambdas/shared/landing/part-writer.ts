@@ -21,6 +21,7 @@ import { partitionDate, rawPartKey } from '../layout.ts';
 import { createParquetEncoder, type ParquetEncoder, type ParquetEncoderOptions } from '../parquet/encoder.ts';
 import { ParquetEncodeError } from '../parquet/errors.ts';
 import { type ParquetFileOptions, ParquetFileStream } from '../parquet/file-stream.ts';
+import { RowGroupFileWriter } from '../parquet/row-groups.ts';
 import type { ObjectSink, ObjectUpload } from '../sink/sink.ts';
 import type { LandedBatch } from '../types.ts';
 import type { WriteContext } from '../write-context.ts';
@@ -31,6 +32,7 @@ import {
   DAY_MS,
   type EncodedBatch,
   forEachDayRun,
+  type RowGroupEncoder,
 } from './batch-encoding.ts';
 import { WindowStats, type WindowStatsSnapshot } from './stats.ts';
 
@@ -114,10 +116,28 @@ export function defaultPlainColumns(stream: StreamName, columns: readonly Landed
   return columns.filter((c) => c.name === primaryKey || c.type.kind !== 'string').map((c) => c.name);
 }
 
+/**
+ * The Parquet settings of a window's parts: what the part writer encodes with, and what a
+ * {@link RowGroupEncoder} elsewhere must use so its row groups are the same.
+ */
+export function partFileOptions(
+  stream: StreamName,
+  columns: readonly LandedColumn[],
+  options: ParquetFileOptions = {},
+): ParquetFileOptions {
+  return {
+    ...(options.compression ? { compression: options.compression } : {}),
+    ...(options.rowGroupRows ? { rowGroupRows: options.rowGroupRows } : {}),
+    ...(options.rowGroupBytes ? { rowGroupBytes: options.rowGroupBytes } : {}),
+    plainColumns: options.plainColumns ?? defaultPlainColumns(stream, columns),
+  };
+}
+
 interface OpenPartition {
   readonly dt: string;
   readonly encoder: ParquetEncoder;
-  file: ParquetFileStream | undefined;
+  /** The part being written: encoded here (`write`), or made of row groups encoded elsewhere (`writeEncoded`). */
+  file: ParquetFileStream | RowGroupFileWriter | undefined;
   upload: ObjectUpload | undefined;
   key: string;
   part: number;
@@ -175,10 +195,7 @@ export class PartitionedPartWriter {
     this.partBytes = options.partBytes ?? DEFAULT_PART_BYTES;
     this.maxOpen = Math.max(1, options.maxOpenPartitions ?? 2);
     this.stats = new WindowStats(options.columns, this.cursorIndex, options.resume);
-    this.fileOptions = {
-      ...options,
-      plainColumns: options.plainColumns ?? defaultPlainColumns(options.stream, options.columns),
-    };
+    this.fileOptions = partFileOptions(options.stream, options.columns, options);
     this.parts = [...(options.resume?.parts ?? [])];
     this.nextPart = new Map(Object.entries(options.resume?.nextPart ?? {}));
   }
@@ -211,9 +228,10 @@ export class PartitionedPartWriter {
   }
 
   /**
-   * Writes a batch already checked, counted and serialized by a {@link LandedBatchEncoder} (in a
-   * worker thread): each segment goes to its date's part as one Arrow batch. Do not mix with
-   * `write` on one writer. Resolves when the segments are encoded.
+   * Writes rows already checked, counted and encoded as Parquet row groups by a
+   * {@link RowGroupEncoder} (in a worker thread): each segment's row groups go to its date's part,
+   * and a part is rolled at a row-group boundary as `write` rolls it. Do not mix with `write` on
+   * one writer. Resolves when the segments have been handed to the uploads.
    */
   async writeEncoded(batch: EncodedBatch): Promise<void> {
     this.assertOpen();
@@ -222,8 +240,11 @@ export class PartitionedPartWriter {
       this.stats.merge(batch.stats);
       for (const segment of batch.segments) {
         const partition = await this.partition(segment.day);
-        if (!partition.file) this.startPart(partition);
-        await partition.file!.writeIpc(segment.ipc, segment.rows);
+        if (!partition.file) this.startPart(partition, 'row-groups');
+        const file = partition.file;
+        if (!(file instanceof RowGroupFileWriter))
+          throw new Error('writeEncoded cannot follow write on one part writer');
+        await file.append(segment.groups);
         partition.rows += segment.rows;
         if (partition.file!.bytesWritten >= this.partBytes) await this.finishPart(partition);
       }
@@ -299,22 +320,26 @@ export class PartitionedPartWriter {
   /** Hands the buffered rows of a date to its open part (opening one if needed), then rolls the part if it is full. */
   private async flushBatch(partition: OpenPartition): Promise<void> {
     if (partition.encoder.bufferedRows === 0) return;
-    if (!partition.file) this.startPart(partition);
+    if (!partition.file) this.startPart(partition, 'stream');
+    const file = partition.file;
+    if (!(file instanceof ParquetFileStream)) throw new Error('write cannot follow writeEncoded on one part writer');
     const rows = partition.encoder.bufferedRows;
-    await partition.file!.write(partition.encoder.recordBatch());
+    await file.write(partition.encoder.recordBatch());
     partition.encoder.reset();
     partition.rows += rows;
     if (partition.file!.bytesWritten >= this.partBytes) await this.finishPart(partition);
   }
 
-  private startPart(partition: OpenPartition): void {
+  private startPart(partition: OpenPartition, kind: 'stream' | 'row-groups'): void {
     const part = this.nextPart.get(partition.dt) ?? 0;
     this.nextPart.set(partition.dt, part + 1);
     const { stream, runId, windowId, attempt } = this.options;
     const key = rawPartKey(stream, runId, windowId, attempt, partition.dt, part);
     const upload = this.options.sink.openUpload(key, PARQUET_CONTENT_TYPE);
     partition.upload = upload;
-    partition.file = new ParquetFileStream((chunk) => upload.write(chunk), this.fileOptions);
+    const consumer = (chunk: Uint8Array) => upload.write(chunk);
+    partition.file =
+      kind === 'stream' ? new ParquetFileStream(consumer, this.fileOptions) : new RowGroupFileWriter(consumer);
     partition.key = key;
     partition.part = part;
     partition.rows = 0;

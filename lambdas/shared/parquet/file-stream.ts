@@ -99,7 +99,7 @@ export class ParquetFileStream {
 
   /**
    * Encodes one batch given as an Arrow IPC stream (one record batch of `rows` rows, the schema
-   * of every batch of the file), as produced in a worker thread; resolves as {@link write}.
+   * of every batch of the file); resolves as {@link write}.
    */
   async writeIpc(ipc: Uint8Array, rows: number): Promise<void> {
     if (rows === 0) return;
@@ -221,7 +221,8 @@ export function emptyParquetFile(schema: Schema, options: ParquetFileOptions = {
   return writeParquet(WasmTable.fromIPCStream(ipc), writerProperties(options));
 }
 
-function writerProperties(options: ParquetFileOptions) {
+/** parquet-wasm's writer settings for these options (a new object: writing consumes it). */
+export function writerProperties(options: ParquetFileOptions) {
   const compression = options.compression ?? 'zstd';
   let builder = new WriterPropertiesBuilder();
   for (const column of options.plainColumns ?? []) builder = builder.setColumnDictionaryEnabled(column, false);

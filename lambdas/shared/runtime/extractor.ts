@@ -34,7 +34,7 @@ export interface ExtractorRuntime {
   readonly obs: Observability;
   /** Milliseconds kept back from the Lambda budget to close, reconcile and commit. */
   readonly reserveMs: number;
-  /** Worker threads per window (batch-pool.ts). @default defaultBatchWorkers() (vCPUs − 1) */
+  /** Worker threads per window (batch-pool.ts). @default defaultBatchWorkers() (one per vCPU from 2 vCPUs) */
   readonly batchWorkers?: number;
 }
 
