@@ -104,6 +104,12 @@ export function describeKeyAuditStateMachine(engine: Engine, available: boolean)
         expect(snapshot.status, snapshot.cause).toBe('SUCCEEDED');
         const before = await servedKeys();
         expect(before.length).toBeGreaterThan(10);
+        // The snapshot's windows reconciled their money totals per currency with the source.
+        for (const stream of ['payments', 'game_rounds', 'wallet_transactions']) {
+          const totals = (await pipeline.store.watermarks.getState(stream)).moneyTotals;
+          expect(totals?.last.mismatches, stream).toBe(0);
+          expect(totals?.lastMismatch, stream).toBeUndefined();
+        }
 
         // The two oldest served payments: long settled, nothing else changes them.
         const oldest = await pipeline.athena.execute(
