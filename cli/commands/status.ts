@@ -54,8 +54,10 @@ stream (windows done/total, rows), each stream's watermark, last successful run 
 against its SLA, rows with a NULL cursor (never landed; counted by each snapshot and incremental
 run), the late arrivals the lookback caught (count and lateness distribution per stream, and the
 lookback they suggest), whether runs were held behind open transactions (PostgreSQL), whether an
-incremental run holds the lock, recent failures, and the last wallet ledger audit (breaks in
-balance_after continuity, with the report that holds the examples).
+incremental run holds the lock, recent failures, the money totals reconciliation per stream (the
+last window checked and the last whose per-currency totals differed, with the manifest holding
+them), and the last wallet ledger audit (breaks in balance_after continuity, with the report that
+holds the examples).
 
 Options:
   --table NAME   sync-state table (default: CONNECTOR_SYNC_STATE_TABLE, else the stack output
@@ -110,6 +112,23 @@ export interface StreamStatus {
   readonly schemaDrift: StreamSchemaDrift | null;
   /** The stream's last key audit (counts only); null before any. */
   readonly keyAudit: KeyAuditRecord | null;
+  /**
+   * Money totals reconciliation: the last window checked and the last whose totals differed (the
+   * totals are in the manifest named); null for streams without money totals or before any window.
+   */
+  readonly moneyTotals: {
+    readonly last: MoneyTotalsStatus;
+    readonly lastMismatch: MoneyTotalsStatus | null;
+  } | null;
+}
+
+/** One window's money totals reconciliation, as `connector status` shows it. */
+export interface MoneyTotalsStatus {
+  readonly runId: string;
+  readonly windowId: string;
+  readonly at: string;
+  readonly mismatches: number;
+  readonly manifestKey: string;
 }
 
 /** The last schema drift of a stream, as `connector status` shows it. */
@@ -206,6 +225,14 @@ export async function readStatus(
         state.lateness && config.source.type !== 'files' ? summarizeLateness(state.lateness, config.incremental) : null,
       holdback: state.holdback ? { ...state.holdback, at: state.holdback.at.toISOString() } : null,
       keyAudit: state.keyAudit ?? null,
+      moneyTotals: state.moneyTotals
+        ? {
+            last: { ...state.moneyTotals.last, at: state.moneyTotals.last.at.toISOString() },
+            lastMismatch: state.moneyTotals.lastMismatch
+              ? { ...state.moneyTotals.lastMismatch, at: state.moneyTotals.lastMismatch.at.toISOString() }
+              : null,
+          }
+        : null,
     };
   });
   const failures = windows
@@ -266,7 +293,8 @@ export async function readStatus(
           !s.nullCursorRows &&
           !(s.schemaDrift?.failed && !s.schemaDrift.resolved) &&
           !s.lateness?.nearLookback &&
-          s.keyAudit?.status !== 'failed',
+          s.keyAudit?.status !== 'failed' &&
+          !s.moneyTotals?.last.mismatches,
       ) &&
       !wallet?.breaks,
   };
@@ -400,6 +428,19 @@ export function formatStatus(s: OperatorStatus): string {
   if (audited.length > 0) {
     lines.push('', 'Key audit (last per stream):');
     for (const x of audited) lines.push(`  ${x.stream}: ${formatKeyAudit(x.keyAudit!)}`);
+  }
+  const totalled = s.streams.filter((x) => x.moneyTotals);
+  if (totalled.length > 0) {
+    lines.push('', 'Money totals per currency, source vs lake (per window):');
+    for (const x of totalled) {
+      const { last, lastMismatch } = x.moneyTotals!;
+      const checked = `last window ${last.runId}/${last.windowId} (${last.at})`;
+      const line =
+        last.mismatches > 0
+          ? `${checked}: ${formatCount(last.mismatches)} ${last.mismatches === 1 ? 'TOTAL DIFFERS' : 'TOTALS DIFFER'}; totals in ${last.manifestKey}; see docs/runbook.md#money-totals-differ`
+          : `${checked}: equal${lastMismatch ? `; last difference ${lastMismatch.runId}/${lastMismatch.windowId} (${lastMismatch.at}, ${formatCount(lastMismatch.mismatches)}) in ${lastMismatch.manifestKey}` : ''}`;
+      lines.push(`  ${x.stream}: ${line}`);
+    }
   }
   if (s.walletLedger) {
     const w = s.walletLedger;

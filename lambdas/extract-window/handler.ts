@@ -8,7 +8,7 @@ import { isStreamName } from '#shared/canonical';
 import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
 import { ReconciliationError } from '#shared/extract/extract-range';
 import type { ExtractResult, ExtractWindowInput } from '#shared/pipeline/contracts';
-import { createExtractorRuntime, extractForInvocation } from '#shared/runtime/extractor';
+import { createExtractorRuntime, extractForInvocation, reportMoneyTotals } from '#shared/runtime/extractor';
 import { loggableError, wrapHandler } from '#shared/runtime/observability';
 
 const rt = createExtractorRuntime();
@@ -75,6 +75,7 @@ export async function extractWindow(event: ExtractWindowInput, context?: Context
     metrics.addMetric(METRICS.unmappedValues, MetricUnit.Count, unmapped);
     if (unmapped > 0)
       logger.warn('enumeration values without a mapping landed as "unmapped"', { unmapped: outcome.unmapped });
+    await reportMoneyTotals(rt, stream, runId, windowId, outcome);
     await rt.store.snapshots.markWindowDone(snapshotId, stream, windowId, {
       rows: outcome.totalRows,
       bytes: outcome.totalBytes,

@@ -27,6 +27,7 @@ import {
   extractForInvocation,
   invocationTools,
   openOperatorSource,
+  reportMoneyTotals,
 } from '#shared/runtime/extractor';
 import { loggableError, wrapHandler } from '#shared/runtime/observability';
 import { reportSchemaCheck, summarize } from '#shared/runtime/schema-drift';
@@ -114,6 +115,7 @@ export async function incrementalSync(event: IncrementalSyncInput, context?: Con
         ...(schemaDrift ? { schemaDrift } : {}),
       };
     }
+    await reportMoneyTotals(rt, stream, runId, INCREMENTAL_WINDOW_ID, outcome);
     const { watermark, nullCursorRows, lateness } = await recordIncrementalRun(
       { watermarks: rt.store.watermarks, schemas: rt.schemas },
       { stream, runId, to, landed: outcome },

@@ -363,3 +363,57 @@ export function glueType(type: FieldType): string {
       return 'date';
   }
 }
+
+/** A money total the operator reconciles per currency: deposits, withdrawals, stakes, payouts. */
+export type MoneyKind = 'deposits' | 'withdrawals' | 'stakes' | 'payouts';
+
+/** One money total of a stream: the sum of `amount` over the rows whose enumeration fields have the values of `when`. */
+export interface MoneyKindRule {
+  readonly kind: MoneyKind;
+  /** Money field summed. */
+  readonly amount: string;
+  /** Enumeration field → canonical value a row must have to count. */
+  readonly when: Readonly<Record<string, string>>;
+}
+
+/** The money totals of a stream, per value of its `currency` field. */
+export interface MoneyTotalsDefinition {
+  /** The enumeration fields the rules test (with `currency`, what a window's totals group by). */
+  readonly classifiedBy: readonly string[];
+  readonly rules: readonly MoneyKindRule[];
+  /** Whether GGR (stakes − payouts) is reported: the stakes and payouts are unsigned amounts. */
+  readonly ggr?: boolean;
+}
+
+/**
+ * The per-window money totals each money stream is reconciled on between the source and the lake
+ * (extract/money-totals.ts): approved deposits and withdrawals, settled stakes and payouts (GGR is
+ * stakes − payouts), and the wallet ledger's deposits, withdrawals, bets and wins as booked (signed
+ * as the operator books them).
+ */
+export const MONEY_TOTALS: Partial<Readonly<Record<StreamName, MoneyTotalsDefinition>>> = {
+  payments: {
+    classifiedBy: ['direction', 'status'],
+    rules: [
+      { kind: 'deposits', amount: 'amount', when: { direction: 'deposit', status: 'approved' } },
+      { kind: 'withdrawals', amount: 'amount', when: { direction: 'withdrawal', status: 'approved' } },
+    ],
+  },
+  game_rounds: {
+    classifiedBy: ['status'],
+    rules: [
+      { kind: 'stakes', amount: 'stake', when: { status: 'settled' } },
+      { kind: 'payouts', amount: 'payout', when: { status: 'settled' } },
+    ],
+    ggr: true,
+  },
+  wallet_transactions: {
+    classifiedBy: ['type'],
+    rules: [
+      { kind: 'deposits', amount: 'amount', when: { type: 'deposit' } },
+      { kind: 'withdrawals', amount: 'amount', when: { type: 'withdrawal' } },
+      { kind: 'stakes', amount: 'amount', when: { type: 'bet' } },
+      { kind: 'payouts', amount: 'amount', when: { type: 'win' } },
+    ],
+  },
+};

@@ -6,7 +6,14 @@
  * (config/stream-plan.ts), the one reading of the mapping.
  */
 import { createHash } from 'node:crypto';
-import { type FieldType, METADATA_FIELDS, type PiiTreatment, type StreamName, sourceValueColumn } from './canonical.ts';
+import {
+  type FieldType,
+  METADATA_FIELDS,
+  MONEY_TOTALS,
+  type PiiTreatment,
+  type StreamName,
+  sourceValueColumn,
+} from './canonical.ts';
 import type { OperatorConfig } from './config/schema.ts';
 import { landedTypeOf, resolveStreamPlan, type StreamPlan, treatmentOf } from './config/stream-plan.ts';
 
@@ -64,4 +71,19 @@ export function landedColumnsOf(plan: StreamPlan): LandedColumn[] {
 export function schemaFingerprint(columns: readonly LandedColumn[]): string {
   const canonical = columns.map((c) => [c.name, c.type, c.nullable]);
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 16);
+}
+
+/**
+ * Indices of the landed columns a window's money sums are grouped by for the money totals
+ * (`MONEY_TOTALS`): `currency` then the stream's classifying enumeration fields. Empty when the
+ * stream has no money totals or one of them does not land as the canonical value (unmapped,
+ * dropped or pseudonymized).
+ */
+export function moneyGroupIndices(stream: string | undefined, columns: readonly LandedColumn[]): number[] {
+  const definition = stream === undefined ? undefined : MONEY_TOTALS[stream as StreamName];
+  if (!definition) return [];
+  const indices = ['currency', ...definition.classifiedBy].map((name) =>
+    columns.findIndex((c) => c.name === name && c.field === name && (c.treatment ?? 'keep') === 'keep'),
+  );
+  return indices.every((i) => i >= 0) ? indices : [];
 }

@@ -5,8 +5,10 @@
  */
 import { type CfnResource, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import type { StreamName } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
 import { ENV } from '#shared/contracts/environment';
+import { lookbackDigestPrefix } from '#shared/layout';
 import { ConnectorFunction } from './connector-function.ts';
 import type { LambdaBundle } from './lambda-bundle.ts';
 import type { LandingZone } from './landing-zone.ts';
@@ -87,17 +89,17 @@ export class Extractors extends Construct {
       description: `${config.operatorId}-${config.stage}: lands one stream's changes since its watermark`,
       logGroupName: `${landingZone.logGroupNamePrefix}incremental-sync`,
     });
+    const streams = Object.keys(config.streams) as StreamName[];
+    const bucket = Stack.of(landingZone).getLogicalId(landingZone.bucket.node.defaultChild as CfnResource);
     for (const fn of [this.extractWindow, this.incrementalSync]) {
       landingZone.grantLandRaw(fn.grantee);
-      landingZone.grantLookbackDigests(fn.grantee);
+      landingZone.grantLookbackDigests(fn.grantee, streams);
       syncState.grantReadWrite(fn.grantee);
       sourceCredentials.grantRead(fn.grantee);
       acknowledgeLandingWildcards(fn, landingZone);
       fn.acknowledgeWildcards(
-        [
-          `Resource::<${Stack.of(landingZone).getLogicalId(landingZone.bucket.node.defaultChild as CfnResource)}.Arn>/_integrity/*`,
-        ],
-        'Lookback digests have keys chosen per stream, watermark and invocation (_integrity/<stream>/lookback/<watermark>/<part>.bin): keyed hashes of the versions a read found, read and then deleted by the next run; the grant is limited to this prefix of this operator bucket, listing by an s3:prefix condition.',
+        streams.map((stream) => `Resource::<${bucket}.Arn>/${lookbackDigestPrefix(stream)}*`),
+        "Lookback digests have keys chosen per watermark and invocation (_integrity/<stream>/lookback/<watermark>/<part>.bin): keyed hashes of the versions a read found, read and then deleted by the next run; the grant is limited to each configured stream's lookback prefix of this operator bucket (not the rest of _integrity/), listing by an s3:prefix condition.",
       );
     }
   }

@@ -8,7 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { STREAM_NAMES } from '#shared/canonical';
+import { STREAM_NAMES, type StreamName } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
 import { lookbackDigestPrefix, PREFIX, QUARANTINE_REASON_SUFFIX, WALLET_AUDIT_PREFIX } from '#shared/layout';
 import { acknowledgeFindings } from '../nag.ts';
@@ -244,18 +244,19 @@ export class LandingZone extends Construct {
 
   /**
    * What the late-arrival measurement needs (`extract/lateness.ts`): write, read, list and delete the
-   * lookback digests under `_integrity/` (keyed hashes of versions, never values).
+   * lookback digests of `streams` (keyed hashes of versions, never values), each under its own
+   * `_integrity/<stream>/lookback/`; nothing else under `_integrity/` (the wallet ledger reports).
    */
-  public grantLookbackDigests(grantee: iam.IGrantable): iam.Grant {
-    return this.grantPutUnder(grantee, PREFIX.integrity)
+  public grantLookbackDigests(grantee: iam.IGrantable, streams: readonly StreamName[]): iam.Grant {
+    if (streams.length === 0) throw new Error('grantLookbackDigests needs at least one stream');
+    const prefixes = streams.map((stream) => lookbackDigestPrefix(stream));
+    const objects = prefixes.map((prefix) => this.bucket.arnForObjects(`${prefix}*`));
+    return iam.Grant.addToPrincipal({ grantee, actions: S3_PUT_ACTIONS, resourceArns: objects })
+      .combine(this.key.grant(grantee, 'kms:GenerateDataKey*', 'kms:Encrypt', 'kms:Decrypt'))
       .combine(
-        iam.Grant.addToPrincipal({
-          grantee,
-          actions: ['s3:GetObject', 's3:DeleteObject'],
-          resourceArns: [this.bucket.arnForObjects(`${PREFIX.integrity}*`)],
-        }),
+        iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject', 's3:DeleteObject'], resourceArns: objects }),
       )
-      .combine(this.grantListUnder(grantee, [PREFIX.integrity]));
+      .combine(this.grantListUnder(grantee, prefixes));
   }
 
   /**

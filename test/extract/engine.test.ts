@@ -402,6 +402,7 @@ function afterFirstBatch(source: SourceConnection, hook: () => Promise<void>): S
         }
       })(),
     countAndSums: (spec) => source.countAndSums(spec),
+    groupedSums: (spec) => source.groupedSums(spec),
     countNullCursor: (spec) => source.countNullCursor(spec),
     estimateRows: (schema, table) => source.estimateRows(schema, table),
     cursorBounds: (spec) => source.cursorBounds(spec),

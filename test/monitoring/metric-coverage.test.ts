@@ -224,6 +224,16 @@ describe.skipIf(!available)('alarm metric coverage', () => {
         );
       }
     }
+    // The money totals', per stream with money totals.
+    for (const stream of streams.filter((s) => ['payments', 'game_rounds', 'wallet_transactions'].includes(s))) {
+      expect(watched).toContain(
+        metricKey(METRIC_NAMESPACE, 'MoneyTotalsMismatches', {
+          service: 'connector',
+          Operator: `${OPERATOR}-sandbox`,
+          Stream: stream,
+        }),
+      );
+    }
     // The key audit's alarms, per audited stream.
     const audited = keyAuditedStreams(operatorConfigSchema.parse(config)).map((a) => a.stream);
     expect(audited.length).toBeGreaterThan(0);

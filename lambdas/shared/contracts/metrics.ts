@@ -45,6 +45,12 @@ export const METRICS = {
   keyAuditRepaired: 'KeyAuditRepaired',
   /** 1 when a stream's key audit failed, 0 when it completed: alarmed above 0. */
   keyAuditFailed: 'KeyAuditFailed',
+  /**
+   * (currency, kind) money totals of a committed window that differ between the source and the
+   * lake (deposits, withdrawals, stakes, payouts: extract/money-totals.ts); per window of the money
+   * streams, 0 when they agree. Alarmed above 0.
+   */
+  moneyTotalsMismatches: 'MoneyTotalsMismatches',
 } as const;
 
 /** Metrics of the pipeline steps (namespace and `Operator` dimension as every connector metric). */

@@ -12,7 +12,9 @@
  * database keeps changing: the rows after the previous position up to the window end, minus,
  * when the invocation stopped early, the rows after its own last position. The sums of the
  * invocations are compared with what landed before the manifest is written; a mismatch fails the
- * window and nothing is published.
+ * window and nothing is published. The window's money totals per currency (deposits, withdrawals,
+ * stakes, payouts, GGR) are reconciled too, by one GROUP BY in the same transaction
+ * (extract/money-totals.ts): a difference is recorded in the manifest and reported, not failed.
  *
  * **Atomicity.** Nothing is visible before `commitWindow` writes the window's committed list. Each
  * attempt at a window (its first invocation and its continuations) writes under its own attempt
@@ -44,6 +46,14 @@ import type { SourceBatch } from '../types.ts';
 import { type BatchPoolSession, JOB_ROWS, sharedBatchPool } from './batch-pool.ts';
 import { checkCursorLookback } from './cursor-check.ts';
 import { digestKey, LatenessTracker, loadDigest, mergeLateness, storeDigestPart } from './lateness.ts';
+import {
+  combineMoneyTotals,
+  compareMoneyTotals,
+  landedMoneyTotals,
+  type MoneyTotals,
+  moneyTotalsPlan,
+  sourceMoneyTotals,
+} from './money-totals.ts';
 import { openPosition, sealPosition } from './position.ts';
 import { sourcePlan } from './source-plan.ts';
 
@@ -193,6 +203,10 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
       : undefined;
   const after = previous ? openPosition(deps.pseudonymKey, previous.after) : undefined;
   const moneySource = Object.values(plan.moneyColumns);
+  // A continuation begun by a version without money totals has no source totals for its earlier
+  // segments: that window goes without them.
+  const totalsPlan =
+    previous && previous.source.moneyTotals === undefined ? undefined : moneyTotalsPlan(config, req.stream);
   const range = {
     schema: plan.schema,
     table: plan.table,
@@ -249,7 +263,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
   let rows = 0;
   let stoppedAt: KeysetPosition | undefined;
   let nullCursorRows = previous?.nullCursorRows;
-  let segment: { count: bigint; sums: Record<string, string> };
+  let segment: { count: bigint; sums: Record<string, string>; moneyTotals?: MoneyTotals };
   try {
     segment = await source.snapshot(async (view) => {
       if (req.incremental && !previous) {
@@ -328,7 +342,20 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
       const beyondStop = stoppedAt
         ? await source.countAndSums({ ...range, after: stoppedAt, moneyColumns: moneySource })
         : undefined;
-      return subtract(readFromStart, beyondStop);
+      if (!totalsPlan) return subtract(readFromStart, beyondStop);
+      // The money totals of the same rows: one GROUP BY over the same range (two when stopped early).
+      const grouped = (from: KeysetPosition | undefined) =>
+        source.groupedSums({
+          ...range,
+          ...(from ? { after: from } : {}),
+          groupColumns: totalsPlan.sourceGroupColumns,
+          moneyColumns: Object.values(totalsPlan.sourceMoneyColumns),
+        });
+      const totalsFromStart = sourceMoneyTotals(totalsPlan, await grouped(after));
+      const moneyTotals = stoppedAt
+        ? combineMoneyTotals(totalsFromStart, sourceMoneyTotals(totalsPlan, await grouped(stoppedAt)), -1)
+        : totalsFromStart;
+      return { ...subtract(readFromStart, beyondStop), moneyTotals };
     });
   } catch (error) {
     pool?.close();
@@ -363,6 +390,9 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
   for (const [col, value] of Object.entries(segment.sums)) {
     sourceSums[col] = sourceSums[col] === undefined ? value : addDecimalTexts(sourceSums[col], value);
   }
+  const sourceTotals = segment.moneyTotals
+    ? combineMoneyTotals(previous?.source.moneyTotals ?? {}, segment.moneyTotals)
+    : undefined;
 
   if (stoppedAt) {
     return {
@@ -372,7 +402,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
       continuation: {
         after: sealPosition(deps.pseudonymKey, stoppedAt),
         progress,
-        source: { count: sourceCount, sums: sourceSums },
+        source: { count: sourceCount, sums: sourceSums, ...(sourceTotals ? { moneyTotals: sourceTotals } : {}) },
         invocations: (previous?.invocations ?? 0) + 1,
         schemaFingerprint: fingerprint,
         ...(nullCursorRows !== undefined ? { nullCursorRows } : {}),
@@ -389,11 +419,16 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     sums[field] = { source: fromSource, landed };
     if (!decimalTextsEqual(landed, fromSource)) ok = false;
   }
+  const moneyTotals =
+    totalsPlan && sourceTotals
+      ? compareMoneyTotals(totalsPlan, sourceTotals, landedMoneyTotals(totalsPlan, progress.moneyGroups ?? []))
+      : undefined;
   const reconciliation: Reconciliation = {
     ok,
     sourceRows: sourceCount,
     landedRows: String(progress.rowCount),
     sums,
+    ...(moneyTotals ? { moneyTotalsMismatches: moneyTotals.mismatches } : {}),
   };
   if (!ok) {
     const detail = Object.entries(sums)
@@ -417,6 +452,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
     progress,
     now: now(),
     ...(deps.beforeCommit ? { beforeCommit: deps.beforeCommit } : {}),
+    ...(moneyTotals ? { moneyTotals } : {}),
   });
   return {
     status: 'complete',

@@ -7,7 +7,7 @@
 import { RecordBatchStreamWriter } from 'apache-arrow';
 import { Table as WasmTable, writeParquet } from 'parquet-wasm/node';
 import { METADATA_FIELDS } from '../canonical.ts';
-import type { LandedColumn } from '../landed-schema.ts';
+import { type LandedColumn, moneyGroupIndices } from '../landed-schema.ts';
 import { createParquetEncoder, type ParquetEncoder } from '../parquet/encoder.ts';
 import { ParquetEncodeError, ParquetWriteError } from '../parquet/errors.ts';
 import {
@@ -111,6 +111,8 @@ export function forEachDayRun(
  */
 export class RowGroupEncoder {
   private readonly cursorIndex: number;
+  /** The money totals' grouping columns (landed-schema.ts `moneyGroupIndices`). */
+  private readonly groupBy: readonly number[];
   private readonly encoder: ParquetEncoder;
   private stats: WindowStats;
   private segments: EncodedSegment[] = [];
@@ -123,12 +125,13 @@ export class RowGroupEncoder {
     private readonly fileOptions: ParquetFileOptions,
   ) {
     this.cursorIndex = cursorIndexOf(columns, context);
+    this.groupBy = moneyGroupIndices(context.stream, columns);
     this.encoder = createParquetEncoder(columns, {
       batchRows: fileOptions.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS,
       batchBytes: fileOptions.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES,
       context,
     });
-    this.stats = new WindowStats(columns, this.cursorIndex);
+    this.stats = new WindowStats(columns, this.cursorIndex, undefined, this.groupBy);
   }
 
   /** Checks, counts and buffers a landed batch, encoding every row group it completes. */
@@ -170,7 +173,7 @@ export class RowGroupEncoder {
   /** Drops what was added since the last `finish`. */
   discard(): void {
     this.encoder.reset();
-    this.stats = new WindowStats(this.columns, this.cursorIndex);
+    this.stats = new WindowStats(this.columns, this.cursorIndex, undefined, this.groupBy);
     this.segments = [];
     this.rowCount = 0;
     this.day = undefined;

@@ -16,7 +16,7 @@
  * never held whole.
  */
 import { CANONICAL_STREAMS, type StreamName } from '../canonical.ts';
-import type { LandedColumn } from '../landed-schema.ts';
+import { type LandedColumn, moneyGroupIndices } from '../landed-schema.ts';
 import { partitionDate, rawPartKey } from '../layout.ts';
 import { createParquetEncoder, type ParquetEncoder, type ParquetEncoderOptions } from '../parquet/encoder.ts';
 import { ParquetEncodeError } from '../parquet/errors.ts';
@@ -194,7 +194,12 @@ export class PartitionedPartWriter {
     rawPartKey(options.stream, options.runId, options.windowId, options.attempt, '1970-01-01', 0);
     this.partBytes = options.partBytes ?? DEFAULT_PART_BYTES;
     this.maxOpen = Math.max(1, options.maxOpenPartitions ?? 2);
-    this.stats = new WindowStats(options.columns, this.cursorIndex, options.resume);
+    this.stats = new WindowStats(
+      options.columns,
+      this.cursorIndex,
+      options.resume,
+      moneyGroupIndices(options.stream, options.columns),
+    );
     this.fileOptions = partFileOptions(options.stream, options.columns, options);
     this.parts = [...(options.resume?.parts ?? [])];
     this.nextPart = new Map(Object.entries(options.resume?.nextPart ?? {}));

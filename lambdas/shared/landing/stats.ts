@@ -22,6 +22,26 @@ export interface WindowStatsSnapshot {
    * a column with no non-NULL value is absent.
    */
   readonly timeRanges?: Readonly<Record<string, { readonly min: string; readonly max: string }>>;
+  /**
+   * Rows and exact money sums per distinct tuple of the grouping columns' values (the money totals'
+   * currency and classifying fields, landed-schema.ts `moneyGroupIndices`); absent without grouping.
+   */
+  readonly moneyGroups?: readonly MoneyGroup[];
+}
+
+/** The rows of a window with one tuple of grouping values, and their money sums (decimal text per money column). */
+export interface MoneyGroup {
+  /** Values of the grouping columns, in their order. */
+  readonly values: readonly (string | null)[];
+  readonly rows: number;
+  readonly sums: Readonly<Record<string, string>>;
+}
+
+interface GroupSums {
+  readonly values: readonly (string | null)[];
+  rows: number;
+  /** Unscaled, in the order of the money columns. */
+  readonly sums: bigint[];
 }
 
 interface TimeColumn {
@@ -52,6 +72,12 @@ export interface WindowStatsPart {
   readonly timeRanges: readonly (readonly [number, number])[];
   /** Per landed column. */
   readonly nullCounts: readonly number[];
+  /** Per tuple of grouping values: rows and unscaled sums in the order of the money columns. */
+  readonly moneyGroups: readonly {
+    readonly values: readonly (string | null)[];
+    readonly rows: number;
+    readonly sums: readonly bigint[];
+  }[];
 }
 
 /** Accumulates {@link WindowStatsSnapshot} over landed batches aligned with `columns`. */
@@ -63,11 +89,17 @@ export class WindowStats {
   private readonly money: MoneyColumn[] = [];
   private readonly times: TimeColumn[] = [];
   private readonly nulls: number[];
+  private readonly groups = new Map<string, GroupSums>();
 
+  /**
+   * @param groupBy indices of the columns whose value tuples the money sums are also grouped by
+   *   (landed-schema.ts `moneyGroupIndices`); none by default.
+   */
   constructor(
     private readonly columns: readonly LandedColumn[],
     private readonly cursorIndex: number,
     from?: WindowStatsSnapshot,
+    private readonly groupBy: readonly number[] = [],
   ) {
     columns.forEach((column, index) => {
       if (column.money && column.type.kind === 'decimal') {
@@ -87,6 +119,16 @@ export class WindowStats {
       });
     });
     this.nulls = columns.map((c) => from?.nullCounts[c.name] ?? 0);
+    if (this.grouping) {
+      for (const g of from?.moneyGroups ?? []) {
+        const target = this.group(g.values);
+        target.rows += g.rows;
+        this.money.forEach((m, i) => {
+          const text = g.sums[m.name];
+          if (text !== undefined) target.sums[i]! += parseUnscaled(text, m.scale);
+        });
+      }
+    }
     if (from) {
       this.rowCount = from.rowCount;
       if (from.minCursor !== null) this.minCursor = Date.parse(from.minCursor);
@@ -117,6 +159,7 @@ export class WindowStats {
       }
       m.sum = sum;
     }
+    if (this.grouping) this.addGroups(batch);
     for (const t of this.times) {
       const values = batch.columns[t.index]!;
       let tmin = t.min;
@@ -148,6 +191,7 @@ export class WindowStats {
       moneySums: this.money.map((m) => m.sum),
       timeRanges: this.times.map((t) => [t.min, t.max] as const),
       nullCounts: [...this.nulls],
+      moneyGroups: [...this.groups.values()].map((g) => ({ values: g.values, rows: g.rows, sums: [...g.sums] })),
     };
   }
 
@@ -165,6 +209,46 @@ export class WindowStats {
       if (max > t.max) t.max = max;
     });
     for (let c = 0; c < this.nulls.length; c++) this.nulls[c]! += part.nullCounts[c]!;
+    for (const g of part.moneyGroups) {
+      const target = this.group(g.values);
+      target.rows += g.rows;
+      g.sums.forEach((sum, i) => {
+        target.sums[i]! += sum;
+      });
+    }
+  }
+
+  /** Whether money sums are grouped: grouping columns and money columns both exist. */
+  private get grouping(): boolean {
+    return this.groupBy.length > 0 && this.money.length > 0;
+  }
+
+  private group(values: readonly (string | null)[]): GroupSums {
+    // NUL marks a NULL value, SOH separates values (neither occurs in a currency or enumeration value).
+    const key = values.map((v) => (v === null ? '\u0000' : v)).join('\u0001');
+    let group = this.groups.get(key);
+    if (!group) {
+      group = { values: [...values], rows: 0, sums: this.money.map(() => 0n) };
+      this.groups.set(key, group);
+    }
+    return group;
+  }
+
+  private addGroups(batch: LandedBatch): void {
+    const keys = this.groupBy.map((c) => batch.columns[c]!);
+    const money = this.money.map((m) => batch.columns[m.index]!);
+    for (let i = 0; i < batch.rowCount; i++) {
+      const values = keys.map((column) => {
+        const v = column[i];
+        return v === null || v === undefined ? null : String(v);
+      });
+      const group = this.group(values);
+      group.rows++;
+      for (let m = 0; m < money.length; m++) {
+        const v = money[m]![i];
+        if (typeof v === 'bigint') group.sums[m]! += v;
+      }
+    }
   }
 
   snapshot(): WindowStatsSnapshot {
@@ -180,6 +264,15 @@ export class WindowStats {
           .filter((t) => t.min <= t.max)
           .map((t) => [t.name, { min: new Date(t.min).toISOString(), max: new Date(t.max).toISOString() }]),
       ),
+      ...(this.grouping
+        ? {
+            moneyGroups: [...this.groups.values()].map((g) => ({
+              values: g.values,
+              rows: g.rows,
+              sums: Object.fromEntries(this.money.map((m, i) => [m.name, formatUnscaled(g.sums[i]!, m.scale)])),
+            })),
+          }
+        : {}),
     };
   }
 }

@@ -79,6 +79,27 @@ export interface WindowManifest {
    * no longer necessarily tight ones. Absent when no erasure touched the window.
    */
   readonly erasures?: readonly ManifestErasure[];
+  /**
+   * The window's money totals per currency, the source's against the landed rows', as extracted
+   * (an erasure does not adjust them). Absent for streams without money totals.
+   */
+  readonly moneyTotals?: MoneyTotalsReport;
+}
+
+/**
+ * A window's money totals per currency, the source's against the lake's (extract/money-totals.ts).
+ * Aggregates only: never a row's value.
+ */
+export interface MoneyTotalsReport {
+  /** (currency, kind) totals that differ; GGR is not counted again. */
+  readonly mismatches: number;
+  readonly currencies: readonly {
+    /** Null for rows without a currency. */
+    readonly currency: string | null;
+    readonly equal: boolean;
+    /** Kind (`deposits`, `withdrawals`, `stakes`, `payouts`, `ggr`) → exact decimal texts. */
+    readonly totals: Readonly<Record<string, { readonly source: string; readonly landed: string }>>;
+  }[];
 }
 
 /** One erasure's mark on a window manifest (the erasure id names the audit entry; no player id). */
@@ -119,6 +140,8 @@ export interface CommitWindowInput {
    * commit (nothing is committed).
    */
   readonly beforeCommit?: (manifest: WindowManifest) => Promise<void>;
+  /** The window's reconciled money totals, recorded in the manifest. */
+  readonly moneyTotals?: MoneyTotalsReport;
 }
 
 export interface CommitWindowResult {
@@ -186,6 +209,7 @@ export async function commitWindow(sink: ObjectSink, input: CommitWindowInput): 
     nullCounts: progress.nullCounts,
     timeRanges: progress.timeRanges ?? {},
     createdAt: (input.now ?? new Date()).toISOString(),
+    ...(input.moneyTotals ? { moneyTotals: input.moneyTotals } : {}),
   };
   await sink.putObject(key, `${JSON.stringify(manifest, null, 2)}\n`, 'application/json');
   await input.beforeCommit?.(manifest);

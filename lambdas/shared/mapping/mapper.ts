@@ -381,6 +381,23 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
   };
 }
 
+/**
+ * The value a source value of a field lands as, for a field landed as it is (a string) or through
+ * its enumeration value map: the same conversion {@link createRowMapper} applies, for the money
+ * totals' grouping values read from the source (extract/money-totals.ts).
+ */
+export function landedTextOf(
+  config: OperatorConfig,
+  stream: StreamName,
+  fieldName: string,
+): (text: string | null) => string | null {
+  const fieldPlan = resolveStreamPlan(config, stream).fields.find((f) => f.name === fieldName);
+  if (!fieldPlan) throw new MappingError(config.operatorId, stream, `${fieldName} is not a field of ${stream}`);
+  if (!fieldPlan.field.values) return (text) => text;
+  const convert = enumerationConverter(fieldPlan.field, fieldPlan.values, new Map());
+  return (text) => (text === null ? null : (convert(text) as string));
+}
+
 function enumerationConverter(
   field: CanonicalField,
   values: Readonly<Record<string, string>> | undefined,

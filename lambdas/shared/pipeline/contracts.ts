@@ -37,8 +37,15 @@ export interface Continuation {
   readonly after: string;
   /** Parts and statistics written so far. */
   readonly progress: WindowProgress;
-  /** Source rows and money sums of the segments read so far (for reconciliation). */
-  readonly source: { readonly count: string; readonly sums: Readonly<Record<string, string>> };
+  /**
+   * Source rows and money sums of the segments read so far (for reconciliation), and their money
+   * totals per currency and kind (extract/money-totals.ts) for streams that have them.
+   */
+  readonly source: {
+    readonly count: string;
+    readonly sums: Readonly<Record<string, string>>;
+    readonly moneyTotals?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  };
   /** Invocations so far. */
   readonly invocations: number;
   /** Incremental runs: rows with a NULL cursor, counted by the first invocation. */
@@ -65,6 +72,11 @@ export interface Reconciliation {
   readonly landedRows: string;
   /** Money column → { source, landed } exact decimal text. */
   readonly sums: Readonly<Record<string, { readonly source: string; readonly landed: string }>>;
+  /**
+   * (currency, kind) money totals of the window that differ between the source and the lake
+   * (extract/money-totals.ts; the manifest has the totals); absent for streams without money totals.
+   */
+  readonly moneyTotalsMismatches?: number;
 }
 
 /** extract-window / incremental-sync output. */

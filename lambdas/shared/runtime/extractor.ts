@@ -2,11 +2,13 @@
  * Cold-start wiring shared by the extractor handlers: environment, config, AWS clients, adapters,
  * the pseudonym key, and opening the operator's database with its secret.
  */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { type Adapters, createAdapters } from '../adapters/index.ts';
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
 import { ENV } from '../contracts/environment.ts';
+import { METRICS } from '../contracts/metrics.ts';
 import { defaultBatchWorkers } from '../extract/batch-pool.ts';
 import { type ExtractRangeOutcome, type ExtractRangeRequest, extractRange } from '../extract/extract-range.ts';
 import { ensureKeyForm, loadPseudonymKey } from '../pii/key.ts';
@@ -157,4 +159,34 @@ export async function extractForInvocation(
   } finally {
     await source.close();
   }
+}
+
+/**
+ * Reports a committed window's money totals reconciliation (extract/money-totals.ts): the metric
+ * `MoneyTotalsMismatches`, a warning naming the manifest when totals differ (counts only: the
+ * totals are in the manifest), and the stream's sync state for `connector status`. Nothing for
+ * streams without money totals.
+ */
+export async function reportMoneyTotals(
+  rt: ExtractorRuntime,
+  stream: StreamName,
+  runId: string,
+  windowId: string,
+  outcome: Extract<ExtractRangeOutcome, { status: 'complete' }>,
+): Promise<void> {
+  const mismatches = outcome.reconciliation.moneyTotalsMismatches;
+  if (mismatches === undefined) return;
+  rt.obs.metrics.addMetric(METRICS.moneyTotalsMismatches, MetricUnit.Count, mismatches);
+  if (mismatches > 0) {
+    rt.obs.logger.warn(
+      'money totals differ between the source and the lake; see the runbook section "Money totals differ"',
+      { moneyTotalsMismatches: mismatches, manifestKey: outcome.manifestKey },
+    );
+  }
+  await rt.store.watermarks.recordMoneyTotals(stream, {
+    runId,
+    windowId,
+    mismatches,
+    manifestKey: outcome.manifestKey,
+  });
 }

@@ -19,6 +19,7 @@ import { copyOutBatches, copyOutText, copyTextBatch } from './pg-copy.ts';
 import { resolveColumns, type SourceConnection, type SourceOptions, sanitizeApplicationName } from './source.ts';
 import {
   errorContextOf,
+  type GroupedRead,
   type PageRead,
   positiveSeconds,
   type Row,
@@ -213,6 +214,33 @@ class PostgresSource extends SqlSource<PgColumn> {
         expr: c.baseType === 'money' ? `${q(c.name)}::numeric` : q(c.name),
       };
     });
+  }
+
+  /**
+   * The GROUP BY as a COPY, so the group values are rendered exactly as {@link readPage} renders
+   * them (CHAR padding, booleans); values bound as transaction-local settings, as there.
+   */
+  protected async readGrouped(read: GroupedRead<PgColumn>): Promise<Row[]> {
+    const values: string[] = [];
+    const where = this.where(read.spec, read.cursor, read.key, (value, column) => {
+      values.push(value);
+      return `current_setting('${PARAM_PREFIX}${values.length}')::${column.castType}`;
+    });
+    if (values.length > 0) {
+      const sets = values.map((_, i) => `set_config('${PARAM_PREFIX}${i + 1}', $${i + 1}, true)`);
+      await this.client.query(`SELECT ${sets.join(', ')}`, values);
+    }
+    const select = [
+      ...read.groups.map((c) => c.expr),
+      'count(*)',
+      ...read.money.map((c) => `coalesce(sum(${c.expr}), 0)`),
+    ].join(', ');
+    const by = read.groups.map((_, i) => String(i + 1)).join(', ');
+    const sql = `COPY (SELECT ${select} FROM ${read.from} WHERE ${where}${by ? ` GROUP BY ${by}` : ''}) TO STDOUT`;
+    this.debug('source grouped sums', sql);
+    const out: Row[] = [];
+    for await (const rows of copyOutBatches(this.client, this.comment + sql, 10_000)) out.push(...rows);
+    return out;
   }
 
   /**

@@ -115,6 +115,21 @@ export interface CountAndSums {
   readonly sums: Readonly<Record<string, string>>;
 }
 
+/** A range, the columns to group it by and the money columns to sum per group (the money totals). */
+export interface GroupedSumsSpec extends RangeSpec {
+  readonly groupColumns: readonly string[];
+  readonly moneyColumns: readonly string[];
+}
+
+/** The rows of a range with one tuple of group values, and their exact sums. */
+export interface GroupSums {
+  /** Values of the group columns, in the reader's text form (as {@link SourceConnection.readRange} returns them). */
+  readonly values: readonly (string | null)[];
+  readonly count: bigint;
+  /** Money column → exact decimal text of the sum of its non-NULL values; `"0"` when there are none. */
+  readonly sums: Readonly<Record<string, string>>;
+}
+
 /** Rows whose cursor is NULL, and how the cursor column stores time. */
 export interface NullCursorCount {
   readonly rows: bigint;
@@ -169,6 +184,11 @@ export interface SourceConnection {
   readRange(spec: ReadSpec): AsyncIterable<SourceBatch>;
   /** Row count and exact sums of money columns over the same range as {@link readRange}. */
   countAndSums(spec: CountSpec): Promise<CountAndSums>;
+  /**
+   * Row count and exact money sums over the same range, per distinct tuple of the group columns'
+   * values (one GROUP BY statement; values compared byte for byte, whatever the collation).
+   */
+  groupedSums(spec: GroupedSumsSpec): Promise<GroupSums[]>;
   /** Rows of the table whose cursor is NULL (never read by ranged reads), and the cursor column's kind. */
   countNullCursor(spec: Pick<RangeSpec, 'schema' | 'table' | 'cursorColumn'>): Promise<NullCursorCount>;
   /** Planner estimate of the table's row count (pg_class.reltuples / information_schema.TABLES.TABLE_ROWS); null when unknown. */

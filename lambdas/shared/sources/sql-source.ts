@@ -18,6 +18,8 @@ import {
   checkIdentifier,
   checkKeyList,
   checkRangeIdentifiers,
+  type GroupedSumsSpec,
+  type GroupSums,
   type NullCursorCount,
   notATimeCursor,
   nullKeyError,
@@ -100,6 +102,19 @@ export interface PageRead<C extends SqlColumn> {
   readonly copyText: boolean;
 }
 
+/** The GROUP BY statement of {@link SqlSource.groupedSums}, for the engine to run. */
+export interface GroupedRead<C extends SqlColumn> {
+  readonly spec: RangeSpec;
+  readonly cursor: C;
+  readonly key: C;
+  /** The columns grouped by, in order. */
+  readonly groups: readonly C[];
+  /** The money columns summed per group, in order. */
+  readonly money: readonly C[];
+  /** The quoted, qualified table. */
+  readonly from: string;
+}
+
 /** A read-only session on PostgreSQL or MySQL/MariaDB; see {@link SourceConnection}. */
 export abstract class SqlSource<C extends SqlColumn> implements SourceConnection {
   readonly engine: 'postgres' | 'mysql';
@@ -126,6 +141,12 @@ export abstract class SqlSource<C extends SqlColumn> implements SourceConnection
 
   /** Runs one statement (with the comment in front) and returns its rows as text. */
   protected abstract rows(sql: string, params?: readonly unknown[]): Promise<Row[]>;
+  /**
+   * Runs the GROUP BY of {@link groupedSums}: one row per distinct tuple of the group columns'
+   * values, compared byte for byte and rendered as {@link readPage} renders them, then the count
+   * and the money sums (`"0"` when a group has no non-NULL value).
+   */
+  protected abstract readGrouped(read: GroupedRead<C>): Promise<Row[]>;
   /** Runs a transaction control statement (`begin`, `COMMIT`, `ROLLBACK`). */
   protected abstract control(sql: string): Promise<void>;
   /** The named columns of a table, in the order named; explains missing ones ({@link resolveColumns}). */
@@ -335,6 +356,36 @@ export abstract class SqlSource<C extends SqlColumn> implements SourceConnection
         count: BigInt(row?.[0] ?? '0'),
         sums: Object.fromEntries(money.map((name, i) => [name, row?.[i + 1] ?? '0'])),
       };
+    });
+  }
+
+  groupedSums(spec: GroupedSumsSpec): Promise<GroupSums[]> {
+    const context = this.ctx(spec.schema, spec.table);
+    return this.operation(context, 'summing per group', async () => {
+      checkRangeIdentifiers(spec, [...spec.groupColumns, ...spec.moneyColumns], context);
+      const groups = [...spec.groupColumns];
+      const money = [...new Set(spec.moneyColumns)];
+      const described = await this.describe(spec.schema, spec.table, [
+        spec.cursorColumn,
+        spec.keyColumn,
+        ...groups,
+        ...money,
+      ]);
+      const [cursor, key] = described as [C, C];
+      const read: GroupedRead<C> = {
+        spec,
+        cursor,
+        key,
+        groups: described.slice(2, 2 + groups.length),
+        money: described.slice(2 + groups.length),
+        from: this.table(spec.schema, spec.table),
+      };
+      const rows = await this.inOwnTransaction(() => this.readGrouped(read));
+      return rows.map((row) => ({
+        values: row.slice(0, groups.length),
+        count: BigInt(row[groups.length] ?? '0'),
+        sums: Object.fromEntries(money.map((name, i) => [name, row[groups.length + 1 + i] ?? '0'])),
+      }));
     });
   }
 

@@ -29,6 +29,25 @@ export interface StreamState {
   readonly holdback?: HoldbackRecord;
   /** The stream's last key audit (`connector status`). */
   readonly keyAudit?: KeyAuditRecord;
+  /** The stream's money totals reconciliation: the last window checked and the last that differed. */
+  readonly moneyTotals?: MoneyTotalsRecord;
+}
+
+/** One window's money totals reconciliation, as the sync state keeps it (counts and keys only). */
+export interface MoneyTotalsCheck {
+  readonly runId: string;
+  readonly windowId: string;
+  readonly at: Date;
+  /** (currency, kind) totals that differ. */
+  readonly mismatches: number;
+  /** The window's manifest, which holds the totals. */
+  readonly manifestKey: string;
+}
+
+/** The last window whose money totals were reconciled, and the last one whose totals differed. */
+export interface MoneyTotalsRecord {
+  readonly last: MoneyTotalsCheck;
+  readonly lastMismatch?: MoneyTotalsCheck;
 }
 
 /** Late arrivals of a stream, accumulated over its measured incremental runs. Counts only. */
@@ -246,6 +265,26 @@ export class WatermarkStore {
     );
   }
 
+  /**
+   * Records a window's money totals reconciliation: the last window checked, and (when its totals
+   * differ) the last window that differed, which later agreeing windows leave in place.
+   */
+  async recordMoneyTotals(stream: string, check: Omit<MoneyTotalsCheck, 'at'>): Promise<void> {
+    const at = this.table.now().toISOString();
+    const stored = { ...check, at };
+    await this.table.call('recordMoneyTotals', () =>
+      this.table.doc.send(
+        new UpdateCommand({
+          TableName: this.table.tableName,
+          Key: keys.watermark(stream),
+          UpdateExpression: `SET moneyTotalsLast = :c${check.mismatches > 0 ? ', moneyTotalsMismatch = :c' : ''}, #stream = :stream, updatedAt = :at`,
+          ExpressionAttributeNames: { '#stream': 'stream' },
+          ExpressionAttributeValues: { ':c': stored, ':stream': stream, ':at': at },
+        }),
+      ),
+    );
+  }
+
   /** Records a stream's key audit (the last one wins). */
   async recordKeyAudit(stream: string, record: KeyAuditRecord): Promise<void> {
     const now = this.table.now().toISOString();
@@ -304,7 +343,29 @@ function toStreamState(stream: string, item: Item | undefined): StreamState {
     ...latenessOf(item.lateness),
     ...holdbackOf(item.holdback),
     ...(item.keyAudit && typeof item.keyAudit === 'object' ? { keyAudit: item.keyAudit as KeyAuditRecord } : {}),
+    ...moneyTotalsOf(item.moneyTotalsLast, item.moneyTotalsMismatch),
   };
+}
+
+function moneyTotalsCheckOf(value: unknown): MoneyTotalsCheck | undefined {
+  if (!value || typeof value !== 'object') return undefined;
+  const v = value as Item;
+  const at = date(v.at);
+  if (!at) return undefined;
+  return {
+    runId: str(v.runId) ?? '',
+    windowId: str(v.windowId) ?? '',
+    at,
+    mismatches: num(v.mismatches) ?? 0,
+    manifestKey: str(v.manifestKey) ?? '',
+  };
+}
+
+function moneyTotalsOf(last: unknown, mismatch: unknown): { moneyTotals?: MoneyTotalsRecord } {
+  const checked = moneyTotalsCheckOf(last);
+  if (!checked) return {};
+  const differed = moneyTotalsCheckOf(mismatch);
+  return { moneyTotals: { last: checked, ...(differed ? { lastMismatch: differed } : {}) } };
 }
 
 function latenessOf(value: unknown): { lateness?: LatenessRecord } {

@@ -12,7 +12,7 @@
  * **Layout.** One file per concern: `metrics.ts` (the metric factory over `contracts/metrics`),
  * `alarm-factory.ts` (names, descriptions, actions and the shared alarm shapes), `runbook.ts` (the
  * runbook section of each alarm kind), one file per component family of alarms (`extraction.ts`,
- * `freshness.ts`, `schema-drift.ts`, `file-drop.ts`, `landing.ts`, `serving.ts`,
+ * `money-totals.ts`, `freshness.ts`, `schema-drift.ts`, `file-drop.ts`, `landing.ts`, `serving.ts`,
  * `wallet-ledger.ts`, `key-audit.ts`), `dashboard.ts`; this construct composes them. The order in
  * which the families are called is the order of the alarms (the health alarm's rule, the
  * dashboard's status widget).
@@ -32,6 +32,7 @@ import { fileDropAlarms } from './file-drop.ts';
 import { keyAuditAlarms } from './key-audit.ts';
 import { landingAlarms } from './landing.ts';
 import { ConnectorMetrics } from './metrics.ts';
+import { moneyTotalsAlarms } from './money-totals.ts';
 import type { MonitoringProps } from './props.ts';
 import { describeAlarm, RUNBOOK_ANCHORS } from './runbook.ts';
 import { schemaDriftAlarms } from './schema-drift.ts';
@@ -119,7 +120,10 @@ export class Monitoring extends Construct {
       new actions.SnsAction(this.notificationTopic),
     );
     const streams = Object.keys(config.streams) as StreamName[];
-    if (props.pipeline) extractionAlarms(alarms, props.pipeline, streams, stall, props.freshnessPeriod);
+    if (props.pipeline) {
+      extractionAlarms(alarms, props.pipeline, streams, stall, props.freshnessPeriod);
+      moneyTotalsAlarms(alarms, streams);
+    }
     if (props.fileDrop) fileDropAlarms(alarms, props.fileDrop);
     if (props.pipeline || props.fileDrop) schemaDriftAlarms(alarms, streams, props.pipeline ? 'database' : 'files');
     if (props.landing) landingAlarms(alarms, props.landing);

@@ -40,6 +40,7 @@ export const RUNBOOK_ANCHORS = {
   keyAuditScheduleDeadLetters: 'key-audit-schedule-dead-letters',
   walletLedgerBreaks: 'wallet-ledger-breaks',
   walletLedgerAuditFailed: 'wallet-ledger-audit-failed',
+  moneyTotalsDiffer: 'money-totals-differ',
 } as const;
 
 /** A runbook section of {@link RUNBOOK_ANCHORS}. */

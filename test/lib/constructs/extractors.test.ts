@@ -122,6 +122,41 @@ describe('Extractors', () => {
     }
   });
 
+  it("limits each extractor's integrity grant to the lookback digests of the operator's streams", () => {
+    const policies = resources(acme.template, 'AWS::IAM::ManagedPolicy').filter(([id]) => id.startsWith('Extractors'));
+    expect(policies.length).toBe(2);
+    const bucketArn = {
+      'Fn::GetAtt': [acme.stack.getLogicalId(acme.stack.landingZone.bucket.node.defaultChild as never), 'Arn'],
+    };
+    const objects = (prefix: string) => ({ 'Fn::Join': ['', [bucketArn, `/${prefix}*`]] });
+    const streams = Object.keys(acme.stack.config.streams).sort();
+    expect(streams.length).toBeGreaterThan(1);
+    const digests = streams.map((stream) => objects(`_integrity/${stream}/lookback/`));
+    for (const [, p] of policies) {
+      const statements = ((p.Properties as Json).PolicyDocument as Json).Statement as Json[];
+      const resourcesOf = (action: string) =>
+        statements
+          .filter((s) => ([] as unknown[]).concat(s.Action).includes(action))
+          .flatMap((s) => ([] as unknown[]).concat(s.Resource));
+      const integrity = (action: string) =>
+        resourcesOf(action).filter((r) => JSON.stringify(r).includes('_integrity/'));
+      for (const action of ['s3:PutObject', 's3:GetObject', 's3:DeleteObject']) {
+        expect(integrity(action), action).toEqual(digests);
+      }
+      // Nothing else under _integrity/: not the prefix itself, not the wallet ledger reports.
+      const all = JSON.stringify(statements);
+      expect(all).not.toContain('"/_integrity/*"');
+      expect(all).not.toContain('_integrity/wallet/');
+      const listings = statements.filter((s) => ([] as unknown[]).concat(s.Action).includes('s3:ListBucket'));
+      const prefixes = listings.flatMap((s) =>
+        ([] as unknown[]).concat(((s.Condition as Json).StringLike as Json)['s3:prefix']),
+      );
+      expect(prefixes.filter((x) => String(x).startsWith('_integrity/')).sort()).toEqual(
+        streams.map((stream) => `_integrity/${stream}/lookback/*`),
+      );
+    }
+  });
+
   it('gives each function its own KMS-encrypted log group with the configured retention', () => {
     const groups = resources(acme.template, 'AWS::Logs::LogGroup').filter(([, r]) =>
       String((r.Properties as Json).LogGroupName).match(/extract-window|incremental-sync/),

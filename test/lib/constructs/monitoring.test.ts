@@ -67,8 +67,8 @@ describe('Monitoring', () => {
     // short) + stalled + reconciliation + 5 functions × 2 + schedule DLQ + the landing sweep (its
     // schedule's DLQ, its function × 2) + publishing (state machine, backlog age, its function × 2)
     // + the key audit (state machine, 3 audited streams × (failed, lost rows), its function × 2, schedule DLQ)
-    // + the wallet ledger audit (breaks, failures)
-    expect(individual).toHaveLength(2 + 7 * 4 + 1 + 1 + 10 + 1 + 3 + 4 + (1 + 3 * 2 + 2 + 1) + 2);
+    // + the wallet ledger audit (breaks, failures) + 3 money streams × money totals differ
+    expect(individual).toHaveLength(2 + 7 * 4 + 1 + 1 + 10 + 1 + 3 + 4 + (1 + 3 * 2 + 2 + 1) + 2 + 3);
     for (const { alarm, component, anchor } of individual) {
       const props = alarm.node.defaultChild as Json;
       const description = acme.stack.resolve(props.alarmDescription) as string;
@@ -247,6 +247,44 @@ describe('Monitoring', () => {
     expect(evaluate(p, [0], 'ALARM')).toBe('OK');
     expect(evaluate(p, [undefined], 'OK')).toBe('OK');
     expect(acme.stack.monitoring.alarmsOf('warning').filter((a) => a.anchor === 'null-cursor-rows')).toHaveLength(7);
+  });
+
+  it('money totals differ: MoneyTotalsMismatches of each money stream at 1 or more, held until a window agrees, in the composite', () => {
+    const config = acme.stack.config;
+    const health = JSON.stringify(composite(`${OP} unhealthy`).AlarmRule);
+    const money = ['payments', 'game_rounds', 'wallet_transactions'].filter((s) => s in config.streams);
+    expect(money.length).toBeGreaterThan(1);
+    for (const stream of money) {
+      const p = byName(`critical ${stream} money totals differ from the source`);
+      expect(metricsOfAlarm(p)).toEqual([
+        {
+          namespace: 'IGamingConnector',
+          name: 'MoneyTotalsMismatches',
+          dimensions: CONNECTOR_DIMENSIONS(stream),
+          stat: 'Maximum',
+          period: 300,
+        },
+      ]);
+      expect(p).toMatchObject({
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 1,
+        DatapointsToAlarm: 1,
+        TreatMissingData: 'ignore',
+      });
+      expect(p.AlarmDescription).toContain('docs/runbook.md#money-totals-differ');
+      const id = Object.entries(alarms).find(([, a]) => a.Properties.AlarmName === p.AlarmName)![0];
+      expect(health).toContain(`"${id}"`);
+    }
+    // Streams without money totals have no such alarm.
+    expect(acme.stack.monitoring.alarmsOf('critical').filter((a) => a.anchor === 'money-totals-differ')).toHaveLength(
+      money.length,
+    );
+    const p = byName('critical payments money totals differ from the source');
+    // A window with two differing totals: ALARM, kept while no window reports, cleared by one that agrees.
+    expect(evaluate(p, [2], 'OK')).toBe('ALARM');
+    expect(evaluate(p, [undefined], 'ALARM')).toBe('ALARM');
+    expect(evaluate(p, [0], 'ALARM')).toBe('OK');
   });
 
   it('lookback too short: MaxLatenessSeconds of each stream above the configured share of the lookback, in the composite', () => {

@@ -660,6 +660,7 @@ describe('OperatorConnectorStack', () => {
       const bucketArn = { 'Fn::GetAtt': [logicalId(grantedStack.landingZone.bucket), 'Arn'] };
       const objects = (prefix: string) => ({ 'Fn::Join': ['', [bucketArn, `/${prefix}*`]] });
       const statements = identityStatements(granted);
+      const digestPrefixes = Object.keys(grantedStack.config.streams).map((stream) => `_integrity/${stream}/lookback/`);
       const puts = statements.filter((s) => list(s.Action).includes('s3:PutObject'));
       expect(puts.flatMap((s) => list(s.Resource))).toEqual(
         expect.arrayContaining([
@@ -668,10 +669,15 @@ describe('OperatorConnectorStack', () => {
           objects('_committed/'),
           objects('quarantine/'),
           objects('archive/'),
-          objects('_integrity/'),
+          ...digestPrefixes.map(objects),
+          objects('_integrity/wallet/'),
         ]),
       );
-      for (const r of puts.flatMap((s) => list(s.Resource))) expect(r).not.toEqual(objects(''));
+      for (const r of puts.flatMap((s) => list(s.Resource))) {
+        expect(r).not.toEqual(objects(''));
+        // Integrity data is granted per purpose (lookback digests per stream, wallet reports), never as a whole.
+        expect(r).not.toEqual(objects('_integrity/'));
+      }
       const deletes = statements.filter((s) => list(s.Action).some((a) => String(a).startsWith('s3:DeleteObject')));
       // Dropped originals once processed; parts and manifests of attempts at a window that did not
       // commit; Iceberg files of the serving tables (Athena's writes, the optimizers per table) and
@@ -685,7 +691,7 @@ describe('OperatorConnectorStack', () => {
           objects('_manifests/'),
           objects('lake/'),
           objects('_athena/'),
-          objects('_integrity/'),
+          ...digestPrefixes.map(objects),
           ...servingTables.map((t) => objects(`lake/${t}/`)),
         ]
           .map((o) => JSON.stringify(o))

@@ -1,0 +1,7 @@
+/**
+ * The key-audit state machine end to end against the local PostgreSQL (see key-audit-state-machine-suite.ts).
+ */
+import { engineAvailable } from '../helpers/databases.ts';
+import { describeKeyAuditStateMachine } from './key-audit-state-machine-suite.ts';
+
+describeKeyAuditStateMachine('postgres', await engineAvailable('postgres'));
