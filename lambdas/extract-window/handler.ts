@@ -8,10 +8,11 @@ import { isStreamName } from '#shared/canonical';
 import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
 import { ReconciliationError } from '#shared/extract/extract-range';
 import type { ExtractResult, ExtractWindowInput } from '#shared/pipeline/contracts';
-import { createExtractorRuntime, extractForInvocation, reportMoneyTotals } from '#shared/runtime/extractor';
+import { extractForInvocation, reportMoneyTotals } from '#shared/runtime/extractor';
 import { loggableError, wrapHandler } from '#shared/runtime/observability';
+import { createRuntime } from '#shared/runtime/runtime';
 
-const rt = createExtractorRuntime();
+const rt = createRuntime();
 const { logger, metrics } = rt.obs;
 
 /** The input does not describe a window of this operator. */

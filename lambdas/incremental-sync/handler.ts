@@ -23,18 +23,18 @@ import {
   recordIncrementalRun,
 } from '#shared/pipeline/incremental';
 import {
-  createExtractorRuntime,
   extractForInvocation,
   invocationTools,
   openOperatorSource,
   reportMoneyTotals,
 } from '#shared/runtime/extractor';
 import { loggableError, wrapHandler } from '#shared/runtime/observability';
+import { createRuntime } from '#shared/runtime/runtime';
 import { reportSchemaCheck, summarize } from '#shared/runtime/schema-drift';
 import { openTransactions } from '#shared/sources/open-transactions';
 import type { SourceConnection } from '#shared/sources/source';
 
-const rt = createExtractorRuntime();
+const rt = createRuntime();
 const { logger, metrics } = rt.obs;
 
 export async function incrementalSync(event: IncrementalSyncInput, context?: Context): Promise<IncrementalSyncResult> {

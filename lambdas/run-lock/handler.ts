@@ -14,14 +14,11 @@ import {
   type EndIncrementalResult,
   endIncrementalRun,
 } from '#shared/pipeline/incremental';
-import { createAwsClients, loadRuntimeConfig, readRuntimeEnv } from '#shared/runtime/context';
-import { createObservability, wrapHandler } from '#shared/runtime/observability';
-import { SyncStateStore } from '#shared/state/store';
+import { wrapHandler } from '#shared/runtime/observability';
+import { createRuntime } from '#shared/runtime/runtime';
 
-const env = readRuntimeEnv();
-const config = loadRuntimeConfig();
-const store = new SyncStateStore(createAwsClients().doc, env.stateTable);
-const obs = createObservability(`${env.operatorId}-${env.stage}`);
+const rt = createRuntime();
+const { config, store, obs } = rt;
 const { logger, metrics } = obs;
 
 /** run-lock input: which end of the run. */
