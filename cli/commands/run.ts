@@ -6,7 +6,8 @@
  */
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { OperatorConfig } from '#shared/config/schema';
-import { databaseStreams, type SnapshotRequest } from '#shared/pipeline/snapshot';
+import type { SnapshotRequest } from '#shared/contracts/steps';
+import { databaseStreams } from '#shared/pipeline/snapshot';
 import { awsError, clientSettings } from '../aws.ts';
 import { defineCommand } from '../command.ts';
 import {

@@ -5,7 +5,8 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { PIPELINE_METRICS } from '#shared/contracts/metrics';
-import { type FinalizeSnapshotInput, type FinalizeSnapshotResult, finalizeSnapshot } from '#shared/pipeline/snapshot';
+import type { FinalizeSnapshotInput, FinalizeSnapshotResult } from '#shared/contracts/steps';
+import { finalizeSnapshot } from '#shared/pipeline/snapshot';
 import { wrapHandler } from '#shared/runtime/observability';
 import { createRuntime } from '#shared/runtime/runtime';
 

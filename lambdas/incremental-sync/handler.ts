@@ -11,10 +11,10 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { isStreamName, type StreamName } from '#shared/canonical';
 import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
+import type { IncrementalSyncInput, IncrementalSyncResult, SchemaDriftSummary } from '#shared/contracts/steps';
 import { checkSchemas } from '#shared/drift/check';
 import { ReconciliationError } from '#shared/extract/extract-range';
 import { deleteDigestsBefore } from '#shared/extract/lateness';
-import type { IncrementalSyncInput, IncrementalSyncResult, SchemaDriftSummary } from '#shared/pipeline/contracts';
 import {
   holdIncrementalLock,
   INCREMENTAL_WINDOW_ID,

@@ -18,6 +18,7 @@ import { keyAuditedStreams } from '#shared/config/schema';
 import { ENV } from '#shared/contracts/environment';
 import { INCREMENTAL_LOCK_TTL_SECONDS } from '#shared/contracts/locks';
 import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
+import type { KeyAuditInput, KeyAuditResult } from '#shared/contracts/steps';
 import { invocationTools, openOperatorSource } from '#shared/runtime/extractor';
 import { loggableError, wrapHandler } from '#shared/runtime/observability';
 import { createRuntime } from '#shared/runtime/runtime';
@@ -26,20 +27,6 @@ import { INCREMENTAL_LOCK } from '#shared/state/keys';
 
 const rt = createRuntime();
 const { logger, metrics } = rt.obs;
-
-/** Input of the key-audit function (and of its state machine, from the stream's schedule). */
-export interface KeyAuditInput {
-  readonly stream: string;
-}
-
-export type KeyAuditResult =
-  | ({ readonly status: 'completed' } & Omit<KeyAuditReport, 'horizon' | 'watermark'>)
-  | {
-      readonly status: 'skipped';
-      readonly stream: string;
-      readonly reason: string;
-      readonly windows: readonly string[];
-    };
 
 function queryEngine(): QueryEngine {
   if (rt.adapters.mode === 'local') return localQueryEngine();

@@ -12,15 +12,9 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { StreamName } from '#shared/canonical';
 import { ENV } from '#shared/contracts/environment';
 import { DIMENSIONS, METRICS, PIPELINE_METRICS } from '#shared/contracts/metrics';
+import type { PlanSnapshotInput, PlanSnapshotResult } from '#shared/contracts/steps';
 import { checkSchemas } from '#shared/drift/check';
-import {
-  countNullCursors,
-  estimateStreams,
-  MAX_WINDOWS_PER_EXECUTION,
-  type PlanSnapshotInput,
-  type PlanSnapshotResult,
-  planSnapshot,
-} from '#shared/pipeline/snapshot';
+import { countNullCursors, estimateStreams, MAX_WINDOWS_PER_EXECUTION, planSnapshot } from '#shared/pipeline/snapshot';
 import { openOperatorSource } from '#shared/runtime/extractor';
 import { wrapHandler } from '#shared/runtime/observability';
 import { createRuntime } from '#shared/runtime/runtime';

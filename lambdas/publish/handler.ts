@@ -8,17 +8,12 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { athenaWorkGroupName, queryEngineFor } from '#shared/adapters/athena';
 import { ENV } from '#shared/contracts/environment';
 import { PUBLISH_METRICS, WALLET_LEDGER_METRICS } from '#shared/contracts/metrics';
-import { auditWalletLedger, type WalletAuditInput, type WalletAuditResult } from '#shared/integrity/wallet-audit';
+import type { EndPublishResult, PlanPublishResult, PublishInput, WalletAuditResult } from '#shared/contracts/steps';
+import { auditWalletLedger } from '#shared/integrity/wallet-audit';
 import { RuntimeConfigError } from '#shared/runtime/context';
 import { wrapHandler } from '#shared/runtime/observability';
 import { createRuntime } from '#shared/runtime/runtime';
-import {
-  type EndPublishInput,
-  type EndPublishResult,
-  endPublish,
-  type PlanPublishResult,
-  planPublish,
-} from '#shared/serving/publish';
+import { endPublish, planPublish } from '#shared/serving/publish';
 
 const rt = createRuntime();
 const { config, store, publications: ledger, obs } = rt;
@@ -45,12 +40,6 @@ function database(): string {
     );
   return name;
 }
-
-/** publish input: which end of the publish. */
-export type PublishInput =
-  | { readonly action: 'plan'; readonly executionName: string }
-  | ({ readonly action: 'end' } & EndPublishInput)
-  | ({ readonly action: 'audit-wallet' } & WalletAuditInput);
 
 /** The action is unknown. Not retryable. */
 export class PublishInputError extends Error {

@@ -6,25 +6,14 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { PIPELINE_METRICS } from '#shared/contracts/metrics';
-import {
-  type BeginIncrementalInput,
-  type BeginIncrementalResult,
-  beginIncrementalRun,
-  type EndIncrementalInput,
-  type EndIncrementalResult,
-  endIncrementalRun,
-} from '#shared/pipeline/incremental';
+import type { BeginIncrementalResult, EndIncrementalResult, RunLockInput } from '#shared/contracts/steps';
+import { beginIncrementalRun, endIncrementalRun } from '#shared/pipeline/incremental';
 import { wrapHandler } from '#shared/runtime/observability';
 import { createRuntime } from '#shared/runtime/runtime';
 
 const rt = createRuntime();
 const { config, store, obs } = rt;
 const { logger, metrics } = obs;
-
-/** run-lock input: which end of the run. */
-export type RunLockInput =
-  | ({ readonly action: 'begin' } & BeginIncrementalInput)
-  | ({ readonly action: 'end' } & EndIncrementalInput);
 
 /** The action is unknown. Not retryable. */
 export class RunLockInputError extends Error {

@@ -7,6 +7,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { isStreamName, type StreamName } from '#shared/canonical';
 import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
+import type { SweepLandingInput, SweepLandingResult } from '#shared/contracts/steps';
 import { DEFAULT_STRAY_GRACE_HOURS, type SweepResult, sweepStream } from '#shared/landing/sweep';
 import { wrapHandler } from '#shared/runtime/observability';
 import { createRuntime } from '#shared/runtime/runtime';
@@ -14,21 +15,6 @@ import { createRuntime } from '#shared/runtime/runtime';
 const rt = createRuntime();
 const { config, obs } = rt;
 const { logger, metrics } = obs;
-
-/** sweep-landing input (the schedule sends `{}`). */
-export interface SweepLandingInput {
-  /** Sweep only these streams. @default every configured stream */
-  readonly streams?: readonly string[];
-  /** Hours an attempt that did not commit is kept. @default DEFAULT_STRAY_GRACE_HOURS */
-  readonly graceHours?: number;
-  /** Report what would be removed without removing it. @default false */
-  readonly dryRun?: boolean;
-}
-
-export interface SweepLandingResult {
-  readonly streams: readonly Omit<SweepResult, 'deletedKeys'>[];
-  readonly deletedObjects: number;
-}
 
 export async function sweepLanding(event: SweepLandingInput | null | undefined): Promise<SweepLandingResult> {
   const configured = Object.keys(config.streams).filter(isStreamName) as StreamName[];
