@@ -1,6 +1,6 @@
 /** AWS errors as CLI errors: what failed, and what to do, without any secret value. */
 import { scrubSecrets } from '#shared/scrub';
-import { CliError, EXIT } from './io.ts';
+import { CliError, type CliIo, EXIT } from './io.ts';
 
 const HINTS: Record<string, string> = {
   ResourceNotFoundException:
@@ -14,6 +14,20 @@ const HINTS: Record<string, string> = {
   InvalidExecutionInput: 'the state machine refused the input',
   ResourceInUseException: 'the resource is busy: retry in a moment',
 };
+
+/**
+ * Settings of an AWS SDK client of a command: the config's region, and the endpoint of
+ * `AWS_ENDPOINT_URL_<SERVICE>` or `AWS_ENDPOINT_URL` in the command's environment (dynalite, a
+ * local Step Functions) when set.
+ */
+export function clientSettings(
+  region: string,
+  io: CliIo,
+  service: 'CLOUDFORMATION' | 'DYNAMODB' | 'SFN' | 'STS',
+): { region: string; endpoint?: string } {
+  const endpoint = io.env[`AWS_ENDPOINT_URL_${service}`] ?? io.env.AWS_ENDPOINT_URL;
+  return { region, ...(endpoint ? { endpoint } : {}) };
+}
 
 /** An AWS SDK failure of `what` (exit 4); `scrub` values are removed from the message. */
 export function awsError(what: string, e: unknown, scrub: readonly string[] = []): CliError {

@@ -5,7 +5,7 @@
  */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import type { OperatorConfig } from '#shared/config/schema';
-import { awsError } from './aws.ts';
+import { awsError, clientSettings } from './aws.ts';
 import { CliError, type CliIo, EXIT } from './io.ts';
 import { stackNames } from './operator.ts';
 
@@ -42,8 +42,7 @@ export class StackNotDeployedError extends CliError {
 
 /** A CloudFormation client for the config's region (AWS_ENDPOINT_URL_CLOUDFORMATION honoured). */
 export function cloudFormationClient(region: string, io: CliIo): CloudFormationClient {
-  const endpoint = io.env.AWS_ENDPOINT_URL_CLOUDFORMATION ?? io.env.AWS_ENDPOINT_URL;
-  return new CloudFormationClient({ region, ...(endpoint ? { endpoint } : {}) });
+  return new CloudFormationClient(clientSettings(region, io, 'CLOUDFORMATION'));
 }
 
 /** Describes one stack; undefined when it does not exist. Other failures are thrown as AWS errors. */

@@ -500,7 +500,11 @@ function incrementalRanges(run: IncrementalRun): Map<StreamName, { from: number;
   const ranges = new Map<StreamName, { from: number; to: number }>();
   for (const r of run.streams) {
     if (r.status === 'complete') {
-      ranges.set(r.stream, { from: new Date(r.range.from).getTime(), to: new Date(r.range.to).getTime() });
+      // incremental-sync only answers for a configured stream.
+      ranges.set(r.stream as StreamName, {
+        from: new Date(r.range.from).getTime(),
+        to: new Date(r.range.to).getTime(),
+      });
     }
   }
   return ranges;

@@ -27,11 +27,17 @@ import type { IConstruct } from 'constructs';
 import { useLocalQueryEngine } from '#shared/adapters/athena';
 import { formatIssues, parseOperatorConfig } from '#shared/config/load';
 import type { OperatorConfig } from '#shared/config/schema';
-import type { ExtractResult, IncrementalSyncResult } from '#shared/pipeline/contracts';
-import type { BeginIncrementalResult, EndIncrementalResult } from '#shared/pipeline/incremental';
-import type { FinalizeSnapshotResult, PlanSnapshotResult, SnapshotRequest } from '#shared/pipeline/snapshot';
+import type {
+  BeginIncrementalResult,
+  EndIncrementalResult,
+  ExtractResult,
+  FinalizeSnapshotResult,
+  IncrementalSyncResult,
+  KeyAuditResult,
+  PlanSnapshotResult,
+  SnapshotRequest,
+} from '#shared/contracts/steps';
 import { SyncStateStore } from '#shared/state/store';
-import type { KeyAuditResult } from '../lambdas/key-audit/handler.ts';
 import { KEY_AUDIT_STATES } from '../lib/constructs/key-audit.ts';
 import { PROJECT_ROOT } from '../lib/constructs/lambda-bundle.ts';
 import { INCREMENTAL_STATES, SNAPSHOT_STATES } from '../lib/constructs/pipeline/index.ts';

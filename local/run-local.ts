@@ -32,7 +32,7 @@ import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { STREAM_NAMES, type StreamName } from '#shared/canonical';
 import { formatIssues, parseOperatorConfig } from '#shared/config/load';
 import type { OperatorConfig } from '#shared/config/schema';
-import type { ExtractResult, IncrementalSyncResult } from '#shared/pipeline/contracts';
+import type { ExtractResult, IncrementalSyncResult } from '#shared/contracts/steps';
 import { databaseStreams } from '#shared/pipeline/snapshot';
 import type { SnapshotPointer } from '#shared/state/snapshots';
 import { SyncStateStore } from '#shared/state/store';
@@ -373,12 +373,14 @@ function session(
             report();
             throw e;
           }
+          // The handler only answers for a configured stream.
+          const stream = result.stream as StreamName;
           if (result.status === 'complete') {
-            rows.set(result.stream, (rows.get(result.stream) ?? 0) + result.rows);
+            rows.set(stream, (rows.get(stream) ?? 0) + result.rows);
             landed += result.rows;
-            finished.add(result.stream);
+            finished.add(stream);
           } else if (result.status === 'skipped') {
-            finished.add(result.stream);
+            finished.add(stream);
           }
           report();
           return result;

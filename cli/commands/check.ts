@@ -26,24 +26,22 @@ import type { SourceConnection } from '#shared/sources/index';
 import { openTransactions } from '#shared/sources/open-transactions';
 import { SyncStateStore } from '#shared/state/store';
 import type { LatenessRecord } from '#shared/state/watermarks';
+import { clientSettings } from '../aws.ts';
 import { type CatalogTable, findColumn, hasLeadingIndex, isTimeKind, readSchema } from '../catalog.ts';
 import { compareGrouping, describeColumnComparison, type GroupingComparison, keyComparisonOf } from '../collation.ts';
+import { defineCommand, openOperatorSource } from '../command.ts';
 import {
   CliError,
   type CliIo,
-  type Command,
   EXIT,
-  type ExitCode,
   formatCount,
   formatDuration,
   OPERATOR_HELP,
   OPERATOR_OPTIONS,
-  parse,
   printJson,
   UsageError,
 } from '../io.ts';
-import { findOperator } from '../operator.ts';
-import { connect, connectTimeout, operatorCredentials, TIMEOUT_HELP } from '../source.ts';
+import { TIMEOUT_HELP } from '../source.ts';
 import { type Dialect, qualified, quoteIdent, recommendedIndex } from '../sql.ts';
 import { operatorStack, STACK_OUTPUTS, stackOutput } from '../stack.ts';
 import { databasePlans } from './grant-sql.ts';
@@ -756,43 +754,29 @@ export function formatReport(report: CheckReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-export const checkCommand: Command = {
+export const checkCommand = defineCommand({
   name: 'check',
   summary: "verify the operator's database: access, TLS, read-only, mapping, indexes, clock",
   help: HELP,
-  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
-    const { values, positionals } = parse('check', args, {
-      ...OPERATOR_OPTIONS,
-      url: { type: 'string' },
-      'key-sample': { type: 'string' },
-      table: { type: 'string' },
-      json: { type: 'boolean' },
-      timeout: { type: 'string' },
-    });
-    if (values.help) {
-      io.out(`${HELP}\n`);
-      return EXIT.ok;
-    }
+  options: {
+    ...OPERATOR_OPTIONS,
+    url: { type: 'string' },
+    'key-sample': { type: 'string' },
+    table: { type: 'string' },
+    json: { type: 'boolean' },
+    timeout: { type: 'string' },
+  },
+  async run({ values, io, operator }) {
     const keySample = values['key-sample'] === undefined ? DEFAULT_KEY_SAMPLE : Number(values['key-sample']);
     if (!Number.isInteger(keySample) || keySample < 0 || keySample > 10_000_000) {
       throw new UsageError('check: --key-sample must be a whole number from 0 to 10000000');
     }
-    const { config } = findOperator('check', { ...values, operator: positionals[0] }, io);
-    if (config.source.type === 'files') {
-      throw new CliError(
-        `check: operator ${config.operatorId} drops files; there is no database to check`,
-        EXIT.problems,
-      );
-    }
-    const { credentials, from } = await operatorCredentials(config, values.url, io);
-    io.err(
-      `connecting to ${credentials.engine} at ${credentials.host}:${credentials.port}/${credentials.database} (credentials from ${from})…\n`,
-    );
-    const conn = await connect(credentials, {
-      operatorId: config.operatorId,
-      timeZone: config.source.timeZone,
-      statementTimeoutSeconds: config.source.statementTimeoutSeconds,
-      connectTimeoutSeconds: connectTimeout('check', values.timeout, values.url ?? io.env.CONNECTOR_SOURCE_URL),
+    const { config } = operator();
+    const { connection: conn } = await openOperatorSource('check', config, io, {
+      noDatabase: 'there is no database to check',
+      url: values.url,
+      timeout: values.timeout,
+      statementTimeout: true,
     });
     try {
       const lateness = await observedLateness(config, values.table, io);
@@ -807,7 +791,7 @@ export const checkCommand: Command = {
       await conn.close();
     }
   },
-};
+});
 
 /**
  * The late arrivals recorded in the operator's sync state (`--table`, CONNECTOR_SYNC_STATE_TABLE,
@@ -829,8 +813,7 @@ async function observedLateness(
     }
     const name =
       explicit ?? stackOutput(await operatorStack(config, io, 'check'), STACK_OUTPUTS.syncStateTable, 'check');
-    const endpoint = io.env.AWS_ENDPOINT_URL_DYNAMODB ?? io.env.AWS_ENDPOINT_URL;
-    client = new DynamoDBClient({ region: config.region, ...(endpoint ? { endpoint } : {}) });
+    client = new DynamoDBClient(clientSettings(config.region, io, 'DYNAMODB'));
     const store = new SyncStateStore(DynamoDBDocumentClient.from(client), name);
     const streams = STREAM_NAMES.filter((s) => config.streams[s]);
     const states = await store.watermarks.getStates(streams);

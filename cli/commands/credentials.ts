@@ -8,20 +8,10 @@ import { CREDENTIALS_EXAMPLE, IGNORED_SECRET_KEYS, parseCredentials } from '#sha
 import { scrubSecrets } from '#shared/scrub';
 import type { SecretCredentials } from '#shared/types';
 import { awsError } from '../aws.ts';
-import {
-  CliError,
-  type CliIo,
-  type Command,
-  EXIT,
-  type ExitCode,
-  OPERATOR_HELP,
-  OPERATOR_OPTIONS,
-  parse,
-  printJson,
-  UsageError,
-} from '../io.ts';
+import { databaseSource, defineCommand } from '../command.ts';
+import { CliError, type CliIo, EXIT, OPERATOR_HELP, OPERATOR_OPTIONS, printJson, UsageError } from '../io.ts';
 import { localSecretsFile, writeLocalSecret } from '../local-secrets.ts';
-import { findOperator, stackNames } from '../operator.ts';
+import { stackNames } from '../operator.ts';
 import { connect, connectTimeout, settingsFor, TIMEOUT_HELP } from '../source.ts';
 
 const HELP = `Usage: connector credentials set <operator> [--no-check] < credentials.json
@@ -75,22 +65,18 @@ async function storeInSecretsManager(
   }
 }
 
-export const credentialsCommand: Command = {
+export const credentialsCommand = defineCommand({
   name: 'credentials',
   summary: "store the source database credentials in the operator's secret (from stdin)",
   help: HELP,
-  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
-    const { values, positionals } = parse('credentials', args, {
-      ...OPERATOR_OPTIONS,
-      'no-check': { type: 'boolean' },
-      json: { type: 'boolean' },
-      timeout: { type: 'string' },
-    });
-    if (values.help) {
-      io.out(`${HELP}\n`);
-      return EXIT.ok;
-    }
-    const [action, operator, ...extra] = positionals;
+  options: {
+    ...OPERATOR_OPTIONS,
+    'no-check': { type: 'boolean' },
+    json: { type: 'boolean' },
+    timeout: { type: 'string' },
+  },
+  async run({ values, positionals, io, operator }) {
+    const [action, operatorId, ...extra] = positionals;
     if (action !== 'set')
       throw new UsageError(
         'credentials: the only action is `set`: `connector credentials set <operator> < creds.json`',
@@ -101,13 +87,8 @@ export const credentialsCommand: Command = {
       );
     }
     const localFile = localSecretsFile('credentials set', io);
-    const { config } = findOperator('credentials set', { ...values, operator }, io);
-    if (config.source.type === 'files') {
-      throw new CliError(
-        `credentials set: operator ${config.operatorId} drops files; it has no database credentials`,
-        EXIT.problems,
-      );
-    }
+    const { config } = operator({ operator: operatorId, as: 'credentials set' });
+    const source = databaseSource('credentials set', config, 'it has no database credentials');
     const secretId = stackNames(config).secret;
     const text = (await io.readStdin()).trim();
     if (text === '') {
@@ -143,7 +124,7 @@ export const credentialsCommand: Command = {
       try {
         const conn = await connect(creds, {
           operatorId: config.operatorId,
-          timeZone: config.source.timeZone,
+          timeZone: source.timeZone,
           connectTimeoutSeconds: connectTimeout('credentials set', values.timeout, undefined),
         });
         try {
@@ -181,4 +162,4 @@ export const credentialsCommand: Command = {
     }
     return EXIT.ok;
   },
-};
+});

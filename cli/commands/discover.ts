@@ -9,18 +9,8 @@ import { describeKeyComparison, type KeyComparison } from '#shared/pii/key-form'
 import type { SourceConnection } from '#shared/sources/index';
 import { type CatalogTable, listSchemas, readSchema } from '../catalog.ts';
 import { type ColumnComparison, describeColumnComparison, keyComparisonOf } from '../collation.ts';
-import {
-  CliError,
-  type CliIo,
-  COMMON_OPTIONS,
-  type Command,
-  EXIT,
-  type ExitCode,
-  formatCount,
-  parse,
-  printJson,
-  UsageError,
-} from '../io.ts';
+import { defineCommand } from '../command.ts';
+import { CliError, COMMON_OPTIONS, EXIT, formatCount, printJson, UsageError } from '../io.ts';
 import { type ProposedStream, proposeStreams, proposeValue } from '../proposal.ts';
 import { connect, connectTimeout, credentialsFromUrl, TIMEOUT_HELP } from '../source.ts';
 import { qualified, quoteIdent } from '../sql.ts';
@@ -303,23 +293,19 @@ export function discoveryYaml(result: DiscoveryResult, from: string): string {
   return `${lines.join('\n')}\n${stringify({ streams: result.streams }, { lineWidth: 0 })}`;
 }
 
-export const discoverCommand: Command = {
+export const discoverCommand = defineCommand({
   name: 'discover',
   summary: 'list tables and columns of a database and propose a stream mapping',
   help: HELP,
-  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
-    const { values } = parse('discover', args, {
-      ...COMMON_OPTIONS,
-      url: { type: 'string' },
-      schema: { type: 'string', multiple: true },
-      'no-values': { type: 'boolean' },
-      json: { type: 'boolean' },
-      timeout: { type: 'string' },
-    });
-    if (values.help) {
-      io.out(`${HELP}\n`);
-      return EXIT.ok;
-    }
+  options: {
+    ...COMMON_OPTIONS,
+    url: { type: 'string' },
+    schema: { type: 'string', multiple: true },
+    'no-values': { type: 'boolean' },
+    json: { type: 'boolean' },
+    timeout: { type: 'string' },
+  },
+  async run({ values, io }) {
     const url = values.url ?? io.env.CONNECTOR_SOURCE_URL;
     if (!url)
       throw new UsageError(
@@ -352,4 +338,4 @@ export const discoverCommand: Command = {
       await conn.close();
     }
   },
-};
+});

@@ -9,18 +9,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { OperatorConfig } from '#shared/config/schema';
-import {
-  CliError,
-  type CliIo,
-  type Command,
-  EXIT,
-  type ExitCode,
-  OPERATOR_HELP,
-  OPERATOR_OPTIONS,
-  parse,
-  printJson,
-} from '../io.ts';
-import { findOperator, stackNames } from '../operator.ts';
+import { clientSettings } from '../aws.ts';
+import { defineCommand } from '../command.ts';
+import { CliError, type CliIo, EXIT, OPERATOR_HELP, OPERATOR_OPTIONS, printJson } from '../io.ts';
+import { stackNames } from '../operator.ts';
 import { cloudFormationClient, describeStack, STACK_OUTPUTS } from '../stack.ts';
 
 const HELP = `Usage: connector doctor [<operator>] [--json]
@@ -134,8 +126,7 @@ export async function checkAws(
   io: CliIo,
 ): Promise<{ checks: DoctorCheck[]; outputs?: Record<string, string> }> {
   const checks: DoctorCheck[] = [];
-  const endpoint = io.env.AWS_ENDPOINT_URL_STS ?? io.env.AWS_ENDPOINT_URL;
-  const sts = new STSClient({ region: config.region, ...(endpoint ? { endpoint } : {}) });
+  const sts = new STSClient(clientSettings(config.region, io, 'STS'));
   let account: string | undefined;
   try {
     const who = await sts.send(new GetCallerIdentityCommand({}));
@@ -274,22 +265,18 @@ export function formatDoctor(report: DoctorReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-export const doctorCommand: Command = {
+export const doctorCommand = defineCommand({
   name: 'doctor',
   summary: 'check the toolchain, AWS identity, CDK bootstrap and deployed stack, with a fix for each problem',
   help: HELP,
-  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
-    const { values, positionals } = parse('doctor', args, { ...OPERATOR_OPTIONS, json: { type: 'boolean' } });
-    if (values.help) {
-      io.out(`${HELP}\n`);
-      return EXIT.ok;
-    }
+  options: { ...OPERATOR_OPTIONS, json: { type: 'boolean' } },
+  async run({ values, positionals, io, operator }) {
     const checks: DoctorCheck[] = [checkNode(process.version), checkDependencies()];
     let outputs: Record<string, string> | undefined;
     if (positionals[0] !== undefined || values.config !== undefined) {
       let config: OperatorConfig | undefined;
       try {
-        config = findOperator('doctor', { ...values, operator: positionals[0] }, io).config;
+        config = operator().config;
         checks.push({ name: 'config', status: 'ok', message: `${config.operatorId} (${config.stage}): valid` });
       } catch (e) {
         if (!(e instanceof CliError) || e.exitCode === EXIT.usage) throw e;
@@ -316,4 +303,4 @@ export const doctorCommand: Command = {
     else io.out(formatDoctor(report));
     return report.ok ? EXIT.ok : EXIT.problems;
   },
-};
+});

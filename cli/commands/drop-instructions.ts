@@ -7,18 +7,9 @@
  */
 import type { FileFormat, OperatorConfig } from '#shared/config/schema';
 import { inboundStreamPrefix } from '#shared/layout';
-import {
-  CliError,
-  type CliIo,
-  type Command,
-  EXIT,
-  type ExitCode,
-  OPERATOR_HELP,
-  OPERATOR_OPTIONS,
-  parse,
-  printJson,
-} from '../io.ts';
-import { findOperator, stackNames } from '../operator.ts';
+import { defineCommand } from '../command.ts';
+import { CliError, EXIT, OPERATOR_HELP, OPERATOR_OPTIONS, printJson } from '../io.ts';
+import { stackNames } from '../operator.ts';
 import { type DeployedStack, operatorStack, STACK_OUTPUTS } from '../stack.ts';
 
 const HELP = `Usage: connector drop-instructions <operator> [--offline] [--json]
@@ -96,21 +87,17 @@ export function dropInstructions(config: OperatorConfig, stack?: DeployedStack) 
   };
 }
 
-export const dropInstructionsCommand: Command = {
+export const dropInstructionsCommand = defineCommand({
   name: 'drop-instructions',
   summary: 'bucket, prefixes, role and upload commands for a file-drop operator',
   help: HELP,
-  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
-    const { values, positionals } = parse('drop-instructions', args, {
-      ...OPERATOR_OPTIONS,
-      json: { type: 'boolean' },
-      offline: { type: 'boolean' },
-    });
-    if (values.help) {
-      io.out(`${HELP}\n`);
-      return EXIT.ok;
-    }
-    const { config } = findOperator('drop-instructions', { ...values, operator: positionals[0] }, io);
+  options: {
+    ...OPERATOR_OPTIONS,
+    json: { type: 'boolean' },
+    offline: { type: 'boolean' },
+  },
+  async run({ values, io, operator }) {
+    const { config } = operator();
     dropInstructions(config); // refuses an operator without a file drop before any AWS call
     let stack: DeployedStack | undefined;
     if (!values.offline) {
@@ -168,4 +155,4 @@ export const dropInstructionsCommand: Command = {
     io.out(`${lines.join('\n')}\n`);
     return EXIT.ok;
   },
-};
+});

@@ -30,12 +30,11 @@ import { S3Sink } from '#shared/sink/s3';
 import { ErasureAudit } from '#shared/state/erasures';
 import { SyncStateStore } from '#shared/state/store';
 import { SyncStateError } from '#shared/state/table';
+import { defineCommand } from '../command.ts';
 import {
   CliError,
   type CliIo,
-  type Command,
   EXIT,
-  type ExitCode,
   formatCount,
   OPERATOR_HELP,
   OPERATOR_OPTIONS,
@@ -43,7 +42,7 @@ import {
   printJson,
   UsageError,
 } from '../io.ts';
-import { findOperator, stackNames } from '../operator.ts';
+import { stackNames } from '../operator.ts';
 import { operatorStack, STACK_OUTPUTS, stackOutput } from '../stack.ts';
 
 const HELP = `Usage: connector erase <operator> [--player -] [--player-file PATH] [--dry-run]
@@ -351,16 +350,13 @@ function failure(e: unknown): CliError {
   return new CliError(`erase: ${(e as Error).message ?? String(e)}`, EXIT.problems, { cause: e });
 }
 
-export const eraseCommand: Command = {
+export const eraseCommand = defineCommand({
   name: 'erase',
   summary: "erase one player's rows from the lake (id on stdin), with an audit entry",
   help: HELP,
-  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
-    const { values, positionals } = parseErase(args);
-    if (values.help) {
-      io.out(`${HELP}\n`);
-      return EXIT.ok;
-    }
+  options: OPTIONS,
+  parse: parseErase,
+  async run({ values, positionals, io, operator }) {
     if (positionals.length > 1) throw new UsageError(ARGV_REFUSED);
     if (values.player !== undefined && values.player !== '-') throw new UsageError(ARGV_REFUSED);
     if (values.local !== undefined && (values.bucket !== undefined || values.table !== undefined)) {
@@ -372,7 +368,7 @@ export const eraseCommand: Command = {
     if (reference !== undefined && !/^[^\p{Cc}]{1,200}$/u.test(reference)) {
       throw new UsageError('erase: --reference takes 1 to 200 printable characters, e.g. --reference DPO-2026-0042');
     }
-    const { config } = findOperator('erase', { ...values, operator: positionals[0] }, io);
+    const { config } = operator();
     const id = await readId(values, io);
     // A short id (a few digits) also occurs in innocent references: only longer ones are checked.
     const idText = id.trim().toLowerCase();
@@ -437,4 +433,4 @@ export const eraseCommand: Command = {
       await target.close();
     }
   },
-};
+});

@@ -5,18 +5,8 @@
 import { STREAM_NAMES } from '#shared/canonical';
 import type { OperatorConfig } from '#shared/config/schema';
 import { type SourcePlan, sourcePlan } from '#shared/extract/source-plan';
-import {
-  CliError,
-  type CliIo,
-  type Command,
-  EXIT,
-  type ExitCode,
-  OPERATOR_HELP,
-  OPERATOR_OPTIONS,
-  parse,
-  UsageError,
-} from '../io.ts';
-import { findOperator } from '../operator.ts';
+import { defineCommand } from '../command.ts';
+import { CliError, EXIT, OPERATOR_HELP, OPERATOR_OPTIONS, UsageError } from '../io.ts';
 import { type Dialect, qualified, quoteIdent, recommendedIndex } from '../sql.ts';
 
 const HELP = `Usage: connector grant-sql <operator> [--dialect postgres|mysql] [--user NAME]
@@ -156,25 +146,21 @@ export function grantSql(config: OperatorConfig, options: GrantSqlOptions = {}):
   return `${out.join('\n')}\n`;
 }
 
-export const grantSqlCommand: Command = {
+export const grantSqlCommand = defineCommand({
   name: 'grant-sql',
   summary: "SQL for the operator's DBA: a least-privilege read-only user",
   help: HELP,
-  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
-    const { values, positionals } = parse('grant-sql', args, {
-      ...OPERATOR_OPTIONS,
-      dialect: { type: 'string' },
-      user: { type: 'string' },
-      'user-host': { type: 'string' },
-    });
-    if (values.help) {
-      io.out(`${HELP}\n`);
-      return EXIT.ok;
-    }
+  options: {
+    ...OPERATOR_OPTIONS,
+    dialect: { type: 'string' },
+    user: { type: 'string' },
+    'user-host': { type: 'string' },
+  },
+  async run({ values, io, operator }) {
     if (values.dialect !== undefined && values.dialect !== 'postgres' && values.dialect !== 'mysql') {
       throw new UsageError(`grant-sql: --dialect must be postgres or mysql, got ${JSON.stringify(values.dialect)}`);
     }
-    const { config } = findOperator('grant-sql', { ...values, operator: positionals[0] }, io);
+    const { config } = operator();
     io.out(
       grantSql(config, {
         ...(values.dialect ? { dialect: values.dialect } : {}),
@@ -184,4 +170,4 @@ export const grantSqlCommand: Command = {
     );
     return EXIT.ok;
   },
-};
+});

@@ -4,22 +4,18 @@
  */
 import type { StreamName } from '#shared/canonical';
 import type { SourceCredentials } from '#shared/types';
+import { defineCommand, openOperatorSource } from '../command.ts';
 import {
   CliError,
-  type CliIo,
-  type Command,
   EXIT,
-  type ExitCode,
   formatCount,
   formatDuration,
   OPERATOR_HELP,
   OPERATOR_OPTIONS,
-  parse,
   printJson,
   UsageError,
 } from '../io.ts';
-import { findOperator } from '../operator.ts';
-import { connect, connectTimeout, operatorCredentials, TIMEOUT_HELP } from '../source.ts';
+import { TIMEOUT_HELP } from '../source.ts';
 
 const HELP = `Usage: connector run <operator> --local --out DIR [--incremental] [--url URL] [--json]
 
@@ -147,49 +143,35 @@ export function formatSummary(
   return `${lines.join('\n')}\n`;
 }
 
-export const runLocalCommand: Command = {
+export const runLocalCommand = defineCommand({
   name: 'run',
   summary: "run the operator's pipelines on this machine against its database, landing Parquet in a directory",
   help: HELP,
-  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
-    const { values, positionals } = parse('run', args, {
-      ...OPERATOR_OPTIONS,
-      local: { type: 'boolean' },
-      out: { type: 'string' },
-      incremental: { type: 'boolean' },
-      url: { type: 'string' },
-      json: { type: 'boolean' },
-      timeout: { type: 'string' },
-    });
-    if (values.help) {
-      io.out(`${HELP}\n`);
-      return EXIT.ok;
-    }
+  options: {
+    ...OPERATOR_OPTIONS,
+    local: { type: 'boolean' },
+    out: { type: 'string' },
+    incremental: { type: 'boolean' },
+    url: { type: 'string' },
+    json: { type: 'boolean' },
+    timeout: { type: 'string' },
+  },
+  async run({ values, io, operator }) {
     if (!values.local) {
       throw new UsageError(
         'run: only --local runs are started from here; in AWS start the snapshot with `connector snapshot <operator>` (incremental syncs run on their schedule)',
       );
     }
     if (!values.out) throw new UsageError('run: give the output directory with --out DIR');
-    const { config } = findOperator('run', { ...values, operator: positionals[0] }, io);
-    if (config.source.type === 'files') {
-      throw new CliError(
-        `run: operator ${config.operatorId} drops files; there is no database to run a snapshot against`,
-        EXIT.problems,
-      );
-    }
-    const { credentials, from } = await operatorCredentials(config, values.url, io, 'run');
-    const sourceUrl = credentialsUrl(credentials);
+    const { config } = operator();
     // Fail early, with the CLI's message, when the database cannot be reached.
-    io.err(
-      `connecting to ${credentials.engine} at ${credentials.host}:${credentials.port}/${credentials.database} (credentials from ${from})…\n`,
-    );
-    const probe = await connect(credentials, {
-      operatorId: config.operatorId,
-      timeZone: config.source.timeZone,
-      connectTimeoutSeconds: connectTimeout('run', values.timeout, values.url ?? io.env.CONNECTOR_SOURCE_URL),
+    const { connection: probe, credentials } = await openOperatorSource('run', config, io, {
+      noDatabase: 'there is no database to run a snapshot against',
+      url: values.url,
+      timeout: values.timeout,
     });
     await probe.close();
+    const sourceUrl = credentialsUrl(credentials);
 
     const { LocalRunError, dropPowertoolsWarnings, openLocalRun } = await import('../../local/run-local.ts');
     dropPowertoolsWarnings();
@@ -236,4 +218,4 @@ export const runLocalCommand: Command = {
       await session?.close();
     }
   },
-};
+});

@@ -6,21 +6,21 @@
  */
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { OperatorConfig } from '#shared/config/schema';
-import { databaseStreams, type SnapshotRequest } from '#shared/pipeline/snapshot';
-import { awsError } from '../aws.ts';
+import type { SnapshotRequest } from '#shared/contracts/steps';
+import { databaseStreams } from '#shared/pipeline/snapshot';
+import { awsError, clientSettings } from '../aws.ts';
+import { defineCommand } from '../command.ts';
 import {
   CliError,
   type CliIo,
-  type Command,
   EXIT,
   type ExitCode,
   OPERATOR_HELP,
   OPERATOR_OPTIONS,
-  parse,
   printJson,
   UsageError,
 } from '../io.ts';
-import { findOperator, stackNames, stateMachineArn } from '../operator.ts';
+import { stackNames, stateMachineArn } from '../operator.ts';
 
 const SNAPSHOT_HELP = `Usage: connector snapshot <operator> [--resume SNAPSHOT_ID] [--json]
 
@@ -80,8 +80,7 @@ export async function startSnapshotExecution(
 ): Promise<ExitCode> {
   const names = stackNames(config);
   const arn = stateMachineArn(config, names.snapshotStateMachine);
-  const endpoint = io.env.AWS_ENDPOINT_URL_SFN ?? io.env.AWS_ENDPOINT_URL;
-  const client = new SFNClient({ region: config.region, ...(endpoint ? { endpoint } : {}) });
+  const client = new SFNClient(clientSettings(config.region, io, 'SFN'));
   io.err(`starting ${names.snapshotStateMachine} with ${JSON.stringify(input)}…\n`);
   try {
     const out = await client.send(new StartExecutionCommand({ stateMachineArn: arn, input: JSON.stringify(input) }));
@@ -112,21 +111,17 @@ function requireDatabase(config: OperatorConfig, command: string): void {
   }
 }
 
-export const snapshotCommand: Command = {
+export const snapshotCommand = defineCommand({
   name: 'snapshot',
   summary: 'start (or resume) the snapshot of an operator',
   help: SNAPSHOT_HELP,
-  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
-    const { values, positionals } = parse('snapshot', args, {
-      ...OPERATOR_OPTIONS,
-      resume: { type: 'string' },
-      json: { type: 'boolean' },
-    });
-    if (values.help) {
-      io.out(`${SNAPSHOT_HELP}\n`);
-      return EXIT.ok;
-    }
-    const { config } = findOperator('snapshot', { ...values, operator: positionals[0] }, io);
+  options: {
+    ...OPERATOR_OPTIONS,
+    resume: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async run({ values, io, operator }) {
+    const { config } = operator();
     requireDatabase(config, 'snapshot');
     if (values.resume !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.=-]{0,199}$/.test(values.resume)) {
       throw new UsageError(
@@ -136,25 +131,21 @@ export const snapshotCommand: Command = {
     const input: SnapshotRequest = values.resume !== undefined ? { snapshotId: values.resume } : {};
     return startSnapshotExecution(config, input, io, values.json === true);
   },
-};
+});
 
-export const replayCommand: Command = {
+export const replayCommand = defineCommand({
   name: 'replay',
   summary: 'extract a time range of some streams again',
   help: REPLAY_HELP,
-  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
-    const { values, positionals } = parse('replay', args, {
-      ...OPERATOR_OPTIONS,
-      stream: { type: 'string', multiple: true },
-      from: { type: 'string' },
-      to: { type: 'string' },
-      json: { type: 'boolean' },
-    });
-    if (values.help) {
-      io.out(`${REPLAY_HELP}\n`);
-      return EXIT.ok;
-    }
-    const { config } = findOperator('replay', { ...values, operator: positionals[0] }, io);
+  options: {
+    ...OPERATOR_OPTIONS,
+    stream: { type: 'string', multiple: true },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async run({ values, io, operator }) {
+    const { config } = operator();
     requireDatabase(config, 'replay');
     const configured = databaseStreams(config);
     const streams = values.stream ?? [];
@@ -172,4 +163,4 @@ export const replayCommand: Command = {
     if (from >= to) throw new UsageError(`replay: --from (${from}) must be before --to (${to})`);
     return startSnapshotExecution(config, { from, to, streams: [...new Set(streams)] }, io, values.json === true);
   },
-};
+});

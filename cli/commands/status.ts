@@ -15,21 +15,9 @@ import type { SnapshotMeta, SnapshotWindowRecord } from '#shared/state/snapshots
 import { SyncStateStore } from '#shared/state/store';
 import { SyncStateError } from '#shared/state/table';
 import type { KeyAuditRecord } from '#shared/state/watermarks';
-import { awsError } from '../aws.ts';
-import {
-  type CliIo,
-  type Command,
-  EXIT,
-  type ExitCode,
-  formatCount,
-  formatDuration,
-  OPERATOR_HELP,
-  OPERATOR_OPTIONS,
-  parse,
-  printJson,
-  UsageError,
-} from '../io.ts';
-import { findOperator } from '../operator.ts';
+import { awsError, clientSettings } from '../aws.ts';
+import { defineCommand } from '../command.ts';
+import { EXIT, formatCount, formatDuration, OPERATOR_HELP, OPERATOR_OPTIONS, printJson, UsageError } from '../io.ts';
 import { operatorStack, STACK_OUTPUTS, stackOutput } from '../stack.ts';
 
 /** Waits `ms`; false when the process was interrupted meanwhile (SIGINT). */
@@ -461,23 +449,19 @@ export function formatStatus(s: OperatorStatus): string {
   return `${lines.join('\n')}\n`;
 }
 
-export const statusCommand: Command = {
+export const statusCommand = defineCommand({
   name: 'status',
   summary: 'snapshot progress, watermarks, freshness and failures from the sync state',
   help: HELP,
-  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
-    const { values, positionals } = parse('status', args, {
-      ...OPERATOR_OPTIONS,
-      table: { type: 'string' },
-      json: { type: 'boolean' },
-      watch: { type: 'boolean' },
-      interval: { type: 'string' },
-    });
-    if (values.help) {
-      io.out(`${HELP}\n`);
-      return EXIT.ok;
-    }
-    const { config } = findOperator('status', { ...values, operator: positionals[0] }, io);
+  options: {
+    ...OPERATOR_OPTIONS,
+    table: { type: 'string' },
+    json: { type: 'boolean' },
+    watch: { type: 'boolean' },
+    interval: { type: 'string' },
+  },
+  async run({ values, io, operator }) {
+    const { config } = operator();
     const interval = values.interval === undefined ? 10 : Number(values.interval);
     if (!Number.isInteger(interval) || interval < 1 || interval > 3600) {
       throw new UsageError(
@@ -489,8 +473,7 @@ export const statusCommand: Command = {
       values.table ??
       io.env.CONNECTOR_SYNC_STATE_TABLE ??
       stackOutput(await operatorStack(config, io, 'status'), STACK_OUTPUTS.syncStateTable, 'status');
-    const endpoint = io.env.AWS_ENDPOINT_URL_DYNAMODB ?? io.env.AWS_ENDPOINT_URL;
-    const client = new DynamoDBClient({ region: config.region, ...(endpoint ? { endpoint } : {}) });
+    const client = new DynamoDBClient(clientSettings(config.region, io, 'DYNAMODB'));
     try {
       const doc = DynamoDBDocumentClient.from(client);
       const store = new SyncStateStore(doc, table);
@@ -513,4 +496,4 @@ export const statusCommand: Command = {
       client.destroy();
     }
   },
-};
+});

@@ -1,7 +1,8 @@
 /** `connector validate [files…]`: the same checks and messages as `cdk synth`, without synthesizing. */
 import { resolve } from 'node:path';
 import { ConfigError, type ConfigIssue, listConfigFiles, loadOperatorConfigFiles } from '#shared/config/load';
-import { CliError, type CliIo, COMMON_OPTIONS, type Command, EXIT, type ExitCode, parse, printJson } from '../io.ts';
+import { defineCommand } from '../command.ts';
+import { CliError, COMMON_OPTIONS, EXIT, printJson } from '../io.ts';
 import { configDir } from '../operator.ts';
 
 const HELP = `Usage: connector validate [files…] [--json]
@@ -18,16 +19,12 @@ Options:
 
 Exit codes: 0 every file is valid, 1 problems found, 2 usage error.`;
 
-export const validateCommand: Command = {
+export const validateCommand = defineCommand({
   name: 'validate',
   summary: 'check operator config files (same messages as synth)',
   help: HELP,
-  async run(args: readonly string[], io: CliIo): Promise<ExitCode> {
-    const { values, positionals } = parse('validate', args, { ...COMMON_OPTIONS, json: { type: 'boolean' } });
-    if (values.help) {
-      io.out(`${HELP}\n`);
-      return EXIT.ok;
-    }
+  options: { ...COMMON_OPTIONS, json: { type: 'boolean' } },
+  async run({ values, positionals, io }) {
     let files: string[];
     try {
       files = positionals.length > 0 ? positionals.map((f) => resolve(io.cwd, f)) : listConfigFiles(configDir(io));
@@ -61,4 +58,4 @@ export const validateCommand: Command = {
     }
     return issues.length === 0 ? EXIT.ok : EXIT.problems;
   },
-};
+});

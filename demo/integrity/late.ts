@@ -11,7 +11,7 @@
  * previous run's watermark (which is later than the step's start) commit after that run read.
  */
 import type { StreamName } from '#shared/canonical';
-import type { IncrementalSyncResult } from '#shared/pipeline/contracts';
+import type { IncrementalSyncResult } from '#shared/contracts/steps';
 import type { IntegrityCheck } from '../integrity.ts';
 
 /** A read of the source: its state just before the read, and per stream the range the read covered. */

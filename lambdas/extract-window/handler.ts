@@ -4,14 +4,15 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { isStreamName } from '#shared/canonical';
+import { isStreamName, type StreamName } from '#shared/canonical';
 import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
+import type { ExtractResult, ExtractWindowInput } from '#shared/contracts/steps';
 import { ReconciliationError } from '#shared/extract/extract-range';
-import type { ExtractResult, ExtractWindowInput } from '#shared/pipeline/contracts';
-import { createExtractorRuntime, extractForInvocation, reportMoneyTotals } from '#shared/runtime/extractor';
+import { extractForInvocation, reportMoneyTotals } from '#shared/runtime/extractor';
 import { loggableError, wrapHandler } from '#shared/runtime/observability';
+import { createRuntime } from '#shared/runtime/runtime';
 
-const rt = createExtractorRuntime();
+const rt = createRuntime();
 const { logger, metrics } = rt.obs;
 
 /** The input does not describe a window of this operator. */
@@ -19,23 +20,24 @@ export class InvalidWindowError extends Error {
   override readonly name = 'InvalidWindowError';
 }
 
-function validate(event: ExtractWindowInput): { from: Date; to: Date } {
+function validate(event: ExtractWindowInput): { stream: StreamName; from: Date; to: Date } {
+  const { stream } = event;
   const from = new Date(event.from);
   const to = new Date(event.to);
-  if (!isStreamName(event.stream) || !rt.config.streams[event.stream]) {
-    throw new InvalidWindowError(`${rt.config.operatorId}: stream ${JSON.stringify(event.stream)} is not configured`);
+  if (!isStreamName(stream) || !rt.config.streams[stream]) {
+    throw new InvalidWindowError(`${rt.config.operatorId}: stream ${JSON.stringify(stream)} is not configured`);
   }
   if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()) || from >= to) {
     throw new InvalidWindowError(
       `${rt.config.operatorId}/${event.stream} window ${event.windowId}: invalid range ${event.from} – ${event.to}`,
     );
   }
-  return { from, to };
+  return { stream, from, to };
 }
 
 export async function extractWindow(event: ExtractWindowInput, context?: Context): Promise<ExtractResult> {
-  const { from, to } = validate(event);
-  const { stream, snapshotId, runId, windowId } = event;
+  const { stream, from, to } = validate(event);
+  const { snapshotId, runId, windowId } = event;
   logger.appendKeys({ stream, runId, windowId, snapshotId });
   metrics.addDimension(DIMENSIONS.stream, stream);
   const started = Date.now();

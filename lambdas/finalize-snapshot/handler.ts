@@ -5,18 +5,13 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { PIPELINE_METRICS } from '#shared/contracts/metrics';
-import { type FinalizeSnapshotInput, type FinalizeSnapshotResult, finalizeSnapshot } from '#shared/pipeline/snapshot';
-import { createAwsClients, loadRuntimeConfig, readRuntimeEnv } from '#shared/runtime/context';
-import { createObservability, wrapHandler } from '#shared/runtime/observability';
-import { SchemaLedger } from '#shared/state/schemas';
-import { SyncStateStore } from '#shared/state/store';
+import type { FinalizeSnapshotInput, FinalizeSnapshotResult } from '#shared/contracts/steps';
+import { finalizeSnapshot } from '#shared/pipeline/snapshot';
+import { wrapHandler } from '#shared/runtime/observability';
+import { createRuntime } from '#shared/runtime/runtime';
 
-const env = readRuntimeEnv();
-const config = loadRuntimeConfig();
-const { doc } = createAwsClients();
-const store = new SyncStateStore(doc, env.stateTable);
-const schemas = new SchemaLedger(doc, env.stateTable);
-const obs = createObservability(`${env.operatorId}-${env.stage}`);
+const rt = createRuntime();
+const { config, store, schemas, obs } = rt;
 const { logger, metrics } = obs;
 
 export async function finalizeSnapshotHandler(event: FinalizeSnapshotInput): Promise<FinalizeSnapshotResult> {

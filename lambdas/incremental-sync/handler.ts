@@ -11,10 +11,10 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { isStreamName, type StreamName } from '#shared/canonical';
 import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
+import type { IncrementalSyncInput, IncrementalSyncResult, SchemaDriftSummary } from '#shared/contracts/steps';
 import { checkSchemas } from '#shared/drift/check';
 import { ReconciliationError } from '#shared/extract/extract-range';
 import { deleteDigestsBefore } from '#shared/extract/lateness';
-import type { IncrementalSyncInput, IncrementalSyncResult, SchemaDriftSummary } from '#shared/pipeline/contracts';
 import {
   holdIncrementalLock,
   INCREMENTAL_WINDOW_ID,
@@ -23,18 +23,18 @@ import {
   recordIncrementalRun,
 } from '#shared/pipeline/incremental';
 import {
-  createExtractorRuntime,
   extractForInvocation,
   invocationTools,
   openOperatorSource,
   reportMoneyTotals,
 } from '#shared/runtime/extractor';
 import { loggableError, wrapHandler } from '#shared/runtime/observability';
+import { createRuntime } from '#shared/runtime/runtime';
 import { reportSchemaCheck, summarize } from '#shared/runtime/schema-drift';
 import { openTransactions } from '#shared/sources/open-transactions';
 import type { SourceConnection } from '#shared/sources/source';
 
-const rt = createExtractorRuntime();
+const rt = createRuntime();
 const { logger, metrics } = rt.obs;
 
 export async function incrementalSync(event: IncrementalSyncInput, context?: Context): Promise<IncrementalSyncResult> {

@@ -9,28 +9,17 @@ import { isStreamName } from '#shared/canonical';
 import { DIMENSIONS, INGEST_METRICS, METRICS } from '#shared/contracts/metrics';
 import { recordFileSchema } from '#shared/drift/files';
 import { createIngestBatchHandler, FileLedger, type IngestOutcome } from '#shared/ingest/index';
-import { ensureKeyForm, loadPseudonymKey } from '#shared/pii/key';
-import { createPseudonymizer, type Pseudonymizer } from '#shared/pii/pseudonymizer';
-import { createExtractorRuntime } from '#shared/runtime/extractor';
+import type { Pseudonymizer } from '#shared/pii/pseudonymizer';
 import { wrapHandler } from '#shared/runtime/observability';
+import { operatorPseudonymizer } from '#shared/runtime/pseudonyms';
+import { createRuntime } from '#shared/runtime/runtime';
 import { reportSchemaCheck } from '#shared/runtime/schema-drift';
 import { publicationOf } from '#shared/serving/backlog';
 
-const rt = createExtractorRuntime();
+const rt = createRuntime();
 const { logger, metrics } = rt.obs;
 const ledger = new FileLedger({ doc: rt.clients.doc, tableName: rt.env.stateTable });
-
-let pseudonymizer: { key: Buffer; value: Pseudonymizer } | undefined;
-async function operatorPseudonymizer(): Promise<Pseudonymizer> {
-  const key = await loadPseudonymKey({ keys: rt.adapters.keys, store: rt.store, keyId: rt.env.kmsKeyArn });
-  await ensureKeyForm({
-    store: rt.store,
-    operatorId: rt.config.operatorId,
-    comparison: rt.config.source.keyComparison,
-  });
-  if (pseudonymizer?.key !== key) pseudonymizer = { key, value: createPseudonymizer(key) };
-  return pseudonymizer.value;
-}
+const pseudonymizer = async (): Promise<Pseudonymizer> => (await operatorPseudonymizer(rt)).pseudonymizer;
 
 /**
  * Per-file metrics: rows and lag per stream (a batch may hold several streams), and the columns the
@@ -74,7 +63,7 @@ const processBatch = createIngestBatchHandler(
     bucket: rt.env.bucket,
     kmsKeyArn: rt.env.kmsKeyArn,
     ledger,
-    pseudonymizer: operatorPseudonymizer,
+    pseudonymizer,
     beforeCommit: (manifest) => rt.publications.register(publicationOf(rt.config, manifest)),
     logger: {
       info: (message, extra) => logger.info(message, extra ?? {}),

@@ -18,32 +18,20 @@ import { keyAuditedStreams } from '#shared/config/schema';
 import { ENV } from '#shared/contracts/environment';
 import { INCREMENTAL_LOCK_TTL_SECONDS } from '#shared/contracts/locks';
 import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
-import { createExtractorRuntime, invocationTools, openOperatorSource } from '#shared/runtime/extractor';
+import type { KeyAuditInput, KeyAuditResult } from '#shared/contracts/steps';
+import { invocationTools, openOperatorSource } from '#shared/runtime/extractor';
 import { loggableError, wrapHandler } from '#shared/runtime/observability';
+import { createRuntime } from '#shared/runtime/runtime';
 import { publicationOf } from '#shared/serving/backlog';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
 
-const rt = createExtractorRuntime();
+const rt = createRuntime();
 const { logger, metrics } = rt.obs;
-
-/** Input of the key-audit function (and of its state machine, from the stream's schedule). */
-export interface KeyAuditInput {
-  readonly stream: string;
-}
-
-export type KeyAuditResult =
-  | ({ readonly status: 'completed' } & Omit<KeyAuditReport, 'horizon' | 'watermark'>)
-  | {
-      readonly status: 'skipped';
-      readonly stream: string;
-      readonly reason: string;
-      readonly windows: readonly string[];
-    };
 
 function queryEngine(): QueryEngine {
   if (rt.adapters.mode === 'local') return localQueryEngine();
-  const database = process.env[ENV.glueDatabase]?.trim();
-  const workGroup = process.env[ENV.athenaWorkGroup]?.trim();
+  const database = rt.variable(ENV.glueDatabase);
+  const workGroup = rt.variable(ENV.athenaWorkGroup);
   if (!database || !workGroup) {
     throw new KeyAuditError(
       `environment variables ${ENV.glueDatabase} and ${ENV.athenaWorkGroup} must be set (the stack sets them on the key-audit function)`,
@@ -93,7 +81,7 @@ export async function keyAudit(event: KeyAuditInput, _context?: Context): Promis
           config: rt.config,
           source,
           athena: queryEngine(),
-          database: process.env[ENV.glueDatabase]?.trim() ?? '',
+          database: rt.variable(ENV.glueDatabase) ?? '',
           sink: tools.sink,
           pseudonymizer: tools.pseudonymizer,
           pseudonymKey: tools.pseudonymKey,

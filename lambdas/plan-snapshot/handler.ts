@@ -10,24 +10,20 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { StreamName } from '#shared/canonical';
+import { ENV } from '#shared/contracts/environment';
 import { DIMENSIONS, METRICS, PIPELINE_METRICS } from '#shared/contracts/metrics';
+import type { PlanSnapshotInput, PlanSnapshotResult } from '#shared/contracts/steps';
 import { checkSchemas } from '#shared/drift/check';
-import {
-  countNullCursors,
-  estimateStreams,
-  MAX_WINDOWS_PER_EXECUTION,
-  type PlanSnapshotInput,
-  type PlanSnapshotResult,
-  planSnapshot,
-} from '#shared/pipeline/snapshot';
-import { createExtractorRuntime, openOperatorSource } from '#shared/runtime/extractor';
+import { countNullCursors, estimateStreams, MAX_WINDOWS_PER_EXECUTION, planSnapshot } from '#shared/pipeline/snapshot';
+import { openOperatorSource } from '#shared/runtime/extractor';
 import { wrapHandler } from '#shared/runtime/observability';
+import { createRuntime } from '#shared/runtime/runtime';
 import { reportSchemaCheck } from '#shared/runtime/schema-drift';
 import type { SourceConnection } from '#shared/sources/source';
 
-const rt = createExtractorRuntime();
+const rt = createRuntime();
 const { logger, metrics } = rt.obs;
-const asked = Number(process.env.CONNECTOR_MAX_WINDOWS_PER_EXECUTION);
+const asked = Number(rt.variable(ENV.maxWindowsPerExecution));
 const maxWindows =
   Number.isInteger(asked) && asked >= 1 ? Math.min(asked, MAX_WINDOWS_PER_EXECUTION) : MAX_WINDOWS_PER_EXECUTION;
 

@@ -8,31 +8,16 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { athenaWorkGroupName, queryEngineFor } from '#shared/adapters/athena';
 import { ENV } from '#shared/contracts/environment';
 import { PUBLISH_METRICS, WALLET_LEDGER_METRICS } from '#shared/contracts/metrics';
-import { auditWalletLedger, type WalletAuditInput, type WalletAuditResult } from '#shared/integrity/wallet-audit';
-import { createAwsClients, loadRuntimeConfig, RuntimeConfigError, readRuntimeEnv } from '#shared/runtime/context';
-import { createObservability, wrapHandler } from '#shared/runtime/observability';
-import {
-  type EndPublishInput,
-  type EndPublishResult,
-  endPublish,
-  type PlanPublishResult,
-  planPublish,
-} from '#shared/serving/publish';
-import { S3Sink } from '#shared/sink/s3';
-import { PublicationLedger } from '#shared/state/publications';
-import { SyncStateStore } from '#shared/state/store';
+import type { EndPublishResult, PlanPublishResult, PublishInput, WalletAuditResult } from '#shared/contracts/steps';
+import { auditWalletLedger } from '#shared/integrity/wallet-audit';
+import { RuntimeConfigError } from '#shared/runtime/context';
+import { wrapHandler } from '#shared/runtime/observability';
+import { createRuntime } from '#shared/runtime/runtime';
+import { endPublish, planPublish } from '#shared/serving/publish';
 
-const env = readRuntimeEnv();
-const config = loadRuntimeConfig();
-const clients = createAwsClients();
-const store = new SyncStateStore(clients.doc, env.stateTable);
-const ledger = new PublicationLedger(clients.doc, env.stateTable);
-const sink = new S3Sink({
-  client: clients.s3,
-  bucket: env.bucket,
-  kmsKeyArn: env.kmsKeyArn,
-  context: { operatorId: config.operatorId },
-});
+const rt = createRuntime();
+const { config, store, publications: ledger, obs } = rt;
+const sink = rt.sink();
 /** Athena in the operator's workgroup (locally, the harness's engine); resolved on first use. */
 let engine: ReturnType<typeof queryEngineFor> | undefined;
 const queryEngine = () => {
@@ -44,24 +29,17 @@ const queryEngine = () => {
   });
   return engine;
 };
-const obs = createObservability(`${env.operatorId}-${env.stage}`);
 const { logger, metrics } = obs;
 
 /** Name of the Glue database the statements run in (the stack sets it). */
 function database(): string {
-  const name = process.env[ENV.glueDatabase]?.trim();
+  const name = rt.variable(ENV.glueDatabase);
   if (!name)
     throw new RuntimeConfigError(
       `environment variable ${ENV.glueDatabase} is not set (the stack sets it on the publish function)`,
     );
   return name;
 }
-
-/** publish input: which end of the publish. */
-export type PublishInput =
-  | { readonly action: 'plan'; readonly executionName: string }
-  | ({ readonly action: 'end' } & EndPublishInput)
-  | ({ readonly action: 'audit-wallet' } & WalletAuditInput);
 
 /** The action is unknown. Not retryable. */
 export class PublishInputError extends Error {

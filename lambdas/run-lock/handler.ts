@@ -6,28 +6,14 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { PIPELINE_METRICS } from '#shared/contracts/metrics';
-import {
-  type BeginIncrementalInput,
-  type BeginIncrementalResult,
-  beginIncrementalRun,
-  type EndIncrementalInput,
-  type EndIncrementalResult,
-  endIncrementalRun,
-} from '#shared/pipeline/incremental';
-import { createAwsClients, loadRuntimeConfig, readRuntimeEnv } from '#shared/runtime/context';
-import { createObservability, wrapHandler } from '#shared/runtime/observability';
-import { SyncStateStore } from '#shared/state/store';
+import type { BeginIncrementalResult, EndIncrementalResult, RunLockInput } from '#shared/contracts/steps';
+import { beginIncrementalRun, endIncrementalRun } from '#shared/pipeline/incremental';
+import { wrapHandler } from '#shared/runtime/observability';
+import { createRuntime } from '#shared/runtime/runtime';
 
-const env = readRuntimeEnv();
-const config = loadRuntimeConfig();
-const store = new SyncStateStore(createAwsClients().doc, env.stateTable);
-const obs = createObservability(`${env.operatorId}-${env.stage}`);
+const rt = createRuntime();
+const { config, store, obs } = rt;
 const { logger, metrics } = obs;
-
-/** run-lock input: which end of the run. */
-export type RunLockInput =
-  | ({ readonly action: 'begin' } & BeginIncrementalInput)
-  | ({ readonly action: 'end' } & EndIncrementalInput);
 
 /** The action is unknown. Not retryable. */
 export class RunLockInputError extends Error {

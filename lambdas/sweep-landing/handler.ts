@@ -7,31 +7,14 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { isStreamName, type StreamName } from '#shared/canonical';
 import { DIMENSIONS, METRICS } from '#shared/contracts/metrics';
+import type { SweepLandingInput, SweepLandingResult } from '#shared/contracts/steps';
 import { DEFAULT_STRAY_GRACE_HOURS, type SweepResult, sweepStream } from '#shared/landing/sweep';
-import { createAwsClients, loadRuntimeConfig, readRuntimeEnv } from '#shared/runtime/context';
-import { createObservability, wrapHandler } from '#shared/runtime/observability';
-import { S3Sink } from '#shared/sink/s3';
+import { wrapHandler } from '#shared/runtime/observability';
+import { createRuntime } from '#shared/runtime/runtime';
 
-const env = readRuntimeEnv();
-const config = loadRuntimeConfig();
-const clients = createAwsClients();
-const obs = createObservability(`${env.operatorId}-${env.stage}`);
+const rt = createRuntime();
+const { config, obs } = rt;
 const { logger, metrics } = obs;
-
-/** sweep-landing input (the schedule sends `{}`). */
-export interface SweepLandingInput {
-  /** Sweep only these streams. @default every configured stream */
-  readonly streams?: readonly string[];
-  /** Hours an attempt that did not commit is kept. @default DEFAULT_STRAY_GRACE_HOURS */
-  readonly graceHours?: number;
-  /** Report what would be removed without removing it. @default false */
-  readonly dryRun?: boolean;
-}
-
-export interface SweepLandingResult {
-  readonly streams: readonly Omit<SweepResult, 'deletedKeys'>[];
-  readonly deletedObjects: number;
-}
 
 export async function sweepLanding(event: SweepLandingInput | null | undefined): Promise<SweepLandingResult> {
   const configured = Object.keys(config.streams).filter(isStreamName) as StreamName[];
@@ -39,12 +22,7 @@ export async function sweepLanding(event: SweepLandingInput | null | undefined):
   const graceHours = event?.graceHours ?? DEFAULT_STRAY_GRACE_HOURS;
   const results: Omit<SweepResult, 'deletedKeys'>[] = [];
   for (const stream of streams) {
-    const sink = new S3Sink({
-      client: clients.s3,
-      bucket: env.bucket,
-      kmsKeyArn: env.kmsKeyArn,
-      context: { operatorId: config.operatorId, stream },
-    });
+    const sink = rt.sink({ stream });
     const { deletedKeys: _, ...result } = await sweepStream(sink, stream, {
       graceHours,
       ...(event?.dryRun ? { dryRun: true } : {}),

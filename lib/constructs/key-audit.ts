@@ -20,6 +20,7 @@ import { Construct } from 'constructs';
 import type { StreamName } from '#shared/canonical';
 import { keyAuditedStreams, type OperatorConfig } from '#shared/config/schema';
 import { ENV } from '#shared/contracts/environment';
+import { fieldPath, type KeyAuditInput, type KeyAuditResult, type StepPayload } from '#shared/contracts/steps';
 import { PREFIX, servingTablePrefix } from '#shared/layout';
 import { acknowledgeFindings } from '../nag.ts';
 import { ConnectorFunction } from './connector-function.ts';
@@ -180,7 +181,10 @@ export class KeyAudit extends Construct {
       lambdaFunction: fn.function,
       payloadResponseOnly: true,
       retryOnServiceExceptions: false,
-      payload: sfn.TaskInput.fromObject({ stream: sfn.JsonPath.stringAt('$.stream') }),
+      // The schedule's input is the function's.
+      payload: sfn.TaskInput.fromObject({
+        stream: sfn.JsonPath.stringAt(fieldPath<KeyAuditInput>('$', 'stream')),
+      } satisfies StepPayload<KeyAuditInput>),
       resultPath: '$.audit',
     });
     addLambdaRetries(audit);
@@ -214,7 +218,7 @@ export class KeyAudit extends Construct {
     });
     publish.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
     const landed = new sfn.Choice(this, 'Landed', { stateName: S.landed })
-      .when(sfn.Condition.isPresent('$.audit.windows[0]'), publish.next(done))
+      .when(sfn.Condition.isPresent(`${fieldPath<KeyAuditResult>('$.audit', 'windows')}[0]`), publish.next(done))
       .otherwise(done);
 
     const role = new iam.Role(this, 'StateMachineRole', {
@@ -287,7 +291,7 @@ export class KeyAudit extends Construct {
           target: {
             arn: this.stateMachine.stateMachineArn,
             roleArn: this.scheduleRole.roleArn,
-            input: JSON.stringify({ stream }),
+            input: JSON.stringify({ stream } satisfies KeyAuditInput),
             retryPolicy: { maximumRetryAttempts: 3, maximumEventAgeInSeconds: 3600 },
             deadLetterConfig: { arn: this.scheduleDeadLetterQueue.queueArn },
           },

@@ -29,6 +29,17 @@ import { walletLedgerSettings } from '#shared/config/wallet-ledger';
 import { ENV } from '#shared/contracts/environment';
 import type { RETRYABLE_ERRORS } from '#shared/contracts/errors';
 import { PUBLISH_LOCK_TTL_SECONDS } from '#shared/contracts/locks';
+import {
+  type EndPublishResult,
+  type FieldOf,
+  fieldPath,
+  type PlanPublishResult,
+  type PublishInput,
+  type PublishStatement,
+  type PublishStreamPlan,
+  type StatementOutcome,
+  type StepPayload,
+} from '#shared/contracts/steps';
 import { PREFIX, servingTablePrefix, WALLET_AUDIT_PREFIX } from '#shared/layout';
 import { acknowledgeFindings } from '../nag.ts';
 import { ConnectorFunction } from './connector-function.ts';
@@ -505,7 +516,7 @@ export class Serving extends Construct {
     const invoke = (
       id: string,
       stateName: string,
-      payload: Record<string, unknown>,
+      payload: StepPayload<PublishInput>,
       resultPath: string | undefined,
     ) => {
       const task = new tasks.LambdaInvoke(this, id, {
@@ -532,6 +543,11 @@ export class Serving extends Construct {
       errorPath: '$.error.Error',
       causePath: sfn.JsonPath.format(`${operator}: planning the publish failed: {}`, path.stringAt('$.error.Cause')),
     });
+    // What the states after the plan read: its output, a stream of it, a statement, the end's output.
+    const planned = (field: FieldOf<PlanPublishResult>) => fieldPath<PlanPublishResult>('$.plan', field);
+    const streamPlan = (field: FieldOf<PublishStreamPlan>) => fieldPath<PublishStreamPlan>('$', field);
+    const statement = (field: FieldOf<PublishStatement>) => fieldPath<PublishStatement>('$', field);
+    const ended = (field: FieldOf<EndPublishResult>) => fieldPath<EndPublishResult>('$.end', field);
     const plan = invoke(
       'PlanPublishTask',
       S.plan,
@@ -546,7 +562,7 @@ export class Serving extends Construct {
         Type: 'Task',
         Resource: `arn:${Stack.of(this).partition}:states:::athena:startQueryExecution.sync`,
         Parameters: {
-          'QueryString.$': '$.sql',
+          'QueryString.$': statement('sql'),
           WorkGroup: this.workGroupName,
           QueryExecutionContext: { Catalog: 'AwsDataCatalog', Database: database },
         },
@@ -565,20 +581,24 @@ export class Serving extends Construct {
     });
     const merged = new sfn.Pass(this, 'MergedStatement', {
       stateName: S.merged,
-      parameters: { id: path.stringAt('$.id'), status: 'merged', scannedBytes: path.numberAt('$.query.scannedBytes') },
+      parameters: {
+        id: path.stringAt(statement('id')),
+        status: 'merged',
+        scannedBytes: path.numberAt('$.query.scannedBytes'),
+      } satisfies StepPayload<StatementOutcome>,
     });
     const mergeFailed = new sfn.Pass(this, 'MergeFailedStatement', {
       stateName: S.mergeFailed,
       parameters: {
-        id: path.stringAt('$.id'),
+        id: path.stringAt(statement('id')),
         status: 'failed',
         error: path.stringAt('$.error.Error'),
         cause: path.stringAt('$.error.Cause'),
-      },
+      } satisfies StepPayload<StatementOutcome>,
     });
     const statements = new sfn.Map(this, 'MergeStatements', {
       stateName: S.statements,
-      itemsPath: '$.statements',
+      itemsPath: streamPlan('statements'),
       // A stream's statements in turn: two commits to one Iceberg table would conflict.
       maxConcurrency: 1,
     });
@@ -586,7 +606,7 @@ export class Serving extends Construct {
     statements.itemProcessor(merge.next(merged));
     const streams = new sfn.Map(this, 'PublishStreams', {
       stateName: S.streams,
-      itemsPath: '$.plan.streams',
+      itemsPath: planned('streams'),
       maxConcurrency: 4,
       resultPath: '$.results',
     });
@@ -603,14 +623,14 @@ export class Serving extends Construct {
     const end = invoke(
       'EndPublishTask',
       S.end,
-      { action: 'end', owner: path.stringAt('$.plan.owner'), results: path.listAt('$.results') },
+      { action: 'end', owner: path.stringAt(planned('owner')), results: path.listAt('$.results') },
       '$.end',
     );
     end.addCatch(endFailed, { errors: ['States.ALL'], resultPath: '$.error' });
     const endAfterError = invoke(
       'EndPublishAfterErrorTask',
       S.end + ' after error',
-      { action: 'end', owner: path.stringAt('$.plan.owner'), error: path.objectAt('$.error') },
+      { action: 'end', owner: path.stringAt(planned('owner')), error: path.objectAt('$.error') },
       '$.end',
     );
     endAfterError.addCatch(endFailed, { errors: ['States.ALL'], resultPath: '$.error' });
@@ -624,7 +644,7 @@ export class Serving extends Construct {
       {
         action: 'audit-wallet',
         publish: path.stringAt('$$.Execution.Name'),
-        sources: path.listAt('$.end.walletSources'),
+        sources: path.listAt(ended('walletSources')),
       },
       '$.walletAudit',
     );
@@ -638,30 +658,30 @@ export class Serving extends Construct {
     const failed = new sfn.Fail(this, 'PublishFailed', {
       stateName: S.failed,
       error: 'PublishFailed',
-      causePath: path.stringAt('$.end.summary'),
+      causePath: path.stringAt(ended('summary')),
     });
     const completed = new sfn.Succeed(this, 'PublishCompleted', { stateName: S.completed });
     const nothing = new sfn.Succeed(this, 'NothingToPublish', { stateName: S.nothing, outputPath: '$.plan' });
     endAfterError.next(failed);
     const again = new sfn.Choice(this, 'MoreToPublish', { stateName: S.again })
-      .when(sfn.Condition.numberGreaterThan('$.plan.remaining', 0), plan)
+      .when(sfn.Condition.numberGreaterThan(planned('remaining'), 0), plan)
       .otherwise(completed);
     const result = new sfn.Choice(this, 'PublishOutcome', { stateName: S.result })
-      .when(sfn.Condition.numberGreaterThan('$.end.failed', 0), failed)
+      .when(sfn.Condition.numberGreaterThan(ended('failed'), 0), failed)
       .otherwise(again);
     walletAudit.next(result);
     walletAuditFailed.next(result);
     const walletChoice = new sfn.Choice(this, 'WalletEntriesPublished', { stateName: S.walletChoice })
       .when(
         sfn.Condition.and(
-          sfn.Condition.isPresent('$.end.walletWindows'),
-          sfn.Condition.numberGreaterThan('$.end.walletWindows', 0),
+          sfn.Condition.isPresent(ended('walletWindows')),
+          sfn.Condition.numberGreaterThan(ended('walletWindows'), 0),
         ),
         walletAudit,
       )
       .otherwise(result);
     const outcome = new sfn.Choice(this, 'AnythingToPublish', { stateName: S.outcome })
-      .when(sfn.Condition.stringEquals('$.plan.status', 'planned'), streams.next(end).next(walletChoice))
+      .when(sfn.Condition.stringEquals(planned('status'), 'planned'), streams.next(end).next(walletChoice))
       .otherwise(nothing);
     return plan.next(outcome);
   }

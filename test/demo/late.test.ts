@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { StreamName } from '#shared/canonical';
-import type { IncrementalSyncResult } from '#shared/pipeline/contracts';
+import type { IncrementalSyncResult } from '#shared/contracts/steps';
 import { expectedLateness, lateArrivalChecks, observedLateness, type SourceRead } from '../../demo/integrity/late.ts';
 
 const MIN = 60_000;

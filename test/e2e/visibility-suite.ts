@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { StreamName } from '#shared/canonical';
-import type { ExtractResult } from '#shared/pipeline/contracts';
+import type { ExtractResult } from '#shared/contracts/steps';
 import { gridWindows } from '#shared/pipeline/window-grid';
 import { keys } from '#shared/state/keys';
 import { type DynaliteHandle, type S3rverHandle, startDynalite, startS3rver } from '../../local/engines.ts';

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { TrinoSQL } from 'dt-sql-parser';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LocalKeyService } from '#shared/adapters/kms-local';
-import type { WalletAuditResult } from '#shared/integrity/wallet-audit';
+import type { WalletAuditResult } from '#shared/contracts/steps';
 import type { WalletAuditReport } from '#shared/integrity/wallet-ledger';
 import { WALLET_AUDIT_PREFIX } from '#shared/layout';
 import { loadPseudonymKey } from '#shared/pii/key';

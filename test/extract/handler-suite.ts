@@ -11,14 +11,14 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LocalKeyService } from '#shared/adapters/kms-local';
 import type { StreamName } from '#shared/canonical';
-import { unscaledOf } from '#shared/parquet/decimal-text';
-import { loadPseudonymKey } from '#shared/pii/key';
 import type {
   ExtractResult,
   ExtractWindowInput,
   IncrementalSyncInput,
   IncrementalSyncResult,
-} from '#shared/pipeline/contracts';
+} from '#shared/contracts/steps';
+import { unscaledOf } from '#shared/parquet/decimal-text';
+import { loadPseudonymKey } from '#shared/pii/key';
 import { INCREMENTAL_LOCK } from '#shared/state/keys';
 import { SnapshotIncompleteError } from '#shared/state/snapshots';
 import { SyncStateStore } from '#shared/state/store';

@@ -15,8 +15,8 @@
  */
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { ExtractResult, ExtractWindowInput } from '#shared/contracts/steps';
 import type { MoneyTotalsReport } from '#shared/landing/window';
-import type { ExtractResult, ExtractWindowInput } from '#shared/pipeline/contracts';
 import { SyncStateStore } from '#shared/state/store';
 import type { LandedBatch } from '#shared/types';
 import { type Engine, engineUrl } from '../helpers/databases.ts';

@@ -16,7 +16,7 @@ import { useLocalQueryEngine } from '#shared/adapters/athena';
 import type { StreamName } from '#shared/canonical';
 import { keyAuditedStreams, operatorConfigSchema } from '#shared/config/schema';
 import { METRIC_NAMESPACE } from '#shared/contracts/metrics';
-import type { ExtractWindowInput } from '#shared/pipeline/contracts';
+import type { ExtractWindowInput } from '#shared/contracts/steps';
 import { servingColumns } from '#shared/serving/tables';
 import { SyncStateStore } from '#shared/state/store';
 import { duckType, LocalAthena } from '../../local/athena.ts';

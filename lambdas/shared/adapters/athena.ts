@@ -14,6 +14,7 @@ import {
   StartQueryExecutionCommand,
   StopQueryExecutionCommand,
 } from '@aws-sdk/client-athena';
+import { ENV } from '../contracts/environment.ts';
 
 /** What a statement returned. */
 export interface QueryOutcome {
@@ -49,7 +50,7 @@ export function queryEngineFor(
   options: AwsAthenaOptions,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): QueryEngine {
-  if (env.CONNECTOR_ADAPTERS?.trim() !== 'local') return new AwsAthena(options);
+  if (env[ENV.adapters]?.trim() !== 'local') return new AwsAthena(options);
   return {
     execute(sql) {
       if (!localEngine) {

@@ -51,37 +51,68 @@ export interface CreateAdaptersOptions {
   readonly operatorId?: string;
 }
 
-/** Creates the adapters selected by `CONNECTOR_ADAPTERS`; call once at module scope. */
+/**
+ * Creates the adapters selected by `CONNECTOR_ADAPTERS`; call once at module scope. The settings
+ * are checked here; the services themselves are built on first use, so a function that never
+ * unwraps a key or reads a secret never creates a KMS or Secrets Manager client.
+ */
 export function createAdapters(
   env: Readonly<Record<string, string | undefined>> = process.env,
   options: CreateAdaptersOptions = {},
 ): Adapters {
-  const mode = env.CONNECTOR_ADAPTERS?.trim() || 'aws';
+  const mode = env[ENV.adapters]?.trim() || 'aws';
   if (mode !== 'aws' && mode !== 'local') {
-    throw new AdapterConfigError(`CONNECTOR_ADAPTERS must be "aws" or "local", got ${JSON.stringify(mode)}`);
+    throw new AdapterConfigError(`${ENV.adapters} must be "aws" or "local", got ${JSON.stringify(mode)}`);
   }
   const operatorId = options.operatorId ?? env[ENV.operatorId];
   if (!operatorId) {
-    throw new AdapterConfigError('the operator id is unknown: set CONNECTOR_OPERATOR_ID (or pass operatorId)');
+    throw new AdapterConfigError(`the operator id is unknown: set ${ENV.operatorId} (or pass operatorId)`);
   }
   if (mode === 'aws') {
-    return { mode, keys: new AwsKeyService({ operatorId }), secrets: new AwsSecretSource() };
-  }
-  const keyFile = env.CONNECTOR_LOCAL_KMS_KEY_FILE;
-  if (!keyFile) {
-    throw new AdapterConfigError(
-      'CONNECTOR_ADAPTERS=local needs CONNECTOR_LOCAL_KMS_KEY_FILE: the path of the local master key file (created on first use)',
+    return lazyAdapters(
+      mode,
+      () => new AwsKeyService({ operatorId }),
+      () => new AwsSecretSource(),
     );
   }
-  const secretsFile = env.CONNECTOR_LOCAL_SECRETS_FILE;
-  const sourceUrl = env.CONNECTOR_SOURCE_URL;
+  const keyFile = env[ENV.localKmsKeyFile];
+  if (!keyFile) {
+    throw new AdapterConfigError(
+      `${ENV.adapters}=local needs ${ENV.localKmsKeyFile}: the path of the local master key file (created on first use)`,
+    );
+  }
+  const secretsFile = env[ENV.localSecretsFile];
+  const sourceUrl = env[ENV.sourceUrl];
   // Functions that never open the source (planning, file ingestion) need neither: a missing one is
   // reported when credentials are asked for.
+  return lazyAdapters(
+    mode,
+    () => new LocalKeyService({ keyFile, operatorId }),
+    () => (secretsFile ? new LocalSecretSource({ secretsFile }) : new MissingSecretSource()),
+    sourceUrl ? parseSourceUrl(sourceUrl) : undefined,
+  );
+}
+
+/** Adapters whose key service and secret source are built once, on first use. */
+function lazyAdapters(
+  mode: AdapterMode,
+  createKeys: () => KeyService,
+  createSecrets: () => SecretSource,
+  sourceOverride?: SourceCredentials,
+): Adapters {
+  let keys: KeyService | undefined;
+  let secrets: SecretSource | undefined;
   return {
     mode,
-    keys: new LocalKeyService({ keyFile, operatorId }),
-    secrets: secretsFile ? new LocalSecretSource({ secretsFile }) : new MissingSecretSource(),
-    ...(sourceUrl ? { sourceOverride: parseSourceUrl(sourceUrl) } : {}),
+    get keys() {
+      keys ??= createKeys();
+      return keys;
+    },
+    get secrets() {
+      secrets ??= createSecrets();
+      return secrets;
+    },
+    ...(sourceOverride ? { sourceOverride } : {}),
   };
 }
 
@@ -89,7 +120,7 @@ export function createAdapters(
 class MissingSecretSource implements SecretSource {
   async getCredentials(secretId: string): Promise<never> {
     throw new SecretError(
-      `no local credentials for secret ${secretId}: set CONNECTOR_LOCAL_SECRETS_FILE to a JSON file of secrets, or CONNECTOR_SOURCE_URL to postgres://… or mysql://…`,
+      `no local credentials for secret ${secretId}: set ${ENV.localSecretsFile} to a JSON file of secrets, or ${ENV.sourceUrl} to postgres://… or mysql://…`,
       secretId,
     );
   }

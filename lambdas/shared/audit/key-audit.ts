@@ -21,6 +21,7 @@ import type { QueryEngine } from '../adapters/athena.ts';
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
 import { resolveStreamPlan } from '../config/stream-plan.ts';
+import type { KeyAuditCounts } from '../contracts/steps.ts';
 import { type ExtractRangeOutcome, extractRange } from '../extract/extract-range.ts';
 import { sourcePlanOf } from '../extract/source-plan.ts';
 import { type LandedColumn, landedColumnsOf } from '../landed-schema.ts';
@@ -84,35 +85,11 @@ export interface KeyAuditRequest {
   readonly watermark: Date;
 }
 
-/** What an audit compared, found and repaired (the sync state keeps the last one per stream). */
-export interface KeyAuditReport {
+/** What an audit compared, found and repaired, with the range it covered (the sync state keeps the last one per stream). */
+export interface KeyAuditReport extends KeyAuditCounts {
   readonly stream: StreamName;
-  readonly runId: string;
-  readonly startedAt: string;
-  readonly finishedAt: string;
-  /** Whether the lake holds pseudonyms of the key (summarized in the function's memory). */
-  readonly pseudonymized: boolean;
   readonly horizon: string;
   readonly watermark: string;
-  /** Keys in scope at the source, and in the serving table. */
-  readonly sourceKeys: number;
-  readonly lakeKeys: number;
-  readonly bucketsCompared: number;
-  readonly passes: number;
-  readonly bucketsListed: number;
-  readonly keysListed: number;
-  /** Keys gone from the source, tombstoned. */
-  readonly deletesDetected: number;
-  /** Lake keys the source holds out of the audit's scope (cursor before the horizon or NULL): left alone. */
-  readonly outOfScopeKeys: number;
-  /** Source keys missing from the lake. */
-  readonly missingKeys: number;
-  /** Missing rows re-extracted and committed (rows lost before the watermark). */
-  readonly rowsRepaired: number;
-  /** Missing keys not yet synced (cursor at or past the watermark): the next run lands them. */
-  readonly pendingKeys: number;
-  /** Windows the audit committed (tombstones, repairs), registered for publishing. */
-  readonly windows: readonly string[];
 }
 
 /** `audit-<UTC time, compact>`: the run id of an audit. */

@@ -31,6 +31,7 @@
  */
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
+import type { Continuation, LatenessStats, Reconciliation } from '../contracts/steps.ts';
 import { type LandedColumn, landedColumns, schemaFingerprint } from '../landed-schema.ts';
 import type { EncodedBatch } from '../landing/batch-encoding.ts';
 import { PartitionedPartWriter, partFileOptions } from '../landing/part-writer.ts';
@@ -39,7 +40,6 @@ import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
 import { databaseSourceSeq } from '../mapping/version.ts';
 import { addDecimalTexts, decimalTextsEqual, subtractDecimalTexts } from '../parquet/decimal-text.ts';
 import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
-import type { Continuation, LatenessStats, Reconciliation } from '../pipeline/contracts.ts';
 import type { ObjectSink } from '../sink/sink.ts';
 import type { CountAndSums, KeysetPosition, SourceConnection } from '../sources/source.ts';
 import type { SourceBatch } from '../types.ts';

@@ -22,8 +22,8 @@
  */
 import { createHmac, hkdfSync, randomUUID } from 'node:crypto';
 import type { StreamName } from '../canonical.ts';
+import type { LatenessStats } from '../contracts/steps.ts';
 import { lookbackDigestKey, lookbackDigestPrefix } from '../layout.ts';
-import type { LatenessStats } from '../pipeline/contracts.ts';
 import type { ObjectSink } from '../sink/sink.ts';
 
 export type { LatenessStats };

@@ -23,8 +23,8 @@
 import { MONEY_TOTALS, type MoneyKind, type MoneyKindRule, type StreamName } from '../canonical.ts';
 import { mappedColumn } from '../config/columns.ts';
 import type { OperatorConfig } from '../config/schema.ts';
+import type { MoneyGroup } from '../contracts/steps.ts';
 import { landedColumns, moneyGroupIndices } from '../landed-schema.ts';
-import type { MoneyGroup } from '../landing/stats.ts';
 import type { MoneyTotalsReport } from '../landing/window.ts';
 import { landedTextOf } from '../mapping/mapper.ts';
 import { addDecimalTexts, decimalTextsEqual, subtractDecimalTexts } from '../parquet/decimal-text.ts';

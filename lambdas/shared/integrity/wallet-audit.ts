@@ -7,8 +7,8 @@
  */
 import type { QueryEngine } from '../adapters/athena.ts';
 import type { OperatorConfig } from '../config/schema.ts';
+import type { WalletAuditInput, WalletAuditResult } from '../contracts/steps.ts';
 import { walletAuditKey } from '../layout.ts';
-import type { MergeSource } from '../serving/sql.ts';
 import type { ObjectSink } from '../sink/sink.ts';
 import {
   parseWalletAudit,
@@ -28,27 +28,6 @@ export interface WalletAuditDeps {
   /** @default () => new Date() */
   readonly now?: () => Date;
 }
-
-export interface WalletAuditInput {
-  /** The publish execution (names the report object). */
-  readonly publish: string;
-  /** The wallet windows the publish merged, as its batches name them. */
-  readonly sources: readonly MergeSource[];
-}
-
-export type WalletAuditResult =
-  | { readonly status: 'skipped'; readonly reason: string }
-  | {
-      readonly status: 'audited';
-      /** Breaks among the audited players' chains. */
-      readonly breaks: number;
-      /** Windows whose players were audited. */
-      readonly windows: number;
-      /** Bytes the statement scanned. */
-      readonly scannedBytes: number;
-      /** `s3://…` of the report with the examples, when there were breaks. */
-      readonly report?: string;
-    };
 
 /** Audits the players of the given windows (see the module doc). */
 export async function auditWalletLedger(deps: WalletAuditDeps, input: WalletAuditInput): Promise<WalletAuditResult> {

@@ -32,9 +32,10 @@ import {
   type WalletDirection,
   walletLedgerSettings,
 } from '../config/wallet-ledger.ts';
+import type { MergeSource } from '../contracts/steps.ts';
 import { sourcePlan } from '../extract/source-plan.ts';
 import { type LandedColumn, landedColumns } from '../landed-schema.ts';
-import { ident, literal, type MergeSource, qualified } from '../serving/sql.ts';
+import { ident, literal, qualified } from '../serving/sql.ts';
 import { servingTableName } from '../serving/tables.ts';
 
 export {

@@ -16,6 +16,7 @@
  * never held whole.
  */
 import { CANONICAL_STREAMS, type StreamName } from '../canonical.ts';
+import type { PartResult, WindowProgress } from '../contracts/steps.ts';
 import { type LandedColumn, moneyGroupIndices } from '../landed-schema.ts';
 import { partitionDate, rawPartKey } from '../layout.ts';
 import { createParquetEncoder, type ParquetEncoder, type ParquetEncoderOptions } from '../parquet/encoder.ts';
@@ -34,7 +35,7 @@ import {
   forEachDayRun,
   type RowGroupEncoder,
 } from './batch-encoding.ts';
-import { WindowStats, type WindowStatsSnapshot } from './stats.ts';
+import { WindowStats } from './stats.ts';
 
 export { CURSOR_COLUMN };
 /** Content type of the Parquet objects. */
@@ -48,31 +49,6 @@ export const DEFAULT_PART_BYTES = 128 * 1024 * 1024;
  * would otherwise stall reading at every part, and on many small partitions dominate the window.
  */
 const MAX_FINISHING_UPLOADS = 4;
-
-/** One Parquet object written for a window. */
-export interface PartResult {
-  readonly key: string;
-  /** Partition date `YYYY-MM-DD` (UTC date of the rows' `_cursor`). */
-  readonly dt: string;
-  readonly part: number;
-  readonly rows: number;
-  readonly bytes: number;
-}
-
-/**
- * Everything written for a window so far: JSON-serializable, returned by `close` and accepted as
- * `resume` by the next continuation of the same window, and the input of `commitWindow`.
- */
-export interface WindowProgress extends WindowStatsSnapshot {
-  /** The attempt the parts belong to (a key segment). */
-  readonly attempt: string;
-  /** Parts in (dt, part) order. */
-  readonly parts: readonly PartResult[];
-  /** Next part number per partition date. */
-  readonly nextPart: Readonly<Record<string, number>>;
-  /** Total Parquet bytes of the parts. */
-  readonly bytes: number;
-}
 
 export interface PartitionedPartWriterOptions extends ParquetFileOptions, Omit<ParquetEncoderOptions, 'context'> {
   readonly sink: ObjectSink;

@@ -3,39 +3,11 @@
  * count, cursor range, the range of every other timestamp column (publishing bounds the partitions
  * a MERGE reads with them), exact money sums and NULL counts per column.
  */
+
+import type { WindowStatsSnapshot } from '../contracts/steps.ts';
 import type { LandedColumn } from '../landed-schema.ts';
 import { formatUnscaled, parseUnscaled } from '../parquet/decimal-text.ts';
 import type { LandedBatch } from '../types.ts';
-
-/** JSON form of the statistics (also carried across continuations of a window). */
-export interface WindowStatsSnapshot {
-  readonly rowCount: number;
-  /** Smallest `_cursor` as an ISO-8601 UTC instant with milliseconds; null when no rows. */
-  readonly minCursor: string | null;
-  readonly maxCursor: string | null;
-  /** Exact sum per money column as decimal text at the column's scale (`"-1234.5600"`). */
-  readonly moneySums: Readonly<Record<string, string>>;
-  /** NULL values per column (columns without NULLs included, with 0). */
-  readonly nullCounts: Readonly<Record<string, number>>;
-  /**
-   * Smallest and largest non-NULL value of each timestamp column (ISO-8601 UTC with milliseconds);
-   * a column with no non-NULL value is absent.
-   */
-  readonly timeRanges?: Readonly<Record<string, { readonly min: string; readonly max: string }>>;
-  /**
-   * Rows and exact money sums per distinct tuple of the grouping columns' values (the money totals'
-   * currency and classifying fields, landed-schema.ts `moneyGroupIndices`); absent without grouping.
-   */
-  readonly moneyGroups?: readonly MoneyGroup[];
-}
-
-/** The rows of a window with one tuple of grouping values, and their money sums (decimal text per money column). */
-export interface MoneyGroup {
-  /** Values of the grouping columns, in their order. */
-  readonly values: readonly (string | null)[];
-  readonly rows: number;
-  readonly sums: Readonly<Record<string, string>>;
-}
 
 interface GroupSums {
   readonly values: readonly (string | null)[];

@@ -10,6 +10,7 @@
  * minutes) and its retries back off for minutes, not hours.
  */
 import type { StreamName } from '../canonical.ts';
+import type { SweepSummary } from '../contracts/steps.ts';
 import {
   committedListKey,
   committedStreamPrefix,
@@ -33,18 +34,9 @@ export interface SweepOptions {
   readonly dryRun?: boolean;
 }
 
-/** What the sweep of one stream found and did. */
-export interface SweepResult {
+/** What the sweep of one stream found and removed, with the keys. */
+export interface SweepResult extends SweepSummary {
   readonly stream: StreamName;
-  /** Windows with at least one attempt. */
-  readonly windows: number;
-  /** Attempts that did not commit and were removed. */
-  readonly strayAttempts: number;
-  /** Objects removed (parts and manifests). */
-  readonly deletedObjects: number;
-  readonly deletedBytes: number;
-  /** Attempts that did not commit but are younger than the grace period (kept for now). */
-  readonly pendingAttempts: number;
   /** Keys removed (or, with `dryRun`, that would be). */
   readonly deletedKeys: readonly string[];
 }

@@ -22,6 +22,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { StreamName } from '../canonical.ts';
+import type { PartResult, WindowProgress } from '../contracts/steps.ts';
 import { type LandedColumn, schemaFingerprint } from '../landed-schema.ts';
 import {
   committedListKey,
@@ -34,7 +35,6 @@ import {
 import type { ObjectSink } from '../sink/sink.ts';
 import type { WriteContext } from '../write-context.ts';
 import { WindowCommitError } from './errors.ts';
-import type { PartResult, WindowProgress } from './part-writer.ts';
 
 /** User metadata of a committed list that names its attempt. */
 export const COMMITTED_ATTEMPT_METADATA = 'attempt';

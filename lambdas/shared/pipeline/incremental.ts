@@ -9,6 +9,12 @@
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
 import { INCREMENTAL_LOCK_TTL_SECONDS } from '../contracts/locks.ts';
+import type {
+  BeginIncrementalInput,
+  BeginIncrementalResult,
+  EndIncrementalInput,
+  EndIncrementalResult,
+} from '../contracts/steps.ts';
 import { acceptSchemas } from '../drift/check.ts';
 import type { ExtractRangeOutcome } from '../extract/extract-range.ts';
 import { holdRangeEnd, type OpenTransactions } from '../sources/open-transactions.ts';
@@ -19,27 +25,7 @@ import type { SyncStateStore } from '../state/store.ts';
 import type { WatermarkStore } from '../state/watermarks.ts';
 import { incrementalRunIdFor, instant } from './ids.ts';
 import { databaseStreams } from './snapshot.ts';
-import { causeText, type StepError } from './step-error.ts';
-
-/** run-lock `begin` input. */
-export interface BeginIncrementalInput {
-  /** `$$.Execution.Name`: the lock owner. */
-  readonly executionName: string;
-  /** `$$.Execution.StartTime` */
-  readonly startTime: string;
-}
-
-/** run-lock `begin` output. */
-export type BeginIncrementalResult =
-  | {
-      readonly status: 'acquired';
-      readonly runId: string;
-      /** Lock owner to pass to incremental-sync as `lockOwner`. */
-      readonly owner: string;
-      readonly streams: readonly StreamName[];
-    }
-  | { readonly status: 'waiting'; readonly reason: string }
-  | { readonly status: 'locked'; readonly holder: string; readonly reason: string };
+import { causeText } from './step-error.ts';
 
 /**
  * Starts an incremental run: nothing to do before a snapshot has completed (`waiting`); otherwise
@@ -68,37 +54,6 @@ export async function beginIncrementalRun(
     };
   }
   return { status: 'acquired', runId: incrementalRunIdFor(startTime, owner), owner, streams: databaseStreams(config) };
-}
-
-/** One stream's outcome in the incremental Map. */
-export interface StreamOutcome {
-  readonly stream: string;
-  readonly status: 'complete' | 'skipped' | 'failed' | string;
-  readonly error?: string;
-  readonly cause?: string;
-  /** Rows of the stream's table with a NULL cursor (never landed); null when not counted. */
-  readonly nullCursorRows?: number | null;
-}
-
-/** run-lock `end` input. */
-export interface EndIncrementalInput {
-  readonly owner: string;
-  readonly runId?: string | null;
-  readonly results?: readonly StreamOutcome[] | null;
-  /** Set when the run failed outside the streams. */
-  readonly error?: StepError | null;
-}
-
-/** run-lock `end` output. */
-export interface EndIncrementalResult {
-  /** Whether this call released the lock (false when the run no longer held it). */
-  readonly released: boolean;
-  /** Streams that failed (or 1 when the run failed outside the streams). */
-  readonly failed: number;
-  /** Names the failed streams and their errors, or the streams that landed. */
-  readonly summary: string;
-  /** Rows with a NULL cursor per stream that counted them in this run (never landed). */
-  readonly nullCursorRows?: Readonly<Record<string, number>>;
 }
 
 /** Ends an incremental run: releases the lock and summarizes the streams' outcomes. */

@@ -10,6 +10,15 @@
  */
 import { isStreamName, type StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
+import type {
+  FinalizeSnapshotInput,
+  FinalizeSnapshotResult,
+  PlannedWindow,
+  PlanSnapshotInput,
+  PlanSnapshotResult,
+  SnapshotRequest,
+  WindowFailure,
+} from '../contracts/steps.ts';
 import { checkCursorLookback } from '../extract/cursor-check.ts';
 import { sourcePlan } from '../extract/source-plan.ts';
 import { localWallTimeToUtc } from '../mapping/time.ts';
@@ -17,7 +26,7 @@ import type { CursorBounds, SourceConnection } from '../sources/source.ts';
 import type { SnapshotMeta, SnapshotWindowRecord } from '../state/snapshots.ts';
 import type { SyncStateStore } from '../state/store.ts';
 import { checkRunId, instant, PlanRequestError, snapshotIdFor } from './ids.ts';
-import { causeText, type StepError } from './step-error.ts';
+import { causeText } from './step-error.ts';
 import { ceilHour, floorHour, HOUR_MS, isoSeconds, planStreamWindows, type RowEstimate } from './window-grid.ts';
 
 /**
@@ -28,18 +37,6 @@ import { ceilHour, floorHour, HOUR_MS, isoSeconds, planStreamWindows, type RowEs
 export const MAX_WINDOWS_PER_EXECUTION = 1000;
 
 // ------------------------------------------------------------------------------------- requests
-
-/** Execution input of the snapshot state machine. */
-export interface SnapshotRequest {
-  /** Resume this snapshot: only its windows that are not done run. */
-  readonly snapshotId?: string;
-  /** Replay from this instant (ISO-8601); rounded down to the hour. */
-  readonly from?: string;
-  /** Replay up to this instant (ISO-8601, exclusive); rounded up to the hour, at most the cutoff. */
-  readonly to?: string;
-  /** Replay only these streams. */
-  readonly streams?: readonly string[];
-}
 
 /** The streams an operator lands from its database (every configured stream with a table). */
 export function databaseStreams(config: OperatorConfig): StreamName[] {
@@ -179,47 +176,6 @@ export async function countNullCursors(
 
 // ------------------------------------------------------------------------------------- plan-snapshot
 
-/** A planned window in the plan output: stream, window id, from, to (ISO-8601). */
-export interface PlannedWindow {
-  readonly s: StreamName;
-  readonly w: string;
-  readonly f: string;
-  readonly t: string;
-}
-
-/** plan-snapshot input, as the snapshot state machine sends it. */
-export interface PlanSnapshotInput {
-  /** `$$.Execution.Name` */
-  readonly executionName: string;
-  /** `$$.Execution.StartTime` */
-  readonly startTime: string;
-  /** The execution input. */
-  readonly request?: SnapshotRequest | null;
-}
-
-/** plan-snapshot output: the windows this execution runs, and counts. */
-export interface PlanSnapshotResult {
-  readonly snapshotId: string;
-  /** Run id of the windows' object keys: the snapshot id, so a resumed window overwrites its own parts. */
-  readonly runId: string;
-  readonly mode: 'full' | 'replay' | 'resume';
-  /** ISO-8601; every stream's incremental watermark starts here once the snapshot completes. */
-  readonly cutoff: string;
-  /** Windows not done yet, at most {@link MAX_WINDOWS_PER_EXECUTION}. */
-  readonly windows: readonly PlannedWindow[];
-  /** Windows of the snapshot. */
-  readonly total: number;
-  /** Windows already done. */
-  readonly done: number;
-  /** Windows not done, beyond those in `windows` (run by a following execution). */
-  readonly remaining: number;
-  /**
-   * Rows with a NULL cursor per stream, counted when the snapshot was planned (never landed; empty
-   * when they were not counted).
-   */
-  readonly nullCursorRows: Readonly<Record<string, number>>;
-}
-
 export interface PlanDeps {
   readonly config: OperatorConfig;
   readonly store: SyncStateStore;
@@ -353,41 +309,6 @@ export async function planSnapshot(deps: PlanDeps, input: PlanSnapshotInput): Pr
 }
 
 // ------------------------------------------------------------------------------------- finalize-snapshot
-
-/** A window the Map could not finish: stream, window id, error name (from the iteration's Catch). */
-export interface WindowFailure {
-  readonly s: string;
-  readonly w: string;
-  readonly e: string;
-}
-
-/** finalize-snapshot input. */
-export interface FinalizeSnapshotInput {
-  readonly snapshotId: string;
-  /** Windows left for a following execution (from the plan). */
-  readonly remaining?: number;
-  /** The Map's iteration results: `{}` for a window done, a {@link WindowFailure} otherwise. */
-  readonly failures?: readonly (WindowFailure | Record<string, never>)[] | null;
-  /** Set when a step of the execution failed outside the windows (the Map itself). */
-  readonly error?: StepError | null;
-}
-
-/** finalize-snapshot output. */
-export interface FinalizeSnapshotResult {
-  /** `continue`: windows remain for another execution; `failed`: see `summary`. */
-  readonly status: 'completed' | 'continue' | 'failed';
-  readonly snapshotId: string;
-  /** Windows not done. */
-  readonly failed: number;
-  /** Names the failed windows (stream/window, error), or what completed. */
-  readonly summary: string;
-  readonly windows: number;
-  readonly rows: number;
-  /** With `continue`: the name of the execution that continues the snapshot (unique per round). */
-  readonly nextExecutionName?: string;
-  /** With `completed`: rows with a NULL cursor per stream, counted when it was planned (never landed). */
-  readonly nullCursorRows?: Readonly<Record<string, number>>;
-}
 
 const MAX_NAMED = 5;
 

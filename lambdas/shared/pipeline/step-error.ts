@@ -1,10 +1,4 @@
-/** What a Step Functions Catch hands the step after a failed one, and how summaries quote it. */
-
-/** An error as a Step Functions Catch records it. */
-export interface StepError {
-  readonly Error?: string;
-  readonly Cause?: string;
-}
+/** How summaries quote what a Step Functions Catch hands the step after a failed one (`StepError`, contracts/steps.ts). */
 
 /** The error message of a Catch's `Cause` (the Lambda runtime's JSON, or plain text), at most `max` characters. */
 export function causeText(cause: string | undefined, max = 300): string {

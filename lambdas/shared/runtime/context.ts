@@ -26,6 +26,7 @@ export interface RuntimeEnv {
   readonly bucket: string;
   readonly kmsKeyArn: string;
   readonly stateTable: string;
+  /** Database sources only. */
   readonly secretId?: string;
 }
 
@@ -36,6 +37,7 @@ function required(env: Env, name: string): string {
   return value;
 }
 
+/** The variables every function has (a missing one is a {@link RuntimeConfigError}) and the secret's. */
 export function readRuntimeEnv(env: Env = process.env): RuntimeEnv {
   const secretId = env[ENV.secretId]?.trim();
   return {
@@ -71,19 +73,32 @@ export interface AwsClients {
 }
 
 /**
- * AWS clients for the data path. Endpoints come from `AWS_ENDPOINT_URL_S3` /
- * `AWS_ENDPOINT_URL_DYNAMODB` when set (the SDK reads them); a local S3 endpoint gets path-style
- * addressing. Checksums are only sent when an operation requires them, which both S3 and
- * s3rver accept.
+ * AWS clients for the data path, each created on first use. Endpoints come from
+ * `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL_DYNAMODB` when set (the SDK reads them); a local S3
+ * endpoint gets path-style addressing. Checksums are only sent when an operation requires them,
+ * which both S3 and s3rver accept.
  */
 export function createAwsClients(env: Env = process.env): AwsClients {
   const localS3 = Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL);
-  const s3 = new S3Client({
-    forcePathStyle: localS3,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  const dynamo = new DynamoDBClient({});
-  const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
-  return { s3, dynamo, doc };
+  let s3: S3Client | undefined;
+  let dynamo: DynamoDBClient | undefined;
+  let doc: DynamoDBDocumentClient | undefined;
+  return {
+    get s3() {
+      s3 ??= new S3Client({
+        forcePathStyle: localS3,
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+      return s3;
+    },
+    get dynamo() {
+      dynamo ??= new DynamoDBClient({});
+      return dynamo;
+    },
+    get doc() {
+      doc ??= DynamoDBDocumentClient.from(this.dynamo, { marshallOptions: { removeUndefinedValues: true } });
+      return doc;
+    },
+  };
 }

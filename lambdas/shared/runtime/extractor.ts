@@ -1,63 +1,22 @@
 /**
- * Cold-start wiring shared by the extractor handlers: environment, config, AWS clients, adapters,
- * the pseudonym key, and opening the operator's database with its secret.
+ * Extraction on top of the {@link Runtime}: the pseudonym key and sink of an invocation, opening
+ * the operator's database with its secret, and running one extraction request. Imported only by
+ * the functions that read the operator database or land rows, so the others load no driver.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { type Adapters, createAdapters } from '../adapters/index.ts';
 import type { StreamName } from '../canonical.ts';
-import type { OperatorConfig } from '../config/schema.ts';
 import { ENV } from '../contracts/environment.ts';
 import { METRICS } from '../contracts/metrics.ts';
 import { defaultBatchWorkers } from '../extract/batch-pool.ts';
 import { type ExtractRangeOutcome, type ExtractRangeRequest, extractRange } from '../extract/extract-range.ts';
-import { ensureKeyForm, loadPseudonymKey } from '../pii/key.ts';
-import { createPseudonymizer, type Pseudonymizer } from '../pii/pseudonymizer.ts';
+import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
 import { publicationOf } from '../serving/backlog.ts';
-import { S3Sink } from '../sink/s3.ts';
+import type { S3Sink } from '../sink/s3.ts';
 import { type OperatorDatabase, openOperatorDatabase } from '../sources/connect.ts';
 import { applicationNameFor, type SourceConnection } from '../sources/index.ts';
-import { PublicationLedger } from '../state/publications.ts';
-import { SchemaLedger } from '../state/schemas.ts';
-import { SyncStateStore } from '../state/store.ts';
-import { type AwsClients, createAwsClients, loadRuntimeConfig, type RuntimeEnv, readRuntimeEnv } from './context.ts';
-import { createObservability, type Observability } from './observability.ts';
-
-export interface ExtractorRuntime {
-  readonly env: RuntimeEnv;
-  readonly config: OperatorConfig;
-  readonly clients: AwsClients;
-  readonly adapters: Adapters;
-  readonly store: SyncStateStore;
-  /** The publication backlog: every window is registered just before it commits. */
-  readonly publications: PublicationLedger;
-  /** Each stream's source-schema fingerprint and last drift. */
-  readonly schemas: SchemaLedger;
-  readonly obs: Observability;
-  /** Milliseconds kept back from the Lambda budget to close, reconcile and commit. */
-  readonly reserveMs: number;
-  /** Worker threads per window (batch-pool.ts). @default defaultBatchWorkers() (one per vCPU from 2 vCPUs) */
-  readonly batchWorkers?: number;
-}
-
-/** Builds the runtime once per execution environment (module scope). */
-export function createExtractorRuntime(processEnv: NodeJS.ProcessEnv = process.env): ExtractorRuntime {
-  const env = readRuntimeEnv(processEnv);
-  const config = loadRuntimeConfig(processEnv);
-  const clients = createAwsClients(processEnv);
-  const reserve = Number(processEnv.CONNECTOR_TIME_RESERVE_MS ?? '90000');
-  return {
-    env,
-    config,
-    clients,
-    adapters: createAdapters(processEnv, { operatorId: env.operatorId }),
-    store: new SyncStateStore(clients.doc, env.stateTable),
-    publications: new PublicationLedger(clients.doc, env.stateTable),
-    schemas: new SchemaLedger(clients.doc, env.stateTable),
-    obs: createObservability(`${env.operatorId}-${env.stage}`),
-    reserveMs: Number.isFinite(reserve) && reserve >= 0 ? reserve : 90_000,
-  };
-}
+import { operatorPseudonymizer } from './pseudonyms.ts';
+import type { Runtime } from './runtime.ts';
 
 export interface InvocationTools {
   readonly sink: S3Sink;
@@ -65,36 +24,17 @@ export interface InvocationTools {
   readonly pseudonymizer: Pseudonymizer;
 }
 
-let pseudonymizer: { key: Buffer; value: Pseudonymizer } | undefined;
-
 /** The sink and the pseudonym key of an invocation (the key is unwrapped once per environment). */
-export async function invocationTools(
-  rt: ExtractorRuntime,
-  stream: StreamName,
-  windowId: string,
-): Promise<InvocationTools> {
-  const pseudonymKey = await loadPseudonymKey({ keys: rt.adapters.keys, store: rt.store, keyId: rt.env.kmsKeyArn });
-  await ensureKeyForm({
-    store: rt.store,
-    operatorId: rt.config.operatorId,
-    comparison: rt.config.source.keyComparison,
-  });
-  if (pseudonymizer?.key !== pseudonymKey)
-    pseudonymizer = { key: pseudonymKey, value: createPseudonymizer(pseudonymKey) };
-  const sink = new S3Sink({
-    client: rt.clients.s3,
-    bucket: rt.env.bucket,
-    kmsKeyArn: rt.env.kmsKeyArn,
-    context: { operatorId: rt.config.operatorId, stream, windowId },
-  });
-  return { sink, pseudonymKey, pseudonymizer: pseudonymizer.value };
+export async function invocationTools(rt: Runtime, stream: StreamName, windowId: string): Promise<InvocationTools> {
+  const { key: pseudonymKey, pseudonymizer } = await operatorPseudonymizer(rt);
+  return { sink: rt.sink({ stream, windowId }), pseudonymKey, pseudonymizer };
 }
 
 /**
  * Opens the operator database: connection settings from the config, user name and password from
  * its secret (cached by the adapter, read again once when the login is refused).
  */
-export async function openOperatorSource(rt: ExtractorRuntime, stream: StreamName): Promise<SourceConnection> {
+export async function openOperatorSource(rt: Runtime, stream: StreamName): Promise<SourceConnection> {
   const source = rt.config.source;
   if (source.type === 'files') throw new Error(`${rt.config.operatorId}: file-drop operators have no source database`);
   if (!rt.env.secretId) throw new Error(`environment variable ${ENV.secretId} is not set (database sources need it)`);
@@ -133,7 +73,7 @@ export function remainingTime(context: Context | undefined): () => number {
  * on the open session first (the schema-drift check); what it throws fails the invocation.
  */
 export async function extractForInvocation(
-  rt: ExtractorRuntime,
+  rt: Runtime,
   context: Context | undefined,
   request: ExtractRangeRequest,
   beforeRead?: (source: SourceConnection) => Promise<void>,
@@ -152,7 +92,7 @@ export async function extractForInvocation(
         remainingMs: remainingTime(context),
         reserveMs: rt.reserveMs,
         beforeCommit: (manifest) => rt.publications.register(publicationOf(rt.config, manifest)),
-        workers: rt.batchWorkers ?? defaultBatchWorkers(),
+        workers: defaultBatchWorkers(),
       },
       request,
     );
@@ -168,7 +108,7 @@ export async function extractForInvocation(
  * streams without money totals.
  */
 export async function reportMoneyTotals(
-  rt: ExtractorRuntime,
+  rt: Runtime,
   stream: StreamName,
   runId: string,
   windowId: string,

@@ -5,8 +5,8 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DIMENSIONS, METRICS } from '../contracts/metrics.ts';
+import type { SchemaDriftSummary } from '../contracts/steps.ts';
 import { type ColumnChange, describeChange, isBreaking } from '../drift/compare.ts';
-import type { SchemaDriftSummary } from '../pipeline/contracts.ts';
 import type { Observability } from './observability.ts';
 
 export function summarize(changes: readonly ColumnChange[]): SchemaDriftSummary[] {

@@ -18,6 +18,13 @@
 import { isStreamName, type StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
 import { PUBLISH_LOCK_TTL_SECONDS } from '../contracts/locks.ts';
+import type {
+  EndPublishInput,
+  EndPublishResult,
+  MergeSource,
+  PlanPublishResult,
+  PublishStatement,
+} from '../contracts/steps.ts';
 import { DEFAULT_STRAY_GRACE_HOURS } from '../landing/sweep.ts';
 import { COMMITTED_LIST_NAME, committedWindowPrefix } from '../layout.ts';
 import type { ObjectSink } from '../sink/sink.ts';
@@ -25,41 +32,12 @@ import { PUBLISH_LOCK } from '../state/keys.ts';
 import type { PendingPublication, PlannedBatch, PublicationLedger } from '../state/publications.ts';
 import type { SyncStateStore } from '../state/store.ts';
 import { unionRange } from './backlog.ts';
-import { type MergeSource, mergeStatement } from './sql.ts';
+import { mergeStatement } from './sql.ts';
 
 /** Windows (or runs) one MERGE reads at most. */
 export const MAX_WINDOWS_PER_BATCH = 400;
 /** Windows one publish plans at most (execution payload); the rest wait for the next round. */
 export const MAX_WINDOWS_PER_PLAN = 1500;
-
-/** One MERGE of the Map: its batch id, stream and statement. */
-export interface PublishStatement {
-  readonly id: string;
-  readonly stream: StreamName;
-  readonly sql: string;
-}
-
-export type PlanPublishResult =
-  | { readonly status: 'locked'; readonly holder: string; readonly reason: string }
-  | {
-      readonly status: 'empty';
-      readonly owner: string;
-      /** Entries dropped because their window never committed. */
-      readonly abandoned: number;
-      readonly backlogAgeSeconds: number;
-    }
-  | {
-      readonly status: 'planned';
-      readonly owner: string;
-      /** Per stream, its statements in order (streams merge in parallel, a stream's statements in turn). */
-      readonly streams: readonly { readonly stream: StreamName; readonly statements: readonly PublishStatement[] }[];
-      readonly windows: number;
-      /** Committed windows left for the next round (beyond {@link MAX_WINDOWS_PER_PLAN}). */
-      readonly remaining: number;
-      readonly abandoned: number;
-      /** Age of the oldest entry of the backlog. */
-      readonly backlogAgeSeconds: number;
-    };
 
 export interface PublishDeps {
   readonly config: OperatorConfig;
@@ -189,39 +167,6 @@ export async function planPublish(deps: PublishDeps, owner: string): Promise<Pla
   }
   await ledger.savePlan(owner, batches, now);
   return { status: 'planned', owner, streams, windows: planned, remaining, abandoned, backlogAgeSeconds };
-}
-
-/** One statement's outcome, as the Map reports it. */
-export interface StatementOutcome {
-  readonly id: string;
-  readonly status: 'merged' | 'failed';
-  /** Bytes Athena scanned (merged statements). */
-  readonly scannedBytes?: number;
-  readonly error?: string;
-  readonly cause?: string;
-}
-
-export interface EndPublishInput {
-  readonly owner: string;
-  /** Per stream, the outcomes of its statements (the Map's result). */
-  readonly results?: readonly (readonly StatementOutcome[])[] | null;
-  /** Set when the publish failed outside the statements. */
-  readonly error?: { readonly Error?: string; readonly Cause?: string } | null;
-}
-
-export interface EndPublishResult {
-  readonly published: number;
-  readonly failed: number;
-  /** Names the failed streams and runs, or what was published. */
-  readonly summary: string;
-  readonly scannedBytes: number;
-  /**
-   * The wallet_transactions batches that merged: the players of their windows are what the wallet
-   * ledger audit checks next (run and window ids only).
-   */
-  readonly walletSources: readonly MergeSource[];
-  /** Windows in {@link walletSources} (what the state machine tests to run the audit). */
-  readonly walletWindows: number;
 }
 
 const MAX_CAUSE = 300;

@@ -17,6 +17,7 @@
  */
 import { CANONICAL_STREAMS, type StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
+import type { MergeSource } from '../contracts/steps.ts';
 import type { PartitionRange } from '../state/publications.ts';
 import { boundedByTime, type ServingColumn, servingColumns, servingLayout, servingTableName } from './tables.ts';
 
@@ -43,12 +44,6 @@ export function timestampLiteral(iso: string): string {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) throw new Error(`not an instant: ${JSON.stringify(iso)}`);
   return `TIMESTAMP '${d.toISOString().slice(0, 23).replace('T', ' ')}'`;
-}
-
-/** The committed windows one MERGE reads: one run and some of its windows, or some runs and one window. */
-export interface MergeSource {
-  readonly runIds: readonly string[];
-  readonly windowIds: readonly string[];
 }
 
 export interface MergeInput {

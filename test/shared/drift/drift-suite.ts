@@ -13,7 +13,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamName } from '#shared/canonical';
 import { operatorConfigSchema } from '#shared/config/schema';
-import type { IncrementalSyncResult } from '#shared/pipeline/contracts';
+import type { IncrementalSyncResult } from '#shared/contracts/steps';
 import { SchemaLedger } from '#shared/state/schemas';
 import { SyncStateStore } from '#shared/state/store';
 import { formatStatus, readStatus } from '../../../cli/commands/status.ts';

@@ -3,12 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WindowProgress } from '#shared/contracts/steps';
 import type { LandedColumn } from '#shared/landed-schema';
-import {
-  PartitionedPartWriter,
-  type PartitionedPartWriterOptions,
-  type WindowProgress,
-} from '#shared/landing/part-writer';
+import { PartitionedPartWriter, type PartitionedPartWriterOptions } from '#shared/landing/part-writer';
 import { rawPartKey } from '#shared/layout';
 import { formatUnscaled } from '#shared/parquet/decimal-text';
 import { ParquetEncodeError } from '#shared/parquet/errors';

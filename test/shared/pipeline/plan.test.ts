@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamName } from '#shared/canonical';
+import type { PlanSnapshotInput } from '#shared/contracts/steps';
 import { manifestKey } from '#shared/layout';
 import { PlanRequestError } from '#shared/pipeline/ids';
 import { beginIncrementalRun, endIncrementalRun } from '#shared/pipeline/incremental';
@@ -8,7 +9,6 @@ import {
   estimateStreams,
   finalizeSnapshot,
   MAX_WINDOWS_PER_EXECUTION,
-  type PlanSnapshotInput,
   planSnapshot,
   resolveSnapshotRequest,
   snapshotCutoff,

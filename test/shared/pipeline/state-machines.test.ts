@@ -19,7 +19,7 @@ import type {
   ExtractWindowInput,
   IncrementalSyncInput,
   IncrementalSyncResult,
-} from '#shared/pipeline/contracts';
+} from '#shared/contracts/steps';
 import { databaseStreams } from '#shared/pipeline/snapshot';
 import { SourceConnectionError, SourceQueryError } from '#shared/sources/errors';
 import { INCREMENTAL_LOCK, keys } from '#shared/state/keys';
