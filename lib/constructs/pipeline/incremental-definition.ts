@@ -13,6 +13,13 @@
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { OperatorConfig } from '#shared/config/schema';
 import { INCREMENTAL_LOCK_TTL_SECONDS } from '#shared/contracts/locks';
+import type {
+  EndIncrementalInput,
+  IncrementalSyncInput,
+  RunLockInput,
+  StepPayload,
+  StreamOutcome,
+} from '#shared/contracts/steps';
 import type { ConnectorFunction } from '../connector-function.ts';
 import type { PipelineStates } from './states.ts';
 
@@ -63,9 +70,9 @@ export function incrementalDefinition(
       '$.error.Cause',
     ),
   });
-  const release = (id: string, stateName: string, payload: Record<string, unknown>) => {
+  const release = (id: string, stateName: string, payload: StepPayload<EndIncrementalInput>) => {
     const task = states.invoke(id, stateName, runLock, {
-      payload: sfn.TaskInput.fromObject({ action: 'end', ...payload }),
+      payload: sfn.TaskInput.fromObject({ action: 'end', ...payload } satisfies StepPayload<RunLockInput>),
       resultPath: '$.end',
     });
     task.addCatch(releaseFailed, { errors: ['States.ALL'], resultPath: '$.error' });
@@ -82,7 +89,7 @@ export function incrementalDefinition(
       action: 'begin',
       executionName: path.stringAt('$$.Execution.Name'),
       startTime: path.stringAt('$$.Execution.StartTime'),
-    }),
+    } satisfies StepPayload<RunLockInput>),
   });
   // The lock may have been taken before the step failed: release it (owner = execution name).
   begin.addCatch(
@@ -113,7 +120,7 @@ export function incrementalDefinition(
       lockOwner: path.stringAt('$.lockOwner'),
       continuation: path.objectAt('$.result.continuation'),
       range: path.objectAt('$.result.range'),
-    },
+    } satisfies StepPayload<IncrementalSyncInput>,
   });
   const streamDone = new sfn.Pass(scope, 'StreamSynced', {
     stateName: S.streamDone,
@@ -122,7 +129,7 @@ export function incrementalDefinition(
       status: path.stringAt('$.result.status'),
       // Every incremental-sync result that ends a stream carries it (null when not counted).
       nullCursorRows: path.numberAt('$.result.nullCursorRows'),
-    },
+    } satisfies StepPayload<StreamOutcome>,
   });
   const streamFailed = new sfn.Pass(scope, 'StreamFailed', {
     stateName: S.streamFailed,
@@ -131,7 +138,7 @@ export function incrementalDefinition(
       status: 'failed',
       error: path.stringAt('$.error.Error'),
       cause: path.stringAt('$.error.Cause'),
-    },
+    } satisfies StepPayload<StreamOutcome>,
   });
   sync.addCatch(streamFailed, { errors: ['States.ALL'], resultPath: '$.error' });
   const continues = new sfn.Choice(scope, 'StreamContinues', { stateName: S.continues })
@@ -146,7 +153,7 @@ export function incrementalDefinition(
       runId: path.stringAt('$.runId'),
       lockOwner: path.stringAt('$.owner'),
       stream: path.stringAt('$$.Map.Item.Value'),
-    },
+    } satisfies StepPayload<IncrementalSyncInput>,
     resultPath: '$.results',
   });
   streams.itemProcessor(sync.next(continues));

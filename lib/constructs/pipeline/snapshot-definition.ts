@@ -17,6 +17,14 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { OperatorConfig } from '#shared/config/schema';
+import type {
+  ExtractWindowInput,
+  FinalizeSnapshotInput,
+  PlanSnapshotInput,
+  StepPayload,
+  WindowFailure,
+  WindowTask,
+} from '#shared/contracts/steps';
 import type { ConnectorFunction } from '../connector-function.ts';
 import type { PipelineStates } from './states.ts';
 
@@ -69,7 +77,7 @@ export function snapshotDefinition(
       executionName: path.stringAt('$$.Execution.Name'),
       startTime: path.stringAt('$$.Execution.StartTime'),
       request: path.objectAt('$'),
-    }),
+    } satisfies StepPayload<PlanSnapshotInput>),
   });
   plan.addCatch(planFailed, { errors: ['States.ALL'], resultPath: '$.error' });
 
@@ -81,11 +89,14 @@ export function snapshotDefinition(
     windowId: path.stringAt('$.windowId'),
     from: path.stringAt('$.from'),
     to: path.stringAt('$.to'),
-  };
+  } satisfies StepPayload<WindowTask>;
   const extract = states.invoke('ExtractWindowTask', S.extract, extractWindow, { resultPath: '$.result' });
   const continueWindow = new sfn.Pass(scope, 'ContinueWindow', {
     stateName: S.continueWindow,
-    parameters: { ...windowFields, continuation: path.objectAt('$.result.continuation') },
+    parameters: {
+      ...windowFields,
+      continuation: path.objectAt('$.result.continuation'),
+    } satisfies StepPayload<ExtractWindowInput>,
   });
   const windowDone = new sfn.Pass(scope, 'WindowExtracted', {
     stateName: S.windowDone,
@@ -93,7 +104,11 @@ export function snapshotDefinition(
   });
   const windowFailed = new sfn.Pass(scope, 'WindowFailed', {
     stateName: S.windowFailed,
-    parameters: { s: path.stringAt('$.stream'), w: path.stringAt('$.windowId'), e: path.stringAt('$.error.Error') },
+    parameters: {
+      s: path.stringAt('$.stream'),
+      w: path.stringAt('$.windowId'),
+      e: path.stringAt('$.error.Error'),
+    } satisfies StepPayload<WindowFailure>,
   });
   extract.addCatch(windowFailed, { errors: ['States.ALL'], resultPath: '$.error' });
   const continues = new sfn.Choice(scope, 'WindowContinues', { stateName: S.continues })
@@ -111,7 +126,7 @@ export function snapshotDefinition(
       windowId: path.stringAt('$$.Map.Item.Value.w'),
       from: path.stringAt('$$.Map.Item.Value.f'),
       to: path.stringAt('$$.Map.Item.Value.t'),
-    },
+    } satisfies StepPayload<WindowTask>,
     // `{}` per window done, `{ s, w, e }` per window failed: a few KiB for a thousand windows.
     resultPath: '$.results',
   });
@@ -132,12 +147,15 @@ export function snapshotDefinition(
       snapshotId: path.stringAt('$.snapshotId'),
       remaining: path.numberAt('$.remaining'),
       failures: path.listAt('$.results'),
-    }),
+    } satisfies StepPayload<FinalizeSnapshotInput>),
     resultPath: '$.finalize',
   });
   finalize.addCatch(stepFailed, { errors: ['States.ALL'], resultPath: '$.error' });
   const recordFailure = states.invoke('RecordSnapshotFailureTask', S.recordFailure, finalizeSnapshot, {
-    payload: sfn.TaskInput.fromObject({ snapshotId: path.stringAt('$.snapshotId'), error: path.objectAt('$.error') }),
+    payload: sfn.TaskInput.fromObject({
+      snapshotId: path.stringAt('$.snapshotId'),
+      error: path.objectAt('$.error'),
+    } satisfies StepPayload<FinalizeSnapshotInput>),
     resultPath: '$.finalize',
   });
   recordFailure.addCatch(stepFailed, { errors: ['States.ALL'], resultPath: '$.error' });
