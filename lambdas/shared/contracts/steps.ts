@@ -269,7 +269,7 @@ export interface PlanSnapshotResult {
   readonly mode: 'full' | 'replay' | 'resume';
   /** ISO-8601; every stream's incremental watermark starts here once the snapshot completes. */
   readonly cutoff: string;
-  /** Windows not done yet, at most 1,000 (`MAX_WINDOWS_PER_EXECUTION`, pipeline/plan.ts). */
+  /** Windows not done yet, at most 1,000 (`MAX_WINDOWS_PER_EXECUTION`, pipeline/snapshot.ts). */
   readonly windows: readonly PlannedWindow[];
   /** Windows of the snapshot. */
   readonly total: number;

@@ -12,7 +12,7 @@
  * values decide which total a row counts in.
  *
  * **Lake side.** The landed rows, as mapped: the window statistics group the money sums by the
- * landed currency and classifying columns (parquet/stats.ts), batch by batch, in exact decimals.
+ * landed currency and classifying columns (landing/stats.ts), batch by batch, in exact decimals.
  *
  * The window's count and column sums are reconciled already (a difference fails the window); these
  * totals catch what those cannot: a row landed under another currency, direction, status or type
