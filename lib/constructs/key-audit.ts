@@ -32,7 +32,7 @@ import { EncryptedLogGroup } from './log-group.ts';
 import type { Network } from './network.ts';
 import { scheduleDeadLetterQueue, schedulerRole } from './schedule.ts';
 import type { SourceCredentials } from './source-credentials.ts';
-import { addLambdaRetries, vendedLogDeliveryStatements } from './step-functions.ts';
+import { addLambdaRetries, startPublishStateJson, vendedLogDeliveryStatements } from './step-functions.ts';
 import type { SyncState } from './sync-state.ts';
 
 /** State names of the key-audit state machine (tests and the local harness refer to them). */
@@ -196,25 +196,7 @@ export class KeyAudit extends Construct {
     audit.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
     const done = new sfn.Succeed(this, 'Done', { stateName: S.done });
     const publish = new sfn.CustomState(this, S.publish, {
-      stateJson: {
-        Type: 'Task',
-        Resource: `arn:${stack.partition}:states:::states:startExecution.sync:2`,
-        Parameters: {
-          StateMachineArn: serving.publishStateMachine.stateMachineArn,
-          Input: { 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id' },
-        },
-        ResultSelector: { 'status.$': '$.Status' },
-        ResultPath: '$.publish',
-        Retry: [
-          {
-            ErrorEquals: ['StepFunctions.ExecutionLimitExceededException', 'StepFunctions.SdkClientException'],
-            IntervalSeconds: 5,
-            BackoffRate: 2,
-            MaxAttempts: 4,
-            JitterStrategy: 'FULL',
-          },
-        ],
-      },
+      stateJson: startPublishStateJson(this, serving.publishStateMachine),
     });
     publish.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
     const landed = new sfn.Choice(this, 'Landed', { stateName: S.landed })

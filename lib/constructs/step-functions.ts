@@ -3,9 +3,10 @@
  * (the transient Lambda service errors, and the connector's retryable and timeout errors from
  * `contracts/errors`), and the statements it needs to deliver its logs and traces.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct } from 'constructs';
 import { RETRYABLE_ERRORS, TIMEOUT_ERRORS } from '#shared/contracts/errors';
 
 /** Errors of the Lambda service itself that AWS recommends retrying on every Lambda task. */
@@ -45,6 +46,37 @@ export function addLambdaRetries(task: sfn.TaskStateBase): void {
     maxAttempts: 1,
     jitterStrategy: sfn.JitterType.FULL,
   });
+}
+
+/**
+ * The task state that runs the publish state machine to its end (`startExecution.sync:2`) and keeps
+ * its status in `$.publish`, retrying the Step Functions errors that a later attempt can clear. It
+ * is a CustomState's JSON because the `StepFunctionsStartExecution` task cannot select the status
+ * alone. The incremental run and the key audit both publish through it.
+ */
+export function startPublishStateJson(
+  scope: Construct,
+  publishStateMachine: sfn.IStateMachine,
+): Record<string, unknown> {
+  return {
+    Type: 'Task',
+    Resource: `arn:${Stack.of(scope).partition}:states:::states:startExecution.sync:2`,
+    Parameters: {
+      StateMachineArn: publishStateMachine.stateMachineArn,
+      Input: { 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id' },
+    },
+    ResultSelector: { 'status.$': '$.Status' },
+    ResultPath: '$.publish',
+    Retry: [
+      {
+        ErrorEquals: ['StepFunctions.ExecutionLimitExceededException', 'StepFunctions.SdkClientException'],
+        IntervalSeconds: 5,
+        BackoffRate: 2,
+        MaxAttempts: 4,
+        JitterStrategy: 'FULL',
+      },
+    ],
+  };
 }
 
 /** What Step Functions needs to deliver its logs (vended log delivery) and traces. */

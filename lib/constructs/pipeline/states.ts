@@ -4,12 +4,11 @@
  * and waits for it. Every state is created in the Pipeline construct (its construct id is a child
  * of it), whichever definition asks for it.
  */
-import { Stack } from 'aws-cdk-lib';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import type { ConnectorFunction } from '../connector-function.ts';
-import { addLambdaRetries } from '../step-functions.ts';
+import { addLambdaRetries, startPublishStateJson } from '../step-functions.ts';
 
 /** Makes the states of the pipeline definitions in `scope`. */
 export class PipelineStates {
@@ -62,25 +61,7 @@ export class PipelineStates {
       resultPath: '$.publish',
     });
     const task = new sfn.CustomState(this.scope, stateName, {
-      stateJson: {
-        Type: 'Task',
-        Resource: `arn:${Stack.of(this.scope).partition}:states:::states:startExecution.sync:2`,
-        Parameters: {
-          StateMachineArn: this.publishStateMachine.stateMachineArn,
-          Input: { 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id' },
-        },
-        ResultSelector: { 'status.$': '$.Status' },
-        ResultPath: '$.publish',
-        Retry: [
-          {
-            ErrorEquals: ['StepFunctions.ExecutionLimitExceededException', 'StepFunctions.SdkClientException'],
-            IntervalSeconds: 5,
-            BackoffRate: 2,
-            MaxAttempts: 4,
-            JitterStrategy: 'FULL',
-          },
-        ],
-      },
+      stateJson: startPublishStateJson(this.scope, this.publishStateMachine),
     });
     task.addCatch(notDone, { errors: ['States.ALL'], resultPath: '$.publishError' });
     return { task, notDone };
