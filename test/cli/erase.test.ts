@@ -27,6 +27,7 @@ import { createSyntheticOperator, syntheticOperatorConfig } from '../../syntheti
 import { HOUR, openSourceDb, type SourceDb } from '../extract/fixtures.ts';
 import { engineAvailable, engineUrl, uniqueName } from '../helpers/databases.ts';
 import { type DuckDbHandle, openDuckDb, parquetSource } from '../helpers/duckdb.ts';
+import { silenceMetricsWarnings } from '../helpers/quiet-metrics.ts';
 import { runCli } from './run.ts';
 
 const ID = 'C0000003';
@@ -105,7 +106,6 @@ describe.skipIf(!mysqlAvailable)(
     const url = engineUrl('mysql');
     const schema = uniqueName('erase_mysql');
     const OPERATOR = 'erase-casino';
-    const stderr = process.stderr.write.bind(process.stderr);
     /** The tables of the streams and the player column, as the example mapping maps them. */
     const SOURCE_TABLES: Partial<Record<StreamName, string>> = {
       players: 'customers',
@@ -194,10 +194,7 @@ describe.skipIf(!mysqlAvailable)(
     const notOfPlayer = (rows: readonly string[] = []) => rows.filter((r) => !r.includes(`"player_id":"${pseudonym}"`));
 
     beforeAll(async () => {
-      vi.spyOn(process.stderr, 'write').mockImplementation(((chunk: unknown, ...rest: unknown[]) =>
-        /^(No application metrics to publish|Dimension "[^"]+" has already been added)/.test(String(chunk))
-          ? true
-          : (stderr as (...args: unknown[]) => boolean)(chunk, ...rest)) as typeof process.stderr.write);
+      silenceMetricsWarnings();
       dir = await mkdtemp(join(tmpdir(), 'erase-local-'));
       const _paths = localStatePaths(dir);
       const now = new Date(Math.floor((Date.now() - 3 * HOUR) / HOUR) * HOUR);

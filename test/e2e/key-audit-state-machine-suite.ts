@@ -20,6 +20,7 @@ import { createLocalPipeline, type KeyAuditRun, type LocalPipeline } from '../..
 import { createSyntheticOperator, syntheticOperatorConfig } from '../../synthetic/operator.ts';
 import { MINUTE, openSourceDb, type SourceDb } from '../extract/fixtures.ts';
 import { type Engine, engineUrl, uniqueName } from '../helpers/databases.ts';
+import { silenceMetricsWarnings } from '../helpers/quiet-metrics.ts';
 
 const OPERATOR = 'audit-sm-casino';
 const lit = (v: string) => `'${v.replaceAll("'", "''")}'`;
@@ -35,7 +36,6 @@ export function describeKeyAuditStateMachine(engine: Engine, available: boolean)
       const url = engineUrl(engine);
       const schema = uniqueName(`kasm_${engine}`);
       const H0 = Math.floor((Date.now() - 2 * 3_600_000) / MINUTE) * MINUTE;
-      const stderr = process.stderr.write.bind(process.stderr);
 
       let s3: S3rverHandle;
       let dynamo: DynaliteHandle;
@@ -52,10 +52,7 @@ export function describeKeyAuditStateMachine(engine: Engine, available: boolean)
           .sort();
 
       beforeAll(async () => {
-        vi.spyOn(process.stderr, 'write').mockImplementation(((chunk: unknown, ...rest: unknown[]) =>
-          /^(No application metrics to publish|Dimension "[^"]+" has already been added)/.test(String(chunk))
-            ? true
-            : (stderr as (...args: unknown[]) => boolean)(chunk, ...rest)) as typeof process.stderr.write);
+        silenceMetricsWarnings();
         [s3, dynamo] = await Promise.all([startS3rver(), startDynalite()]);
         scratch = await mkdtemp(join(tmpdir(), 'e2e-key-audit-'));
         await createSyntheticOperator({ engine, url, schema, players: 10, days: 2, now: new Date(H0), seed: 31 });

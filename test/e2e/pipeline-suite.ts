@@ -57,6 +57,7 @@ import {
 } from '../extract/fixtures.ts';
 import { type Engine, engineUrl, uniqueName } from '../helpers/databases.ts';
 import { type DuckDbHandle, openDuckDb, parquetSource } from '../helpers/duckdb.ts';
+import { silenceMetricsWarnings } from '../helpers/quiet-metrics.ts';
 
 /** The synthetic operator's tables as the acme-casino mapping lands them (written out independently). */
 const STREAMS: Record<
@@ -113,7 +114,6 @@ export function describePipeline(engine: Engine, available: boolean): void {
       let nullCursorKeys: string[] = [];
       let start = 0;
       let cutoff = 0;
-      const stderr = process.stderr.write.bind(process.stderr);
 
       /** The landed key of a source key (player ids are pseudonymized). */
       const landedKey = (stream: StreamName, key: string) =>
@@ -253,10 +253,7 @@ export function describePipeline(engine: Engine, available: boolean): void {
 
       beforeAll(async () => {
         // Powertools Metrics warns on its own console when a flush has no metrics (they are disabled here).
-        vi.spyOn(process.stderr, 'write').mockImplementation(((chunk: unknown, ...rest: unknown[]) =>
-          /^(No application metrics to publish|Dimension "[^"]+" has already been added)/.test(String(chunk))
-            ? true
-            : (stderr as (...args: unknown[]) => boolean)(chunk, ...rest)) as typeof process.stderr.write);
+        silenceMetricsWarnings();
         [s3, dynamo] = await Promise.all([startS3rver(), startDynalite()]);
         scratch = await mkdtemp(join(tmpdir(), 'e2e-pipeline-'));
         await createSyntheticOperator({

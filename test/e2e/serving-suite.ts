@@ -38,6 +38,7 @@ import {
   wallToUtcMs,
 } from '../extract/fixtures.ts';
 import { type Engine, engineUrl, uniqueName } from '../helpers/databases.ts';
+import { silenceMetricsWarnings } from '../helpers/quiet-metrics.ts';
 
 const OPERATOR = 'serving-casino';
 const SNAPSHOT_DAYS = 3;
@@ -65,7 +66,6 @@ export function describeServing(engine: Engine, available: boolean): void {
     const url = engineUrl(engine);
     const schema = uniqueName(`srv_${engine}`);
     const H0 = Math.floor((Date.now() - 2 * HOUR) / MINUTE) * MINUTE;
-    const stderr = process.stderr.write.bind(process.stderr);
 
     let s3: S3rverHandle;
     let dynamo: DynaliteHandle;
@@ -163,10 +163,7 @@ export function describeServing(engine: Engine, available: boolean): void {
     }
 
     beforeAll(async () => {
-      vi.spyOn(process.stderr, 'write').mockImplementation(((chunk: unknown, ...rest: unknown[]) =>
-        /^(No application metrics to publish|Dimension "[^"]+" has already been added)/.test(String(chunk))
-          ? true
-          : (stderr as (...args: unknown[]) => boolean)(chunk, ...rest)) as typeof process.stderr.write);
+      silenceMetricsWarnings();
       [s3, dynamo] = await Promise.all([startS3rver(), startDynalite()]);
       scratch = await mkdtemp(join(tmpdir(), 'e2e-serving-'));
       await createSyntheticOperator({

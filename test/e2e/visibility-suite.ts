@@ -24,6 +24,7 @@ import { createSyntheticOperator, syntheticOperatorConfig } from '../../syntheti
 import { DAY, HOUR, MINUTE, openSourceDb, type SourceDb, wallText } from '../extract/fixtures.ts';
 import { type Engine, engineUrl, uniqueName } from '../helpers/databases.ts';
 import { type DuckDbHandle, openDuckDb, parquetSource } from '../helpers/duckdb.ts';
+import { silenceMetricsWarnings } from '../helpers/quiet-metrics.ts';
 
 const OPERATOR = 'visible-casino';
 const HISTORY_DAYS = 8;
@@ -42,7 +43,6 @@ export function describeVisibility(engine: Engine, available: boolean): void {
       const url = engineUrl(engine);
       const schema = uniqueName(`vis_${engine}`);
       const H0 = Math.floor((Date.now() - 2 * HOUR) / MINUTE) * MINUTE;
-      const stderr = process.stderr.write.bind(process.stderr);
 
       let s3: S3rverHandle;
       let dynamo: DynaliteHandle;
@@ -103,10 +103,7 @@ export function describeVisibility(engine: Engine, available: boolean): void {
       }
 
       beforeAll(async () => {
-        vi.spyOn(process.stderr, 'write').mockImplementation(((chunk: unknown, ...rest: unknown[]) =>
-          /^(No application metrics to publish|Dimension "[^"]+" has already been added)/.test(String(chunk))
-            ? true
-            : (stderr as (...args: unknown[]) => boolean)(chunk, ...rest)) as typeof process.stderr.write);
+        silenceMetricsWarnings();
         [s3, dynamo] = await Promise.all([startS3rver(), startDynalite()]);
         scratch = await mkdtemp(join(tmpdir(), 'e2e-visibility-'));
         await createSyntheticOperator({

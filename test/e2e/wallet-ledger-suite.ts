@@ -24,6 +24,7 @@ import { createLocalPipeline, type LocalPipeline, type PublishRun } from '../../
 import { createSyntheticOperator, syntheticOperatorConfig, WallClock } from '../../synthetic/operator.ts';
 import { HOUR, MINUTE, openSourceDb, type SourceDb } from '../extract/fixtures.ts';
 import { type Engine, engineUrl, uniqueName } from '../helpers/databases.ts';
+import { silenceMetricsWarnings } from '../helpers/quiet-metrics.ts';
 
 const OPERATOR = 'ledger-casino';
 const trino = new TrinoSQL();
@@ -42,7 +43,6 @@ export function describeWalletLedger(engine: Engine, available: boolean): void {
       const schema = uniqueName(`wl_${engine}`);
       const H0 = Math.floor((Date.now() - 2 * HOUR) / MINUTE) * MINUTE;
       const clock = new WallClock('Europe/Malta');
-      const stderr = process.stderr.write.bind(process.stderr);
 
       let s3: S3rverHandle;
       let dynamo: DynaliteHandle;
@@ -65,10 +65,7 @@ export function describeWalletLedger(engine: Engine, available: boolean): void {
       }
 
       beforeAll(async () => {
-        vi.spyOn(process.stderr, 'write').mockImplementation(((chunk: unknown, ...rest: unknown[]) =>
-          /^(No application metrics to publish|Dimension "[^"]+" has already been added)/.test(String(chunk))
-            ? true
-            : (stderr as (...args: unknown[]) => boolean)(chunk, ...rest)) as typeof process.stderr.write);
+        silenceMetricsWarnings();
         [s3, dynamo] = await Promise.all([startS3rver(), startDynalite()]);
         scratch = await mkdtemp(join(tmpdir(), 'e2e-wallet-'));
         await createSyntheticOperator({ engine, url, schema, players: 12, days: 2, now: new Date(H0), seed: 23 });
