@@ -31,8 +31,9 @@
  */
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
+import { resolveStreamPlan } from '../config/stream-plan.ts';
 import type { Continuation, LatenessStats, Reconciliation } from '../contracts/steps.ts';
-import { type LandedColumn, landedColumns, schemaFingerprint } from '../landed-schema.ts';
+import { type LandedColumn, landedColumnsOf, schemaFingerprint } from '../landed-schema.ts';
 import type { EncodedBatch } from '../landing/batch-encoding.ts';
 import { PartitionedPartWriter, partFileOptions } from '../landing/part-writer.ts';
 import { commitWindow, newAttemptId, type WindowManifest } from '../landing/window.ts';
@@ -55,7 +56,7 @@ import {
   sourceMoneyTotals,
 } from './money-totals.ts';
 import { openPosition, sealPosition } from './position.ts';
-import { sourcePlan } from './source-plan.ts';
+import { sourcePlanOf } from './source-plan.ts';
 
 /** Landed figures differ from the source's for the same range. Not retryable: it needs a look. */
 export class ReconciliationError extends Error {
@@ -187,8 +188,10 @@ function subtract(a: CountAndSums, b: CountAndSums | undefined): { count: bigint
 /** Extracts, reconciles and (when the range is complete) commits one range. */
 export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequest): Promise<ExtractRangeOutcome> {
   const { config, source, sink } = deps;
-  const plan = sourcePlan(config, req.stream);
-  const columns: readonly LandedColumn[] = landedColumns(config, req.stream);
+  // The stream's config, resolved once for the source plan, the landed columns and the mapper.
+  const streamPlan = resolveStreamPlan(config, req.stream);
+  const plan = sourcePlanOf(streamPlan);
+  const columns: readonly LandedColumn[] = landedColumnsOf(streamPlan);
   const fingerprint = schemaFingerprint(columns);
   const reserveMs = deps.reserveMs ?? 90_000;
   const now = deps.now ?? (() => new Date());
@@ -305,6 +308,7 @@ export async function extractRange(deps: ExtractRangeDeps, req: ExtractRangeRequ
           mapper ??= createRowMapper({
             config,
             stream: req.stream,
+            plan: streamPlan,
             sourceColumns: batch.columns,
             pseudonymizer: deps.pseudonymizer,
             runId: req.runId,
