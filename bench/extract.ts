@@ -63,8 +63,10 @@ function postgresCpuSeconds(): number {
       const close = stat.lastIndexOf(')');
       if (!stat.slice(stat.indexOf('(') + 1, close).startsWith('postgres')) continue;
       const fields = stat.slice(close + 2).split(' ');
-      // utime, stime of the process and its waited-for children (fields 14-17, here from field 3).
-      ticks += Number(fields[11]) + Number(fields[12]);
+      // utime and stime of the process and of its children that ended (fields 14-17, counted from
+      // field 3): a backend that served the extractor has ended by the second reading, and its
+      // time is then in the postmaster's children's time.
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     } catch {
       // The process ended between listing and reading.
     }
