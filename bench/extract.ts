@@ -12,9 +12,17 @@
  * CPU seconds count every thread of the extractor process (process.cpuUsage), so they stay
  * comparable when the machine is busy and when the work is spread over worker threads.
  * `--scale` repeats at 1M, 2M, 4M and 8M rows to show memory staying flat.
+ *
+ * The source and S3 run on the same machine here (PostgreSQL's server processes and s3rver in this
+ * process), so during the extractor's run the bench also reads their CPU time (Linux `/proc`) and
+ * the machine's busy time: `sourceCpuSecondsPerMillionRows`, `s3CpuSecondsPerMillionRows`,
+ * `connectorCoresUsed` (extractor CPU seconds per wall second) and `machineCoresBusy`. In Lambda
+ * the function's vCPUs do only the extractor's work; `cpuBoundRowsPerSec` (its vCPUs, one per
+ * worker thread or one, divided by its CPU seconds per row) is the rate it reaches when they are
+ * kept busy.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +43,48 @@ function bundleExtractor(): { entry: string; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'connector-bench-'));
   bundleForNode(dir, { 'extract-child': join(HERE, 'extract-child.ts') });
   return { entry: join(dir, 'extract-child.mjs'), dir };
+}
+
+/** Clock ticks per second of `/proc` CPU times (`getconf CLK_TCK`; 100 on Linux). */
+const CLK_TCK = 100;
+
+/** CPU seconds of every PostgreSQL server process so far (Linux; 0 elsewhere). */
+function postgresCpuSeconds(): number {
+  let ticks = 0;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return 0;
+  }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      if (!stat.slice(stat.indexOf('(') + 1, close).startsWith('postgres')) continue;
+      const fields = stat.slice(close + 2).split(' ');
+      // utime and stime of the process and of its children that ended (fields 14-17, counted from
+      // field 3): a backend that served the extractor has ended by the second reading, and its
+      // time is then in the postmaster's children's time.
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    } catch {
+      // The process ended between listing and reading.
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+/** Busy and total CPU seconds of the whole machine so far (Linux `/proc/stat`; zeros elsewhere). */
+function machineCpuSeconds(): { busy: number; total: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const t = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = t.reduce((a, b) => a + b, 0);
+    const idle = (t[3] ?? 0) + (t[4] ?? 0);
+    return { busy: (total - idle) / CLK_TCK, total: total / CLK_TCK };
+  } catch {
+    return { busy: 0, total: 0 };
+  }
 }
 
 interface Args {
@@ -122,6 +172,7 @@ try {
       if (copy.rows !== rows) throw new Error(`COPY returned ${copy.rows} rows, expected ${rows}`);
       process.stderr.write(`extract-window into Parquet on S3 (workers: ${workers ?? 'auto'})...\n`);
       const bucket = await s3.createBucket();
+      const before = { pg: postgresCpuSeconds(), self: process.cpuUsage(), machine: machineCpuSeconds() };
       const ext = await runExtractor(bundle.entry, {
         BENCH_SOURCE_URL: url,
         BENCH_CONFIG: JSON.stringify(benchConfig(url, SCHEMA)),
@@ -131,6 +182,14 @@ try {
         BENCH_BUCKET: bucket,
         ...(workers === undefined ? {} : { BENCH_WORKERS: String(workers) }),
       });
+      const self = process.cpuUsage(before.self);
+      const machine = machineCpuSeconds();
+      const others = {
+        sourceCpuSeconds: postgresCpuSeconds() - before.pg,
+        s3CpuSeconds: (self.user + self.system) / 1e6,
+        machineBusySeconds: machine.busy - before.machine.busy,
+        machineSeconds: (machine.total - before.machine.total) / availableParallelism(),
+      };
       process.stderr.write(
         `connector ${ext.seconds.toFixed(2)} s, ${ext.cpuSeconds.toFixed(2)} s CPU (reconciliation count ${ext.countSeconds.toFixed(2)} s), COPY ${copy.seconds.toFixed(2)} s\n`,
       );
@@ -150,6 +209,16 @@ try {
           : { mainThreadCpuSecondsPerMillionRows: Math.round((ext.mainThreadCpuSeconds / rows) * 1e6 * 100) / 100 }),
         peakRssMb: ext.peakRssMb,
         workers: ext.workers,
+        // Where the machine's cores went during the extractor's run.
+        connectorCoresUsed: Math.round((ext.cpuSeconds / ext.seconds) * 100) / 100,
+        sourceCpuSecondsPerMillionRows: Math.round((others.sourceCpuSeconds / rows) * 1e6 * 100) / 100,
+        s3CpuSecondsPerMillionRows: Math.round((others.s3CpuSeconds / rows) * 1e6 * 100) / 100,
+        machineCoresBusy:
+          others.machineSeconds > 0 ? Math.round((others.machineBusySeconds / others.machineSeconds) * 100) / 100 : 0,
+        // The rate when the extractor's vCPUs (one per worker, or one) do only its work.
+        cpuBoundRowsPerSec: Math.round(
+          (Math.min(availableParallelism(), Math.max(1, ext.workers)) * rows) / ext.cpuSeconds,
+        ),
         parquetBytes: ext.parquetBytes,
         connectorSeconds: Math.round(ext.seconds * 100) / 100,
         copySeconds: Math.round(copy.seconds * 100) / 100,

@@ -112,7 +112,7 @@ port.on('message', (job: BatchJob) => {
     port.postMessage({ id: job.id, error: toWireError(err) } satisfies BatchReply);
     return;
   }
-  // Each file writeParquet returned has its own buffer; the body is a view of it.
+  // Each body has a buffer of its own (the compressed pages, or the file writeParquet returned).
   const transfer = [...new Set(encoded.segments.map((s) => s.groups.body.buffer as ArrayBuffer))];
   port.postMessage({ id: job.id, encoded } satisfies BatchReply, transfer);
 });

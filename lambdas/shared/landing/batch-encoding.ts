@@ -4,19 +4,12 @@
  * as whole Parquet row groups, so a worker thread can do it while the thread that owns the
  * Parquet parts (`PartitionedPartWriter.writeEncoded`) only places the row groups and uploads.
  */
-import { RecordBatchStreamWriter } from 'apache-arrow';
-import { Table as WasmTable, writeParquet } from 'parquet-wasm/node';
 import { METADATA_FIELDS } from '../canonical.ts';
 import { type LandedColumn, moneyGroupIndices } from '../landed-schema.ts';
 import { createParquetEncoder, type ParquetEncoder } from '../parquet/encoder.ts';
-import { ParquetEncodeError, ParquetWriteError } from '../parquet/errors.ts';
-import {
-  DEFAULT_ROW_GROUP_BYTES,
-  DEFAULT_ROW_GROUP_ROWS,
-  type ParquetFileOptions,
-  writerProperties,
-} from '../parquet/file-stream.ts';
-import { type EncodedRowGroups, rowGroupsOf } from '../parquet/row-groups.ts';
+import { ParquetEncodeError } from '../parquet/errors.ts';
+import { DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS, type ParquetFileOptions } from '../parquet/file-stream.ts';
+import { type EncodedRowGroups, encodeRowGroups } from '../parquet/row-groups.ts';
 import type { LandedBatch } from '../types.ts';
 import type { WriteContext } from '../write-context.ts';
 import { WindowStats, type WindowStatsPart } from './stats.ts';
@@ -182,14 +175,8 @@ export class RowGroupEncoder {
   private flush(): void {
     const rows = this.encoder.bufferedRows;
     if (rows === 0) return;
-    const ipc = RecordBatchStreamWriter.writeAll([this.encoder.recordBatch()]).toUint8Array(true);
+    const groups = encodeRowGroups(this.encoder.recordBatch(), this.fileOptions);
     this.encoder.reset();
-    // writeParquet takes ownership of the wasm table (and frees it).
-    const file = writeParquet(WasmTable.fromIPCStream(ipc), writerProperties(this.fileOptions));
-    const groups = rowGroupsOf(file);
-    if (groups.rows !== rows) {
-      throw new ParquetWriteError(`the Parquet writer encoded ${groups.rows} rows of a row group of ${rows}`);
-    }
     this.segments.push({ day: this.day!, rows, groups });
   }
 }

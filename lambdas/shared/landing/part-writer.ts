@@ -10,19 +10,21 @@
  * attempt carry its id in their progress), so an attempt never overwrites what another wrote.
  * Nothing here decides whether a window is committed: that is `commitWindow`, after the parts.
  *
- * Memory is bounded by the open dates (at most `maxOpenPartitions`), each holding one Arrow batch
- * buffer (`batchRows` rows or `batchBytes` bytes), the compressed row group being built
- * (`rowGroupRows` rows or `rowGroupBytes` encoded bytes) and the sink's upload buffers (of the open parts and of up to four closed parts still completing); a window is
- * never held whole.
+ * Each date buffers its next row group (`rowGroupRows` rows or `rowGroupBytes` bytes of Arrow
+ * buffers), which is encoded as a whole when full (`encodeRowGroups`, as a {@link RowGroupEncoder}
+ * in a worker thread encodes them) and appended to the date's part. Memory is bounded by the open
+ * dates (at most `maxOpenPartitions`) with one row-group buffer each, the row group being encoded,
+ * and the sink's upload buffers (of the open parts and of up to four closed parts still
+ * completing); a window is never held whole.
  */
 import { CANONICAL_STREAMS, type StreamName } from '../canonical.ts';
 import type { PartResult, WindowProgress } from '../contracts/steps.ts';
 import { type LandedColumn, moneyGroupIndices } from '../landed-schema.ts';
 import { partitionDate, rawPartKey } from '../layout.ts';
-import { createParquetEncoder, type ParquetEncoder, type ParquetEncoderOptions } from '../parquet/encoder.ts';
+import { createParquetEncoder, type ParquetEncoder } from '../parquet/encoder.ts';
 import { ParquetEncodeError } from '../parquet/errors.ts';
-import { type ParquetFileOptions, ParquetFileStream } from '../parquet/file-stream.ts';
-import { RowGroupFileWriter } from '../parquet/row-groups.ts';
+import { DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS, type ParquetFileOptions } from '../parquet/file-stream.ts';
+import { encodeRowGroups, RowGroupFileWriter } from '../parquet/row-groups.ts';
 import type { ObjectSink, ObjectUpload } from '../sink/sink.ts';
 import type { LandedBatch } from '../types.ts';
 import type { WriteContext } from '../write-context.ts';
@@ -50,7 +52,7 @@ export const DEFAULT_PART_BYTES = 128 * 1024 * 1024;
  */
 const MAX_FINISHING_UPLOADS = 4;
 
-export interface PartitionedPartWriterOptions extends ParquetFileOptions, Omit<ParquetEncoderOptions, 'context'> {
+export interface PartitionedPartWriterOptions extends ParquetFileOptions {
   readonly sink: ObjectSink;
   readonly stream: StreamName;
   readonly runId: string;
@@ -111,9 +113,10 @@ export function partFileOptions(
 
 interface OpenPartition {
   readonly dt: string;
+  /** The date's next row group, buffered (`write`). */
   readonly encoder: ParquetEncoder;
-  /** The part being written: encoded here (`write`), or made of row groups encoded elsewhere (`writeEncoded`). */
-  file: ParquetFileStream | RowGroupFileWriter | undefined;
+  /** The part being written: its row groups encoded here (`write`) or elsewhere (`writeEncoded`). */
+  file: RowGroupFileWriter | undefined;
   upload: ObjectUpload | undefined;
   key: string;
   part: number;
@@ -221,11 +224,9 @@ export class PartitionedPartWriter {
       this.stats.merge(batch.stats);
       for (const segment of batch.segments) {
         const partition = await this.partition(segment.day);
-        if (!partition.file) this.startPart(partition, 'row-groups');
-        const file = partition.file;
-        if (!(file instanceof RowGroupFileWriter))
-          throw new Error('writeEncoded cannot follow write on one part writer');
-        await file.append(segment.groups);
+        if (partition.encoder.bufferedRows > 0) throw new Error('writeEncoded cannot follow write on one part writer');
+        if (!partition.file) this.startPart(partition);
+        await partition.file!.append(segment.groups);
         partition.rows += segment.rows;
         if (partition.file!.bytesWritten >= this.partBytes) await this.finishPart(partition);
       }
@@ -280,9 +281,10 @@ export class PartitionedPartWriter {
       }
       partition = {
         dt: partitionDate(new Date(day * DAY_MS)),
+        // One buffered batch is one row group, as a RowGroupEncoder cuts them.
         encoder: createParquetEncoder(this.options.columns, {
-          ...(this.options.batchRows ? { batchRows: this.options.batchRows } : {}),
-          ...(this.options.batchBytes ? { batchBytes: this.options.batchBytes } : {}),
+          batchRows: this.fileOptions.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS,
+          batchBytes: this.fileOptions.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES,
           context: this.context,
         }),
         file: undefined,
@@ -298,20 +300,19 @@ export class PartitionedPartWriter {
     return partition;
   }
 
-  /** Hands the buffered rows of a date to its open part (opening one if needed), then rolls the part if it is full. */
+  /** Encodes the buffered rows of a date as a row group of its open part (opening one if needed), then rolls the part if it is full. */
   private async flushBatch(partition: OpenPartition): Promise<void> {
     if (partition.encoder.bufferedRows === 0) return;
-    if (!partition.file) this.startPart(partition, 'stream');
-    const file = partition.file;
-    if (!(file instanceof ParquetFileStream)) throw new Error('write cannot follow writeEncoded on one part writer');
     const rows = partition.encoder.bufferedRows;
-    await file.write(partition.encoder.recordBatch());
+    const groups = encodeRowGroups(partition.encoder.recordBatch(), this.fileOptions);
     partition.encoder.reset();
+    if (!partition.file) this.startPart(partition);
+    await partition.file!.append(groups);
     partition.rows += rows;
     if (partition.file!.bytesWritten >= this.partBytes) await this.finishPart(partition);
   }
 
-  private startPart(partition: OpenPartition, kind: 'stream' | 'row-groups'): void {
+  private startPart(partition: OpenPartition): void {
     const part = this.nextPart.get(partition.dt) ?? 0;
     this.nextPart.set(partition.dt, part + 1);
     const { stream, runId, windowId, attempt } = this.options;
@@ -319,8 +320,7 @@ export class PartitionedPartWriter {
     const upload = this.options.sink.openUpload(key, PARQUET_CONTENT_TYPE);
     partition.upload = upload;
     const consumer = (chunk: Uint8Array) => upload.write(chunk);
-    partition.file =
-      kind === 'stream' ? new ParquetFileStream(consumer, this.fileOptions) : new RowGroupFileWriter(consumer);
+    partition.file = new RowGroupFileWriter(consumer);
     partition.key = key;
     partition.part = part;
     partition.rows = 0;

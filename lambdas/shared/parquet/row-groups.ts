@@ -14,8 +14,11 @@
  *
  * Field ids are those of parquet-format's `parquet.thrift`.
  */
+import { type RecordBatch, RecordBatchStreamWriter } from 'apache-arrow';
+import { Table as WasmTable, writeParquet } from 'parquet-wasm/node';
+import { compressPages, NATIVE_ZSTD } from './compress-pages.ts';
 import { ParquetWriteError } from './errors.ts';
-import type { ByteConsumer } from './file-stream.ts';
+import { type ByteConsumer, type ParquetFileOptions, writerProperties } from './file-stream.ts';
 import { footerRowCount } from './footer.ts';
 import {
   field,
@@ -188,6 +191,26 @@ export function rowGroupsOf(file: Uint8Array): EncodedRowGroups {
   }
   const template = writeStruct(withRowGroups(meta, [], 0n));
   return { rows, body: file.subarray(4, bodyEnd), template, rowGroups, columnIndexes, offsetIndexes };
+}
+
+/**
+ * Encodes one Arrow batch as Parquet row groups with the writer settings (row group limits,
+ * dictionary columns, codec). With zstd (the default) parquet-wasm writes the pages uncompressed
+ * and Node's native zstd compresses them ({@link compressPages}): the same pages, encodings and
+ * statistics, in about a fifth of the compression time; where Node has no zstd, parquet-wasm
+ * compresses them itself.
+ * @throws ParquetWriteError when the encoder returns other rows than it was given
+ */
+export function encodeRowGroups(batch: RecordBatch, options: ParquetFileOptions): EncodedRowGroups {
+  const ipc = RecordBatchStreamWriter.writeAll([batch]).toUint8Array(true);
+  const nativeZstd = (options.compression ?? 'zstd') === 'zstd' && NATIVE_ZSTD;
+  const properties = writerProperties(nativeZstd ? { ...options, compression: 'none' } : options);
+  // writeParquet takes ownership of the wasm table (and frees it).
+  const groups = rowGroupsOf(writeParquet(WasmTable.fromIPCStream(ipc), properties));
+  if (groups.rows !== batch.numRows) {
+    throw new ParquetWriteError(`the Parquet writer encoded ${groups.rows} rows of a row group of ${batch.numRows}`);
+  }
+  return nativeZstd ? compressPages(groups) : groups;
 }
 
 /** A copy of the file metadata's top level with these row groups and row count. */

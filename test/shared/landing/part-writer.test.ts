@@ -75,7 +75,6 @@ describe('PartitionedPartWriter', () => {
       runId: 'snap-1',
       windowId: 'w-0001',
       attempt: 'a1',
-      batchRows: 50,
       rowGroupRows: 100,
       partBytes: 15_000,
     });
@@ -153,7 +152,6 @@ describe('PartitionedPartWriter', () => {
       runId: 'snap-1',
       windowId: 'w-0002',
       attempt: 'a1',
-      batchRows: 64,
       rowGroupRows: 128,
       partBytes: 10_000,
     };
@@ -187,7 +185,6 @@ describe('PartitionedPartWriter', () => {
       runId: 'snap-1',
       windowId: 'w-0003',
       attempt: 'a1',
-      batchRows: 100,
       rowGroupRows: 100,
       partBytes: 10_000,
     };
@@ -261,7 +258,7 @@ describe('PartitionedPartWriter', () => {
       windowId: 'w-0004',
       attempt: 'a1',
       operatorId: 'acme-casino',
-      batchRows: 10,
+      rowGroupRows: 10,
     });
     await writer.write(syntheticBatch(columns, 0, 25, (i) => MAY_1 + i));
     const bad = syntheticBatch(columns, 25, 5, (i) => MAY_1 + i);

@@ -46,7 +46,6 @@ async function attempt(sink: S3Sink, windowId: string, rows: number, stream = ST
     runId: 'run-1',
     windowId,
     attempt: newAttemptId(),
-    batchRows: 100,
     rowGroupRows: 100,
     partBytes: 8_000,
   });

@@ -80,7 +80,6 @@ async function writeParts(attempt: Attempt, batches: readonly LandedBatch[]): Pr
     windowId: attempt.windowId ?? 'w-0001',
     attempt: attempt.attempt ?? newAttemptId(),
     operatorId: 'acme-casino',
-    batchRows: 100,
     rowGroupRows: 100,
     partBytes: attempt.partBytes ?? 12_000,
   });
