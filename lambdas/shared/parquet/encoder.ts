@@ -506,6 +506,13 @@ class BoolBuilder extends BaseBuilder {
   }
 }
 
+/**
+ * Longest string copied to UTF-8 a code unit at a time in JS. A native `Buffer.write` costs about as
+ * much as copying 20 ASCII characters in JS (Node 22), and much less for longer ones: a 64-character
+ * pseudonym takes about a third of the time.
+ */
+const SHORT_STRING = 20;
+
 /** Strings → UTF-8 bytes plus int32 offsets. Short ASCII is copied in JS; anything else goes through Buffer.write. */
 class StringBuilder extends BaseBuilder {
   private offsets = new Int32Array(INITIAL_ROWS + 1);
@@ -528,7 +535,7 @@ class StringBuilder extends BaseBuilder {
         // A UTF-16 code unit never takes more than 3 UTF-8 bytes.
         if (pos + len * 3 > buf.length) buf = this.growBytes(pos, pos + len * 3);
         let k = 0;
-        if (len <= 64) {
+        if (len <= SHORT_STRING) {
           for (; k < len; k++) {
             const code = v.charCodeAt(k);
             if (code >= 0x80) break;
@@ -536,7 +543,8 @@ class StringBuilder extends BaseBuilder {
           }
         }
         if (k === len) pos += len;
-        else pos += k + buf.write(k === 0 ? v : v.slice(k), pos + k, 'utf8');
+        else if (k === 0) pos += buf.write(v, pos, 'utf8');
+        else pos += k + buf.write(v.slice(k), pos + k, 'utf8');
         if (pos > 0x7fffffff) {
           throw new RangeError('a batch holds more than 2 GiB of string data; lower batchBytes');
         }
