@@ -84,6 +84,12 @@ type ColumnPlan =
       readonly field: string;
       readonly column: string;
       readonly personal: boolean;
+      /**
+       * Set for a converter made by `buildConverter`: its source column, landed type and source
+       * kind, which are all its values depend on (the config path and nullability only shape its
+       * errors and MySQL zero dates). Two columns with one key land equal values.
+       */
+      readonly shareKey?: string;
     };
 
 const TEMPORAL_KINDS = new Set(['timestamp', 'timestamptz', 'date', 'text']);
@@ -92,6 +98,10 @@ const TEMPORAL_KINDS = new Set(['timestamp', 'timestamptz', 'date', 'text']);
 const MISSING = Symbol('NULL in a required column');
 
 const isCursor = (landedName: string) => landedName === '_cursor' || landedName === '_cursor_us';
+
+function shareKeyOf(sourceIndex: number, type: LandedColumn['type'], kind: SourceColumn['kind']): string {
+  return `${sourceIndex} ${JSON.stringify(type)} ${kind}`;
+}
 
 function findColumn(columns: readonly SourceColumn[], name: string): number {
   const exact = columns.findIndex((c) => c.name === name);
@@ -171,15 +181,20 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
         );
       }
       const target = { kind: source.kind, nullable: false, configPath: cursorPath, zone };
-      return {
+      const plan = {
         sourceIndex: index,
-        convert:
-          landed.name === '_cursor' ? buildConverter({ ...target, type: landed.type }) : instantMicrosConverter(target),
         nullable: false,
         field: landed.name,
         column: source.name,
         personal: false,
       };
+      return landed.name === '_cursor'
+        ? {
+            ...plan,
+            convert: buildConverter({ ...target, type: landed.type }),
+            shareKey: shareKeyOf(index, landed.type, source.kind),
+          }
+        : { ...plan, convert: instantMicrosConverter(target) };
     }
 
     const fieldName = landed.field ?? landed.name;
@@ -229,14 +244,22 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
         `${field.name} is ${typeLabel(landed.type)} but is mapped to column ${source.name} of type ${source.sourceType}; map a compatible column in ${configPath}`,
       );
     }
+    if (landed.type.kind === 'string') return { ...base, field: field.name, convert: undefined };
     return {
       ...base,
       field: field.name,
-      convert:
-        landed.type.kind === 'string'
-          ? undefined
-          : buildConverter({ type: landed.type, kind: source.kind, nullable: landed.nullable, configPath, zone }),
+      convert: buildConverter({ type: landed.type, kind: source.kind, nullable: landed.nullable, configPath, zone }),
+      shareKey: shareKeyOf(index, landed.type, source.kind),
     };
+  });
+  /**
+   * Per column, an earlier column whose converter lands the same values from the same source
+   * column (e.g. `_cursor` and the canonical cursor field), or -1: its values are copied instead of
+   * converting the text again.
+   */
+  const sameAs = plans.map((plan, c) => {
+    if (!('shareKey' in plan) || plan.shareKey === undefined) return -1;
+    return plans.findIndex((other, o) => o < c && 'shareKey' in other && other.shareKey === plan.shareKey);
   });
 
   let checkedColumns: readonly SourceColumn[] | undefined;
@@ -335,6 +358,26 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
                 const text = rows[r]![idx] as string | null;
                 if (text === null && !nullable) throw MISSING;
                 values[r] = text;
+              }
+            } else if (sameAs[c]! >= 0) {
+              // A value the earlier column landed is this column's too: that converter returned
+              // it for the same text. NULLs (a NULL or a zero date there) are decided here again.
+              const landedBefore = out[sameAs[c]!]!;
+              for (; r < n; r++) {
+                const before = landedBefore[r]!;
+                if (before !== null) {
+                  values[r] = before;
+                  continue;
+                }
+                const text = rows[r]![idx] as string | null;
+                if (text === null) {
+                  if (!nullable) throw MISSING;
+                  values[r] = null;
+                } else {
+                  const v = convert(text);
+                  if (v === null && !nullable) throw MISSING;
+                  values[r] = v;
+                }
               }
             } else {
               for (; r < n; r++) {
