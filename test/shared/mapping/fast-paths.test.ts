@@ -176,3 +176,124 @@ describe('timestamp converters over DST transitions', () => {
     expect(nullable('0000-00-00 00:00:00')).toBeNull();
   });
 });
+
+/**
+ * Independent reference of the decimal converter: the value of the text by BigInt arithmetic,
+ * unscaled at `scale`, or the kind of refusal (a fraction needing rounding, too many digits, not
+ * a number).
+ */
+function referenceDecimal(text: string, precision: number, scale: number): bigint | string {
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?/.exec(text)!;
+  if (m[2] === '' && (m[3] ?? '') === '') return 'syntax';
+  const int = m[2]!;
+  const frac = m[3] ?? '';
+  let exp = 0;
+  const rest = text.slice(m[0].length);
+  if (rest !== '') {
+    const e = /^[eE]([+-]?)(\d*)/.exec(rest);
+    if (!e) return 'syntax';
+    // The exponent is refused as soon as its digits pass 400, before what follows them is read.
+    const digits = e[2]!.replace(/^0+/, '');
+    if (digits.length > 3 || Number(digits) > 400) return 'range';
+    if (e[2] === '' || e[0].length !== rest.length) return 'syntax';
+    exp = Number(digits) * (e[1] === '-' ? -1 : 1);
+  }
+  const digits = BigInt(int + frac || '0');
+  const shift = scale - frac.length + exp;
+  let unscaled: bigint;
+  if (shift >= 0) unscaled = digits * 10n ** BigInt(shift);
+  else {
+    const divisor = 10n ** BigInt(-shift);
+    if (digits % divisor !== 0n) return 'fraction';
+    unscaled = digits / divisor;
+  }
+  if (unscaled >= 10n ** BigInt(precision)) return 'range';
+  return m[1] === '-' ? -unscaled : unscaled;
+}
+
+function decimalTexts(count: number, seed: number): string[] {
+  const rnd = random(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)]!;
+  const digits = (n: number) => {
+    let s = '';
+    for (let i = 0; i < n; i++) s += String(Math.floor(rnd() * 10));
+    return s;
+  };
+  const texts: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const shape = rnd();
+    let text: string;
+    if (shape < 0.3) text = `${Math.floor(rnd() * 200_000)}.${digits(2)}`;
+    else if (shape < 0.4) text = pick(['0', '0.00', '-0', '-0.00', '+0.5', '.5', '5.', '00012.30', '-.01', '0.000']);
+    else {
+      const sign = pick(['', '', '-', '+']);
+      const int = digits(Math.floor(rnd() * 42));
+      const frac = rnd() < 0.7 ? `.${digits(Math.floor(rnd() * 42))}` : '';
+      const exp = rnd() < 0.1 ? `${pick(['e', 'E'])}${pick(['', '+', '-'])}${Math.floor(rnd() * 60)}` : '';
+      text = sign + int + frac + exp;
+    }
+    if (rnd() < 0.05) {
+      const at = Math.floor(rnd() * (text.length + 1));
+      text = text.slice(0, at) + pick([' ', 'x', '.', '-', 'e', '\u0663', ',', 'e999']) + text.slice(at);
+    }
+    texts.push(text);
+  }
+  return texts;
+}
+
+describe('decimal converter', () => {
+  it.each([
+    [18, 2],
+    [38, 0],
+    [38, 10],
+    [38, 38],
+    [9, 4],
+  ])(
+    'DECIMAL(%i,%i): every value or refusal is the BigInt reference’s, on 50,000 generated texts',
+    (precision, scale) => {
+      const convert = buildConverter({
+        type: { kind: 'decimal', precision, scale },
+        kind: 'decimal',
+        nullable: true,
+        configPath: 'x',
+        zone: zoneConverter('UTC'),
+      });
+      const outcomes = { value: 0, syntax: 0, fraction: 0, range: 0 };
+      for (const text of decimalTexts(50_000, precision * 100 + scale)) {
+        const expected = referenceDecimal(text, precision, scale);
+        let actual: bigint | string;
+        try {
+          actual = convert(text) as bigint;
+        } catch (e) {
+          if (!(e instanceof ValueProblem)) throw e;
+          actual = e.code;
+        }
+        if (actual !== expected) expect({ text, actual }).toEqual({ text, actual: expected });
+        outcomes[typeof expected === 'bigint' ? 'value' : (expected as 'syntax')]++;
+      }
+      // Every outcome is exercised.
+      for (const count of Object.values(outcomes)) expect(count).toBeGreaterThan(100);
+    },
+  );
+
+  it('lands small values as shared BigInts and keeps negative zero zero', () => {
+    const convert = buildConverter({
+      type: { kind: 'decimal', precision: 18, scale: 2 },
+      kind: 'decimal',
+      nullable: true,
+      configPath: 'x',
+      zone: zoneConverter('UTC'),
+    });
+    expect(convert('-0.00')).toBe(0n);
+    expect(convert('-0')).toBe(0n);
+    expect(convert('12.34')).toBe(1234n);
+    expect(convert('-12.34')).toBe(-1234n);
+    expect(convert('1310.71')).toBe(131071n);
+    expect(convert('1310.72')).toBe(131072n);
+    expect(convert('9999999999999999.99')).toBe(999999999999999999n);
+    expect(() => convert('99999999999999999.99')).toThrow(
+      /has 17 integer digits but the landed type is DECIMAL\(18,2\)/,
+    );
+    expect(() => convert('0.125')).toThrow(/has 3 decimals but the landed type is DECIMAL\(18,2\)/);
+  });
+});
