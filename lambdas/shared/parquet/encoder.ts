@@ -413,6 +413,8 @@ class DecimalBuilder extends BaseBuilder {
   private buffer = new BigInt64Array(INITIAL_ROWS * 2);
   private readonly max: bigint;
   private readonly min: bigint;
+  /** Every value that fits the precision fits 64 bits (p ≤ 18): its high word is its sign. */
+  private readonly narrow: boolean;
 
   constructor(
     type: DataType,
@@ -423,6 +425,7 @@ class DecimalBuilder extends BaseBuilder {
     super(type, checks);
     this.max = 10n ** BigInt(precision) - 1n;
     this.min = -this.max;
+    this.narrow = this.max <= INT64_MAX;
   }
 
   protected resize(rows: number): void {
@@ -432,7 +435,7 @@ class DecimalBuilder extends BaseBuilder {
   append(src: readonly LandedValue[], start: number, end: number, at: number): void {
     const words = this.buffer;
     const bits = this.validity;
-    const { min, max } = this;
+    const { min, max, narrow } = this;
     let nulls = 0;
     for (let i = start, j = at; i < end; i++, j++) {
       const v = src[i];
@@ -441,7 +444,7 @@ class DecimalBuilder extends BaseBuilder {
         // Storing into a BigInt64Array keeps the low 64 bits; the high word is the sign unless
         // the value needs more than 64 bits (only then is a shifted BigInt allocated).
         words[2 * j] = v;
-        words[2 * j + 1] = v >= INT64_MIN && v <= INT64_MAX ? (v < 0n ? -1n : 0n) : v >> 64n;
+        words[2 * j + 1] = narrow || (v >= INT64_MIN && v <= INT64_MAX) ? (v < 0n ? -1n : 0n) : v >> 64n;
         bits[j >> 3]! |= 1 << (j & 7);
       } else if (v === null || v === undefined) {
         if (this.checks.required) this.checks.nullNotAllowed(i);
