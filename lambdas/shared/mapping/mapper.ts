@@ -14,7 +14,15 @@ import { type FieldPlan, resolveStreamPlan, type StreamPlan } from '../config/st
 import { type LandedColumn, landedColumnsOf } from '../landed-schema.ts';
 import { type Pseudonymizer, pseudonymInput } from '../pii/pseudonymizer.ts';
 import type { LandedBatch, LandedValue, SourceBatch, SourceColumn } from '../types.ts';
-import { buildConverter, type Converter, instantMicrosConverter, isCompatible, typeLabel } from './coerce.ts';
+import {
+  buildConverter,
+  type Converter,
+  type ConverterTarget,
+  instantMicrosConverter,
+  isCompatible,
+  timestampMicrosConverter,
+  typeLabel,
+} from './coerce.ts';
 import { CoercionError, MappingError, quoteValue, ValueProblem } from './errors.ts';
 import { zoneConverter } from './time.ts';
 import type { SourceSeq } from './version.ts';
@@ -90,6 +98,13 @@ type ColumnPlan =
        * errors and MySQL zero dates). Two columns with one key land equal values.
        */
       readonly shareKey?: string;
+      /** With `shareKey`: what the converter was built from. */
+      readonly target?: ConverterTarget;
+      /**
+       * Set on the column whose pass also lands `_cursor_us`: after `convert` returned a number,
+       * the microsecond instant of the same text.
+       */
+      readonly micros?: () => bigint;
     };
 
 const TEMPORAL_KINDS = new Set(['timestamp', 'timestamptz', 'date', 'text']);
@@ -193,6 +208,7 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
             ...plan,
             convert: buildConverter({ ...target, type: landed.type }),
             shareKey: shareKeyOf(index, landed.type, source.kind),
+            target: { ...target, type: landed.type },
           }
         : { ...plan, convert: instantMicrosConverter(target) };
     }
@@ -245,11 +261,13 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
       );
     }
     if (landed.type.kind === 'string') return { ...base, field: field.name, convert: undefined };
+    const target = { type: landed.type, kind: source.kind, nullable: landed.nullable, configPath, zone };
     return {
       ...base,
       field: field.name,
-      convert: buildConverter({ type: landed.type, kind: source.kind, nullable: landed.nullable, configPath, zone }),
+      convert: buildConverter(target),
       shareKey: shareKeyOf(index, landed.type, source.kind),
+      target,
     };
   });
   /**
@@ -261,6 +279,24 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
     if (!('shareKey' in plan) || plan.shareKey === undefined) return -1;
     return plans.findIndex((other, o) => o < c && 'shareKey' in other && other.shareKey === plan.shareKey);
   });
+  /**
+   * `_cursor_us` is the instant of the cursor column in microseconds, and that column's text is
+   * parsed for a TIMESTAMP column before it (`_cursor`, or the canonical cursor field): that
+   * column's pass lands `_cursor_us` too, from the same parse ({@link timestampMicrosConverter}).
+   */
+  const microsColumn = columns.findIndex((c) => c.name === '_cursor_us');
+  const microsPlan = plans[microsColumn];
+  if (microsPlan && 'sourceIndex' in microsPlan) {
+    const key = shareKeyOf(microsPlan.sourceIndex, { kind: 'timestamp' }, sourceColumns[microsPlan.sourceIndex]!.kind);
+    const from = plans.findIndex(
+      (p, c) => c < microsColumn && sameAs[c] === -1 && 'shareKey' in p && p.shareKey === key,
+    );
+    const plan = plans[from];
+    if (plan && 'target' in plan && plan.target) {
+      const pair = timestampMicrosConverter(plan.target);
+      plans[from] = { ...plan, convert: pair.convert, micros: pair.micros };
+    }
+  }
 
   let checkedColumns: readonly SourceColumn[] | undefined;
   const checkColumns = (batch: SourceBatch) => {
@@ -341,6 +377,8 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
         }
       }
       const out: LandedValue[][] = new Array(plans.length);
+      /** The `_cursor_us` values landed by the pass of the column with `micros`. */
+      let microsLanded: (bigint | undefined)[] | undefined;
       for (let c = 0; c < plans.length; c++) {
         const plan = plans[c]!;
         const values: LandedValue[] = new Array(n);
@@ -358,6 +396,43 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
                 const text = rows[r]![idx] as string | null;
                 if (text === null && !nullable) throw MISSING;
                 values[r] = text;
+              }
+            } else if (plan.micros !== undefined) {
+              // The column that lands _cursor_us too (see microsColumn): as below, plus the µs.
+              const micros: (bigint | undefined)[] = new Array(n);
+              microsLanded = micros;
+              for (; r < n; r++) {
+                const text = rows[r]![idx] as string | null;
+                if (text === null) {
+                  if (!nullable) throw MISSING;
+                  values[r] = null;
+                } else {
+                  const v = convert(text);
+                  if (v === null) {
+                    if (!nullable) throw MISSING;
+                  } else {
+                    micros[r] = plan.micros();
+                  }
+                  values[r] = v;
+                }
+              }
+            } else if (c === microsColumn && microsLanded !== undefined) {
+              // Where that column landed a value, its µs are this column's; NULLs are decided here.
+              for (; r < n; r++) {
+                const us = microsLanded[r];
+                if (us !== undefined) {
+                  values[r] = us;
+                  continue;
+                }
+                const text = rows[r]![idx] as string | null;
+                if (text === null) {
+                  if (!nullable) throw MISSING;
+                  values[r] = null;
+                } else {
+                  const v = convert(text);
+                  if (v === null && !nullable) throw MISSING;
+                  values[r] = v;
+                }
               }
             } else if (sameAs[c]! >= 0) {
               // A value the earlier column landed is this column's too: that converter returned
