@@ -159,8 +159,9 @@ export class WindowStats {
     }
     this.minCursor = min;
     this.maxCursor = max;
-    for (const m of this.money) m.sum = sumBigints(batch.columns[m.index]!, n, m.sum);
+    // Grouped, the one pass over the money values adds them to the window's sums too.
     if (this.grouping) this.addGroups(batch);
+    else for (const m of this.money) m.sum = sumBigints(batch.columns[m.index]!, n, m.sum);
     for (const t of this.times) {
       const values = batch.columns[t.index]!;
       let tmin = t.min;
@@ -240,6 +241,8 @@ export class WindowStats {
     const money = this.money.map((m) => batch.columns[m.index]!);
     const depth = keys.length;
     const values: (string | null)[] = new Array(depth);
+    /** The batch's part of the window's sums while it is an exact double (as in sumBigints). */
+    const totals = new Float64Array(money.length);
     for (let i = 0; i < batch.rowCount; i++) {
       for (let k = 0; k < depth; k++) {
         const v = keys[k]![i];
@@ -252,11 +255,20 @@ export class WindowStats {
         const v = money[m]![i];
         if (typeof v !== 'bigint') continue;
         const x = Number(v);
+        if (!Number.isSafeInteger(x)) {
+          leaf.group.sums[m]! += v;
+          this.money[m]!.sum += v;
+          continue;
+        }
         const t = pending[m]! + x;
-        if (t <= MAX_EXACT && t >= -MAX_EXACT && Number.isSafeInteger(x)) pending[m] = t;
+        if (t <= MAX_EXACT && t >= -MAX_EXACT) pending[m] = t;
         else leaf.group.sums[m]! += v;
+        const total = totals[m]! + x;
+        if (total <= MAX_EXACT && total >= -MAX_EXACT) totals[m] = total;
+        else this.money[m]!.sum += v;
       }
     }
+    for (let m = 0; m < totals.length; m++) if (totals[m] !== 0) this.money[m]!.sum += BigInt(totals[m]!);
     for (const leaf of this.leaves) {
       const pending = leaf.pending;
       for (let m = 0; m < pending.length; m++) {

@@ -107,6 +107,11 @@ describe('WindowStats money sums and groups', () => {
     const expected = reference(batches);
     expect(part.moneySums).toEqual(expected.sums);
     expect(part.moneyGroups).toEqual(expected.groups);
+    // Without grouping columns the sums take their own pass.
+    const ungrouped = new WindowStats(COLUMNS, 0);
+    for (const b of batches) ungrouped.add(b);
+    expect(ungrouped.part().moneySums).toEqual(expected.sums);
+    expect(ungrouped.part().moneyGroups).toEqual([]);
     // Snapshots made of merged parts are those of one instance that saw every batch.
     const merged = new WindowStats(COLUMNS, 0, undefined, [1, 2]);
     for (const b of batches) {
