@@ -23,6 +23,40 @@ interface TimeColumn {
   max: number;
 }
 
+/**
+ * A money group as the per-row loop reaches it: its sums, plus what was added to them in this batch
+ * while that stays an exact double (a BigInt addition allocates; most batches never leave doubles).
+ */
+interface GroupLeaf {
+  readonly group: GroupSums;
+  /** Per money column: an exact partial sum, within ±`Number.MAX_SAFE_INTEGER`. */
+  readonly pending: Float64Array;
+}
+
+/** Grouping values, one level per grouping column, down to a {@link GroupLeaf}. */
+type GroupTrie = Map<string | null, GroupTrie | GroupLeaf>;
+
+const MAX_EXACT = Number.MAX_SAFE_INTEGER;
+
+/**
+ * `sum + Σ values` over the bigints of `values[0..n)`, exactly: values that are safe integers are
+ * added as doubles while the partial sum stays a safe integer (then every addition is exact), the
+ * rest as bigints.
+ */
+function sumBigints(values: readonly unknown[], n: number, sum: bigint): bigint {
+  let small = 0;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (typeof v !== 'bigint') continue;
+    // Exact when it is a safe integer; a bigint beyond ±(2^53 - 1) converts to a double beyond it.
+    const x = Number(v);
+    const t = small + x;
+    if (t <= MAX_EXACT && t >= -MAX_EXACT && Number.isSafeInteger(x)) small = t;
+    else sum += v;
+  }
+  return small === 0 ? sum : sum + BigInt(small);
+}
+
 interface MoneyColumn {
   readonly index: number;
   readonly name: string;
@@ -62,6 +96,9 @@ export class WindowStats {
   private readonly times: TimeColumn[] = [];
   private readonly nulls: number[];
   private readonly groups = new Map<string, GroupSums>();
+  /** The same groups by their values, for the per-row loop (no key string per row). */
+  private readonly trie: GroupTrie = new Map();
+  private readonly leaves: GroupLeaf[] = [];
 
   /**
    * @param groupBy indices of the columns whose value tuples the money sums are also grouped by
@@ -122,16 +159,9 @@ export class WindowStats {
     }
     this.minCursor = min;
     this.maxCursor = max;
-    for (const m of this.money) {
-      const values = batch.columns[m.index]!;
-      let sum = m.sum;
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        if (typeof v === 'bigint') sum += v;
-      }
-      m.sum = sum;
-    }
+    // Grouped, the one pass over the money values adds them to the window's sums too.
     if (this.grouping) this.addGroups(batch);
+    else for (const m of this.money) m.sum = sumBigints(batch.columns[m.index]!, n, m.sum);
     for (const t of this.times) {
       const values = batch.columns[t.index]!;
       let tmin = t.min;
@@ -209,18 +239,65 @@ export class WindowStats {
   private addGroups(batch: LandedBatch): void {
     const keys = this.groupBy.map((c) => batch.columns[c]!);
     const money = this.money.map((m) => batch.columns[m.index]!);
+    const depth = keys.length;
+    const values: (string | null)[] = new Array(depth);
+    /** The batch's part of the window's sums while it is an exact double (as in sumBigints). */
+    const totals = new Float64Array(money.length);
     for (let i = 0; i < batch.rowCount; i++) {
-      const values = keys.map((column) => {
-        const v = column[i];
-        return v === null || v === undefined ? null : String(v);
-      });
-      const group = this.group(values);
-      group.rows++;
+      for (let k = 0; k < depth; k++) {
+        const v = keys[k]![i];
+        values[k] = v === null || v === undefined ? null : typeof v === 'string' ? v : String(v);
+      }
+      const leaf = this.leaf(values);
+      leaf.group.rows++;
+      const pending = leaf.pending;
       for (let m = 0; m < money.length; m++) {
         const v = money[m]![i];
-        if (typeof v === 'bigint') group.sums[m]! += v;
+        if (typeof v !== 'bigint') continue;
+        const x = Number(v);
+        if (!Number.isSafeInteger(x)) {
+          leaf.group.sums[m]! += v;
+          this.money[m]!.sum += v;
+          continue;
+        }
+        const t = pending[m]! + x;
+        if (t <= MAX_EXACT && t >= -MAX_EXACT) pending[m] = t;
+        else leaf.group.sums[m]! += v;
+        const total = totals[m]! + x;
+        if (total <= MAX_EXACT && total >= -MAX_EXACT) totals[m] = total;
+        else this.money[m]!.sum += v;
       }
     }
+    for (let m = 0; m < totals.length; m++) if (totals[m] !== 0) this.money[m]!.sum += BigInt(totals[m]!);
+    for (const leaf of this.leaves) {
+      const pending = leaf.pending;
+      for (let m = 0; m < pending.length; m++) {
+        if (pending[m] === 0) continue;
+        leaf.group.sums[m]! += BigInt(pending[m]!);
+        pending[m] = 0;
+      }
+    }
+  }
+
+  /** The group of a tuple of grouping values: {@link group}'s, found without building its key. */
+  private leaf(values: readonly (string | null)[]): GroupLeaf {
+    let node = this.trie;
+    const last = values.length - 1;
+    for (let k = 0; k < last; k++) {
+      let next = node.get(values[k]!) as GroupTrie | undefined;
+      if (next === undefined) {
+        next = new Map();
+        node.set(values[k]!, next);
+      }
+      node = next;
+    }
+    let leaf = node.get(values[last]!) as GroupLeaf | undefined;
+    if (leaf === undefined) {
+      leaf = { group: this.group(values), pending: new Float64Array(this.money.length) };
+      node.set(values[last]!, leaf);
+      this.leaves.push(leaf);
+    }
+    return leaf;
   }
 
   snapshot(): WindowStatsSnapshot {

@@ -243,6 +243,44 @@ function timestampConverter(target: ConverterTarget): Converter {
   };
 }
 
+/** A timestamp converter that also tells the microsecond instant of the value it converted last. */
+export interface TimestampMicrosConverter {
+  /** The landed TIMESTAMP of a text, as {@link buildConverter}'s timestamp converter lands it. */
+  readonly convert: Converter;
+  /**
+   * After `convert` returned a number: the {@link instantMicrosConverter} value of the same text
+   * (`_cursor_us`), from the same parse.
+   */
+  micros(): bigint;
+}
+
+/**
+ * The timestamp converter of `target` (landed type TIMESTAMP) that keeps what its last parse found,
+ * so a column in microseconds of the same source column needs no second parse.
+ */
+export function timestampMicrosConverter(target: Omit<ConverterTarget, 'type'>): TimestampMicrosConverter {
+  const zone = target.zone;
+  const naiveIsUtc = target.kind === 'timestamptz';
+  const parse = instantParser(target);
+  let wall = 0;
+  let sub = 0;
+  let direct = false;
+  let ms = 0;
+  return {
+    convert: (text) => {
+      const w = parse(text);
+      if (w === null) return null;
+      wall = w;
+      sub = parsed.subMilliMicros;
+      // With an offset in the text, or a timestamptz without one, the instant is read as it is.
+      direct = parsed.hasOffset || naiveIsUtc;
+      ms = parsed.hasOffset ? w - parsed.offsetMs : naiveIsUtc ? w : zone.toUtc(w);
+      return ms;
+    },
+    micros: () => (direct ? epochMicros(ms, sub) : zone.toUtcMicros(wall, sub)),
+  };
+}
+
 /**
  * Converts a timestamp, timestamptz or date text to UTC microseconds since the epoch (a bigint),
  * exactly, by the same rules as the landed TIMESTAMP of the same text: an offset in the text wins,

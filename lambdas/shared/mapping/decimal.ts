@@ -7,6 +7,27 @@ import { ValueProblem } from './errors.ts';
 const ZEROS: string[] = Array.from({ length: 40 }, (_, i) => '0'.repeat(i));
 const POW10: number[] = Array.from({ length: 16 }, (_, i) => 10 ** i);
 
+/**
+ * Unscaled values below this are landed as shared BigInts, made on first use: amounts in cents up
+ * to 1,310.71 (and zero, most payouts) then cost an array read instead of an allocation. A BigInt
+ * is immutable, so one instance can stand in every column and row.
+ */
+const SMALL_BIGINTS = 1 << 17;
+const smallBigInts: (bigint | undefined)[] = new Array(SMALL_BIGINTS);
+
+/** `BigInt(v)` of an integer `v`, shared when it is small and not negative. */
+export function integerBigInt(v: number): bigint {
+  if (v >= 0 && v < SMALL_BIGINTS) {
+    let big = smallBigInts[v];
+    if (big === undefined) {
+      big = BigInt(v);
+      smallBigInts[v] = big;
+    }
+    return big;
+  }
+  return BigInt(v);
+}
+
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
@@ -108,7 +129,7 @@ export function decimalConverter(target: DecimalTarget): (text: string) => bigin
       let v = acc;
       for (let k = fracStart; k < fracEnd; k++) v = v * 10 + (text.charCodeAt(k) - 48);
       v *= POW10[scale - fracLen]!;
-      return BigInt(neg ? -v : v);
+      return integerBigInt(neg ? -v : v);
     }
     return fromParts(neg, text.slice(intStart, intEnd), text.slice(fracStart, fracEnd));
   };

@@ -14,7 +14,15 @@ import { type FieldPlan, resolveStreamPlan, type StreamPlan } from '../config/st
 import { type LandedColumn, landedColumnsOf } from '../landed-schema.ts';
 import { type Pseudonymizer, pseudonymInput } from '../pii/pseudonymizer.ts';
 import type { LandedBatch, LandedValue, SourceBatch, SourceColumn } from '../types.ts';
-import { buildConverter, type Converter, instantMicrosConverter, isCompatible, typeLabel } from './coerce.ts';
+import {
+  buildConverter,
+  type Converter,
+  type ConverterTarget,
+  instantMicrosConverter,
+  isCompatible,
+  timestampMicrosConverter,
+  typeLabel,
+} from './coerce.ts';
 import { CoercionError, MappingError, quoteValue, ValueProblem } from './errors.ts';
 import { zoneConverter } from './time.ts';
 import type { SourceSeq } from './version.ts';
@@ -84,6 +92,19 @@ type ColumnPlan =
       readonly field: string;
       readonly column: string;
       readonly personal: boolean;
+      /**
+       * Set for a converter made by `buildConverter`: its source column, landed type and source
+       * kind, which are all its values depend on (the config path and nullability only shape its
+       * errors and MySQL zero dates). Two columns with one key land equal values.
+       */
+      readonly shareKey?: string;
+      /** With `shareKey`: what the converter was built from. */
+      readonly target?: ConverterTarget;
+      /**
+       * Set on the column whose pass also lands `_cursor_us`: after `convert` returned a number,
+       * the microsecond instant of the same text.
+       */
+      readonly micros?: () => bigint;
     };
 
 const TEMPORAL_KINDS = new Set(['timestamp', 'timestamptz', 'date', 'text']);
@@ -92,6 +113,10 @@ const TEMPORAL_KINDS = new Set(['timestamp', 'timestamptz', 'date', 'text']);
 const MISSING = Symbol('NULL in a required column');
 
 const isCursor = (landedName: string) => landedName === '_cursor' || landedName === '_cursor_us';
+
+function shareKeyOf(sourceIndex: number, type: LandedColumn['type'], kind: SourceColumn['kind']): string {
+  return `${sourceIndex} ${JSON.stringify(type)} ${kind}`;
+}
 
 function findColumn(columns: readonly SourceColumn[], name: string): number {
   const exact = columns.findIndex((c) => c.name === name);
@@ -171,15 +196,21 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
         );
       }
       const target = { kind: source.kind, nullable: false, configPath: cursorPath, zone };
-      return {
+      const plan = {
         sourceIndex: index,
-        convert:
-          landed.name === '_cursor' ? buildConverter({ ...target, type: landed.type }) : instantMicrosConverter(target),
         nullable: false,
         field: landed.name,
         column: source.name,
         personal: false,
       };
+      return landed.name === '_cursor'
+        ? {
+            ...plan,
+            convert: buildConverter({ ...target, type: landed.type }),
+            shareKey: shareKeyOf(index, landed.type, source.kind),
+            target: { ...target, type: landed.type },
+          }
+        : { ...plan, convert: instantMicrosConverter(target) };
     }
 
     const fieldName = landed.field ?? landed.name;
@@ -229,15 +260,43 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
         `${field.name} is ${typeLabel(landed.type)} but is mapped to column ${source.name} of type ${source.sourceType}; map a compatible column in ${configPath}`,
       );
     }
+    if (landed.type.kind === 'string') return { ...base, field: field.name, convert: undefined };
+    const target = { type: landed.type, kind: source.kind, nullable: landed.nullable, configPath, zone };
     return {
       ...base,
       field: field.name,
-      convert:
-        landed.type.kind === 'string'
-          ? undefined
-          : buildConverter({ type: landed.type, kind: source.kind, nullable: landed.nullable, configPath, zone }),
+      convert: buildConverter(target),
+      shareKey: shareKeyOf(index, landed.type, source.kind),
+      target,
     };
   });
+  /**
+   * Per column, an earlier column whose converter lands the same values from the same source
+   * column (e.g. `_cursor` and the canonical cursor field), or -1: its values are copied instead of
+   * converting the text again.
+   */
+  const sameAs = plans.map((plan, c) => {
+    if (!('shareKey' in plan) || plan.shareKey === undefined) return -1;
+    return plans.findIndex((other, o) => o < c && 'shareKey' in other && other.shareKey === plan.shareKey);
+  });
+  /**
+   * `_cursor_us` is the instant of the cursor column in microseconds, and that column's text is
+   * parsed for a TIMESTAMP column before it (`_cursor`, or the canonical cursor field): that
+   * column's pass lands `_cursor_us` too, from the same parse ({@link timestampMicrosConverter}).
+   */
+  const microsColumn = columns.findIndex((c) => c.name === '_cursor_us');
+  const microsPlan = plans[microsColumn];
+  if (microsPlan && 'sourceIndex' in microsPlan) {
+    const key = shareKeyOf(microsPlan.sourceIndex, { kind: 'timestamp' }, sourceColumns[microsPlan.sourceIndex]!.kind);
+    const from = plans.findIndex(
+      (p, c) => c < microsColumn && sameAs[c] === -1 && 'shareKey' in p && p.shareKey === key,
+    );
+    const plan = plans[from];
+    if (plan && 'target' in plan && plan.target) {
+      const pair = timestampMicrosConverter(plan.target);
+      plans[from] = { ...plan, convert: pair.convert, micros: pair.micros };
+    }
+  }
 
   let checkedColumns: readonly SourceColumn[] | undefined;
   const checkColumns = (batch: SourceBatch) => {
@@ -318,6 +377,8 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
         }
       }
       const out: LandedValue[][] = new Array(plans.length);
+      /** The `_cursor_us` values landed by the pass of the column with `micros`. */
+      let microsLanded: (bigint | undefined)[] | undefined;
       for (let c = 0; c < plans.length; c++) {
         const plan = plans[c]!;
         const values: LandedValue[] = new Array(n);
@@ -335,6 +396,63 @@ export function createRowMapper(options: RowMapperOptions): RowMapper {
                 const text = rows[r]![idx] as string | null;
                 if (text === null && !nullable) throw MISSING;
                 values[r] = text;
+              }
+            } else if (plan.micros !== undefined) {
+              // The column that lands _cursor_us too (see microsColumn): as below, plus the µs.
+              const micros: (bigint | undefined)[] = new Array(n);
+              microsLanded = micros;
+              for (; r < n; r++) {
+                const text = rows[r]![idx] as string | null;
+                if (text === null) {
+                  if (!nullable) throw MISSING;
+                  values[r] = null;
+                } else {
+                  const v = convert(text);
+                  if (v === null) {
+                    if (!nullable) throw MISSING;
+                  } else {
+                    micros[r] = plan.micros();
+                  }
+                  values[r] = v;
+                }
+              }
+            } else if (c === microsColumn && microsLanded !== undefined) {
+              // Where that column landed a value, its µs are this column's; NULLs are decided here.
+              for (; r < n; r++) {
+                const us = microsLanded[r];
+                if (us !== undefined) {
+                  values[r] = us;
+                  continue;
+                }
+                const text = rows[r]![idx] as string | null;
+                if (text === null) {
+                  if (!nullable) throw MISSING;
+                  values[r] = null;
+                } else {
+                  const v = convert(text);
+                  if (v === null && !nullable) throw MISSING;
+                  values[r] = v;
+                }
+              }
+            } else if (sameAs[c]! >= 0) {
+              // A value the earlier column landed is this column's too: that converter returned
+              // it for the same text. NULLs (a NULL or a zero date there) are decided here again.
+              const landedBefore = out[sameAs[c]!]!;
+              for (; r < n; r++) {
+                const before = landedBefore[r]!;
+                if (before !== null) {
+                  values[r] = before;
+                  continue;
+                }
+                const text = rows[r]![idx] as string | null;
+                if (text === null) {
+                  if (!nullable) throw MISSING;
+                  values[r] = null;
+                } else {
+                  const v = convert(text);
+                  if (v === null && !nullable) throw MISSING;
+                  values[r] = v;
+                }
               }
             } else {
               for (; r < n; r++) {

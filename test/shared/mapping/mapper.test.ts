@@ -3,8 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { type OperatorConfig, operatorConfigSchema } from '#shared/config/schema';
 import { resolveStreamPlan } from '#shared/config/stream-plan';
 import { landedColumns } from '#shared/landed-schema';
+import { buildConverter, instantMicrosConverter } from '#shared/mapping/coerce';
 import { CoercionError, MappingError } from '#shared/mapping/errors';
 import { createRowMapper, type RowMapperOptions } from '#shared/mapping/mapper';
+import { zoneConverter, zoneOffsetAt } from '#shared/mapping/time';
 import { databaseSourceSeq, fileSourceSeq } from '#shared/mapping/version';
 import { createPseudonymizer } from '#shared/pii/pseudonymizer';
 import type { LandedBatch, SourceBatch, SourceColumn } from '#shared/types';
@@ -466,6 +468,97 @@ describe('cursor', () => {
     expect(coercionError(() => m.map({ columns: GAME_ROUNDS_COLUMNS, rows: zero })).message).toContain(
       'value is NULL but _cursor is required (cursor); fix the source row, or map a column without NULLs in streams.game_rounds.cursor (first bad row: round_id "R0000000001")',
     );
+  });
+});
+
+describe('one source column landed in several columns', () => {
+  it('converts it once and lands what each column would have converted, with its own NULL rules', () => {
+    // started_ts feeds started_at and settled_at (nullable) and, as the cursor, _cursor (required).
+    const config = operatorConfig({
+      game_rounds: { ...GAME_ROUNDS_STREAM, columns: { ...GAME_ROUNDS_STREAM.columns, settled_at: 'started_ts' } },
+    });
+    const m = mapper({ config, stream: 'game_rounds', sourceColumns: GAME_ROUNDS_COLUMNS, cursorColumn: 'started_ts' });
+    const rows = gameRoundRows(500);
+    const landed = m.map({ columns: GAME_ROUNDS_COLUMNS, rows });
+    const zone = zoneConverter('Europe/Malta');
+    const convert = buildConverter({
+      type: { kind: 'timestamp' },
+      kind: 'timestamp',
+      nullable: true,
+      configPath: 'x',
+      zone,
+    });
+    const expected = rows.map((r) => convert(r[9]!));
+    expect(column(landed, m.columns, 'started_at')).toEqual(expected);
+    expect(column(landed, m.columns, 'settled_at')).toEqual(expected);
+    expect(column(landed, m.columns, '_cursor')).toEqual(expected);
+
+    // NULLs and zero dates land as NULL where the column may hold one, and fail the required cursor.
+    const odd = rows.map((r) => [...r]);
+    odd[3]![9] = '0000-00-00 00:00:00';
+    odd[7]![9] = null;
+    const withoutCursor = mapper({ config, stream: 'game_rounds', sourceColumns: GAME_ROUNDS_COLUMNS });
+    const nulls = withoutCursor.map({ columns: GAME_ROUNDS_COLUMNS, rows: odd });
+    for (const name of ['started_at', 'settled_at']) {
+      const values = column(nulls, withoutCursor.columns, name);
+      expect(values[3]).toBeNull();
+      expect(values[7]).toBeNull();
+      expect(values.filter((v) => v === null)).toHaveLength(2);
+    }
+    expect(coercionError(() => m.map({ columns: GAME_ROUNDS_COLUMNS, rows: odd })).message).toMatch(
+      /^acme-casino\/game_rounds: _cursor \(column started_ts\): value "0000-00-00 00:00:00" is MySQL's zero date/,
+    );
+    odd[3]![9] = rows[3]![9]!;
+    expect(coercionError(() => m.map({ columns: GAME_ROUNDS_COLUMNS, rows: odd })).message).toContain(
+      'value is NULL but _cursor is required (cursor)',
+    );
+  });
+});
+
+describe('_cursor and _cursor_us from one parse', () => {
+  /** Wall-clock texts over the DST changes of a zone in 2023-2025, with fractions of every width and some offsets. */
+  function textsAroundChanges(zone: string): string[] {
+    const texts: string[] = [];
+    const DAY = 86_400_000;
+    let previous = zoneOffsetAt(zone, Date.UTC(2023, 0, 1));
+    let k = 0;
+    for (let t = Date.UTC(2023, 0, 2); t < Date.UTC(2026, 0, 1); t += DAY) {
+      const offset = zoneOffsetAt(zone, t);
+      if (offset === previous) continue;
+      previous = offset;
+      for (let wall = t - 1.5 * DAY; wall < t + 0.5 * DAY; wall += 437_000) {
+        const iso = new Date(wall).toISOString();
+        const digits = k % 10;
+        const fraction = digits === 0 ? '' : `.${String(123456789 + k * 7919).slice(0, digits)}`;
+        const suffix = k % 17 === 0 ? '+02' : k % 23 === 0 ? 'Z' : '';
+        texts.push(`${iso.slice(0, 10)} ${iso.slice(11, 19)}${fraction}${suffix}`);
+        k++;
+      }
+    }
+    return texts;
+  }
+
+  it.each([
+    ['Europe/Malta', 'timestamp'],
+    ['America/New_York', 'timestamp'],
+    ['Australia/Lord_Howe', 'timestamp'],
+    ['America/Santiago', 'timestamp'],
+    ['Europe/Malta', 'timestamptz'],
+  ] as const)('%s, %s: land what their own converters give', (timeZone, kind) => {
+    const config = operatorConfig({ game_rounds: GAME_ROUNDS_STREAM }, { timeZone });
+    const sourceColumns = GAME_ROUNDS_COLUMNS.map((c) => (c.name === 'modified_ts' ? col(c.name, kind) : c));
+    const texts = textsAroundChanges(timeZone);
+    expect(texts.length).toBeGreaterThan(1000);
+    const base = gameRoundRows(texts.length);
+    const rows = base.map((r, i) => [...r.slice(0, 11), texts[i]!]);
+    const m = mapper({ config, stream: 'game_rounds', sourceColumns });
+    const landed = m.map({ columns: sourceColumns, rows });
+    const target = { kind, nullable: false, configPath: 'x', zone: zoneConverter(timeZone) };
+    const ms = buildConverter({ ...target, type: { kind: 'timestamp' } });
+    const us = instantMicrosConverter(target);
+    expect(column(landed, m.columns, '_cursor')).toEqual(texts.map(ms));
+    expect(column(landed, m.columns, 'updated_at')).toEqual(texts.map(ms));
+    expect(column(landed, m.columns, '_cursor_us')).toEqual(texts.map(us));
   });
 });
 

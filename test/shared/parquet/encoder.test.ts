@@ -262,3 +262,51 @@ describe('values that do not fit their column', () => {
     expect(err.message).not.toContain('123456789');
   });
 });
+
+describe('string columns', () => {
+  it('hold the UTF-8 bytes of every string, whichever way it is copied (short ASCII in JS, the rest natively)', () => {
+    const column: LandedColumn = { name: 'text', type: { kind: 'string' }, nullable: true, description: '' };
+    const pieces = [
+      'a',
+      'Z',
+      '0',
+      ' ',
+      '\u00e9',
+      '\u20ac',
+      '\ud83c\udfb0',
+      '\ud800',
+      '\udc00',
+      '\u0000',
+      '\u007f',
+      '\u0080',
+    ];
+    let seed = 1;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed;
+    };
+    const values: LandedValue[] = [];
+    for (let len = 0; len <= 100; len++) {
+      // Pure ASCII, and non-ASCII at the start, in the middle and at the end.
+      for (const at of [-1, 0, Math.floor(len / 2), len - 1]) {
+        let text = '';
+        for (let i = 0; i < len; i++) text += i === at ? pieces[4 + ((next() >>> 8) % 8)] : pieces[(next() >>> 8) % 4];
+        values.push(text);
+      }
+      values.push(null);
+    }
+    const encoder = createParquetEncoder([column], { batchRows: values.length });
+    expect(encoder.append({ rowCount: values.length, columns: [values] })).toBe(values.length);
+    const data = encoder.recordBatch().getChildAt(0)!.data[0]!;
+    const strings = values.filter((v): v is string => v !== null);
+    const expected = Buffer.concat(strings.map((s) => Buffer.from(s, 'utf8')));
+    expect(Buffer.from(data.values as Uint8Array).equals(expected)).toBe(true);
+    let offset = 0;
+    values.forEach((v, i) => {
+      expect(data.valueOffsets[i]).toBe(offset);
+      if (v !== null) offset += Buffer.byteLength(v as string, 'utf8');
+    });
+    expect(data.valueOffsets[values.length]).toBe(offset);
+    expect(data.nullCount).toBe(101);
+  });
+});

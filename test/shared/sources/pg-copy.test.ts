@@ -52,6 +52,56 @@ describe('parseCopyTextLine', () => {
   });
 });
 
+describe('parseCopyText', () => {
+  it('makes of every line the row parseCopyTextLine makes of it, on generated COPY text', () => {
+    let seed = 3;
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return (seed >>> 8) % n;
+    };
+    const pieces = [
+      'a',
+      'R0000000042',
+      '12.34',
+      '\\N',
+      '\\',
+      '\\\\',
+      '\\t',
+      '\\n',
+      '\\101',
+      '\\x4',
+      '\\x4g',
+      '\\q',
+      'é',
+      '🎰',
+      '',
+      ' ',
+    ];
+    for (const columns of [1, 2, 12]) {
+      for (const lines of [1, 2, 500]) {
+        const text: string[] = [];
+        for (let l = 0; l < lines; l++) {
+          const fields: string[] = [];
+          for (let c = 0; c < columns; c++) {
+            let field = '';
+            for (let k = next(4); k > 0; k--) field += pieces[next(pieces.length)];
+            fields.push(field);
+          }
+          text.push(`${fields.join('\t')}\n`);
+        }
+        const joined = text.join('');
+        const expected = joined.slice(0, -1).split('\n').map(parseCopyTextLine);
+        expect(parseCopyText(Buffer.from(joined))).toEqual(expected);
+        // A Uint8Array that is not a Buffer, as it arrives in a worker.
+        expect(parseCopyText(new Uint8Array(Buffer.from(joined)))).toEqual(expected);
+      }
+    }
+    expect(parseCopyText(Buffer.from('\n'))).toEqual([['']]);
+    expect(parseCopyText(Buffer.from('a\tb\n\n\\N\n'))).toEqual([['a', 'b'], [''], [null]]);
+    expect(parseCopyText(Buffer.alloc(0))).toEqual([]);
+  });
+});
+
 describe('CopyTextDecoder', () => {
   it('joins rows and UTF-8 characters split across chunks', () => {
     const bytes = Buffer.from('é🎰\tx\n\\N\tÿ\n');
