@@ -25,6 +25,30 @@
  */
 import { constants, zstdCompressSync } from 'node:zlib';
 import { ParquetWriteError } from './errors.ts';
+import {
+  CC_META,
+  CM_CODEC,
+  CM_DATA_PAGE_OFFSET,
+  CM_DICTIONARY_PAGE_OFFSET,
+  CM_INDEX_PAGE_OFFSET,
+  CM_TOTAL_COMPRESSED,
+  CM_TOTAL_UNCOMPRESSED,
+  CODEC_UNCOMPRESSED,
+  CODEC_ZSTD,
+  OI_PAGE_LOCATIONS,
+  PAGE_DATA,
+  PAGE_DICTIONARY,
+  PH_COMPRESSED_SIZE,
+  PH_CRC,
+  PH_TYPE,
+  PH_UNCOMPRESSED_SIZE,
+  PL_COMPRESSED_SIZE,
+  PL_OFFSET,
+  RG_COLUMNS,
+  RG_FILE_OFFSET,
+  RG_TOTAL_BYTE_SIZE,
+  RG_TOTAL_COMPRESSED,
+} from './format-ids.ts';
 import type { EncodedRowGroups } from './row-groups.ts';
 import {
   field,
@@ -36,35 +60,6 @@ import {
   type ThriftStruct,
   writeStruct,
 } from './thrift-compact.ts';
-
-// RowGroup
-const RG_COLUMNS = 1;
-const RG_TOTAL_BYTE_SIZE = 2;
-const RG_FILE_OFFSET = 5;
-const RG_TOTAL_COMPRESSED = 6;
-// ColumnChunk
-const CC_META = 3;
-// ColumnMetaData
-const CM_CODEC = 4;
-const CM_TOTAL_UNCOMPRESSED = 6;
-const CM_TOTAL_COMPRESSED = 7;
-const CM_DATA_PAGE_OFFSET = 9;
-const CM_INDEX_PAGE_OFFSET = 10;
-const CM_DICTIONARY_PAGE_OFFSET = 11;
-// PageHeader
-const PH_TYPE = 1;
-const PH_UNCOMPRESSED_SIZE = 2;
-const PH_COMPRESSED_SIZE = 3;
-const PH_CRC = 4;
-// OffsetIndex / PageLocation
-const OI_PAGE_LOCATIONS = 1;
-const PL_OFFSET = 1;
-const PL_COMPRESSED_SIZE = 2;
-
-const CODEC_UNCOMPRESSED = 0n;
-const CODEC_ZSTD = 6n;
-const PAGE_DATA = 0n;
-const PAGE_DICTIONARY = 2n;
 
 /** The zstd level parquet-rs uses by default (`ZstdLevel::default()`). */
 export const ZSTD_LEVEL = 1;

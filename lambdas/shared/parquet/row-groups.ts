@@ -12,7 +12,7 @@
  * offsets and lengths, and the file's `num_rows`. The result is laid out as parquet-rs lays out a
  * file: magic, row groups, every column index, every offset index, footer, length, magic.
  *
- * Field ids are those of parquet-format's `parquet.thrift`.
+ * Field ids are those of parquet-format's `parquet.thrift` (`format-ids.ts`).
  */
 import { type RecordBatch, RecordBatchStreamWriter } from 'apache-arrow';
 import { Table as WasmTable, writeParquet } from 'parquet-wasm/node';
@@ -20,6 +20,30 @@ import { compressPages, NATIVE_ZSTD } from './compress-pages.ts';
 import { ParquetWriteError } from './errors.ts';
 import { type ByteConsumer, type ParquetFileOptions, writerProperties } from './file-stream.ts';
 import { footerRowCount } from './footer.ts';
+import {
+  CC_COLUMN_INDEX_LENGTH,
+  CC_COLUMN_INDEX_OFFSET,
+  CC_CRYPTO,
+  CC_FILE_OFFSET,
+  CC_FILE_PATH,
+  CC_META,
+  CC_OFFSET_INDEX_LENGTH,
+  CC_OFFSET_INDEX_OFFSET,
+  CM_BLOOM_FILTER_OFFSET,
+  CM_DATA_PAGE_OFFSET,
+  CM_DICTIONARY_PAGE_OFFSET,
+  CM_INDEX_PAGE_OFFSET,
+  CM_TOTAL_COMPRESSED,
+  FILE_ENCRYPTION,
+  FILE_NUM_ROWS,
+  FILE_ROW_GROUPS,
+  OI_PAGE_LOCATIONS,
+  PL_OFFSET,
+  RG_COLUMNS,
+  RG_FILE_OFFSET,
+  RG_NUM_ROWS,
+  RG_ORDINAL,
+} from './format-ids.ts';
 import {
   field,
   intAt,
@@ -33,34 +57,6 @@ import {
 } from './thrift-compact.ts';
 
 const MAGIC = new Uint8Array([0x50, 0x41, 0x52, 0x31]); // "PAR1"
-
-// FileMetaData
-const FILE_NUM_ROWS = 3;
-const FILE_ROW_GROUPS = 4;
-const FILE_ENCRYPTION = 8;
-// RowGroup
-const RG_COLUMNS = 1;
-const RG_NUM_ROWS = 3;
-const RG_FILE_OFFSET = 5;
-const RG_ORDINAL = 7;
-// ColumnChunk
-const CC_FILE_PATH = 1;
-const CC_FILE_OFFSET = 2;
-const CC_META = 3;
-const CC_OFFSET_INDEX_OFFSET = 4;
-const CC_OFFSET_INDEX_LENGTH = 5;
-const CC_COLUMN_INDEX_OFFSET = 6;
-const CC_COLUMN_INDEX_LENGTH = 7;
-const CC_CRYPTO = 8;
-// ColumnMetaData
-const CM_TOTAL_COMPRESSED = 7;
-const CM_DATA_PAGE_OFFSET = 9;
-const CM_INDEX_PAGE_OFFSET = 10;
-const CM_DICTIONARY_PAGE_OFFSET = 11;
-const CM_BLOOM_FILTER_OFFSET = 14;
-// OffsetIndex / PageLocation
-const OI_PAGE_LOCATIONS = 1;
-const PL_OFFSET = 1;
 
 /**
  * The row groups of one encoded file, with every position relative to the first byte of

@@ -10,69 +10,32 @@ import { RecordBatchStreamWriter } from 'apache-arrow';
 import { Table as WasmTable, writeParquet } from 'parquet-wasm/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LandedColumn } from '#shared/landed-schema';
-import { RowGroupEncoder } from '#shared/landing/batch-encoding';
 import { partFileOptions } from '#shared/landing/part-writer';
 import { compressPages, NATIVE_ZSTD } from '#shared/parquet/compress-pages';
 import { createParquetEncoder } from '#shared/parquet/encoder';
 import { ParquetWriteError } from '#shared/parquet/errors';
-import { type ParquetFileOptions, ParquetFileStream, writerProperties } from '#shared/parquet/file-stream';
-import { RowGroupFileWriter, rowGroupsOf } from '#shared/parquet/row-groups';
+import { writerProperties } from '#shared/parquet/file-stream';
+import { rowGroupsOf } from '#shared/parquet/row-groups';
 import { field, intAt, listAt, readStruct, structAt, type ThriftStruct } from '#shared/parquet/thrift-compact';
 import type { LandedBatch } from '#shared/types';
 import { type DuckDbHandle, openDuckDb, parquetFile, parquetSource } from '../../helpers/duckdb.ts';
-import { ALL_TYPES_COLUMNS, ALL_TYPES_ROWS, gameRoundColumns, syntheticBatch, toBatch } from './fixtures.ts';
+import {
+  ALL_TYPES_COLUMNS,
+  ALL_TYPES_ROWS,
+  gameRoundColumns,
+  stitchedFile,
+  streamedFile,
+  syntheticBatch,
+  toBatch,
+} from './fixtures.ts';
 
 const MAY_1 = Date.UTC(2024, 4, 1);
-const context = { operatorId: 'acme-casino', stream: 'game_rounds', windowId: 'run-1/w-1' };
 
 let duck: DuckDbHandle;
 beforeAll(async () => {
   duck = await openDuckDb();
 });
 afterAll(() => duck?.close());
-
-/** The rows as the streaming writer writes them (zstd by parquet-wasm), one row group per `groupRows`. */
-async function streamed(
-  columns: readonly LandedColumn[],
-  batch: LandedBatch,
-  options: ParquetFileOptions,
-  groupRows: number,
-): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const file = new ParquetFileStream(async (c) => {
-    chunks.push(c);
-  }, options);
-  const encoder = createParquetEncoder(columns, { batchRows: groupRows, batchBytes: 1 << 30 });
-  let at = 0;
-  while (at < batch.rowCount) {
-    at = encoder.append(batch, at);
-    await file.write(encoder.recordBatch());
-    encoder.reset();
-  }
-  await file.close();
-  return Buffer.concat(chunks);
-}
-
-/** The rows as row groups of `groupRows` encoded by a RowGroupEncoder (pages compressed by Node), in one file. */
-async function stitched(
-  columns: readonly LandedColumn[],
-  batch: LandedBatch,
-  options: ParquetFileOptions,
-  groupRows: number,
-): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const file = new RowGroupFileWriter(async (c) => {
-    chunks.push(c);
-  });
-  const encoder = new RowGroupEncoder(columns, context, options);
-  for (let first = 0; first < batch.rowCount; first += groupRows) {
-    const n = Math.min(groupRows, batch.rowCount - first);
-    encoder.add({ rowCount: n, columns: batch.columns.map((c) => c.slice(first, first + n)) });
-    for (const segment of encoder.finish().segments) await file.append(segment.groups);
-  }
-  await file.close();
-  return Buffer.concat(chunks);
-}
 
 /** The footer of a Parquet file. */
 function footerOf(file: Uint8Array): ThriftStruct {
@@ -140,8 +103,8 @@ describe('pages compressed by Node after an uncompressed encoding', () => {
 
       for (const [columns, batch, groupRows] of cases) {
         const options = partFileOptions('game_rounds', columns, { rowGroupRows: groupRows });
-        const inWriter = await streamed(columns, batch, options, groupRows);
-        const byNode = await stitched(columns, batch, options, groupRows);
+        const inWriter = await streamedFile(columns, batch, options, groupRows);
+        const byNode = (await stitchedFile(columns, batch, options, groupRows)).bytes;
         const [a, b] = [await parquetFile(inWriter), await parquetFile(byNode)];
 
         expect(await metadataOf(b)).toEqual(await metadataOf(a));

@@ -3,6 +3,10 @@ import { fileURLToPath } from 'node:url';
 import type { FieldType } from '#shared/canonical';
 import { loadOperatorConfigFiles } from '#shared/config/load';
 import { type LandedColumn, landedColumns } from '#shared/landed-schema';
+import { RowGroupEncoder } from '#shared/landing/batch-encoding';
+import { createParquetEncoder } from '#shared/parquet/encoder';
+import { type ParquetFileOptions, ParquetFileStream } from '#shared/parquet/file-stream';
+import { type EncodedRowGroups, RowGroupFileWriter } from '#shared/parquet/row-groups';
 import type { LandedBatch, LandedValue } from '#shared/types';
 
 const column = (name: string, type: FieldType, nullable = true, money = false): LandedColumn => ({
@@ -187,4 +191,59 @@ function syntheticValue(type: FieldType, i: number, ci: number, cursor: number):
     case 'date':
       return Math.floor(cursor / 86_400_000);
   }
+}
+
+const CONTEXT = { operatorId: 'acme-casino', stream: 'game_rounds', windowId: 'run-1/w-1' };
+
+/**
+ * The rows written in one go by parquet-wasm's streaming writer (which compresses itself), one
+ * Arrow batch per `groupRows` rows.
+ */
+export async function streamedFile(
+  columns: readonly LandedColumn[],
+  batch: LandedBatch,
+  options: ParquetFileOptions,
+  groupRows: number,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const file = new ParquetFileStream(async (c) => {
+    chunks.push(c);
+  }, options);
+  const encoder = createParquetEncoder(columns, { batchRows: groupRows, batchBytes: 1 << 30 });
+  let at = 0;
+  while (at < batch.rowCount) {
+    at = encoder.append(batch, at);
+    await file.write(encoder.recordBatch());
+    encoder.reset();
+  }
+  await file.close();
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The rows as row groups encoded in jobs of `jobRows` rows by a RowGroupEncoder (as a worker
+ * thread encodes them), placed into one file by a RowGroupFileWriter.
+ */
+export async function stitchedFile(
+  columns: readonly LandedColumn[],
+  batch: LandedBatch,
+  options: ParquetFileOptions,
+  jobRows: number,
+): Promise<{ bytes: Uint8Array; sets: EncodedRowGroups[]; rowsWritten: number }> {
+  const chunks: Uint8Array[] = [];
+  const file = new RowGroupFileWriter(async (c) => {
+    chunks.push(c);
+  });
+  const encoder = new RowGroupEncoder(columns, CONTEXT, options);
+  const sets: EncodedRowGroups[] = [];
+  for (let first = 0; first < batch.rowCount; first += jobRows) {
+    const n = Math.min(jobRows, batch.rowCount - first);
+    encoder.add({ rowCount: n, columns: batch.columns.map((c) => c.slice(first, first + n)) });
+    for (const segment of encoder.finish().segments) {
+      sets.push(segment.groups);
+      await file.append(segment.groups);
+    }
+  }
+  await file.close();
+  return { bytes: Buffer.concat(chunks), sets, rowsWritten: file.rowsWritten };
 }

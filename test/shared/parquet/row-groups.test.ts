@@ -13,14 +13,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LandedColumn } from '#shared/landed-schema';
 import { RowGroupEncoder } from '#shared/landing/batch-encoding';
 import { partFileOptions } from '#shared/landing/part-writer';
-import { createParquetEncoder } from '#shared/parquet/encoder';
 import { ParquetWriteError } from '#shared/parquet/errors';
-import { type ParquetFileOptions, ParquetFileStream } from '#shared/parquet/file-stream';
+import type { ParquetFileOptions } from '#shared/parquet/file-stream';
 import { footerRowCount } from '#shared/parquet/footer';
 import { type EncodedRowGroups, RowGroupFileWriter, rowGroupsOf } from '#shared/parquet/row-groups';
 import type { LandedBatch } from '#shared/types';
 import { type DuckDbHandle, openDuckDb, parquetFile, parquetSource } from '../../helpers/duckdb.ts';
-import { ALL_TYPES_COLUMNS, ALL_TYPES_ROWS, gameRoundColumns, syntheticBatch, toBatch } from './fixtures.ts';
+import {
+  ALL_TYPES_COLUMNS,
+  ALL_TYPES_ROWS,
+  gameRoundColumns,
+  stitchedFile,
+  streamedFile,
+  syntheticBatch,
+  toBatch,
+} from './fixtures.ts';
 
 const DAY = 86_400_000;
 const MAY_1 = Date.UTC(2024, 4, 1);
@@ -32,28 +39,6 @@ beforeAll(async () => {
 });
 afterAll(() => duck?.close());
 
-/** The rows written in one go by the streaming writer, one Arrow batch per `groupRows` rows. */
-async function streamed(
-  columns: readonly LandedColumn[],
-  batch: LandedBatch,
-  options: ParquetFileOptions,
-  groupRows: number,
-): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const file = new ParquetFileStream(async (c) => {
-    chunks.push(c);
-  }, options);
-  const encoder = createParquetEncoder(columns, { batchRows: groupRows, batchBytes: 1 << 30 });
-  let at = 0;
-  while (at < batch.rowCount) {
-    at = encoder.append(batch, at);
-    await file.write(encoder.recordBatch());
-    encoder.reset();
-  }
-  await file.close();
-  return Buffer.concat(chunks);
-}
-
 /** The rows as row groups encoded in jobs of `jobRows` rows, placed into one file. */
 async function stitched(
   columns: readonly LandedColumn[],
@@ -61,23 +46,9 @@ async function stitched(
   options: ParquetFileOptions,
   jobRows: number,
 ): Promise<{ bytes: Uint8Array; sets: EncodedRowGroups[] }> {
-  const chunks: Uint8Array[] = [];
-  const file = new RowGroupFileWriter(async (c) => {
-    chunks.push(c);
-  });
-  const encoder = new RowGroupEncoder(columns, context, options);
-  const sets: EncodedRowGroups[] = [];
-  for (let first = 0; first < batch.rowCount; first += jobRows) {
-    const n = Math.min(jobRows, batch.rowCount - first);
-    encoder.add({ rowCount: n, columns: batch.columns.map((c) => c.slice(first, first + n)) });
-    for (const segment of encoder.finish().segments) {
-      sets.push(segment.groups);
-      await file.append(segment.groups);
-    }
-  }
-  await file.close();
-  expect(file.rowsWritten).toBe(batch.rowCount);
-  return { bytes: Buffer.concat(chunks), sets };
+  const { bytes, sets, rowsWritten } = await stitchedFile(columns, batch, options, jobRows);
+  expect(rowsWritten).toBe(batch.rowCount);
+  return { bytes, sets };
 }
 
 describe('row groups encoded apart and placed into one file', () => {
@@ -89,7 +60,7 @@ describe('row groups encoded apart and placed into one file', () => {
     ).flat();
     const batch = toBatch(columns, rows);
     const options = partFileOptions('game_rounds', columns, { rowGroupRows: 50, compression: 'none' });
-    const expected = await streamed(columns, batch, options, 50);
+    const expected = await streamedFile(columns, batch, options, 50);
     const { bytes } = await stitched(columns, batch, options, 50);
     expect(footerRowCount(bytes)).toBe(rows.length);
     expect(Buffer.from(bytes).equals(Buffer.from(expected))).toBe(true);
@@ -99,7 +70,7 @@ describe('row groups encoded apart and placed into one file', () => {
     const columns = gameRoundColumns();
     const batch = syntheticBatch(columns, 0, 3000, (i) => MAY_1 + i * 1000);
     const options = partFileOptions('game_rounds', columns, { rowGroupRows: 500, compression: 'none' });
-    const expected = await streamed(columns, batch, options, 500);
+    const expected = await streamedFile(columns, batch, options, 500);
     const { bytes, sets } = await stitched(columns, batch, options, 1000);
     // Jobs of 1000 rows, row groups of 500: each job is encoded as two sets of one row group.
     expect(sets.map((s) => [s.rows, s.rowGroups.length])).toEqual(Array(6).fill([500, 1]));
