@@ -63,99 +63,136 @@ function csvProblem(err: CsvSyntaxError, format: FilePlan['format'], formatPath:
   }
 }
 
-/** Reads CSV text; yields rows (in plan column order) that passed every check. */
-export async function* readCsv(text: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<(string | null)[][]> {
-  const { plan, problems } = ctx;
-  const format = plan.format;
-  const formatPath = `streams.${plan.stream}.format`;
-  const width = plan.columns.length;
+/** The file's header as resolved against the plan: what each chunk's rows are read with. */
+export interface CsvHeader {
+  /** For each planned column, its field index in the records. */
+  readonly indexes: readonly number[];
+  /** Fields of the header record (every row must have as many). */
+  readonly length: number;
+}
 
-  let headerLength = -1;
-  let indexes: number[] = [];
-  let pending: (string | null)[][] = [];
-  let stopped: Error | undefined;
-  let line = 0;
-  const location = {
-    line: () => line,
-    row: () => ctx.rowsRead,
-  };
-  const checker = new RowChecker(plan, problems, location, true, true);
-  let parser: CsvRecordParser;
+/** The record parser of a plan's dialect; an unreadable dialect is an `INVALID_CSV` file problem. */
+export function csvParser(plan: FilePlan, maxRecordBytes: number, startLine = 1): CsvRecordParser {
+  const format = plan.format;
   try {
-    parser = new CsvRecordParser({
+    return new CsvRecordParser({
       delimiter: format.delimiter,
       quote: format.quote,
-      maxRecordSize: ctx.maxRecordBytes,
+      maxRecordSize: maxRecordBytes,
       skipEmptyLines: true,
+      startLine,
     });
   } catch (e) {
     throw new FileProblemError(
       'INVALID_CSV',
-      `${formatPath} cannot be read: ${(e as Error).message}; agree a delimiter and a quote character with your connector contact`,
+      `streams.${plan.stream}.format cannot be read: ${(e as Error).message}; agree a delimiter and a quote character with your connector contact`,
       { cause: e },
     );
   }
+}
+
+/**
+ * Checks parsed records into rows: the header first (unless given), then each data record
+ * (field count, {@link RowChecker}), counting `ctx.rowsRead` and collecting problems into
+ * `ctx.problems`. Rows that passed every check accumulate in {@link pending}.
+ */
+export class CsvRows {
+  /** Rows that passed every check, in plan column order, not yet taken by the caller. */
+  pending: (string | null)[][] = [];
+  private headerLength: number;
+  private indexes: readonly number[];
+  private line = 0;
+  private readonly checker: RowChecker;
+  private readonly formatPath: string;
+  private readonly width: number;
+
+  constructor(
+    private readonly ctx: ReadContext,
+    header?: CsvHeader,
+  ) {
+    this.headerLength = header?.length ?? -1;
+    this.indexes = header?.indexes ?? [];
+    this.formatPath = `streams.${ctx.plan.stream}.format`;
+    this.width = ctx.plan.columns.length;
+    const location = { line: () => this.line, row: () => ctx.rowsRead };
+    this.checker = new RowChecker(ctx.plan, ctx.problems, location, true, true);
+  }
+
+  /** The header, once its record has been taken. */
+  get header(): CsvHeader | undefined {
+    return this.headerLength < 0 ? undefined : { indexes: this.indexes, length: this.headerLength };
+  }
 
   /** Checks the records of a batch; then throws what stopped the file, if anything. */
-  const take = (batch: CsvRecordBatch): void => {
+  take(batch: CsvRecordBatch): void {
+    const { ctx, width, formatPath } = this;
+    const { plan, problems } = ctx;
+    const format = plan.format;
     const { values, starts, lines } = batch;
+    let stopped: Error | undefined;
     for (let r = 0; r < batch.count; r++) {
-      if (stopped !== undefined || ctx.stoppedEarly) break;
+      if (ctx.stoppedEarly) break;
       const first = starts[r]!;
       const fieldCount = starts[r + 1]! - first;
-      line = lines[r]!;
-      if (headerLength < 0) {
+      this.line = lines[r]!;
+      if (this.headerLength < 0) {
         try {
-          indexes = resolveColumns(plan, values.slice(first, first + fieldCount), {
+          this.indexes = resolveColumns(plan, values.slice(first, first + fieldCount), {
             what: 'header',
-            line,
+            line: this.line,
             delimiter: format.delimiter,
           });
         } catch (e) {
           stopped = e as Error;
           break;
         }
-        headerLength = fieldCount;
+        this.headerLength = fieldCount;
         continue;
       }
       ctx.rowsRead++;
-      if (fieldCount !== headerLength) {
+      if (fieldCount !== this.headerLength) {
         problems.add({
-          line,
+          line: this.line,
           row: ctx.rowsRead,
           column: null,
           code: 'FIELD_COUNT',
-          message: `the row has ${fieldCount} fields but the header has ${headerLength}; check ${formatPath}.delimiter (${JSON.stringify(format.delimiter)}) and quoting`,
+          message: `the row has ${fieldCount} fields but the header has ${this.headerLength}; check ${formatPath}.delimiter (${JSON.stringify(format.delimiter)}) and quoting`,
           example: null,
         });
       } else {
         const cells: (string | null)[] = new Array(width);
+        const indexes = this.indexes;
         for (let c = 0; c < width; c++) {
           const value = values[first + indexes[c]!]!;
           cells[c] = value === '' ? null : value;
         }
-        if (checker.check(cells)) pending.push(cells);
+        if (this.checker.check(cells)) this.pending.push(cells);
       }
       if (problems.count >= ctx.stopAfterProblems) ctx.stoppedEarly = true;
     }
     if (stopped !== undefined) throw stopped;
     if (batch.error !== undefined) throw csvProblem(batch.error, format, formatPath, ctx.maxRecordBytes);
-  };
+  }
+}
 
+/** Reads CSV text; yields rows (in plan column order) that passed every check. */
+export async function* readCsv(text: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<(string | null)[][]> {
+  const parser = csvParser(ctx.plan, ctx.maxRecordBytes);
+  const rows = new CsvRows(ctx);
   for await (const chunk of text) {
-    take(parser.push(chunk));
-    if (pending.length >= ctx.batchRows) {
-      const batch = pending;
-      pending = [];
+    rows.take(parser.push(chunk));
+    if (rows.pending.length >= ctx.batchRows) {
+      const batch = rows.pending;
+      rows.pending = [];
       yield batch;
     }
     if (ctx.stoppedEarly) break;
   }
   if (!ctx.stoppedEarly) {
-    take(parser.end());
-    if (headerLength < 0) {
+    rows.take(parser.end());
+    if (rows.header === undefined) {
       throw new FileProblemError('EMPTY_FILE', 'the file has no header row (it is empty or only blank lines)');
     }
   }
-  if (pending.length > 0) yield pending;
+  if (rows.pending.length > 0) yield rows.pending;
 }
