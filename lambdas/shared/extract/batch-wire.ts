@@ -6,6 +6,8 @@
  * the mapper's redaction rules.
  */
 
+import type { CsvChunkPlace } from '../files/csv.ts';
+import type { FileProblem } from '../files/reason.ts';
 import type { EncodedBatch } from '../landing/batch-encoding.ts';
 import { CoercionError, MappingError, ValueProblem } from '../mapping/errors.ts';
 import type { UnmappedValues } from '../mapping/mapper.ts';
@@ -23,6 +25,17 @@ export type BatchJob =
        */
       readonly batches: readonly (Uint8Array | readonly (readonly (string | null)[])[])[];
     }
+  | {
+      /** One record-aligned chunk of a dropped CSV file (`splitCsv`): check, and map and encode while `encode`. */
+      readonly kind: 'csvChunk';
+      readonly session: number;
+      readonly id: number;
+      /** The chunk's text (moved to the worker, not copied). */
+      readonly bytes: Uint8Array;
+      readonly place: CsvChunkPlace;
+      /** False once the file is known to have a problem: the chunk is only checked. */
+      readonly encode: boolean;
+    }
   | { readonly kind: 'unmapped'; readonly session: number; readonly id: number }
   /** A window's session starts: what its mapper and encoder need. No reply. */
   | { readonly kind: 'open'; readonly session: number; readonly init: BatchWorkerInit }
@@ -32,7 +45,25 @@ export type BatchJob =
 export type BatchReply =
   | { readonly id: number; readonly encoded: EncodedBatch }
   | { readonly id: number; readonly unmapped: Record<string, UnmappedValues> }
+  | { readonly id: number; readonly chunk: CsvChunkResult }
   | { readonly id: number; readonly error: WireError };
+
+/** What a worker found in one chunk of a dropped file. */
+export interface CsvChunkResult {
+  /** Data rows checked (fewer than the chunk's when the worker stopped early). */
+  readonly rows: number;
+  /** The first problems of the chunk, in order (as many as the file's reason lists). */
+  readonly problems: readonly FileProblem[];
+  /** The data row of every problem counted, in order (problems stop at the file's `stopAfterErrors`). */
+  readonly problemRows: readonly number[];
+  /** The chunk's mapped batches as row groups, when it was to be encoded and had no problem. */
+  readonly encoded: EncodedBatch | undefined;
+  /**
+   * The mapper refused a value the checks passed (a CoercionError): the error, and the data rows
+   * through the batch it was found in. Nothing of the chunk is encoded then.
+   */
+  readonly mappingError?: { readonly error: WireError; readonly throughRow: number };
+}
 
 /** An error as structured-cloneable data. */
 export interface WireError {

@@ -10,8 +10,12 @@
 import { parentPort } from 'node:worker_threads';
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
+import { type CsvHeader, type ReadContext, readCsvChunk } from '../files/csv.ts';
+import { type FilePlan, ProblemCollector, planFile } from '../files/plan.ts';
+import type { FileProblem } from '../files/reason.ts';
 import { landedColumns } from '../landed-schema.ts';
 import { type EncodedBatch, RowGroupEncoder } from '../landing/batch-encoding.ts';
+import { CoercionError } from '../mapping/errors.ts';
 import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
 import type { SourceSeq } from '../mapping/version.ts';
 import type { ParquetFileOptions } from '../parquet/file-stream.ts';
@@ -19,7 +23,7 @@ import { createPseudonymizer, type Pseudonymizer } from '../pii/pseudonymizer.ts
 import { parseCopyText } from '../sources/pg-copy.ts';
 import type { SourceColumn } from '../types.ts';
 import type { WriteContext } from '../write-context.ts';
-import { type BatchJob, type BatchReply, toWireError } from './batch-wire.ts';
+import { type BatchJob, type BatchReply, type CsvChunkResult, toWireError } from './batch-wire.ts';
 
 /** What a window's session is opened with: everything `createRowMapper` and the encoder need. */
 export interface BatchWorkerInit {
@@ -35,6 +39,22 @@ export interface BatchWorkerInit {
   readonly context: WriteContext;
   /** The part writer's Parquet settings (`partFileOptions`). */
   readonly fileOptions: ParquetFileOptions;
+  /** Where the rows come from (the mapper's option). @default the mapper's default */
+  readonly origin?: 'database' | 'fileDrop';
+  /** A dropped file's session: how its chunks are read (`csvChunk` jobs). */
+  readonly file?: FileChunkInit;
+}
+
+/** How a worker reads the chunks of one dropped CSV file: as the main thread resolved it. */
+export interface FileChunkInit {
+  readonly header: CsvHeader;
+  /** The reader's limits (`ReadContext`). */
+  readonly batchRows: number;
+  readonly maxRecordBytes: number;
+  readonly stopAfterProblems: number;
+  readonly maxListedErrors: number;
+  /** Rows the file may hold: a batch beyond them is not mapped (the file is refused). */
+  readonly maxRows: number;
 }
 
 const port = parentPort;
@@ -75,6 +95,7 @@ function openSession(init: BatchWorkerInit): Session {
       extractedAt: new Date(init.extractedAt),
       sourceSeq: init.sourceSeq,
       ...(init.cursorColumn === undefined ? {} : { cursorColumn: init.cursorColumn }),
+      ...(init.origin === undefined ? {} : { origin: init.origin }),
     }),
     encoder: new RowGroupEncoder(landedColumns(init.config, init.stream), init.context, init.fileOptions),
   };
@@ -97,6 +118,19 @@ port.on('message', (job: BatchJob) => {
   }
   if (job.kind === 'unmapped') {
     port.postMessage({ id: job.id, unmapped: session.mapper.unmapped() } satisfies BatchReply);
+    return;
+  }
+  if (job.kind === 'csvChunk') {
+    let chunk: CsvChunkResult;
+    try {
+      chunk = readChunk(session, job);
+    } catch (err) {
+      session.encoder.discard();
+      port.postMessage({ id: job.id, error: toWireError(err) } satisfies BatchReply);
+      return;
+    }
+    const buffers = chunk.encoded?.segments.map((s) => s.groups.body.buffer as ArrayBuffer) ?? [];
+    port.postMessage({ id: job.id, chunk } satisfies BatchReply, [...new Set(buffers)]);
     return;
   }
   let encoded: EncodedBatch;
@@ -127,4 +161,85 @@ function sessionOf(id: number): Session {
     sessions.set(id, session);
   }
   return session;
+}
+
+/** Problems of one chunk, with the row of each one counted. */
+class ChunkProblems extends ProblemCollector {
+  readonly rows: number[] = [];
+  override add(problem: FileProblem): void {
+    super.add(problem);
+    this.rows.push(problem.row ?? 0);
+  }
+}
+
+/** File plans of the sessions (built from the config once per session). */
+const filePlans = new WeakMap<Session, FilePlan>();
+
+/**
+ * Reads one chunk of a dropped CSV file as the single-thread reader reads those records (same
+ * checks, absolute lines and rows), and maps and encodes its batches while it is to be encoded
+ * and no problem was found: each batch with a mapper whose `_source_seq` ordinals continue from
+ * the rows before the chunk.
+ */
+function readChunk(session: Session, job: Extract<BatchJob, { kind: 'csvChunk' }>): CsvChunkResult {
+  const { init } = session;
+  const file = init.file;
+  if (!file) throw new Error('the batch pool session was not opened for a dropped file');
+  if (init.sourceSeq.kind !== 'ordinal') throw new Error('a dropped file numbers its rows (_source_seq ordinals)');
+  let plan = filePlans.get(session);
+  if (!plan) {
+    plan = planFile(init.config, init.stream);
+    filePlans.set(session, plan);
+  }
+  const { place } = job;
+  const problems = new ChunkProblems(file.maxListedErrors);
+  const ctx: ReadContext = {
+    plan,
+    problems,
+    batchRows: file.batchRows,
+    maxRecordBytes: file.maxRecordBytes,
+    stopAfterProblems: file.stopAfterProblems,
+    rowsRead: place.firstRow,
+    stoppedEarly: false,
+  };
+  const start = init.sourceSeq.start + BigInt(place.firstRow);
+  let mapper: RowMapper | undefined;
+  let encoding = job.encode;
+  let encodedRows = 0;
+  let mappingError: CsvChunkResult['mappingError'];
+  const bytes = Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength);
+  readCsvChunk(bytes, place, file.header, ctx, (rows, batch) => {
+    if (!encoding || batch.rows > file.maxRows) {
+      encoding = false;
+      return;
+    }
+    mapper ??= createRowMapper({
+      config: init.config,
+      stream: init.stream,
+      sourceColumns: init.sourceColumns,
+      pseudonymizer: pseudonymizerFor(init.pseudonymKey),
+      runId: init.runId,
+      extractedAt: new Date(init.extractedAt),
+      sourceSeq: { kind: 'ordinal', start, maxRows: file.maxRows - place.firstRow },
+      origin: 'fileDrop',
+    });
+    try {
+      session.encoder.add(mapper.map({ columns: init.sourceColumns, rows }));
+      encodedRows += rows.length;
+    } catch (e) {
+      if (!(e instanceof CoercionError)) throw e;
+      mappingError = { error: toWireError(e), throughRow: batch.rows };
+      encoding = false;
+    }
+  });
+  let encoded: CsvChunkResult['encoded'];
+  if (encoding && problems.count === 0 && encodedRows > 0) encoded = session.encoder.finish();
+  else session.encoder.discard();
+  return {
+    rows: ctx.rowsRead - place.firstRow,
+    problems: problems.listed,
+    problemRows: problems.rows,
+    encoded,
+    ...(mappingError ? { mappingError } : {}),
+  };
 }
