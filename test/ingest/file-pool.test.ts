@@ -94,10 +94,15 @@ async function landedRows(outcome: IngestOutcome) {
  * A players CSV of `n` rows over several days: every 7th id quoted with a line break in it, CRLF
  * record ends, `bad(i)` rows with an impossible date.
  */
-function players(n: number, eol = '\r\n', bad: (i: number) => boolean = () => false): string {
+function players(
+  n: number,
+  eol = '\r\n',
+  bad: (i: number) => boolean = () => false,
+  dayOf: (i: number) => number = (i) => 1 + Math.floor(i / 2500),
+): string {
   const rows = Array.from({ length: n }, (_, i) => {
     const id = i % 7 === 3 ? `"P-${i}\nline ""two"""` : `P-${i}`;
-    const day = String(1 + Math.floor(i / 2500)).padStart(2, '0');
+    const day = String(dayOf(i)).padStart(2, '0');
     const updated = bad(i) ? `31/02/2026 12:00:00` : `${day}/02/2026 ${String(i % 24).padStart(2, '0')}:15:00`;
     return `${id};01/01/2026 08:00:00;${updated};AT;EUR;${STATUSES[i % STATUSES.length]}`;
   });
@@ -114,8 +119,8 @@ describe('CSV file drops on the worker pool', () => {
     expect(pool.status === 'landed' && pool.rows).toBe(8000);
   });
 
-  it('lands a gzip file as one thread does (last record without a line break)', async () => {
-    const csv = players(2500, '\n').replace(/\n$/, '');
+  it('lands a gzip file as one thread does (last record without a line break, dates alternating)', async () => {
+    const csv = players(2500, '\n', undefined, (i) => 1 + (Math.floor(i / 30) % 3)).replace(/\n$/, '');
     const { single, pool } = await bothWays(gzipSync(Buffer.from(csv, 'latin1')));
     const want = await landedRows(single);
     expect(want).toHaveLength(2500);

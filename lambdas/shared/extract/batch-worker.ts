@@ -14,14 +14,14 @@ import { type CsvHeader, type ReadContext, readCsvChunk } from '../files/csv.ts'
 import { type FilePlan, ProblemCollector, planFile } from '../files/plan.ts';
 import type { FileProblem } from '../files/reason.ts';
 import { landedColumns } from '../landed-schema.ts';
-import { type EncodedBatch, RowGroupEncoder } from '../landing/batch-encoding.ts';
+import { DAY_MS, type EncodedBatch, RowGroupEncoder } from '../landing/batch-encoding.ts';
 import { CoercionError } from '../mapping/errors.ts';
 import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
 import type { SourceSeq } from '../mapping/version.ts';
 import type { ParquetFileOptions } from '../parquet/file-stream.ts';
 import { createPseudonymizer, type Pseudonymizer } from '../pii/pseudonymizer.ts';
 import { parseCopyText } from '../sources/pg-copy.ts';
-import type { SourceColumn } from '../types.ts';
+import type { LandedBatch, LandedValue, SourceColumn } from '../types.ts';
 import type { WriteContext } from '../write-context.ts';
 import { type BatchJob, type BatchReply, type CsvChunkResult, toWireError } from './batch-wire.ts';
 
@@ -205,7 +205,8 @@ function readChunk(session: Session, job: Extract<BatchJob, { kind: 'csvChunk' }
   const start = init.sourceSeq.start + BigInt(place.firstRow);
   let mapper: RowMapper | undefined;
   let encoding = job.encode;
-  let encodedRows = 0;
+  /** The chunk's mapped batches, encoded once the chunk has been read (see {@link byDay}). */
+  const landed: LandedBatch[] = [];
   let mappingError: CsvChunkResult['mappingError'];
   const bytes = Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength);
   readCsvChunk(bytes, place, file.header, ctx, (rows, batch) => {
@@ -224,8 +225,7 @@ function readChunk(session: Session, job: Extract<BatchJob, { kind: 'csvChunk' }
       origin: 'fileDrop',
     });
     try {
-      session.encoder.add(mapper.map({ columns: init.sourceColumns, rows }));
-      encodedRows += rows.length;
+      landed.push(mapper.map({ columns: init.sourceColumns, rows }));
     } catch (e) {
       if (!(e instanceof CoercionError)) throw e;
       mappingError = { error: toWireError(e), throughRow: batch.rows };
@@ -233,8 +233,13 @@ function readChunk(session: Session, job: Extract<BatchJob, { kind: 'csvChunk' }
     }
   });
   let encoded: CsvChunkResult['encoded'];
-  if (encoding && problems.count === 0 && encodedRows > 0) encoded = session.encoder.finish();
-  else session.encoder.discard();
+  if (encoding && problems.count === 0 && landed.length > 0 && mapper) {
+    const cursor = mapper.columns.findIndex((c) => c.name === '_cursor');
+    for (const batch of byDay(landed, cursor)) session.encoder.add(batch);
+    encoded = session.encoder.finish();
+  } else {
+    session.encoder.discard();
+  }
   return {
     rows: ctx.rowsRead - place.firstRow,
     problems: problems.listed,
@@ -242,4 +247,51 @@ function readChunk(session: Session, job: Extract<BatchJob, { kind: 'csvChunk' }
     encoded,
     ...(mappingError ? { mappingError } : {}),
   };
+}
+
+/**
+ * The chunk's rows grouped by the UTC date of `_cursor` (dates in order of first appearance, rows
+ * of a date in file order), as one batch per date: the encoder ends a row group at each date
+ * change, and a file's rows often alternate between two dates (a local-time export around
+ * midnight UTC), which would make tiny row groups. The part writer keeps a part per date, so the
+ * rows of each part are in the same order either way. A chunk of one date is returned as it is.
+ */
+function byDay(batches: readonly LandedBatch[], cursorIndex: number): readonly LandedBatch[] {
+  /** Per date, the batch and row of each of its rows. */
+  const days = new Map<number, { batches: number[]; rows: number[] }>();
+  let single: number | undefined;
+  let mixed = false;
+  for (const batch of batches) {
+    const cursor = batch.columns[cursorIndex]!;
+    for (let r = 0; r < batch.rowCount; r++) {
+      const day = Math.floor(Number(cursor[r]) / DAY_MS);
+      if (single === undefined) single = day;
+      else if (day !== single) mixed = true;
+    }
+  }
+  if (!mixed || cursorIndex < 0) return batches;
+  batches.forEach((batch, b) => {
+    const cursor = batch.columns[cursorIndex]!;
+    for (let r = 0; r < batch.rowCount; r++) {
+      const day = Math.floor(Number(cursor[r]) / DAY_MS);
+      let at = days.get(day);
+      if (!at) {
+        at = { batches: [], rows: [] };
+        days.set(day, at);
+      }
+      at.batches.push(b);
+      at.rows.push(r);
+    }
+  });
+  const width = batches[0]!.columns.length;
+  return [...days.values()].map((at): LandedBatch => {
+    const n = at.rows.length;
+    const columns: LandedValue[][] = [];
+    for (let c = 0; c < width; c++) {
+      const out: LandedValue[] = new Array(n);
+      for (let i = 0; i < n; i++) out[i] = batches[at.batches[i]!]!.columns[c]![at.rows[i]!] as LandedValue;
+      columns.push(out);
+    }
+    return { rowCount: n, columns };
+  });
 }
