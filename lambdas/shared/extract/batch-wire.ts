@@ -56,8 +56,11 @@ export interface CsvChunkResult {
   readonly problems: readonly FileProblem[];
   /** The data row of every problem counted, in order (problems stop at the file's `stopAfterErrors`). */
   readonly problemRows: readonly number[];
-  /** The chunk's mapped batches as row groups, when it was to be encoded and had no problem. */
-  readonly encoded: EncodedBatch | undefined;
+  /**
+   * The chunk's mapped rows as row groups (one batch per `_cursor` date, in order of first
+   * appearance), when it was to be encoded and had no problem.
+   */
+  readonly encoded: readonly EncodedBatch[] | undefined;
   /**
    * The mapper refused a value the checks passed (a CoercionError): the error, and the data rows
    * through the batch it was found in. Nothing of the chunk is encoded then.

@@ -14,14 +14,14 @@ import { type CsvHeader, type ReadContext, readCsvChunk } from '../files/csv.ts'
 import { type FilePlan, ProblemCollector, planFile } from '../files/plan.ts';
 import type { FileProblem } from '../files/reason.ts';
 import { landedColumns } from '../landed-schema.ts';
-import { DAY_MS, type EncodedBatch, RowGroupEncoder } from '../landing/batch-encoding.ts';
+import { type EncodedBatch, forEachDayRun, RowGroupEncoder } from '../landing/batch-encoding.ts';
 import { CoercionError } from '../mapping/errors.ts';
 import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
 import type { SourceSeq } from '../mapping/version.ts';
 import type { ParquetFileOptions } from '../parquet/file-stream.ts';
 import { createPseudonymizer, type Pseudonymizer } from '../pii/pseudonymizer.ts';
 import { parseCopyText } from '../sources/pg-copy.ts';
-import type { LandedBatch, LandedValue, SourceColumn } from '../types.ts';
+import type { LandedBatch, SourceColumn } from '../types.ts';
 import type { WriteContext } from '../write-context.ts';
 import { type BatchJob, type BatchReply, type CsvChunkResult, toWireError } from './batch-wire.ts';
 
@@ -129,7 +129,7 @@ port.on('message', (job: BatchJob) => {
       port.postMessage({ id: job.id, error: toWireError(err) } satisfies BatchReply);
       return;
     }
-    const buffers = chunk.encoded?.segments.map((s) => s.groups.body.buffer as ArrayBuffer) ?? [];
+    const buffers = (chunk.encoded ?? []).flatMap((e) => e.segments.map((s) => s.groups.body.buffer as ArrayBuffer));
     port.postMessage({ id: job.id, chunk } satisfies BatchReply, [...new Set(buffers)]);
     return;
   }
@@ -205,41 +205,64 @@ function readChunk(session: Session, job: Extract<BatchJob, { kind: 'csvChunk' }
   const start = init.sourceSeq.start + BigInt(place.firstRow);
   let mapper: RowMapper | undefined;
   let encoding = job.encode;
-  /** The chunk's mapped batches, encoded once the chunk has been read (see {@link byDay}). */
-  const landed: LandedBatch[] = [];
+  /**
+   * One encoder per `_cursor` date of the chunk, in order of first appearance: an encoder ends a
+   * row group at each date change, and a file's rows often alternate between two dates (a
+   * local-time export around midnight UTC), which would make tiny row groups. The part writer
+   * keeps a part per date, so the rows of each part are in file order either way.
+   */
+  const byDay = new Map<number, RowGroupEncoder>();
+  const spare = spareEncoders(session);
+  const encoderOf = (day: number): RowGroupEncoder => {
+    let encoder = byDay.get(day);
+    if (!encoder) {
+      encoder =
+        spare.pop() ?? new RowGroupEncoder(landedColumns(init.config, init.stream), init.context, init.fileOptions);
+      byDay.set(day, encoder);
+    }
+    return encoder;
+  };
+  const release = (encoders: RowGroupEncoder[]) => {
+    for (const encoder of encoders) encoder.discard();
+    spare.push(...encoders.slice(0, Math.max(0, SPARE_ENCODERS - spare.length)));
+  };
   let mappingError: CsvChunkResult['mappingError'];
   const bytes = Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength);
-  readCsvChunk(bytes, place, file.header, ctx, (rows, batch) => {
-    if (!encoding || batch.rows > file.maxRows) {
-      encoding = false;
-      return;
-    }
-    mapper ??= createRowMapper({
-      config: init.config,
-      stream: init.stream,
-      sourceColumns: init.sourceColumns,
-      pseudonymizer: pseudonymizerFor(init.pseudonymKey),
-      runId: init.runId,
-      extractedAt: new Date(init.extractedAt),
-      sourceSeq: { kind: 'ordinal', start, maxRows: file.maxRows - place.firstRow },
-      origin: 'fileDrop',
+  try {
+    readCsvChunk(bytes, place, file.header, ctx, (rows, batch) => {
+      if (!encoding || batch.rows > file.maxRows) {
+        encoding = false;
+        return;
+      }
+      mapper ??= createRowMapper({
+        config: init.config,
+        stream: init.stream,
+        sourceColumns: init.sourceColumns,
+        pseudonymizer: pseudonymizerFor(init.pseudonymKey),
+        runId: init.runId,
+        extractedAt: new Date(init.extractedAt),
+        sourceSeq: { kind: 'ordinal', start, maxRows: file.maxRows - place.firstRow },
+        origin: 'fileDrop',
+      });
+      try {
+        const landed = mapper.map({ columns: init.sourceColumns, rows });
+        const cursor = landed.columns[cursorIndex(mapper)] as readonly number[];
+        forEachDayRun(cursor, landed.rowCount, (day, from, to) => {
+          encoderOf(day).add(from === 0 && to === landed.rowCount ? landed : slice(landed, from, to));
+        });
+      } catch (e) {
+        if (!(e instanceof CoercionError)) throw e;
+        mappingError = { error: toWireError(e), throughRow: batch.rows };
+        encoding = false;
+      }
     });
-    try {
-      landed.push(mapper.map({ columns: init.sourceColumns, rows }));
-    } catch (e) {
-      if (!(e instanceof CoercionError)) throw e;
-      mappingError = { error: toWireError(e), throughRow: batch.rows };
-      encoding = false;
-    }
-  });
-  let encoded: CsvChunkResult['encoded'];
-  if (encoding && problems.count === 0 && landed.length > 0 && mapper) {
-    const cursor = mapper.columns.findIndex((c) => c.name === '_cursor');
-    for (const batch of byDay(landed, cursor)) session.encoder.add(batch);
-    encoded = session.encoder.finish();
-  } else {
-    session.encoder.discard();
+  } catch (e) {
+    release([...byDay.values()]);
+    throw e;
   }
+  let encoded: CsvChunkResult['encoded'];
+  if (encoding && problems.count === 0 && byDay.size > 0) encoded = [...byDay.values()].map((e) => e.finish());
+  release([...byDay.values()]);
   return {
     rows: ctx.rowsRead - place.firstRow,
     problems: problems.listed,
@@ -249,49 +272,32 @@ function readChunk(session: Session, job: Extract<BatchJob, { kind: 'csvChunk' }
   };
 }
 
-/**
- * The chunk's rows grouped by the UTC date of `_cursor` (dates in order of first appearance, rows
- * of a date in file order), as one batch per date: the encoder ends a row group at each date
- * change, and a file's rows often alternate between two dates (a local-time export around
- * midnight UTC), which would make tiny row groups. The part writer keeps a part per date, so the
- * rows of each part are in the same order either way. A chunk of one date is returned as it is.
- */
-function byDay(batches: readonly LandedBatch[], cursorIndex: number): readonly LandedBatch[] {
-  /** Per date, the batch and row of each of its rows. */
-  const days = new Map<number, { batches: number[]; rows: number[] }>();
-  let single: number | undefined;
-  let mixed = false;
-  for (const batch of batches) {
-    const cursor = batch.columns[cursorIndex]!;
-    for (let r = 0; r < batch.rowCount; r++) {
-      const day = Math.floor(Number(cursor[r]) / DAY_MS);
-      if (single === undefined) single = day;
-      else if (day !== single) mixed = true;
-    }
+/** Encoders kept per session between chunks (their Arrow buffers are reused). */
+const SPARE_ENCODERS = 2;
+const spares = new WeakMap<Session, RowGroupEncoder[]>();
+
+function spareEncoders(session: Session): RowGroupEncoder[] {
+  let list = spares.get(session);
+  if (!list) {
+    list = [session.encoder];
+    spares.set(session, list);
   }
-  if (!mixed || cursorIndex < 0) return batches;
-  batches.forEach((batch, b) => {
-    const cursor = batch.columns[cursorIndex]!;
-    for (let r = 0; r < batch.rowCount; r++) {
-      const day = Math.floor(Number(cursor[r]) / DAY_MS);
-      let at = days.get(day);
-      if (!at) {
-        at = { batches: [], rows: [] };
-        days.set(day, at);
-      }
-      at.batches.push(b);
-      at.rows.push(r);
-    }
-  });
-  const width = batches[0]!.columns.length;
-  return [...days.values()].map((at): LandedBatch => {
-    const n = at.rows.length;
-    const columns: LandedValue[][] = [];
-    for (let c = 0; c < width; c++) {
-      const out: LandedValue[] = new Array(n);
-      for (let i = 0; i < n; i++) out[i] = batches[at.batches[i]!]!.columns[c]![at.rows[i]!] as LandedValue;
-      columns.push(out);
-    }
-    return { rowCount: n, columns };
-  });
+  return list;
+}
+
+const cursorIndexes = new WeakMap<RowMapper, number>();
+
+/** Index of `_cursor` among the mapper's landed columns. */
+function cursorIndex(mapper: RowMapper): number {
+  let index = cursorIndexes.get(mapper);
+  if (index === undefined) {
+    index = mapper.columns.findIndex((c) => c.name === '_cursor');
+    cursorIndexes.set(mapper, index);
+  }
+  return index;
+}
+
+/** Rows `[from, to)` of a landed batch. */
+function slice(batch: LandedBatch, from: number, to: number): LandedBatch {
+  return { rowCount: to - from, columns: batch.columns.map((values) => values.slice(from, to)) };
 }

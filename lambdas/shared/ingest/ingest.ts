@@ -94,7 +94,7 @@ export interface IngestDeps {
   readonly pseudonymKey?: () => Promise<Uint8Array>;
   /** Rows per reader batch. @default the reader's (10,000) */
   readonly batchRows?: number;
-  /** Text per chunk a worker reads. @default FILE_CHUNK_BYTES (4 MiB) */
+  /** Text per chunk a worker reads. @default FILE_CHUNK_BYTES (8 MiB) */
   readonly workerChunkBytes?: number;
   /** Smallest object read on the pool. @default the chunk size */
   readonly workerMinBytes?: number;

@@ -48,7 +48,7 @@ import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
 const MIB = 1024 * 1024;
 
 /** Text per chunk a worker reads: large enough that a chunk costs far more than its message. */
-export const FILE_CHUNK_BYTES = 4 * MIB;
+export const FILE_CHUNK_BYTES = 8 * MIB;
 
 /** The dropped object, as the S3 event describes it. */
 export interface DroppedFile {
@@ -241,8 +241,10 @@ async function landOnPool(
       throw file.reject(chunk.error.problem);
     }
     if (problems.count === 0 && reply.encoded) {
-      await writer.writeEncoded(reply.encoded);
-      written += reply.encoded.rowCount;
+      for (const encoded of reply.encoded) {
+        await writer.writeEncoded(encoded);
+        written += encoded.rowCount;
+      }
     }
   };
   const mergeOldest = async () => {
