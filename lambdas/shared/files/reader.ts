@@ -19,6 +19,10 @@
  * file itself; anything else (an S3 read reset, a Lambda timeout) is infrastructure and is
  * rethrown unchanged, so the event is retried instead of the file being quarantined.
  *
+ * **On worker threads** (CSV only): {@link openInboundChunks} reads the same file as record-aligned
+ * chunks that other threads check and map (`ingest/land-file.ts` drives it); the merged outcome
+ * is the one {@link readInboundFile} gives.
+ *
  * Memory stays bounded whatever the file size: bytes are streamed (gunzip, decoding and parsing
  * work chunk by chunk), batches hold `batchRows` rows, Parquet is read one row group at a time
  * from a spooled copy. A record or line longer than `maxRecordBytes` is refused (`LINE_TOO_LONG`).
