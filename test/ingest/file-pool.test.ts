@@ -152,6 +152,26 @@ describe('CSV file drops on the worker pool', () => {
     expect(reasonOf(stoppedNear.pool)).toEqual(reasonOf(stoppedNear.single));
   });
 
+  it('gives the same reason for a record over the size limit late in the file, and for short rows', async () => {
+    const long = `${players(3000, '\n', (i) => i === 10)}P-long;"${'x'.repeat(300)}";01/02/2026 10:00:00;AT;EUR;Active\n`;
+    const tooLong = await bothWays(long, { limits: { maxRecordBytes: 200 } });
+    expect(reasonOf(tooLong.single)).toMatchObject({ code: 'LINE_TOO_LONG', errorCount: 2 });
+    expect(reasonOf(tooLong.pool)).toEqual(reasonOf(tooLong.single));
+    const short = players(3000, '\n').replace(/\nP-(1201|2500);[^\n]*/g, '\nP-short;01/01/2026 08:00:00');
+    const fields = await bothWays(short);
+    expect(reasonOf(fields.single)).toMatchObject({ code: 'FIELD_COUNT', errorCount: 2 });
+    expect(reasonOf(fields.pool)).toEqual(reasonOf(fields.single));
+  });
+
+  it('lands a header alone, and refuses a header that does not match, as one thread does', async () => {
+    const empty = await bothWays(`${HEADER}\n\n`);
+    expect(empty.single).toMatchObject({ status: 'landed', rows: 0 });
+    expect(empty.pool).toMatchObject({ status: 'landed', rows: 0 });
+    const wrong = await bothWays(players(3000).replace('Currency', 'Curr'));
+    expect(reasonOf(wrong.single)).toMatchObject({ code: 'MISSING_COLUMN' });
+    expect(reasonOf(wrong.pool)).toEqual(reasonOf(wrong.single));
+  });
+
   it('gives the same reason for an invalid byte late in a UTF-8 file', async () => {
     const csv = Buffer.concat([
       Buffer.from(
