@@ -26,6 +26,24 @@ const keepNumberText: Reviver = (_key, value, context) =>
 
 const parseLossless = JSON.parse as (text: string, reviver: Reviver) => unknown;
 
+/** Takes one line's bytes (without its LF) and its number. */
+type LineHandler = (bytes: Buffer, line: number) => void;
+
+/** The text of a line's bytes, without the CR of a CRLF. */
+function lineText(bytes: Buffer): string {
+  const end = bytes.length > 0 && bytes[bytes.length - 1] === 13 ? bytes.length - 1 : bytes.length;
+  return bytes.toString('utf8', 0, end);
+}
+
+/** Whether a line's bytes are blank (spaces, tabs and CRs only). */
+function isBlankBytes(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i];
+    if (c !== 32 && c !== 9 && c !== 13) return false;
+  }
+  return true;
+}
+
 /**
  * Splits UTF-8 chunks into lines (without the line break, CR of CRLF removed), bounding each
  * line's length. Synchronous per chunk, so a file of millions of short lines costs no await per line.
@@ -38,7 +56,7 @@ class LineSplitter {
 
   constructor(private readonly maxLineBytes: number) {}
 
-  push(chunk: Buffer, onLine: (text: string, line: number) => void): void {
+  push(chunk: Buffer, onLine: LineHandler): void {
     let start = 0;
     for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, start)) {
       let bytes: Buffer = chunk.subarray(start, nl);
@@ -60,30 +78,21 @@ class LineSplitter {
     }
   }
 
-  end(onLine: (text: string, line: number) => void): void {
+  end(onLine: LineHandler): void {
     if (this.partsLength > 0) this.emit(Buffer.concat(this.parts), onLine);
     this.parts = [];
     this.partsLength = 0;
   }
 
-  private emit(bytes: Buffer, onLine: (text: string, line: number) => void): void {
+  private emit(bytes: Buffer, onLine: LineHandler): void {
     this.line++;
-    const end = bytes.length > 0 && bytes[bytes.length - 1] === 13 ? bytes.length - 1 : bytes.length;
-    onLine(bytes.toString('utf8', 0, end), this.line);
+    onLine(bytes, this.line);
   }
 
   private tooLong(): FileProblemError {
     const line = this.line + 1;
     return new FileProblemError('LINE_TOO_LONG', `line ${line} is longer than ${this.maxLineBytes} bytes`, { line });
   }
-}
-
-function isBlank(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c !== 32 && c !== 9 && c !== 13) return false;
-  }
-  return true;
 }
 
 function syntaxPosition(err: unknown, length: number): string {
@@ -95,66 +104,87 @@ function syntaxPosition(err: unknown, length: number): string {
   return '';
 }
 
-/** Reads JSON Lines text; yields rows (in plan column order) that passed every check. */
-export async function* readJsonLines(
-  text: AsyncIterable<Buffer>,
-  ctx: ReadContext,
-): AsyncGenerator<(string | null)[][]> {
-  const { plan, problems } = ctx;
-  const width = plan.columns.length;
-  const planned = plan.columns.map((c) => c.name);
-  const lowerToColumn = new Map<string, number | 'ambiguous'>();
-  for (const [i, name] of [...planned, ...plan.dropped].entries()) {
-    const lower = name.toLowerCase();
-    lowerToColumn.set(lower, lowerToColumn.has(lower) ? 'ambiguous' : i);
-  }
-  const exact = new Map<string, number>([...planned, ...plan.dropped].map((name, i) => [name, i]));
+/**
+ * Checks JSON lines into rows, as {@link readJsonLines} reads them: counts `ctx.rowsRead`,
+ * collects problems into `ctx.problems`, keeps the rows that passed every check in
+ * {@link pending}, and records which mapped keys appeared ({@link seen}). Throws
+ * `UNEXPECTED_COLUMN` and `DUPLICATE_COLUMN` (the whole file fails).
+ */
+export class JsonLineRows {
+  pending: (string | null)[][] = [];
+  /** Non-blank lines read (objects or not). */
+  objects = 0;
+  /** Per planned then dropped column: 1 once a line had its key. */
+  readonly seen: Uint8Array;
+  private readonly width: number;
+  private readonly lowerToColumn = new Map<string, number | 'ambiguous'>();
+  private readonly exact: Map<string, number>;
   /** Key → planned column index, -1 for a dropped column; cached per distinct key. */
-  const keyIndex = new Map<string, number>();
-  const seen = new Uint8Array(width + plan.dropped.length);
+  private readonly keyIndex = new Map<string, number>();
   /** Per column, the object number that last set it: two keys for one column in one object are refused. */
-  const setIn = new Float64Array(width);
+  private readonly setIn: Float64Array;
+  private readonly checker: RowChecker;
+  private currentLine = 0;
 
-  let currentLine = 0;
-  const checker = new RowChecker(plan, problems, { line: () => currentLine, row: () => ctx.rowsRead }, true, false);
-  let pending: (string | null)[][] = [];
-  let objects = 0;
+  constructor(private readonly ctx: ReadContext) {
+    const { plan } = ctx;
+    this.width = plan.columns.length;
+    const names = [...plan.columns.map((c) => c.name), ...plan.dropped];
+    for (const [i, name] of names.entries()) {
+      const lower = name.toLowerCase();
+      this.lowerToColumn.set(lower, this.lowerToColumn.has(lower) ? 'ambiguous' : i);
+    }
+    this.exact = new Map<string, number>(names.map((name, i) => [name, i]));
+    this.seen = new Uint8Array(names.length);
+    this.setIn = new Float64Array(this.width);
+    this.checker = new RowChecker(
+      plan,
+      ctx.problems,
+      { line: () => this.currentLine, row: () => ctx.rowsRead },
+      true,
+      false,
+    );
+  }
 
-  const resolveKey = (key: string): number => {
-    let index = keyIndex.get(key);
+  private resolveKey(key: string): number {
+    let index = this.keyIndex.get(key);
     if (index !== undefined) return index;
-    const byExact = exact.get(key);
-    const byLower = lowerToColumn.get(key.toLowerCase());
+    const byExact = this.exact.get(key);
+    const byLower = this.lowerToColumn.get(key.toLowerCase());
     const found = byExact ?? (typeof byLower === 'number' ? byLower : undefined);
     if (found === undefined) {
       throw new FileProblemError(
         'UNEXPECTED_COLUMN',
-        `key "${key.length > 60 ? `${key.slice(0, 60)}…` : key}" on line ${currentLine} is not mapped in streams.${plan.stream}.columns; remove it from the export, or map it`,
-        { line: currentLine, column: key },
+        `key "${key.length > 60 ? `${key.slice(0, 60)}…` : key}" on line ${this.currentLine} is not mapped in streams.${this.ctx.plan.stream}.columns; remove it from the export, or map it`,
+        { line: this.currentLine, column: key },
       );
     }
-    seen[found] = 1;
-    index = found < width ? found : -1;
-    keyIndex.set(key, index);
+    this.seen[found] = 1;
+    index = found < this.width ? found : -1;
+    this.keyIndex.set(key, index);
     return index;
-  };
+  }
 
-  const onLine = (lineText: string, line: number): void => {
+  /** Reads one line (its bytes, without the LF). */
+  readonly onLine = (bytes: Buffer, line: number): void => {
+    const { ctx, width } = this;
+    const { plan, problems } = ctx;
     if (ctx.stoppedEarly) return;
-    currentLine = line;
-    if (isBlank(lineText)) return;
+    this.currentLine = line;
+    if (isBlankBytes(bytes)) return;
+    const text = lineText(bytes);
     ctx.rowsRead++;
-    objects++;
+    const objects = ++this.objects;
     let value: unknown;
     try {
-      value = parseLossless(lineText, keepNumberText);
+      value = parseLossless(text, keepNumberText);
     } catch (err) {
       problems.add({
         line,
         row: ctx.rowsRead,
         column: null,
         code: 'INVALID_JSON',
-        message: `the line is not valid JSON${syntaxPosition(err, lineText.length)}; write one JSON object per line`,
+        message: `the line is not valid JSON${syntaxPosition(err, text.length)}; write one JSON object per line`,
         example: null,
       });
       if (problems.count >= ctx.stopAfterProblems) ctx.stoppedEarly = true;
@@ -173,16 +203,16 @@ export async function* readJsonLines(
       const cells: (string | null)[] = new Array(width).fill(null);
       let ok = true;
       for (const key in value) {
-        const index = resolveKey(key);
+        const index = this.resolveKey(key);
         if (index < 0) continue;
-        if (setIn[index] === objects) {
+        if (this.setIn[index] === objects) {
           throw new FileProblemError(
             'DUPLICATE_COLUMN',
             `line ${line} has two keys for column "${plan.columns[index]!.name}" (they differ only in case)`,
             { line, column: plan.columns[index]!.name },
           );
         }
-        setIn[index] = objects;
+        this.setIn[index] = objects;
         const v = (value as Record<string, unknown>)[key];
         if (v === null || v === undefined) cells[index] = null;
         else if (typeof v === 'string') cells[index] = v;
@@ -200,43 +230,59 @@ export async function* readJsonLines(
           });
         }
       }
-      if (checker.check(cells) && ok) pending.push(cells);
+      if (this.checker.check(cells) && ok) this.pending.push(cells);
     }
     if (problems.count >= ctx.stopAfterProblems) ctx.stoppedEarly = true;
   };
+}
 
+/** `MISSING_COLUMN` for the mapped keys that no line had (`seen` as {@link JsonLineRows.seen}), if any. */
+export function missingKeys(plan: ReadContext['plan'], seen: Uint8Array): FileProblemError | undefined {
+  const names = [...plan.columns.map((c) => c.name), ...plan.dropped];
+  const missing = names.filter((_, i) => seen[i] === 0);
+  if (missing.length === 0) return undefined;
+  return new FileProblemError(
+    'MISSING_COLUMN',
+    `key${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} (mapped in streams.${plan.stream}.columns) appear${missing.length > 1 ? '' : 's'} on no line of the file`,
+    {
+      column: missing[0]!,
+      problems: missing.map((name) => ({
+        line: null,
+        row: null,
+        column: name,
+        code: 'MISSING_COLUMN' as const,
+        message: `key "${name}" (mapped in streams.${plan.stream}.columns) appears on no line of the file`,
+        example: null,
+      })),
+    },
+  );
+}
+
+/** The file has no line with content. */
+export const noJsonLines = () =>
+  new FileProblemError('EMPTY_FILE', 'the file has no JSON lines (it is empty or blank)');
+
+/** Reads JSON Lines text; yields rows (in plan column order) that passed every check. */
+export async function* readJsonLines(
+  text: AsyncIterable<Buffer>,
+  ctx: ReadContext,
+): AsyncGenerator<(string | null)[][]> {
+  const rows = new JsonLineRows(ctx);
   const splitter = new LineSplitter(ctx.maxRecordBytes);
   for await (const chunk of text) {
-    splitter.push(chunk, onLine);
+    splitter.push(chunk, rows.onLine);
     if (ctx.stoppedEarly) break;
-    if (pending.length >= ctx.batchRows) {
-      const batch = pending;
-      pending = [];
+    if (rows.pending.length >= ctx.batchRows) {
+      const batch = rows.pending;
+      rows.pending = [];
       yield batch;
     }
   }
-  if (!ctx.stoppedEarly) splitter.end(onLine);
-  if (objects === 0) throw new FileProblemError('EMPTY_FILE', 'the file has no JSON lines (it is empty or blank)');
+  if (!ctx.stoppedEarly) splitter.end(rows.onLine);
+  if (rows.objects === 0) throw noJsonLines();
   if (!ctx.stoppedEarly) {
-    const names = [...planned, ...plan.dropped];
-    const missing = names.filter((_, i) => seen[i] === 0);
-    if (missing.length > 0) {
-      throw new FileProblemError(
-        'MISSING_COLUMN',
-        `key${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} (mapped in streams.${plan.stream}.columns) appear${missing.length > 1 ? '' : 's'} on no line of the file`,
-        {
-          column: missing[0]!,
-          problems: missing.map((name) => ({
-            line: null,
-            row: null,
-            column: name,
-            code: 'MISSING_COLUMN' as const,
-            message: `key "${name}" (mapped in streams.${plan.stream}.columns) appears on no line of the file`,
-            example: null,
-          })),
-        },
-      );
-    }
+    const missing = missingKeys(ctx.plan, rows.seen);
+    if (missing) throw missing;
   }
-  if (pending.length > 0) yield pending;
+  if (rows.pending.length > 0) yield rows.pending;
 }
