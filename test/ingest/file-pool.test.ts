@@ -48,6 +48,8 @@ interface Options {
   readonly limits?: FileLimits;
   /** Rows per reader batch (chunks end at batch ends). */
   readonly batchRows?: number;
+  /** @default players (CSV) */
+  readonly stream?: 'players' | 'payments';
 }
 
 /** Ingests `body` twice, on this thread and on a pool of two, with the same receive time. */
@@ -64,8 +66,9 @@ async function bothWays(body: string | Uint8Array, options: Options = {}) {
     const fields = { ...(await upload(env, key, body)), time };
     return ingestObject(deps, parseObjectCreatedEvent(objectCreatedEventBody(fields)));
   };
-  const single = await ingest(`inbound/players/single-${run}.csv`, base());
-  const pool = await ingest(`inbound/players/pool-${run}.csv`, {
+  const [stream, ext] = options.stream === 'payments' ? ['payments', 'jsonl'] : ['players', 'csv'];
+  const single = await ingest(`inbound/${stream}/single-${run}.${ext}`, base());
+  const pool = await ingest(`inbound/${stream}/pool-${run}.${ext}`, {
     ...base(),
     workers: 2,
     pseudonymKey: async () => PSEUDONYM_KEY,
@@ -196,5 +199,81 @@ describe('CSV file drops on the worker pool', () => {
     );
     expect(reasonOf(bad.single)).toMatchObject({ code: 'INVALID_VALUE', errorCount: 1 });
     expect(reasonOf(bad.pool)).toEqual(reasonOf(bad.single));
+  });
+});
+
+/**
+ * A payments JSON Lines file of `n` lines over alternating dates: a blank line every 97th, CRLF
+ * every 5th, `bad(i)` lines with an amount that needs rounding, `line(i)` replacing a line.
+ */
+function payments(
+  n: number,
+  bad: (i: number) => boolean = () => false,
+  line: (i: number) => string | undefined = () => undefined,
+): string {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const day = 1 + (Math.floor(i / 40) % 2);
+    const amount = bad(i) ? '10.005' : `${(i % 900) + 1}.${String(i % 100).padStart(2, '0')}`;
+    out.push(
+      line(i) ??
+        `{"payment_id": "pay-${i}", "player_id": "p-${i % 50}", "direction": "${i % 2 ? 'deposit' : 'withdrawal'}", "amount": ${amount}, "currency": "EUR", "status": "approved", "created_at": "2024-05-0${day}T09:00:00Z", "updated_at": "2024-05-0${day}T10:${String(i % 60).padStart(2, '0')}:00Z"}${i % 5 === 0 ? '\r' : ''}`,
+    );
+    if (i % 97 === 0) out.push('  ');
+  }
+  return out.join('\n');
+}
+
+describe('JSON Lines file drops on the worker pool', () => {
+  const opts = { config: undefined, stream: 'payments' as const };
+
+  it('lands every row as one thread does (blank lines, CRLF, last line without a line break)', async () => {
+    const { single, pool } = await bothWays(payments(6000), opts);
+    const want = await landedRows(single);
+    expect(want).toHaveLength(6000);
+    expect(await landedRows(pool)).toEqual(want);
+  });
+
+  it('gives the same reason for bad lines in many chunks, all counted or stopped early', async () => {
+    const text = payments(
+      4000,
+      (i) => i % 301 === 7,
+      (i) => (i % 433 === 9 ? '{"payment_id": ' : undefined),
+    );
+    const all = await bothWays(text, opts);
+    expect(reasonOf(all.single).errorCount).toBeGreaterThan(20);
+    expect(reasonOf(all.pool)).toEqual(reasonOf(all.single));
+    const stopped = await bothWays(text, { ...opts, limits: { stopAfterErrors: 9, maxListedErrors: 4 } });
+    expect(reasonOf(stopped.single).truncated).toBe(true);
+    expect(reasonOf(stopped.pool)).toEqual(reasonOf(stopped.single));
+  });
+
+  it('gives the same reason for an unmapped key, a line too long or a key on no line, late in the file', async () => {
+    const extra = payments(
+      4000,
+      (i) => i === 100,
+      (i) => (i === 3500 ? '{"payment_id": "x", "iban": "y"}' : undefined),
+    );
+    const unexpected = await bothWays(extra, opts);
+    expect(reasonOf(unexpected.single)).toMatchObject({ code: 'UNEXPECTED_COLUMN', errorCount: 2 });
+    expect(reasonOf(unexpected.pool)).toEqual(reasonOf(unexpected.single));
+    const long = payments(
+      4000,
+      (i) => i === 100,
+      (i) => (i === 3500 ? `{"payment_id": "${'x'.repeat(500)}"}` : undefined),
+    );
+    const tooLong = await bothWays(long, { ...opts, limits: { maxRecordBytes: 400 } });
+    expect(reasonOf(tooLong.single)).toMatchObject({ code: 'LINE_TOO_LONG', errorCount: 2 });
+    expect(reasonOf(tooLong.pool)).toEqual(reasonOf(tooLong.single));
+    const noCreated = payments(3000).replace(/"created_at": "[^"]*", /g, '');
+    const missing = await bothWays(noCreated, opts);
+    expect(reasonOf(missing.single)).toMatchObject({ code: 'MISSING_COLUMN' });
+    expect(reasonOf(missing.pool)).toEqual(reasonOf(missing.single));
+  });
+
+  it('refuses too many rows as one thread does', async () => {
+    const many = await bothWays(payments(3000), { ...opts, limits: { maxRows: 1000 } });
+    expect(reasonOf(many.single)).toMatchObject({ code: 'TOO_MANY_ROWS' });
+    expect(reasonOf(many.pool)).toEqual(reasonOf(many.single));
   });
 });

@@ -6,7 +6,7 @@
  * the mapper's redaction rules.
  */
 
-import type { CsvChunkPlace } from '../files/csv.ts';
+import type { TextChunkPlace } from '../files/csv.ts';
 import type { FileProblem } from '../files/reason.ts';
 import type { EncodedBatch } from '../landing/batch-encoding.ts';
 import { CoercionError, MappingError, ValueProblem } from '../mapping/errors.ts';
@@ -27,12 +27,12 @@ export type BatchJob =
     }
   | {
       /** One record-aligned chunk of a dropped CSV file (`splitCsv`): check, and map and encode while `encode`. */
-      readonly kind: 'csvChunk';
+      readonly kind: 'fileChunk';
       readonly session: number;
       readonly id: number;
       /** The chunk's text (moved to the worker, not copied). */
       readonly bytes: Uint8Array;
-      readonly place: CsvChunkPlace;
+      readonly place: TextChunkPlace;
       /** False once the file is known to have a problem: the chunk is only checked. */
       readonly encode: boolean;
     }
@@ -45,11 +45,11 @@ export type BatchJob =
 export type BatchReply =
   | { readonly id: number; readonly encoded: EncodedBatch }
   | { readonly id: number; readonly unmapped: Record<string, UnmappedValues> }
-  | { readonly id: number; readonly chunk: CsvChunkResult }
+  | { readonly id: number; readonly chunk: FileChunkResult }
   | { readonly id: number; readonly error: WireError };
 
 /** What a worker found in one chunk of a dropped file. */
-export interface CsvChunkResult {
+export interface FileChunkResult {
   /** Data rows checked (fewer than the chunk's when the worker stopped early). */
   readonly rows: number;
   /** The first problems of the chunk, in order (as many as the file's reason lists). */
@@ -66,6 +66,24 @@ export interface CsvChunkResult {
    * through the batch it was found in. Nothing of the chunk is encoded then.
    */
   readonly mappingError?: { readonly error: WireError; readonly throughRow: number };
+  /** JSON Lines: per planned then dropped column, 1 when a line of the chunk had its key. */
+  readonly seen?: Uint8Array;
+  /**
+   * JSON Lines: a line refused the whole file (`UNEXPECTED_COLUMN`, `DUPLICATE_COLUMN`); the
+   * chunk was read up to it. The `FileProblemError`'s fields.
+   */
+  readonly fatal?: WireFileProblem;
+}
+
+/** The fields of a `FileProblemError` (files/reason.ts), to rebuild it on the main thread. */
+export interface WireFileProblem {
+  readonly code: FileProblem['code'];
+  readonly message: string;
+  readonly line: number | null;
+  readonly row: number | null;
+  readonly column: string | null;
+  readonly example: string | null;
+  readonly listed: readonly FileProblem[] | undefined;
 }
 
 /** An error as structured-cloneable data. */

@@ -11,8 +11,9 @@ import { parentPort } from 'node:worker_threads';
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
 import { type CsvHeader, type ReadContext, readCsvChunk } from '../files/csv.ts';
+import { JsonLineRows, readJsonLinesChunk } from '../files/jsonl.ts';
 import { type FilePlan, ProblemCollector, planFile } from '../files/plan.ts';
-import type { FileProblem } from '../files/reason.ts';
+import { type FileProblem, FileProblemError } from '../files/reason.ts';
 import { landedColumns } from '../landed-schema.ts';
 import { type EncodedBatch, forEachDayRun, RowGroupEncoder } from '../landing/batch-encoding.ts';
 import { CoercionError } from '../mapping/errors.ts';
@@ -23,7 +24,7 @@ import { createPseudonymizer, type Pseudonymizer } from '../pii/pseudonymizer.ts
 import { parseCopyText } from '../sources/pg-copy.ts';
 import type { LandedBatch, SourceColumn } from '../types.ts';
 import type { WriteContext } from '../write-context.ts';
-import { type BatchJob, type BatchReply, type CsvChunkResult, toWireError } from './batch-wire.ts';
+import { type BatchJob, type BatchReply, type FileChunkResult, toWireError } from './batch-wire.ts';
 
 /** What a window's session is opened with: everything `createRowMapper` and the encoder need. */
 export interface BatchWorkerInit {
@@ -41,13 +42,15 @@ export interface BatchWorkerInit {
   readonly fileOptions: ParquetFileOptions;
   /** Where the rows come from (the mapper's option). @default the mapper's default */
   readonly origin?: 'database' | 'fileDrop';
-  /** A dropped file's session: how its chunks are read (`csvChunk` jobs). */
+  /** A dropped file's session: how its chunks are read (`fileChunk` jobs). */
   readonly file?: FileChunkInit;
 }
 
-/** How a worker reads the chunks of one dropped CSV file: as the main thread resolved it. */
+/** How a worker reads the chunks of one dropped CSV or JSON Lines file: as the main thread resolved it. */
 export interface FileChunkInit {
-  readonly header: CsvHeader;
+  readonly format: 'csv' | 'jsonl';
+  /** The CSV header (CSV files). */
+  readonly header?: CsvHeader;
   /** The reader's limits (`ReadContext`). */
   readonly batchRows: number;
   readonly maxRecordBytes: number;
@@ -120,8 +123,8 @@ port.on('message', (job: BatchJob) => {
     port.postMessage({ id: job.id, unmapped: session.mapper.unmapped() } satisfies BatchReply);
     return;
   }
-  if (job.kind === 'csvChunk') {
-    let chunk: CsvChunkResult;
+  if (job.kind === 'fileChunk') {
+    let chunk: FileChunkResult;
     try {
       chunk = readChunk(session, job);
     } catch (err) {
@@ -181,7 +184,7 @@ const filePlans = new WeakMap<Session, FilePlan>();
  * and no problem was found: each batch with a mapper whose `_source_seq` ordinals continue from
  * the rows before the chunk.
  */
-function readChunk(session: Session, job: Extract<BatchJob, { kind: 'csvChunk' }>): CsvChunkResult {
+function readChunk(session: Session, job: Extract<BatchJob, { kind: 'fileChunk' }>): FileChunkResult {
   const { init } = session;
   const file = init.file;
   if (!file) throw new Error('the batch pool session was not opened for a dropped file');
@@ -226,10 +229,26 @@ function readChunk(session: Session, job: Extract<BatchJob, { kind: 'csvChunk' }
     for (const encoder of encoders) encoder.discard();
     spare.push(...encoders.slice(0, Math.max(0, SPARE_ENCODERS - spare.length)));
   };
-  let mappingError: CsvChunkResult['mappingError'];
+  let mappingError: FileChunkResult['mappingError'];
+  let fatal: FileChunkResult['fatal'];
   const bytes = Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength);
+  const jsonLines = file.format === 'jsonl' ? new JsonLineRows(ctx) : undefined;
+  const read = (onBatch: (rows: (string | null)[][], batch: { readonly rows: number }) => void) => {
+    if (!jsonLines) {
+      if (!file.header) throw new Error('a CSV chunk needs the file header');
+      readCsvChunk(bytes, place, file.header, ctx, onBatch);
+      return;
+    }
+    try {
+      readJsonLinesChunk(bytes, place, jsonLines, ctx, onBatch);
+    } catch (e) {
+      if (!(e instanceof FileProblemError)) throw e;
+      const { code, message, line, row, column, example, listed } = e;
+      fatal = { code, message, line, row, column, example, listed };
+    }
+  };
   try {
-    readCsvChunk(bytes, place, file.header, ctx, (rows, batch) => {
+    read((rows, batch) => {
       if (!encoding || batch.rows > file.maxRows) {
         encoding = false;
         return;
@@ -260,8 +279,10 @@ function readChunk(session: Session, job: Extract<BatchJob, { kind: 'csvChunk' }
     release([...byDay.values()]);
     throw e;
   }
-  let encoded: CsvChunkResult['encoded'];
-  if (encoding && problems.count === 0 && byDay.size > 0) encoded = [...byDay.values()].map((e) => e.finish());
+  let encoded: FileChunkResult['encoded'];
+  if (encoding && problems.count === 0 && !fatal && byDay.size > 0) {
+    encoded = [...byDay.values()].map((e) => e.finish());
+  }
   release([...byDay.values()]);
   return {
     rows: ctx.rowsRead - place.firstRow,
@@ -269,6 +290,8 @@ function readChunk(session: Session, job: Extract<BatchJob, { kind: 'csvChunk' }
     problemRows: problems.rows,
     encoded,
     ...(mappingError ? { mappingError } : {}),
+    ...(jsonLines ? { seen: jsonLines.seen } : {}),
+    ...(fatal ? { fatal } : {}),
   };
 }
 

@@ -198,42 +198,48 @@ export async function* readCsv(text: AsyncIterable<Buffer>, ctx: ReadContext): A
   if (rows.pending.length > 0) yield rows.pending;
 }
 
-/** One reader batch inside a {@link CsvChunk}: where it ends and the data rows through it. */
-export interface CsvChunkBatch {
+/** One reader batch inside a chunk of a text file: where it ends and the data rows through it. */
+export interface TextChunkBatch {
   /** Byte offset in the chunk just after the batch's last record. */
   readonly end: number;
   /** Data rows of the file up to and including the batch's last one. */
   readonly rows: number;
 }
 
-/** Where a chunk of a CSV file is: what a worker needs to read it as part of the whole file. */
-export interface CsvChunkPlace {
+/** Where a chunk of a CSV or JSON Lines file is: what a worker needs to read it as part of the whole file. */
+export interface TextChunkPlace {
   /** Physical line (1-based) the chunk starts on. */
   readonly firstLine: number;
   /** Data rows of the file before the chunk (the 0-based ordinal of its first row). */
   readonly firstRow: number;
   /**
-   * The batches {@link readCsv} would yield from these records, in order: a row is mapped in the
-   * same batch, so a mapping error names the same row. Rows after the last one are checked only.
+   * The batches the one-thread reader would yield from these records, in order: a row is mapped
+   * in the same batch, so a mapping error names the same row. Rows after the last one are checked only.
    */
-  readonly batches: readonly CsvChunkBatch[];
+  readonly batches: readonly TextChunkBatch[];
   /** The chunk ends the file: its last record may end without a line break. */
   readonly final: boolean;
 }
 
-/** A record-aligned range of a CSV file (see {@link splitCsv}). */
-export interface CsvChunk extends CsvChunkPlace {
+/** A record-aligned range of a text file (see {@link splitCsv}, `splitJsonLines`). */
+export interface TextChunk extends TextChunkPlace {
   /** The range's bytes, in a buffer of their own (it can be transferred to another thread). */
   readonly bytes: Buffer;
   /** Data rows in the chunk (complete records, good or bad). */
   readonly rows: number;
-  readonly header: CsvHeader;
+  /** The CSV header (CSV files only). */
+  readonly header?: CsvHeader;
   /**
    * What ends the file after this chunk's records: a syntax error (found in the chunk's last
    * bytes) or an invalid encoding (in the bytes after it). {@link readCsv} throws it unless it had
    * stopped early (`stopAfterProblems`) at a row up to `unlessStoppedBy`; nothing follows it.
    */
   readonly error?: { readonly problem: Error; readonly unlessStoppedBy: number };
+}
+
+/** A record-aligned range of a CSV file (see {@link splitCsv}). */
+export interface CsvChunk extends TextChunk {
+  readonly header: CsvHeader;
 }
 
 /**
@@ -261,7 +267,7 @@ export async function* splitCsv(
   let chunkRow = 0;
   let rows = 0;
   let pendingRows = 0;
-  let batches: CsvChunkBatch[] = [];
+  let batches: TextChunkBatch[] = [];
 
   /** The held bytes up to offset `end`, in a buffer of their own; they are no longer held. */
   const cut = (end: number): Buffer => {
@@ -370,10 +376,10 @@ export async function* splitCsv(
  */
 export function readCsvChunk(
   bytes: Uint8Array,
-  place: CsvChunkPlace,
+  place: TextChunkPlace,
   header: CsvHeader,
   ctx: ReadContext,
-  onBatch: (rows: (string | null)[][], batch: CsvChunkBatch) => void,
+  onBatch: (rows: (string | null)[][], batch: TextChunkBatch) => void,
 ): void {
   const parser = csvParser(ctx.plan, ctx.maxRecordBytes, place.firstLine);
   const rows = new CsvRows(ctx, header);

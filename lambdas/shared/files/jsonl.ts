@@ -14,9 +14,10 @@
  * Error messages never quote the line: V8's SyntaxError text includes the line's content, which
  * may be personal data, so only the position is reported.
  */
-import type { ReadContext } from './csv.ts';
+import type { ReadContext, TextChunk, TextChunkBatch, TextChunkPlace } from './csv.ts';
 import { RowChecker } from './plan.ts';
 import { FileProblemError } from './reason.ts';
+import { countNewlines } from './text.ts';
 
 type Reviver = (key: string, value: unknown, context?: { source?: string }) => unknown;
 
@@ -285,4 +286,130 @@ export async function* readJsonLines(
     if (missing) throw missing;
   }
   if (rows.pending.length > 0) yield rows.pending;
+}
+
+/**
+ * Cuts JSON Lines text into line-aligned chunks of about `chunkBytes` for
+ * {@link readJsonLinesChunk}, as `splitCsv` cuts CSV: lines are found (and their length bounded)
+ * as {@link readJsonLines} finds them, and only whether a line is blank is looked at. Chunks end
+ * where a batch of {@link readJsonLines} ends (and at the end of the text); a line too long or an
+ * invalid encoding ends the text after the chunk holding the lines before it. Throws
+ * `EMPTY_FILE` for a text without a line with content. `ctx` is only read.
+ */
+export async function* splitJsonLines(
+  text: AsyncIterable<Buffer>,
+  ctx: Pick<ReadContext, 'batchRows' | 'maxRecordBytes'>,
+  chunkBytes: number,
+): AsyncGenerator<TextChunk> {
+  const splitter = new LineSplitter(ctx.maxRecordBytes);
+  const pieces: Buffer[] = [];
+  let held = 0;
+  /** Offset just after the last line found. */
+  let consumed = 0;
+  let chunkLine = 1;
+  let chunkRow = 0;
+  let rows = 0;
+  let pendingRows = 0;
+  let batches: TextChunkBatch[] = [];
+  const onLine: LineHandler = (bytes) => {
+    consumed += bytes.length + 1;
+    if (!isBlankBytes(bytes)) {
+      rows++;
+      pendingRows++;
+    }
+  };
+  const chunk = (end: number, final: boolean, error?: TextChunk['error']): TextChunk => {
+    const start = held;
+    const bytes = Buffer.allocUnsafeSlow(end - held);
+    let at = 0;
+    while (held < end) {
+      const piece = pieces[0]!;
+      const take = Math.min(piece.length, end - held);
+      piece.copy(bytes, at, 0, take);
+      at += take;
+      held += take;
+      if (take === piece.length) pieces.shift();
+      else pieces[0] = piece.subarray(take);
+    }
+    const place: TextChunk = {
+      bytes,
+      firstLine: chunkLine,
+      firstRow: chunkRow,
+      batches: batches.map((b) => ({ end: b.end - start, rows: b.rows })),
+      final,
+      rows: rows - chunkRow,
+      ...(error ? { error } : {}),
+    };
+    chunkLine += countNewlines(bytes);
+    chunkRow = rows;
+    batches = [];
+    return place;
+  };
+  const iterator = text[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<Buffer>;
+    try {
+      next = await iterator.next();
+    } catch (e) {
+      if (!(e instanceof FileProblemError)) throw e;
+      yield chunk(consumed, false, { problem: e, unlessStoppedBy: rows });
+      return;
+    }
+    if (next.done) break;
+    pieces.push(next.value);
+    const before = rows;
+    try {
+      splitter.push(next.value, onLine);
+    } catch (e) {
+      if (!(e instanceof FileProblemError)) throw e;
+      yield chunk(consumed, false, { problem: e, unlessStoppedBy: before });
+      return;
+    }
+    if (pendingRows >= ctx.batchRows) {
+      pendingRows = 0;
+      batches.push({ end: consumed, rows });
+    }
+    const last = batches.at(-1);
+    if (last !== undefined && last.end - held >= chunkBytes) yield chunk(last.end, false);
+  }
+  const total = held + pieces.reduce((n, p) => n + p.length, 0);
+  splitter.end(onLine);
+  if (rows === 0) throw noJsonLines();
+  if (pendingRows > 0) batches.push({ end: total, rows });
+  if (total > held || batches.length > 0) yield chunk(total, true);
+}
+
+/**
+ * Reads one chunk of {@link splitJsonLines} with `rows` (a {@link JsonLineRows} over a context
+ * whose `rowsRead` starts at the chunk's `firstRow`), as {@link readJsonLines} reads those lines;
+ * hands the rows of each of the chunk's batches to `onBatch` while no problem was found.
+ * Throws what {@link JsonLineRows} throws.
+ */
+export function readJsonLinesChunk(
+  bytes: Buffer,
+  place: TextChunkPlace,
+  rows: JsonLineRows,
+  ctx: ReadContext,
+  onBatch: (rows: (string | null)[][], batch: TextChunkBatch) => void,
+): void {
+  let from = 0;
+  let line = place.firstLine;
+  const readTo = (end: number) => {
+    let start = from;
+    for (let nl = bytes.indexOf(10, start); nl >= 0 && nl < end; nl = bytes.indexOf(10, start)) {
+      rows.onLine(bytes.subarray(start, nl), line++);
+      start = nl + 1;
+    }
+    // The file's last line may end without a line break.
+    if (start < end) rows.onLine(bytes.subarray(start, end), line++);
+    from = end;
+  };
+  for (const batch of place.batches) {
+    readTo(batch.end);
+    if (ctx.stoppedEarly) return;
+    const pending = rows.pending;
+    rows.pending = [];
+    if (ctx.problems.count === 0) onBatch(pending, batch);
+  }
+  readTo(bytes.length);
 }

@@ -19,7 +19,7 @@
  * file itself; anything else (an S3 read reset, a Lambda timeout) is infrastructure and is
  * rethrown unchanged, so the event is retried instead of the file being quarantined.
  *
- * **On worker threads** (CSV only): {@link openInboundChunks} reads the same file as record-aligned
+ * **On worker threads** (CSV and JSON Lines): {@link openInboundChunks} reads the same file as record-aligned
  * chunks that other threads check and map (`ingest/land-file.ts` drives it); the merged outcome
  * is the one {@link readInboundFile} gives.
  *
@@ -30,9 +30,9 @@
 import type { StreamName } from '../canonical.ts';
 import type { FileFormat, OperatorConfig } from '../config/schema.ts';
 import type { SourceBatch, SourceColumn } from '../types.ts';
-import { type CsvChunk, type ReadContext, readCsv, splitCsv } from './csv.ts';
+import { type ReadContext, readCsv, splitCsv, type TextChunk } from './csv.ts';
 import { checkObjectSize, type InboundBody, type InboundStats, type InputLimits, openInbound } from './input.ts';
-import { readJsonLines } from './jsonl.ts';
+import { readJsonLines, splitJsonLines } from './jsonl.ts';
 import { parseInboundKey } from './key.ts';
 import { readParquet } from './parquet.ts';
 import { type FilePlan, ProblemCollector, planFile } from './plan.ts';
@@ -310,12 +310,12 @@ export interface InboundChunksOptions extends ReadInboundOptions {
 }
 
 /**
- * A CSV file being read in record-aligned chunks that other threads check and map
- * (`readCsvChunk`); this thread decodes the bytes, resolves the header and merges what the chunks
+ * A CSV or JSON Lines file being read in record-aligned chunks that other threads check and map
+ * (`readCsvChunk`, `readJsonLinesChunk`); this thread decodes the bytes, resolves the header and merges what the chunks
  * found, in file order, into {@link context} (`rowsRead`, `stoppedEarly`, `problems`), exactly as
  * {@link readInboundFile} would have found it.
  */
-export interface InboundChunks extends AsyncIterable<CsvChunk> {
+export interface InboundChunks extends AsyncIterable<TextChunk> {
   readonly stream: StreamName;
   readonly name: string;
   readonly plan: FilePlan;
@@ -334,11 +334,11 @@ export interface InboundChunks extends AsyncIterable<CsvChunk> {
 
 /** Formats whose files {@link openInboundChunks} can cut into chunks. */
 export function chunkable(format: FileFormat): boolean {
-  return format.type === 'csv';
+  return format.type === 'csv' || format.type === 'jsonl';
 }
 
 /**
- * Opens a CSV file for reading in chunks (see {@link InboundChunks}); checks key and size at once
+ * Opens a CSV or JSON Lines file for reading in chunks (see {@link InboundChunks}); checks key and size at once
  * as {@link readInboundFile} does. Throws for a format that is not {@link chunkable}.
  */
 export function openInboundChunks(options: InboundChunksOptions): InboundChunks {
@@ -380,11 +380,13 @@ export function openInboundChunks(options: InboundChunksOptions): InboundChunks 
     throw problem;
   };
 
-  async function* iterate(): AsyncGenerator<CsvChunk> {
+  async function* iterate(): AsyncGenerator<TextChunk> {
     if (started) throw new Error('an inbound file can be iterated only once');
     started = true;
     try {
-      yield* splitCsv(decodeText(input, plan.format, formatPath), ctx, options.chunkBytes);
+      const text = decodeText(input, plan.format, formatPath);
+      if (plan.format.type === 'jsonl') yield* splitJsonLines(text, ctx, options.chunkBytes);
+      else yield* splitCsv(text, ctx, options.chunkBytes);
     } catch (e) {
       if (e instanceof FileProblemError) throw reject(e);
       throw e;

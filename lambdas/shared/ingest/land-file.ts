@@ -26,8 +26,8 @@
 import type { StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
 import { type BatchPoolSession, sharedBatchPool } from '../extract/batch-pool.ts';
-import { type CsvChunkResult, fromWireError } from '../extract/batch-wire.ts';
-import type { CsvChunk } from '../files/csv.ts';
+import { type FileChunkResult, fromWireError } from '../extract/batch-wire.ts';
+import type { TextChunk } from '../files/csv.ts';
 import {
   chunkable,
   type FileLimits,
@@ -37,7 +37,8 @@ import {
   readInboundFile,
 } from '../files/index.ts';
 import type { InboundBody } from '../files/input.ts';
-import { buildReason, FileRejectedError } from '../files/reason.ts';
+import { missingKeys } from '../files/jsonl.ts';
+import { buildReason, FileProblemError, FileRejectedError } from '../files/reason.ts';
 import { landedColumns } from '../landed-schema.ts';
 import { type PartitionedPartWriter, partFileOptions } from '../landing/part-writer.ts';
 import { CoercionError } from '../mapping/errors.ts';
@@ -204,9 +205,17 @@ async function landOnPool(
   let stopRow = 0;
   let written = 0;
   let session: BatchPoolSession | undefined;
-  const inFlight: { chunk: CsvChunk; reply: Promise<CsvChunkResult> }[] = [];
+  const inFlight: { chunk: TextChunk; reply: Promise<FileChunkResult> }[] = [];
+  const jsonLines = file.plan.format.type === 'jsonl';
+  /** JSON Lines: the mapped keys some line had. */
+  const seen = new Uint8Array(file.plan.columns.length + file.plan.dropped.length);
+  /**
+   * JSON Lines: a refusal decided at the file's last batch, which the one-thread reader yields
+   * only after its end-of-file checks (no line, a mapped key on no line): thrown after them.
+   */
+  let deferred: FileRejectedError | Error | undefined;
 
-  const merge = async (chunk: CsvChunk, reply: CsvChunkResult): Promise<void> => {
+  const merge = async (chunk: TextChunk, reply: FileChunkResult): Promise<void> => {
     // Stopped in an earlier chunk: the single-thread reader read no further.
     if (ctx.stoppedEarly) return;
     if (problems.count === 0) {
@@ -215,13 +224,20 @@ async function landOnPool(
       const tooMany =
         tooManyAt !== undefined && tooManyAt < firstBad && chunk.batches.some((b) => b.rows === tooManyAt);
       const mapping = reply.mappingError;
+      let refusal: Error | undefined;
+      let at = 0;
       if (tooMany && (mapping === undefined || tooManyAt! <= mapping.throughRow)) {
-        throw tooManyRows(config, o.file, stream, maxRows);
-      }
-      if (mapping) {
+        refusal = tooManyRows(config, o.file, stream, maxRows);
+        at = tooManyAt!;
+      } else if (mapping) {
         const e = fromWireError(mapping.error);
-        if (e instanceof CoercionError) throw mappingRejection(config, o.file, stream, e);
-        throw e;
+        refusal = e instanceof CoercionError ? mappingRejection(config, o.file, stream, e) : e;
+        at = mapping.throughRow;
+      }
+      if (refusal) {
+        const lastBatch = chunk.final && at === chunk.batches.at(-1)?.rows && at === chunk.firstRow + chunk.rows;
+        if (!(jsonLines && lastBatch)) throw refusal;
+        deferred ??= refusal;
       }
     }
     const { problemRows } = reply;
@@ -237,6 +253,14 @@ async function landOnPool(
       }
     }
     ctx.rowsRead = ctx.stoppedEarly ? stopRow : chunk.firstRow + reply.rows;
+    if (reply.seen) for (let i = 0; i < seen.length; i++) seen[i]! |= reply.seen[i]!;
+    // The line that refused the file counted as a row; its own problems may have reached the stop.
+    if (reply.fatal && (!ctx.stoppedEarly || stopRow === chunk.firstRow + reply.rows)) {
+      const { code, message, line, row, column, example, listed } = reply.fatal;
+      throw file.reject(
+        new FileProblemError(code, message, { line, row, column, example, ...(listed ? { problems: listed } : {}) }),
+      );
+    }
     if (chunk.error && !(ctx.stoppedEarly && stopRow <= chunk.error.unlessStoppedBy)) {
       throw file.reject(chunk.error.problem);
     }
@@ -268,7 +292,8 @@ async function landOnPool(
           context: { operatorId: config.operatorId, stream, windowId: o.runId },
           fileOptions: partFileOptions(stream, landedColumns(config, stream)),
           file: {
-            header: chunk.header,
+            format: jsonLines ? 'jsonl' : 'csv',
+            ...(chunk.header ? { header: chunk.header } : {}),
             batchRows: ctx.batchRows,
             maxRecordBytes: ctx.maxRecordBytes,
             stopAfterProblems: ctx.stopAfterProblems,
@@ -278,7 +303,7 @@ async function landOnPool(
         },
         workers,
       );
-      const reply = session.readCsvChunk(chunk.bytes, chunk, problems.count === 0);
+      const reply = session.readFileChunk(chunk.bytes, chunk, problems.count === 0);
       // Awaited in order below; a failure of a later chunk must not go unhandled meanwhile.
       reply.catch(() => {});
       inFlight.push({ chunk, reply });
@@ -289,6 +314,11 @@ async function landOnPool(
   } finally {
     session?.close();
   }
+  if (jsonLines && !ctx.stoppedEarly) {
+    const missing = missingKeys(file.plan, seen);
+    if (missing) throw file.reject(missing);
+  }
+  if (deferred) throw deferred;
   file.finish(written);
   return file.result();
 }
