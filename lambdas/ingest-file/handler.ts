@@ -66,7 +66,7 @@ const processBatch = createIngestBatchHandler(
     kmsKeyArn: rt.env.kmsKeyArn,
     ledger,
     pseudonymizer,
-    // One worker thread per vCPU (none on one): CSV files are read, mapped and encoded in chunks there.
+    // One worker thread per vCPU (none on one): CSV and JSON Lines files are read, mapped and encoded in chunks there.
     workers: defaultBatchWorkers(),
     pseudonymKey,
     beforeCommit: (manifest) => rt.publications.register(publicationOf(rt.config, manifest)),

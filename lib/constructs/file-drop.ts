@@ -27,7 +27,7 @@ import { addEncryptedFlowLog } from './network.ts';
 import type { SyncState } from './sync-state.ts';
 
 /**
- * Memory of the ingest-file function: 2 vCPUs, so CSV files are read, mapped and encoded on a
+ * Memory of the ingest-file function: 2 vCPUs, so CSV and JSON Lines files are read, mapped and encoded on a
  * worker pool of two threads (bench/RESULTS.md, "File drops on the worker pool").
  */
 export const INGEST_FILE_MEMORY_MB = 3538;

@@ -244,7 +244,7 @@ export class BatchPoolSession {
   }
 
   /**
-   * Reads one record-aligned chunk of a dropped CSV file in the next worker (a session opened with
+   * Reads one record-aligned chunk of a dropped CSV or JSON Lines file in the next worker (a session opened with
    * `file`): checks its records, and maps and encodes them while `encode`. The bytes are moved to
    * the worker when they own their buffer (`splitCsv` chunks do): they must not be used afterwards.
    */

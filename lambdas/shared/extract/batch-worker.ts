@@ -179,7 +179,7 @@ class ChunkProblems extends ProblemCollector {
 const filePlans = new WeakMap<Session, FilePlan>();
 
 /**
- * Reads one chunk of a dropped CSV file as the single-thread reader reads those records (same
+ * Reads one chunk of a dropped CSV or JSON Lines file as the single-thread reader reads those records (same
  * checks, absolute lines and rows), and maps and encodes its batches while it is to be encoded
  * and no problem was found: each batch with a mapper whose `_source_seq` ordinals continue from
  * the rows before the chunk.

@@ -84,7 +84,7 @@ export interface IngestDeps {
   /** Called with the manifest just before a file's run commits (registers it for publishing). */
   readonly beforeCommit?: (manifest: WindowManifest) => Promise<void>;
   /**
-   * Worker threads of the process's pool that read, map and encode CSV files in chunks
+   * Worker threads of the process's pool that read, map and encode CSV and JSON Lines files in chunks
    * (land-file.ts); 0 reads every file on this thread. Needs `pseudonymKey`. The Lambda handler
    * passes `defaultBatchWorkers()`.
    * @default 0

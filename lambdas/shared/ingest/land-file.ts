@@ -4,14 +4,15 @@
  * with the S3 object, the ledger, the commit and the quarantine; the file-drop benchmark runs it
  * as it is.
  *
- * **On this thread** (no workers, or a format that is not cut into chunks: JSON Lines, Parquet):
+ * **On this thread** (no workers, a file smaller than a chunk, or Parquet, which is not cut into chunks):
  * `readInboundFile` yields the rows that passed every check, the row mapper maps them and the
  * part writer encodes them.
  *
- * **On the pool** (CSV): this thread gunzips and validates the bytes, resolves the header and cuts
- * the text into record-aligned chunks of a few MiB with the record parser in scan mode
- * (`splitCsv`); each chunk's bytes are moved to a worker, which parses, checks, maps and encodes it
- * (`readCsvChunk`, batch-worker.ts) and returns its problems and Parquet row groups. The replies
+ * **On the pool** (CSV, JSON Lines): this thread gunzips and validates the bytes, resolves the CSV
+ * header and cuts the text into record-aligned chunks of a few MiB, with the record parser in scan
+ * mode (`splitCsv`) or at line breaks (`splitJsonLines`); each chunk's bytes are moved to a worker,
+ * which parses, checks, maps and encodes it (`readCsvChunk`, `readJsonLinesChunk`,
+ * batch-worker.ts) and returns its problems and Parquet row groups. The replies
  * are merged in file order, so the file's problems, the quarantine reason (the first problems, the
  * count, `truncated`), the rows and their `_source_seq` are exactly those of this thread's path:
  * - chunks carry their first line and first data row, so lines, rows and ordinals are absolute;
@@ -19,7 +20,9 @@
  *   a value the mapper refuses is reported from the same batch (`INVALID_VALUE`, as
  *   {@link mappingRejection} builds it) and `TOO_MANY_ROWS` is decided at the same batch;
  * - problems are counted up to `stopAfterErrors` at the same row; a syntax error or an invalid
- *   encoding ends the file after the rows before it are merged.
+ *   encoding ends the file after the rows before it are merged; for JSON Lines, a line refusing
+ *   the whole file likewise, and the end-of-file checks (no line, a key on no line) come before a
+ *   refusal at the last batch, as in the one-thread reader.
  * Once a problem is known, further chunks are only checked, and row groups after it are dropped.
  * At most two chunks per worker are in flight, which bounds memory.
  */
@@ -76,7 +79,7 @@ export interface LandFileOptions {
   /** Rows per batch of the reader. @default the reader's (10,000) */
   readonly batchRows?: number;
   /**
-   * Worker threads of the process's pool that read, map and encode CSV chunks; 0 reads on this
+   * Worker threads of the process's pool that read, map and encode CSV and JSON Lines chunks; 0 reads on this
    * thread. Needs `pseudonymKey`.
    * @default 0
    */
