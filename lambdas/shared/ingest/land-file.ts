@@ -79,8 +79,8 @@ export interface LandFileOptions {
   /** Rows per batch of the reader. @default the reader's (10,000) */
   readonly batchRows?: number;
   /**
-   * Worker threads of the process's pool that read, map and encode CSV and JSON Lines chunks; 0 reads on this
-   * thread. Needs `pseudonymKey`.
+   * Worker threads of the process's pool that read, map and encode CSV and JSON Lines chunks; 0
+   * reads on this thread. Needs `pseudonymKey`.
    * @default 0
    */
   readonly workers?: number;
