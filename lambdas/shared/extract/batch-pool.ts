@@ -244,9 +244,10 @@ export class BatchPoolSession {
   }
 
   /**
-   * Reads one record-aligned chunk of a dropped CSV or JSON Lines file in the next worker (a session opened with
-   * `file`): checks its records, and maps and encodes them while `encode`. The bytes are moved to
-   * the worker when they own their buffer (`splitCsv` chunks do): they must not be used afterwards.
+   * Reads one record-aligned chunk of a dropped CSV or JSON Lines file in the next worker (a
+   * session opened with `file`): checks its records, and maps and encodes them while `encode`.
+   * The bytes are moved to the worker when they own their buffer (the splitters' chunks do): they
+   * must not be used afterwards.
    */
   async readFileChunk(bytes: Uint8Array, place: TextChunkPlace, encode: boolean): Promise<FileChunkResult> {
     if (this.closed) throw new Error('the batch pool session is closed');

@@ -26,7 +26,10 @@ export type BatchJob =
       readonly batches: readonly (Uint8Array | readonly (readonly (string | null)[])[])[];
     }
   | {
-      /** One record-aligned chunk of a dropped CSV or JSON Lines file (`splitCsv`, `splitJsonLines`): check, and map and encode while `encode`. */
+      /**
+       * One record-aligned chunk of a dropped CSV or JSON Lines file (`splitCsv`,
+       * `splitJsonLines`): check, and map and encode while `encode`.
+       */
       readonly kind: 'fileChunk';
       readonly session: number;
       readonly id: number;
