@@ -1,131 +1,142 @@
 /**
- * Streams a generated CSV (2 GiB by default) through the file-drop path the ingest function runs:
- * reader and validator, mapper (type coercion, pseudonymization) and the partitioned Parquet part
- * writer (Arrow buffers, parquet-wasm encoding with zstd). The Parquet bytes go to a sink that
- * counts and discards them (no S3), so the figure is the CPU-bound path. The file is never held
- * in memory: it is produced chunk by chunk from a few pre-built blocks of rows.
+ * File-drop benchmark: streams a generated CSV (2 GiB by default) through `landInboundFile`, the
+ * core loop the ingest function runs (reader and validator, mapper with pseudonymization, the
+ * partitioned Parquet part writer with parquet-wasm and zstd), once per worker count, each in its
+ * own process (bench/file-drop-child.ts, bundled as the Lambda asset is built, worker entry
+ * beside it). The Parquet bytes are counted and discarded (no S3), so the figure is the
+ * CPU-bound path. The file is never held in memory: it is produced chunk by chunk from a few
+ * pre-built blocks of rows.
  *
- *   npm run bench:file-drop -- [size in MiB, default 2048] [--gzip] [--no-write]
+ *   npm run bench:file-drop -- [size in MiB, default 2048] [--gzip] [--workers 0,auto]
  *
- * `--gzip` compresses the stream on the fly (the reader then gunzips it); `--no-write` stops after
- * the mapper (the figure of earlier measurements). Ends with one JSON line:
- * `{"mib","mibPerSec","rowsPerSec","peakRssMb","writesParquet",…}`.
+ * `--gzip` compresses the stream on the fly (the reader then gunzips it); `--workers` lists the
+ * worker counts to run (0 = this thread; `auto` = what the Lambda runtime chooses for this
+ * machine's vCPUs; default `0,auto`). Prints a table and, as its last line, one JSON object (the
+ * last run, with the single-thread run beside it):
+ * `{"mib","mibPerSec","rowsPerSec","peakRssMb","writesParquet":true,"workers",…,"cpuSecondsPerMillionRows"}`.
+ * CPU seconds count every thread of the process.
  */
-import { randomBytes } from 'node:crypto';
-import { availableParallelism, cpus, loadavg } from 'node:os';
-import { Readable } from 'node:stream';
-import { createGzip } from 'node:zlib';
-import { readInboundFile } from '#shared/files/index';
-import { landedColumns } from '#shared/landed-schema';
-import { PartitionedPartWriter } from '#shared/landing/part-writer';
-import { newAttemptId } from '#shared/landing/window';
-import { createRowMapper } from '#shared/mapping/mapper';
-import { fileSourceSeq } from '#shared/mapping/version';
-import { createPseudonymizer } from '#shared/pii/pseudonymizer';
-import type { ObjectSink } from '#shared/sink/sink';
-import { fileDropConfig as config, generateFileDrop } from './file-drop-data.ts';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleForNode } from '../lib/constructs/lambda-bundle.ts';
 
-const MIB = 1024 * 1024;
+const HERE = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const sizeMib = Number(args.find((a) => /^\d+$/.test(a)) ?? 2048);
 const useGzip = args.includes('--gzip');
-const writesParquet = !args.includes('--no-write');
+const workersArg = args.indexOf('--workers');
+const workerCounts = (workersArg >= 0 ? (args[workersArg + 1] ?? '') : '0,auto')
+  .split(',')
+  .map((w) => (w === 'auto' ? undefined : Number(w)));
+if (workerCounts.some((w) => w !== undefined && (!Number.isInteger(w) || w < 0))) {
+  throw new Error('--workers needs a comma-separated list of counts (0 = single thread) or auto');
+}
 
-let peakRss = 0;
-const sampler = setInterval(() => {
-  peakRss = Math.max(peakRss, process.memoryUsage.rss());
-}, 100);
+interface ChildResult {
+  mib: number;
+  rows: number;
+  workers: number;
+  seconds: number;
+  cpuSeconds: number;
+  mainThreadCpuSeconds?: number;
+  parquetBytes: number;
+  parquetParts: number;
+  storedMib: number;
+  gzip: boolean;
+  ok: boolean;
+  errors: number;
+  peakRssMb: number;
+}
 
-const source = Readable.from(generateFileDrop(sizeMib), { objectMode: false });
-const body = useGzip ? source.pipe(createGzip({ level: 1 })) : source;
-const started = performance.now();
-const cpuStarted = process.cpuUsage();
-const file = readInboundFile({ config, key: 'inbound/wallet_transactions/bench.csv', body });
-const mapper = createRowMapper({
-  config,
-  stream: file.stream,
-  sourceColumns: file.columns,
-  pseudonymizer: createPseudonymizer(randomBytes(32)),
-  runId: 'bench',
-  extractedAt: new Date(),
-  sourceSeq: fileSourceSeq(new Date()),
-});
+function runChild(entry: string, env: Record<string, string>): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const extra = (process.env.BENCH_CHILD_NODE_OPTIONS ?? '').split(' ').filter((o) => o !== '');
+    const child = spawn(process.execPath, [...extra, entry], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += String(d);
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0) reject(new Error(`the file-drop child exited with ${code}: ${last}`));
+      else resolve(JSON.parse(last) as ChildResult);
+    });
+  });
+}
 
-/** Parquet objects written by the part writer: counted, then discarded. */
-let parquetBytes = 0;
-let parquetParts = 0;
-const countingSink: Pick<ObjectSink, 'openUpload'> = {
-  openUpload: () => ({
-    write: async (chunk) => {
-      parquetBytes += chunk.byteLength;
-    },
-    end: async () => {
-      parquetParts++;
-    },
-    abort: async () => {},
-  }),
-};
-const writer = writesParquet
-  ? new PartitionedPartWriter({
-      sink: countingSink as ObjectSink,
-      stream: file.stream,
-      runId: 'bench',
-      windowId: 'file',
-      attempt: newAttemptId(new Date()),
-      columns: landedColumns(config, file.stream),
-      operatorId: config.operatorId,
-    })
-  : undefined;
-
-let rows = 0;
-let lastReport = started;
-for await (const batch of file) {
-  if (file.hasErrors || batch.rows.length === 0) continue;
-  rows += batch.rows.length;
-  const landed = mapper.map(batch);
-  if (writer) await writer.write(landed);
-  const now = performance.now();
-  if (now - lastReport > 10_000) {
-    lastReport = now;
-    const mb = file.stats.bytes / MIB;
-    console.log(
-      `  ${mb.toFixed(0)} MiB, ${rows} rows, ${(mb / ((now - started) / 1000)).toFixed(1)} MiB/s, rss ${(process.memoryUsage.rss() / MIB).toFixed(0)} MiB`,
-    );
+const dir = mkdtempSync(join(tmpdir(), 'connector-bench-'));
+const results: Record<string, number | string | boolean>[] = [];
+try {
+  bundleForNode(dir, { 'file-drop-child': join(HERE, 'file-drop-child.ts') });
+  for (const workers of workerCounts) {
+    process.stderr.write(`file drop of ${sizeMib} MiB${useGzip ? ' (gzip)' : ''}, workers: ${workers ?? 'auto'}...\n`);
+    const r = await runChild(join(dir, 'file-drop-child.mjs'), {
+      BENCH_MIB: String(sizeMib),
+      ...(useGzip ? { BENCH_GZIP: '1' } : {}),
+      ...(workers === undefined ? {} : { BENCH_WORKERS: String(workers) }),
+    });
+    if (!r.ok) throw new Error(`the generated file was not accepted (${r.errors} problems)`);
+    const round = (n: number, digits: number) => Number(n.toFixed(digits));
+    results.push({
+      mib: round(r.mib, 1),
+      mibPerSec: round(r.mib / r.seconds, 1),
+      rowsPerSec: Math.round(r.rows / r.seconds),
+      peakRssMb: r.peakRssMb,
+      writesParquet: true,
+      workers: r.workers,
+      rows: r.rows,
+      seconds: round(r.seconds, 1),
+      cpuSecondsPerMillionRows: round((r.cpuSeconds / r.rows) * 1e6, 2),
+      ...(r.mainThreadCpuSeconds === undefined
+        ? {}
+        : { mainThreadCpuSecondsPerMillionRows: round((r.mainThreadCpuSeconds / r.rows) * 1e6, 2) }),
+      parquetBytes: r.parquetBytes,
+      parquetParts: r.parquetParts,
+      storedMib: round(r.storedMib, 1),
+      gzip: r.gzip,
+      cpus: availableParallelism(),
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      // 1-minute load average when the run ended: other work on the machine skews wall-clock figures.
+      loadAvg1m: round(loadavg()[0]!, 2),
+    });
   }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
 }
-const result = file.result();
-const progress = result.ok && writer ? await writer.close() : undefined;
-if (!result.ok) await writer?.abort();
-clearInterval(sampler);
-const seconds = (performance.now() - started) / 1000;
-const cpu = process.cpuUsage(cpuStarted);
-peakRss = Math.max(peakRss, process.resourceUsage().maxRSS * 1024);
-const mib = result.bytes / MIB;
-if (progress && progress.rowCount !== result.rowsRead) {
-  throw new Error(`the part writer landed ${progress.rowCount} of ${result.rowsRead} rows`);
+
+const columns = [
+  'workers',
+  'mibPerSec',
+  'rowsPerSec',
+  'cpuSecondsPerMillionRows',
+  'mainThreadCpuSecondsPerMillionRows',
+  'peakRssMb',
+  'seconds',
+  'parquetBytes',
+  'loadAvg1m',
+];
+console.log(`\n${columns.map((h) => h.slice(0, 16).padStart(17)).join('')}`);
+for (const r of results) {
+  console.log(columns.map((c) => String(r[c]?.toLocaleString('en-US') ?? '-').padStart(17)).join(''));
 }
+const last = results[results.length - 1]!;
+const single = results.find((r) => r.workers === 0);
 console.log(
   JSON.stringify({
-    mib: Number(mib.toFixed(1)),
-    mibPerSec: Number((mib / seconds).toFixed(1)),
-    rowsPerSec: Math.round(result.rowsRead / seconds),
-    peakRssMb: Number((peakRss / MIB).toFixed(0)),
-    writesParquet,
-    rows: result.rowsRead,
-    seconds: Number(seconds.toFixed(1)),
-    cpuSecondsPerMillionRows: Number((((cpu.user + cpu.system) / 1e6 / result.rowsRead) * 1e6).toFixed(2)),
-    parquetBytes,
-    parquetParts,
-    storedMib: Number((result.storedBytes / MIB).toFixed(1)),
-    gzip: result.gzip,
-    ok: result.ok,
-    errors: result.errorCount,
-    cpus: availableParallelism(),
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    loadAvg1m: Number(loadavg()[0]!.toFixed(2)),
+    ...last,
+    ...(single && single !== last
+      ? {
+          singleThreadMibPerSec: single.mibPerSec,
+          singleThreadCpuSecondsPerMillionRows: single.cpuSecondsPerMillionRows,
+          singleThreadPeakRssMb: single.peakRssMb,
+        }
+      : {}),
   }),
 );
-if (!result.ok) {
-  console.error(JSON.stringify(result.reason?.errors.slice(0, 3), null, 2));
-  process.exitCode = 1;
-}

@@ -8,6 +8,7 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { isStreamName } from '#shared/canonical';
 import { DIMENSIONS, INGEST_METRICS, METRICS } from '#shared/contracts/metrics';
 import { recordFileSchema } from '#shared/drift/files';
+import { defaultBatchWorkers } from '#shared/extract/batch-pool';
 import { createIngestBatchHandler, FileLedger, type IngestOutcome } from '#shared/ingest/index';
 import type { Pseudonymizer } from '#shared/pii/pseudonymizer';
 import { wrapHandler } from '#shared/runtime/observability';
@@ -20,6 +21,7 @@ const rt = createRuntime();
 const { logger, metrics } = rt.obs;
 const ledger = new FileLedger({ doc: rt.clients.doc, tableName: rt.env.stateTable });
 const pseudonymizer = async (): Promise<Pseudonymizer> => (await operatorPseudonymizer(rt)).pseudonymizer;
+const pseudonymKey = async (): Promise<Uint8Array> => (await operatorPseudonymizer(rt)).key;
 
 /**
  * Per-file metrics: rows and lag per stream (a batch may hold several streams), and the columns the
@@ -64,6 +66,9 @@ const processBatch = createIngestBatchHandler(
     kmsKeyArn: rt.env.kmsKeyArn,
     ledger,
     pseudonymizer,
+    // One worker thread per vCPU (none on one): CSV and JSON Lines files are read, mapped and encoded in chunks there.
+    workers: defaultBatchWorkers(),
+    pseudonymKey,
     beforeCommit: (manifest) => rt.publications.register(publicationOf(rt.config, manifest)),
     logger: {
       info: (message, extra) => logger.info(message, extra ?? {}),

@@ -26,6 +26,12 @@ import { EncryptedLogGroup } from './log-group.ts';
 import { addEncryptedFlowLog } from './network.ts';
 import type { SyncState } from './sync-state.ts';
 
+/**
+ * Memory of the ingest-file function: 2 vCPUs, so CSV and JSON Lines files are read, mapped and encoded on a
+ * worker pool of two threads (bench/RESULTS.md, "File drops on the worker pool").
+ */
+export const INGEST_FILE_MEMORY_MB = 3538;
+
 /** SFTP security policy: only modern key exchanges, ciphers and MACs (no CBC, no SHA-1). */
 export const SFTP_SECURITY_POLICY = 'TransferSecurityPolicy-2024-01';
 
@@ -299,6 +305,7 @@ export class FileDrop extends Construct {
       logRetentionDays: config.retention.logDays,
       reservedConcurrency: maxConcurrency,
       timeout,
+      memorySize: INGEST_FILE_MEMORY_MB,
       // Parquet drops are spooled to /tmp before they are read: room for the largest file allowed.
       ephemeralStorageSizeMb: ingestEphemeralStorageMb(drop.maxFileSizeMb),
       environment: connectorEnvironment(config, landingZone, syncState),

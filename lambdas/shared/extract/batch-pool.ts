@@ -11,10 +11,11 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { TextChunkPlace } from '../files/csv.ts';
 import type { EncodedBatch } from '../landing/batch-encoding.ts';
 import { MAX_UNMAPPED_SAMPLES, type UnmappedValues } from '../mapping/mapper.ts';
 import type { SourceBatch } from '../types.ts';
-import { type BatchJob, type BatchReply, fromWireError } from './batch-wire.ts';
+import { type BatchJob, type BatchReply, type FileChunkResult, fromWireError } from './batch-wire.ts';
 import type { BatchWorkerInit } from './batch-worker.ts';
 
 /** V8 old-space limit of each worker (its pseudonym cache, one batch and its Arrow buffers). */
@@ -240,6 +241,32 @@ export class BatchPoolSession {
     this.next = (this.next + 1) % this.workers.length;
     const reply = await this.pool.send(worker, this.id, job, transfer);
     return (reply as { encoded: EncodedBatch }).encoded;
+  }
+
+  /**
+   * Reads one record-aligned chunk of a dropped CSV or JSON Lines file in the next worker (a
+   * session opened with `file`): checks its records, and maps and encodes them while `encode`.
+   * The bytes are moved to the worker when they own their buffer (the splitters' chunks do): they
+   * must not be used afterwards.
+   */
+  async readFileChunk(bytes: Uint8Array, place: TextChunkPlace, encode: boolean): Promise<FileChunkResult> {
+    if (this.closed) throw new Error('the batch pool session is closed');
+    const buffer = bytes.buffer;
+    const transfer =
+      buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength ? [buffer] : [];
+    const { firstLine, firstRow, batches, final } = place;
+    const job: BatchJob = {
+      kind: 'fileChunk',
+      session: this.id,
+      id: -1,
+      bytes,
+      place: { firstLine, firstRow, batches, final },
+      encode,
+    };
+    const worker = this.workers[this.next]!;
+    this.next = (this.next + 1) % this.workers.length;
+    const reply = await this.pool.send(worker, this.id, job, transfer);
+    return (reply as { chunk: FileChunkResult }).chunk;
   }
 
   /** Unmapped enumeration values over every batch this session's workers mapped. */

@@ -6,6 +6,8 @@
  * the mapper's redaction rules.
  */
 
+import type { TextChunkPlace } from '../files/csv.ts';
+import type { FileProblem } from '../files/reason.ts';
 import type { EncodedBatch } from '../landing/batch-encoding.ts';
 import { CoercionError, MappingError, ValueProblem } from '../mapping/errors.ts';
 import type { UnmappedValues } from '../mapping/mapper.ts';
@@ -23,6 +25,20 @@ export type BatchJob =
        */
       readonly batches: readonly (Uint8Array | readonly (readonly (string | null)[])[])[];
     }
+  | {
+      /**
+       * One record-aligned chunk of a dropped CSV or JSON Lines file (`splitCsv`,
+       * `splitJsonLines`): check, and map and encode while `encode`.
+       */
+      readonly kind: 'fileChunk';
+      readonly session: number;
+      readonly id: number;
+      /** The chunk's text (moved to the worker, not copied). */
+      readonly bytes: Uint8Array;
+      readonly place: TextChunkPlace;
+      /** False once the file is known to have a problem: the chunk is only checked. */
+      readonly encode: boolean;
+    }
   | { readonly kind: 'unmapped'; readonly session: number; readonly id: number }
   /** A window's session starts: what its mapper and encoder need. No reply. */
   | { readonly kind: 'open'; readonly session: number; readonly init: BatchWorkerInit }
@@ -32,7 +48,46 @@ export type BatchJob =
 export type BatchReply =
   | { readonly id: number; readonly encoded: EncodedBatch }
   | { readonly id: number; readonly unmapped: Record<string, UnmappedValues> }
+  | { readonly id: number; readonly chunk: FileChunkResult }
   | { readonly id: number; readonly error: WireError };
+
+/** What a worker found in one chunk of a dropped file. */
+export interface FileChunkResult {
+  /** Data rows checked (fewer than the chunk's when the worker stopped early). */
+  readonly rows: number;
+  /** The first problems of the chunk, in order (as many as the file's reason lists). */
+  readonly problems: readonly FileProblem[];
+  /** The data row of every problem counted, in order (problems stop at the file's `stopAfterErrors`). */
+  readonly problemRows: readonly number[];
+  /**
+   * The chunk's mapped rows as row groups (one batch per `_cursor` date, in order of first
+   * appearance), when it was to be encoded and had no problem.
+   */
+  readonly encoded: readonly EncodedBatch[] | undefined;
+  /**
+   * The mapper refused a value the checks passed (a CoercionError): the error, and the data rows
+   * through the batch it was found in. Nothing of the chunk is encoded then.
+   */
+  readonly mappingError?: { readonly error: WireError; readonly throughRow: number };
+  /** JSON Lines: per planned then dropped column, 1 when a line of the chunk had its key. */
+  readonly seen?: Uint8Array;
+  /**
+   * JSON Lines: a line refused the whole file (`UNEXPECTED_COLUMN`, `DUPLICATE_COLUMN`); the
+   * chunk was read up to it. The `FileProblemError`'s fields.
+   */
+  readonly fatal?: WireFileProblem;
+}
+
+/** The fields of a `FileProblemError` (files/reason.ts), to rebuild it on the main thread. */
+export interface WireFileProblem {
+  readonly code: FileProblem['code'];
+  readonly message: string;
+  readonly line: number | null;
+  readonly row: number | null;
+  readonly column: string | null;
+  readonly example: string | null;
+  readonly listed: readonly FileProblem[] | undefined;
+}
 
 /** An error as structured-cloneable data. */
 export interface WireError {

@@ -7,7 +7,9 @@
  * carried to the next chunk and parsed again from its start. Bytes are decoded (as UTF-8, which
  * the caller has validated) only for field values. Each call returns the complete records it
  * found as one {@link CsvRecordBatch}, with the physical line each record starts on and the byte
- * offset after it.
+ * offset after it. A scan-only mode (`decode = false`) finds the same records, lines, ends and
+ * errors without decoding any field: it is how a long input is cut into record-aligned ranges that
+ * are then parsed apart (with `startLine`), so the dialect has this one implementation.
  *
  * The dialect is the one `csv-parse` had with the options the file-drop reader gave it (delimiter,
  * quote doubled as its own escape, CRLF or LF record ends, empty lines skipped, a record size
@@ -40,6 +42,11 @@ export interface CsvDialect {
   readonly skipEmptyLines?: boolean;
   /** Whether a UTF-8 byte order mark at the start of the input is removed. @default false */
   readonly bom?: boolean;
+  /**
+   * Physical line (1-based) the input starts on: a byte range cut from a longer input at a record
+   * boundary reports the lines of the whole input. @default 1
+   */
+  readonly startLine?: number;
 }
 
 /** Codes of {@link CsvSyntaxError}. */
@@ -103,6 +110,19 @@ function matchAt(buf: Uint8Array, pos: number, n: number, seq: Uint8Array): numb
   return 1;
 }
 
+/**
+ * Length in UTF-16 code units of the valid UTF-8 text `buf[from, to)` (what the decoded string's
+ * `length` would be): one per character, two for a character beyond the BMP.
+ */
+function utf16Length(buf: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const b = buf[i]!;
+    if ((b & 0xc0) !== 0x80) n += b >= 0xf0 ? 2 : 1;
+  }
+  return n;
+}
+
 /** LF and CR bytes in `buf[from, to)`. */
 function countBreaks(buf: Uint8Array, from: number, to: number): number {
   let lines = 0;
@@ -137,7 +157,7 @@ export class CsvRecordParser {
   private carry: Buffer | undefined;
   /** Input offset of `carry[0]` (or of the next chunk). */
   private offset = 0;
-  private line = 1;
+  private line: number;
   private failed: CsvSyntaxError | undefined;
   private ended = false;
 
@@ -160,7 +180,16 @@ export class CsvRecordParser {
     this.maxRecord = dialect.maxRecordSize ?? 0;
     this.skipEmptyLines = dialect.skipEmptyLines ?? true;
     this.bomPending = dialect.bom ?? false;
+    this.line = dialect.startLine ?? 1;
   }
+
+  /**
+   * Whether field values are decoded (the default). When false the parser only scans: each call
+   * finds the same records, lines, record ends and syntax errors (at the same places, the record
+   * size limit included), but `values` stays empty (`starts` still counts each record's fields).
+   * May be switched between calls.
+   */
+  decode = true;
 
   /** Input bytes consumed so far: the offset where the carried, incomplete record starts. */
   get consumed(): number {
@@ -281,9 +310,14 @@ export class CsvRecordParser {
     const qlen = quote.length;
     const single = dlen === 1 && qlen === 1;
     const values = this.values;
+    const decode = this.decode;
+    /** Fields found so far in this call (the length `values` has when decoding). */
+    let fields = values.length;
     // An ASCII buffer is decoded once (SIMD) and its fields are substrings, whose offsets are the
-    // byte offsets; else each field is decoded from its bytes.
-    const text = isAscii(buf) ? buf.toString('latin1', 0, n) : undefined;
+    // byte offsets; else each field is decoded from its bytes. A scan only measures the fields.
+    const ascii = isAscii(buf);
+    const text = ascii && decode ? buf.toString('latin1', 0, n) : undefined;
+    const lengthOf = (from: number, to: number) => (ascii ? to - from : utf16Length(buf, from, to));
     let i = 0;
     record: while (i < n) {
       const recordStart = i;
@@ -302,13 +336,14 @@ export class CsvRecordParser {
           continue;
         }
       }
-      const firstField = values.length;
+      const firstField = fields;
       let recordSize = 0;
       /** LFs inside quoted fields of this record. */
       let inner = 0;
       for (;;) {
         // One field starts at i.
-        let value: string;
+        let value = '';
+        let length: number;
         let next: number;
         let q = i < n && buf[i] === q0 ? (qlen === 1 ? 1 : matchAt(buf, i, n, quote)) : 0;
         if (q === NEED_MORE) {
@@ -319,6 +354,7 @@ export class CsvRecordParser {
           const from = i + qlen;
           let seg = from;
           let parts: string | undefined;
+          let partsLength = 0;
           let k = from;
           let escaped = false;
           let closed = -1;
@@ -344,7 +380,11 @@ export class CsvRecordParser {
             if (m2 === NEED_MORE && !final) break;
             if (m2 === 1) {
               escaped = true;
-              parts = (parts ?? '') + (text === undefined ? utf8(buf, seg, after) : text.substring(seg, after));
+              if (decode) {
+                parts = (parts ?? '') + (text === undefined ? utf8(buf, seg, after) : text.substring(seg, after));
+              } else {
+                partsLength += lengthOf(seg, after);
+              }
               seg = after + qlen;
               k = seg;
               continue;
@@ -358,8 +398,13 @@ export class CsvRecordParser {
             this.fail('QUOTE_NOT_CLOSED', buf, recordStart, n - 1);
           }
           this.checkSize(buf, recordStart, recordSize, from, closed, escaped);
-          const tail = text === undefined ? utf8(buf, seg, closed) : text.substring(seg, closed);
-          value = parts === undefined ? tail : parts + tail;
+          if (decode) {
+            const tail = text === undefined ? utf8(buf, seg, closed) : text.substring(seg, closed);
+            value = parts === undefined ? tail : parts + tail;
+            length = value.length;
+          } else {
+            length = partsLength + lengthOf(seg, closed);
+          }
           next = closed + qlen;
           // Only a delimiter, a record end or the end of the input may follow a closing quote.
           if (next < n) {
@@ -429,42 +474,49 @@ export class CsvRecordParser {
             break;
           }
           this.checkSize(buf, recordStart, recordSize, i, k, false);
-          value = k === i ? '' : text === undefined ? utf8(buf, i, k) : text.substring(i, k);
+          if (decode) {
+            value = k === i ? '' : text === undefined ? utf8(buf, i, k) : text.substring(i, k);
+            length = value.length;
+          } else {
+            length = lengthOf(i, k);
+          }
           next = k;
         }
-        values.push(value);
-        recordSize += value.length;
+        if (decode) values.push(value);
+        fields++;
+        recordSize += length;
         // `next` is at a delimiter, a record end, or the end of the input.
         if (next >= n) {
           i = n;
-          this.endRecord(this.offset + n, inner, false);
+          this.endRecord(this.offset + n, inner, false, fields);
           continue record;
         }
         const c = buf[next];
         if (c === LF || c === CR) {
           i = next + (c === CR ? 2 : 1);
-          this.endRecord(this.offset + i, inner, true);
+          this.endRecord(this.offset + i, inner, true, fields);
           continue record;
         }
         i = next + dlen;
         if (i >= n) {
           if (!final) break;
-          values.push('');
-          this.endRecord(this.offset + n, inner, false);
+          if (decode) values.push('');
+          fields++;
+          this.endRecord(this.offset + n, inner, false, fields);
           continue record;
         }
       }
       // The record is incomplete: drop its fields and carry its bytes.
-      values.length = firstField;
+      if (decode) values.length = firstField;
       return recordStart;
     }
     return n;
   }
 
-  private endRecord(end: number, inner: number, newline: boolean): void {
+  private endRecord(end: number, inner: number, newline: boolean, fields: number): void {
     this.lines.push(this.line);
     this.ends.push(end);
-    this.starts.push(this.values.length);
+    this.starts.push(fields);
     this.line += inner + (newline ? 1 : 0);
   }
 }

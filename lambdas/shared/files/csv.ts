@@ -15,6 +15,7 @@
 import { type CsvRecordBatch, CsvRecordParser, type CsvSyntaxError } from './csv-records.ts';
 import { type FilePlan, type ProblemCollector, RowChecker, resolveColumns } from './plan.ts';
 import { FileProblemError } from './reason.ts';
+import { countNewlines } from './text.ts';
 
 /** What a format reader needs besides the bytes. */
 export interface ReadContext {
@@ -63,99 +64,349 @@ function csvProblem(err: CsvSyntaxError, format: FilePlan['format'], formatPath:
   }
 }
 
-/** Reads CSV text; yields rows (in plan column order) that passed every check. */
-export async function* readCsv(text: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<(string | null)[][]> {
-  const { plan, problems } = ctx;
-  const format = plan.format;
-  const formatPath = `streams.${plan.stream}.format`;
-  const width = plan.columns.length;
+/** The file's header as resolved against the plan: what each chunk's rows are read with. */
+export interface CsvHeader {
+  /** For each planned column, its field index in the records. */
+  readonly indexes: readonly number[];
+  /** Fields of the header record (every row must have as many). */
+  readonly length: number;
+}
 
-  let headerLength = -1;
-  let indexes: number[] = [];
-  let pending: (string | null)[][] = [];
-  let stopped: Error | undefined;
-  let line = 0;
-  const location = {
-    line: () => line,
-    row: () => ctx.rowsRead,
-  };
-  const checker = new RowChecker(plan, problems, location, true, true);
-  let parser: CsvRecordParser;
+/** The record parser of a plan's dialect; an unreadable dialect is an `INVALID_CSV` file problem. */
+export function csvParser(plan: FilePlan, maxRecordBytes: number, startLine = 1): CsvRecordParser {
+  const format = plan.format;
   try {
-    parser = new CsvRecordParser({
+    return new CsvRecordParser({
       delimiter: format.delimiter,
       quote: format.quote,
-      maxRecordSize: ctx.maxRecordBytes,
+      maxRecordSize: maxRecordBytes,
       skipEmptyLines: true,
+      startLine,
     });
   } catch (e) {
     throw new FileProblemError(
       'INVALID_CSV',
-      `${formatPath} cannot be read: ${(e as Error).message}; agree a delimiter and a quote character with your connector contact`,
+      `streams.${plan.stream}.format cannot be read: ${(e as Error).message}; agree a delimiter and a quote character with your connector contact`,
       { cause: e },
     );
   }
+}
+
+/**
+ * Checks parsed records into rows: the header first (unless given), then each data record
+ * (field count, {@link RowChecker}), counting `ctx.rowsRead` and collecting problems into
+ * `ctx.problems`. Rows that passed every check accumulate in {@link pending}.
+ */
+export class CsvRows {
+  /** Rows that passed every check, in plan column order, not yet taken by the caller. */
+  pending: (string | null)[][] = [];
+  private headerLength: number;
+  private indexes: readonly number[];
+  private line = 0;
+  private readonly checker: RowChecker;
+  private readonly formatPath: string;
+  private readonly width: number;
+
+  constructor(
+    private readonly ctx: ReadContext,
+    header?: CsvHeader,
+  ) {
+    this.headerLength = header?.length ?? -1;
+    this.indexes = header?.indexes ?? [];
+    this.formatPath = `streams.${ctx.plan.stream}.format`;
+    this.width = ctx.plan.columns.length;
+    const location = { line: () => this.line, row: () => ctx.rowsRead };
+    this.checker = new RowChecker(ctx.plan, ctx.problems, location, true, true);
+  }
+
+  /** The header, once its record has been taken. */
+  get header(): CsvHeader | undefined {
+    return this.headerLength < 0 ? undefined : { indexes: this.indexes, length: this.headerLength };
+  }
 
   /** Checks the records of a batch; then throws what stopped the file, if anything. */
-  const take = (batch: CsvRecordBatch): void => {
+  take(batch: CsvRecordBatch): void {
+    const { ctx, width, formatPath } = this;
+    const { plan, problems } = ctx;
+    const format = plan.format;
     const { values, starts, lines } = batch;
+    let stopped: Error | undefined;
     for (let r = 0; r < batch.count; r++) {
-      if (stopped !== undefined || ctx.stoppedEarly) break;
+      if (ctx.stoppedEarly) break;
       const first = starts[r]!;
       const fieldCount = starts[r + 1]! - first;
-      line = lines[r]!;
-      if (headerLength < 0) {
+      this.line = lines[r]!;
+      if (this.headerLength < 0) {
         try {
-          indexes = resolveColumns(plan, values.slice(first, first + fieldCount), {
+          this.indexes = resolveColumns(plan, values.slice(first, first + fieldCount), {
             what: 'header',
-            line,
+            line: this.line,
             delimiter: format.delimiter,
           });
         } catch (e) {
           stopped = e as Error;
           break;
         }
-        headerLength = fieldCount;
+        this.headerLength = fieldCount;
         continue;
       }
       ctx.rowsRead++;
-      if (fieldCount !== headerLength) {
+      if (fieldCount !== this.headerLength) {
         problems.add({
-          line,
+          line: this.line,
           row: ctx.rowsRead,
           column: null,
           code: 'FIELD_COUNT',
-          message: `the row has ${fieldCount} fields but the header has ${headerLength}; check ${formatPath}.delimiter (${JSON.stringify(format.delimiter)}) and quoting`,
+          message: `the row has ${fieldCount} fields but the header has ${this.headerLength}; check ${formatPath}.delimiter (${JSON.stringify(format.delimiter)}) and quoting`,
           example: null,
         });
       } else {
         const cells: (string | null)[] = new Array(width);
+        const indexes = this.indexes;
         for (let c = 0; c < width; c++) {
           const value = values[first + indexes[c]!]!;
           cells[c] = value === '' ? null : value;
         }
-        if (checker.check(cells)) pending.push(cells);
+        if (this.checker.check(cells)) this.pending.push(cells);
       }
       if (problems.count >= ctx.stopAfterProblems) ctx.stoppedEarly = true;
     }
     if (stopped !== undefined) throw stopped;
     if (batch.error !== undefined) throw csvProblem(batch.error, format, formatPath, ctx.maxRecordBytes);
-  };
+  }
+}
 
+/** Reads CSV text; yields rows (in plan column order) that passed every check. */
+export async function* readCsv(text: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<(string | null)[][]> {
+  const parser = csvParser(ctx.plan, ctx.maxRecordBytes);
+  const rows = new CsvRows(ctx);
   for await (const chunk of text) {
-    take(parser.push(chunk));
-    if (pending.length >= ctx.batchRows) {
-      const batch = pending;
-      pending = [];
+    rows.take(parser.push(chunk));
+    if (rows.pending.length >= ctx.batchRows) {
+      const batch = rows.pending;
+      rows.pending = [];
       yield batch;
     }
     if (ctx.stoppedEarly) break;
   }
   if (!ctx.stoppedEarly) {
-    take(parser.end());
-    if (headerLength < 0) {
+    rows.take(parser.end());
+    if (rows.header === undefined) {
       throw new FileProblemError('EMPTY_FILE', 'the file has no header row (it is empty or only blank lines)');
     }
   }
-  if (pending.length > 0) yield pending;
+  if (rows.pending.length > 0) yield rows.pending;
+}
+
+/** One reader batch inside a chunk of a text file: where it ends and the data rows through it. */
+export interface TextChunkBatch {
+  /** Byte offset in the chunk just after the batch's last record. */
+  readonly end: number;
+  /** Data rows of the file up to and including the batch's last one. */
+  readonly rows: number;
+}
+
+/** Where a chunk of a CSV or JSON Lines file is: what a worker needs to read it as part of the whole file. */
+export interface TextChunkPlace {
+  /** Physical line (1-based) the chunk starts on. */
+  readonly firstLine: number;
+  /** Data rows of the file before the chunk (the 0-based ordinal of its first row). */
+  readonly firstRow: number;
+  /**
+   * The batches the one-thread reader would yield from these records, in order: a row is mapped
+   * in the same batch, so a mapping error names the same row. Rows after the last one are checked only.
+   */
+  readonly batches: readonly TextChunkBatch[];
+  /** The chunk ends the file: its last record may end without a line break. */
+  readonly final: boolean;
+}
+
+/** A record-aligned range of a text file (see {@link splitCsv}, `splitJsonLines`). */
+export interface TextChunk extends TextChunkPlace {
+  /** The range's bytes, in a buffer of their own (it can be transferred to another thread). */
+  readonly bytes: Buffer;
+  /** Data rows in the chunk (complete records, good or bad). */
+  readonly rows: number;
+  /** The CSV header (CSV files only). */
+  readonly header?: CsvHeader;
+  /**
+   * What ends the file after this chunk's records: a syntax error (found in the chunk's last
+   * bytes) or an invalid encoding (in the bytes after it). {@link readCsv} throws it unless it had
+   * stopped early (`stopAfterProblems`) at a row up to `unlessStoppedBy`; nothing follows it.
+   */
+  readonly error?: { readonly problem: Error; readonly unlessStoppedBy: number };
+}
+
+/** A record-aligned range of a CSV file (see {@link splitCsv}). */
+export interface CsvChunk extends TextChunk {
+  readonly header: CsvHeader;
+}
+
+/**
+ * Cuts CSV text into record-aligned chunks of about `chunkBytes` for {@link readCsvChunk},
+ * without decoding any field past the header: the record parser only scans. The header is
+ * resolved here (its problems are thrown, as {@link readCsv} throws them); each chunk says where it
+ * starts (line, data row) and where {@link readCsv}'s batches end in it, so reading the chunks
+ * apart finds what reading the whole text finds, at the same lines and rows. Chunks end where a
+ * batch of {@link readCsv} ends (and at the end of the text). `ctx` is only read.
+ */
+export async function* splitCsv(
+  text: AsyncIterable<Buffer>,
+  ctx: Pick<ReadContext, 'plan' | 'batchRows' | 'maxRecordBytes'>,
+  chunkBytes: number,
+): AsyncGenerator<CsvChunk> {
+  const { plan } = ctx;
+  const format = plan.format;
+  const formatPath = `streams.${plan.stream}.format`;
+  const parser = csvParser(plan, ctx.maxRecordBytes);
+  /** Text read and not yet in a chunk: `pieces` from offset `held`. */
+  const pieces: Buffer[] = [];
+  let held = 0;
+  let header: CsvHeader | undefined;
+  let chunkLine = 1;
+  let chunkRow = 0;
+  let rows = 0;
+  let pendingRows = 0;
+  let batches: TextChunkBatch[] = [];
+
+  /** The held bytes up to offset `end`, in a buffer of their own; they are no longer held. */
+  const cut = (end: number): Buffer => {
+    const out = Buffer.allocUnsafeSlow(end - held);
+    let at = 0;
+    while (held < end) {
+      const piece = pieces[0]!;
+      const take = Math.min(piece.length, end - held);
+      piece.copy(out, at, 0, take);
+      at += take;
+      held += take;
+      if (take === piece.length) pieces.shift();
+      else pieces[0] = piece.subarray(take);
+    }
+    return out;
+  };
+  const chunk = (end: number, final: boolean, error?: CsvChunk['error']): CsvChunk => {
+    const start = held;
+    const bytes = cut(end);
+    const place: CsvChunk = {
+      bytes,
+      firstLine: chunkLine,
+      firstRow: chunkRow,
+      batches: batches.map((b) => ({ end: b.end - start, rows: b.rows })),
+      final,
+      rows: rows - chunkRow,
+      header: header!,
+      ...(error ? { error } : {}),
+    };
+    chunkLine += countNewlines(bytes);
+    chunkRow = rows;
+    batches = [];
+    return place;
+  };
+  /** Takes the records of one parser call; true when the text ends there (a syntax error). */
+  const take = (batch: CsvRecordBatch): CsvChunk | undefined => {
+    let count = batch.count;
+    if (header === undefined && count > 0) {
+      const { values, starts } = batch;
+      const indexes = resolveColumns(plan, values.slice(starts[0], starts[1]), {
+        what: 'header',
+        line: batch.lines[0]!,
+        delimiter: format.delimiter,
+      });
+      header = { indexes, length: starts[1]! - starts[0]! };
+      parser.decode = false;
+      count--;
+      const headerBytes = cut(batch.ends[0]!);
+      chunkLine += countNewlines(headerBytes);
+    }
+    const before = rows;
+    rows += count;
+    if (batch.error !== undefined) {
+      const problem = csvProblem(batch.error, format, formatPath, ctx.maxRecordBytes);
+      if (header === undefined) throw problem;
+      return chunk(held + pieces.reduce((n, p) => n + p.length, 0), true, { problem, unlessStoppedBy: before });
+    }
+    pendingRows += count;
+    if (pendingRows >= ctx.batchRows) {
+      pendingRows = 0;
+      batches.push({ end: parser.consumed, rows });
+    }
+    return undefined;
+  };
+
+  const iterator = text[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<Buffer>;
+    try {
+      next = await iterator.next();
+    } catch (e) {
+      // The records read so far are checked before the file fails, as readCsv checks them.
+      if (header === undefined || !(e instanceof FileProblemError)) throw e;
+      yield chunk(parser.consumed, false, { problem: e, unlessStoppedBy: rows });
+      return;
+    }
+    if (next.done) break;
+    pieces.push(next.value);
+    const failed = take(parser.push(next.value));
+    if (failed) {
+      yield failed;
+      return;
+    }
+    const last = batches.at(-1);
+    if (last !== undefined && last.end - held >= chunkBytes) yield chunk(last.end, false);
+  }
+  const failed = take(parser.end());
+  if (failed) {
+    yield failed;
+    return;
+  }
+  if (header === undefined) {
+    throw new FileProblemError('EMPTY_FILE', 'the file has no header row (it is empty or only blank lines)');
+  }
+  if (pendingRows > 0) batches.push({ end: parser.consumed, rows });
+  const end = held + pieces.reduce((n, p) => n + p.length, 0);
+  if (end > held || batches.length > 0) yield chunk(end, true);
+}
+
+/**
+ * Reads one chunk of {@link splitCsv} as {@link readCsv} reads those records of the whole file:
+ * `ctx.rowsRead` must start at the chunk's `firstRow`; problems get the file's lines and rows.
+ * Hands the rows of each of the chunk's batches to `onBatch` while the chunk has no problem (a
+ * file with a problem cannot land). A syntax error ends the reading quietly: the chunk's `error`
+ * already says it.
+ */
+export function readCsvChunk(
+  bytes: Uint8Array,
+  place: TextChunkPlace,
+  header: CsvHeader,
+  ctx: ReadContext,
+  onBatch: (rows: (string | null)[][], batch: TextChunkBatch) => void,
+): void {
+  const parser = csvParser(ctx.plan, ctx.maxRecordBytes, place.firstLine);
+  const rows = new CsvRows(ctx, header);
+  const take = (batch: CsvRecordBatch): boolean => {
+    try {
+      rows.take(batch);
+    } catch (e) {
+      if (e instanceof FileProblemError) return false;
+      throw e;
+    }
+    return !ctx.stoppedEarly;
+  };
+  let from = 0;
+  let ended = false;
+  for (const batch of place.batches) {
+    if (!take(parser.push(bytes.subarray(from, batch.end)))) return;
+    from = batch.end;
+    // The file's last batch may end with a record that has no line break: only the end completes it.
+    if (place.final && from === bytes.length) {
+      ended = true;
+      if (!take(parser.end())) return;
+    }
+    const pending = rows.pending;
+    rows.pending = [];
+    if (ctx.problems.count === 0) onBatch(pending, batch);
+  }
+  if (ended) return;
+  if (!take(parser.push(bytes.subarray(from)))) return;
+  if (place.final) take(parser.end());
 }

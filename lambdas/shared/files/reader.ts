@@ -19,6 +19,10 @@
  * file itself; anything else (an S3 read reset, a Lambda timeout) is infrastructure and is
  * rethrown unchanged, so the event is retried instead of the file being quarantined.
  *
+ * **On worker threads** (CSV and JSON Lines): {@link openInboundChunks} reads the same file as record-aligned
+ * chunks that other threads check and map (`ingest/land-file.ts` drives it); the merged outcome
+ * is the one {@link readInboundFile} gives.
+ *
  * Memory stays bounded whatever the file size: bytes are streamed (gunzip, decoding and parsing
  * work chunk by chunk), batches hold `batchRows` rows, Parquet is read one row group at a time
  * from a spooled copy. A record or line longer than `maxRecordBytes` is refused (`LINE_TOO_LONG`).
@@ -26,9 +30,9 @@
 import type { StreamName } from '../canonical.ts';
 import type { FileFormat, OperatorConfig } from '../config/schema.ts';
 import type { SourceBatch, SourceColumn } from '../types.ts';
-import { type ReadContext, readCsv } from './csv.ts';
+import { type ReadContext, readCsv, splitCsv, type TextChunk } from './csv.ts';
 import { checkObjectSize, type InboundBody, type InboundStats, type InputLimits, openInbound } from './input.ts';
-import { readJsonLines } from './jsonl.ts';
+import { readJsonLines, splitJsonLines } from './jsonl.ts';
 import { parseInboundKey } from './key.ts';
 import { readParquet } from './parquet.ts';
 import { type FilePlan, ProblemCollector, planFile } from './plan.ts';
@@ -265,30 +269,146 @@ export function readInboundFile(options: ReadInboundOptions): InboundFile {
     [Symbol.asyncIterator]: () => iterate(),
     result(): InboundResult {
       if (!finished) throw new Error('result() is only known once the file has been read to the end');
-      const ok = problems.count === 0;
-      let reason: QuarantineReason | undefined;
-      if (!ok) {
-        const first = problems.listed[0]!;
-        const where = first.line !== null ? `line ${first.line}` : `row ${first.row}`;
-        reason = buildReason(
-          context,
-          first.code,
-          `${problems.count}${ctx.stoppedEarly ? ' or more' : ''} problem${problems.count === 1 ? '' : 's'} in ${ctx.rowsRead} rows; the first, at ${where}: ${first.message}`,
-          problems.listed,
-          problems.count,
-          ctx.stoppedEarly,
-        );
-      }
-      return {
-        ok,
-        rowsRead: ctx.rowsRead,
-        rowsValid,
-        storedBytes: input.stats.storedBytes,
-        bytes: input.stats.bytes,
-        gzip: input.stats.gzip,
-        errorCount: problems.count,
-        reason,
-      };
+      return resultOf(context, ctx, input.stats, rowsValid);
+    },
+  };
+}
+
+/** The outcome of a file read to the end: ok, or the reason listing its problems. */
+function resultOf(context: FileContext, ctx: ReadContext, stats: InboundStats, rowsValid: number): InboundResult {
+  const { problems } = ctx;
+  const ok = problems.count === 0;
+  let reason: QuarantineReason | undefined;
+  if (!ok) {
+    const first = problems.listed[0]!;
+    const where = first.line !== null ? `line ${first.line}` : `row ${first.row}`;
+    reason = buildReason(
+      context,
+      first.code,
+      `${problems.count}${ctx.stoppedEarly ? ' or more' : ''} problem${problems.count === 1 ? '' : 's'} in ${ctx.rowsRead} rows; the first, at ${where}: ${first.message}`,
+      problems.listed,
+      problems.count,
+      ctx.stoppedEarly,
+    );
+  }
+  return {
+    ok,
+    rowsRead: ctx.rowsRead,
+    rowsValid,
+    storedBytes: stats.storedBytes,
+    bytes: stats.bytes,
+    gzip: stats.gzip,
+    errorCount: problems.count,
+    reason,
+  };
+}
+
+/** What {@link openInboundChunks} needs. */
+export interface InboundChunksOptions extends ReadInboundOptions {
+  /** Bytes of text per chunk (chunks end where a batch ends, so they may be longer). */
+  readonly chunkBytes: number;
+}
+
+/**
+ * A CSV or JSON Lines file being read in record-aligned chunks that other threads check and map
+ * (`readCsvChunk`, `readJsonLinesChunk`); this thread decodes the bytes, resolves the header and merges what the chunks
+ * found, in file order, into {@link context} (`rowsRead`, `stoppedEarly`, `problems`), exactly as
+ * {@link readInboundFile} would have found it.
+ */
+export interface InboundChunks extends AsyncIterable<TextChunk> {
+  readonly stream: StreamName;
+  readonly name: string;
+  readonly plan: FilePlan;
+  /** Columns of the rows, fixed by the config (same as {@link InboundFile.columns}). */
+  readonly columns: readonly SourceColumn[];
+  /** The reading state the merged chunks update; its `problems` collect theirs. */
+  readonly context: ReadContext;
+  readonly maxListedErrors: number;
+  readonly stats: Readonly<InboundStats>;
+  /** The rejection a chunk's `error` (or a mapping failure) ends the file with, listing the problems so far. */
+  reject(problem: Error): FileRejectedError;
+  /** Records that the chunks were all merged and the file read to the end; then {@link result}. */
+  finish(rowsValid: number): void;
+  result(): InboundResult;
+}
+
+/** Formats whose files {@link openInboundChunks} can cut into chunks. */
+export function chunkable(format: FileFormat): boolean {
+  return format.type === 'csv' || format.type === 'jsonl';
+}
+
+/**
+ * Opens a CSV or JSON Lines file for reading in chunks (see {@link InboundChunks}); checks key and size at once
+ * as {@link readInboundFile} does. Throws for a format that is not {@link chunkable}.
+ */
+export function openInboundChunks(options: InboundChunksOptions): InboundChunks {
+  let checked: CheckedObject;
+  try {
+    checked = checkInboundObject(options);
+  } catch (e) {
+    destroyBody(options.body);
+    throw e;
+  }
+  const { config, limits = {} } = options;
+  const plan: FilePlan = planFile(config, checked.stream);
+  if (!chunkable(plan.format)) {
+    destroyBody(options.body);
+    throw new Error(`${plan.format.type} files are not read in chunks`);
+  }
+  const context = contextOf(options, checked.stream);
+  const maxListed = limits.maxListedErrors ?? DEFAULT_MAX_LISTED_ERRORS;
+  const problems = new ProblemCollector(maxListed);
+  const ctx: ReadContext = {
+    plan,
+    problems,
+    batchRows: options.batchRows ?? DEFAULT_BATCH_ROWS,
+    maxRecordBytes: limits.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
+    stopAfterProblems: limits.stopAfterErrors ?? DEFAULT_STOP_AFTER_ERRORS,
+    rowsRead: 0,
+    stoppedEarly: false,
+  };
+  const columns: SourceColumn[] = plan.columns.map(({ name, kind, sourceType }) => ({ name, kind, sourceType }));
+  const input = openInbound(options.body, { ...limits, maxBytes: checked.maxBytes });
+  const formatPath = `streams.${checked.stream}.format`;
+  let started = false;
+  let rowsValid: number | undefined;
+  const reject = (problem: Error): FileRejectedError => {
+    if (problem instanceof FileProblemError) {
+      return rejection(context, problem, problems.listed, problems.count, maxListed);
+    }
+    if (problem instanceof FileRejectedError) return problem;
+    throw problem;
+  };
+
+  async function* iterate(): AsyncGenerator<TextChunk> {
+    if (started) throw new Error('an inbound file can be iterated only once');
+    started = true;
+    try {
+      const text = decodeText(input, plan.format, formatPath);
+      if (plan.format.type === 'jsonl') yield* splitJsonLines(text, ctx, options.chunkBytes);
+      else yield* splitCsv(text, ctx, options.chunkBytes);
+    } catch (e) {
+      if (e instanceof FileProblemError) throw reject(e);
+      throw e;
+    }
+  }
+
+  return {
+    stream: checked.stream,
+    name: checked.name,
+    plan,
+    columns,
+    context: ctx,
+    maxListedErrors: maxListed,
+    stats: input.stats,
+    reject,
+    [Symbol.asyncIterator]: () => iterate(),
+    finish(valid: number) {
+      rowsValid = valid;
+    },
+    result(): InboundResult {
+      if (rowsValid === undefined) throw new Error('result() is only known once the file has been read to the end');
+      return resultOf(context, ctx, input.stats, rowsValid);
     },
   };
 }

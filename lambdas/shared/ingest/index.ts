@@ -28,6 +28,15 @@ export {
   ingestObject,
 } from './ingest.ts';
 export {
+  type DroppedFile,
+  FILE_CHUNK_BYTES,
+  type LandedFile,
+  type LandFileOptions,
+  landInboundFile,
+  mappingRejection,
+  tooManyRows,
+} from './land-file.ts';
+export {
   copyObjectVersion,
   deleteObjectVersion,
   getObjectVersion,

@@ -29,20 +29,18 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { STREAM_NAMES, type StreamName } from '../canonical.ts';
 import type { OperatorConfig } from '../config/schema.ts';
 import { parseInboundKey } from '../files/key.ts';
-import { checkInboundObject, type FileLimits, readInboundFile } from '../files/reader.ts';
-import { buildReason, FileRejectedError, type QuarantineReason } from '../files/reason.ts';
+import { checkInboundObject, type FileLimits } from '../files/reader.ts';
+import { FileRejectedError, type QuarantineReason } from '../files/reason.ts';
 import { landedColumns } from '../landed-schema.ts';
 import { PartitionedPartWriter } from '../landing/part-writer.ts';
 import { commitWindow, newAttemptId, readCommittedWindow, type WindowManifest } from '../landing/window.ts';
 import { archiveKey, PREFIX, quarantineKey, quarantineReasonKey, UNKNOWN_STREAM_FOLDER } from '../layout.ts';
-import { CoercionError } from '../mapping/errors.ts';
-import { createRowMapper, type RowMapper } from '../mapping/mapper.ts';
-import { fileSourceSeq, MAX_FILE_ROWS } from '../mapping/version.ts';
 import type { Pseudonymizer } from '../pii/pseudonymizer.ts';
 import { S3Sink } from '../sink/s3.ts';
 import type { ListedObject, ObjectSink, ObjectUpload } from '../sink/sink.ts';
 import { type FileLedger, type FileLedgerStatus, fileVersionOf } from '../state/file-ledger.ts';
 import type { InboundObjectEvent } from './event.ts';
+import { landInboundFile } from './land-file.ts';
 import { copyObjectVersion, deleteObjectVersion, getObjectVersion, type ObjectRef } from './objects.ts';
 
 /** Window id of every file run (a file is one window of its own run). */
@@ -85,6 +83,21 @@ export interface IngestDeps {
   readonly logger?: IngestLogger;
   /** Called with the manifest just before a file's run commits (registers it for publishing). */
   readonly beforeCommit?: (manifest: WindowManifest) => Promise<void>;
+  /**
+   * Worker threads of the process's pool that read, map and encode CSV and JSON Lines files in chunks
+   * (land-file.ts); 0 reads every file on this thread. Needs `pseudonymKey`. The Lambda handler
+   * passes `defaultBatchWorkers()`.
+   * @default 0
+   */
+  readonly workers?: number;
+  /** The key of `pseudonymizer`: the workers make their own pseudonymizer with it. */
+  readonly pseudonymKey?: () => Promise<Uint8Array>;
+  /** Rows per reader batch. @default the reader's (10,000) */
+  readonly batchRows?: number;
+  /** Text per chunk a worker reads. @default FILE_CHUNK_BYTES (8 MiB) */
+  readonly workerChunkBytes?: number;
+  /** Smallest object read on the pool. @default the chunk size */
+  readonly workerMinBytes?: number;
 }
 
 /** What became of one event. */
@@ -186,29 +199,6 @@ class RecordingSink implements ObjectSink {
   deleteKeys(keys: readonly string[]): Promise<void> {
     return this.inner.deleteKeys(keys);
   }
-}
-
-/** A value the reader accepted but the mapper refused: a file problem, reported as INVALID_VALUE. */
-function mappingRejection(config: OperatorConfig, event: InboundObjectEvent, stream: StreamName, e: CoercionError) {
-  const reason = buildReason(
-    { operatorId: config.operatorId, file: event.key, stream, size: event.size ?? null, receivedAt: event.time },
-    'INVALID_VALUE',
-    e.message,
-    [{ line: null, row: null, column: e.column, code: 'INVALID_VALUE', message: e.message, example: null }],
-  );
-  return new FileRejectedError(reason, { cause: e });
-}
-
-/** The file has more rows than `_source_seq` can number within its receive second. */
-function tooManyRows(config: OperatorConfig, event: InboundObjectEvent, stream: StreamName, maxRows: number) {
-  const message = `the file holds more than ${maxRows} rows, the most one delivery may hold; split it into smaller files`;
-  const reason = buildReason(
-    { operatorId: config.operatorId, file: event.key, stream, size: event.size ?? null, receivedAt: event.time },
-    'TOO_MANY_ROWS',
-    message,
-    [{ line: null, row: maxRows + 1, column: null, code: 'TOO_MANY_ROWS', message, example: null }],
-  );
-  return new FileRejectedError(reason);
 }
 
 /**
@@ -318,17 +308,10 @@ export async function ingestObject(deps: IngestDeps, event: InboundObjectEvent):
       return { status: 'missing', key, runId };
     }
 
-    const file = readInboundFile({
-      config,
-      key,
-      body: object.Body as AsyncIterable<Uint8Array>,
-      receivedAt: event.time,
-      ...(event.size === undefined ? {} : { size: event.size }),
-      ...(deps.limits ? { limits: deps.limits } : {}),
-      ...(deps.tmpDir ? { tmpDir: deps.tmpDir } : {}),
-    });
     const columns = landedColumns(config, stream);
     const pseudonymizer = await deps.pseudonymizer();
+    const workers = deps.workers ?? 0;
+    const pseudonymKey = workers > 0 ? await deps.pseudonymKey?.() : undefined;
     writer = new PartitionedPartWriter({
       sink,
       stream,
@@ -339,34 +322,23 @@ export async function ingestObject(deps: IngestDeps, event: InboundObjectEvent):
       operatorId: config.operatorId,
       ...(deps.partBytes ? { partBytes: deps.partBytes } : {}),
     });
-    let mapper: RowMapper | undefined;
-    const extractedAt = now();
-    const sourceSeq = fileSourceSeq(event.time);
-    const maxRows = Math.min(deps.limits?.maxRows ?? MAX_FILE_ROWS, MAX_FILE_ROWS);
-    let rows = 0;
-    for await (const batch of file) {
-      // Once a row is bad the file cannot land: keep reading only to list and count its problems.
-      if (file.hasErrors || batch.rows.length === 0) continue;
-      rows += batch.rows.length;
-      if (rows > maxRows) throw tooManyRows(config, event, stream, maxRows);
-      mapper ??= createRowMapper({
-        config,
-        stream,
-        sourceColumns: file.columns,
-        pseudonymizer,
-        runId,
-        extractedAt,
-        sourceSeq,
-        origin: 'fileDrop',
-      });
-      try {
-        await writer.write(mapper.map(batch));
-      } catch (e) {
-        if (e instanceof CoercionError) throw mappingRejection(config, event, stream, e);
-        throw e;
-      }
-    }
-    const result = file.result();
+    const { result } = await landInboundFile({
+      config,
+      file: event,
+      body: object.Body as AsyncIterable<Uint8Array>,
+      stream,
+      writer,
+      pseudonymizer,
+      runId,
+      extractedAt: now(),
+      ...(deps.limits ? { limits: deps.limits } : {}),
+      ...(deps.tmpDir ? { tmpDir: deps.tmpDir } : {}),
+      ...(deps.batchRows ? { batchRows: deps.batchRows } : {}),
+      workers,
+      ...(pseudonymKey ? { pseudonymKey } : {}),
+      ...(deps.workerChunkBytes ? { chunkBytes: deps.workerChunkBytes } : {}),
+      ...(deps.workerMinBytes === undefined ? {} : { workerMinBytes: deps.workerMinBytes }),
+    });
     if (!result.ok) return await quarantine(result.reason!);
 
     const progress = await writer.close();

@@ -162,6 +162,8 @@ describe('FileDrop', () => {
       Runtime: 'nodejs22.x',
       Timeout: 900,
       ReservedConcurrentExecutions: 5,
+      // Two vCPUs: CSV files are read on a pool of two worker threads.
+      MemorySize: 3538,
     });
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: logicalId(stack, fn.function) },

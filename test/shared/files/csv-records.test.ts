@@ -31,6 +31,42 @@ function parseNew(bytes: Buffer, dialect: CsvDialect, cuts: number[] = []): Pars
   return out;
 }
 
+interface Scanned {
+  /** Fields of each record. */
+  widths: number[];
+  lines: number[];
+  ends: number[];
+  error: { code: string; line: number } | null;
+  /** `consumed` and `nextLine` after each call, and the values the scan decoded (none). */
+  cutPoints: { consumed: number; nextLine: number }[];
+  decoded: number;
+}
+
+/** Scans `bytes` split at `cuts` with the parser in scan-only mode. */
+function scanNew(bytes: Buffer, dialect: CsvDialect, cuts: number[] = []): Scanned {
+  const parser = new CsvRecordParser(dialect);
+  parser.decode = false;
+  const out: Scanned = { widths: [], lines: [], ends: [], error: null, cutPoints: [], decoded: 0 };
+  const take = (batch: ReturnType<CsvRecordParser['push']>): boolean => {
+    out.decoded += batch.values.length;
+    for (let r = 0; r < batch.count; r++) {
+      out.widths.push(batch.starts[r + 1]! - batch.starts[r]!);
+      out.lines.push(batch.lines[r]!);
+      out.ends.push(batch.ends[r]!);
+    }
+    if (batch.error) out.error = { code: batch.error.code, line: batch.error.line };
+    out.cutPoints.push({ consumed: parser.consumed, nextLine: parser.nextLine });
+    return batch.error === undefined;
+  };
+  let from = 0;
+  for (const cut of [...cuts, bytes.length].sort((a, b) => a - b)) {
+    if (!take(parser.push(bytes.subarray(from, cut)))) return out;
+    from = cut;
+  }
+  take(parser.end());
+  return out;
+}
+
 /**
  * The oracle: csv-parse with the options the file-drop reader gave it, and the reader's own
  * correction of its line counter (it counts a CR inside a field as a line).
@@ -218,6 +254,37 @@ describe('CsvRecordParser', () => {
       }
       if (want.error) failures++;
       expect({ seed, records: got.records, lines: got.lines, error: got.error }).toEqual({ seed, ...want });
+      // The scan finds the same records (field counts), lines, ends and error, decoding nothing.
+      const scanned = scanNew(bytes, dialect, cuts);
+      expect({ seed, widths: scanned.widths, lines: scanned.lines, ends: scanned.ends, error: scanned.error }).toEqual({
+        seed,
+        widths: got.records.map((r) => r.length),
+        lines: got.lines,
+        ends: got.ends,
+        error: got.error,
+      });
+      expect(scanned.decoded).toBe(0);
+      // Cut where the scan stood after each call, each range parsed apart from its start line
+      // gives the whole input's records, lines and error.
+      const apart: Parsed = { records: [], lines: [], ends: [], error: null };
+      let at = 0;
+      let line = 1;
+      const points = scanned.error ? [] : scanned.cutPoints.slice(0, -1);
+      for (const point of [...points, { consumed: bytes.length, nextLine: -1 }]) {
+        if (point.consumed < at) continue;
+        const part = parseNew(bytes.subarray(at, point.consumed), { ...dialect, startLine: line });
+        apart.records.push(...part.records);
+        apart.lines.push(...part.lines);
+        apart.error ??= part.error;
+        at = point.consumed;
+        line = point.nextLine;
+      }
+      expect({ seed, records: apart.records, lines: apart.lines, error: apart.error }).toEqual({
+        seed,
+        records: got.records,
+        lines: got.lines,
+        error: got.error,
+      });
       // record ends are where the next record's bytes start
       got.ends.forEach((end, r) => {
         if (r + 1 < got.records.length) expect(end).toBeLessThanOrEqual(bytes.length);
