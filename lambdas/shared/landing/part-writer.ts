@@ -10,8 +10,8 @@
  * attempt carry its id in their progress), so an attempt never overwrites what another wrote.
  * Nothing here decides whether a window is committed: that is `commitWindow`, after the parts.
  *
- * Each date buffers its next row group (`rowGroupRows` rows, at most {@link WRITE_ROW_GROUP_ROWS},
- * or `rowGroupBytes` bytes of Arrow buffers), which is encoded as a whole when full (`encodeRowGroups`, as a {@link RowGroupEncoder}
+ * Each date buffers its next row group (`rowGroupRows` rows or `rowGroupBytes` bytes of Arrow
+ * buffers), which is encoded as a whole when full (`encodeRowGroups`, as a {@link RowGroupEncoder}
  * in a worker thread encodes them) and appended to the date's part. Memory is bounded by the open
  * dates (at most `maxOpenPartitions`) with one row-group buffer each, the row group being encoded,
  * and the sink's upload buffers (of the open parts and of up to four closed parts still
@@ -51,14 +51,6 @@ export const DEFAULT_PART_BYTES = 128 * 1024 * 1024;
  * would otherwise stall reading at every part, and on many small partitions dominate the window.
  */
 const MAX_FINISHING_UPLOADS = 4;
-
-/**
- * Most rows `write` buffers per date before encoding them as a row group: the size of a worker
- * thread's job, so row groups are alike on every path. A row group is held as Arrow buffers and,
- * while encoded, copied into WebAssembly with its uncompressed pages: this bounds the writer's
- * memory whatever `rowGroupRows` says.
- */
-export const WRITE_ROW_GROUP_ROWS = 64 * 1024;
 
 export interface PartitionedPartWriterOptions extends ParquetFileOptions {
   readonly sink: ObjectSink;
@@ -291,7 +283,7 @@ export class PartitionedPartWriter {
         dt: partitionDate(new Date(day * DAY_MS)),
         // One buffered batch is one row group, as a RowGroupEncoder cuts them.
         encoder: createParquetEncoder(this.options.columns, {
-          batchRows: Math.min(this.fileOptions.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS, WRITE_ROW_GROUP_ROWS),
+          batchRows: this.fileOptions.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS,
           batchBytes: this.fileOptions.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES,
           context: this.context,
         }),
