@@ -1,6 +1,7 @@
 import { type CsvError, parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { type CsvDialect, CsvRecordParser, CsvSyntaxError } from '#shared/files/csv-records';
+import { random } from '../../helpers/random.ts';
 
 interface Parsed {
   records: string[][];
@@ -97,18 +98,6 @@ function parseOld(bytes: Buffer, dialect: CsvDialect): Omit<Parsed, 'ends'> {
     out.error = { code: String(err.code).replace(/^CSV_/, ''), line: (err.lines as number) - carriageReturns };
   }
   return out;
-}
-
-/** Small deterministic PRNG (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const DIALECTS: CsvDialect[] = [

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { LandedColumn } from '#shared/landed-schema';
 import { WindowStats } from '#shared/landing/stats';
 import type { LandedBatch, LandedValue } from '#shared/types';
+import { random } from '../../helpers/random.ts';
 
 const COLUMNS: LandedColumn[] = [
   { name: '_cursor', type: { kind: 'timestamp' }, nullable: false, description: '' },
@@ -30,17 +31,6 @@ const COLUMNS: LandedColumn[] = [
 ];
 
 const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A money value: mostly cents, some near and beyond ±(2^53 - 1), some of 38 digits, some NULL. */
 function money(rnd: () => number): LandedValue {

@@ -7,18 +7,7 @@ import { buildConverter, instantMicrosConverter } from '#shared/mapping/coerce';
 import { ValueProblem } from '#shared/mapping/errors';
 import { parseDateTime, parseDateTimeGeneral, parsed, zoneConverter, zoneOffsetAt } from '#shared/mapping/time';
 import type { SourceKind } from '#shared/types';
-
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { random } from '../../helpers/random.ts';
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 
