@@ -13,6 +13,7 @@
  */
 
 import { type CsvRecordBatch, CsvRecordParser, type CsvSyntaxError } from './csv-records.ts';
+import { HeldBytes } from './held-bytes.ts';
 import { type FilePlan, type ProblemCollector, RowChecker, resolveColumns } from './plan.ts';
 import { FileProblemError } from './reason.ts';
 import { countNewlines } from './text.ts';
@@ -259,9 +260,8 @@ export async function* splitCsv(
   const format = plan.format;
   const formatPath = `streams.${plan.stream}.format`;
   const parser = csvParser(plan, ctx.maxRecordBytes);
-  /** Text read and not yet in a chunk: `pieces` from offset `held`. */
-  const pieces: Buffer[] = [];
-  let held = 0;
+  /** Text read and not yet in a chunk. */
+  const held = new HeldBytes();
   let header: CsvHeader | undefined;
   let chunkLine = 1;
   let chunkRow = 0;
@@ -269,24 +269,9 @@ export async function* splitCsv(
   let pendingRows = 0;
   let batches: TextChunkBatch[] = [];
 
-  /** The held bytes up to offset `end`, in a buffer of their own; they are no longer held. */
-  const cut = (end: number): Buffer => {
-    const out = Buffer.allocUnsafeSlow(end - held);
-    let at = 0;
-    while (held < end) {
-      const piece = pieces[0]!;
-      const take = Math.min(piece.length, end - held);
-      piece.copy(out, at, 0, take);
-      at += take;
-      held += take;
-      if (take === piece.length) pieces.shift();
-      else pieces[0] = piece.subarray(take);
-    }
-    return out;
-  };
   const chunk = (end: number, final: boolean, error?: CsvChunk['error']): CsvChunk => {
-    const start = held;
-    const bytes = cut(end);
+    const start = held.start;
+    const bytes = held.cut(end);
     const place: CsvChunk = {
       bytes,
       firstLine: chunkLine,
@@ -315,7 +300,7 @@ export async function* splitCsv(
       header = { indexes, length: starts[1]! - starts[0]! };
       parser.decode = false;
       count--;
-      const headerBytes = cut(batch.ends[0]!);
+      const headerBytes = held.cut(batch.ends[0]!);
       chunkLine += countNewlines(headerBytes);
     }
     const before = rows;
@@ -323,7 +308,7 @@ export async function* splitCsv(
     if (batch.error !== undefined) {
       const problem = csvProblem(batch.error, format, formatPath, ctx.maxRecordBytes);
       if (header === undefined) throw problem;
-      return chunk(held + pieces.reduce((n, p) => n + p.length, 0), true, { problem, unlessStoppedBy: before });
+      return chunk(held.end, true, { problem, unlessStoppedBy: before });
     }
     pendingRows += count;
     if (pendingRows >= ctx.batchRows) {
@@ -345,14 +330,14 @@ export async function* splitCsv(
       return;
     }
     if (next.done) break;
-    pieces.push(next.value);
+    held.push(next.value);
     const failed = take(parser.push(next.value));
     if (failed) {
       yield failed;
       return;
     }
     const last = batches.at(-1);
-    if (last !== undefined && last.end - held >= chunkBytes) yield chunk(last.end, false);
+    if (last !== undefined && last.end - held.start >= chunkBytes) yield chunk(last.end, false);
   }
   const failed = take(parser.end());
   if (failed) {
@@ -363,8 +348,8 @@ export async function* splitCsv(
     throw new FileProblemError('EMPTY_FILE', 'the file has no header row (it is empty or only blank lines)');
   }
   if (pendingRows > 0) batches.push({ end: parser.consumed, rows });
-  const end = held + pieces.reduce((n, p) => n + p.length, 0);
-  if (end > held || batches.length > 0) yield chunk(end, true);
+  const end = held.end;
+  if (end > held.start || batches.length > 0) yield chunk(end, true);
 }
 
 /**

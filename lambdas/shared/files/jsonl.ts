@@ -15,6 +15,7 @@
  * may be personal data, so only the position is reported.
  */
 import type { ReadContext, TextChunk, TextChunkBatch, TextChunkPlace } from './csv.ts';
+import { HeldBytes } from './held-bytes.ts';
 import { RowChecker } from './plan.ts';
 import { FileProblemError } from './reason.ts';
 import { countNewlines } from './text.ts';
@@ -302,8 +303,8 @@ export async function* splitJsonLines(
   chunkBytes: number,
 ): AsyncGenerator<TextChunk> {
   const splitter = new LineSplitter(ctx.maxRecordBytes);
-  const pieces: Buffer[] = [];
-  let held = 0;
+  /** Text read and not yet in a chunk. */
+  const held = new HeldBytes();
   /** Offset just after the last line found. */
   let consumed = 0;
   let chunkLine = 1;
@@ -319,18 +320,8 @@ export async function* splitJsonLines(
     }
   };
   const chunk = (end: number, final: boolean, error?: TextChunk['error']): TextChunk => {
-    const start = held;
-    const bytes = Buffer.allocUnsafeSlow(end - held);
-    let at = 0;
-    while (held < end) {
-      const piece = pieces[0]!;
-      const take = Math.min(piece.length, end - held);
-      piece.copy(bytes, at, 0, take);
-      at += take;
-      held += take;
-      if (take === piece.length) pieces.shift();
-      else pieces[0] = piece.subarray(take);
-    }
+    const start = held.start;
+    const bytes = held.cut(end);
     const place: TextChunk = {
       bytes,
       firstLine: chunkLine,
@@ -356,7 +347,7 @@ export async function* splitJsonLines(
       return;
     }
     if (next.done) break;
-    pieces.push(next.value);
+    held.push(next.value);
     const before = rows;
     try {
       splitter.push(next.value, onLine);
@@ -370,13 +361,13 @@ export async function* splitJsonLines(
       batches.push({ end: consumed, rows });
     }
     const last = batches.at(-1);
-    if (last !== undefined && last.end - held >= chunkBytes) yield chunk(last.end, false);
+    if (last !== undefined && last.end - held.start >= chunkBytes) yield chunk(last.end, false);
   }
-  const total = held + pieces.reduce((n, p) => n + p.length, 0);
+  const total = held.end;
   splitter.end(onLine);
   if (rows === 0) throw noJsonLines();
   if (pendingRows > 0) batches.push({ end: total, rows });
-  if (total > held || batches.length > 0) yield chunk(total, true);
+  if (total > held.start || batches.length > 0) yield chunk(total, true);
 }
 
 /**
