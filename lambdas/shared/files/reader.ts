@@ -167,6 +167,24 @@ function rejection(
   return new FileRejectedError(reason, { cause: error });
 }
 
+/** A format reader's context for a file's plan, with the limits' defaults. */
+function readContextOf(
+  plan: FilePlan,
+  problems: ProblemCollector,
+  batchRows: number | undefined,
+  limits: FileLimits,
+): ReadContext {
+  return {
+    plan,
+    problems,
+    batchRows: batchRows ?? DEFAULT_BATCH_ROWS,
+    maxRecordBytes: limits.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
+    stopAfterProblems: limits.stopAfterErrors ?? DEFAULT_STOP_AFTER_ERRORS,
+    rowsRead: 0,
+    stoppedEarly: false,
+  };
+}
+
 /** Largest object accepted for an operator: `fileDrop.maxFileSizeMb`, unless `limits.maxBytes` says otherwise. */
 export function maxBytesOf(config: OperatorConfig, limits?: FileLimits): number {
   return limits?.maxBytes ?? (config.fileDrop?.maxFileSizeMb ?? 5120) * MIB;
@@ -217,15 +235,7 @@ export function readInboundFile(options: ReadInboundOptions): InboundFile {
   const context = contextOf(options, checked.stream);
   const maxListed = limits.maxListedErrors ?? DEFAULT_MAX_LISTED_ERRORS;
   const problems = new ProblemCollector(maxListed);
-  const ctx: ReadContext = {
-    plan,
-    problems,
-    batchRows: options.batchRows ?? DEFAULT_BATCH_ROWS,
-    maxRecordBytes: limits.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
-    stopAfterProblems: limits.stopAfterErrors ?? DEFAULT_STOP_AFTER_ERRORS,
-    rowsRead: 0,
-    stoppedEarly: false,
-  };
+  const ctx = readContextOf(plan, problems, options.batchRows, limits);
   const columns: SourceColumn[] = plan.columns.map(({ name, kind, sourceType }) => ({ name, kind, sourceType }));
   const input = openInbound(options.body, { ...limits, maxBytes: checked.maxBytes });
   let rowsValid = 0;
@@ -358,15 +368,7 @@ export function openInboundChunks(options: InboundChunksOptions): InboundChunks 
   const context = contextOf(options, checked.stream);
   const maxListed = limits.maxListedErrors ?? DEFAULT_MAX_LISTED_ERRORS;
   const problems = new ProblemCollector(maxListed);
-  const ctx: ReadContext = {
-    plan,
-    problems,
-    batchRows: options.batchRows ?? DEFAULT_BATCH_ROWS,
-    maxRecordBytes: limits.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
-    stopAfterProblems: limits.stopAfterErrors ?? DEFAULT_STOP_AFTER_ERRORS,
-    rowsRead: 0,
-    stoppedEarly: false,
-  };
+  const ctx = readContextOf(plan, problems, options.batchRows, limits);
   const columns: SourceColumn[] = plan.columns.map(({ name, kind, sourceType }) => ({ name, kind, sourceType }));
   const input = openInbound(options.body, { ...limits, maxBytes: checked.maxBytes });
   const formatPath = `streams.${checked.stream}.format`;
