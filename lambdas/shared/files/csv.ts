@@ -12,11 +12,10 @@
  * checked at once: memory stays at one chunk plus one batch.
  */
 
+import { ChunkCutter } from './chunk-cutter.ts';
 import { type CsvRecordBatch, CsvRecordParser, type CsvSyntaxError } from './csv-records.ts';
-import { HeldBytes } from './held-bytes.ts';
 import { type FilePlan, type ProblemCollector, RowChecker, resolveColumns } from './plan.ts';
 import { FileProblemError } from './reason.ts';
-import { countNewlines } from './text.ts';
 
 /** What a format reader needs besides the bytes. */
 export interface ReadContext {
@@ -260,33 +259,15 @@ export async function* splitCsv(
   const format = plan.format;
   const formatPath = `streams.${plan.stream}.format`;
   const parser = csvParser(plan, ctx.maxRecordBytes);
-  /** Text read and not yet in a chunk. */
-  const held = new HeldBytes();
+  const cutter = new ChunkCutter();
   let header: CsvHeader | undefined;
-  let chunkLine = 1;
-  let chunkRow = 0;
   let rows = 0;
   let pendingRows = 0;
-  let batches: TextChunkBatch[] = [];
 
-  const chunk = (end: number, final: boolean, error?: CsvChunk['error']): CsvChunk => {
-    const start = held.start;
-    const bytes = held.cut(end);
-    const place: CsvChunk = {
-      bytes,
-      firstLine: chunkLine,
-      firstRow: chunkRow,
-      batches: batches.map((b) => ({ end: b.end - start, rows: b.rows })),
-      final,
-      rows: rows - chunkRow,
-      header: header!,
-      ...(error ? { error } : {}),
-    };
-    chunkLine += countNewlines(bytes);
-    chunkRow = rows;
-    batches = [];
-    return place;
-  };
+  const chunk = (end: number, final: boolean, error?: CsvChunk['error']): CsvChunk => ({
+    ...cutter.chunk(end, rows, final, error),
+    header: header!,
+  });
   /** Takes the records of one parser call; true when the text ends there (a syntax error). */
   const take = (batch: CsvRecordBatch): CsvChunk | undefined => {
     let count = batch.count;
@@ -300,20 +281,19 @@ export async function* splitCsv(
       header = { indexes, length: starts[1]! - starts[0]! };
       parser.decode = false;
       count--;
-      const headerBytes = held.cut(batch.ends[0]!);
-      chunkLine += countNewlines(headerBytes);
+      cutter.skip(batch.ends[0]!);
     }
     const before = rows;
     rows += count;
     if (batch.error !== undefined) {
       const problem = csvProblem(batch.error, format, formatPath, ctx.maxRecordBytes);
       if (header === undefined) throw problem;
-      return chunk(held.end, true, { problem, unlessStoppedBy: before });
+      return chunk(cutter.end, true, { problem, unlessStoppedBy: before });
     }
     pendingRows += count;
     if (pendingRows >= ctx.batchRows) {
       pendingRows = 0;
-      batches.push({ end: parser.consumed, rows });
+      cutter.batchEnd(parser.consumed, rows);
     }
     return undefined;
   };
@@ -330,14 +310,13 @@ export async function* splitCsv(
       return;
     }
     if (next.done) break;
-    held.push(next.value);
+    cutter.push(next.value);
     const failed = take(parser.push(next.value));
     if (failed) {
       yield failed;
       return;
     }
-    const last = batches.at(-1);
-    if (last !== undefined && last.end - held.start >= chunkBytes) yield chunk(last.end, false);
+    if (cutter.bytesToLastBatch >= chunkBytes) yield chunk(cutter.lastBatchEnd!, false);
   }
   const failed = take(parser.end());
   if (failed) {
@@ -347,9 +326,8 @@ export async function* splitCsv(
   if (header === undefined) {
     throw new FileProblemError('EMPTY_FILE', 'the file has no header row (it is empty or only blank lines)');
   }
-  if (pendingRows > 0) batches.push({ end: parser.consumed, rows });
-  const end = held.end;
-  if (end > held.start || batches.length > 0) yield chunk(end, true);
+  if (pendingRows > 0) cutter.batchEnd(parser.consumed, rows);
+  if (cutter.pending) yield chunk(cutter.end, true);
 }
 
 /**

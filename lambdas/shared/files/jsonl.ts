@@ -14,11 +14,11 @@
  * Error messages never quote the line: V8's SyntaxError text includes the line's content, which
  * may be personal data, so only the position is reported.
  */
+
+import { ChunkCutter } from './chunk-cutter.ts';
 import type { ReadContext, TextChunk, TextChunkBatch, TextChunkPlace } from './csv.ts';
-import { HeldBytes } from './held-bytes.ts';
 import { RowChecker } from './plan.ts';
 import { FileProblemError } from './reason.ts';
-import { countNewlines } from './text.ts';
 
 type Reviver = (key: string, value: unknown, context?: { source?: string }) => unknown;
 
@@ -303,15 +303,11 @@ export async function* splitJsonLines(
   chunkBytes: number,
 ): AsyncGenerator<TextChunk> {
   const splitter = new LineSplitter(ctx.maxRecordBytes);
-  /** Text read and not yet in a chunk. */
-  const held = new HeldBytes();
+  const cutter = new ChunkCutter();
   /** Offset just after the last line found. */
   let consumed = 0;
-  let chunkLine = 1;
-  let chunkRow = 0;
   let rows = 0;
   let pendingRows = 0;
-  let batches: TextChunkBatch[] = [];
   const onLine: LineHandler = (bytes) => {
     consumed += bytes.length + 1;
     if (!isBlankBytes(bytes)) {
@@ -319,23 +315,8 @@ export async function* splitJsonLines(
       pendingRows++;
     }
   };
-  const chunk = (end: number, final: boolean, error?: TextChunk['error']): TextChunk => {
-    const start = held.start;
-    const bytes = held.cut(end);
-    const place: TextChunk = {
-      bytes,
-      firstLine: chunkLine,
-      firstRow: chunkRow,
-      batches: batches.map((b) => ({ end: b.end - start, rows: b.rows })),
-      final,
-      rows: rows - chunkRow,
-      ...(error ? { error } : {}),
-    };
-    chunkLine += countNewlines(bytes);
-    chunkRow = rows;
-    batches = [];
-    return place;
-  };
+  const chunk = (end: number, final: boolean, error?: TextChunk['error']): TextChunk =>
+    cutter.chunk(end, rows, final, error);
   const iterator = text[Symbol.asyncIterator]();
   for (;;) {
     let next: IteratorResult<Buffer>;
@@ -347,7 +328,7 @@ export async function* splitJsonLines(
       return;
     }
     if (next.done) break;
-    held.push(next.value);
+    cutter.push(next.value);
     const before = rows;
     try {
       splitter.push(next.value, onLine);
@@ -358,16 +339,15 @@ export async function* splitJsonLines(
     }
     if (pendingRows >= ctx.batchRows) {
       pendingRows = 0;
-      batches.push({ end: consumed, rows });
+      cutter.batchEnd(consumed, rows);
     }
-    const last = batches.at(-1);
-    if (last !== undefined && last.end - held.start >= chunkBytes) yield chunk(last.end, false);
+    if (cutter.bytesToLastBatch >= chunkBytes) yield chunk(cutter.lastBatchEnd!, false);
   }
-  const total = held.end;
+  const total = cutter.end;
   splitter.end(onLine);
   if (rows === 0) throw noJsonLines();
-  if (pendingRows > 0) batches.push({ end: total, rows });
-  if (total > held.start || batches.length > 0) yield chunk(total, true);
+  if (pendingRows > 0) cutter.batchEnd(total, rows);
+  if (cutter.pending) yield chunk(total, true);
 }
 
 /**
