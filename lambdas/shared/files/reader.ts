@@ -217,19 +217,23 @@ function destroyBody(body: InboundBody): void {
   if (typeof destroy === 'function') destroy.call(body);
 }
 
+/** {@link checkInboundObject}; on a refusal the body is destroyed (nothing will read it). */
+function checkOrDiscard(options: InboundObject & { readonly body: InboundBody }): CheckedObject {
+  try {
+    return checkInboundObject(options);
+  } catch (e) {
+    destroyBody(options.body);
+    throw e;
+  }
+}
+
 /**
  * Opens a dropped file for reading: checks key and size at once (throwing
  * {@link FileRejectedError}), then reads, decodes, parses and validates while iterated. See the
  * module documentation for how the ingest function uses it.
  */
 export function readInboundFile(options: ReadInboundOptions): InboundFile {
-  let checked: CheckedObject;
-  try {
-    checked = checkInboundObject(options);
-  } catch (e) {
-    destroyBody(options.body);
-    throw e;
-  }
+  const checked = checkOrDiscard(options);
   const { config, limits = {} } = options;
   const plan: FilePlan = planFile(config, checked.stream);
   const context = contextOf(options, checked.stream);
@@ -352,13 +356,7 @@ export function chunkable(format: FileFormat): boolean {
  * as {@link readInboundFile} does. Throws for a format that is not {@link chunkable}.
  */
 export function openInboundChunks(options: InboundChunksOptions): InboundChunks {
-  let checked: CheckedObject;
-  try {
-    checked = checkInboundObject(options);
-  } catch (e) {
-    destroyBody(options.body);
-    throw e;
-  }
+  const checked = checkOrDiscard(options);
   const { config, limits = {} } = options;
   const plan: FilePlan = planFile(config, checked.stream);
   if (!chunkable(plan.format)) {
